@@ -1,0 +1,40 @@
+# The two commands of the quick start are `make demo` and `make test`; everything else serves them.
+# Python packages go into .venv (pip's download cache lives outside the checkout); the Kubernetes,
+# etcd and helm binaries are built once into ~/.cache/acm-lite (see `acm-lite dev build --help`).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: setup binaries lint test test-unit demo down clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,dev]'
+	touch $@
+
+binaries: setup
+	$(BIN)/acm-lite dev build
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test-unit: setup
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test: lint binaries
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: binaries
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash hack/demo.sh
+
+down: setup
+	$(BIN)/acm-lite dev down
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,129 @@
+"""`acm-lite dev`: build the binaries and run local control planes for trying acm-lite out."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+from typing import Any
+
+from acm_lite.cli import output
+from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.devcluster import binaries, process, session
+from acm_lite.devcluster.controlplane import Environment
+from acm_lite.errors import DEV_CLUSTER_UNKNOWN, AcmError
+from acm_lite.fleet import registry
+
+
+def register(sub: Any) -> None:
+    dev = sub.add_parser("dev", help="local control planes for trying acm-lite out",
+                         description="Build the control-plane binaries and run local clusters "
+                                     "(etcd + kube-apiserver on loopback, no kubelet).")
+    verbs = dev.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+
+    build = verbs.add_parser("build", help="build or find kube-apiserver, kubectl, etcd and helm",
+                             description="Build the binaries from the Go module proxy into the "
+                                         "cache, or reuse them (KUBEBUILDER_ASSETS is honoured).")
+    build.add_argument("components", nargs="*", type=_component, metavar="COMPONENT",
+                       help="kube-apiserver, kubectl, etcd, helm (default: all)")
+    build.add_argument("-o", "--output", choices=output.FORMATS, default="text")
+    build.set_defaults(handler=_build)
+
+    up = verbs.add_parser("up", help="start local clusters and wait until they are ready",
+                          description="Start one etcd and a kube-apiserver per cluster, detached; "
+                                      "returns when every API server is ready.")
+    which = up.add_mutually_exclusive_group()
+    which.add_argument("--clusters", type=_positive, default=1, metavar="N",
+                       help="start N clusters named dev-1 ... dev-N (default 1)")
+    which.add_argument("--fleet", type=Path, metavar="FILE",
+                       help="start one cluster per entry of a fleet file, named as there")
+    up.add_argument("-o", "--output", choices=output.FORMATS, default="text")
+    up.set_defaults(handler=_up)
+
+    env = verbs.add_parser("env", help="print shell exports for a running local cluster",
+                           description='Print KUBECONFIG and PATH exports: '
+                                       'eval "$(acm-lite dev env)".')
+    env.add_argument("--cluster", metavar="NAME", help="the cluster (default: the first started)")
+    env.set_defaults(handler=_env)
+
+    status = verbs.add_parser("status", help="list the running local clusters")
+    status.add_argument("-o", "--output", choices=output.FORMATS, default="text")
+    status.set_defaults(handler=_status)
+
+    down = verbs.add_parser("down", help="stop every local cluster and remove its files")
+    down.set_defaults(handler=_down)
+
+
+def _component(value: str) -> str:
+    if value not in binaries.components():
+        raise argparse.ArgumentTypeError(
+            f"unknown component {value!r} (choose from {', '.join(binaries.components())})")
+    return value
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _build(args: argparse.Namespace) -> int:
+    paths = binaries.ensure_all(args.components or None, progress=output.progress)
+    versions = binaries.components()
+    rows = [{"name": n, "version": versions[n].version, "path": str(p)} for n, p in paths.items()]
+    output.emit(rows, args.output, lambda rs: output.table(
+        [[r["name"], r["version"], r["path"]] for r in rs], ["NAME", "VERSION", "PATH"]))
+    return ExitStatus.SUCCESS
+
+
+def _names(args: argparse.Namespace) -> list[str]:
+    if args.fleet:
+        return [c.name for c in registry.load(args.fleet).clusters]
+    return [f"dev-{i}" for i in range(1, args.clusters + 1)]
+
+
+def _rows(env: Environment) -> list[dict[str, Any]]:
+    return [{"name": c.name, "server": c.url, "kubeconfig": c.kubeconfig, "pid": c.pid,
+             "running": process.alive(c.pid)} for c in env.clusters]
+
+
+def _text(rows: list[dict[str, Any]]) -> str:
+    return output.table([[r["name"], r["server"], "yes" if r["running"] else "no", r["kubeconfig"]]
+                         for r in rows], ["NAME", "SERVER", "RUNNING", "KUBECONFIG"])
+
+
+def _up(args: argparse.Namespace) -> int:
+    env = session.up(_names(args), output.progress)
+    output.emit(_rows(env), args.output, _text)
+    if args.output == "text":
+        output.progress('ready: eval "$(acm-lite dev env)" then kubectl get --raw /version')
+    return ExitStatus.SUCCESS
+
+
+def _env(args: argparse.Namespace) -> int:
+    env = session.current()
+    cluster = env.cluster(args.cluster) if args.cluster else env.clusters[0]
+    if cluster is None:
+        raise AcmError(DEV_CLUSTER_UNKNOWN, f"no local cluster named {args.cluster!r}",
+                       hint=f"running: {', '.join(c.name for c in env.clusters)}")
+    print(f"export KUBECONFIG={shlex.quote(cluster.kubeconfig)}")
+    kubectl = binaries.find("kubectl")
+    if kubectl:
+        print(f'export PATH={shlex.quote(str(kubectl.parent))}:"$PATH"')
+    return ExitStatus.SUCCESS
+
+
+def _status(args: argparse.Namespace) -> int:
+    output.emit(_rows(session.current()), args.output, _text)
+    return ExitStatus.SUCCESS
+
+
+def _down(_args: argparse.Namespace) -> int:
+    env = session.down()
+    if env is None:
+        output.progress("no local clusters were running")
+    else:
+        output.progress(f"stopped {', '.join(c.name for c in env.clusters)} and etcd")
+    return ExitStatus.SUCCESS

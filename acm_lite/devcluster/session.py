@@ -1,0 +1,58 @@
+"""The control planes ``acm-lite dev up`` leaves running, found again by later commands."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from acm_lite.devcluster import binaries, controlplane, process
+from acm_lite.devcluster.controlplane import Environment
+from acm_lite.errors import DEV_ALREADY_RUNNING, DEV_STATE_MISSING, AcmError
+
+
+def state_root() -> Path:
+    """Where the running environment is recorded (outside any checkout)."""
+    explicit = os.environ.get("ACM_LITE_STATE_DIR")
+    if explicit:
+        return Path(explicit) / "dev"
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "acm-lite" / "dev"
+
+
+def _running(env: Environment) -> bool:
+    pids = [env.etcd.pid, *(c.pid for c in env.clusters)]
+    return any(process.alive(pid) for pid in pids)
+
+
+def current() -> Environment:
+    """The running environment, or a coded error telling how to start one."""
+    env = Environment.load(state_root())
+    if env is None or not _running(env):
+        raise AcmError(DEV_STATE_MISSING, "no local control plane is running",
+                       hint="start one with `acm-lite dev up`")
+    return env
+
+
+def up(names: list[str], progress: binaries.Progress) -> Environment:
+    """Start detached control planes named ``names``; refuse if some are running already."""
+    root = state_root()
+    existing = Environment.load(root)
+    if existing is not None:
+        if _running(existing):
+            raise AcmError(DEV_ALREADY_RUNNING,
+                           f"local clusters {', '.join(c.name for c in existing.clusters)} "
+                           "are running", hint="stop them with `acm-lite dev down`")
+        controlplane.stop(existing)  # stale state of a crashed run: clear it
+    etcd = binaries.ensure("etcd", progress)
+    apiserver = binaries.ensure("kube-apiserver", progress)
+    progress(f"starting etcd and {len(names)} kube-apiserver(s): {', '.join(names)}")
+    return controlplane.start(names, etcd_binary=str(etcd), apiserver_binary=str(apiserver),
+                              root=root, detached=True)
+
+
+def down() -> Environment | None:
+    """Stop whatever ``up`` started; None when nothing was recorded."""
+    env = Environment.load(state_root())
+    if env is not None:
+        controlplane.stop(env)
+    return env

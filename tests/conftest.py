@@ -1,0 +1,81 @@
+"""Fixtures shared by every tier: real control planes for integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+import pytest
+from kubernetes import client, config
+
+from acm_lite.devcluster import binaries, controlplane
+from acm_lite.devcluster.controlplane import APIServer, Environment
+
+FLEET = ["eks-prod", "aks-staging", "baremetal-edge"]
+
+
+def _sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # pytest then tears fixtures down, stopping every control plane
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    signal.signal(signal.SIGTERM, _sigterm)
+
+
+@pytest.fixture(scope="session")
+def control_plane_binaries() -> dict[str, Path]:
+    """etcd and kube-apiserver: from KUBEBUILDER_ASSETS, the cache, or built now."""
+    return binaries.ensure_all(["etcd", "kube-apiserver", "kubectl"])
+
+
+def _start(names: list[str], bins: dict[str, Path]) -> Environment:
+    return controlplane.start(names, etcd_binary=str(bins["etcd"]),
+                              apiserver_binary=str(bins["kube-apiserver"]))
+
+
+@pytest.fixture(scope="session")
+def dev_env(control_plane_binaries: dict[str, Path]) -> Iterator[Environment]:
+    env = _start(["test"], control_plane_binaries)
+    yield env
+    controlplane.stop(env)
+
+
+@pytest.fixture(scope="session")
+def control_plane(dev_env: Environment) -> APIServer:
+    """One real kube-apiserver (with etcd) for the whole session."""
+    return dev_env.clusters[0]
+
+
+@pytest.fixture(scope="session")
+def fleet(control_plane_binaries: dict[str, Path]) -> Iterator[dict[str, APIServer]]:
+    """Three real control planes named like the sample fleet, sharing one etcd."""
+    env = _start(FLEET, control_plane_binaries)
+    yield {c.name: c for c in env.clusters}
+    controlplane.stop(env)
+
+
+@pytest.fixture(scope="session")
+def api_client(control_plane: APIServer) -> client.ApiClient:
+    return config.new_client_from_config(config_file=control_plane.kubeconfig)
+
+
+@pytest.fixture
+def namespace(api_client: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace per test (deleted afterwards; with no controller-manager it stays
+    Terminating, which keeps names unique without slowing tests down)."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(api_client)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath) or "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from acm_lite.devcluster import binaries
+
+
+def _executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("ACM_LITE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("KUBEBUILDER_ASSETS", raising=False)
+    return tmp_path
+
+
+def _no_build(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    original = binaries.components
+
+    def tracked() -> dict[str, binaries.Component]:
+        return {n: binaries.Component(c.name, c.version,
+                                      lambda v, out, p, n=n: calls.append(n))  # type: ignore[misc]
+                for n, c in original().items()}
+
+    monkeypatch.setattr(binaries, "components", tracked)
+    return calls
+
+
+def test_kubebuilder_assets_are_used_and_nothing_is_built(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assets = isolated / "assets"
+    for name in ("etcd", "kube-apiserver", "kubectl", "helm"):
+        _executable(assets / name)
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
+    calls = _no_build(monkeypatch)
+    assert binaries.ensure_all() == {n: assets / n for n in ("kube-apiserver", "kubectl",
+                                                             "etcd", "helm")}
+    assert calls == []
+
+
+def test_assets_missing_a_binary_fall_back_to_the_cache(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assets = isolated / "assets"
+    _executable(assets / "etcd")
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
+    cached = _executable(binaries.components()["helm"].cached_path(isolated / "cache"))
+    assert binaries.find("etcd") == assets / "etcd"
+    assert binaries.find("helm") == cached
+    assert binaries.find("kube-apiserver") is None
+
+
+def test_cache_is_keyed_by_version(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACM_LITE_ETCD_VERSION", "v3.6.9")
+    path = binaries.components()["etcd"].cached_path(isolated / "cache")
+    assert path == isolated / "cache" / "bin" / "etcd-v3.6.9" / "etcd"
+
+
+def test_a_build_lands_atomically_in_the_cache(isolated: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Path] = []
+
+    def recipe(version: str, out: Path, progress: binaries.Progress) -> None:
+        seen.append(out)
+        progress(f"building {version}")
+        _executable(out)
+
+    monkeypatch.setattr(binaries, "components", lambda: {
+        "etcd": binaries.Component("etcd", "v3.7.3", recipe)})
+    messages: list[str] = []
+    built = binaries.ensure("etcd", messages.append)
+    assert built == isolated / "cache" / "bin" / "etcd-v3.7.3" / "etcd"
+    assert seen == [built.with_name("etcd.partial")]
+    assert not seen[0].exists()
+    assert messages == ["building v3.7.3"]
+    assert binaries.ensure("etcd") == built  # second call: cached, recipe not run again
+    assert len(seen) == 1
