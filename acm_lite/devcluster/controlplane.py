@@ -160,6 +160,9 @@ def _start_apiserver(
         f"--secure-port={port}",
         "--bind-address=127.0.0.1",
         "--advertise-address=127.0.0.1",
+        # 1.37 refuses a loopback advertise address for the endpoint reconciler; the kubernetes
+        # Service endpoints are useless without pods anyway.
+        "--endpoint-reconciler-type=none",
         f"--tls-cert-file={directory / 'apiserver.crt'}",
         f"--tls-private-key-file={directory / 'apiserver.key'}",
         f"--client-ca-file={directory / 'ca.crt'}",

@@ -32,10 +32,13 @@ def port_open(port: int) -> bool:
 
 
 def _die_with_parent() -> None:
-    """Ask the kernel to SIGTERM this child when the process that started it dies, even by SIGKILL."""
+    """Ask the kernel to kill this child when the process that started it dies, even by SIGKILL.
+
+    SIGKILL, not SIGTERM: a kube-apiserver whose etcd died alongside it hangs in graceful shutdown.
+    """
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def start(args: Sequence[str], log: Path, *, detached: bool) -> subprocess.Popen[bytes]:

@@ -27,12 +27,16 @@ def _footprint(env: controlplane.Environment) -> dict[str, object]:
 
 
 def _assert_gone(footprint: dict[str, object], *, dirs: bool = True) -> None:
-    deadline = time.monotonic() + 15
-    pids = list(footprint["pids"])  # type: ignore[call-overload]
-    while any(process.alive(p) for p in pids) and time.monotonic() < deadline:
+    pids: list[int] = list(footprint["pids"])  # type: ignore[call-overload]
+    ports: list[int] = list(footprint["ports"])  # type: ignore[call-overload]
+
+    def leftovers() -> tuple[list[int], list[int]]:
+        return [p for p in pids if process.alive(p)], [p for p in ports if process.port_open(p)]
+
+    deadline = time.monotonic() + 15  # a killed Go process closes its sockets as its threads exit
+    while leftovers() != ([], []) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert [p for p in pids if process.alive(p)] == []
-    assert [p for p in footprint["ports"] if process.port_open(p)] == []  # type: ignore[attr-defined]
+    assert leftovers() == ([], [])
     if dirs:
         assert not Path(str(footprint["root"])).exists()
 
