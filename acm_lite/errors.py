@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 
 class Category(Enum):
@@ -20,12 +21,13 @@ class Category(Enum):
 
 @dataclass(frozen=True)
 class Code:
-    """One registered error code."""
+    """One registered error code; a non-blocking code is reported but never stops a sync."""
 
     id: str
     name: str
     category: Category
     summary: str
+    blocking: bool = True
 
     def __str__(self) -> str:
         return f"{self.id} {self.name}"
@@ -34,13 +36,14 @@ class Code:
 _REGISTRY: dict[str, Code] = {}
 
 
-def register(code_id: str, name: str, category: Category, summary: str) -> Code:
+def register(code_id: str, name: str, category: Category, summary: str, *,
+             blocking: bool = True) -> Code:
     """Add a code to the registry; a code or name registered twice is a programming error."""
     if code_id in _REGISTRY:
         raise ValueError(f"error code {code_id} registered twice")
     if any(c.name == name for c in _REGISTRY.values()):
         raise ValueError(f"error name {name} registered twice")
-    code = Code(code_id, name, category, summary)
+    code = Code(code_id, name, category, summary, blocking)
     _REGISTRY[code_id] = code
     return code
 
@@ -53,6 +56,63 @@ def all_codes() -> list[Code]:
 def lookup(code_id: str) -> Code | None:
     """The code with this id, if registered."""
     return _REGISTRY.get(code_id)
+
+
+class _Located(Protocol):
+    @property
+    def source(self) -> str: ...
+
+    def describe(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A finding about the input: collected with the others rather than raised at the first."""
+
+    code: Code
+    message: str
+    source: str | None = None
+    obj: dict[str, str] | None = None  # group, version, kind, namespace, name
+    hint: str | None = None
+
+    @classmethod
+    def about(cls, code: Code, message: str, obj: _Located, hint: str | None = None) -> Problem:
+        """A problem with one declared object, located by its source file and identity."""
+        return cls(code, message, source=obj.source, obj=obj.describe(), hint=hint)
+
+    @property
+    def blocking(self) -> bool:
+        return self.code.blocking
+
+    def sort_key(self) -> tuple[str, str, str, str]:
+        obj = self.obj or {}
+        return (self.source or "", self.code.id, obj.get("namespace", ""), obj.get("name", ""))
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"code": self.code.id, "name": self.code.name,
+                                  "message": self.message, "blocking": self.blocking}
+        if self.source:
+            out["source"] = self.source
+        if self.obj:
+            out["object"] = self.obj
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+    def render(self) -> str:
+        """The form ``nomos vet`` users know: code and message, then where."""
+        lines = [f"{self.code.id} {self.code.name}: {self.message}"]
+        if self.source:
+            lines.append(f"source: {self.source}")
+        if self.obj:
+            obj = self.obj
+            gvk = "/".join(p for p in (obj.get("group"), obj.get("version")) if p)
+            lines.append(f"object: {gvk}, Kind={obj.get('kind', '')}"
+                         + (f" {obj['namespace']}/{obj.get('name', '')}" if obj.get("namespace")
+                            else f" {obj.get('name', '')}"))
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        return "\n".join(lines)
 
 
 class AcmError(Exception):
@@ -140,3 +200,135 @@ INVALID_FLEET = register(
     Category.PERMANENT,
     "A fleet file is malformed: it names the entry at fault.",
 )
+
+# Repository mistakes, numbered and named as Config Sync numbers and names them (KNV1xxx).
+_P = Category.PERMANENT
+ILLEGAL_NAMESPACE_SUBDIRECTORY = register(
+    "KNV1003", "IllegalNamespaceSubdirectory", _P, "A namespace directory has subdirectories.")
+ILLEGAL_SELECTOR_ANNOTATION = register(
+    "KNV1004", "IllegalSelectorAnnotation", _P,
+    "A selector annotation is set where it cannot apply (cluster-scoped objects, selectors).")
+ILLEGAL_MANAGEMENT_ANNOTATION = register(
+    "KNV1005", "IllegalManagementAnnotation", _P,
+    "configmanagement.gke.io/managed has a value other than `disabled`.")
+OBJECT_PARSE = register(
+    "KNV1006", "ObjectParse", _P, "A file could not be parsed into Kubernetes objects.")
+ILLEGAL_ABSTRACT_NAMESPACE_OBJECT_KIND = register(
+    "KNV1007", "IllegalAbstractNamespaceObjectKind", _P,
+    "An abstract namespace directory holds a kind whose HierarchyConfig mode is `none`.")
+ILLEGAL_METADATA_NAMESPACE_DECLARATION = register(
+    "KNV1009", "IllegalMetadataNamespaceDeclaration", _P,
+    "metadata.namespace differs from the namespace directory holding the object.")
+ILLEGAL_ANNOTATION_DEFINITION = register(
+    "KNV1010", "IllegalAnnotationDefinition", _P,
+    "An object in the source sets an annotation reserved for Config Sync.")
+ILLEGAL_LABEL_DEFINITION = register(
+    "KNV1011", "IllegalLabelDefinition", _P,
+    "An object in the source sets a label reserved for Config Sync.")
+OBJECT_HAS_UNKNOWN_SELECTOR = register(
+    "KNV1013", "ObjectHasUnknownSelector", _P,
+    "An object names a ClusterSelector or NamespaceSelector that is not declared.")
+INVALID_SELECTOR = register(
+    "KNV1014", "InvalidSelector", _P, "A ClusterSelector or NamespaceSelector is invalid or empty.")
+MISSING_REPO = register(
+    "KNV1017", "MissingRepo", _P, "The system/ directory of a hierarchical repo declares no Repo.")
+ILLEGAL_TOP_LEVEL_NAMESPACE = register(
+    "KNV1019", "IllegalTopLevelNamespace", _P,
+    "A Namespace is declared directly in namespaces/ rather than in a subdirectory.")
+INVALID_NAMESPACE_NAME = register(
+    "KNV1020", "InvalidNamespaceName", _P,
+    "A Namespace's metadata.name differs from the name of its directory.")
+UNKNOWN_OBJECT_KIND = register(
+    "KNV1021", "UnknownObjectKind", Category.WAITING,
+    "The kind is neither built in nor defined by a CRD in the repo; it must exist on the cluster.",
+    blocking=False)
+UNSUPPORTED_REPO_SPEC_VERSION = register(
+    "KNV1027", "UnsupportedRepoSpecVersion", _P, "The Repo's spec.version is not supported.")
+NAME_COLLISION = register(
+    "KNV1029", "NameCollision", _P, "Two objects share group, kind, namespace and name.")
+MISSING_OBJECT_NAME = register(
+    "KNV1031", "MissingObjectName", _P, "An object has no metadata.name.")
+ILLEGAL_HIERARCHICAL_KIND = register(
+    "KNV1032", "IllegalHierarchicalKind", _P,
+    "Repo or HierarchyConfig appear in a repo of the unstructured format.")
+ILLEGAL_NAMESPACE = register(
+    "KNV1034", "IllegalNamespace", _P, "A reserved namespace (config-management-system) is declared.")
+INVALID_METADATA_NAME = register(
+    "KNV1036", "InvalidMetadataName", _P, "metadata.name is not a valid name for the kind.")
+ILLEGAL_KIND_IN_NAMESPACES = register(
+    "KNV1038", "IllegalKindInNamespaces", _P,
+    "A kind that may not be declared in namespaces/ (or in a namespace directory) is there.")
+INCORRECT_TOP_LEVEL_DIRECTORY = register(
+    "KNV1039", "IncorrectTopLevelDirectory", _P,
+    "An object is in the wrong top-level directory of a hierarchical repo.")
+UNSUPPORTED_RESOURCE_IN_HIERARCHY_CONFIG = register(
+    "KNV1041", "UnsupportedResourceInHierarchyConfig", _P,
+    "A HierarchyConfig names a kind that cannot be inherited.")
+ILLEGAL_HIERARCHY_MODE = register(
+    "KNV1042", "IllegalHierarchyMode", _P, "A HierarchyConfig uses an unknown hierarchyMode.")
+UNSUPPORTED_OBJECT = register(
+    "KNV1043", "UnsupportedObject", _P,
+    "The kind may not be synced (e.g. a CRD of Config Sync's own groups).")
+UNSYNCABLE_RESOURCES = register(
+    "KNV1044", "UnsyncableResources", _P,
+    "An abstract namespace directory holds objects but no namespace directory beneath it.")
+ILLEGAL_FIELDS_IN_CONFIG = register(
+    "KNV1045", "IllegalFieldsInConfig", _P,
+    "An object sets fields the API server owns (status, uid, resourceVersion, ownerReferences...).")
+CLUSTER_SCOPED_RESOURCE_IN_HIERARCHY_CONFIG = register(
+    "KNV1046", "ClusterScopedResourceInHierarchyConfig", _P,
+    "A HierarchyConfig names a cluster-scoped kind.")
+INVALID_CRD_NAME = register(
+    "KNV1048", "InvalidCRDName", _P, "A CRD's name is not `<plural>.<group>`.")
+DEPRECATED_GROUP_KIND = register(
+    "KNV1050", "DeprecatedGroupKind", _P, "The object uses a removed API group for its kind.")
+ILLEGAL_NAMESPACE_ON_CLUSTER_SCOPED_RESOURCE = register(
+    "KNV1052", "IllegalNamespaceOnClusterScopedResource", _P,
+    "A cluster-scoped object declares metadata.namespace.")
+NAMESPACE_AND_SELECTOR = register(
+    "KNV1053", "MissingNamespaceOnNamespacedResource", _P,
+    "A namespaced object declares both metadata.namespace and a namespace-selector.")
+INVALID_ANNOTATION_VALUE = register(
+    "KNV1054", "InvalidAnnotationValue", _P, "An annotation or label value is not a string.")
+INVALID_DIRECTORY_NAME = register(
+    "KNV1055", "InvalidDirectoryName", _P, "metadata.namespace is not a valid namespace name.")
+MANAGED_RESOURCE_IN_UNMANAGED_NAMESPACE = register(
+    "KNV1056", "ManagedResourceInUnmanagedNamespace", _P,
+    "A managed object is declared in a Namespace marked `managed: disabled`.")
+BAD_SCOPE = register(
+    "KNV1058", "BadScope", _P, "A namespace-scoped sync declares a cluster-scoped object.")
+CLUSTER_SELECTOR_ANNOTATION_CONFLICT = register(
+    "KNV1066", "ClusterSelectorAnnotationConflict", _P,
+    "An object sets both cluster-selector and cluster-name-selector.")
+MULTIPLE_SINGLETONS = register(
+    "KNV2012", "MultipleSingletons", _P,
+    "More than one of a kind that must be unique (Repo, a directory's Namespace).")
+SOURCE_ERROR = register(
+    "KNV2004", "SourceError", Category.TRANSIENT,
+    "The Git remote could not be reached, or the source could not be read.")
+
+# acm-lite's own repository rules (ACM1xxx).
+FILE_TOO_LARGE = register(
+    "ACM1001", "FileTooLarge", _P, "A manifest file is larger than the reader's limit.")
+TOO_MANY_DOCUMENTS = register(
+    "ACM1002", "TooManyDocuments", _P, "A manifest file holds more YAML documents than allowed.")
+ALIAS_EXPANSION = register(
+    "ACM1003", "AliasExpansionLimit", _P,
+    "YAML anchors and aliases expand past the limit (a YAML bomb).")
+SYMLINK_OUTSIDE_SOURCE = register(
+    "ACM1004", "SymlinkOutsideSource", _P, "A symbolic link points outside the source directory.")
+INVALID_DEPENDS_ON = register(
+    "ACM1005", "InvalidDependsOn", _P,
+    "config.kubernetes.io/depends-on is malformed or names an object that is not declared.")
+SCHEMA_VIOLATION = register(
+    "ACM1006", "SchemaViolation", _P,
+    "An object does not match its kind's OpenAPI schema (a wrong type, an unknown field...).")
+UNKNOWN_CLUSTER = register(
+    "ACM1007", "UnknownCluster", _P,
+    "A cluster named on the command line is neither in clusterregistry/ nor in the fleet.")
+SOURCE_DIR_NOT_FOUND = register(
+    "ACM1101", "SourceDirNotFound", _P, "The sub-directory to sync does not exist at that revision.")
+REVISION_NOT_FOUND = register(
+    "ACM1102", "RevisionNotFound", _P, "The branch, tag or commit does not exist in the remote.")
+SOURCE_AUTH_FAILED = register(
+    "ACM1103", "SourceAuthFailed", _P, "The Git remote refused the credentials (or asked for some).")

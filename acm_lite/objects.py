@@ -1,0 +1,141 @@
+"""Kubernetes objects as read from a source: the body, where it came from, and its identity.
+
+Plain data shared by every stage; no I/O happens here.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class GroupKind:
+    group: str
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+
+@dataclass(frozen=True, order=True)
+class ObjectId:
+    """Identity of an object in a cluster: group, kind, namespace, name (like Config Sync's GKNN)."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def group_kind(self) -> GroupKind:
+        return GroupKind(self.group, self.kind)
+
+    def __str__(self) -> str:
+        gk = f"{self.group}/{self.kind}" if self.group else self.kind
+        return f"{gk} {self.namespace}/{self.name}" if self.namespace else f"{gk} {self.name}"
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    """("apps", "v1") for "apps/v1"; ("", "v1") for "v1"."""
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One object declared in a source file. ``body`` is never mutated: changes make a copy."""
+
+    body: dict[str, Any]
+    source: str  # slash-separated path relative to the source root
+    index: int = 0  # position of the document within its file
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def api_version(self) -> str:
+        return str(self.body.get("apiVersion", ""))
+
+    @property
+    def group(self) -> str:
+        return split_api_version(self.api_version)[0]
+
+    @property
+    def version(self) -> str:
+        return split_api_version(self.api_version)[1]
+
+    @property
+    def kind(self) -> str:
+        return str(self.body.get("kind", ""))
+
+    @property
+    def group_kind(self) -> GroupKind:
+        return GroupKind(self.group, self.kind)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.mapping("metadata")
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.mapping("spec")
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        """A top-level field that should be an object; {} when absent or of another type."""
+        value = self.body.get(key)
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def name(self) -> str:
+        value = self.metadata.get("name")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def namespace(self) -> str:
+        value = self.metadata.get("namespace")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        value = self.metadata.get("annotations")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def labels(self) -> dict[str, str]:
+        value = self.metadata.get("labels")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def id(self) -> ObjectId:
+        return ObjectId(self.group, self.kind, self.namespace, self.name)
+
+    @property
+    def directory(self) -> str:
+        """The slash path of the directory holding the source file ("" at the root)."""
+        return self.source.rpartition("/")[0]
+
+    @property
+    def top_directory(self) -> str:
+        return self.source.split("/", 1)[0] if "/" in self.source else ""
+
+    def with_metadata(self, **changes: Any) -> Manifest:
+        """A copy with metadata fields replaced (None removes a field)."""
+        body = copy.deepcopy(self.body)
+        meta = body.setdefault("metadata", {})
+        for key, value in changes.items():
+            if value is None:
+                meta.pop(key, None)
+            else:
+                meta[key] = value
+        return Manifest(body, self.source, self.index, self.extra)
+
+    def with_namespace(self, namespace: str) -> Manifest:
+        return self.with_metadata(namespace=namespace)
+
+    def with_annotations(self, extra: dict[str, str]) -> Manifest:
+        return self.with_metadata(annotations={**self.annotations, **extra})
+
+    def describe(self) -> dict[str, str]:
+        """The object fields of an error report."""
+        return {"group": self.group, "version": self.version, "kind": self.kind,
+                "namespace": self.namespace, "name": self.name}

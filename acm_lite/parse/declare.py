@@ -1,0 +1,125 @@
+"""The read half of the pipeline for one cluster: source files → the declared set, or coded
+problems. Config Sync's order: per-object rules, cluster selection, scope, tree (or namespace
+defaulting), then rules over the final set. Stops after any stage that found a blocking problem.
+No I/O beyond ``load`` reading the files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acm_lite.errors import Problem
+from acm_lite.objects import Manifest
+from acm_lite.parse import clusters, hierarchy, reader, unstructured
+from acm_lite.parse.clusters import ClusterTarget
+from acm_lite.parse.kinds import SOURCE_ONLY, Scoper
+from acm_lite.validate import (
+    cluster_registry,
+    crds,
+    depends_on,
+    directories,
+    duplicates,
+    kinds,
+    management,
+    metadata_values,
+    names,
+    namespaces,
+    repo,
+    reserved_metadata,
+    scope,
+    server_fields,
+    unmanaged,
+)
+from acm_lite.validate.schema import SchemaChecker
+
+HIERARCHY = "hierarchy"
+UNSTRUCTURED = "unstructured"
+SOURCE_FORMATS = (HIERARCHY, UNSTRUCTURED)
+
+
+@dataclass(frozen=True)
+class Options:
+    source_format: str = HIERARCHY
+    default_namespace: str = "default"
+    schema: bool = True
+
+
+@dataclass
+class Declared:
+    """What one cluster should hold, and every problem found deciding it."""
+
+    cluster: str | None
+    objects: list[Manifest] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> bool:
+        return any(p.blocking for p in self.problems)
+
+
+def load(root: Path, source_format: str, limits: reader.Limits | None = None) -> reader.ReadResult:
+    """Read the manifests of a source root (only the four top directories for hierarchy)."""
+    top = hierarchy.TOP_DIRS if source_format == HIERARCHY else None
+    return reader.read(root, top_dirs=top, limits=limits)
+
+
+def _object_rules(hierarchical: bool) -> list[Callable[[Manifest], list[Problem]]]:
+    rules: list[Callable[[Manifest], list[Problem]]] = [
+        metadata_values.check, reserved_metadata.check,
+        lambda o: kinds.check(o, hierarchical=hierarchical),
+        names.check, namespaces.check, management.check, crds.check, server_fields.check,
+    ]
+    if hierarchical:
+        rules.append(directories.check)
+    return rules
+
+
+def _raw_problems(objs: list[Manifest], hierarchical: bool) -> list[Problem]:
+    rules = _object_rules(hierarchical)
+    problems = [p for obj in objs for rule in rules for p in rule(obj)]
+    problems += cluster_registry.check(objs, hierarchical=hierarchical)
+    if hierarchical:
+        problems += repo.check(objs)
+    return problems
+
+
+def _final_problems(objs: list[Manifest], options: Options) -> list[Problem]:
+    problems = duplicates.check(objs) + unmanaged.check(objs) + depends_on.check(objs)
+    if options.schema:
+        checker = SchemaChecker(objs)
+        problems += [p for obj in objs for p in checker.check(obj)]
+    return problems
+
+
+def declare(source: reader.ReadResult, target: ClusterTarget, options: Options) -> Declared:
+    """The declared set of ``target``; ``objects`` is empty when a problem blocks."""
+    result = Declared(target.name, problems=list(source.problems))
+    hierarchical = options.source_format == HIERARCHY
+    objs = source.manifests
+    result.problems += _raw_problems(objs, hierarchical)
+    if result.blocking:
+        return result
+    if hierarchical:
+        objs = hierarchy.set_object_namespaces(objs)
+    objs, found = clusters.select(objs, target)
+    result.problems += found
+    if result.blocking:
+        return result
+    scoper = Scoper(objs)
+    result.problems += scope.check(objs, scoper)
+    if result.blocking:
+        return result
+    if hierarchical:
+        objs, found = hierarchy.flatten(objs, scoper)
+    else:
+        objs, found = unstructured.flatten(objs, scoper, options.default_namespace)
+    result.problems += found
+    if result.blocking:
+        return result
+    objs = [o for o in objs if o.group_kind not in SOURCE_ONLY]
+    result.problems += _final_problems(objs, options)
+    if not result.blocking:
+        result.objects = objs
+    return result

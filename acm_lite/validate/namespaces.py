@@ -1,0 +1,29 @@
+"""KNV1055 (metadata.namespace, or a Namespace's name, is no valid namespace name) and KNV1034
+(a namespace reserved for the syncer itself)."""
+
+from __future__ import annotations
+
+from acm_lite import errors
+from acm_lite.errors import Problem
+from acm_lite.objects import Manifest
+from acm_lite.parse import kinds
+from acm_lite.validate.names import is_label
+
+RESERVED = frozenset({"config-management-system"})
+_RULE = ("a valid namespace name has at most 63 characters: lower-case letters, digits and '-', "
+         "starting and ending with a letter or digit")
+
+
+def check(obj: Manifest) -> list[Problem]:
+    if obj.group_kind == kinds.NAMESPACE:
+        if obj.name and not is_label(obj.name):
+            return [Problem.about(errors.INVALID_DIRECTORY_NAME,
+                                  f"Namespace name {obj.name!r} is invalid", obj, hint=_RULE)]
+        if obj.name in RESERVED:
+            return [Problem.about(errors.ILLEGAL_NAMESPACE,
+                                  f"the {obj.name!r} Namespace must not be declared", obj)]
+        return []
+    if obj.namespace and not is_label(obj.namespace):
+        return [Problem.about(errors.INVALID_DIRECTORY_NAME,
+                              f"metadata.namespace {obj.namespace!r} is invalid", obj, hint=_RULE)]
+    return []

@@ -1,0 +1,115 @@
+"""ACM1006: objects checked against their kind's OpenAPI schema, offline.
+
+Built-in kinds use the Kubernetes JSON schemas packaged by ``kubernetes-validate`` (strict: an
+unknown field is an error, as ``kubectl apply --validate=strict`` makes it); custom resources use
+the ``openAPIV3Schema`` of a CRD declared in the source. Kinds known to neither are left to the
+cluster (KNV1021 reports them).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+
+from acm_lite import errors
+from acm_lite.errors import Problem
+from acm_lite.objects import GroupKind, Manifest
+from acm_lite.parse import kinds
+
+SCHEMA_VERSION = "1.37.0"
+MAX_ERRORS_PER_OBJECT = 5
+_Validator = Any
+
+
+def _schema_dir() -> Any:
+    return resources.files("kubernetes_validate").joinpath(
+        f"kubernetes-json-schema/v{SCHEMA_VERSION}-local-strict")
+
+
+@cache
+def _registry() -> Registry[Any]:
+    definitions = json.loads(_schema_dir().joinpath("_definitions.json").read_text())
+    registry: Registry[Any] = Registry().with_resource(definitions["$id"],
+                                                       Resource.from_contents(definitions))
+    return registry
+
+
+@cache
+def _builtin_validator(group: str, version: str, kind: str) -> _Validator | None:
+    prefix = f"{group.split('.', maxsplit=1)[0]}-" if group else ""
+    path = _schema_dir().joinpath(f"{kind.lower()}-{prefix}{version}.json")
+    if not path.is_file():
+        return None
+    schema = json.loads(path.read_text())
+    return jsonschema.Draft202012Validator(schema, registry=_registry())
+
+
+def _crd_validators(objs: list[Manifest]) -> dict[tuple[GroupKind, str], _Validator]:
+    out: dict[tuple[GroupKind, str], _Validator] = {}
+    for crd in (o for o in objs if o.group_kind == kinds.CRD):
+        info = kinds.crd_info(crd)
+        if info is None:
+            continue
+        for version in crd.spec.get("versions") or []:
+            schema = ((version.get("schema") or {}).get("openAPIV3Schema")
+                      if isinstance(version, dict) else None)
+            if isinstance(schema, dict):
+                out[(info.group_kind, str(version.get("name")))] = jsonschema.Draft7Validator(schema)
+    return out
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    parts = []
+    for p in error.absolute_path:
+        parts.append(f"[{p}]" if isinstance(p, int) else f".{p}")
+    return "".join(parts).lstrip(".") or "(root)"
+
+
+def _describe(validator: _Validator, body: dict[str, Any]) -> list[str]:
+    found = []
+    for error in validator.iter_errors(body):
+        best = jsonschema.exceptions.best_match([error])
+        found.append(f"{_path(best)}: {best.message}")
+    return sorted(set(found))
+
+
+class SchemaChecker:
+    """Validates objects of one declared set (whose CRDs it learns first)."""
+
+    def __init__(self, objs: list[Manifest]):
+        self._crds = _crd_validators(objs)
+        self._crd_kinds = {gk for gk, _ in self._crds}
+
+    def _validator(self, obj: Manifest) -> _Validator | Problem | None:
+        gk = obj.group_kind
+        if gk in self._crd_kinds:
+            validator = self._crds.get((gk, obj.version))
+            return validator or Problem.about(
+                errors.SCHEMA_VIOLATION, f"version {obj.version!r} of {gk} is not defined by its "
+                "CRD", obj)
+        builtin = kinds.builtin().get(gk)
+        if builtin is None or gk in kinds.SOURCE_ONLY:
+            return None
+        if obj.version not in builtin.versions:
+            served = ", ".join(f"{gk.group + '/' if gk.group else ''}{v}" for v in builtin.versions)
+            return Problem.about(errors.SCHEMA_VIOLATION,
+                                 f"{obj.api_version} is not served for {gk.kind}; use {served}", obj)
+        return _builtin_validator(obj.group, obj.version, obj.kind)
+
+    def check(self, obj: Manifest) -> list[Problem]:
+        validator = self._validator(obj)
+        if validator is None:
+            return []
+        if isinstance(validator, Problem):
+            return [validator]
+        messages = _describe(validator, obj.body)
+        if not messages:
+            return []
+        shown = messages[:MAX_ERRORS_PER_OBJECT]
+        more = f" (and {len(messages) - len(shown)} more)" if len(messages) > len(shown) else ""
+        return [Problem.about(errors.SCHEMA_VIOLATION, "; ".join(shown) + more, obj)]
