@@ -84,6 +84,10 @@ class Problem:
     def blocking(self) -> bool:
         return self.code.blocking
 
+    def identity(self) -> tuple[object, ...]:
+        """Equal for the same finding, wherever (for whichever cluster) it was made."""
+        return (self.code.id, self.message, self.source, tuple(sorted((self.obj or {}).items())))
+
     def sort_key(self) -> tuple[str, str, str, str]:
         obj = self.obj or {}
         return (self.source or "", self.code.id, obj.get("namespace", ""), obj.get("name", ""))
@@ -323,9 +327,6 @@ INVALID_DEPENDS_ON = register(
 SCHEMA_VIOLATION = register(
     "ACM1006", "SchemaViolation", _P,
     "An object does not match its kind's OpenAPI schema (a wrong type, an unknown field...).")
-UNKNOWN_CLUSTER = register(
-    "ACM1007", "UnknownCluster", _P,
-    "A cluster named on the command line is neither in clusterregistry/ nor in the fleet.")
 SOURCE_DIR_NOT_FOUND = register(
     "ACM1101", "SourceDirNotFound", _P, "The sub-directory to sync does not exist at that revision.")
 REVISION_NOT_FOUND = register(

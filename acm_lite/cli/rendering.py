@@ -1,0 +1,87 @@
+"""Shared flags and steps of the commands that render a source per cluster (vet, hydrate)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from acm_lite.cli import output
+from acm_lite.errors import Problem
+from acm_lite.fleet import registry
+from acm_lite.parse import declare, reader
+from acm_lite.parse.clusters import ClusterTarget, declared_clusters
+
+DEFAULT_CLUSTER = "defaultcluster"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", type=Path, default=Path("."),
+                        help="the repository directory (default: the current directory)")
+    parser.add_argument("--source-format", choices=declare.SOURCE_FORMATS,
+                        default=declare.HIERARCHY, help="repository format (default: hierarchy)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--cluster", metavar="NAME", help="render for this cluster only")
+    which.add_argument("--clusters", metavar="A,B,...", help="render for these clusters")
+    parser.add_argument("--fleet", type=Path, metavar="FILE",
+                        help="cluster names and labels from a fleet file")
+    parser.add_argument("--no-schema", action="store_true",
+                        help="skip OpenAPI schema validation of objects")
+
+
+def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[ClusterTarget]:
+    """Which clusters to render: as named, the fleet's, or (like nomos) every declared cluster
+    plus ``defaultcluster``."""
+    wanted = [args.cluster] if args.cluster else (
+        [n.strip() for n in args.clusters.split(",") if n.strip()] if args.clusters else None)
+    if args.fleet:
+        fleet = registry.load(args.fleet)
+        chosen = [c for c in fleet.clusters if wanted is None or c.name in wanted]
+        return [ClusterTarget(c.name, c.labels) for c in chosen]
+    if wanted is not None:
+        return [ClusterTarget(n) for n in wanted]
+    return [ClusterTarget(None), *(ClusterTarget(n) for n in declared_clusters(source.manifests))]
+
+
+def render_all(args: argparse.Namespace) -> list[declare.Declared]:
+    source = declare.load(args.path, args.source_format)
+    options = declare.Options(source_format=args.source_format, schema=not args.no_schema)
+    return [declare.declare(source, t, options) for t in targets(source, args)]
+
+
+def cluster_name(result: declare.Declared) -> str:
+    return result.cluster or DEFAULT_CLUSTER
+
+
+def merged_problems(results: list[declare.Declared]) -> list[tuple[Problem, list[str]]]:
+    """Each distinct problem once, with the clusters it was found for."""
+    merged: dict[tuple[object, ...], tuple[Problem, list[str]]] = {}
+    for result in results:
+        for problem in result.problems:
+            merged.setdefault(problem.identity(), (problem, []))[1].append(cluster_name(result))
+    return sorted(merged.values(), key=lambda item: item[0].sort_key())
+
+
+def problems_json(results: list[declare.Declared]) -> list[dict[str, Any]]:
+    return [{**p.to_dict(), "clusters": clusters} for p, clusters in merged_problems(results)]
+
+
+def problems_text(results: list[declare.Declared]) -> str:
+    merged = merged_problems(results)
+    if not merged:
+        return ""
+    all_clusters = [cluster_name(r) for r in results]
+    blocking = sum(1 for p, _ in merged if p.blocking)
+    lines = [f"Found issues: {blocking} error(s), {len(merged) - blocking} warning(s)", ""]
+    for i, (problem, clusters) in enumerate(merged, 1):
+        kind = "" if problem.blocking else " (warning)"
+        lines.append(f"[{i}]{kind} {problem.render()}")
+        if len(all_clusters) > 1 and clusters != all_clusters:
+            lines.append(f"clusters: {', '.join(clusters)}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def format_choice(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", choices=output.FORMATS, default="text",
+                        help="output format (default: text)")

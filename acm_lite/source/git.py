@@ -1,0 +1,135 @@
+"""Fetch a Git revision into an immutable snapshot, through a local mirror so refetches are
+incremental. GitPython drives the git binary; credentials reach it only through its environment.
+
+Layout of the cache: ``<cache>/git/<hash of url>/mirror.git`` (a ``--mirror`` clone) and
+``.../checkouts/<commit>/`` (an export of one commit, reused while it is among the newest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import git
+
+from acm_lite import errors
+from acm_lite.errors import AcmError
+from acm_lite.source.auth import GitAuth, strip_userinfo
+from acm_lite.source.snapshot import Snapshot
+
+KEEP_CHECKOUTS = 5
+TIMEOUT = float(os.environ.get("ACM_LITE_GIT_TIMEOUT", "300"))
+_AUTH_SIGNS = ("authentication failed", "could not read username", "could not read password",
+               "permission denied", "403", "401", "invalid username or password",
+               "terminal prompts disabled")
+Progress = Callable[[str], None]
+
+
+def _classify(stderr: str, url: str) -> AcmError:
+    stderr = re.sub(r"^\s*stderr: '(.*)'\s*$", r"\1", stderr, flags=re.DOTALL)
+    lowered = stderr.lower()
+    if any(sign in lowered for sign in _AUTH_SIGNS):
+        return AcmError(errors.SOURCE_AUTH_FAILED, f"the Git remote {url} refused the credentials",
+                        hint="check the token (ACM_LITE_GIT_TOKEN) or SSH key, and its access")
+    return AcmError(errors.SOURCE_ERROR, f"cannot fetch from {url}: {stderr.strip()[-500:]}",
+                    hint="check the URL and that the Git server is reachable")
+
+
+class GitSource:
+    """One remote (URL or local path) with its mirror in ``cache``."""
+
+    def __init__(self, url: str, cache: Path, auth: GitAuth | None = None):
+        self.url = url
+        self.display_url = strip_userinfo(url)
+        self.auth = auth or GitAuth()
+        key = hashlib.sha256(url.encode()).hexdigest()[:16]
+        self.home = cache / "git" / key
+        self.mirror = self.home / "mirror.git"
+
+    def _git(self, *args: str, cwd: Path | None = None, binary: bool = False) -> str | bytes:
+        runner = git.Git(str(cwd or self.home))
+        env = self.auth.env()
+        try:
+            with runner.custom_environment(**env):
+                out = runner.execute(["git", *args], kill_after_timeout=TIMEOUT,
+                                     stdout_as_string=not binary)
+                return out if isinstance(out, str | bytes) else ""
+        except git.GitCommandError as e:
+            raise _classify(self.auth.scrub(str(e.stderr or e)), self.display_url) from None
+        except git.GitCommandNotFound as e:
+            raise AcmError(errors.SOURCE_ERROR, "git is not installed", hint="install git") from e
+
+    def update(self) -> None:
+        """Create the mirror, or bring it up to date (only new objects travel)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        if (self.mirror / "HEAD").exists():
+            self._git("--git-dir", str(self.mirror), "fetch", "--prune", "--tags", "origin")
+            return
+        partial = self.home / "mirror.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        self._git("clone", "--mirror", "--quiet", self.url, str(partial))
+        os.replace(partial, self.mirror)
+
+    def resolve(self, revision: str) -> str:
+        """The commit SHA of a branch, tag, SHA or ``HEAD``."""
+        candidates = [revision] if revision == "HEAD" else [
+            f"refs/heads/{revision}", f"refs/tags/{revision}", revision]
+        for ref in candidates:
+            try:
+                out = self._git("--git-dir", str(self.mirror), "rev-parse", "--verify", "--quiet",
+                                f"{ref}^{{commit}}")
+                return str(out).strip()
+            except AcmError:
+                continue
+        raise AcmError(errors.REVISION_NOT_FOUND,
+                       f"revision {revision!r} is neither a branch, a tag nor a commit of "
+                       f"{self.display_url}", hint="check --revision")
+
+    def checkout(self, commit: str) -> Path:
+        """The files of ``commit``, exported once and then reused."""
+        target = self.home / "checkouts" / commit
+        if target.is_dir():
+            os.utime(target)
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{commit}.", dir=target.parent))
+        data = self._git("--git-dir", str(self.mirror), "archive", "--format=tar", commit,
+                         binary=True)
+        assert isinstance(data, bytes)
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            archive.extractall(staging, filter="tar")  # links are kept; the reader vets them
+        try:
+            os.replace(staging, target)
+        except OSError:  # another process exported it first
+            shutil.rmtree(staging, ignore_errors=True)
+        self._prune_checkouts()
+        return target
+
+    def _prune_checkouts(self) -> None:
+        checkouts = sorted((p for p in (self.home / "checkouts").iterdir() if "." not in p.name),
+                           key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in checkouts[KEEP_CHECKOUTS:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def fetch(url: str, revision: str = "HEAD", directory: str = ".", *, cache: Path,
+          auth: GitAuth | None = None, progress: Progress = lambda _m: None) -> Snapshot:
+    """``url`` at ``revision``, narrowed to ``directory``, as an immutable snapshot."""
+    source = GitSource(url, cache, auth)
+    progress(f"fetching {source.display_url}")
+    source.update()
+    commit = source.resolve(revision)
+    root = source.checkout(commit)
+    narrowed = (root / directory).resolve()
+    if not narrowed.is_dir() or not (narrowed == root.resolve() or root.resolve() in narrowed.parents):
+        raise AcmError(errors.SOURCE_DIR_NOT_FOUND,
+                       f"directory {directory!r} does not exist at {revision} ({commit[:12]}) of "
+                       f"{source.display_url}", hint="check --dir")
+    return Snapshot(narrowed, source.display_url, revision, commit, directory)
