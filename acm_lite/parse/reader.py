@@ -154,6 +154,11 @@ def _to_manifest(doc: Any, rel: str, index: int) -> Manifest | Problem | None:
     if not isinstance(doc.get("metadata"), dict):
         return Problem(errors.OBJECT_PARSE, f"document {index + 1} ({doc['kind']}) has no metadata",
                        source=rel)
+    wrong = [f for f in ("name", "namespace") if f in doc["metadata"]
+             and not isinstance(doc["metadata"][f], str)]
+    if wrong:
+        return Problem(errors.OBJECT_PARSE, f"document {index + 1} ({doc['kind']}): metadata."
+                       f"{' and metadata.'.join(wrong)} must be a string", source=rel)
     manifest = Manifest(doc, rel, index)
     local = manifest.annotations.get(LOCAL_CONFIG)
     return None if local is not None and local != "false" else manifest

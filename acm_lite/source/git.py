@@ -16,6 +16,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import git
 
@@ -46,8 +47,11 @@ class GitSource:
     """One remote (URL or local path) with its mirror in ``cache``."""
 
     def __init__(self, url: str, cache: Path, auth: GitAuth | None = None):
-        self.url = url
-        self.display_url = strip_userinfo(url)
+        parts = urlsplit(url)
+        if parts.password and auth is None:  # never let git store credentials in the mirror
+            auth = GitAuth(token=unquote(parts.password), username=unquote(parts.username or "git"))
+        self.url = strip_userinfo(url)
+        self.display_url = self.url
         self.auth = auth or GitAuth()
         key = hashlib.sha256(url.encode()).hexdigest()[:16]
         self.home = cache / "git" / key

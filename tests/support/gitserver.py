@@ -78,8 +78,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    do_GET = _handle
-    do_POST = _handle
+    do_GET = _handle  # noqa: N815 - the name http.server dispatches to
+    do_POST = _handle  # noqa: N815
 
 
 class _GitHTTPServer(ThreadingHTTPServer):

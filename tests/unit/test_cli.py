@@ -7,8 +7,8 @@ import pytest
 from acm_lite import __version__
 from acm_lite.cli.main import build_parser, main
 
-COMMANDS = [["dev"], ["dev", "build"], ["dev", "up"], ["dev", "env"], ["dev", "status"],
-            ["dev", "down"], ["errors"]]
+COMMANDS = [["vet"], ["hydrate"], ["dev"], ["dev", "build"], ["dev", "up"], ["dev", "env"],
+            ["dev", "status"], ["dev", "down"], ["errors"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
