@@ -333,3 +333,34 @@ REVISION_NOT_FOUND = register(
     "ACM1102", "RevisionNotFound", _P, "The branch, tag or commit does not exist in the remote.")
 SOURCE_AUTH_FAILED = register(
     "ACM1103", "SourceAuthFailed", _P, "The Git remote refused the credentials (or asked for some).")
+
+# Talking to clusters (KNV2xxx as Config Sync numbers them; ACM2xxx our own).
+API_SERVER_ERROR = register(
+    "KNV2002", "APIServerError", Category.TRANSIENT,
+    "The API server could not be reached or answered with a server error.")
+RESOURCE_ERROR = register(
+    "KNV2010", "ResourceError", _P, "The API server rejected an object (invalid, or refused).")
+INSUFFICIENT_PERMISSION = register(
+    "KNV2013", "InsufficientPermission", _P, "The credentials may not perform the request (RBAC).")
+MANAGEMENT_CONFLICT = register(
+    "KNV1060", "ManagementConflict", _P,
+    "The object is managed by another sync; it is not taken over.")
+EMPTY_SOURCE = register(
+    "KNV2006", "EmptySourceError", _P,
+    "The commit would prune every object of the sync (empty source, or a wrong --dir).")
+APPLY_FAILED = register(
+    "KNV2009", "ApplierError", Category.TRANSIENT, "An object could not be applied or pruned.")
+KUBECONFIG_ERROR = register(
+    "ACM2001", "KubeconfigError", _P,
+    "The kubeconfig, context or in-cluster configuration could not be loaded.")
+UNKNOWN_RESOURCE = register(
+    "ACM2002", "UnknownResource", Category.WAITING,
+    "The cluster serves no resource for the object's kind (is its CRD installed?).")
+CRD_NOT_ESTABLISHED = register(
+    "ACM2003", "CRDNotEstablished", Category.TRANSIENT,
+    "A CustomResourceDefinition did not become Established in time.")
+DEPENDENCY_FAILED = register(
+    "ACM2004", "DependencyNotReady", Category.WAITING,
+    "An object was not applied because an object it depends on failed.")
+DEPENDENCY_CYCLE = register(
+    "ACM1007", "DependencyCycle", _P, "config.kubernetes.io/depends-on annotations form a cycle.")

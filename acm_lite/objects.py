@@ -36,6 +36,10 @@ class ObjectId:
         gk = f"{self.group}/{self.kind}" if self.group else self.kind
         return f"{gk} {self.namespace}/{self.name}" if self.namespace else f"{gk} {self.name}"
 
+    def describe(self) -> dict[str, str]:
+        return {"group": self.group, "kind": self.kind, "namespace": self.namespace,
+                "name": self.name}
+
 
 def split_api_version(api_version: str) -> tuple[str, str]:
     """("apps", "v1") for "apps/v1"; ("", "v1") for "v1"."""

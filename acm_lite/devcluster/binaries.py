@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acm_lite.devcluster import gobuild
+from acm_lite.paths import cache_dir
 
 KUBERNETES_VERSION = "v1.37.2"
 ETCD_VERSION = "v3.7.3"
@@ -32,15 +33,6 @@ class Component:
 
     def cached_path(self, cache: Path) -> Path:
         return cache / "bin" / f"{self.name}-{self.version}" / self.name
-
-
-def cache_dir() -> Path:
-    """The binary cache, outside any checkout so that a fresh clone reuses it."""
-    explicit = os.environ.get("ACM_LITE_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "acm-lite"
 
 
 def components() -> dict[str, Component]:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from acm_lite.devcluster import binaries, controlplane, process
 from acm_lite.devcluster.controlplane import Environment
 from acm_lite.errors import DEV_ALREADY_RUNNING, DEV_STATE_MISSING, AcmError
+from acm_lite.paths import state_dir
 
 
 def state_root() -> Path:
     """Where the running environment is recorded (outside any checkout)."""
-    explicit = os.environ.get("ACM_LITE_STATE_DIR")
-    if explicit:
-        return Path(explicit) / "dev"
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "acm-lite" / "dev"
+    return state_dir() / "dev"
 
 
 def _running(env: Environment) -> bool:

@@ -1,0 +1,25 @@
+"""acm-lite's own API: the ``acm-lite.io`` group, its kinds and where they live. No I/O."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any
+
+import yaml
+
+GROUP = "acm-lite.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+SYSTEM_NAMESPACE = "acm-lite-system"
+FIELD_MANAGER = "acm-lite"
+DEFAULT_SYNC = "root-sync"
+
+
+@functools.cache
+def crds() -> tuple[dict[str, Any], ...]:
+    """The CustomResourceDefinitions acm-lite installs (also shipped in the Helm chart)."""
+    folder = resources.files("acm_lite").joinpath("data/crds")
+    return tuple(yaml.safe_load(f.read_text()) for f in sorted(folder.iterdir(),
+                                                               key=lambda f: f.name)
+                 if f.name.endswith(".yaml"))

@@ -1,0 +1,142 @@
+"""Execute a change set: server-side apply in level order with bounded concurrency, waiting for
+CRDs between levels, then prunes in reverse level order. Failures are results, not exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import groupby
+
+from acm_lite import api, errors
+from acm_lite.apply import wait
+from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.cluster.discovery import Discovery
+from acm_lite.errors import AcmError, Category, Problem
+from acm_lite.objects import ObjectId
+from acm_lite.parse import kinds
+from acm_lite.plan import ownership
+from acm_lite.plan.changeset import Action, Change, ChangeSet, Outcome, Result
+
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+_DONE = {Action.CREATE: Outcome.CREATED, Action.UPDATE: Outcome.CONFIGURED,
+         Action.UNMANAGE: Outcome.UNMANAGED, Action.PRUNE: Outcome.PRUNED}
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    field_manager: str = api.FIELD_MANAGER
+    force_conflicts: bool = True
+    concurrency: int = 16
+    dry_run: bool = False
+    crd_timeout: float = 60.0
+
+
+def _problem(change: Change, error: AcmError) -> Problem:
+    if change.manifest is not None:
+        return Problem.about(error.code, error.message, change.manifest, error.hint)
+    return Problem(error.code, error.message, obj=change.id.describe(), hint=error.hint)
+
+
+class Applier:
+    def __init__(self, cluster: Cluster, discovery: Discovery, options: ApplyOptions,
+                 on_result: Callable[[Result], None] = lambda _r: None):
+        self.cluster = cluster
+        self.discovery = discovery
+        self.options = options
+        self.on_result = on_result
+
+    def _query(self, apply: bool) -> dict[str, str]:
+        query = {"fieldManager": self.options.field_manager}
+        if apply and self.options.force_conflicts:
+            query["force"] = "true"
+        if self.options.dry_run:
+            query["dryRun"] = "All"
+        return query
+
+    def _write(self, change: Change) -> Result:
+        resource = self.discovery.resource(change.id.group_kind)
+        path = resource.path_of(change.id)
+        try:
+            if change.action in (Action.CREATE, Action.UPDATE):
+                self.cluster.request("PATCH", path, body=change.desired, query=self._query(True),
+                                     content_type=APPLY)
+            elif change.action is Action.UNMANAGE:
+                self.cluster.request("PATCH", path, body=ownership.unmanage_patch(),
+                                     query=self._query(False), content_type=MERGE)
+            else:  # PRUNE: only the exact object that was listed as ours
+                uid = ((change.live or {}).get("metadata") or {}).get("uid")
+                body = {"kind": "DeleteOptions", "apiVersion": "v1",
+                        "propagationPolicy": "Background",
+                        **({"preconditions": {"uid": uid}} if uid else {})}
+                query = {"dryRun": "All"} if self.options.dry_run else None
+                self.cluster.request("DELETE", path, body=body, query=query)
+        except ApiError as e:
+            if change.action is Action.PRUNE and e.status == 404:
+                return Result(change, Outcome.PRUNED, "already gone")
+            raise e.to_acm(change.subject) from e
+        return Result(change, _DONE[change.action])
+
+    def _one(self, change: Change, failed: set[ObjectId], problems: dict[ObjectId, Problem]
+             ) -> Result:
+        if change.action is Action.UNCHANGED:
+            return Result(change, Outcome.UNCHANGED)
+        if change.action is Action.SKIP:
+            return Result(change, Outcome.SKIPPED, change.reason, problems.get(change.id))
+        blocked = [d for d in change.depends_on if d in failed]
+        if blocked:
+            error = AcmError(errors.DEPENDENCY_FAILED,
+                             f"not applied: {blocked[0]}, which it depends on, failed")
+            return Result(change, Outcome.SKIPPED, error.message, _problem(change, error))
+        try:
+            return self._write(change)
+        except AcmError as e:
+            return Result(change, Outcome.FAILED, e.message, _problem(change, e))
+
+    def _wave(self, pool: ThreadPoolExecutor, changes: list[Change], failed: set[ObjectId],
+              problems: dict[ObjectId, Problem]) -> list[Result]:
+        results = list(pool.map(lambda c: self._one(c, failed, problems), changes))
+        for result in results:
+            self.on_result(result)
+            if result.outcome in (Outcome.FAILED, Outcome.SKIPPED) and result.problem:
+                failed.add(result.change.id)
+        return results
+
+    def _after_level(self, results: Iterable[Result]) -> None:
+        crds = [r.change.id.name for r in results if r.change.id.group_kind == kinds.CRD
+                and r.outcome in (Outcome.CREATED, Outcome.CONFIGURED)]
+        if crds and not self.options.dry_run:
+            wait.crds_established(self.cluster, crds, self.options.crd_timeout)
+            self.discovery.refresh()
+
+    def run(self, changeset: ChangeSet) -> list[Result]:
+        problems = {ObjectId(**{k: p.obj[k] for k in ("group", "kind", "namespace", "name")}): p
+                    for p in changeset.problems if p.obj}
+        failed: set[ObjectId] = set()
+        results: list[Result] = []
+        forward = [c for c in changeset.changes if c.action is not Action.PRUNE
+                   and not (c.action is Action.UNMANAGE and c.manifest is None)]
+        backward = [c for c in changeset.changes if c not in forward]
+        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
+            for number, level in groupby(sorted(forward, key=lambda c: c.level),
+                                         key=lambda c: c.level):
+                wave = self._wave(pool, list(level), failed, problems)
+                results += wave
+                try:
+                    self._after_level(wave)
+                except AcmError as e:  # nothing later may run against CRDs that are not there
+                    later = [c for c in forward if c.level > number] + backward
+                    return results + [Result(c, Outcome.SKIPPED, e.message, _problem(c, e))
+                                      for c in later]
+            if any(r.problem and r.problem.code.category is Category.TRANSIENT
+                   and r.outcome is Outcome.FAILED for r in results):
+                skipped = [Result(c, Outcome.SKIPPED, "prune postponed: the API server failed "
+                                  "during apply") for c in backward]
+                for r in skipped:
+                    self.on_result(r)
+                return results + skipped
+            ordered = sorted(backward, key=lambda c: -c.level)
+            for _, level in groupby(ordered, key=lambda c: c.level):
+                results += self._wave(pool, list(level), failed, problems)
+        return results

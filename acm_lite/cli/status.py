@@ -1,0 +1,56 @@
+"""`acm-lite status`: the state of each sync on a cluster, like `nomos status`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from acm_lite import api
+from acm_lite.cli import clusterargs, output
+from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.status import render, store
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("status", help="show the syncs of a cluster",
+                            description="Show each sync's state (SYNCED, PENDING, ERROR, STALLED),"
+                                        " commit, errors and managed objects.")
+    parser.add_argument("--name", help="only this sync")
+    clusterargs.add_connection(parser)
+    parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
+    parser.set_defaults(handler=handle)
+
+
+def _entry(item: dict[str, Any]) -> dict[str, Any]:
+    status = item.get("status") or {}
+    return {"name": item["metadata"]["name"], "spec": item.get("spec") or {},
+            "state": status.get("state", "PENDING"), "commit": status.get("commit"),
+            "lastSyncedCommit": status.get("lastSyncedCommit"),
+            "errors": status.get("errors") or [], "counts": status.get("counts") or {},
+            "managedObjects": status.get("managedObjects", 0),
+            "lastUpdate": status.get("lastUpdate")}
+
+
+def _text(data: dict[str, Any]) -> str:
+    if not data["syncs"]:
+        return f"No syncs in namespace {api.SYSTEM_NAMESPACE}."
+    items = [{"metadata": {"name": s["name"]},
+              "status": {"state": s["state"], "commit": s["commit"],
+                         "errorCount": len(s["errors"]), "managedObjects": s["managedObjects"],
+                         "lastUpdate": s["lastUpdate"]}} for s in data["syncs"]]
+    lines = [output.table(render.status_rows(items),
+                          ["NAME", "STATE", "COMMIT", "ERRORS", "MANAGED", "LAST UPDATE"])]
+    for sync in data["syncs"]:
+        for err in sync["errors"]:
+            where = f" ({err['source']})" if err.get("source") else ""
+            lines.append(f"  {sync['name']}: {err['code']} {err['name']}: {err['message']}{where}")
+    return "\n".join(lines)
+
+
+def handle(args: argparse.Namespace) -> int:
+    cluster = clusterargs.connect(args)
+    items = store.list_syncs(cluster)
+    if args.name:
+        items = [i for i in items if i["metadata"]["name"] == args.name]
+    output.emit({"syncs": [_entry(i) for i in items]}, args.output, _text)
+    return ExitStatus.SUCCESS

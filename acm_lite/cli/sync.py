@@ -1,0 +1,64 @@
+"""`acm-lite sync --once`: pull, validate, plan and apply a repository to one cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from acm_lite.cli import clusterargs, output
+from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.plan.changeset import Outcome, Result
+from acm_lite.reconcile import pipeline
+from acm_lite.reconcile.pipeline import SyncResult
+from acm_lite.status import render
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "sync", help="sync a repository to a cluster",
+        description="Run the pipeline once: fetch, validate, plan against live state, apply with "
+                    "server-side apply, prune what left the source, record status. A blocking "
+                    "error before apply applies nothing. Exit 0 when synced without errors.")
+    parser.add_argument("--once", action="store_true", required=True,
+                        help="run one pass and exit (the loop is `acm-lite serve`)")
+    clusterargs.add_sync_source(parser)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="plan and have the API server validate every write, change nothing")
+    parser.add_argument("--no-force-conflicts", dest="force_conflicts", action="store_false",
+                        help="fail instead of taking over fields another field manager owns")
+    parser.add_argument("--allow-prune-all", action="store_true",
+                        help="allow a commit that would prune every object of the sync")
+    parser.add_argument("--concurrency", type=int, default=16, metavar="N",
+                        help="objects applied at once (default 16)")
+    parser.set_defaults(handler=handle)
+
+
+def result_json(result: SyncResult) -> dict[str, Any]:
+    return {"sync": result.spec.name, "commit": result.status.commit,
+            "state": result.status.state.value, "counts": result.counts,
+            "durationSeconds": result.status.durations,
+            "errors": [p.to_dict() for p in result.problems],
+            "objects": [r.to_dict() for r in result.results if r.outcome is not Outcome.UNCHANGED]}
+
+
+def handle(args: argparse.Namespace) -> int:
+    cluster = clusterargs.connect(args)
+    options = pipeline.SyncOptions(dry_run=args.dry_run, force_conflicts=args.force_conflicts,
+                                   allow_prune_all=args.allow_prune_all,
+                                   concurrency=args.concurrency, schema=not args.no_schema)
+    text = args.output == "text"
+
+    def on_result(r: Result) -> None:
+        if text and r.outcome is not Outcome.UNCHANGED:
+            print(render.result_line(r, dry_run=args.dry_run), flush=True)
+
+    result = pipeline.run(clusterargs.spec(args), cluster, options,
+                          progress=output.progress if text else lambda _m: None,
+                          on_result=on_result)
+    if text:
+        problems = render.problems(result.problems)
+        if problems:
+            print(problems, file=sys.stderr)
+    output.emit(result_json(result), args.output, lambda _d: render.summary(result, args.dry_run))
+    return ExitStatus.SUCCESS if result.ok else ExitStatus.FAILURE

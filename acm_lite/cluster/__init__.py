@@ -1,0 +1,4 @@
+"""Talking to one Kubernetes API server: connection, discovery, live state, inventory.
+
+The only package besides ``apply`` and ``status.store`` that performs cluster I/O.
+"""

@@ -1,0 +1,142 @@
+"""A small, thread-safe REST client for one cluster.
+
+The official client loads the configuration (kubeconfig contexts, client certificates, bearer
+tokens, exec credential plugins, in-cluster service accounts); requests go straight through one
+urllib3 pool sized for concurrent applies, with no client-side rate limit (the API server's
+priority and fairness protects it). API errors become acm-lite's coded errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.config.config_exception import ConfigException
+
+from acm_lite import errors
+from acm_lite.errors import AcmError
+
+MAX_CONNECTIONS = 32
+TIMEOUT = urllib3.Timeout(connect=10.0, read=120.0)
+
+
+@dataclass(frozen=True)
+class ApiError(Exception):
+    """A non-2xx answer: its status, reason and message, and the coded error it amounts to."""
+
+    status: int
+    reason: str
+    message: str
+
+    def to_acm(self, subject: str | None = None) -> AcmError:
+        if self.status == 403:
+            code = errors.INSUFFICIENT_PERMISSION
+        elif self.status >= 500 or self.status in (0, 429):
+            code = errors.API_SERVER_ERROR
+        else:
+            code = errors.RESOURCE_ERROR
+        return AcmError(code, f"{self.reason or self.status}: {self.message}", subject=subject)
+
+
+def load_configuration(kubeconfig: str | None = None, context: str | None = None
+                       ) -> k8s_client.Configuration:
+    """Usual resolution: an explicit file, else $KUBECONFIG or ~/.kube/config, else in-cluster."""
+    cfg = k8s_client.Configuration()
+    try:
+        default = Path(os.path.expanduser("~/.kube/config"))
+        if kubeconfig or os.environ.get("KUBECONFIG") or default.exists():
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=cfg,
+                persist_config=False)
+        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=cfg)
+        else:
+            raise ConfigException("no kubeconfig found and not running in a cluster")
+    except (ConfigException, OSError, ValueError, TypeError) as e:
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise AcmError(errors.KUBECONFIG_ERROR, f"cannot load cluster configuration: {e}",
+                       path=where, hint="check --kubeconfig and --context") from e
+    return cfg
+
+
+class Cluster:
+    """One API server. Counts requests by verb, so tests and benchmarks can check writes."""
+
+    def __init__(self, cfg: k8s_client.Configuration, name: str = ""):
+        self.cfg = cfg
+        self.name = name
+        self.host = cfg.host.rstrip("/")
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        pool_args: dict[str, Any] = {
+            "num_pools": 4, "maxsize": MAX_CONNECTIONS, "block": True, "timeout": TIMEOUT,
+            "retries": False,
+            "cert_reqs": "CERT_REQUIRED" if cfg.verify_ssl else "CERT_NONE",
+            "ca_certs": cfg.ssl_ca_cert, "cert_file": cfg.cert_file, "key_file": cfg.key_file,
+        }
+        if cfg.assert_hostname is not None:
+            pool_args["assert_hostname"] = cfg.assert_hostname
+        if getattr(cfg, "tls_server_name", None):
+            pool_args["server_hostname"] = cfg.tls_server_name
+        self._pool: urllib3.PoolManager = (
+            urllib3.ProxyManager(cfg.proxy, **pool_args) if cfg.proxy
+            else urllib3.PoolManager(**pool_args))
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None = None, context: str | None = None,
+                name: str = "") -> Cluster:
+        return cls(load_configuration(kubeconfig, context), name or context or "")
+
+    def _headers(self, content_type: str | None, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": "acm-lite"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        token = self.cfg.get_api_key_with_prefix("authorization")  # refreshes exec-plugin tokens
+        if token:
+            headers["Authorization"] = token
+        return headers
+
+    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None,
+                body: Any = None, content_type: str | None = None,
+                accept: str = "application/json") -> Any:
+        """Send one request; the decoded JSON answer, or ApiError / a transient AcmError."""
+        url = self.host + path
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        if params:
+            url += "?" + urlencode(params)
+        data = None if body is None else (body if isinstance(body, bytes) else
+                                          json.dumps(body, separators=(",", ":")).encode())
+        if data is not None and content_type is None:
+            content_type = "application/json"
+        with self._lock:
+            self.requests[method] += 1
+        try:
+            resp = self._pool.request(method, url, body=data, headers=self._headers(content_type, accept))
+        except urllib3.exceptions.HTTPError as e:
+            raise AcmError(errors.API_SERVER_ERROR, f"cannot reach the API server at {self.host}: "
+                           f"{type(e).__name__}: {e}", hint="is the cluster up and reachable?") from e
+        if resp.status >= 400:
+            raise _api_error(resp.status, resp.data)
+        return json.loads(resp.data) if resp.data else None
+
+    @property
+    def writes(self) -> int:
+        return sum(n for verb, n in self.requests.items() if verb != "GET")
+
+
+def _api_error(status: int, data: bytes) -> ApiError:
+    try:
+        payload = json.loads(data)
+        return ApiError(status, str(payload.get("reason", "")), str(payload.get("message", "")))
+    except (ValueError, AttributeError):
+        return ApiError(status, "", data.decode(errors="replace")[:500])

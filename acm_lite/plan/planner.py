@@ -1,0 +1,89 @@
+"""Declared set + live objects + previous inventory → the change set. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from acm_lite import errors
+from acm_lite.errors import Problem
+from acm_lite.objects import Manifest, ObjectId
+from acm_lite.plan import compare, order, ownership
+from acm_lite.plan.changeset import Action, Change, ChangeSet
+from acm_lite.validate.depends_on import dependencies
+from acm_lite.validate.management import is_disabled
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    sync: str
+    commit: str | None = None
+    take_over: bool = False  # adopt objects another sync manages (never by default)
+
+
+def _comparable(stamped: dict[str, Any]) -> dict[str, Any]:
+    """The stamped body without the commit mark, which alone never warrants a write."""
+    meta = stamped["metadata"]
+    annotations = {k: v for k, v in meta["annotations"].items() if k != ownership.COMMIT}
+    return {**stamped, "metadata": {**meta, "annotations": annotations}}
+
+
+def _declared_change(obj: Manifest, live: dict[str, Any] | None, opts: PlanOptions,
+                     level: int) -> tuple[Change, Problem | None]:
+    def change(action: Action, reason: str, desired: dict[str, Any] | None = None) -> Change:
+        return Change(action, obj.id, reason, level=level, desired=desired, live=live,
+                      manifest=obj, depends_on=tuple(dependencies(obj)))
+
+    if is_disabled(obj):
+        if live is not None and ownership.owner(live) == opts.sync:
+            return change(Action.UNMANAGE, "management disabled in the source"), None
+        return change(Action.SKIP, "management disabled in the source"), None
+    desired = ownership.stamp(obj, opts.sync, opts.commit)
+    if live is None:
+        return change(Action.CREATE, "not on the cluster", desired), None
+    current_owner = ownership.owner(live)
+    if current_owner and current_owner != opts.sync and not opts.take_over:
+        problem = Problem.about(errors.MANAGEMENT_CONFLICT,
+                                f"{obj.id} is managed by sync {current_owner!r}; not taking it over",
+                                obj, hint="remove it from one of the two sources")
+        return change(Action.SKIP, f"managed by sync {current_owner!r}"), problem
+    if current_owner is None:
+        return change(Action.UPDATE, "adopting an existing object", desired), None
+    if ownership.live_annotation(live, ownership.DECLARED_HASH) != ownership.declared_hash(obj.body):
+        return change(Action.UPDATE, "declared object changed", desired), None
+    drift = compare.difference(_comparable(desired), live)
+    if drift is not None:
+        return change(Action.UPDATE, f"live object differs at {drift}", desired), None
+    return change(Action.UNCHANGED, "matches the declared object", desired), None
+
+
+def _prune_change(oid: ObjectId, live: dict[str, Any] | None, opts: PlanOptions) -> Change | None:
+    level = order.base_level(oid)
+    if live is None:
+        return None  # already gone
+    if ownership.owner(live) != opts.sync:
+        return Change(Action.SKIP, oid, "left the source, but no longer owned by this sync",
+                      level=level, live=live)
+    if ownership.live_annotation(live, ownership.DELETION) == ownership.DETACH:
+        return Change(Action.UNMANAGE, oid, f"left the source; {ownership.DELETION}: detach keeps it",
+                      level=level, live=live)
+    return Change(Action.PRUNE, oid, "left the source", level=level, live=live)
+
+
+def plan(declared: list[Manifest], live: Mapping[ObjectId, dict[str, Any]],
+         inventory: set[ObjectId], opts: PlanOptions) -> ChangeSet:
+    result = ChangeSet()
+    levels, result.problems = order.levels(declared)
+    for obj in declared:
+        change, problem = _declared_change(obj, live.get(obj.id), opts, levels[obj.id])
+        result.changes.append(change)
+        if problem:
+            result.problems.append(problem)
+    declared_ids = {o.id for o in declared}
+    for oid in sorted(inventory - declared_ids):
+        pruned = _prune_change(oid, live.get(oid), opts)
+        if pruned:
+            result.changes.append(pruned)
+    result.changes.sort(key=lambda c: (c.level, c.id))
+    return result

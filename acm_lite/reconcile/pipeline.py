@@ -1,0 +1,240 @@
+"""One pass of the pipeline for one cluster: source → parse → validate → policy → plan → apply →
+status. A blocking problem before apply stops the pass with nothing applied."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acm_lite import api, errors
+from acm_lite.apply.applier import Applier, ApplyOptions
+from acm_lite.cluster import inventory, live
+from acm_lite.cluster.client import Cluster
+from acm_lite.cluster.discovery import Discovery
+from acm_lite.errors import AcmError, Problem
+from acm_lite.objects import ObjectId
+from acm_lite.parse import declare
+from acm_lite.parse.clusters import ClusterTarget
+from acm_lite.paths import cache_dir
+from acm_lite.plan import planner
+from acm_lite.plan.changeset import Action, ChangeSet, Outcome, Result
+from acm_lite.source import git, local
+from acm_lite.source.auth import GitAuth
+from acm_lite.source.snapshot import Snapshot
+from acm_lite.status import store
+from acm_lite.status.model import State, SyncStatus
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    """What to sync, shaped like a RootSync's spec."""
+
+    repo: str
+    name: str = api.DEFAULT_SYNC
+    revision: str = "HEAD"
+    dir: str = "."
+    source_format: str = declare.HIERARCHY
+    cluster_name: str | None = None
+    cluster_labels: Mapping[str, str] | None = None
+
+    def to_spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": "git",
+                                "git": {"repo": self.repo, "revision": self.revision,
+                                        "dir": self.dir}}
+        if self.cluster_name:
+            spec["clusterName"] = self.cluster_name
+        return spec
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    dry_run: bool = False  # plan, and have the API server validate, but change nothing
+    plan_only: bool = False  # plan without any request that writes or validates (diff)
+    force_conflicts: bool = True
+    allow_prune_all: bool = False
+    take_over: bool = False
+    concurrency: int = 16
+    schema: bool = True
+    git_cache: Path = field(default_factory=cache_dir)
+    auth: GitAuth | None = None
+
+
+@dataclass
+class SyncResult:
+    spec: SyncSpec
+    status: SyncStatus
+    problems: list[Problem] = field(default_factory=list)
+    changeset: ChangeSet | None = None
+    results: list[Result] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.blocking for p in self.problems)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        if self.results:
+            counted = Counter(r.outcome.value for r in self.results)
+            return {o.value: counted.get(o.value, 0) for o in Outcome}
+        return self.changeset.counts() if self.changeset else {}
+
+
+def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Snapshot:
+    path = Path(spec.repo)
+    if path.is_dir() and not local.is_git_repository(path):
+        return local.snapshot(path, spec.dir)
+    return git.fetch(spec.repo, spec.revision, spec.dir, cache=options.git_cache,
+                     auth=options.auth or GitAuth.from_env(), progress=progress)
+
+
+class _Pass:
+    """The state of one pass, stage by stage."""
+
+    def __init__(self, spec: SyncSpec, cluster: Cluster, options: SyncOptions, progress: Progress):
+        self.spec, self.cluster, self.options, self.progress = spec, cluster, options, progress
+        self.durations: dict[str, float] = {}
+        self.started = time.monotonic()
+        self.result = SyncResult(spec, SyncStatus(State.PENDING))
+        self.existing: dict[str, Any] | None = None
+
+    def timed(self, stage: str, started: float) -> None:
+        self.durations[stage] = round(time.monotonic() - started, 3)
+
+    def finish(self, stage: str, problems: list[Problem], state: State | None = None
+               ) -> SyncResult:
+        result = self.result
+        result.problems += problems
+        blocking = any(p.blocking for p in result.problems)
+        commit = result.snapshot.commit if result.snapshot else None
+        previous = SyncStatus.from_status((self.existing or {}).get("status"))
+        self.durations["total"] = round(time.monotonic() - self.started, 3)
+        result.status = SyncStatus(
+            state=state or (State.ERROR if blocking else State.SYNCED), commit=commit,
+            synced_commit=previous.synced_commit if blocking else commit,
+            source={"repo": result.snapshot.repo if result.snapshot else self.spec.repo,
+                    "revision": self.spec.revision, "dir": self.spec.dir},
+            errors=[p.to_dict() for p in result.problems], counts=result.counts,
+            durations=self.durations, stage=stage if blocking else "",
+            managed=result.status.managed or previous.managed)
+        if not (self.options.dry_run or self.options.plan_only):
+            store.write_status(self.cluster, self.spec.name, result.status, self.existing)
+        return result
+
+
+def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
+        progress: Progress = lambda _m: None,
+        on_result: Callable[[Result], None] = lambda _r: None) -> SyncResult:
+    """One full pass; never raises for problems of the source or of single objects."""
+    options = options or SyncOptions()
+    sync = _Pass(spec, cluster, options, progress)
+    writes = not (options.dry_run or options.plan_only)
+    if writes:
+        store.install(cluster)
+        sync.existing = store.read(cluster, spec.name)
+        store.write_spec(cluster, spec.name, spec.to_spec(), sync.existing)
+
+    started = time.monotonic()
+    try:
+        sync.result.snapshot = fetch_source(spec, options, progress)
+    except AcmError as e:
+        return sync.finish("source", [Problem(e.code, e.message, source=spec.repo, hint=e.hint)],
+                           State.STALLED if e.category is errors.Category.PERMANENT else None)
+    sync.timed("source", started)
+
+    started = time.monotonic()
+    progress(f"reading {sync.result.snapshot.short_commit}")
+    loaded = declare.load(sync.result.snapshot.root, spec.source_format)
+    declared = declare.declare(loaded, ClusterTarget(spec.cluster_name, spec.cluster_labels),
+                               declare.Options(source_format=spec.source_format,
+                                               schema=options.schema))
+    sync.timed("parse", started)
+    sync.result.problems += declared.problems
+    if declared.blocking:
+        return sync.finish("parse", [])
+    # policy: Gatekeeper constraints plug in here (a pass-through until then)
+
+    started = time.monotonic()
+    discovery = Discovery(cluster)
+    recorded = inventory.read(cluster, spec.name) if writes or _installed(cluster) else set()
+    kinds = {o.group_kind for o in declared.objects} | {o.group_kind for o in recorded}
+    progress(f"reading live state of {len(kinds)} kinds")
+    current = live.snapshot(cluster, discovery, kinds)
+    changes = planner.plan(declared.objects, current, recorded,
+                           planner.PlanOptions(spec.name, sync.result.snapshot.commit,
+                                               options.take_over))
+    sync.result.changeset = changes
+    sync.timed("plan", started)
+    if any(p.blocking for p in changes.problems if p.code is errors.DEPENDENCY_CYCLE):
+        return sync.finish("plan", changes.problems)
+    guard = _prune_all_guard(changes, recorded, options)
+    if guard:
+        return sync.finish("plan", [guard])
+    if options.plan_only:
+        return sync.finish("plan", changes.problems)
+
+    started = time.monotonic()
+    managed = _managed(changes)
+    union = recorded | managed
+    if writes and union != recorded:
+        inventory.write(cluster, spec.name, union)
+    applier = Applier(cluster, discovery, ApplyOptions(
+        force_conflicts=options.force_conflicts, concurrency=options.concurrency,
+        dry_run=options.dry_run), on_result)
+    progress(f"applying {sum(1 for c in changes.changes if c.action is not Action.UNCHANGED)} "
+             f"of {len(changes.changes)} objects")
+    sync.result.results = applier.run(changes)
+    final = _final_inventory(recorded, managed, sync.result.results)
+    if writes and final != union:
+        inventory.write(cluster, spec.name, final)
+    sync.result.status.managed = len(final)
+    sync.timed("apply", started)
+    failures = [r.problem for r in sync.result.results if r.problem]
+    conflicts = [p for p in changes.problems if p.code is errors.MANAGEMENT_CONFLICT]
+    return sync.finish("apply", _unique(failures + conflicts))
+
+
+def _installed(cluster: Cluster) -> bool:
+    from acm_lite.apply import wait
+
+    return wait.established(cluster, f"resourceinventories.{api.GROUP}")
+
+
+def _managed(changes: ChangeSet) -> set[ObjectId]:
+    """Declared objects this sync manages after the pass (not the disabled or conflicting ones)."""
+    return {c.id for c in changes.changes if c.manifest is not None
+            and c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)}
+
+
+def _final_inventory(recorded: set[ObjectId], managed: set[ObjectId],
+                     results: list[Result]) -> set[ObjectId]:
+    released = {r.change.id for r in results if r.change.id not in managed
+                and r.outcome in (Outcome.PRUNED, Outcome.UNMANAGED)}
+    dropped = {r.change.id for r in results if r.change.action is Action.SKIP
+               and r.change.manifest is None}  # left the source and no longer ours
+    return managed | (recorded - released - dropped)
+
+
+def _prune_all_guard(changes: ChangeSet, recorded: set[ObjectId], options: SyncOptions
+                     ) -> Problem | None:
+    if options.allow_prune_all or not recorded:
+        return None
+    if not (recorded & {c.id for c in changes.changes if c.manifest is not None}):
+        return Problem(errors.EMPTY_SOURCE,
+                       f"this commit would prune all {len(recorded)} objects the sync manages and "
+                       "keep none; refusing", hint="check --repo and --dir; pass --allow-prune-all "
+                       "if removing everything is intended")
+    return None
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen: dict[tuple[object, ...], Problem] = {}
+    for p in problems:
+        seen.setdefault(p.identity(), p)
+    return list(seen.values())

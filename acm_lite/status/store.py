@@ -1,0 +1,96 @@
+"""acm-lite's objects in the cluster: its CRDs and namespace, and each RootSync's spec and status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acm_lite import api
+from acm_lite.apply import wait
+from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.status.model import SyncStatus
+
+ROOTSYNCS = "rootsyncs"
+
+
+def _path(namespace: str, name: str = "", status: bool = False) -> str:
+    base = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{namespace}/{ROOTSYNCS}"
+    return base + (f"/{name}" if name else "") + ("/status" if status else "")
+
+
+def _apply(cluster: Cluster, path: str, body: dict[str, Any]) -> None:
+    cluster.request("PATCH", path, body=body, content_type="application/apply-patch+yaml",
+                    query={"fieldManager": api.FIELD_MANAGER, "force": "true"})
+
+
+def install(cluster: Cluster) -> bool:
+    """Make sure the CRDs and the system namespace exist; True if anything was written.
+
+    Reads first, so a running installation (or the Helm chart's) costs no write, and a service
+    account that may not write CRDs still works once the chart installed them.
+    """
+    wrote = False
+    for crd in api.crds():
+        name = crd["metadata"]["name"]
+        if not wait.established(cluster, name):
+            _apply(cluster, wait.CRD_PATH + name, crd)
+            wrote = True
+    if wrote:
+        wait.crds_established(cluster, [c["metadata"]["name"] for c in api.crds()])
+    try:
+        cluster.request("GET", f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}")
+    except ApiError as e:
+        if e.status != 404:
+            raise e.to_acm(f"Namespace {api.SYSTEM_NAMESPACE}") from e
+        _apply(cluster, f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}",
+               {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": api.SYSTEM_NAMESPACE,
+                             "labels": {"app.kubernetes.io/part-of": "acm-lite"}}})
+        wrote = True
+    return wrote
+
+
+def read(cluster: Cluster, name: str, namespace: str = api.SYSTEM_NAMESPACE
+         ) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = cluster.request("GET", _path(namespace, name))
+        return found
+    except ApiError as e:
+        if e.status == 404:
+            return None
+        raise e.to_acm(f"RootSync {namespace}/{name}") from e
+
+
+def list_syncs(cluster: Cluster, namespace: str = api.SYSTEM_NAMESPACE) -> list[dict[str, Any]]:
+    try:
+        return list(cluster.request("GET", _path(namespace)).get("items") or [])
+    except ApiError as e:
+        if e.status == 404:
+            return []
+        raise e.to_acm(f"RootSyncs in {namespace}") from e
+
+
+def write_spec(cluster: Cluster, name: str, spec: dict[str, Any],
+               existing: dict[str, Any] | None, namespace: str = api.SYSTEM_NAMESPACE) -> None:
+    """Record how the sync is configured (skipped when nothing changed)."""
+    if existing is not None and existing.get("spec") == spec:
+        return
+    try:
+        _apply(cluster, _path(namespace, name), {
+            "apiVersion": api.API_VERSION, "kind": "RootSync",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec})
+    except ApiError as e:
+        raise e.to_acm(f"RootSync {namespace}/{name}") from e
+
+
+def write_status(cluster: Cluster, name: str, status: SyncStatus, existing: dict[str, Any] | None,
+                 namespace: str = api.SYSTEM_NAMESPACE) -> bool:
+    """Record the outcome; skipped (False) when it says nothing new, so a no-op sync writes nothing."""
+    if existing is not None and SyncStatus.from_status(existing.get("status")).same_outcome(status):
+        return False
+    try:
+        cluster.request("PATCH", _path(namespace, name, status=True),
+                        body={"status": status.to_status()},
+                        content_type="application/merge-patch+json")
+    except ApiError as e:
+        raise e.to_acm(f"RootSync {namespace}/{name} status") from e
+    return True
