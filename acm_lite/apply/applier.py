@@ -46,6 +46,7 @@ class Applier:
         self.discovery = discovery
         self.options = options
         self.on_result = on_result
+        self._new_namespaces: set[str] = set()
 
     def _query(self, apply: bool) -> dict[str, str]:
         query = {"fieldManager": self.options.field_manager}
@@ -80,6 +81,10 @@ class Applier:
 
     def _one(self, change: Change, failed: set[ObjectId], problems: dict[ObjectId, Problem]
              ) -> Result:
+        if self.options.dry_run and change.action is Action.CREATE and (
+                change.id.namespace in self._new_namespaces):
+            return Result(change, Outcome.CREATED,
+                          "not validated: its namespace would be created by this sync")
         if change.action is Action.UNCHANGED:
             return Result(change, Outcome.UNCHANGED)
         if change.action is Action.SKIP:
@@ -111,6 +116,8 @@ class Applier:
             self.discovery.refresh()
 
     def run(self, changeset: ChangeSet) -> list[Result]:
+        self._new_namespaces = {c.id.name for c in changeset.of(Action.CREATE)
+                                if c.id.group_kind == kinds.NAMESPACE}
         problems = {ObjectId(**{k: p.obj[k] for k in ("group", "kind", "namespace", "name")}): p
                     for p in changeset.problems if p.obj}
         failed: set[ObjectId] = set()

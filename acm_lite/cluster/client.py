@@ -129,6 +129,17 @@ class Cluster:
             raise _api_error(resp.status, resp.data)
         return json.loads(resp.data) if resp.data else None
 
+    def request_text(self, path: str) -> str:
+        """A plain-text endpoint such as /metrics."""
+        try:
+            resp = self._pool.request("GET", self.host + path,
+                                      headers=self._headers(None, "text/plain"))
+        except urllib3.exceptions.HTTPError as e:
+            raise AcmError(errors.API_SERVER_ERROR, f"cannot reach {self.host}: {e}") from e
+        if resp.status >= 400:
+            raise _api_error(resp.status, resp.data)
+        return str(resp.data.decode())
+
     @property
     def writes(self) -> int:
         return sum(n for verb, n in self.requests.items() if verb != "GET")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import shutil
 import ssl
 import subprocess
@@ -147,12 +148,13 @@ def _write_certs(directory: Path, name: str) -> None:
 
 
 def _start_apiserver(
-    root: Path, name: str, binary: str, etcd: EtcdServer, detached: bool
+    root: Path, name: str, binary: str, etcd: EtcdServer, detached: bool, port: int | None = None
 ) -> tuple[APIServer, subprocess.Popen[bytes]]:
     directory = root / name
     directory.mkdir(parents=True, exist_ok=True)
-    _write_certs(directory, name)
-    port = process.free_port()
+    if not (directory / "ca.crt").exists():  # a restart keeps its certificates and kubeconfig
+        _write_certs(directory, name)
+    port = port or process.free_port()
     args = [
         binary,
         f"--etcd-servers={etcd.url}",
@@ -231,6 +233,29 @@ def start(
         stop(env)
         raise
     return env
+
+
+def stop_apiserver(env: Environment, name: str) -> None:
+    """Kill one cluster's API server (SIGKILL, as a crash would); its data stays in etcd."""
+    server = env.cluster(name)
+    if server is None:
+        raise ValueError(f"no cluster {name!r}")
+    if _is_ours(server.pid, server.binary):
+        os.kill(server.pid, signal.SIGKILL)
+        process.stop(server.pid, grace=5)
+
+
+def restart_apiserver(env: Environment, name: str, detached: bool = False) -> APIServer:
+    """Start a stopped cluster's API server again, same port, certificates and data."""
+    old = env.cluster(name)
+    if old is None:
+        raise ValueError(f"no cluster {name!r}")
+    server, proc = _start_apiserver(Path(env.root), name, old.binary, env.etcd, detached, old.port)
+    process.wait_ready(f"kube-apiserver {name}", proc, Path(server.dir) / "apiserver.log",
+                       lambda: _apiserver_ready(server), start_timeout())
+    env.clusters[env.clusters.index(old)] = server
+    env.save()
+    return server
 
 
 def sweep_stale(parent: Path | None = None) -> list[str]:

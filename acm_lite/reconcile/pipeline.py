@@ -103,6 +103,7 @@ class _Pass:
         self.started = time.monotonic()
         self.result = SyncResult(spec, SyncStatus(State.PENDING))
         self.existing: dict[str, Any] | None = None
+        self.stage = "setup"
 
     def timed(self, stage: str, started: float) -> None:
         self.durations[stage] = round(time.monotonic() - started, 3)
@@ -124,16 +125,28 @@ class _Pass:
             durations=self.durations, stage=stage if blocking else "",
             managed=result.status.managed or previous.managed)
         if not (self.options.dry_run or self.options.plan_only):
-            store.write_status(self.cluster, self.spec.name, result.status, self.existing)
+            try:
+                store.write_status(self.cluster, self.spec.name, result.status, self.existing)
+            except AcmError as e:  # the API server went away: the result still says what happened
+                result.problems.append(Problem(e.code, f"status not recorded: {e.message}"))
         return result
 
 
 def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
         progress: Progress = lambda _m: None,
         on_result: Callable[[Result], None] = lambda _r: None) -> SyncResult:
-    """One full pass; never raises for problems of the source or of single objects."""
+    """One full pass. Problems of the source, of single objects and of the cluster going away
+    are part of the result; nothing raises except a bug."""
     options = options or SyncOptions()
     sync = _Pass(spec, cluster, options, progress)
+    try:
+        return _run(sync, on_result)
+    except AcmError as e:
+        return sync.finish(sync.stage, [Problem(e.code, e.message, source=e.path, hint=e.hint)])
+
+
+def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
+    spec, cluster, options, progress = sync.spec, sync.cluster, sync.options, sync.progress
     writes = not (options.dry_run or options.plan_only)
     if writes:
         store.install(cluster)
@@ -141,6 +154,7 @@ def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
         store.write_spec(cluster, spec.name, spec.to_spec(), sync.existing)
 
     started = time.monotonic()
+    sync.stage = "source"
     try:
         sync.result.snapshot = fetch_source(spec, options, progress)
     except AcmError as e:
@@ -149,6 +163,7 @@ def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
     sync.timed("source", started)
 
     started = time.monotonic()
+    sync.stage = "parse"
     progress(f"reading {sync.result.snapshot.short_commit}")
     loaded = declare.load(sync.result.snapshot.root, spec.source_format)
     declared = declare.declare(loaded, ClusterTarget(spec.cluster_name, spec.cluster_labels),
@@ -161,6 +176,7 @@ def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
     # policy: Gatekeeper constraints plug in here (a pass-through until then)
 
     started = time.monotonic()
+    sync.stage = "plan"
     discovery = Discovery(cluster)
     recorded = inventory.read(cluster, spec.name) if writes or _installed(cluster) else set()
     kinds = {o.group_kind for o in declared.objects} | {o.group_kind for o in recorded}
@@ -180,6 +196,7 @@ def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
         return sync.finish("plan", changes.problems)
 
     started = time.monotonic()
+    sync.stage = "apply"
     managed = _managed(changes)
     union = recorded | managed
     if writes and union != recorded:

@@ -26,6 +26,7 @@ from acm_lite.source.auth import GitAuth, strip_userinfo
 from acm_lite.source.snapshot import Snapshot
 
 KEEP_CHECKOUTS = 5
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TIMEOUT = float(os.environ.get("ACM_LITE_GIT_TIMEOUT", "300"))
 _AUTH_SIGNS = ("authentication failed", "could not read username", "could not read password",
                "permission denied", "403", "401", "invalid username or password",
@@ -104,11 +105,13 @@ class GitSource:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{commit}.", dir=target.parent))
-        data = self._git("--git-dir", str(self.mirror), "archive", "--format=tar", commit,
-                         binary=True)
-        assert isinstance(data, bytes)
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            archive.extractall(staging, filter="tar")  # links are kept; the reader vets them
+        tree = str(self._git("--git-dir", str(self.mirror), "rev-parse", f"{commit}^{{tree}}"))
+        if tree.strip() != EMPTY_TREE:  # git archive of an empty tree is no readable tar
+            data = self._git("--git-dir", str(self.mirror), "archive", "--format=tar", commit,
+                             binary=True)
+            assert isinstance(data, bytes)
+            with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+                archive.extractall(staging, filter="tar")  # links are kept; the reader vets them
         try:
             os.replace(staging, target)
         except OSError:  # another process exported it first

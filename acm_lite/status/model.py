@@ -51,9 +51,13 @@ class SyncStatus:
                    last_update=status.get("lastUpdate", ""))
 
     def same_outcome(self, other: SyncStatus) -> bool:
-        """Equal but for timings: rewriting it would tell nobody anything new."""
+        """Same state, commit, errors and managed set: rewriting it would tell nobody anything new.
+
+        Counts and timings describe the last pass recorded, so a no-op pass (all unchanged) keeps
+        the figures of the pass that last changed something, and writes nothing.
+        """
         mine, theirs = self.to_status(), other.to_status()
-        for volatile in ("lastUpdate", "durationSeconds"):
+        for volatile in ("lastUpdate", "durationSeconds", "counts"):
             mine.pop(volatile)
             theirs.pop(volatile)
         return mine == theirs
