@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import shutil
+import signal
 import ssl
 import subprocess
 import tempfile
@@ -148,7 +148,7 @@ def _write_certs(directory: Path, name: str) -> None:
 
 
 def _start_apiserver(
-    root: Path, name: str, binary: str, etcd: EtcdServer, detached: bool, port: int | None = None
+    root: Path, name: str, binary: str, etcd: EtcdServer, detached: bool, *, port: int | None = None
 ) -> tuple[APIServer, subprocess.Popen[bytes]]:
     directory = root / name
     directory.mkdir(parents=True, exist_ok=True)
@@ -250,7 +250,8 @@ def restart_apiserver(env: Environment, name: str, detached: bool = False) -> AP
     old = env.cluster(name)
     if old is None:
         raise ValueError(f"no cluster {name!r}")
-    server, proc = _start_apiserver(Path(env.root), name, old.binary, env.etcd, detached, old.port)
+    server, proc = _start_apiserver(Path(env.root), name, old.binary, env.etcd, detached,
+                                    port=old.port)
     process.wait_ready(f"kube-apiserver {name}", proc, Path(server.dir) / "apiserver.log",
                        lambda: _apiserver_ready(server), start_timeout())
     env.clusters[env.clusters.index(old)] = server

@@ -44,7 +44,7 @@ def test_killed_api_server_mid_sync_then_convergence(control_plane_binaries: dic
         # commit 2: every object changes, 50 leave the source, 50 new ones arrive
         removed = range(COUNT - 50, COUNT)
         repo.commit({**_files("two", range(COUNT - 50)), **dict.fromkeys(
-            (f"cm/{i:04d}.yaml" for i in removed)), **_files("two", range(COUNT, COUNT + 50))})
+            f"cm/{i:04d}.yaml" for i in removed), **_files("two", range(COUNT, COUNT + 50))})
         declared = {f"c{i:04d}" for i in [*range(COUNT - 50), *range(COUNT, COUNT + 50)]}
 
         def kill_after_some_writes() -> None:

@@ -7,7 +7,8 @@ import pytest
 from acm_lite import __version__
 from acm_lite.cli.main import build_parser, main
 
-COMMANDS = [["sync"], ["diff"], ["status"], ["vet"], ["hydrate"], ["dev"], ["dev", "build"], ["dev", "up"], ["dev", "env"],
+COMMANDS = [["sync"], ["diff"], ["status"], ["vet"], ["hydrate"], ["dev"], ["dev", "build"],
+            ["dev", "up"], ["dev", "env"],
             ["dev", "status"], ["dev", "down"], ["errors"]]
 
 
