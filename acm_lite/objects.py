@@ -6,7 +6,10 @@ Plain data shared by every stage; no I/O happens here.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -49,7 +52,8 @@ def split_api_version(api_version: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Manifest:
-    """One object declared in a source file. ``body`` is never mutated: changes make a copy."""
+    """One object declared in a source file. ``body`` is never mutated: changes make a copy
+    (which is also why identity can be computed once)."""
 
     body: dict[str, Any]
     source: str  # slash-separated path relative to the source root
@@ -72,9 +76,15 @@ class Manifest:
     def kind(self) -> str:
         return str(self.body.get("kind", ""))
 
-    @property
+    @cached_property
     def group_kind(self) -> GroupKind:
         return GroupKind(self.group, self.kind)
+
+    @cached_property
+    def digest(self) -> str:
+        """A hash of the declared body (canonical JSON), recorded on live objects."""
+        canonical = json.dumps(self.body, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -109,7 +119,7 @@ class Manifest:
         value = self.metadata.get("labels")
         return value if isinstance(value, dict) else {}
 
-    @property
+    @cached_property
     def id(self) -> ObjectId:
         return ObjectId(self.group, self.kind, self.namespace, self.name)
 

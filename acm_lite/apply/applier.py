@@ -13,7 +13,7 @@ from acm_lite.apply import wait
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Category, Problem
-from acm_lite.objects import ObjectId
+from acm_lite.objects import GroupKind, ObjectId
 from acm_lite.parse import kinds
 from acm_lite.plan import ownership
 from acm_lite.plan.changeset import Action, Change, ChangeSet, Outcome, Result
@@ -31,6 +31,7 @@ class ApplyOptions:
     concurrency: int = 16
     dry_run: bool = False
     crd_timeout: float = 60.0
+    prevalidated: frozenset[GroupKind] = frozenset()  # kinds whose fields were checked offline
 
 
 def _problem(change: Change, error: AcmError) -> Problem:
@@ -48,10 +49,12 @@ class Applier:
         self.on_result = on_result
         self._new_namespaces: set[str] = set()
 
-    def _query(self, apply: bool) -> dict[str, str]:
+    def _query(self, apply: bool, gk: GroupKind | None = None) -> dict[str, str]:
         query = {"fieldManager": self.options.field_manager}
         if apply and self.options.force_conflicts:
             query["force"] = "true"
+        if gk in self.options.prevalidated:  # checked offline against the strict schema already
+            query["fieldValidation"] = "Ignore"
         if self.options.dry_run:
             query["dryRun"] = "All"
         return query
@@ -61,18 +64,19 @@ class Applier:
         path = resource.path_of(change.id)
         try:
             if change.action in (Action.CREATE, Action.UPDATE):
-                self.cluster.request("PATCH", path, body=change.desired, query=self._query(True),
-                                     content_type=APPLY)
+                self.cluster.request("PATCH", path, body=change.desired,
+                                     query=self._query(True, change.id.group_kind),
+                                     content_type=APPLY, decode=False)
             elif change.action is Action.UNMANAGE:
                 self.cluster.request("PATCH", path, body=ownership.unmanage_patch(),
-                                     query=self._query(False), content_type=MERGE)
+                                     query=self._query(False), content_type=MERGE, decode=False)
             else:  # PRUNE: only the exact object that was listed as ours
                 uid = ((change.live or {}).get("metadata") or {}).get("uid")
                 body = {"kind": "DeleteOptions", "apiVersion": "v1",
                         "propagationPolicy": "Background",
                         **({"preconditions": {"uid": uid}} if uid else {})}
                 query = {"dryRun": "All"} if self.options.dry_run else None
-                self.cluster.request("DELETE", path, body=body, query=query)
+                self.cluster.request("DELETE", path, body=body, query=query, decode=False)
         except ApiError as e:
             if change.action is Action.PRUNE and e.status == 404:
                 return Result(change, Outcome.PRUNED, "already gone")
@@ -101,7 +105,10 @@ class Applier:
 
     def _wave(self, pool: ThreadPoolExecutor, changes: list[Change], failed: set[ObjectId],
               problems: dict[ObjectId, Problem]) -> list[Result]:
-        results = list(pool.map(lambda c: self._one(c, failed, problems), changes))
+        writing = [c for c in changes if c.action not in (Action.UNCHANGED, Action.SKIP)]
+        results = [self._one(c, failed, problems) for c in changes
+                   if c.action in (Action.UNCHANGED, Action.SKIP)]  # no request: no thread
+        results += pool.map(lambda c: self._one(c, failed, problems), writing)
         for result in results:
             self.on_result(result)
             if result.outcome in (Outcome.FAILED, Outcome.SKIPPED) and result.problem:
@@ -122,9 +129,11 @@ class Applier:
                     for p in changeset.problems if p.obj}
         failed: set[ObjectId] = set()
         results: list[Result] = []
-        forward = [c for c in changeset.changes if c.action is not Action.PRUNE
-                   and not (c.action is Action.UNMANAGE and c.manifest is None)]
-        backward = [c for c in changeset.changes if c not in forward]
+        def removal(c: Change) -> bool:  # objects that left the source go last, in reverse
+            return c.action is Action.PRUNE or (c.action is Action.UNMANAGE and c.manifest is None)
+
+        forward = [c for c in changeset.changes if not removal(c)]
+        backward = [c for c in changeset.changes if removal(c)]
         with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
             for number, level in groupby(sorted(forward, key=lambda c: c.level),
                                          key=lambda c: c.level):

@@ -108,7 +108,7 @@ class Cluster:
 
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None,
                 body: Any = None, content_type: str | None = None,
-                accept: str = "application/json") -> Any:
+                accept: str = "application/json", decode: bool = True) -> Any:
         """Send one request; the decoded JSON answer, or ApiError / a transient AcmError."""
         url = self.host + path
         params = {k: v for k, v in (query or {}).items() if v is not None}
@@ -127,7 +127,7 @@ class Cluster:
                            f"{type(e).__name__}: {e}", hint="is the cluster up and reachable?") from e
         if resp.status >= 400:
             raise _api_error(resp.status, resp.data)
-        return json.loads(resp.data) if resp.data else None
+        return json.loads(resp.data) if resp.data and decode else None
 
     def request_text(self, path: str) -> str:
         """A plain-text endpoint such as /metrics."""

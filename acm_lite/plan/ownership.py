@@ -7,9 +7,6 @@ the declared object. No I/O.
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
 from typing import Any
 
 from acm_lite.objects import Manifest
@@ -26,22 +23,18 @@ DELETION = "client.lifecycle.config.k8s.io/deletion"  # "detach": never delete o
 DETACH = "detach"
 
 
-def declared_hash(body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
-
-
 def stamp(manifest: Manifest, sync: str, commit: str | None) -> dict[str, Any]:
-    """The body acm-lite applies: the declared object plus its management marks."""
-    body = copy.deepcopy(manifest.body)
-    meta = body.setdefault("metadata", {})
-    meta["labels"] = {**(meta.get("labels") or {}), MANAGED_BY_LABEL: MANAGED_BY, SYNC_LABEL: sync}
+    """The body acm-lite applies: the declared object plus its management marks.
+
+    Only the metadata is new; the rest is shared with the declared body, which nobody mutates.
+    """
+    meta = manifest.metadata
+    labels = {**(meta.get("labels") or {}), MANAGED_BY_LABEL: MANAGED_BY, SYNC_LABEL: sync}
     annotations = {**(meta.get("annotations") or {}), SOURCE_PATH: manifest.source,
-                   DECLARED_HASH: declared_hash(manifest.body)}
+                   DECLARED_HASH: manifest.digest}
     if commit:
         annotations[COMMIT] = commit
-    meta["annotations"] = annotations
-    return body
+    return {**manifest.body, "metadata": {**meta, "labels": labels, "annotations": annotations}}
 
 
 def owner(live: dict[str, Any] | None) -> str | None:

@@ -50,7 +50,7 @@ def _declared_change(obj: Manifest, live: dict[str, Any] | None, opts: PlanOptio
         return change(Action.SKIP, f"managed by sync {current_owner!r}"), problem
     if current_owner is None:
         return change(Action.UPDATE, "adopting an existing object", desired), None
-    if ownership.live_annotation(live, ownership.DECLARED_HASH) != ownership.declared_hash(obj.body):
+    if ownership.live_annotation(live, ownership.DECLARED_HASH) != obj.digest:
         return change(Action.UPDATE, "declared object changed", desired), None
     drift = compare.difference(_comparable(desired), live)
     if drift is not None:

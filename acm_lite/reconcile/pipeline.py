@@ -3,8 +3,9 @@ status. A blocking problem before apply stops the pass with nothing applied."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,9 @@ from acm_lite.errors import AcmError, Problem
 from acm_lite.objects import ObjectId
 from acm_lite.parse import declare
 from acm_lite.parse.clusters import ClusterTarget
+from acm_lite.parse.kinds import builtin
 from acm_lite.paths import cache_dir
-from acm_lite.plan import planner
+from acm_lite.plan import ownership, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Outcome, Result
 from acm_lite.source import git, local
 from acm_lite.source.auth import GitAuth
@@ -165,10 +167,7 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
     started = time.monotonic()
     sync.stage = "parse"
     progress(f"reading {sync.result.snapshot.short_commit}")
-    loaded = declare.load(sync.result.snapshot.root, spec.source_format)
-    declared = declare.declare(loaded, ClusterTarget(spec.cluster_name, spec.cluster_labels),
-                               declare.Options(source_format=spec.source_format,
-                                               schema=options.schema))
+    declared = _declare(sync.result.snapshot, spec, options)
     sync.timed("parse", started)
     sync.result.problems += declared.problems
     if declared.blocking:
@@ -179,9 +178,9 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
     sync.stage = "plan"
     discovery = Discovery(cluster)
     recorded = inventory.read(cluster, spec.name) if writes or _installed(cluster) else set()
-    kinds = {o.group_kind for o in declared.objects} | {o.group_kind for o in recorded}
-    progress(f"reading live state of {len(kinds)} kinds")
-    current = live.snapshot(cluster, discovery, kinds)
+    wanted = {o.id for o in declared.objects} | recorded
+    progress(f"reading live state of {len({o.group_kind for o in wanted})} kinds")
+    current = live.snapshot(cluster, discovery, wanted, f"{ownership.SYNC_LABEL}={spec.name}")
     changes = planner.plan(declared.objects, current, recorded,
                            planner.PlanOptions(spec.name, sync.result.snapshot.commit,
                                                options.take_over))
@@ -201,9 +200,10 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
     union = recorded | managed
     if writes and union != recorded:
         inventory.write(cluster, spec.name, union)
+    prevalidated = frozenset(builtin()) if options.schema else frozenset()
     applier = Applier(cluster, discovery, ApplyOptions(
         force_conflicts=options.force_conflicts, concurrency=options.concurrency,
-        dry_run=options.dry_run), on_result)
+        dry_run=options.dry_run, prevalidated=prevalidated), on_result)
     progress(f"applying {sum(1 for c in changes.changes if c.action is not Action.UNCHANGED)} "
              f"of {len(changes.changes)} objects")
     sync.result.results = applier.run(changes)
@@ -215,6 +215,34 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
     failures = [r.problem for r in sync.result.results if r.problem]
     conflicts = [p for p in changes.problems if p.code is errors.MANAGEMENT_CONFLICT]
     return sync.finish("apply", _unique(failures + conflicts))
+
+
+_DECLARED: OrderedDict[tuple[object, ...], declare.Declared] = OrderedDict()
+_DECLARED_LOCK = threading.Lock()
+_DECLARED_KEEP = 8
+
+
+def _declare(snapshot: Snapshot, spec: SyncSpec, options: SyncOptions) -> declare.Declared:
+    """Parse and validate a snapshot; a commit already rendered the same way in this process is
+    not read again (snapshots of a commit never change, and the result is never mutated)."""
+    labels = tuple(sorted((spec.cluster_labels or {}).items()))
+    key = (snapshot.repo, snapshot.commit, snapshot.dir, spec.source_format, spec.cluster_name,
+           labels, options.schema)
+    if snapshot.commit is not None:
+        with _DECLARED_LOCK:
+            if key in _DECLARED:
+                _DECLARED.move_to_end(key)
+                return _DECLARED[key]
+    loaded = declare.load(snapshot.root, spec.source_format)
+    result = declare.declare(loaded, ClusterTarget(spec.cluster_name, spec.cluster_labels),
+                             declare.Options(source_format=spec.source_format,
+                                             schema=options.schema))
+    if snapshot.commit is not None:
+        with _DECLARED_LOCK:
+            _DECLARED[key] = result
+            while len(_DECLARED) > _DECLARED_KEEP:
+                _DECLARED.popitem(last=False)
+    return result
 
 
 def _installed(cluster: Cluster) -> bool:
