@@ -9,10 +9,13 @@ cluster (KNV1021 reports them).
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 from referencing import Registry, Resource
 
@@ -23,7 +26,12 @@ from acm_lite.parse import kinds
 
 SCHEMA_VERSION = "1.37.0"
 MAX_ERRORS_PER_OBJECT = 5
+# Compiling a kind's schema to Python costs 10-250 ms and then checks an object 10-35x faster:
+# worth it for kinds with many objects. It only answers "valid"; messages come from jsonschema.
+COMPILE_FROM = 200
 _Validator = Any
+_FORMATS = {f: (lambda _value: True) for f in ("int32", "int64", "byte", "double", "date-time",
+                                               "int-or-string", "float")}
 
 
 def _schema_dir() -> Any:
@@ -47,6 +55,23 @@ def _builtin_validator(group: str, version: str, kind: str) -> _Validator | None
         return None
     schema = json.loads(path.read_text())
     return jsonschema.Draft202012Validator(schema, registry=_registry())
+
+
+@cache
+def _compiled_validator(group: str, version: str, kind: str) -> Callable[[Any], Any] | None:
+    prefix = f"{group.split('.', maxsplit=1)[0]}-" if group else ""
+    path = _schema_dir().joinpath(f"{kind.lower()}-{prefix}{version}.json")
+    if not path.is_file():
+        return None
+    schema = json.loads(path.read_text())
+    schema.pop("$schema", None)
+    definitions = json.loads(_schema_dir().joinpath("_definitions.json").read_text())
+    try:
+        compiled: Callable[[Any], Any] = fastjsonschema.compile(
+            schema, handlers={"https": lambda _uri: definitions}, formats=_FORMATS)
+    except fastjsonschema.JsonSchemaDefinitionException:
+        return None
+    return compiled
 
 
 def _crd_validators(objs: list[Manifest]) -> dict[tuple[GroupKind, str], _Validator]:
@@ -84,6 +109,21 @@ class SchemaChecker:
     def __init__(self, objs: list[Manifest]):
         self._crds = _crd_validators(objs)
         self._crd_kinds = {gk for gk, _ in self._crds}
+        counts = Counter((o.group, o.version, o.kind) for o in objs)
+        self._compile = {gvk for gvk, n in counts.items() if n >= COMPILE_FROM}
+
+    def _fast_valid(self, obj: Manifest) -> bool:
+        gvk = (obj.group, obj.version, obj.kind)
+        if gvk not in self._compile or obj.group_kind in self._crd_kinds:
+            return False
+        compiled = _compiled_validator(*gvk)
+        if compiled is None:
+            return False
+        try:
+            compiled(obj.body)
+        except fastjsonschema.JsonSchemaValueException:
+            return False
+        return True
 
     def _validator(self, obj: Manifest) -> _Validator | Problem | None:
         gk = obj.group_kind
@@ -102,6 +142,8 @@ class SchemaChecker:
         return _builtin_validator(obj.group, obj.version, obj.kind)
 
     def check(self, obj: Manifest) -> list[Problem]:
+        if self._fast_valid(obj):
+            return []
         validator = self._validator(obj)
         if validator is None:
             return []
