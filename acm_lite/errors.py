@@ -364,3 +364,28 @@ DEPENDENCY_FAILED = register(
     "An object was not applied because an object it depends on failed.")
 DEPENDENCY_CYCLE = register(
     "ACM1007", "DependencyCycle", _P, "config.kubernetes.io/depends-on annotations form a cycle.")
+
+# Policy (Gatekeeper templates and constraints, evaluated in-process): ACM3xxx.
+TEMPLATE_INVALID = register(
+    "ACM3001", "TemplateInvalid", _P,
+    "A ConstraintTemplate is malformed or its Rego/CEL does not compile; its constraints fail closed.")
+CONSTRAINT_INVALID = register(
+    "ACM3002", "ConstraintInvalid", _P,
+    "A Constraint is malformed, or its parameters fail the template's schema.")
+TEMPLATE_MISSING = register(
+    "ACM3003", "TemplateMissing", _P, "A Constraint's kind has no ConstraintTemplate.")
+POLICY_EVALUATION_ERROR = register(
+    "ACM3004", "PolicyEvaluationError", _P,
+    "Evaluating a constraint failed; the object is treated as violating (fail closed).")
+EXPANSION_INVALID = register(
+    "ACM3005", "ExpansionTemplateInvalid", _P, "An ExpansionTemplate is malformed.")
+POLICY_SUITE_INVALID = register(
+    "ACM3006", "PolicySuiteInvalid", _P, "A gator Suite file, or a file it names, cannot be read.")
+POLICY_VIOLATION = register(
+    "ACM3100", "PolicyViolation", _P, "An object violates a constraint whose action is deny.")
+POLICY_WARNING = register(
+    "ACM3101", "PolicyWarning", _P, "An object violates a constraint whose action is warn.",
+    blocking=False)
+POLICY_DRYRUN = register(
+    "ACM3102", "PolicyDryRunViolation", _P,
+    "An object violates a constraint whose action is dryrun (reported only).", blocking=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from acm_lite import api
-from acm_lite.cli import output
+from acm_lite.cli import output, rendering
 from acm_lite.cluster.client import Cluster
 from acm_lite.parse import declare
 from acm_lite.reconcile.pipeline import SyncSpec
@@ -30,6 +30,7 @@ def add_sync_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=api.DEFAULT_SYNC,
                         help=f"name of the sync and its inventory (default: {api.DEFAULT_SYNC})")
     parser.add_argument("--no-schema", action="store_true", help="skip OpenAPI schema checks")
+    rendering.add_policy_arguments(parser)
     add_connection(parser)
     parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from acm_lite.cli import clusterargs, output
+from acm_lite.cli import clusterargs, output, rendering
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.plan import render_diff
 from acm_lite.plan.changeset import Action
@@ -28,8 +28,9 @@ def register(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     cluster = clusterargs.connect(args)
-    result = pipeline.run(clusterargs.spec(args), cluster, pipeline.SyncOptions(plan_only=True,
-                                                                                schema=not args.no_schema))
+    options = pipeline.SyncOptions(plan_only=True, schema=not args.no_schema,
+                                   policies=rendering.policy_sources(args))
+    result = pipeline.run(clusterargs.spec(args), cluster, options)
     if not result.ok or result.changeset is None:
         print(render.problems(result.problems), file=sys.stderr)
         return ExitStatus.UNAVAILABLE

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from types import FrameType
 
 from acm_lite import __version__
-from acm_lite.cli import dev, diff, errorscmd, hydrate, status, sync, vet
+from acm_lite.cli import dev, diff, errorscmd, hydrate, policy, status, sync, vet
 from acm_lite.cli.exitcodes import ExitStatus, for_error
 from acm_lite.errors import AcmError
 
-_GROUPS = (sync, diff, status, vet, hydrate, dev, errorscmd)
+_GROUPS = (sync, diff, status, vet, hydrate, policy, dev, errorscmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,11 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from acm_lite import policy
 from acm_lite.cli import output
 from acm_lite.errors import Problem
 from acm_lite.fleet import registry
 from acm_lite.parse import declare, reader
 from acm_lite.parse.clusters import ClusterTarget, declared_clusters
+from acm_lite.policy import library
 
 DEFAULT_CLUSTER = "defaultcluster"
 
@@ -27,6 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cluster names and labels from a fleet file")
     parser.add_argument("--no-schema", action="store_true",
                         help="skip OpenAPI schema validation of objects")
+    add_policy_arguments(parser)
+
+
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policies", action="append", type=Path, default=[], metavar="DIR",
+                        help="also enforce the Gatekeeper templates and constraints in DIR "
+                             "(repeatable)")
+    parser.add_argument("--policy-bundle", action="append", default=[], metavar="NAME",
+                        help="enforce a bundle of the shipped library, e.g. "
+                             "pod-security-baseline (repeatable)")
+
+
+def policy_sources(args: argparse.Namespace) -> library.PolicySources:
+    return library.PolicySources(tuple(args.policy_bundle), tuple(args.policies))
 
 
 def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[ClusterTarget]:
@@ -44,9 +60,17 @@ def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[Cluster
 
 
 def render_all(args: argparse.Namespace) -> list[declare.Declared]:
+    """Each target cluster's declared set, with policy violations among its problems."""
     source = declare.load(args.path, args.source_format)
     options = declare.Options(source_format=args.source_format, schema=not args.no_schema)
-    return [declare.declare(source, t, options) for t in targets(source, args)]
+    extra = library.load(policy_sources(args))
+    results = [declare.declare(source, t, options) for t in targets(source, args)]
+    for result in results:
+        if not result.blocking:
+            result.problems += policy.check(result.objects, result.policy + extra)
+            if result.blocking:
+                result.objects = []
+    return results
 
 
 def cluster_name(result: declare.Declared) -> str:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from acm_lite.cli import clusterargs, output
+from acm_lite.cli import clusterargs, output, rendering
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.plan.changeset import Outcome, Result
 from acm_lite.reconcile import pipeline
@@ -46,7 +46,8 @@ def handle(args: argparse.Namespace) -> int:
     cluster = clusterargs.connect(args)
     options = pipeline.SyncOptions(dry_run=args.dry_run, force_conflicts=args.force_conflicts,
                                    allow_prune_all=args.allow_prune_all,
-                                   concurrency=args.concurrency, schema=not args.no_schema)
+                                   concurrency=args.concurrency, schema=not args.no_schema,
+                                   policies=rendering.policy_sources(args))
     text = args.output == "text"
 
     def on_result(r: Result) -> None:

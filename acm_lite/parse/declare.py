@@ -14,7 +14,7 @@ from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
 from acm_lite.parse import clusters, hierarchy, reader, unstructured
 from acm_lite.parse.clusters import ClusterTarget
-from acm_lite.parse.kinds import SOURCE_ONLY, Scoper
+from acm_lite.parse.kinds import POLICY_GROUPS, SOURCE_ONLY, Scoper
 from acm_lite.validate import (
     cluster_registry,
     crds,
@@ -53,6 +53,7 @@ class Declared:
     cluster: str | None
     objects: list[Manifest] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    policy: list[Manifest] = field(default_factory=list)  # Gatekeeper objects in the source
 
     @property
     def blocking(self) -> bool:
@@ -118,7 +119,8 @@ def declare(source: reader.ReadResult, target: ClusterTarget, options: Options) 
     result.problems += found
     if result.blocking:
         return result
-    objs = [o for o in objs if o.group_kind not in SOURCE_ONLY]
+    result.policy = [o for o in objs if o.group in POLICY_GROUPS]
+    objs = [o for o in objs if o.group_kind not in SOURCE_ONLY and o.group not in POLICY_GROUPS]
     result.problems += _final_problems(objs, options)
     if not result.blocking:
         result.objects = objs

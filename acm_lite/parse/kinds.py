@@ -25,6 +25,11 @@ CLUSTER = GroupKind(CLUSTERREGISTRY_GROUP, "Cluster")
 NAMESPACE = GroupKind("", "Namespace")
 CRD = GroupKind("apiextensions.k8s.io", "CustomResourceDefinition")
 
+# Gatekeeper's groups: templates, constraints and expansion templates are policy for acm-lite's
+# in-process Policy Controller, not objects to apply.
+POLICY_GROUPS = frozenset({"templates.gatekeeper.sh", "constraints.gatekeeper.sh",
+                           "expansion.gatekeeper.sh"})
+
 # Objects that steer parsing and are never applied to a cluster.
 SOURCE_ONLY = frozenset({REPO, HIERARCHY_CONFIG, NAMESPACE_SELECTOR, CLUSTER_SELECTOR, CLUSTER})
 
@@ -97,6 +102,8 @@ class Scoper:
     def scope(self, gk: GroupKind) -> Scope:
         if gk in _SOURCE_KIND_SCOPES:
             return _SOURCE_KIND_SCOPES[gk]
+        if gk.group in POLICY_GROUPS:  # evaluated in-process, never applied
+            return Scope.CLUSTER
         info = self._kinds.get(gk)
         if info is None:
             return Scope.UNKNOWN

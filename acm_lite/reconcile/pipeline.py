@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acm_lite import api, errors
+from acm_lite import api, errors, policy
 from acm_lite.apply.applier import Applier, ApplyOptions
 from acm_lite.cluster import inventory, live
 from acm_lite.cluster.client import Cluster
@@ -24,6 +24,8 @@ from acm_lite.parse.kinds import builtin
 from acm_lite.paths import cache_dir
 from acm_lite.plan import ownership, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Outcome, Result
+from acm_lite.policy import library
+from acm_lite.policy.library import PolicySources
 from acm_lite.source import git, local
 from acm_lite.source.auth import GitAuth
 from acm_lite.source.snapshot import Snapshot
@@ -65,6 +67,7 @@ class SyncOptions:
     schema: bool = True
     git_cache: Path = field(default_factory=cache_dir)
     auth: GitAuth | None = None
+    policies: PolicySources = field(default_factory=PolicySources)
 
 
 @dataclass
@@ -106,6 +109,7 @@ class _Pass:
         self.result = SyncResult(spec, SyncStatus(State.PENDING))
         self.existing: dict[str, Any] | None = None
         self.stage = "setup"
+        self.writes = not (options.dry_run or options.plan_only)
 
     def timed(self, stage: str, started: float) -> None:
         self.durations[stage] = round(time.monotonic() - started, 3)
@@ -148,9 +152,8 @@ def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
 
 
 def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
-    spec, cluster, options, progress = sync.spec, sync.cluster, sync.options, sync.progress
-    writes = not (options.dry_run or options.plan_only)
-    if writes:
+    spec, cluster, options = sync.spec, sync.cluster, sync.options
+    if sync.writes:
         store.install(cluster)
         sync.existing = store.read(cluster, spec.name)
         store.write_spec(cluster, spec.name, spec.to_spec(), sync.existing)
@@ -158,7 +161,7 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
     started = time.monotonic()
     sync.stage = "source"
     try:
-        sync.result.snapshot = fetch_source(spec, options, progress)
+        sync.result.snapshot = fetch_source(spec, options, sync.progress)
     except AcmError as e:
         return sync.finish("source", [Problem(e.code, e.message, source=spec.repo, hint=e.hint)],
                            State.STALLED if e.category is errors.Category.PERMANENT else None)
@@ -166,20 +169,33 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
 
     started = time.monotonic()
     sync.stage = "parse"
-    progress(f"reading {sync.result.snapshot.short_commit}")
+    sync.progress(f"reading {sync.result.snapshot.short_commit}")
     declared = _declare(sync.result.snapshot, spec, options)
     sync.timed("parse", started)
     sync.result.problems += declared.problems
     if declared.blocking:
         return sync.finish("parse", [])
-    # policy: Gatekeeper constraints plug in here (a pass-through until then)
 
+    started = time.monotonic()
+    sync.stage = "policy"
+    violations = policy.check(declared.objects, declared.policy + library.load(options.policies))
+    sync.timed("policy", started)
+    sync.result.problems += violations
+    if any(p.blocking for p in violations):
+        return sync.finish("policy", [])
+    return _plan_and_apply(sync, declared, on_result)
+
+
+def _plan_and_apply(sync: _Pass, declared: declare.Declared,
+                    on_result: Callable[[Result], None]) -> SyncResult:
+    spec, cluster, options = sync.spec, sync.cluster, sync.options
+    assert sync.result.snapshot is not None
     started = time.monotonic()
     sync.stage = "plan"
     discovery = Discovery(cluster)
-    recorded = inventory.read(cluster, spec.name) if writes or _installed(cluster) else set()
+    recorded = inventory.read(cluster, spec.name) if sync.writes or _installed(cluster) else set()
     wanted = {o.id for o in declared.objects} | recorded
-    progress(f"reading live state of {len({o.group_kind for o in wanted})} kinds")
+    sync.progress(f"reading live state of {len({o.group_kind for o in wanted})} kinds")
     current = live.snapshot(cluster, discovery, wanted, f"{ownership.SYNC_LABEL}={spec.name}")
     changes = planner.plan(declared.objects, current, recorded,
                            planner.PlanOptions(spec.name, sync.result.snapshot.commit,
@@ -198,17 +214,17 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
     sync.stage = "apply"
     managed = _managed(changes)
     union = recorded | managed
-    if writes and union != recorded:
+    if sync.writes and union != recorded:
         inventory.write(cluster, spec.name, union)
     prevalidated = frozenset(builtin()) if options.schema else frozenset()
     applier = Applier(cluster, discovery, ApplyOptions(
         force_conflicts=options.force_conflicts, concurrency=options.concurrency,
         dry_run=options.dry_run, prevalidated=prevalidated), on_result)
-    progress(f"applying {sum(1 for c in changes.changes if c.action is not Action.UNCHANGED)} "
-             f"of {len(changes.changes)} objects")
+    sync.progress(f"applying {sum(1 for c in changes.changes if c.action is not Action.UNCHANGED)}"
+                  f" of {len(changes.changes)} objects")
     sync.result.results = applier.run(changes)
     final = _final_inventory(recorded, managed, sync.result.results)
-    if writes and final != union:
+    if sync.writes and final != union:
         inventory.write(cluster, spec.name, final)
     sync.result.status.managed = len(final)
     sync.timed("apply", started)

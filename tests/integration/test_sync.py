@@ -290,3 +290,28 @@ def test_dry_run_writes_nothing(cluster: Cluster, repo: GitRepo, names: tuple[st
     messages = {r.change.id.kind: r.message for r in result.results}
     assert messages == {"Namespace": "", "ConfigMap": "not validated: its namespace would be "
                                                       "created by this sync"}
+
+
+def test_a_denied_object_blocks_the_commit(cluster: Cluster, repo: GitRepo,
+                                           names: tuple[str, str]) -> None:
+    from acm_lite.policy.library import PolicySources
+
+    sync_name, namespace = names
+    good = repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
+    baseline = PolicySources(("pod-security-baseline",))
+    assert sync(cluster, repo, sync_name, policies=baseline).ok
+    privileged = obj("v1", "Pod", "root-shell", metadata={"namespace": namespace}, spec={
+        "containers": [{"name": "sh", "image": "registry.acme.io/sh:1",
+                        "securityContext": {"privileged": True}}]})
+    repo.commit({"a.yaml": {**cm("a", namespace), "data": {"k": "new"}}, "pod.yaml": privileged})
+    before = server_writes(cluster)
+    blocked = sync(cluster, repo, sync_name, policies=baseline)
+    assert [p.code.id for p in blocked.problems] == ["ACM3100"]
+    assert blocked.results == []
+    assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a")["data"] == {"k": "v"}
+    assert get(cluster, f"/api/v1/namespaces/{namespace}/pods/root-shell") is None
+    status = store.read(cluster, sync_name)["status"]
+    assert (status["state"], status["stage"], status["lastSyncedCommit"]) == (
+        "ERROR", "policy", good)
+    assert status["errors"][0]["code"] == "ACM3100"
+    assert server_writes(cluster) - before == 1  # only the status

@@ -1,0 +1,179 @@
+"""ConstraintTemplates and Constraints from manifests: checked, compiled, or coded problems.
+
+Anything wrong fails closed: a template that does not compile, parameters that fail the
+template's schema, a constraint without a template — each is a blocking problem, never a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from acm_lite import errors
+from acm_lite.errors import Problem
+from acm_lite.objects import Manifest
+from acm_lite.policy.cel import CelError, CelProgram
+from acm_lite.policy.rego import RegoError, RegoProgram
+
+TEMPLATES_GROUP = "templates.gatekeeper.sh"
+CONSTRAINTS_GROUP = "constraints.gatekeeper.sh"
+EXPANSION_GROUP = "expansion.gatekeeper.sh"
+TARGET = "admission.k8s.gatekeeper.sh"
+ACTIONS = ("deny", "warn", "dryrun")
+ENFORCEMENT_POINTS = ("*", "gator.gatekeeper.sh", "acm-lite")
+
+
+def is_policy_object(obj: Manifest) -> bool:
+    return obj.group in (TEMPLATES_GROUP, CONSTRAINTS_GROUP, EXPANSION_GROUP)
+
+
+@dataclass
+class Template:
+    kind: str
+    name: str
+    manifest: Manifest
+    program: RegoProgram | CelProgram
+    schema: dict[str, Any] | None
+
+    @property
+    def engine(self) -> str:
+        return "Rego" if isinstance(self.program, RegoProgram) else "CEL"
+
+
+@dataclass
+class Constraint:
+    kind: str
+    name: str
+    manifest: Manifest
+    template: Template
+    actions: tuple[str, ...]
+    match: dict[str, Any] = field(default_factory=dict)
+    parameters: Any = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+def _code_sources(target: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    cel_source = rego_source = None
+    for entry in target.get("code") or []:
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("engine") == "K8sNativeValidation":
+            cel_source = entry.get("source")
+        elif entry.get("engine") == "Rego":
+            rego_source = entry.get("source")
+    if target.get("rego"):
+        rego_source = {"rego": target["rego"], "libs": target.get("libs") or []}
+    return cel_source, rego_source
+
+
+def load_template(obj: Manifest) -> Template | Problem:
+    spec = obj.spec
+    names = ((spec.get("crd") or {}).get("spec") or {}).get("names") or {}
+    kind = names.get("kind")
+    if not isinstance(kind, str) or not kind:
+        return Problem.about(errors.TEMPLATE_INVALID, "spec.crd.spec.names.kind is missing", obj)
+    if obj.name != kind.lower():
+        return Problem.about(errors.TEMPLATE_INVALID,
+                             f"metadata.name must be {kind.lower()!r} (the kind, lower-cased)", obj)
+    targets = [t for t in spec.get("targets") or [] if isinstance(t, dict)]
+    if len(targets) != 1 or targets[0].get("target") != TARGET:
+        return Problem.about(errors.TEMPLATE_INVALID, f"exactly one target {TARGET} is required", obj)
+    cel_source, rego_source = _code_sources(targets[0])
+    try:
+        if isinstance(cel_source, dict):
+            program: RegoProgram | CelProgram = CelProgram(cel_source)
+        elif isinstance(rego_source, dict) and rego_source.get("rego"):
+            program = RegoProgram(obj.name, str(rego_source["rego"]),
+                                  [str(lib) for lib in rego_source.get("libs") or []])
+        else:
+            return Problem.about(errors.TEMPLATE_INVALID, "the target has neither rego nor code",
+                                 obj)
+    except (RegoError, CelError) as e:
+        return Problem.about(errors.TEMPLATE_INVALID, f"does not compile: {e}", obj)
+    validation = (spec.get("crd") or {}).get("spec", {}).get("validation") or {}
+    schema = validation.get("openAPIV3Schema")
+    return Template(kind, obj.name, obj, program, schema if isinstance(schema, dict) else None)
+
+
+def _actions(spec: dict[str, Any]) -> tuple[str, ...] | str:
+    action = spec.get("enforcementAction") or "deny"
+    if action in ACTIONS:
+        return (action,)
+    if action != "scoped":
+        return f"enforcementAction {action!r} is not one of deny, warn, dryrun, scoped"
+    chosen = []
+    for scoped in spec.get("scopedEnforcementActions") or []:
+        points = {p.get("name") for p in scoped.get("enforcementPoints") or [] if isinstance(p, dict)}
+        if points & set(ENFORCEMENT_POINTS) and scoped.get("action") in ACTIONS:
+            chosen.append(scoped["action"])
+    return tuple(chosen)
+
+
+def load_constraint(obj: Manifest, templates: dict[str, Template]) -> Constraint | Problem:
+    template = templates.get(obj.kind)
+    if template is None:
+        return Problem.about(errors.TEMPLATE_MISSING,
+                             f"no ConstraintTemplate defines kind {obj.kind}", obj,
+                             hint=f"add a ConstraintTemplate named {obj.kind.lower()!r}")
+    spec = obj.spec
+    actions = _actions(spec)
+    if isinstance(actions, str):
+        return Problem.about(errors.CONSTRAINT_INVALID, actions, obj)
+    parameters = spec.get("parameters")
+    if template.schema is not None and parameters is not None:
+        checker = jsonschema.Draft7Validator(template.schema)
+        found = sorted(checker.iter_errors(parameters), key=lambda e: list(e.absolute_path))
+        if found:
+            where = ".".join(str(p) for p in found[0].absolute_path) or "(root)"
+            return Problem.about(errors.CONSTRAINT_INVALID,
+                                 f"spec.parameters.{where}: {found[0].message}", obj)
+    match = spec.get("match") or {}
+    if not isinstance(match, dict):
+        return Problem.about(errors.CONSTRAINT_INVALID, "spec.match must be an object", obj)
+    return Constraint(obj.kind, obj.name, obj, template, actions, match, parameters)
+
+
+@dataclass
+class PolicySet:
+    templates: dict[str, Template] = field(default_factory=dict)
+    constraints: list[Constraint] = field(default_factory=list)
+    expansions: list[Manifest] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.constraints and not self.problems
+
+
+def build(objs: list[Manifest]) -> PolicySet:
+    """Templates, constraints and expansion templates among ``objs``, compiled."""
+    policies = PolicySet()
+    for obj in objs:
+        if obj.group == TEMPLATES_GROUP and obj.kind == "ConstraintTemplate":
+            loaded = load_template(obj)
+            if isinstance(loaded, Problem):
+                policies.problems.append(loaded)
+            else:
+                policies.templates[loaded.kind] = loaded
+        elif obj.group == EXPANSION_GROUP and obj.kind == "ExpansionTemplate":
+            policies.expansions.append(obj)
+    broken = {p.obj["name"] for p in policies.problems if p.obj}
+    for obj in objs:
+        if obj.group != CONSTRAINTS_GROUP:
+            continue
+        if obj.kind.lower() in broken:  # fail closed: its template did not load
+            policies.problems.append(Problem.about(
+                errors.TEMPLATE_INVALID, f"constraint cannot be evaluated: template "
+                f"{obj.kind.lower()} is invalid", obj))
+            continue
+        constraint = load_constraint(obj, policies.templates)
+        if isinstance(constraint, Problem):
+            policies.problems.append(constraint)
+        else:
+            policies.constraints.append(constraint)
+    return policies

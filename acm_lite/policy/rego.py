@@ -1,0 +1,66 @@
+"""The Rego engine, behind one module so another regorus build can replace it.
+
+Uses the ``regorus`` module (published on PyPI as ``gordon-to-regorus``), in Rego v0 syntax as
+Gatekeeper writes it. A template compiles once; each evaluation runs on a clone.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import regorus
+
+
+class RegoError(Exception):
+    """A policy that does not compile, or an evaluation that fails."""
+
+
+class RegoProgram:
+    """One template's Rego (with its libs), compiled once, evaluated on per-thread clones."""
+
+    def __init__(self, name: str, rego: str, libs: list[str]):
+        engine = regorus.Engine()
+        engine.set_rego_v0(True)
+        try:
+            package = engine.add_policy(f"{name}.rego", rego)
+            for i, lib in enumerate(libs):
+                engine.add_policy(f"{name}.lib{i}.rego", lib)
+        except (RuntimeError, ValueError) as e:
+            raise RegoError(str(e)) from e
+        self.rule = f"{package}.violation" if package.startswith("data.") else (
+            f"data.{package.removeprefix('package ').strip()}.violation")
+        self._engine = engine
+        self._local = threading.local()
+        self._inventory_json = "{}"
+        self._inventory_version = 0
+
+    def set_inventory(self, inventory: dict[str, Any], version: int) -> None:
+        """``data.inventory`` for referential templates (cluster and namespace objects)."""
+        self._inventory_json = json.dumps({"inventory": inventory})
+        self._inventory_version = version
+
+    def _clone(self) -> Any:
+        local = self._local
+        if getattr(local, "version", -1) != self._inventory_version or not hasattr(local, "engine"):
+            engine = self._engine.clone()
+            engine.add_data_json(self._inventory_json)
+            local.engine, local.version = engine, self._inventory_version
+        return local.engine
+
+    def violations(self, review_input: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.violations_raw(json.dumps(review_input))
+
+    def violations_raw(self, input_json: str) -> list[dict[str, Any]]:
+        """Evaluate with ``input`` given as JSON text (callers reuse serialised reviews)."""
+        engine = self._clone()
+        try:
+            engine.set_input_json(input_json)
+            result = engine.eval_rule_as_json(self.rule)
+        except (RuntimeError, ValueError) as e:
+            raise RegoError(str(e)) from e
+        found = json.loads(result) if result else []
+        if isinstance(found, dict):  # an undefined rule comes back as an empty object
+            return []
+        return [v for v in found if isinstance(v, dict)]

@@ -1,0 +1,167 @@
+"""Evaluate every constraint against every declared object (and the mock objects expansion makes),
+as Gatekeeper's admission review would see them at creation. No I/O.
+
+Templates compile once; each object is serialised once and its review reused for every
+constraint that matches it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from acm_lite import errors
+from acm_lite.errors import Problem
+from acm_lite.objects import Manifest
+from acm_lite.policy import expansion as expansion_mod
+from acm_lite.policy import match as match_mod
+from acm_lite.policy.cel import CelProgram
+from acm_lite.policy.model import Constraint, PolicySet
+from acm_lite.policy.rego import RegoError, RegoProgram
+
+SEVERITY = {"deny": 2, "warn": 1, "dryrun": 0}
+CODES = {"deny": errors.POLICY_VIOLATION, "warn": errors.POLICY_WARNING,
+         "dryrun": errors.POLICY_DRYRUN}
+USER = {"username": "acm-lite", "groups": ["system:authenticated"]}
+
+
+@dataclass(frozen=True)
+class Violation:
+    constraint: Constraint
+    action: str
+    message: str
+    obj: dict[str, Any]
+    source: str
+    details: Any = None
+
+    def problem(self) -> Problem:
+        meta = self.obj.get("metadata") or {}
+        group, _, version = str(self.obj.get("apiVersion", "")).rpartition("/")
+        return Problem(CODES[self.action],
+                       f"[{self.action}] {self.constraint.label}: {self.message}",
+                       source=self.source,
+                       obj={"group": group, "version": version, "kind": str(self.obj.get("kind")),
+                            "namespace": str(meta.get("namespace", "")),
+                            "name": str(meta.get("name", ""))})
+
+
+def inventory(objs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """``data.inventory`` as Gatekeeper's sync builds it: cluster[gv][kind][name] and
+    namespace[ns][gv][kind][name]."""
+    tree: dict[str, Any] = {"cluster": {}, "namespace": {}}
+    for body in objs:
+        meta = body.get("metadata") or {}
+        gv, kind, name = body.get("apiVersion", ""), body.get("kind", ""), meta.get("name", "")
+        if meta.get("namespace"):
+            tree["namespace"].setdefault(meta["namespace"], {}).setdefault(gv, {}).setdefault(
+                kind, {})[name] = body
+        else:
+            tree["cluster"].setdefault(gv, {}).setdefault(kind, {})[name] = body
+    return tree
+
+
+def review_of(body: dict[str, Any], operation: str = "CREATE",
+              old: dict[str, Any] | None = None) -> dict[str, Any]:
+    meta = body.get("metadata") or {}
+    group, _, version = str(body.get("apiVersion", "")).rpartition("/")
+    return {"kind": {"group": group, "version": version, "kind": body.get("kind", "")},
+            "name": meta.get("name", ""), "namespace": meta.get("namespace", ""),
+            "operation": operation, "object": body, "oldObject": old, "userInfo": USER,
+            "dryRun": False}
+
+
+@dataclass
+class Subject:
+    body: dict[str, Any]
+    source: str
+    namespace: dict[str, Any] | None
+    origin: str  # Original or Generated
+    implied_by: expansion_mod.Expansion | None = None
+    review_json_text: str | None = field(default=None, repr=False)
+
+    def review_json(self) -> str:
+        if self.review_json_text is None:
+            self.review_json_text = json.dumps(review_of(self.body))
+        return self.review_json_text
+
+
+def _evaluate(constraint: Constraint, subject: Subject) -> list[dict[str, Any]]:
+    program = constraint.template.program
+    if isinstance(program, RegoProgram):
+        params = json.dumps(constraint.parameters if constraint.parameters is not None else {})
+        raw = '{"review": ' + subject.review_json() + ', "parameters": ' + params + "}"
+        return program.violations_raw(raw)
+    assert isinstance(program, CelProgram)
+    review = review_of(subject.body)
+    data = {"object": subject.body, "oldObject": None, "params": constraint.manifest.body,
+            "request": {k: v for k, v in review.items() if k not in ("object", "oldObject")},
+            "namespaceObject": subject.namespace,
+            "variables": {"params": constraint.parameters, "anyObject": subject.body}}
+    return program.violations(data)
+
+
+def check(constraint: Constraint, subject: Subject) -> list[Violation] | Problem:
+    try:
+        if not match_mod.matches(constraint.match, subject.body, subject.namespace,
+                                 subject.origin):
+            return []
+        found = _evaluate(constraint, subject)
+    except (match_mod.MatchError, RegoError) as e:
+        return Problem(errors.POLICY_EVALUATION_ERROR,
+                       f"{constraint.label} could not be evaluated ({e}); failing closed",
+                       source=subject.source)
+    if not found or not constraint.actions:
+        return []
+    action = max(constraint.actions, key=lambda a: SEVERITY[a])
+    prefix = ""
+    if subject.implied_by is not None:
+        prefix = f"[Implied by {subject.implied_by.name}] "
+        action = subject.implied_by.enforcement_action or action
+    return [Violation(constraint, action, prefix + str(v.get("msg", "")), subject.body,
+                      subject.source, v.get("details")) for v in found]
+
+
+def subjects(objs: list[Manifest], policies: PolicySet,
+             namespaces: dict[str, dict[str, Any]]) -> tuple[list[Subject], list[Problem]]:
+    problems = []
+    expansions = []
+    for obj in policies.expansions:
+        loaded = expansion_mod.load(obj)
+        if isinstance(loaded, Problem):
+            problems.append(loaded)
+        else:
+            expansions.append(loaded)
+    out = []
+    for obj in objs:
+        ns = namespaces.get(obj.namespace) if obj.namespace else None
+        out.append(Subject(obj.body, obj.source, ns, "Original"))
+        for generated, made_by in expansion_mod.expand_all(obj.body, expansions):
+            out.append(Subject(generated, obj.source, ns, "Generated", made_by))
+    return out, problems
+
+
+def evaluate(objs: list[Manifest], policies: PolicySet,
+             live_namespaces: dict[str, dict[str, Any]] | None = None,
+             extra_inventory: Iterable[dict[str, Any]] = ()) -> tuple[list[Violation], list[Problem]]:
+    """Violations of every constraint by ``objs``; problems for what could not be evaluated."""
+    if not policies.constraints:
+        return [], list(policies.problems)
+    namespaces = dict(live_namespaces or {})
+    namespaces.update({o.name: o.body for o in objs if o.kind == "Namespace" and not o.group})
+    data = inventory([*(o.body for o in objs), *extra_inventory])
+    for template in {c.template.name: c.template for c in policies.constraints}.values():
+        if isinstance(template.program, RegoProgram):
+            template.program.set_inventory(data, id(data))
+    found, problems = subjects(objs, policies, namespaces)
+    problems = list(policies.problems) + problems
+    violations: list[Violation] = []
+    for subject in found:
+        for constraint in policies.constraints:
+            outcome = check(constraint, subject)
+            if isinstance(outcome, Problem):
+                problems.append(outcome)
+            else:
+                violations += outcome
+    return violations, problems
