@@ -19,9 +19,9 @@ git -C "$repo" add -A
 git -C "$repo" -c user.name=demo -c user.email=demo@example.com commit -qm "Platform config"
 
 echo "--- acm-lite vet"
-acm-lite vet "$repo"
+acm-lite vet "$repo" --policy-bundle pod-security-baseline
 echo "--- acm-lite sync --once (as cluster eks-prod)"
-acm-lite sync --once --repo "$repo" --revision main --cluster eks-prod
+acm-lite sync --once --repo "$repo" --revision main --cluster eks-prod --policy-bundle pod-security-baseline
 echo "--- acm-lite status"
 acm-lite status
 echo "--- kubectl get namespaces -l app.kubernetes.io/managed-by=acm-lite"
