@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tests.unit.repo_builder import write
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -29,21 +29,14 @@ class GitRepo:
         return str(self.bare)
 
     def write(self, files: dict[str, Any]) -> None:
-        for rel, content in files.items():
+        """Write files into the work tree (as repo_builder.write does); None deletes."""
+        for rel in [r for r, content in files.items() if content is None]:
             path = self.work / rel
-            if content is None:
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink(missing_ok=True)
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, str):
-                path.write_text(content)
-            elif isinstance(content, list):
-                path.write_text(yaml.safe_dump_all(content, sort_keys=False))
+            if path.is_dir():
+                shutil.rmtree(path)
             else:
-                path.write_text(yaml.safe_dump(content, sort_keys=False))
+                path.unlink(missing_ok=True)
+        write(self.work, {r: c for r, c in files.items() if c is not None})
 
     def commit(self, files: dict[str, Any], message: str = "change") -> str:
         """Write (None deletes), commit and push; the new commit's SHA."""
