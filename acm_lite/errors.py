@@ -389,3 +389,9 @@ POLICY_WARNING = register(
 POLICY_DRYRUN = register(
     "ACM3102", "PolicyDryRunViolation", _P,
     "An object violates a constraint whose action is dryrun (reported only).", blocking=False)
+FLEET_CLUSTER_FAILED = register(
+    "ACM4002", "FleetClusterFailed", Category.TRANSIENT,
+    "One cluster of a fleet could not be synced or read; the others went ahead.")
+CREDENTIALS_REJECTED = register(
+    "ACM2005", "CredentialsRejected", _P,
+    "The API server rejected the credentials (expired token, revoked certificate).")

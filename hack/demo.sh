@@ -1,32 +1,38 @@
 #!/usr/bin/env bash
-# The quick start's main job: a local control plane, then sample-repo/ synced into it from a Git
-# commit, then its status, as a platform team would see it.
+# The quick start's main job: three local control planes standing in for a fleet (eks-prod,
+# aks-staging, baremetal-edge), sample-repo/ synced to all of them from one Git commit — each
+# cluster getting what its labels select — then the fleet's status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fleet=sample-repo/fleet.yaml
 
 acm-lite dev down >/dev/null 2>&1 || true
-acm-lite dev up
-eval "$(acm-lite dev env)"
+acm-lite dev up --fleet "$fleet"
+eval "$(acm-lite dev env)"          # KUBECONFIG with a context per cluster
 echo "--- kubectl get --raw /version"
 kubectl get --raw /version
 echo
 
-# sample-repo/ as its own Git repository, the way a team keeps its config repo
+# sample-repo/ as its own Git repository, the way a platform team keeps its config repo
 repo="${ACM_LITE_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/acm-lite}/demo-repo"
 rm -rf "$repo" && mkdir -p "$repo" && cp -r sample-repo/. "$repo"
 git -C "$repo" init -q -b main
 git -C "$repo" add -A
 git -C "$repo" -c user.name=demo -c user.email=demo@example.com commit -qm "Platform config"
 
-echo "--- acm-lite vet"
-acm-lite vet "$repo" --policy-bundle pod-security-baseline
-echo "--- acm-lite sync --once (as cluster eks-prod)"
-acm-lite sync --once --repo "$repo" --revision main --cluster eks-prod --policy-bundle pod-security-baseline
-echo "--- acm-lite status"
-acm-lite status
-echo "--- kubectl get namespaces -l app.kubernetes.io/managed-by=acm-lite"
-kubectl get namespaces -l app.kubernetes.io/managed-by=acm-lite
+echo "--- acm-lite vet (every cluster of the fleet, Pod Security baseline enforced)"
+acm-lite vet "$repo" --fleet "$fleet" --policy-bundle pod-security-baseline
+echo "--- acm-lite sync --once --fleet"
+acm-lite sync --once --fleet "$fleet" --repo "$repo" --revision main \
+    --policy-bundle pod-security-baseline
+echo "--- acm-lite fleet status"
+acm-lite fleet status --fleet "$fleet"
+echo "--- namespaces per cluster"
+for cluster in eks-prod aks-staging baremetal-edge; do
+  echo "$cluster: $(kubectl --context "$cluster" get namespaces -l app.kubernetes.io/managed-by=acm-lite \
+      -o jsonpath='{.items[*].metadata.name}')"
+done
 echo
-echo "The cluster keeps running. Use it with:  eval \"\$(acm-lite dev env)\""
-echo "Try: edit $repo, commit, then acm-lite diff / acm-lite sync --once with the same flags."
-echo "Stop it with:                          acm-lite dev down   (or: make down)"
+echo "The clusters keep running. Use them with:  eval \"\$(acm-lite dev env)\"; kubectl --context eks-prod ..."
+echo "Try: edit $repo, commit, then: acm-lite diff --fleet $fleet --repo $repo --revision main"
+echo "Stop them with:                          acm-lite dev down   (or: make down)"

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 from acm_lite import api
 from acm_lite.cli import output, rendering
@@ -18,15 +22,20 @@ def add_connection(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sync_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", required=True, metavar="URL|PATH",
-                        help="Git URL, local Git repository, or plain directory")
+    parser.add_argument("--repo", metavar="URL|PATH",
+                        help="Git URL, local Git repository, or plain directory (with --fleet: "
+                             "overrides the fleet file's)")
     parser.add_argument("--revision", default="HEAD", help="branch, tag or commit (default: HEAD)")
     parser.add_argument("--dir", default=".", help="sub-directory of the repository to sync")
     parser.add_argument("--source-format", choices=declare.SOURCE_FORMATS, default=declare.HIERARCHY,
                         help="repository format (default: hierarchy)")
-    parser.add_argument("--cluster", metavar="NAME",
+    parser.add_argument("--cluster", metavar="NAME", action="append",
                         help="this cluster's name, for cluster selectors (labels from "
-                             "clusterregistry/)")
+                             "clusterregistry/); with --fleet, a cluster to include (repeatable)")
+    parser.add_argument("--fleet", type=Path, metavar="FILE",
+                        help="act on every cluster of a fleet file (or those named by --cluster)")
+    parser.add_argument("--parallel", type=int, default=4, metavar="N",
+                        help="with --fleet: clusters handled at once (default 4)")
     parser.add_argument("--name", default=api.DEFAULT_SYNC,
                         help=f"name of the sync and its inventory (default: {api.DEFAULT_SYNC})")
     parser.add_argument("--no-schema", action="store_true", help="skip OpenAPI schema checks")
@@ -40,5 +49,28 @@ def connect(args: argparse.Namespace) -> Cluster:
 
 
 def spec(args: argparse.Namespace) -> SyncSpec:
+    if not args.repo:
+        raise UsageError("--repo is required (or --fleet with spec.sync.repo)")
+    if args.cluster and len(args.cluster) > 1:
+        raise UsageError("--cluster may be given once without --fleet")
     return SyncSpec(repo=args.repo, name=args.name, revision=args.revision, dir=args.dir,
-                    source_format=args.source_format, cluster_name=args.cluster)
+                    source_format=args.source_format,
+                    cluster_name=args.cluster[0] if args.cluster else None)
+
+
+def fleet_override(args: argparse.Namespace) -> Callable[[SyncSpec], SyncSpec]:
+    """Command-line source flags win over the fleet file's sync settings."""
+    def apply(spec: SyncSpec) -> SyncSpec:
+        changes: dict[str, Any] = {}
+        if args.repo:
+            changes.update(repo=args.repo, revision=args.revision, dir=args.dir,
+                           source_format=args.source_format)
+        if args.name != api.DEFAULT_SYNC:
+            changes["name"] = args.name
+        return replace(spec, **changes)
+
+    return apply
+
+
+class UsageError(Exception):
+    """A combination of flags that cannot work; main turns it into exit code 2."""

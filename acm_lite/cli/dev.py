@@ -41,10 +41,12 @@ def register(sub: Any) -> None:
     up.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     up.set_defaults(handler=_up)
 
-    env = verbs.add_parser("env", help="print shell exports for a running local cluster",
+    env = verbs.add_parser("env", help="print shell exports for the running local clusters",
                            description='Print KUBECONFIG and PATH exports: '
-                                       'eval "$(acm-lite dev env)".')
-    env.add_argument("--cluster", metavar="NAME", help="the cluster (default: the first started)")
+                                       'eval "$(acm-lite dev env)". KUBECONFIG holds a context '
+                                       "per cluster (named after it, the first one current).")
+    env.add_argument("--cluster", metavar="NAME",
+                     help="a kubeconfig with only this cluster")
     env.set_defaults(handler=_env)
 
     status = verbs.add_parser("status", help="list the running local clusters")
@@ -104,11 +106,14 @@ def _up(args: argparse.Namespace) -> int:
 
 def _env(args: argparse.Namespace) -> int:
     env = session.current()
-    cluster = env.cluster(args.cluster) if args.cluster else env.clusters[0]
-    if cluster is None:
-        raise AcmError(DEV_CLUSTER_UNKNOWN, f"no local cluster named {args.cluster!r}",
-                       hint=f"running: {', '.join(c.name for c in env.clusters)}")
-    print(f"export KUBECONFIG={shlex.quote(cluster.kubeconfig)}")
+    path = env.merged_kubeconfig  # every cluster as a context; the first is current
+    if args.cluster:
+        cluster = env.cluster(args.cluster)
+        if cluster is None:
+            raise AcmError(DEV_CLUSTER_UNKNOWN, f"no local cluster named {args.cluster!r}",
+                           hint=f"running: {', '.join(c.name for c in env.clusters)}")
+        path = cluster.kubeconfig
+    print(f"export KUBECONFIG={shlex.quote(path)}")
     kubectl = binaries.find("kubectl")
     if kubectl:
         print(f'export PATH={shlex.quote(str(kubectl.parent))}:"$PATH"')

@@ -8,9 +8,11 @@ from typing import Any
 
 from acm_lite.cli import clusterargs, output, rendering
 from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.fleet import fanout, registry
 from acm_lite.plan import render_diff
 from acm_lite.plan.changeset import Action
 from acm_lite.reconcile import pipeline
+from acm_lite.reconcile.pipeline import SyncResult
 from acm_lite.status import render
 
 CHANGING = (Action.CREATE, Action.UPDATE, Action.PRUNE, Action.UNMANAGE)
@@ -26,17 +28,43 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
+def _data(result: SyncResult) -> dict[str, Any]:
+    assert result.changeset is not None
+    changes = result.changeset.of(*CHANGING)
+    return {"commit": result.status.commit, "counts": result.changeset.counts(),
+            "changes": [{"object": c.subject, "action": c.action.value, "reason": c.reason,
+                         "diff": render_diff.unified(c)} for c in changes]}
+
+
+def _fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
+    fleet = registry.load(args.fleet)
+    outcomes = fanout.sync_all(fleet.select(args.cluster), options, parallel=args.parallel,
+                               overrides=clusterargs.fleet_override(args))
+    clusters, failed = [], False
+    for o in outcomes:
+        if not o.ok or o.result is None or o.result.changeset is None:
+            failed = True
+            print(f"# {o.cluster.name}\n{render.problems(o.problems)}", file=sys.stderr)
+            continue
+        clusters.append({"name": o.cluster.name, **_data(o.result)})
+    output.emit({"fleet": fleet.name, "clusters": clusters}, args.output, lambda d: "\n".join(
+        f"# {c['name']}: {sum(1 for _ in c['changes'])} change(s)\n"
+        + "".join(x["diff"] for x in c["changes"]) for c in d["clusters"]).rstrip())
+    if failed:
+        return ExitStatus.UNAVAILABLE
+    return ExitStatus.FAILURE if any(c["changes"] for c in clusters) else ExitStatus.SUCCESS
+
+
 def handle(args: argparse.Namespace) -> int:
-    cluster = clusterargs.connect(args)
     options = pipeline.SyncOptions(plan_only=True, schema=not args.no_schema,
                                    policies=rendering.policy_sources(args))
-    result = pipeline.run(clusterargs.spec(args), cluster, options)
+    if args.fleet:
+        return _fleet(args, options)
+    spec = clusterargs.spec(args)
+    result = pipeline.run(spec, clusterargs.connect(args), options)
     if not result.ok or result.changeset is None:
         print(render.problems(result.problems), file=sys.stderr)
         return ExitStatus.UNAVAILABLE
-    changes = result.changeset.of(*CHANGING)
-    data = {"commit": result.status.commit, "counts": result.changeset.counts(),
-            "changes": [{"object": c.subject, "action": c.action.value, "reason": c.reason,
-                         "diff": render_diff.unified(c)} for c in changes]}
+    data = _data(result)
     output.emit(data, args.output, lambda d: "".join(c["diff"] for c in d["changes"]).rstrip())
-    return ExitStatus.FAILURE if changes else ExitStatus.SUCCESS
+    return ExitStatus.FAILURE if data["changes"] else ExitStatus.SUCCESS

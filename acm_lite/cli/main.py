@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from types import FrameType
 
 from acm_lite import __version__
-from acm_lite.cli import dev, diff, errorscmd, hydrate, policy, status, sync, vet
+from acm_lite.cli import dev, diff, errorscmd, fleet, hydrate, policy, status, sync, vet
+from acm_lite.cli.clusterargs import UsageError
 from acm_lite.cli.exitcodes import ExitStatus, for_error
 from acm_lite.errors import AcmError
 
-_GROUPS = (sync, diff, status, vet, hydrate, policy, dev, errorscmd)
+_GROUPS = (sync, diff, status, vet, hydrate, policy, fleet, dev, errorscmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AcmError as e:
         print(f"error: {e.render()}", file=sys.stderr)
         return for_error(e)
+    except UsageError as e:
+        print(f"acm-lite: error: {e}", file=sys.stderr)
+        return ExitStatus.USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return ExitStatus.INTERRUPTED

@@ -8,6 +8,7 @@ from typing import Any
 
 from acm_lite.cli import clusterargs, output, rendering
 from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.fleet import fanout, registry
 from acm_lite.plan.changeset import Outcome, Result
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncResult
@@ -42,19 +43,58 @@ def result_json(result: SyncResult) -> dict[str, Any]:
             "objects": [r.to_dict() for r in result.results if r.outcome is not Outcome.UNCHANGED]}
 
 
+def fleet_json(outcomes: list[fanout.Outcome]) -> list[dict[str, Any]]:
+    rows = []
+    for o in outcomes:
+        result = o.result
+        rows.append({"name": o.cluster.name, "provider": o.cluster.provider,
+                     "state": result.status.state.value if result else "ERROR",
+                     "commit": result.status.commit if result else None,
+                     "counts": result.counts if result else {},
+                     "errors": [p.to_dict() for p in o.problems], "ok": o.ok,
+                     "seconds": round(o.seconds, 2)})
+    return rows
+
+
+def fleet_text(rows: list[dict[str, Any]]) -> str:
+    table = output.table([[r["name"], r["provider"], r["state"], (r["commit"] or "")[:12],
+                           *(str(r["counts"].get(k, 0)) for k in
+                             ("created", "configured", "pruned", "failed")),
+                           str(len(r["errors"])), f"{r['seconds']:.1f}s"] for r in rows],
+                         ["CLUSTER", "PROVIDER", "STATE", "COMMIT", "CREATED", "CONFIGURED",
+                          "PRUNED", "FAILED", "ERRORS", "TIME"])
+    details = [f"  {r['name']}: {e['code']} {e['name']}: {e['message']}"
+               + (f" ({e['source']})" if e.get("source") else "")
+               for r in rows for e in r["errors"]]
+    return "\n".join([table, *details])
+
+
+def _sync_fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
+    fleet = registry.load(args.fleet)
+    outcomes = fanout.sync_all(fleet.select(args.cluster), options, parallel=args.parallel,
+                               overrides=clusterargs.fleet_override(args))
+    rows = fleet_json(outcomes)
+    output.emit({"fleet": fleet.name, "clusters": rows}, args.output,
+                lambda d: fleet_text(d["clusters"]))
+    return ExitStatus.SUCCESS if all(o.ok for o in outcomes) else ExitStatus.FAILURE
+
+
 def handle(args: argparse.Namespace) -> int:
-    cluster = clusterargs.connect(args)
     options = pipeline.SyncOptions(dry_run=args.dry_run, force_conflicts=args.force_conflicts,
                                    allow_prune_all=args.allow_prune_all,
                                    concurrency=args.concurrency, schema=not args.no_schema,
                                    policies=rendering.policy_sources(args))
+    if args.fleet:
+        return _sync_fleet(args, options)
+    spec = clusterargs.spec(args)
+    cluster = clusterargs.connect(args)
     text = args.output == "text"
 
     def on_result(r: Result) -> None:
         if text and r.outcome is not Outcome.UNCHANGED:
             print(render.result_line(r, dry_run=args.dry_run), flush=True)
 
-    result = pipeline.run(clusterargs.spec(args), cluster, options,
+    result = pipeline.run(spec, cluster, options,
                           progress=output.progress if text else lambda _m: None,
                           on_result=on_result)
     if text:

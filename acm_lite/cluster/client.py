@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
+from kubernetes.config import kube_config
 from kubernetes.config.config_exception import ConfigException
 
 from acm_lite import errors
@@ -38,7 +39,9 @@ class ApiError(Exception):
     message: str
 
     def to_acm(self, subject: str | None = None) -> AcmError:
-        if self.status == 403:
+        if self.status == 401:
+            code = errors.CREDENTIALS_REJECTED
+        elif self.status == 403:
             code = errors.INSUFFICIENT_PERMISSION
         elif self.status >= 500 or self.status in (0, 429):
             code = errors.API_SERVER_ERROR
@@ -54,9 +57,16 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
     try:
         default = Path(os.path.expanduser("~/.kube/config"))
         if kubeconfig or os.environ.get("KUBECONFIG") or default.exists():
-            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, client_configuration=cfg,
-                persist_config=False)
+            loader = kube_config._get_kube_config_loader(  # type: ignore[no-untyped-call]
+                filename=kubeconfig or os.environ.get("KUBECONFIG") or str(default),
+                active_context=context, persist_config=False)
+            loader.load_and_set(cfg)
+            user = getattr(loader, "_user", None)
+            if user is not None and "exec" in user and not cfg.api_key:
+                # the official client only logs a failing credential plugin; fail here instead
+                command = user["exec"].safe_get("command") if hasattr(user["exec"], "safe_get") \
+                    else "the exec plugin"
+                raise ConfigException(f"credential plugin {command!r} produced no credentials")
         elif os.environ.get("KUBERNETES_SERVICE_HOST"):
             k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=cfg)

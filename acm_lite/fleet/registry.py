@@ -1,19 +1,77 @@
-"""Read a fleet file: the clusters of a fleet, with their names and labels."""
+"""Fleet files: the clusters of a fleet — how to reach each, its labels, and what it syncs.
+
+A ``Fleet`` (``acm-lite.io/v1alpha1``) is checked against a JSON Schema; every mistake is a coded
+error naming the entry at fault (``spec.clusters[2].labels.provider``). Relative kubeconfig paths
+are relative to the fleet file.
+"""
 
 from __future__ import annotations
 
-import re
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
+from acm_lite import api
 from acm_lite.errors import INVALID_FLEET, AcmError
 
-API_VERSION = "acm-lite.io/v1alpha1"
+API_VERSION = api.API_VERSION
 KIND = "Fleet"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_SYNC = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "repo": {"type": "string", "minLength": 1},
+        "revision": {"type": "string", "minLength": 1},
+        "dir": {"type": "string", "minLength": 1},
+        "sourceFormat": {"enum": ["hierarchy", "unstructured"]},
+        "name": {"type": "string", "pattern": _DNS_LABEL},
+    },
+}
+SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object", "required": ["apiVersion", "kind", "spec"],
+    "properties": {
+        "apiVersion": {"const": API_VERSION},
+        "kind": {"const": KIND},
+        "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+        "spec": {
+            "type": "object", "required": ["clusters"], "additionalProperties": False,
+            "properties": {
+                "sync": _SYNC,
+                "clusters": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "required": ["name"], "additionalProperties": False,
+                    "properties": {
+                        "name": {"type": "string", "pattern": _DNS_LABEL},
+                        "kubeconfig": {"type": "string", "minLength": 1},
+                        "kubeconfigSecretRef": {
+                            "type": "object", "required": ["name"], "additionalProperties": False,
+                            "properties": {"name": {"type": "string"},
+                                           "namespace": {"type": "string"},
+                                           "key": {"type": "string"}}},
+                        "context": {"type": "string", "minLength": 1},
+                        "labels": {"type": "object", "additionalProperties": {
+                            "type": "string", "maxLength": 63}},
+                        "sync": _SYNC,
+                    },
+                    "not": {"required": ["kubeconfig", "kubeconfigSecretRef"]},
+                }},
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class FleetSync:
+    repo: str | None = None
+    revision: str = "HEAD"
+    dir: str = "."
+    source_format: str = "hierarchy"
+    name: str = api.DEFAULT_SYNC
 
 
 @dataclass(frozen=True)
@@ -24,43 +82,78 @@ class FleetCluster:
     labels: dict[str, str] = field(default_factory=dict)
     kubeconfig: str | None = None
     context: str | None = None
+    secret_ref: dict[str, str] | None = None
+    sync: FleetSync = field(default_factory=FleetSync)
+
+    @property
+    def provider(self) -> str:
+        return self.labels.get("provider", "")
 
 
 @dataclass(frozen=True)
 class Fleet:
     name: str
     clusters: tuple[FleetCluster, ...]
+    path: str = ""
+
+    def select(self, names: list[str] | None) -> list[FleetCluster]:
+        """The named clusters (all by default); an unknown name is a coded error."""
+        if not names:
+            return list(self.clusters)
+        known = {c.name: c for c in self.clusters}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise AcmError(INVALID_FLEET, f"no cluster named {', '.join(unknown)} in the fleet",
+                           path=self.path, hint=f"clusters: {', '.join(known)}")
+        return [known[n] for n in names]
 
 
-def _cluster(entry: Any, index: int, path: str) -> FleetCluster:
-    where = f"spec.clusters[{index}]"
-    if not isinstance(entry, dict):
-        raise AcmError(INVALID_FLEET, f"{where} must be a mapping", path=path)
-    name = entry.get("name")
-    if not isinstance(name, str) or not _DNS_LABEL.match(name):
-        raise AcmError(INVALID_FLEET, f"{where}.name {name!r} is not a DNS label", path=path,
-                       hint="use lower-case letters, digits and '-', at most 63 characters")
-    labels = entry.get("labels") or {}
-    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        raise AcmError(INVALID_FLEET, f"{where}.labels must map strings to strings", path=path)
-    return FleetCluster(name, dict(labels), entry.get("kubeconfig"), entry.get("context"))
+def _where(error: jsonschema.ValidationError) -> str:
+    parts = []
+    for p in error.absolute_path:
+        parts.append(f"[{p}]" if isinstance(p, int) else f".{p}")
+    return "".join(parts).lstrip(".") or "(root)"
+
+
+def _sync(raw: dict[str, Any] | None, default: FleetSync) -> FleetSync:
+    raw = raw or {}
+    return FleetSync(repo=raw.get("repo", default.repo),
+                     revision=raw.get("revision", default.revision),
+                     dir=raw.get("dir", default.dir),
+                     source_format=raw.get("sourceFormat", default.source_format),
+                     name=raw.get("name", default.name))
+
+
+def _kubeconfig(value: str | None, base: Path) -> str | None:
+    if value is None:
+        return None
+    expanded = Path(os.path.expandvars(os.path.expanduser(value)))
+    return str(expanded if expanded.is_absolute() else (base / expanded))
 
 
 def load(path: Path) -> Fleet:
-    """Parse a fleet file; a coded error names the file and entry at fault."""
+    """Parse and check a fleet file."""
     try:
         doc = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise AcmError(INVALID_FLEET, f"cannot read fleet file: {e}", path=str(path)) from e
-    if not isinstance(doc, dict) or doc.get("kind") != KIND:
-        raise AcmError(INVALID_FLEET, f"not a {KIND} (apiVersion {API_VERSION})", path=str(path))
-    entries = (doc.get("spec") or {}).get("clusters")
-    if not isinstance(entries, list) or not entries:
-        raise AcmError(INVALID_FLEET, "spec.clusters must list at least one cluster",
-                       path=str(path))
-    clusters = tuple(_cluster(e, i, str(path)) for i, e in enumerate(entries))
+    errors = sorted(jsonschema.Draft7Validator(SCHEMA).iter_errors(doc),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        shown = "; ".join(f"{_where(e)}: {e.message}" for e in errors[:5])
+        raise AcmError(INVALID_FLEET, shown, path=str(path),
+                       hint=f"a {KIND} ({API_VERSION}) lists spec.clusters[] with name, kubeconfig "
+                            "or kubeconfigSecretRef, context, labels and sync")
+    spec = doc["spec"]
+    default = _sync(spec.get("sync"), FleetSync())
+    clusters = tuple(
+        FleetCluster(name=c["name"], labels=dict(c.get("labels") or {}),
+                     kubeconfig=_kubeconfig(c.get("kubeconfig"), path.parent),
+                     context=c.get("context"), secret_ref=c.get("kubeconfigSecretRef"),
+                     sync=_sync(c.get("sync"), default))
+        for c in spec["clusters"])
     names = [c.name for c in clusters]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise AcmError(INVALID_FLEET, f"cluster names repeat: {', '.join(dupes)}", path=str(path))
-    return Fleet((doc.get("metadata") or {}).get("name", path.stem), clusters)
+    return Fleet((doc.get("metadata") or {}).get("name", path.stem), clusters, str(path))

@@ -7,6 +7,7 @@ Layout of the cache: ``<cache>/git/<hash of url>/mirror.git`` (a ``--mirror`` cl
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
@@ -128,12 +129,19 @@ class GitSource:
 
 def fetch(url: str, revision: str = "HEAD", directory: str = ".", *, cache: Path,
           auth: GitAuth | None = None, progress: Progress = lambda _m: None) -> Snapshot:
-    """``url`` at ``revision``, narrowed to ``directory``, as an immutable snapshot."""
+    """``url`` at ``revision``, narrowed to ``directory``, as an immutable snapshot.
+
+    One fetch at a time per mirror (threads of a fleet, or several processes), so concurrent
+    syncs of the same repository share one mirror safely.
+    """
     source = GitSource(url, cache, auth)
     progress(f"fetching {source.display_url}")
-    source.update()
-    commit = source.resolve(revision)
-    root = source.checkout(commit)
+    source.home.mkdir(parents=True, exist_ok=True)
+    with (source.home / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        source.update()
+        commit = source.resolve(revision)
+        root = source.checkout(commit)
     narrowed = (root / directory).resolve()
     if not narrowed.is_dir() or not (narrowed == root.resolve() or root.resolve() in narrowed.parents):
         raise AcmError(errors.SOURCE_DIR_NOT_FOUND,

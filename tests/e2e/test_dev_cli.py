@@ -46,7 +46,8 @@ def test_up_env_kubectl_down(user_env: dict[str, str], tmp_path: Path) -> None:
     assert "ACM9006" in again.stderr
 
     exported = _exports(_cli("dev", "env", env=user_env).stdout)
-    assert exported["KUBECONFIG"] == clusters[0]["kubeconfig"]
+    state = Path(user_env["ACM_LITE_STATE_DIR"]) / "dev"
+    assert exported["KUBECONFIG"] == str(state / "kubeconfig")
     version = subprocess.run(["kubectl", "get", "--raw", "/version"], env=exported,
                              capture_output=True, text=True, check=True)
     assert json.loads(version.stdout)["gitVersion"] == binaries.components()["kubectl"].version

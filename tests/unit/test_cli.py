@@ -9,7 +9,8 @@ from acm_lite.cli.main import build_parser, main
 
 COMMANDS = [["sync"], ["diff"], ["status"], ["vet"], ["hydrate"], ["dev"], ["dev", "build"],
             ["dev", "up"], ["dev", "env"],
-            ["dev", "status"], ["dev", "down"], ["policy"], ["policy", "verify"], ["errors"]]
+            ["dev", "status"], ["dev", "down"], ["policy"], ["policy", "verify"],
+            ["fleet"], ["fleet", "list"], ["fleet", "status"], ["errors"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
