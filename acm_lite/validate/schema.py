@@ -28,7 +28,7 @@ SCHEMA_VERSION = "1.37.0"
 MAX_ERRORS_PER_OBJECT = 5
 # Compiling a kind's schema to Python costs 10-250 ms and then checks an object 10-35x faster:
 # worth it for kinds with many objects. It only answers "valid"; messages come from jsonschema.
-COMPILE_FROM = 200
+COMPILE_FROM = 1000
 _Validator = Any
 _FORMATS = {f: (lambda _value: True) for f in ("int32", "int64", "byte", "double", "date-time",
                                                "int-or-string", "float")}
