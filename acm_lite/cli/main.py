@@ -9,12 +9,23 @@ from collections.abc import Sequence
 from types import FrameType
 
 from acm_lite import __version__
-from acm_lite.cli import dev, diff, errorscmd, fleet, hydrate, policy, status, sync, vet
+from acm_lite.cli import (
+    dev,
+    diff,
+    errorscmd,
+    fleet,
+    hydrate,
+    policy,
+    serve,
+    status,
+    sync,
+    vet,
+)
 from acm_lite.cli.clusterargs import UsageError
 from acm_lite.cli.exitcodes import ExitStatus, for_error
 from acm_lite.errors import AcmError
 
-_GROUPS = (sync, diff, status, vet, hydrate, policy, fleet, dev, errorscmd)
+_GROUPS = (sync, diff, status, serve, vet, hydrate, policy, fleet, dev, errorscmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

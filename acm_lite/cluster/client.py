@@ -12,6 +12,7 @@ import json
 import os
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,35 @@ class Cluster:
         if resp.status >= 400:
             raise _api_error(resp.status, resp.data)
         return json.loads(resp.data) if resp.data and decode else None
+
+    def watch(self, path: str, query: dict[str, Any], stop: threading.Event) -> Iterator[Any]:
+        """Events of one watch request, until the server ends it or ``stop`` is set."""
+        params = {k: v for k, v in {**query, "watch": "1"}.items() if v is not None}
+        url = f"{self.host}{path}?{urlencode(params)}"
+        with self._lock:
+            self.requests["WATCH"] += 1
+        try:
+            resp = self._pool.request("GET", url, headers=self._headers(None, "application/json"),
+                                      preload_content=False,
+                                      timeout=urllib3.Timeout(connect=10.0, read=None))
+        except urllib3.exceptions.HTTPError as e:
+            raise AcmError(errors.API_SERVER_ERROR, f"cannot watch {path}: {e}") from e
+        try:
+            if resp.status >= 400:
+                raise _api_error(resp.status, resp.read())
+            buffer = b""
+            for chunk in resp.stream(4096, decode_content=True):
+                if stop.is_set():
+                    return
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            raise AcmError(errors.API_SERVER_ERROR, f"watch of {path} broke: {e}") from e
+        finally:
+            resp.release_conn()
 
     def request_text(self, path: str) -> str:
         """A plain-text endpoint such as /metrics."""

@@ -7,7 +7,7 @@ import pytest
 from acm_lite import __version__
 from acm_lite.cli.main import build_parser, main
 
-COMMANDS = [["sync"], ["diff"], ["status"], ["vet"], ["hydrate"], ["dev"], ["dev", "build"],
+COMMANDS = [["sync"], ["diff"], ["status"], ["serve"], ["vet"], ["hydrate"], ["dev"], ["dev", "build"],
             ["dev", "up"], ["dev", "env"],
             ["dev", "status"], ["dev", "down"], ["policy"], ["policy", "verify"],
             ["fleet"], ["fleet", "list"], ["fleet", "status"], ["errors"]]

@@ -1,0 +1,124 @@
+"""Watch-driven drift repair: label-filtered watches on the kinds a sync manages; an object someone
+edits or deletes gets its declared state back within about a second. An object another controller
+keeps reverting is a fight: reported (metric, log, status) instead of looped on."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.cluster.discovery import Discovery, Resource
+from acm_lite.errors import AcmError
+from acm_lite.objects import GroupKind, ObjectId
+from acm_lite.plan import compare, ownership
+from acm_lite.plan.changeset import Action, Change, ChangeSet
+from acm_lite.reconcile.metrics import Metrics
+
+log = logging.getLogger("acm_lite.remediator")
+FIGHT_WINDOW = 60.0
+
+
+def _without_commit(body: dict[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    annotations = {k: v for k, v in meta["annotations"].items() if k != ownership.COMMIT}
+    return {**body, "metadata": {**meta, "annotations": annotations}}
+
+
+class Remediator:
+    def __init__(self, cluster: Cluster, discovery: Discovery, sync: str, *, metrics: Metrics,
+                 allowed: Callable[[], bool], fight_threshold: int = 5):
+        self.cluster, self.discovery, self.sync, self.metrics = cluster, discovery, sync, metrics
+        self.allowed = allowed
+        self.fight_threshold = fight_threshold
+        self._desired: dict[ObjectId, Change] = {}
+        self._repairs: dict[ObjectId, collections.deque[float]] = {}
+        self.fights: set[ObjectId] = set()
+        self._watched: dict[GroupKind, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def update(self, changeset: ChangeSet) -> None:
+        """After a pass: the declared state to defend, and watches on every kind it covers."""
+        desired = {c.id: c for c in changeset.changes if c.desired is not None
+                   and c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)}
+        with self._lock:
+            self._desired = desired
+            self.fights.clear()
+            self._repairs.clear()
+        for gk in {oid.group_kind for oid in desired}:
+            if gk not in self._watched:
+                resource = self.discovery.find(gk)
+                if resource is not None:
+                    thread = threading.Thread(target=self._watch, args=(resource,), daemon=True,
+                                              name=f"watch-{resource.plural}")
+                    self._watched[gk] = thread
+                    thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self, resource: Resource) -> None:
+        selector = f"{ownership.SYNC_LABEL}={self.sync}"
+        version = None
+        while not self._stop.is_set():
+            try:
+                for event in self.cluster.watch(resource.collection(), {
+                        "labelSelector": selector, "resourceVersion": version,
+                        "allowWatchBookmarks": "true", "timeoutSeconds": 60}, self._stop):
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        version = None  # too old: start over from the current state
+                        break
+                    version = (obj.get("metadata") or {}).get("resourceVersion", version)
+                    if event.get("type") in ("MODIFIED", "DELETED", "ADDED"):
+                        self.observe(resource, event["type"], obj)
+            except (AcmError, ApiError) as e:
+                log.info("watch interrupted", extra={"fields": {"resource": resource.plural,
+                                                                "error": str(e)}})
+                self._stop.wait(1.0)
+
+    def observe(self, resource: Resource, kind: str, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        oid = ObjectId(resource.group_kind.group, resource.group_kind.kind,
+                       meta.get("namespace", "") if resource.namespaced else "",
+                       meta.get("name", ""))
+        with self._lock:
+            change = self._desired.get(oid)
+        if change is None or change.desired is None or not self.allowed():
+            return
+        if kind != "DELETED" and compare.difference(_without_commit(change.desired), obj) is None:
+            return
+        self.repair(change, resource, "deleted" if kind == "DELETED" else "edited")
+
+    def repair(self, change: Change, resource: Resource, why: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if change.id in self.fights:
+                return
+            history = self._repairs.setdefault(change.id, collections.deque())
+            while history and now - history[0] > FIGHT_WINDOW:
+                history.popleft()
+            if len(history) >= self.fight_threshold:
+                self.fights.add(change.id)
+                self.metrics.fights.labels(self.sync).inc()
+                log.warning("fight: another controller keeps changing a managed object; repair "
+                            "paused until the next sync", extra={"fields": {
+                                "sync": self.sync, "object": change.subject}})
+                return
+            history.append(now)
+        try:
+            self.cluster.request("PATCH", resource.path_of(change.id), body=change.desired,
+                                 query={"fieldManager": "acm-lite", "force": "true"},
+                                 content_type="application/apply-patch+yaml", decode=False)
+        except (ApiError, AcmError) as e:
+            log.warning("drift repair failed", extra={"fields": {"object": change.subject,
+                                                                 "error": str(e)}})
+            return
+        self.metrics.drift_repairs.labels(self.sync).inc()
+        log.info("drift repaired", extra={"fields": {"sync": self.sync, "object": change.subject,
+                                                     "why": why}})
