@@ -39,6 +39,8 @@ def add_sync_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=api.DEFAULT_SYNC,
                         help=f"name of the sync and its inventory (default: {api.DEFAULT_SYNC})")
     parser.add_argument("--no-schema", action="store_true", help="skip OpenAPI schema checks")
+    parser.add_argument("--namespace", metavar="NS",
+                        help="a tenant sync: only namespaced objects, all in NS (like RepoSync)")
     rendering.add_policy_arguments(parser)
     add_connection(parser)
     parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
@@ -55,7 +57,8 @@ def spec(args: argparse.Namespace) -> SyncSpec:
         raise UsageError("--cluster may be given once without --fleet")
     return SyncSpec(repo=args.repo, name=args.name, revision=args.revision, dir=args.dir,
                     source_format=args.source_format,
-                    cluster_name=args.cluster[0] if args.cluster else None)
+                    cluster_name=args.cluster[0] if args.cluster else None,
+                    namespace=args.namespace)
 
 
 def fleet_override(args: argparse.Namespace) -> Callable[[SyncSpec], SyncSpec]:

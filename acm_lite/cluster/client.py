@@ -20,8 +20,7 @@ from urllib.parse import urlencode
 
 import urllib3
 from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-from kubernetes.config import kube_config
+from kubernetes.config import incluster_config, kube_config
 from kubernetes.config.config_exception import ConfigException
 
 from acm_lite import errors
@@ -69,8 +68,12 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
                     else "the exec plugin"
                 raise ConfigException(f"credential plugin {command!r} produced no credentials")
         elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                client_configuration=cfg)
+            loader = incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
+                token_filename=os.environ.get("ACM_LITE_SERVICEACCOUNT_TOKEN",
+                                              incluster_config.SERVICE_TOKEN_FILENAME),
+                cert_filename=os.environ.get("ACM_LITE_SERVICEACCOUNT_CA",
+                                             incluster_config.SERVICE_CERT_FILENAME))
+            loader.load_and_set(cfg)  # type: ignore[no-untyped-call]
         else:
             raise ConfigException("no kubeconfig found and not running in a cluster")
     except (ConfigException, OSError, ValueError, TypeError) as e:
@@ -112,7 +115,10 @@ class Cluster:
         headers = {"Accept": accept, "User-Agent": "acm-lite"}
         if content_type:
             headers["Content-Type"] = content_type
-        token = self.cfg.get_api_key_with_prefix("authorization")  # refreshes exec-plugin tokens
+        # the official client keeps bearer tokens (kubeconfig tokens, exec plugins, in-cluster
+        # service accounts) under "BearerToken", prefix included; asking refreshes expired ones
+        token = (self.cfg.get_api_key_with_prefix("BearerToken")
+                 or self.cfg.get_api_key_with_prefix("authorization"))
         if token:
             headers["Authorization"] = token
         return headers

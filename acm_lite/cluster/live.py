@@ -47,10 +47,12 @@ def _listed(cluster: Cluster, resource: Resource, namespace: str | None = None,
 
 
 def _kind_snapshot(cluster: Cluster, resource: Resource, wanted: set[ObjectId],
-                   label_selector: str) -> list[tuple[ObjectId, dict[str, Any]]]:
+                   label_selector: str, scope: str | None) -> list[tuple[ObjectId, dict[str, Any]]]:
     """This sync's objects of one kind (one labelled LIST), then the wanted objects it does not
-    label yet (adoption candidates, or first sync) with unfiltered LISTs where they live."""
-    found = _listed(cluster, resource, label_selector=label_selector)
+    label yet (adoption candidates, or first sync) with unfiltered LISTs where they live. A
+    tenant sync (``scope``) only ever lists inside its namespace."""
+    found = _listed(cluster, resource, scope if resource.namespaced else None,
+                    label_selector=label_selector)
     missing = wanted - {oid for oid, _ in found}
     if not missing:
         return found
@@ -62,7 +64,8 @@ def _kind_snapshot(cluster: Cluster, resource: Resource, wanted: set[ObjectId],
 
 
 def snapshot(cluster: Cluster, discovery: Discovery, wanted: Iterable[ObjectId],
-             label_selector: str, concurrency: int = 8) -> dict[ObjectId, dict[str, Any]]:
+             label_selector: str, concurrency: int = 8, scope: str | None = None
+             ) -> dict[ObjectId, dict[str, Any]]:
     """Live state of the wanted objects (and any other object of their kinds that carries
     ``label_selector``); kinds the cluster does not serve yet are skipped."""
     by_kind: dict[GroupKind, set[ObjectId]] = {}
@@ -70,5 +73,6 @@ def snapshot(cluster: Cluster, discovery: Discovery, wanted: Iterable[ObjectId],
         by_kind.setdefault(oid.group_kind, set()).add(oid)
     served = [(r, by_kind[gk]) for gk in sorted(by_kind) if (r := discovery.find(gk)) is not None]
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        batches = pool.map(lambda rw: _kind_snapshot(cluster, rw[0], rw[1], label_selector), served)
+        batches = pool.map(lambda rw: _kind_snapshot(cluster, rw[0], rw[1], label_selector, scope),
+                           served)
         return {oid: item for batch in batches for oid, item in batch}

@@ -44,6 +44,7 @@ class Options:
     source_format: str = HIERARCHY
     default_namespace: str = "default"
     schema: bool = True
+    tenant_namespace: str | None = None  # a tenant sync: only namespaced objects in it
 
 
 @dataclass
@@ -110,12 +111,15 @@ def declare(source: reader.ReadResult, target: ClusterTarget, options: Options) 
         return result
     scoper = Scoper(objs)
     result.problems += scope.check(objs, scoper)
+    if options.tenant_namespace:
+        result.problems += scope.tenant(objs, scoper, options.tenant_namespace)
     if result.blocking:
         return result
     if hierarchical:
         objs, found = hierarchy.flatten(objs, scoper)
     else:
-        objs, found = unstructured.flatten(objs, scoper, options.default_namespace)
+        objs, found = unstructured.flatten(objs, scoper,
+                                           options.tenant_namespace or options.default_namespace)
     result.problems += found
     if result.blocking:
         return result

@@ -46,6 +46,7 @@ class SyncSpec:
     source_format: str = declare.HIERARCHY
     cluster_name: str | None = None
     cluster_labels: Mapping[str, str] | None = None
+    namespace: str | None = None  # a tenant sync, limited to this namespace
 
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": "git",
@@ -53,6 +54,8 @@ class SyncSpec:
                                         "dir": self.dir}}
         if self.cluster_name:
             spec["clusterName"] = self.cluster_name
+        if self.namespace:
+            spec["namespace"] = self.namespace
         return spec
 
 
@@ -196,7 +199,8 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     recorded = inventory.read(cluster, spec.name) if sync.writes or _installed(cluster) else set()
     wanted = {o.id for o in declared.objects} | recorded
     sync.progress(f"reading live state of {len({o.group_kind for o in wanted})} kinds")
-    current = live.snapshot(cluster, discovery, wanted, f"{ownership.SYNC_LABEL}={spec.name}")
+    current = live.snapshot(cluster, discovery, wanted, f"{ownership.SYNC_LABEL}={spec.name}",
+                            scope=spec.namespace)
     changes = planner.plan(declared.objects, current, recorded,
                            planner.PlanOptions(spec.name, sync.result.snapshot.commit,
                                                options.take_over))
@@ -243,7 +247,7 @@ def _declare(snapshot: Snapshot, spec: SyncSpec, options: SyncOptions) -> declar
     not read again (snapshots of a commit never change, and the result is never mutated)."""
     labels = tuple(sorted((spec.cluster_labels or {}).items()))
     key = (snapshot.repo, snapshot.commit, snapshot.dir, spec.source_format, spec.cluster_name,
-           labels, options.schema)
+           labels, options.schema, spec.namespace)
     if snapshot.commit is not None:
         with _DECLARED_LOCK:
             if key in _DECLARED:
@@ -252,7 +256,8 @@ def _declare(snapshot: Snapshot, spec: SyncSpec, options: SyncOptions) -> declar
     loaded = declare.load(snapshot.root, spec.source_format)
     result = declare.declare(loaded, ClusterTarget(spec.cluster_name, spec.cluster_labels),
                              declare.Options(source_format=spec.source_format,
-                                             schema=options.schema))
+                                             schema=options.schema,
+                                             tenant_namespace=spec.namespace))
     if snapshot.commit is not None:
         with _DECLARED_LOCK:
             _DECLARED[key] = result

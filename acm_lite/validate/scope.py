@@ -49,3 +49,22 @@ def check(objs: list[Manifest], scoper: Scoper) -> list[Problem]:
                                        f"NamespaceSelectors must have unique names; {len(same)} "
                                        f"are named {name!r}", o) for o in same]
     return problems
+
+
+def tenant(objs: list[Manifest], scoper: Scoper, namespace: str) -> list[Problem]:
+    """KNV1058: a tenant (namespace-scoped) sync may declare only namespaced objects of its own
+    namespace; everything else is refused before anything is applied."""
+    problems = []
+    for obj in objs:
+        if obj.group_kind in kinds.SOURCE_ONLY or obj.group in kinds.POLICY_GROUPS:
+            continue
+        if scoper.scope(obj.group_kind) is not Scope.NAMESPACED:
+            problems.append(Problem.about(errors.BAD_SCOPE,
+                                         f"a sync scoped to namespace {namespace!r} may only declare "
+                                         f"namespaced objects; {obj.kind} is cluster-scoped", obj,
+                                         hint="move it to the root sync's repository"))
+        elif obj.namespace and obj.namespace != namespace:
+            problems.append(Problem.about(errors.BAD_SCOPE,
+                                         f"a sync scoped to namespace {namespace!r} may not write "
+                                         f"into namespace {obj.namespace!r}", obj))
+    return problems

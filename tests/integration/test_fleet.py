@@ -151,6 +151,12 @@ def test_exec_credential_plugins_and_a_failing_one(env: controlplane.Environment
     fleet = registry.load(tmp_path / "fleet.yaml")
     good_state, bad_state = (s.to_dict() for s in fanout.states(list(fleet.clusters)))
     assert (good_state["reachable"], good_state["version"]) == (True, "v1.37.2")
+    assert good_state["message"] == ""  # authenticated: reading CRDs and syncs was allowed
+    via_plugin = fanout.connect(fleet.clusters[0])
+    review = via_plugin.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", body={
+        "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    assert review["status"]["userInfo"]["username"] == (
+        "system:serviceaccount:kube-system:fleet-reader")
     assert bad_state["reachable"] is False
     assert "ACM2001" not in bad_state["message"]  # message is the text; the code is below
     assert fanout.states(list(fleet.clusters))[1].problem.code.id == "ACM2001"  # type: ignore[union-attr]

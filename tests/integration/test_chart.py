@@ -1,0 +1,184 @@
+"""The Helm chart with the real helm binary, and in-cluster mode proven on a real API server:
+the chart's ServiceAccount and RBAC are enough to run the daemon and sync sample-repo; a tenant
+install cannot write cluster-scoped objects or into another namespace."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.devcluster import binaries
+from acm_lite.devcluster.controlplane import APIServer
+from acm_lite.reconcile import pipeline
+from tests.support.gitrepo import GitRepo
+from tests.unit.repo_builder import cm, ns
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "acm-lite"
+REPO_URL = "https://git.example.com/platform/config.git"
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(binaries.ensure("helm")), *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def render(release: str, *sets: str, crds: bool = False) -> list[dict[str, Any]]:
+    run = helm("template", release, str(CHART), "--namespace", "acm-lite-system",
+               "--set", f"sync.repo={REPO_URL}", *(a for s in sets for a in ("--set", s)),
+               *(["--include-crds"] if crds else []))
+    assert run.returncode == 0, run.stderr
+    return [d for d in yaml.safe_load_all(run.stdout) if d]
+
+
+def test_lint_and_schema() -> None:
+    lint = helm("lint", "--strict", str(CHART), "--set", f"sync.repo={REPO_URL}")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    bad = helm("template", "x", str(CHART), "--set", f"sync.repo={REPO_URL}",
+               "--set", "replicaCount=none")
+    assert bad.returncode != 0 and "replicaCount" in bad.stderr
+    missing = helm("template", "x", str(CHART))
+    assert missing.returncode != 0 and "sync.repo is required" in missing.stderr
+
+
+def test_rendered_objects() -> None:
+    docs = render("acm", "metrics.serviceMonitor.enabled=true", "git.secretName=git-creds")
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+    deployment = by_kind["Deployment"][0]
+    assert deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert "--leader-elect" in container["args"] and f"--repo={REPO_URL}" in container["args"]
+    assert {e["name"] for e in container["env"]} >= {"ACM_LITE_GIT_TOKEN", "ACM_LITE_GIT_SSH_KEY"}
+    assert {k: len(v) for k, v in by_kind.items() if k in (
+        "ServiceAccount", "Service", "ServiceMonitor", "PodDisruptionBudget")} == {
+        "ServiceAccount": 1, "Service": 1, "ServiceMonitor": 1, "PodDisruptionBudget": 1}
+    bindings = {b["metadata"]["name"]: b["roleRef"]["name"] for b in by_kind["ClusterRoleBinding"]}
+    assert bindings == {"acm-read": "acm-read", "acm-root-sync": "cluster-admin"}
+
+
+def test_chart_crds_are_the_ones_acm_lite_installs() -> None:
+    for crd in (ROOT / "acm_lite" / "data" / "crds").iterdir():
+        assert (CHART / "crds" / crd.name).read_text() == crd.read_text()
+
+
+def _install(cluster: Cluster, docs: list[dict[str, Any]], tmp_path: Path, name: str) -> None:
+    """Apply rendered objects with acm-lite itself (the chart is just another repository)."""
+    repo = tmp_path / name
+    repo.mkdir()
+    (repo / "chart.yaml").write_text(yaml.safe_dump_all(docs))
+    result = pipeline.run(pipeline.SyncSpec(repo=str(repo), name=name,
+                                            source_format="unstructured"), cluster,
+                          pipeline.SyncOptions(take_over=True))  # both installs carry the CRDs
+    assert result.ok, [p.render() for p in result.problems]
+
+
+def _in_cluster_env(cluster: Cluster, server: APIServer, sa: str, tmp_path: Path
+                    ) -> dict[str, str]:
+    token = cluster.request(
+        "POST", f"/api/v1/namespaces/acm-lite-system/serviceaccounts/{sa}/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+              "spec": {"expirationSeconds": 3600}})["status"]["token"]
+    (tmp_path / f"{sa}.token").write_text(token)
+    port = server.url.rsplit(":", 1)[1]
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    return {**env, "HOME": str(tmp_path), "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": port,
+            "ACM_LITE_SERVICEACCOUNT_TOKEN": str(tmp_path / f"{sa}.token"),
+            "ACM_LITE_SERVICEACCOUNT_CA": server.file("ca.crt"),
+            "ACM_LITE_CACHE": str(tmp_path / "cache")}
+
+
+def test_in_cluster_daemon_with_the_charts_rbac_syncs_sample_repo(
+        control_plane: APIServer, tmp_path: Path) -> None:
+    admin = Cluster.connect(control_plane.kubeconfig)
+    docs = render("incluster", crds=True)
+    _install(admin, [d for d in docs if d["kind"] != "Deployment"], tmp_path, "chart-root")
+    env = _in_cluster_env(admin, control_plane, "incluster", tmp_path)
+    repo = GitRepo(tmp_path / "git")
+    repo.write({p.relative_to(ROOT / "sample-repo").as_posix(): p.read_text()
+                for p in (ROOT / "sample-repo").rglob("*.yaml")})
+    repo.commit({})
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "acm_lite", "serve", "--repo", repo.url, "--revision", "main",
+         "--cluster", "eks-prod", "--name", "in-cluster", "--period", "1",
+         "--metrics-address", "off", "--leader-elect", "--lease-name", "incluster"],
+        env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        state, errors = None, None
+        while time.monotonic() < deadline and state != "SYNCED" and daemon.poll() is None:
+            time.sleep(0.5)
+            try:
+                found = admin.request("GET", "/apis/acm-lite.io/v1alpha1/namespaces/"
+                                             "acm-lite-system/rootsyncs/in-cluster")
+                state = (found.get("status") or {}).get("state")
+                errors = (found.get("status") or {}).get("errors")
+            except ApiError:
+                continue
+        if state != "SYNCED":
+            daemon.send_signal(signal.SIGTERM)
+            raise AssertionError(f"{errors}: {daemon.communicate(timeout=60)[1][-3000:]}")
+        payments = admin.request("GET", "/apis/apps/v1/namespaces/payments/deployments/"
+                                        "payments-api")
+        assert payments["metadata"]["labels"]["acm-lite.io/sync"] == "in-cluster"
+        lease = admin.request("GET", "/apis/coordination.k8s.io/v1/namespaces/acm-lite-system/"
+                                     "leases/incluster")
+        assert lease["spec"]["holderIdentity"]
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+
+
+@pytest.mark.parametrize("as_tenant", [True], ids=["tenant"])
+def test_a_tenant_install_writes_only_its_namespace(control_plane: APIServer, tmp_path: Path,
+                                                    as_tenant: bool) -> None:
+    admin = Cluster.connect(control_plane.kubeconfig)
+    for name in ("tenant-a", "tenant-b"):
+        try:
+            admin.request("POST", "/api/v1/namespaces", body=ns(name))
+        except ApiError as e:
+            assert e.status == 409
+    docs = render("tenant", "rbac.scope=namespace", "rbac.namespaces={tenant-a}", crds=True)
+    assert not any(d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "cluster-admin"
+                   for d in docs)
+    _install(admin, [d for d in docs if d["kind"] != "Deployment"], tmp_path, "chart-tenant")
+    env = _in_cluster_env(admin, control_plane, "tenant", tmp_path)
+    repo = GitRepo(tmp_path / "git")
+    repo.commit({"ok.yaml": cm("mine", "tenant-a"), "other.yaml": cm("theirs", "tenant-b"),
+                 "role.yaml": {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                               "metadata": {"name": "tenant-grab"}, "rules": []}})
+    common = ["--repo", repo.url, "--revision", "main", "--source-format", "unstructured",
+              "--name", "tenant-a-sync", "--namespace", "tenant-a", "-o", "json"]
+    run = subprocess.run([sys.executable, "-m", "acm_lite", "sync", "--once", *common],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    errors = json.loads(run.stdout)["errors"]
+    assert sorted((e["code"], e["object"]["name"]) for e in errors) == [
+        ("KNV1058", "tenant-grab"), ("KNV1058", "theirs")]
+    for path in ("/api/v1/namespaces/tenant-a/configmaps/mine",
+                 "/api/v1/namespaces/tenant-b/configmaps/theirs",
+                 "/apis/rbac.authorization.k8s.io/v1/clusterroles/tenant-grab"):
+        with pytest.raises(ApiError) as gone:
+            admin.request("GET", path)
+        assert gone.value.status == 404  # nothing applied
+    repo.commit({"other.yaml": None, "role.yaml": None})
+    fine = subprocess.run([sys.executable, "-m", "acm_lite", "sync", "--once", *common],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert fine.returncode == 0, fine.stdout + fine.stderr
+    assert admin.request("GET", "/api/v1/namespaces/tenant-a/configmaps/mine")["data"] == {"k": "v"}
