@@ -46,7 +46,7 @@ def _listed(cluster: Cluster, resource: Resource, namespace: str | None = None,
         raise e.to_acm(f"list {resource.plural}") from e
 
 
-def _kind_snapshot(cluster: Cluster, resource: Resource, wanted: set[ObjectId],
+def _kind_snapshot(cluster: Cluster, resource: Resource, wanted: set[ObjectId], *,
                    label_selector: str, scope: str | None) -> list[tuple[ObjectId, dict[str, Any]]]:
     """This sync's objects of one kind (one labelled LIST), then the wanted objects it does not
     label yet (adoption candidates, or first sync) with unfiltered LISTs where they live. A
@@ -73,6 +73,7 @@ def snapshot(cluster: Cluster, discovery: Discovery, wanted: Iterable[ObjectId],
         by_kind.setdefault(oid.group_kind, set()).add(oid)
     served = [(r, by_kind[gk]) for gk in sorted(by_kind) if (r := discovery.find(gk)) is not None]
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        batches = pool.map(lambda rw: _kind_snapshot(cluster, rw[0], rw[1], label_selector, scope),
+        batches = pool.map(lambda rw: _kind_snapshot(cluster, rw[0], rw[1],
+                                                     label_selector=label_selector, scope=scope),
                            served)
         return {oid: item for batch in batches for oid, item in batch}

@@ -97,8 +97,8 @@ def test_loop_new_commit_drift_repair_skips_and_metrics(
         assert repairs and repairs[0] >= 2
         assert any(s.labels.get("sync") == name for s in
                    families["acm_lite_sync_duration_seconds"].samples)
-        assert [s.value for s in families["acm_lite_skipped_polls"].samples
-                if s.name.endswith("_total") and s.labels["sync"] == name][0] > 0
+        assert next(s.value for s in families["acm_lite_skipped_polls"].samples
+                    if s.name.endswith("_total") and s.labels["sync"] == name) > 0
         for endpoint in ("/healthz", "/readyz"):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{endpoint}") as resp:
                 assert resp.status == 200
@@ -131,7 +131,7 @@ def test_two_daemons_one_lease_one_writer(control_plane: APIServer,
         pairs[lead][0].stop()  # graceful: releases the lease
         other = 1 - lead
         repo.commit({"b.yaml": cm("b", namespace)})
-        eventually(lambda: electors[other].is_leader(), 10)
+        eventually(electors[other].is_leader, 10)
         eventually(lambda: get(pairs[other][1], f"/api/v1/namespaces/{namespace}/configmaps/b")
                    is not None)
         assert pairs[other][1].writes > 0
