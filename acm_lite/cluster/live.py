@@ -64,7 +64,7 @@ def _kind_snapshot(cluster: Cluster, resource: Resource, wanted: set[ObjectId], 
 
 
 def snapshot(cluster: Cluster, discovery: Discovery, wanted: Iterable[ObjectId],
-             label_selector: str, concurrency: int = 8, scope: str | None = None
+             label_selector: str, *, concurrency: int = 8, scope: str | None = None
              ) -> dict[ObjectId, dict[str, Any]]:
     """Live state of the wanted objects (and any other object of their kinds that carries
     ``label_selector``); kinds the cluster does not serve yet are skipped."""
