@@ -6,17 +6,20 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 from acm_lite import api, logs
 from acm_lite.cli import clusterargs, rendering
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.cluster.client import Cluster
+from acm_lite.errors import AcmError
 from acm_lite.fleet import fanout, registry
 from acm_lite.reconcile import metrics as metrics_mod
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.leader import LeaderElector
+from acm_lite.status import store
 
 
 def register(sub: Any) -> None:
@@ -41,10 +44,18 @@ def register(sub: Any) -> None:
     parser.add_argument("--identity", default=f"{socket.gethostname()}-{os.getpid()}",
                         help="this replica's name in the Lease")
     parser.add_argument("--log-format", choices=("json", "text"), default="json")
+    parser.add_argument("--webhook-secret-file", type=Path, metavar="FILE",
+                        help="enable POST /webhook for GitHub and GitLab push events signed with "
+                             "the secret in FILE (also $ACM_LITE_WEBHOOK_SECRET)")
+    parser.add_argument("--from-cluster", action="store_true",
+                        help="sync every RootSync in the cluster's acm-lite-system namespace: "
+                             "creating one starts syncing it, deleting one stops")
     parser.set_defaults(handler=handle)
 
 
 def _workers(args: argparse.Namespace) -> list[tuple[pipeline.SyncSpec, Any]]:
+    if args.from_cluster:
+        return []
     if args.fleet:
         fleet = registry.load(args.fleet)
         override = clusterargs.fleet_override(args)
@@ -54,7 +65,52 @@ def _workers(args: argparse.Namespace) -> list[tuple[pipeline.SyncSpec, Any]]:
     return [(spec, lambda: clusterargs.connect(args))]
 
 
+def _webhook_secret(args: argparse.Namespace) -> bytes | None:
+    if args.webhook_secret_file:
+        secret_bytes: bytes = args.webhook_secret_file.read_bytes().strip()
+        return secret_bytes
+    secret = os.environ.get("ACM_LITE_WEBHOOK_SECRET")
+    return secret.encode() if secret else None
+
+
+class _RootSyncs:
+    """Keep one worker per RootSync in the cluster, starting and stopping them as objects come
+    and go (a deleted RootSync stops being synced; its objects are left as they are)."""
+
+    def __init__(self, daemon: Daemon, args: argparse.Namespace):
+        self.daemon, self.args = daemon, args
+        self.cluster = Cluster.connect(args.kubeconfig, args.context)
+        self.specs: dict[str, pipeline.SyncSpec] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        try:
+            items = store.list_syncs(self.cluster)
+        except AcmError:
+            return  # the API server is away; try again next round
+        wanted = {}
+        for item in items:
+            spec = item.get("spec") or {}
+            git = spec.get("git") or {}
+            if git.get("repo"):
+                wanted[item["metadata"]["name"]] = pipeline.SyncSpec(
+                    repo=git["repo"], name=item["metadata"]["name"],
+                    revision=git.get("revision", "HEAD"), dir=git.get("dir", "."),
+                    source_format=spec.get("sourceFormat", "hierarchy"),
+                    cluster_name=spec.get("clusterName"), namespace=spec.get("namespace"))
+        for name in [n for n in self.specs if wanted.get(n) != self.specs[n]]:
+            self.daemon.remove(name)
+            del self.specs[name]
+        for name, spec in wanted.items():
+            if name not in self.specs:
+                self.specs[name] = spec
+                self.daemon.add(spec, lambda: Cluster.connect(self.args.kubeconfig,
+                                                              self.args.context))
+
+
 def handle(args: argparse.Namespace) -> int:
+    if not (args.repo or args.fleet or args.from_cluster):
+        raise clusterargs.UsageError("give --repo, --fleet or --from-cluster")
     logs.configure(args.log_format)
     sync_options = pipeline.SyncOptions(force_conflicts=True, schema=not args.no_schema,
                                         policies=rendering.policy_sources(args))
@@ -68,11 +124,14 @@ def handle(args: argparse.Namespace) -> int:
     server = None
     if args.metrics_address != "off":
         host, _, port = args.metrics_address.rpartition(":")
-        server = metrics_mod.serve((host or "0.0.0.0", int(port)), daemon.metrics, daemon.ready)
+        server = metrics_mod.serve((host or "0.0.0.0", int(port)), daemon.metrics, daemon.ready,
+                                   daemon.wake_all, _webhook_secret(args))
     daemon.start()
+    supervisor = _RootSyncs(daemon, args) if args.from_cluster else None
     try:
-        while not daemon.stop_event.wait(1.0):
-            pass
+        while not daemon.stop_event.wait(min(args.period, 5.0)):
+            if supervisor is not None:
+                supervisor.refresh()
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop taking work, finish, release the lease
         pass
     finally:

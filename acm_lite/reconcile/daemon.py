@@ -9,14 +9,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError
-from acm_lite.reconcile import pipeline
+from acm_lite.reconcile import events, pipeline
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.reconcile.metrics import Metrics
 from acm_lite.reconcile.remediator import Remediator
+from acm_lite.source import local
 
 log = logging.getLogger("acm_lite.daemon")
 
@@ -43,7 +46,11 @@ class Worker:
         self.failures = 0
         self.passes = 0
         self.busy = threading.Event()
+        self.trigger = threading.Event()  # a webhook, a saved file, or a new sync object
+        self.halt = threading.Event()  # this worker alone (its sync object was deleted)
+        self.dirty = True  # a local directory changed since the last pass
         self.remediator: Remediator | None = None
+        self._observer: Any = None
         self._cluster: Cluster | None = None
         self.thread = threading.Thread(target=self._loop, daemon=True, name=f"sync-{spec.name}")
 
@@ -59,7 +66,8 @@ class Worker:
         return self.options.period
 
     def _loop(self) -> None:
-        while not self.stop.is_set():
+        self._watch_local_directory()
+        while not (self.stop.is_set() or self.halt.is_set()):
             if self.leader():
                 try:
                     self.tick()
@@ -68,19 +76,51 @@ class Worker:
                     self.metrics.errors.labels(self.spec.name, e.code.id).inc()
                     log.warning("pass failed", extra={"fields": {"sync": self.spec.name,
                                                                  "error": e.render()}})
-            self.stop.wait(self.delay())
+            self.trigger.wait(self.delay())
+            self.trigger.clear()
+        if self._observer is not None:
+            self._observer.stop()
+        if self.remediator is not None:
+            self.remediator.stop()
+
+    def wake(self) -> None:
+        """Poll now (a push event, a changed file) instead of at the end of the period."""
+        self.trigger.set()
+
+    def _watch_local_directory(self) -> None:
+        """A plain local directory (development): a saved file triggers a pass at once."""
+        path = Path(self.spec.repo)
+        if not path.is_dir() or local.is_git_repository(path):
+            return
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        worker = self
+
+        class Changed(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                if not event.is_directory or event.event_type in ("deleted", "moved"):
+                    worker.dirty = True
+                    worker.wake()
+
+        self._observer = Observer()
+        self._observer.schedule(Changed(), str(path), recursive=True)
+        self._observer.daemon = True
+        self._observer.start()
 
     def tick(self) -> None:
         """One poll: a full pass only when there is something to do."""
         started = time.monotonic()
         snapshot = pipeline.fetch_source(self.spec, self.sync_options, lambda _m: None)
         self.metrics.git_fetch.labels(self.spec.name).observe(time.monotonic() - started)
-        due = (snapshot.commit is None or snapshot.commit != self.synced_commit or self.failures
+        changed = self.dirty if snapshot.commit is None else snapshot.commit != self.synced_commit
+        due = (changed or self.failures or self.passes == 0
                or time.monotonic() - self.last_full > self.options.resync)
         if not due:
             self.metrics.skipped.labels(self.spec.name).inc()
             return
         self.busy.set()  # no drift repair against an old declared state while a pass runs
+        self.dirty = False
         try:
             result = pipeline.run(self.spec, self.cluster, self.sync_options)
         finally:
@@ -113,11 +153,22 @@ class Worker:
             self.metrics.errors.labels(name, problem.code.id).inc()
         if result.ok:
             self.metrics.last_success.labels(name).set(time.time())
+        changed = {k: v for k, v in result.counts.items() if v and k != "unchanged"}
+        if changed or result.problems:
+            events.record(self.cluster, name, "Synced" if result.ok else "SyncFailed",
+                          _event_message(result), warning=not result.ok)
         log.info("pass", extra={"fields": {"sync": name, "commit": result.status.commit,
                                            "state": result.status.state.value,
                                            "counts": {k: v for k, v in result.counts.items() if v},
                                            "errors": [p.code.id for p in result.problems],
                                            "seconds": round(seconds, 3)}})
+
+
+def _event_message(result: pipeline.SyncResult) -> str:
+    counts = ", ".join(f"{v} {k}" for k, v in result.counts.items() if v)
+    codes = ", ".join(sorted({p.code.id for p in result.problems}))
+    commit = (result.status.commit or "working tree")[:12]
+    return f"{commit}: {counts or 'no objects'}" + (f"; errors {codes}" if codes else "")
 
 
 class Daemon:
@@ -128,10 +179,12 @@ class Daemon:
                  elector: LeaderElector | None = None, metrics: Metrics | None = None):
         self.metrics = metrics or Metrics()
         self.elector = elector
+        self.sync_options, self.options = sync_options, options
         self.stop_event = threading.Event()
-        self.workers = [Worker(spec, connect, sync_options=sync_options, options=options,
-                               metrics=self.metrics, leader=self.is_leader, stop=self.stop_event)
-                        for spec, connect in workers]
+        self.started = False
+        self.workers: list[Worker] = []
+        for spec, connect in workers:
+            self.add(spec, connect)
 
     def is_leader(self) -> bool:
         leading = self.elector.is_leader() if self.elector else True
@@ -144,16 +197,36 @@ class Daemon:
     def start(self) -> None:
         if self.elector:
             self.elector.start()
+        self.started = True
         for worker in self.workers:
             worker.thread.start()
+
+    def add(self, spec: pipeline.SyncSpec, connect: Callable[[], Cluster]) -> Worker:
+        worker = Worker(spec, connect, sync_options=self.sync_options, options=self.options,
+                        metrics=self.metrics, leader=self.is_leader, stop=self.stop_event)
+        self.workers.append(worker)
+        if self.started:
+            worker.thread.start()
+        return worker
+
+    def remove(self, name: str) -> None:
+        """Stop syncing ``name`` (its objects stay as they are; nothing is pruned)."""
+        for worker in [w for w in self.workers if w.spec.name == name]:
+            worker.halt.set()
+            worker.wake()
+            self.workers.remove(worker)
+
+    def wake_all(self) -> None:
+        for worker in self.workers:
+            worker.wake()
 
     def stop(self, timeout: float = 120.0) -> None:
         """Stop taking work, let a pass under way finish, stop repairs, release the lease."""
         self.stop_event.set()
+        self.wake_all()
         deadline = time.monotonic() + timeout
-        for worker in self.workers:
-            worker.thread.join(max(0.0, deadline - time.monotonic()))
-            if worker.remediator:
-                worker.remediator.stop()
+        for worker in list(self.workers):
+            if worker.thread.is_alive():
+                worker.thread.join(max(0.0, deadline - time.monotonic()))
         if self.elector:
             self.elector.stop(release=True)

@@ -17,6 +17,7 @@ from acm_lite.errors import AcmError
 from acm_lite.objects import GroupKind, ObjectId
 from acm_lite.plan import compare, ownership
 from acm_lite.plan.changeset import Action, Change, ChangeSet
+from acm_lite.reconcile import events
 from acm_lite.reconcile.metrics import Metrics
 
 log = logging.getLogger("acm_lite.remediator")
@@ -109,6 +110,9 @@ class Remediator:
                 log.warning("fight: another controller keeps changing a managed object; repair "
                             "paused until the next sync", extra={"fields": {
                                 "sync": self.sync, "object": change.subject}})
+                events.record(self.cluster, self.sync, "Fight",
+                              f"{change.subject} was changed back {self.fight_threshold} times "
+                              "within a minute; repair paused until the next sync", warning=True)
                 return
             history.append(now)
         try:

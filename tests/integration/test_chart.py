@@ -118,7 +118,7 @@ def test_in_cluster_daemon_with_the_charts_rbac_syncs_sample_repo(
         [sys.executable, "-m", "acm_lite", "serve", "--repo", repo.url, "--revision", "main",
          "--cluster", "eks-prod", "--name", "in-cluster", "--period", "1",
          "--metrics-address", "off", "--leader-elect", "--lease-name", "incluster"],
-        env=env, stderr=subprocess.PIPE, text=True)
+        env=env, stderr=(tmp_path / "serve.log").open("w"), text=True)
     try:
         deadline = time.monotonic() + 120
         state, errors = None, None
@@ -133,7 +133,8 @@ def test_in_cluster_daemon_with_the_charts_rbac_syncs_sample_repo(
                 continue
         if state != "SYNCED":
             daemon.send_signal(signal.SIGTERM)
-            raise AssertionError(f"{errors}: {daemon.communicate(timeout=60)[1][-3000:]}")
+            daemon.wait(timeout=60)
+            raise AssertionError(f"{errors}: {(tmp_path / 'serve.log').read_text()[-3000:]}")
         payments = admin.request("GET", "/apis/apps/v1/namespaces/payments/deployments/"
                                         "payments-api")
         assert payments["metadata"]["labels"]["acm-lite.io/sync"] == "in-cluster"

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -158,7 +159,7 @@ def test_sigterm_mid_sync_then_restart_converges(control_plane: APIServer,
         items = cluster.request("GET", f"/api/v1/namespaces/{namespace}/configmaps")["items"]
         return sum(1 for i in items if i["metadata"]["name"].startswith("c"))
 
-    first = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(args, env=env, stderr=(tmp_path / "first.log").open("w"), text=True)
     try:
         eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}") is not None, 60)
         first.send_signal(signal.SIGTERM)  # mid-sync: some objects are applied, some not yet
@@ -169,14 +170,126 @@ def test_sigterm_mid_sync_then_restart_converges(control_plane: APIServer,
     lease = cluster.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/default/leases/"
                                    f"l-{name}")
     assert lease["spec"].get("holderIdentity", "") == ""  # released on the way out
-    second = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+    (tmp_path / "serve.log").write_text("")
+    second = subprocess.Popen(args, env=env, stderr=(tmp_path / "serve.log").open("a"), text=True)
     try:
-        assert second.stderr is not None
-        for line in second.stderr:  # JSON logs: wait for the restarted daemon's first pass
-            if '"message": "pass"' in line:
-                break
+        _wait_for_pass(second, tmp_path)  # JSON logs: the restarted daemon's first pass
         eventually(lambda: count() == 300, 90)
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=60) == 0
     assert count() == 300
+
+
+def _serve(control_plane: APIServer, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    """The daemon as a process; its JSON logs go to a file (a pipe nobody reads would block it)."""
+    log = (tmp_path / "serve.log").open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "acm_lite", "serve", "--kubeconfig", control_plane.kubeconfig,
+         *extra], env={**os.environ, "ACM_LITE_CACHE": str(tmp_path / "cache")},
+        stderr=log, text=True)
+
+
+def _wait_for_pass(daemon: subprocess.Popen[str], tmp_path: Path) -> None:
+    eventually(lambda: '"message": "pass"' in (tmp_path / "serve.log").read_text(), 60)
+
+
+def test_a_signed_push_webhook_syncs_at_once(control_plane: APIServer,
+                                            setup: tuple[GitRepo, str, str],
+                                            tmp_path: Path) -> None:
+    import hashlib
+    import hmac
+
+    repo, name, namespace = setup
+    repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
+    (tmp_path / "secret").write_text("hook-secret\n")
+    port = free_port()
+    daemon = _serve(control_plane, tmp_path, "--repo", repo.url, "--revision", "main",
+                    "--source-format", "unstructured", "--name", name, "--period", "600",
+                    "--metrics-address", f"127.0.0.1:{port}",
+                    "--webhook-secret-file", str(tmp_path / "secret"))
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    try:
+        _wait_for_pass(daemon, tmp_path)
+        repo.commit({"b.yaml": cm("b", namespace)})
+        body = b'{"ref": "refs/heads/main"}'
+
+        def post(signature: str) -> int:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/webhook", data=body, method="POST",
+                headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": signature})
+            try:
+                with urllib.request.urlopen(request) as resp:
+                    return int(resp.status)
+            except urllib.error.HTTPError as e:
+                return int(e.code)
+
+        assert post("sha256=" + "0" * 64) == 401
+        time.sleep(1)
+        assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/b") is None
+        good = "sha256=" + hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+        assert post(good) == 202
+        eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/b")
+                   is not None, 10)
+        listed = cluster.request("GET", "/api/v1/namespaces/acm-lite-system/events")["items"]
+        assert any(e["involvedObject"]["name"] == name and e["reason"] == "Synced"
+                   for e in listed)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+
+
+def test_a_saved_file_in_a_local_directory_syncs_within_seconds(
+        control_plane: APIServer, setup: tuple[GitRepo, str, str], tmp_path: Path) -> None:
+    import yaml
+
+    _, name, namespace = setup
+    folder = tmp_path / "live-edit"
+    folder.mkdir()
+    (folder / "ns.yaml").write_text(yaml.safe_dump(ns(namespace)))
+    daemon = _serve(control_plane, tmp_path, "--repo", str(folder), "--source-format",
+                    "unstructured", "--name", name, "--period", "600", "--metrics-address", "off")
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    try:
+        _wait_for_pass(daemon, tmp_path)
+        saved = time.monotonic()
+        (folder / "cm.yaml").write_text(yaml.safe_dump(cm("saved", namespace)))
+        eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/saved")
+                   is not None, 10)
+        assert time.monotonic() - saved < 5
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
+
+
+def test_rootsync_objects_start_and_stop_syncs(control_plane: APIServer,
+                                              setup: tuple[GitRepo, str, str],
+                                              tmp_path: Path) -> None:
+    repo, name, namespace = setup
+    repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    from acm_lite.status import store
+
+    store.install(cluster)
+    daemon = _serve(control_plane, tmp_path, "--from-cluster", "--period", "0.5",
+                    "--metrics-address", "off")
+    try:
+        time.sleep(1)
+        assert get(cluster, f"/api/v1/namespaces/{namespace}") is None
+        path = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs"
+        cluster.request("POST", path, body={
+            "apiVersion": "acm-lite.io/v1alpha1", "kind": "RootSync",
+            "metadata": {"name": name, "namespace": "acm-lite-system"},
+            "spec": {"sourceFormat": "unstructured", "git": {"repo": repo.url,
+                                                             "revision": "main", "dir": "."}}})
+        eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a")
+                   is not None, 30)
+        cluster.request("DELETE", f"{path}/{name}")
+        time.sleep(3)  # the worker notices and stops
+        repo.commit({"b.yaml": cm("b", namespace)})
+        time.sleep(3)
+        assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/b") is None
+        assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a") is not None  # kept
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
