@@ -9,7 +9,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from acm_lite import api, logs
+import yaml
+
+from acm_lite import api, errors, logs
 from acm_lite.cli import clusterargs, rendering
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.cluster.client import Cluster
@@ -47,15 +49,46 @@ def register(sub: Any) -> None:
     parser.add_argument("--webhook-secret-file", type=Path, metavar="FILE",
                         help="enable POST /webhook for GitHub and GitLab push events signed with "
                              "the secret in FILE (also $ACM_LITE_WEBHOOK_SECRET)")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="syncs to run: a YAML file of RootSync objects (acm-lite.io/v1alpha1)")
     parser.add_argument("--from-cluster", action="store_true",
                         help="sync every RootSync in the cluster's acm-lite-system namespace: "
                              "creating one starts syncing it, deleting one stops")
     parser.set_defaults(handler=handle)
 
 
+def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
+    """The sync a RootSync object describes (None without a repository)."""
+    spec = item.get("spec") or {}
+    git = spec.get("git") or {}
+    if not git.get("repo"):
+        return None
+    return pipeline.SyncSpec(repo=git["repo"], name=item["metadata"]["name"],
+                             revision=git.get("revision", "HEAD"), dir=git.get("dir", "."),
+                             source_format=spec.get("sourceFormat", "hierarchy"),
+                             cluster_name=spec.get("clusterName"), namespace=spec.get("namespace"))
+
+
+def _from_config(path: Path) -> list[pipeline.SyncSpec]:
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    except (OSError, yaml.YAMLError) as e:
+        raise AcmError(errors.INVALID_FLEET, f"cannot read config: {e}", path=str(path)) from e
+    specs = []
+    for i, doc in enumerate(docs):
+        spec = spec_of(doc) if isinstance(doc, dict) and doc.get("kind") == "RootSync" else None
+        if spec is None:
+            raise AcmError(errors.INVALID_FLEET, f"document {i + 1} is not a RootSync with "
+                           "spec.git.repo", path=str(path))
+        specs.append(spec)
+    return specs
+
+
 def _workers(args: argparse.Namespace) -> list[tuple[pipeline.SyncSpec, Any]]:
     if args.from_cluster:
         return []
+    if args.config:
+        return [(spec, lambda: clusterargs.connect(args)) for spec in _from_config(args.config)]
     if args.fleet:
         fleet = registry.load(args.fleet)
         override = clusterargs.fleet_override(args)
@@ -88,16 +121,8 @@ class _RootSyncs:
             items = store.list_syncs(self.cluster)
         except AcmError:
             return  # the API server is away; try again next round
-        wanted = {}
-        for item in items:
-            spec = item.get("spec") or {}
-            git = spec.get("git") or {}
-            if git.get("repo"):
-                wanted[item["metadata"]["name"]] = pipeline.SyncSpec(
-                    repo=git["repo"], name=item["metadata"]["name"],
-                    revision=git.get("revision", "HEAD"), dir=git.get("dir", "."),
-                    source_format=spec.get("sourceFormat", "hierarchy"),
-                    cluster_name=spec.get("clusterName"), namespace=spec.get("namespace"))
+        wanted = {item["metadata"]["name"]: found for item in items
+                  if (found := spec_of(item)) is not None}
         for name in [n for n in self.specs if wanted.get(n) != self.specs[n]]:
             self.daemon.remove(name)
             del self.specs[name]
@@ -109,8 +134,8 @@ class _RootSyncs:
 
 
 def handle(args: argparse.Namespace) -> int:
-    if not (args.repo or args.fleet or args.from_cluster):
-        raise clusterargs.UsageError("give --repo, --fleet or --from-cluster")
+    if not (args.repo or args.fleet or args.from_cluster or args.config):
+        raise clusterargs.UsageError("give --repo, --config, --fleet or --from-cluster")
     logs.configure(args.log_format)
     sync_options = pipeline.SyncOptions(force_conflicts=True, schema=not args.no_schema,
                                         policies=rendering.policy_sources(args))

@@ -293,3 +293,42 @@ def test_rootsync_objects_start_and_stop_syncs(control_plane: APIServer,
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
+
+
+def test_syncs_from_a_config_file(control_plane: APIServer, setup: tuple[GitRepo, str, str],
+                                  tmp_path: Path) -> None:
+    import yaml
+
+    repo, name, namespace = setup
+    repo.commit({"one/ns.yaml": ns(f"{namespace}-1"), "one/a.yaml": cm("a", f"{namespace}-1"),
+                 "two/ns.yaml": ns(f"{namespace}-2"), "two/a.yaml": cm("a", f"{namespace}-2")})
+    (tmp_path / "syncs.yaml").write_text(yaml.safe_dump_all([
+        {"apiVersion": "acm-lite.io/v1alpha1", "kind": "RootSync",
+         "metadata": {"name": f"{name}-{n}"},
+         "spec": {"sourceFormat": "unstructured", "git": {"repo": repo.url, "revision": "main",
+                                                          "dir": d}}}
+        for n, d in ((1, "one"), (2, "two"))]))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    refused = subprocess.run([sys.executable, "-m", "acm_lite", "serve", "--kubeconfig",
+                              control_plane.kubeconfig, "--config", str(bad),
+                              "--metrics-address", "off"], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 1 and "ACM4001" in refused.stderr
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    daemon = _serve(control_plane, tmp_path, "--config", str(tmp_path / "syncs.yaml"),
+                    "--period", "0.5", "--metrics-address", "off")
+    try:
+        path = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs"
+        eventually(lambda: all(((get(cluster, f"{path}/{name}-{n}") or {}).get("status") or {})
+                               .get("state") for n in (1, 2)), 60)
+        states = [get(cluster, f"{path}/{name}-{n}")["status"]["state"]  # type: ignore[index]
+                  for n in (1, 2)]
+        assert states == ["SYNCED", "SYNCED"]
+        for n in (1, 2):
+            live = get(cluster, f"/api/v1/namespaces/{namespace}-{n}/configmaps/a")
+            assert live is not None
+            assert live["metadata"]["labels"]["acm-lite.io/sync"] == f"{name}-{n}"
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
