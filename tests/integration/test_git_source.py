@@ -153,3 +153,33 @@ def test_credentials_in_the_url_are_used_but_never_shown_or_stored(
     for path in cache.rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_ssh_key_auth_against_a_real_ssh_server(remote: tuple[Path, Path], tmp_path: Path) -> None:
+    from tests.support import sshserver
+
+    bare, work = remote
+    commit = _commit(work, {"a.yaml": "over ssh"}, "first")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    client_key, client_pub = sshserver.keypair(keys, "client")
+    host_key, host_pub = sshserver.keypair(keys, "host")
+    stranger, _ = sshserver.keypair(keys, "stranger")
+    with sshserver.serve(bare.parent, client_pub, host_key) as port:
+        known_hosts = keys / "known_hosts"
+        known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub.read_text().strip()}\n")
+        url = f"ssh://git@127.0.0.1:{port}/repo.git"
+        cache = tmp_path / "cache"
+        with pytest.raises(AcmError) as refused:
+            gitsource.fetch(url, cache=cache, auth=GitAuth(ssh_key=stranger,
+                                                           known_hosts=known_hosts))
+        assert refused.value.code.id == "ACM1103"
+        wrong_host = keys / "wrong_hosts"
+        wrong_host.write_text(f"[127.0.0.1]:{port} {(keys / 'client.pub').read_text().strip()}\n")
+        with pytest.raises(AcmError):  # a host key that does not match is refused too
+            gitsource.fetch(url, cache=cache, auth=GitAuth(ssh_key=client_key,
+                                                           known_hosts=wrong_host))
+        snap = gitsource.fetch(url, "main", cache=cache,
+                               auth=GitAuth(ssh_key=client_key, known_hosts=known_hosts))
+    assert snap.commit == commit
+    assert (snap.root / "a.yaml").read_text() == "over ssh"
