@@ -10,14 +10,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.devcluster.process import free_port
 from acm_lite.reconcile import metrics as metrics_mod
@@ -25,26 +25,12 @@ from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
 from tests.support.gitrepo import GitRepo
+from tests.support.kube import eventually, get
 from tests.unit.repo_builder import cm, ns
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
-
-
-def get(cluster: Cluster, path: str) -> dict[str, Any] | None:
-    try:
-        found: dict[str, Any] = cluster.request("GET", path)
-        return found
-    except ApiError as e:
-        if e.status == 404:
-            return None
-        raise
 
 
 @pytest.fixture

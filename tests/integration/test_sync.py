@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.plan import ownership
 from acm_lite.plan.changeset import Outcome
@@ -18,6 +18,7 @@ from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
 from acm_lite.status import store
 from tests.support.gitrepo import GitRepo
+from tests.support.kube import get
 from tests.unit.repo_builder import cm, ns, obj
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "DELETECOLLECTION"}
@@ -59,15 +60,6 @@ def sync(cluster: Cluster, repo: GitRepo, name: str, **options: Any) -> pipeline
     spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
     return pipeline.run(spec, cluster, SyncOptions(git_cache=repo.bare.parent / "cache", **options))
 
-
-def get(cluster: Cluster, path: str) -> dict[str, Any] | None:
-    try:
-        found: dict[str, Any] = cluster.request("GET", path)
-        return found
-    except ApiError as e:
-        if e.status == 404:
-            return None
-        raise
 
 
 def outcomes(result: pipeline.SyncResult) -> dict[str, str]:
