@@ -136,7 +136,7 @@ def states(members: list[FleetCluster], parallel: int = 8) -> list[ClusterState]
             cluster = connect(member)
             state.version = str(cluster.request("GET", "/version").get("gitVersion", ""))
             state.reachable = True
-            found = store.read(cluster, member.sync.name) if _has_crds(cluster) else None
+            found = store.read(cluster, member.sync.name) if store.installed(cluster) else None
             if found is not None:
                 state.status = SyncStatus.from_status(found.get("status"))
         except AcmError as e:
@@ -148,9 +148,4 @@ def states(members: list[FleetCluster], parallel: int = 8) -> list[ClusterState]
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(pool.map(one, members))
 
-
-def _has_crds(cluster: Cluster) -> bool:
-    from acm_lite.apply import wait
-
-    return wait.established(cluster, f"rootsyncs.{api.GROUP}")
 

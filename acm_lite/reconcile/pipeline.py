@@ -196,7 +196,7 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     started = time.monotonic()
     sync.stage = "plan"
     discovery = Discovery(cluster)
-    recorded = inventory.read(cluster, spec.name) if sync.writes or _installed(cluster) else set()
+    recorded = inventory.read(cluster, spec.name) if sync.writes or store.installed(cluster) else set()
     wanted = {o.id for o in declared.objects} | recorded
     sync.progress(f"reading live state of {len({o.group_kind for o in wanted})} kinds")
     current = live.snapshot(cluster, discovery, wanted, f"{ownership.SYNC_LABEL}={spec.name}",
@@ -265,11 +265,6 @@ def _declare(snapshot: Snapshot, spec: SyncSpec, options: SyncOptions) -> declar
                 _DECLARED.popitem(last=False)
     return result
 
-
-def _installed(cluster: Cluster) -> bool:
-    from acm_lite.apply import wait
-
-    return wait.established(cluster, f"resourceinventories.{api.GROUP}")
 
 
 def _managed(changes: ChangeSet) -> set[ObjectId]:

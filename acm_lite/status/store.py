@@ -22,6 +22,11 @@ def _apply(cluster: Cluster, path: str, body: dict[str, Any]) -> None:
                     query={"fieldManager": api.FIELD_MANAGER, "force": "true"})
 
 
+def installed(cluster: Cluster) -> bool:
+    """Whether acm-lite's CRDs are in place (nothing to read before they are)."""
+    return all(wait.established(cluster, c["metadata"]["name"]) for c in api.crds())
+
+
 def install(cluster: Cluster) -> bool:
     """Make sure the CRDs and the system namespace exist; True if anything was written.
 
