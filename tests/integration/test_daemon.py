@@ -62,8 +62,9 @@ def test_loop_new_commit_drift_repair_skips_and_metrics(
         eventually(lambda: get(cluster, f"{path}/a") is not None)
         eventually(lambda: worker.remediator is not None)
 
-        repo.commit({"b.yaml": cm("b", namespace)})  # a new commit is picked up by the loop
+        second = repo.commit({"b.yaml": cm("b", namespace)})  # picked up by the loop
         eventually(lambda: get(cluster, f"{path}/b") is not None)
+        eventually(lambda: worker.synced_commit == second)  # that pass has finished, status too
         passes = worker.passes
 
         writes = cluster.writes
