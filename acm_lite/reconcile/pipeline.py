@@ -113,6 +113,7 @@ class _Pass:
         self.existing: dict[str, Any] | None = None
         self.stage = "setup"
         self.writes = not (options.dry_run or options.plan_only)
+        self.managed: int | None = None  # size of the inventory once this pass wrote it
 
     def timed(self, stage: str, started: float) -> None:
         self.durations[stage] = round(time.monotonic() - started, 3)
@@ -132,8 +133,8 @@ class _Pass:
                     "revision": self.spec.revision, "dir": self.spec.dir},
             errors=[p.to_dict() for p in result.problems], counts=result.counts,
             durations=self.durations, stage=stage if blocking else "",
-            managed=result.status.managed or previous.managed)
-        if not (self.options.dry_run or self.options.plan_only):
+            managed=previous.managed if self.managed is None else self.managed)
+        if self.writes:
             try:
                 store.write_status(self.cluster, self.spec.name, result.status, self.existing)
             except AcmError as e:  # the API server went away: the result still says what happened
@@ -230,7 +231,7 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     final = _final_inventory(recorded, managed, sync.result.results)
     if sync.writes and final != union:
         inventory.write(cluster, spec.name, final)
-    sync.result.status.managed = len(final)
+    sync.managed = len(final)
     sync.timed("apply", started)
     failures = [r.problem for r in sync.result.results if r.problem]
     conflicts = [p for p in changes.problems if p.code is errors.MANAGEMENT_CONFLICT]

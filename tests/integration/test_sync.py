@@ -233,6 +233,7 @@ def test_a_commit_that_would_prune_everything_is_refused(cluster: Cluster, repo:
     assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a") is not None
     allowed = sync(cluster, repo, sync_name, allow_prune_all=True)
     assert allowed.ok and allowed.counts["pruned"] == 2
+    assert store.read(cluster, sync_name)["status"]["managedObjects"] == 0
 
 
 def test_crd_and_its_custom_resources_in_one_commit(cluster: Cluster, repo: GitRepo,
