@@ -395,3 +395,6 @@ FLEET_CLUSTER_FAILED = register(
 CREDENTIALS_REJECTED = register(
     "ACM2005", "CredentialsRejected", _P,
     "The API server rejected the credentials (expired token, revoked certificate).")
+FIGHT = register(
+    "KNV2005", "FightError", Category.TRANSIENT,
+    "Another controller keeps changing a managed object back; repair paused until the next pass.")

@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from acm_lite import errors
 from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
-from acm_lite.errors import AcmError
+from acm_lite.errors import AcmError, Problem
 from acm_lite.reconcile import events, pipeline
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.reconcile.metrics import Metrics
 from acm_lite.reconcile.remediator import Remediator
 from acm_lite.source import local
+from acm_lite.status import store
 
 log = logging.getLogger("acm_lite.daemon")
 
@@ -140,8 +142,18 @@ class Worker:
             self.remediator = Remediator(
                 self.cluster, Discovery(self.cluster), self.spec.name, metrics=self.metrics,
                 allowed=lambda: self.leader() and not self.busy.is_set(),
-                fight_threshold=self.options.fight_threshold)
+                fight_threshold=self.options.fight_threshold, on_fight=self._fight)
         return self.remediator
+
+    def _fight(self, change: Any) -> None:
+        """A fight goes into the sync's status until the next pass rewrites it."""
+        problem = Problem(errors.FIGHT, f"{change.subject} keeps being changed back by another "
+                          "controller; repair paused until the next pass",
+                          obj=change.id.describe(), hint="find the other controller writing it")
+        try:
+            store.add_error(self.cluster, self.spec.name, problem.to_dict())
+        except AcmError as e:
+            log.warning("fight not recorded in status", extra={"fields": {"error": str(e)}})
 
     def record(self, result: pipeline.SyncResult, seconds: float) -> None:
         name = self.spec.name

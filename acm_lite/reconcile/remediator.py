@@ -32,10 +32,12 @@ def _without_commit(body: dict[str, Any]) -> dict[str, Any]:
 
 class Remediator:
     def __init__(self, cluster: Cluster, discovery: Discovery, sync: str, *, metrics: Metrics,
-                 allowed: Callable[[], bool], fight_threshold: int = 5):
+                 allowed: Callable[[], bool], fight_threshold: int = 5,
+                 on_fight: Callable[[Change], None] = lambda _c: None):
         self.cluster, self.discovery, self.sync, self.metrics = cluster, discovery, sync, metrics
         self.allowed = allowed
         self.fight_threshold = fight_threshold
+        self.on_fight = on_fight
         self._desired: dict[ObjectId, Change] = {}
         self._repairs: dict[ObjectId, collections.deque[float]] = {}
         self.fights: set[ObjectId] = set()
@@ -104,17 +106,21 @@ class Remediator:
             history = self._repairs.setdefault(change.id, collections.deque())
             while history and now - history[0] > FIGHT_WINDOW:
                 history.popleft()
-            if len(history) >= self.fight_threshold:
+            fought = len(history) >= self.fight_threshold
+            if fought:
                 self.fights.add(change.id)
-                self.metrics.fights.labels(self.sync).inc()
-                log.warning("fight: another controller keeps changing a managed object; repair "
-                            "paused until the next sync", extra={"fields": {
-                                "sync": self.sync, "object": change.subject}})
-                events.record(self.cluster, self.sync, "Fight",
-                              f"{change.subject} was changed back {self.fight_threshold} times "
-                              "within a minute; repair paused until the next sync", warning=True)
-                return
-            history.append(now)
+            else:
+                history.append(now)
+        if fought:
+            self.metrics.fights.labels(self.sync).inc()
+            log.warning("fight: another controller keeps changing a managed object; repair "
+                        "paused until the next sync", extra={"fields": {
+                            "sync": self.sync, "object": change.subject}})
+            events.record(self.cluster, self.sync, "Fight",
+                          f"{change.subject} was changed back {self.fight_threshold} times "
+                          "within a minute; repair paused until the next sync", warning=True)
+            self.on_fight(change)
+            return
         try:
             self.cluster.request("PATCH", resource.path_of(change.id), body=change.desired,
                                  query={"fieldManager": "acm-lite", "force": "true"},

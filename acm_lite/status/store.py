@@ -7,7 +7,7 @@ from typing import Any
 from acm_lite import api
 from acm_lite.apply import wait
 from acm_lite.cluster.client import ApiError, Cluster
-from acm_lite.status.model import SyncStatus
+from acm_lite.status.model import State, SyncStatus
 
 ROOTSYNCS = "rootsyncs"
 
@@ -99,3 +99,18 @@ def write_status(cluster: Cluster, name: str, status: SyncStatus, existing: dict
     except ApiError as e:
         raise e.to_acm(f"RootSync {namespace}/{name} status") from e
     return True
+
+
+def add_error(cluster: Cluster, name: str, problem: dict[str, Any],
+              namespace: str = api.SYSTEM_NAMESPACE) -> None:
+    """Record an error found between passes (a fight) on the sync's status, once."""
+    found = read(cluster, name, namespace)
+    if found is None:
+        return
+    status = SyncStatus.from_status(found.get("status"))
+    if any(e.get("code") == problem["code"] and e.get("object") == problem.get("object")
+           for e in status.errors):
+        return
+    status.errors.append(problem)
+    status.state = State.ERROR
+    write_status(cluster, name, status, found, namespace)

@@ -319,3 +319,40 @@ def test_syncs_from_a_config_file(control_plane: APIServer, setup: tuple[GitRepo
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
+
+
+def test_a_fight_is_reported_instead_of_looped_on(control_plane: APIServer,
+                                                 setup: tuple[GitRepo, str, str],
+                                                 tmp_path: Path) -> None:
+    repo, name, namespace = setup
+    repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
+    daemon = Daemon([(spec, lambda: cluster)], SyncOptions(git_cache=tmp_path / "cache"),
+                    DaemonOptions(period=0.3, fight_threshold=3))
+    daemon.start()
+    worker = daemon.workers[0]
+    path = f"/api/v1/namespaces/{namespace}/configmaps/a"
+    try:
+        eventually(lambda: worker.remediator is not None)
+        rogue = Cluster.connect(control_plane.kubeconfig)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not worker.remediator.fights:  # type: ignore[union-attr]
+            rogue.request("PATCH", path, body={"data": {"k": "mine"}},
+                          content_type="application/merge-patch+json")
+            time.sleep(0.2)
+        assert worker.remediator is not None and worker.remediator.fights
+        rogue.request("PATCH", path, body={"data": {"k": "mine"}},
+                      content_type="application/merge-patch+json")
+        time.sleep(1.5)
+        assert (get(cluster, path) or {}).get("data") == {"k": "mine"}  # no more looping
+        status = cluster.request("GET", "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/"
+                                        f"rootsyncs/{name}")["status"]
+        assert status["state"] == "ERROR"
+        assert [e["code"] for e in status["errors"]] == ["KNV2005"]
+        listed = cluster.request("GET", "/api/v1/namespaces/acm-lite-system/events")["items"]
+        assert any(e["involvedObject"]["name"] == name and e["reason"] == "Fight"
+                   for e in listed)
+        assert daemon.metrics.fights.labels(name)._value.get() == 1
+    finally:
+        daemon.stop()
