@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from acm_lite import policy
+from acm_lite import errors, policy
 from acm_lite.cli import output
-from acm_lite.errors import Problem
+from acm_lite.errors import AcmError, Problem
 from acm_lite.fleet import registry
 from acm_lite.parse import declare, reader
 from acm_lite.parse.clusters import ClusterTarget, declared_clusters
@@ -61,6 +61,9 @@ def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[Cluster
 
 def render_all(args: argparse.Namespace) -> list[declare.Declared]:
     """Each target cluster's declared set, with policy violations among its problems."""
+    if not args.path.is_dir():
+        raise AcmError(errors.SOURCE_DIR_NOT_FOUND, f"{args.path} is not a directory",
+                       hint="give the repository's directory (a checkout)")
     source = declare.load(args.path, args.source_format)
     options = declare.Options(source_format=args.source_format, schema=not args.no_schema)
     extra = library.load(policy_sources(args))

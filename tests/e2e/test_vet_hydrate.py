@@ -106,3 +106,9 @@ def test_missing_repo_object_is_reported_once(tmp_path: Path) -> None:
     write(tmp_path, {"namespaces/a/ns.yaml": ns("a"), "system/other.yaml": {**REPO, "kind": "X"}})
     run = cli("vet", str(tmp_path), "-o", "json")
     assert [e["code"] for e in json.loads(run.stdout)["errors"]] == ["KNV1017"]
+
+
+def test_a_missing_directory_is_a_coded_error(tmp_path: Path) -> None:
+    run = cli("vet", str(tmp_path / "nope"))
+    assert run.returncode == 1
+    assert "ACM1101 SourceDirNotFound" in run.stderr
