@@ -123,22 +123,27 @@ def check(constraint: Constraint, subject: Subject) -> list[Violation] | Problem
                       subject.source, v.get("details")) for v in found]
 
 
+def load_expansions(policies: PolicySet) -> tuple[list[expansion_mod.Expansion], list[Problem]]:
+    """The policy set's ExpansionTemplates, and a problem for each malformed one."""
+    loaded = [expansion_mod.load(obj) for obj in policies.expansions]
+    return ([e for e in loaded if not isinstance(e, Problem)],
+            [e for e in loaded if isinstance(e, Problem)])
+
+
+def with_expansions(subject: Subject, expansions: list[expansion_mod.Expansion]) -> list[Subject]:
+    """``subject`` and every mock object the expansions generate from it."""
+    return [subject, *(Subject(generated, subject.source, subject.namespace, "Generated", made_by)
+                       for generated, made_by in expansion_mod.expand_all(subject.body,
+                                                                          expansions))]
+
+
 def subjects(objs: list[Manifest], policies: PolicySet,
              namespaces: dict[str, dict[str, Any]]) -> tuple[list[Subject], list[Problem]]:
-    problems = []
-    expansions = []
-    for obj in policies.expansions:
-        loaded = expansion_mod.load(obj)
-        if isinstance(loaded, Problem):
-            problems.append(loaded)
-        else:
-            expansions.append(loaded)
+    expansions, problems = load_expansions(policies)
     out = []
     for obj in objs:
         ns = namespaces.get(obj.namespace) if obj.namespace else None
-        out.append(Subject(obj.body, obj.source, ns, "Original"))
-        for generated, made_by in expansion_mod.expand_all(obj.body, expansions):
-            out.append(Subject(generated, obj.source, ns, "Generated", made_by))
+        out += with_expansions(Subject(obj.body, obj.source, ns, "Original"), expansions)
     return out, problems
 
 

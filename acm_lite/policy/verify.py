@@ -19,7 +19,7 @@ import yaml
 from acm_lite import errors
 from acm_lite.errors import AcmError
 from acm_lite.objects import Manifest
-from acm_lite.policy import expansion, model, review
+from acm_lite.policy import model, review
 from acm_lite.policy.rego import RegoProgram
 from acm_lite.policy.review import Subject
 
@@ -111,14 +111,11 @@ def _run_case(base: Path, test: model.PolicySet, case: dict[str, Any]) -> str:
     for template in test.templates.values():
         if isinstance(template.program, RegoProgram):
             template.program.set_inventory(review.inventory(inventory), id(inventory))
-    subjects = [subject]
-    expansions = [e for e in (expansion.load(x) for x in test.expansions)
-                  if not isinstance(e, errors.Problem)]
-    for generated, made_by in expansion.expand_all(subject.body, expansions):
-        subjects.append(Subject(generated, subject.source, subject.namespace, "Generated",
-                                 made_by))
+    expansions, broken = review.load_expansions(test)
+    if broken:  # a malformed expansion fails the case; it never silently checks less
+        return "; ".join(p.message for p in broken)
     messages: list[str] = []
-    for one in subjects:
+    for one in review.with_expansions(subject, expansions):
         for constraint in test.constraints:
             outcome = review.check(constraint, one)
             if isinstance(outcome, errors.Problem):

@@ -170,3 +170,20 @@ def test_bundles_compile() -> None:
     for bundle in library.bundles():
         built = model.build(library.load(library.PolicySources((bundle,))))
         assert built.problems == [] and len(built.constraints) >= 5, bundle
+
+
+def test_a_suite_with_a_malformed_expansion_fails_instead_of_checking_less(tmp_path: Path) -> None:
+    import shutil
+
+    root = library.root() / "templates" / "privileged-containers"
+    shutil.copytree(root, tmp_path / "t")
+    (tmp_path / "t" / "bad-expansion.yaml").write_text(
+        "apiVersion: expansion.gatekeeper.sh/v1beta1\nkind: ExpansionTemplate\n"
+        "metadata: {name: broken}\nspec: {applyTo: []}\n")
+    (tmp_path / "t" / "suite.yaml").write_text(
+        "apiVersion: test.gatekeeper.sh/v1alpha1\nkind: Suite\ntests:\n- name: t\n"
+        "  template: template.yaml\n  constraint: samples/constraint.yaml\n"
+        "  expansion: bad-expansion.yaml\n  cases:\n  - name: c\n"
+        "    object: samples/deployment.yaml\n    assertions: [{violations: no}]\n")
+    [result] = verify.run_suite(tmp_path / "t" / "suite.yaml")
+    assert not result.passed and "generatedGVK" in result.message
