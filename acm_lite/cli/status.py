@@ -8,7 +8,7 @@ from typing import Any
 from acm_lite import api
 from acm_lite.cli import clusterargs, output
 from acm_lite.cli.exitcodes import ExitStatus
-from acm_lite.status import render, store
+from acm_lite.status import store
 
 
 def register(sub: Any) -> None:
@@ -34,12 +34,10 @@ def _entry(item: dict[str, Any]) -> dict[str, Any]:
 def _text(data: dict[str, Any]) -> str:
     if not data["syncs"]:
         return f"No syncs in namespace {api.SYSTEM_NAMESPACE}."
-    items = [{"metadata": {"name": s["name"]},
-              "status": {"state": s["state"], "commit": s["commit"],
-                         "errorCount": len(s["errors"]), "managedObjects": s["managedObjects"],
-                         "lastUpdate": s["lastUpdate"]}} for s in data["syncs"]]
-    lines = [output.table(render.status_rows(items),
-                          ["NAME", "STATE", "COMMIT", "ERRORS", "MANAGED", "LAST UPDATE"])]
+    rows = [[s["name"], s["state"], (s["commit"] or s["lastSyncedCommit"] or "")[:12],
+             str(len(s["errors"])), str(s["managedObjects"]), s["lastUpdate"] or ""]
+            for s in data["syncs"]]
+    lines = [output.table(rows, ["NAME", "STATE", "COMMIT", "ERRORS", "MANAGED", "LAST UPDATE"])]
     for sync in data["syncs"]:
         for err in sync["errors"]:
             where = f" ({err['source']})" if err.get("source") else ""

@@ -124,7 +124,7 @@ class Worker:
         self.busy.set()  # no drift repair against an old declared state while a pass runs
         self.dirty = False
         try:
-            result = pipeline.run(self.spec, self.cluster, self.sync_options)
+            result = pipeline.run(self.spec, self.cluster, self.sync_options, snapshot=snapshot)
         finally:
             self.busy.clear()
         self.passes += 1

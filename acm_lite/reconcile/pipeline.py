@@ -143,12 +143,15 @@ class _Pass:
 
 
 def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
-        progress: Progress = lambda _m: None,
-        on_result: Callable[[Result], None] = lambda _r: None) -> SyncResult:
+        *, progress: Progress = lambda _m: None,
+        on_result: Callable[[Result], None] = lambda _r: None,
+        snapshot: Snapshot | None = None) -> SyncResult:
     """One full pass. Problems of the source, of single objects and of the cluster going away
-    are part of the result; nothing raises except a bug."""
+    are part of the result; nothing raises except a bug. A caller that fetched the source
+    already (the daemon's poll) hands its ``snapshot`` in rather than fetching twice."""
     options = options or SyncOptions()
     sync = _Pass(spec, cluster, options, progress)
+    sync.result.snapshot = snapshot
     try:
         return _run(sync, on_result)
     except AcmError as e:
@@ -165,7 +168,8 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
     started = time.monotonic()
     sync.stage = "source"
     try:
-        sync.result.snapshot = fetch_source(spec, options, sync.progress)
+        if sync.result.snapshot is None:
+            sync.result.snapshot = fetch_source(spec, options, sync.progress)
     except AcmError as e:
         return sync.finish("source", [Problem(e.code, e.message, source=spec.repo, hint=e.hint)],
                            State.STALLED if e.category is errors.Category.PERMANENT else None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from acm_lite.errors import Problem
 from acm_lite.plan.changeset import Result
@@ -40,14 +40,3 @@ def summary(result: SyncResult, dry_run: bool = False) -> str:
     verb = "would sync" if dry_run else "synced"
     head = f"{result.status.state.value}: {verb} {commit} as {result.spec.name!r}"
     return f"{head} — {counts or 'nothing to do'} ({total:.1f}s)"
-
-
-def status_rows(syncs: list[dict[str, Any]]) -> list[list[str]]:
-    rows = []
-    for item in syncs:
-        status = item.get("status") or {}
-        commit = status.get("commit") or status.get("lastSyncedCommit") or ""
-        rows.append([item["metadata"]["name"], status.get("state", "PENDING"), commit[:12],
-                     str(status.get("errorCount", 0)), str(status.get("managedObjects", 0)),
-                     status.get("lastUpdate", "")])
-    return rows

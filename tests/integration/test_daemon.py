@@ -40,11 +40,12 @@ def setup(control_plane: APIServer, tmp_path: Path) -> Iterator[tuple[GitRepo, s
 
 
 def daemon_for(control_plane: APIServer, repo: GitRepo, name: str, tmp_path: Path,
-               elector: LeaderElector | None = None) -> tuple[Daemon, Cluster]:
+               elector: LeaderElector | None = None,
+               options: DaemonOptions | None = None) -> tuple[Daemon, Cluster]:
     cluster = Cluster.connect(control_plane.kubeconfig)
     spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
     daemon = Daemon([(spec, lambda: cluster)], SyncOptions(git_cache=tmp_path / "cache"),
-                    DaemonOptions(period=0.3), elector)
+                    options or DaemonOptions(period=0.3), elector)
     return daemon, cluster
 
 
@@ -326,10 +327,8 @@ def test_a_fight_is_reported_instead_of_looped_on(control_plane: APIServer,
                                                  tmp_path: Path) -> None:
     repo, name, namespace = setup
     repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
-    cluster = Cluster.connect(control_plane.kubeconfig)
-    spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
-    daemon = Daemon([(spec, lambda: cluster)], SyncOptions(git_cache=tmp_path / "cache"),
-                    DaemonOptions(period=0.3, fight_threshold=3))
+    daemon, cluster = daemon_for(control_plane, repo, name, tmp_path,
+                                 options=DaemonOptions(period=0.3, fight_threshold=3))
     daemon.start()
     worker = daemon.workers[0]
     path = f"/api/v1/namespaces/{namespace}/configmaps/a"
