@@ -40,7 +40,7 @@ def setup(control_plane: APIServer, tmp_path: Path) -> Iterator[tuple[GitRepo, s
 
 
 def daemon_for(control_plane: APIServer, repo: GitRepo, name: str, tmp_path: Path,
-               elector: LeaderElector | None = None,
+               elector: LeaderElector | None = None, *,
                options: DaemonOptions | None = None) -> tuple[Daemon, Cluster]:
     cluster = Cluster.connect(control_plane.kubeconfig)
     spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
