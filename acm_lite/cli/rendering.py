@@ -13,6 +13,7 @@ from acm_lite.fleet import registry
 from acm_lite.parse import declare, reader
 from acm_lite.parse.clusters import ClusterTarget, declared_clusters
 from acm_lite.policy import library
+from acm_lite.status import render
 
 DEFAULT_CLUSTER = "defaultcluster"
 
@@ -95,18 +96,11 @@ def problems_json(results: list[declare.Declared]) -> list[dict[str, Any]]:
 
 def problems_text(results: list[declare.Declared]) -> str:
     merged = merged_problems(results)
-    if not merged:
-        return ""
     all_clusters = [cluster_name(r) for r in results]
-    blocking = sum(1 for p, _ in merged if p.blocking)
-    lines = [f"Found issues: {blocking} error(s), {len(merged) - blocking} warning(s)", ""]
-    for i, (problem, clusters) in enumerate(merged, 1):
-        kind = "" if problem.blocking else " (warning)"
-        lines.append(f"[{i}]{kind} {problem.render()}")
-        if len(all_clusters) > 1 and clusters != all_clusters:
-            lines.append(f"clusters: {', '.join(clusters)}")
-        lines.append("")
-    return "\n".join(lines).rstrip()
+    notes = [f"clusters: {', '.join(clusters)}"
+             if len(all_clusters) > 1 and clusters != all_clusters else ""
+             for _, clusters in merged]
+    return render.problems([p for p, _ in merged], notes)
 
 
 def format_choice(parser: argparse.ArgumentParser) -> None:

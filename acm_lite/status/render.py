@@ -22,14 +22,18 @@ def result_line(result: Result, dry_run: bool = False) -> str:
     return line
 
 
-def problems(found: list[Problem]) -> str:
+def problems(found: list[Problem], notes: list[str] | None = None) -> str:
+    """The numbered listing ``nomos vet`` users know; ``notes`` adds a line under a problem."""
     if not found:
         return ""
     blocking = sum(1 for p in found if p.blocking)
     lines = [f"Found issues: {blocking} error(s), {len(found) - blocking} warning(s)", ""]
     for i, problem in enumerate(found, 1):
         marker = "" if problem.blocking else " (warning)"
-        lines += [f"[{i}]{marker} {problem.render()}", ""]
+        lines.append(f"[{i}]{marker} {problem.render()}")
+        if notes and notes[i - 1]:
+            lines.append(notes[i - 1])
+        lines.append("")
     return "\n".join(lines).rstrip()
 
 
