@@ -37,6 +37,15 @@ def stamp(manifest: Manifest, sync: str, commit: str | None) -> dict[str, Any]:
     return {**manifest.body, "metadata": {**meta, "labels": labels, "annotations": annotations}}
 
 
+def without_commit(stamped: dict[str, Any]) -> dict[str, Any]:
+    """A stamped body without the commit mark, which alone never warrants a write: what live
+    objects are compared with (planning, drift repair, diffs)."""
+    meta = dict(stamped.get("metadata") or {})
+    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
+                           if k != COMMIT}
+    return {**stamped, "metadata": meta}
+
+
 def owner(live: dict[str, Any] | None) -> str | None:
     """The sync that manages ``live``, or None for an object acm-lite does not manage."""
     if not live:

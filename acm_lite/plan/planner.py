@@ -22,13 +22,6 @@ class PlanOptions:
     take_over: bool = False  # adopt objects another sync manages (never by default)
 
 
-def _comparable(stamped: dict[str, Any]) -> dict[str, Any]:
-    """The stamped body without the commit mark, which alone never warrants a write."""
-    meta = stamped["metadata"]
-    annotations = {k: v for k, v in meta["annotations"].items() if k != ownership.COMMIT}
-    return {**stamped, "metadata": {**meta, "annotations": annotations}}
-
-
 def _declared_change(obj: Manifest, live: dict[str, Any] | None, opts: PlanOptions,
                      level: int) -> tuple[Change, Problem | None]:
     def change(action: Action, reason: str, desired: dict[str, Any] | None = None) -> Change:
@@ -52,7 +45,7 @@ def _declared_change(obj: Manifest, live: dict[str, Any] | None, opts: PlanOptio
         return change(Action.UPDATE, "adopting an existing object", desired), None
     if ownership.live_annotation(live, ownership.DECLARED_HASH) != obj.digest:
         return change(Action.UPDATE, "declared object changed", desired), None
-    drift = compare.difference(_comparable(desired), live)
+    drift = compare.difference(ownership.without_commit(desired), live)
     if drift is not None:
         return change(Action.UPDATE, f"live object differs at {drift}", desired), None
     return change(Action.UNCHANGED, "matches the declared object", desired), None

@@ -28,13 +28,6 @@ def _clean(live: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in live.items() if k != "status"}, "metadata": meta}
 
 
-def _without_commit(body: dict[str, Any]) -> dict[str, Any]:
-    meta = dict(body.get("metadata") or {})
-    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
-                           if k != ownership.COMMIT}
-    return {**body, "metadata": meta}
-
-
 def _yaml(body: dict[str, Any] | None) -> list[str]:
     if body is None:
         return []
@@ -52,7 +45,7 @@ def before_after(change: Change) -> tuple[dict[str, Any] | None, dict[str, Any] 
         meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
                                if k not in ownership.ANNOTATIONS}
         return before, {**before, "metadata": meta}
-    desired = _without_commit(change.desired) if change.desired else None
+    desired = ownership.without_commit(change.desired) if change.desired else None
     live = project(_clean(change.live), desired) if change.live and desired else None
     return live, desired
 

@@ -24,12 +24,6 @@ log = logging.getLogger("acm_lite.remediator")
 FIGHT_WINDOW = 60.0
 
 
-def _without_commit(body: dict[str, Any]) -> dict[str, Any]:
-    meta = body["metadata"]
-    annotations = {k: v for k, v in meta["annotations"].items() if k != ownership.COMMIT}
-    return {**body, "metadata": {**meta, "annotations": annotations}}
-
-
 class Remediator:
     def __init__(self, cluster: Cluster, discovery: Discovery, sync: str, *, metrics: Metrics,
                  allowed: Callable[[], bool], fight_threshold: int = 5,
@@ -94,7 +88,7 @@ class Remediator:
             change = self._desired.get(oid)
         if change is None or change.desired is None or not self.allowed():
             return
-        if kind != "DELETED" and compare.difference(_without_commit(change.desired), obj) is None:
+        if kind != "DELETED" and compare.difference(ownership.without_commit(change.desired), obj) is None:
             return
         self.repair(change, resource, "deleted" if kind == "DELETED" else "edited")
 
