@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from acm_lite import api
+from acm_lite.apply.applier import APPLY
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.errors import AcmError
@@ -117,8 +119,8 @@ class Remediator:
             return
         try:
             self.cluster.request("PATCH", resource.path_of(change.id), body=change.desired,
-                                 query={"fieldManager": "acm-lite", "force": "true"},
-                                 content_type="application/apply-patch+yaml", decode=False)
+                                 query={"fieldManager": api.FIELD_MANAGER, "force": "true"},
+                                 content_type=APPLY, decode=False)
         except (ApiError, AcmError) as e:
             log.warning("drift repair failed", extra={"fields": {"object": change.subject,
                                                                  "error": str(e)}})
