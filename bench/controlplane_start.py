@@ -5,7 +5,9 @@ Baseline: etcd alone, started and probed the same way, in the same run.
 
 from __future__ import annotations
 
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,14 +17,14 @@ RUNS = 3
 
 
 def _etcd_only(etcd: Path) -> float:
-    root = Path(controlplane.tempfile.mkdtemp(prefix="acm-lite-bench-"))
+    root = Path(tempfile.mkdtemp(prefix="acm-lite-bench-"))
     started = time.perf_counter()
     server, proc = controlplane._start_etcd(root, str(etcd), detached=False)
     process.wait_ready("etcd", proc, root / "etcd.log",
                        lambda: controlplane._http_ok(f"{server.url}/health"), 60)
     elapsed = time.perf_counter() - started
     process.stop(server.pid)
-    controlplane.shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
     return elapsed
 
 

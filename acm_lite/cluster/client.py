@@ -24,10 +24,13 @@ from kubernetes.config import incluster_config, kube_config
 from kubernetes.config.config_exception import ConfigException
 
 from acm_lite import errors
+from acm_lite.cluster.transport import TLSSettings, Transport, TransportError
 from acm_lite.errors import AcmError
 
 MAX_CONNECTIONS = 32
-TIMEOUT = urllib3.Timeout(connect=10.0, read=120.0)
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 120.0
+TIMEOUT = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,10 @@ class Cluster:
         self._pool: urllib3.PoolManager = (
             urllib3.ProxyManager(cfg.proxy, **pool_args) if cfg.proxy
             else urllib3.PoolManager(**pool_args))
+        # plain requests take the lean transport; watches and proxied clusters stay with urllib3
+        self._transport: Transport | None = None if cfg.proxy else Transport(
+            self.host, _tls_settings(cfg), max_connections=MAX_CONNECTIONS,
+            connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None,
@@ -137,14 +144,22 @@ class Cluster:
             content_type = "application/json"
         with self._lock:
             self.requests[method] += 1
+        status, payload = self._send(method, url, data, self._headers(content_type, accept))
+        if status >= 400:
+            raise _api_error(status, payload)
+        return json.loads(payload) if payload and decode else None
+
+    def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]
+              ) -> tuple[int, bytes]:
         try:
-            resp = self._pool.request(method, url, body=data, headers=self._headers(content_type, accept))
-        except urllib3.exceptions.HTTPError as e:
+            if self._transport is not None:
+                response = self._transport.request(method, url[len(self.host):], headers, data)
+                return response.status, response.data
+            resp = self._pool.request(method, url, body=data, headers=headers)
+            return resp.status, resp.data
+        except (urllib3.exceptions.HTTPError, TransportError) as e:
             raise AcmError(errors.API_SERVER_ERROR, f"cannot reach the API server at {self.host}: "
                            f"{type(e).__name__}: {e}", hint="is the cluster up and reachable?") from e
-        if resp.status >= 400:
-            raise _api_error(resp.status, resp.data)
-        return json.loads(resp.data) if resp.data and decode else None
 
     def watch(self, path: str, query: dict[str, Any], stop: threading.Event) -> Iterator[Any]:
         """Events of one watch request, until the server ends it or ``stop`` is set."""
@@ -177,18 +192,22 @@ class Cluster:
 
     def request_text(self, path: str) -> str:
         """A plain-text endpoint such as /metrics."""
-        try:
-            resp = self._pool.request("GET", self.host + path,
-                                      headers=self._headers(None, "text/plain"))
-        except urllib3.exceptions.HTTPError as e:
-            raise AcmError(errors.API_SERVER_ERROR, f"cannot reach {self.host}: {e}") from e
-        if resp.status >= 400:
-            raise _api_error(resp.status, resp.data)
-        return str(resp.data.decode())
+        status, payload = self._send("GET", self.host + path, None, self._headers(None, "text/plain"))
+        if status >= 400:
+            raise _api_error(status, payload)
+        return payload.decode()
 
     @property
     def writes(self) -> int:
         return sum(n for verb, n in self.requests.items() if verb != "GET")
+
+
+def _tls_settings(cfg: k8s_client.Configuration) -> TLSSettings:
+    server_hostname = getattr(cfg, "tls_server_name", None) or (
+        cfg.assert_hostname if isinstance(cfg.assert_hostname, str) else None)
+    return TLSSettings(verify=bool(cfg.verify_ssl), check_hostname=cfg.assert_hostname is not False,
+                       ca_file=cfg.ssl_ca_cert, cert_file=cfg.cert_file, key_file=cfg.key_file,
+                       server_hostname=server_hostname)
 
 
 def _api_error(status: int, data: bytes) -> ApiError:

@@ -49,6 +49,44 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
 }
 
+_STR, _MAP, _SEQ = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq"))
+_PLAIN_SCALARS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
+
+
+class _NotPlainError(Exception):
+    """A document uses something the tree builder leaves to PyYAML (merge keys, tags, ...)."""
+
+
+class _TreeLoader(_Loader):
+    """The same documents, built about twice as fast for text without aliases (so every node is
+    used once): plain maps, sequences and scalars are built directly, anything else (merge keys,
+    explicit tags, complex keys) falls back to PyYAML's constructor for the whole document."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        try:
+            return self._build(node)
+        except _NotPlainError:
+            return super().construct_document(node)
+
+    def _build(self, node: yaml.Node) -> Any:
+        kind, tag = node.__class__, node.tag
+        if kind is yaml.ScalarNode:
+            if tag == _STR:
+                return node.value
+            if tag not in _PLAIN_SCALARS:
+                raise _NotPlainError
+            return self.yaml_constructors[tag](self, node)
+        if kind is yaml.MappingNode and tag == _MAP:
+            out = {}
+            for key, value in node.value:
+                if key.__class__ is not yaml.ScalarNode or key.tag not in _PLAIN_SCALARS:
+                    raise _NotPlainError  # merge keys ("<<") and complex keys
+                out[self._build(key)] = self._build(value)
+            return out
+        if kind is yaml.SequenceNode and tag == _SEQ:
+            return [self._build(item) for item in node.value]
+        raise _NotPlainError
+
 
 def _expanded_nodes(value: Any, budget: int) -> int:
     """Count nodes as if every alias were copied out; stop once past ``budget``."""
@@ -113,7 +151,8 @@ def _documents(text: str, rel: str, limits: Limits) -> tuple[list[Any], Problem 
                                source=rel)
     docs: list[Any] = []
     try:
-        for doc in yaml.load_all(text, Loader=_Loader):
+        # "*" starts every alias: without one, each node is used once and the tree loader is safe
+        for doc in yaml.load_all(text, Loader=_Loader if "*" in text else _TreeLoader):
             if doc is None:
                 continue
             docs.append(doc)

@@ -19,11 +19,13 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           capture_output=True, timeout=600)
 
 
-def _exports(text: str) -> dict[str, str]:
-    """Evaluate `dev env` output the way a shell would."""
+def _exports(text: str, env: dict[str, str]) -> dict[str, str]:
+    """Evaluate `dev env` output the way a shell would, in a clean environment whose HOME (where
+    kubectl keeps its cache) is the test's own."""
+    home = Path(env["ACM_LITE_STATE_DIR"]).parent / "home"
     script = f"{text}\nenv -0"
     out = subprocess.run(["bash", "-c", script], capture_output=True, check=True,
-                         env={"PATH": "/usr/bin:/bin"}).stdout.decode()
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(home)}).stdout.decode()
     return dict(line.split("=", 1) for line in out.split("\0") if "=" in line)
 
 
@@ -45,7 +47,7 @@ def test_up_env_kubectl_down(user_env: dict[str, str], tmp_path: Path) -> None:
     assert again.returncode == 1
     assert "ACM9006" in again.stderr
 
-    exported = _exports(_cli("dev", "env", env=user_env).stdout)
+    exported = _exports(_cli("dev", "env", env=user_env).stdout, user_env)
     state = Path(user_env["ACM_LITE_STATE_DIR"]) / "dev"
     assert exported["KUBECONFIG"] == str(state / "kubeconfig")
     version = subprocess.run(["kubectl", "get", "--raw", "/version"], env=exported,
@@ -82,13 +84,14 @@ def test_up_from_a_fleet_file_names_clusters_after_it(user_env: dict[str, str],
     assert [(c["name"], c["running"]) for c in status] == [("eks-prod", True),
                                                            ("baremetal-edge", True)]
     for name in ("eks-prod", "baremetal-edge"):
-        exported = _exports(_cli("dev", "env", "--cluster", name, env=user_env).stdout)
+        exported = _exports(_cli("dev", "env", "--cluster", name, env=user_env).stdout, user_env)
         made = subprocess.run(["kubectl", "create", "namespace", f"on-{name}"], env=exported,
                               capture_output=True, text=True)
         assert made.returncode == 0, made.stderr
     listed = subprocess.run(
         ["kubectl", "get", "namespaces", "-o", "name"],
-        env=_exports(_cli("dev", "env", "--cluster", "baremetal-edge", env=user_env).stdout),
+        env=_exports(_cli("dev", "env", "--cluster", "baremetal-edge", env=user_env).stdout,
+                     user_env),
         capture_output=True, text=True, check=True).stdout.split()
     assert "namespace/on-baremetal-edge" in listed
     assert "namespace/on-eks-prod" not in listed

@@ -3,6 +3,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+import yaml
+
 from acm_lite.parse import reader
 from tests.unit.repo_builder import cm, write
 
@@ -90,3 +93,37 @@ def test_top_dirs_limit_what_is_read(tmp_path: Path) -> None:
     write(tmp_path, {"cluster/a.yaml": cm("a"), "docs/b.yaml": cm("b"), "c.yaml": cm("c")})
     result = reader.read(tmp_path, top_dirs=frozenset({"cluster"}))
     assert [m.name for m in result.manifests] == ["a"]
+
+
+TREE_CASES = [
+    "a: 1\nb: '1'\nc: 1.5\nd: true\ne: yes\nf: ~\ng:\nh: 0x1F\ni: 0o17\nj: .inf\n",
+    "when: 2024-01-02T03:04:05Z\ndate: 2024-01-02\n",
+    "list:\n- 1\n- [a, {b: c}]\n- {}\n- []\nnested: {x: {y: {z: [null, false]}}}\n",
+    "base: &b {cpu: 1}\nmerged:\n  <<: {cpu: 2, memory: 3}\n  memory: 4\n",  # merge key, no alias
+    "tagged: !!str 123\nnumber: !!int '7'\nfloat: !!float '1'\n",
+    "dup: 1\ndup: 2\n",
+    "multi: 1\n---\nmulti: 2\n---\n---\n[1, 2]\n",
+    "? [complex, key]\n: value\n",
+    "custom: !Ref thing\n",
+    "block: |\n  line one\n  line two\nfolded: >\n  folded\n  text\n",
+]
+
+
+@pytest.mark.parametrize("text", TREE_CASES)
+def test_the_tree_loader_builds_exactly_what_pyyaml_builds(text: str) -> None:
+    def load(loader: type) -> object:
+        try:
+            return list(yaml.load_all(text, Loader=loader))
+        except yaml.YAMLError as e:
+            return type(e).__name__, str(e)
+    assert load(reader._TreeLoader) == load(reader._Loader)
+
+
+def test_the_tree_loader_agrees_on_every_file_of_the_sample_repo() -> None:
+    root = Path(__file__).parents[3] / "sample-repo"
+    files = [p for p in root.rglob("*.y*ml") if "*" not in p.read_text()]
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text()
+        assert list(yaml.load_all(text, Loader=reader._TreeLoader)) == \
+            list(yaml.load_all(text, Loader=reader._Loader)), path
