@@ -44,6 +44,9 @@ class ObjectId:
                 "name": self.name}
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)  # stateless
+
+
 def split_api_version(api_version: str) -> tuple[str, str]:
     """("apps", "v1") for "apps/v1"; ("", "v1") for "v1"."""
     group, _, version = api_version.rpartition("/")
@@ -53,26 +56,26 @@ def split_api_version(api_version: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class Manifest:
     """One object declared in a source file. ``body`` is never mutated: changes make a copy
-    (which is also why identity can be computed once)."""
+    (which is also why identity and the fields every rule reads are computed once)."""
 
     body: dict[str, Any]
     source: str  # slash-separated path relative to the source root
     index: int = 0  # position of the document within its file
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
-    @property
+    @cached_property
     def api_version(self) -> str:
         return str(self.body.get("apiVersion", ""))
 
-    @property
+    @cached_property
     def group(self) -> str:
         return split_api_version(self.api_version)[0]
 
-    @property
+    @cached_property
     def version(self) -> str:
         return split_api_version(self.api_version)[1]
 
-    @property
+    @cached_property
     def kind(self) -> str:
         return str(self.body.get("kind", ""))
 
@@ -83,14 +86,13 @@ class Manifest:
     @cached_property
     def digest(self) -> str:
         """A hash of the declared body (canonical JSON), recorded on live objects."""
-        canonical = json.dumps(self.body, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+        return hashlib.sha256(_CANONICAL.encode(self.body).encode()).hexdigest()[:20]
 
-    @property
+    @cached_property
     def metadata(self) -> dict[str, Any]:
         return self.mapping("metadata")
 
-    @property
+    @cached_property
     def spec(self) -> dict[str, Any]:
         return self.mapping("spec")
 
@@ -99,22 +101,22 @@ class Manifest:
         value = self.body.get(key)
         return value if isinstance(value, dict) else {}
 
-    @property
+    @cached_property
     def name(self) -> str:
         value = self.metadata.get("name")
         return value if isinstance(value, str) else ""
 
-    @property
+    @cached_property
     def namespace(self) -> str:
         value = self.metadata.get("namespace")
         return value if isinstance(value, str) else ""
 
-    @property
+    @cached_property
     def annotations(self) -> dict[str, str]:
         value = self.metadata.get("annotations")
         return value if isinstance(value, dict) else {}
 
-    @property
+    @cached_property
     def labels(self) -> dict[str, str]:
         value = self.metadata.get("labels")
         return value if isinstance(value, dict) else {}

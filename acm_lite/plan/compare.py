@@ -52,34 +52,59 @@ def _empty(value: Any) -> bool:
     return value is None or value in ({}, [], "") or (type(value) in (bool, int) and not value)
 
 
-def first_difference(declared: Any, live: Any, path: str = "", parent: str = "") -> str | None:
+def first_difference(declared: Any, live: Any, path: str = "") -> str | None:
     """The path of the first declared field whose live value differs; None when all match."""
-    if isinstance(declared, dict):
-        if not isinstance(live, dict):
-            return path or "(root)"
-        for key, value in declared.items():
-            here = f"{path}.{key}" if path else str(key)
-            if key not in live:
-                if _empty(value):
-                    continue
-                return here
-            found = first_difference(value, live[key], here, str(key))
-            if found:
-                return found
+    found = _difference(declared, live, "", quantity=False)
+    if found is None:
         return None
+    for step in reversed(found):
+        path = f"{path}[{step}]" if isinstance(step, int) else (f"{path}.{step}" if path
+                                                                  else str(step))
+    return path or "(root)"
+
+
+def _difference(declared: Any, live: Any, key: str, *, quantity: bool) -> list[str | int] | None:
+    """The steps (keys and indexes, innermost first) to the first difference; the path is only
+    spelt out when there is one, since almost every comparison finds none. ``key`` is the field
+    holding these values; ``quantity`` says a differing scalar may be an equal quantity."""
+    if isinstance(declared, dict):
+        return _dict_difference(declared, live, key) if isinstance(live, dict) else []
     if isinstance(declared, list):
         if not isinstance(live, list) or len(declared) != len(live):
-            return path
+            return []
         for i, (d, v) in enumerate(zip(declared, live, strict=True)):
-            found = first_difference(d, v, f"{path}[{i}]", parent)
-            if found:
+            found = _difference(d, v, key, quantity=quantity)
+            if found is not None:
+                found.append(i)
                 return found
         return None
     if declared == live and type(declared) is type(live):
         return None
-    if (parent in QUANTITY_PARENTS or parent in QUANTITY_KEYS) and _same_quantity(declared, live):
+    if quantity and _same_quantity(declared, live):
         return None
-    return path
+    return []
+
+
+def _dict_difference(declared: dict[Any, Any], live: dict[Any, Any], holder: str
+                     ) -> list[str | int] | None:
+    quantities = holder in QUANTITY_PARENTS  # requests: {cpu: ...}, hard: {...}, max: {...}
+    for key, value in declared.items():
+        if key not in live:
+            if _empty(value):
+                continue
+            return [str(key)]
+        other = live[key]
+        if type(value) is type(other) and type(value) in _SCALARS and value == other:
+            continue  # the common case, without a call
+        found = _difference(value, other, str(key),
+                            quantity=quantities or key in QUANTITY_KEYS)
+        if found is not None:
+            found.append(str(key))
+            return found
+    return None
+
+
+_SCALARS = (str, int, bool, float)
 
 
 def secret_string_data_matches(declared: dict[str, Any], live: dict[str, Any]) -> bool:

@@ -3,10 +3,12 @@ status. A blocking problem before apply stops the pass with nothing applied."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,9 +155,41 @@ def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
     sync = _Pass(spec, cluster, options, progress)
     sync.result.snapshot = snapshot
     try:
-        return _run(sync, on_result)
+        with _collector_paused():
+            return _run(sync, on_result)
     except AcmError as e:
         return sync.finish(sync.stage, [Problem(e.code, e.message, source=e.path, hint=e.hint)])
+
+
+class _CollectorPause:
+    """A pass makes hundreds of thousands of short-lived objects (parsed documents, listed live
+    objects) with no reference cycles among them; the cyclic collector would rescan them again
+    and again, which was a third of a no-op pass over 5,500 objects. Reference counting frees
+    them all the same; the few cycles wait until no pass runs. Counted, as passes for several
+    clusters run in threads side by side."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._passes = 0
+        self._was_on = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._passes == 0:
+                self._was_on = gc.isenabled()
+                gc.disable()
+            self._passes += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._passes -= 1
+                if self._passes == 0 and self._was_on:
+                    gc.enable()
+
+
+_collector_paused = _CollectorPause()
 
 
 def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
