@@ -58,15 +58,19 @@ class _NotPlainError(Exception):
 
 
 class _TreeLoader(_Loader):
-    """The same documents, built about twice as fast for text without aliases (so every node is
-    used once): plain maps, sequences and scalars are built directly, anything else (merge keys,
-    explicit tags, complex keys) falls back to PyYAML's constructor for the whole document."""
+    """The same documents, built about twice as fast: plain maps, sequences and scalars are
+    built directly; anything else (merge keys, explicit tags, complex keys, a node holding
+    itself) falls back to PyYAML's constructor for the whole document. An aliased node is built
+    once and shared, as PyYAML does; ``_documents`` bounds the expansion afterwards."""
 
     def construct_document(self, node: yaml.Node) -> Any:
+        self._built: dict[int, Any] = {}
         try:
             return self._build(node)
-        except _NotPlainError:
+        except (_NotPlainError, RecursionError):
             return super().construct_document(node)
+        finally:
+            self._built = {}
 
     def _build(self, node: yaml.Node) -> Any:
         kind, tag = node.__class__, node.tag
@@ -76,16 +80,21 @@ class _TreeLoader(_Loader):
             if tag not in _PLAIN_SCALARS:
                 raise _NotPlainError
             return self.yaml_constructors[tag](self, node)
+        built = self._built.get(id(node))
+        if built is not None:
+            return built
         if kind is yaml.MappingNode and tag == _MAP:
-            out = {}
+            out: Any = {}
             for key, value in node.value:
                 if key.__class__ is not yaml.ScalarNode or key.tag not in _PLAIN_SCALARS:
                     raise _NotPlainError  # merge keys ("<<") and complex keys
                 out[self._build(key)] = self._build(value)
-            return out
-        if kind is yaml.SequenceNode and tag == _SEQ:
-            return [self._build(item) for item in node.value]
-        raise _NotPlainError
+        elif kind is yaml.SequenceNode and tag == _SEQ:
+            out = [self._build(item) for item in node.value]
+        else:
+            raise _NotPlainError
+        self._built[id(node)] = out
+        return out
 
 
 def _expanded_nodes(value: Any, budget: int) -> int:
@@ -151,8 +160,7 @@ def _documents(text: str, rel: str, limits: Limits) -> tuple[list[Any], Problem 
                                source=rel)
     docs: list[Any] = []
     try:
-        # "*" starts every alias: without one, each node is used once and the tree loader is safe
-        for doc in yaml.load_all(text, Loader=_Loader if "*" in text else _TreeLoader):
+        for doc in yaml.load_all(text, Loader=_TreeLoader):
             if doc is None:
                 continue
             docs.append(doc)

@@ -105,6 +105,7 @@ TREE_CASES = [
     "multi: 1\n---\nmulti: 2\n---\n---\n[1, 2]\n",
     "? [complex, key]\n: value\n",
     "custom: !Ref thing\n",
+    "x: &x [1, {y: 2}]\ny: *x\nz: {<<: *x}\n",
     "block: |\n  line one\n  line two\nfolded: >\n  folded\n  text\n",
 ]
 
@@ -127,3 +128,12 @@ def test_the_tree_loader_agrees_on_every_file_of_the_sample_repo() -> None:
         text = path.read_text()
         assert list(yaml.load_all(text, Loader=reader._TreeLoader)) == \
             list(yaml.load_all(text, Loader=reader._Loader)), path
+
+
+def test_the_tree_loader_shares_aliased_nodes_and_falls_back_on_recursive_ones() -> None:
+    text = "labels: &l {app: web}\nselector: *l\nlist: &s [1, 2]\nagain: *s\n"
+    doc = yaml.load(text, Loader=reader._TreeLoader)
+    assert doc == yaml.load(text, Loader=reader._Loader)
+    assert doc["labels"] is doc["selector"] and doc["list"] is doc["again"]
+    recursive = yaml.load("a: &a {self: *a}\n", Loader=reader._TreeLoader)
+    assert recursive["a"]["self"] is recursive["a"]
