@@ -21,9 +21,11 @@ from pathlib import Path
 
 import yaml
 
+from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster import binaries, controlplane
 from acm_lite.fleet import fanout, registry
 from acm_lite.reconcile.pipeline import SyncOptions
+from acm_lite.status import store
 
 OBJECTS = 1000
 CLUSTERS = 5
@@ -85,8 +87,11 @@ def main() -> None:
     singles: list[tuple[float, float, float]] = []
     fleets: list[tuple[float, float, float]] = []
     try:
+        for server in env.clusters:  # acm-lite's CRDs, as the Helm chart installs them
+            store.install(Cluster.connect(server.kubeconfig))
+        time.sleep(5)  # the API servers rebuild their OpenAPI documents after new CRDs
         options = SyncOptions(git_cache=work / "cache")
-        for n in range(2):  # alternate, fresh namespaces every time
+        for n in range(3):  # alternate, fresh namespaces every time
             one = fleet(work / f"one{n}.yaml", env.merged_kubeconfig,
                         repo(work / f"r1-{n}", f"one{n}"), names[:1])
             singles.append(timed(servers, syncing(one, options, parallel=1)))
