@@ -10,7 +10,6 @@ take on this machine's cores.
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -19,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import cpu  # bench/cpu.py
 import yaml
 
 from acm_lite.cluster.client import Cluster
@@ -54,28 +54,13 @@ def fleet(path: Path, kubeconfig: str, source: str, names: list[str]) -> registr
     return registry.load(path)
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of processes (the API servers and etcd)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def timed(servers: list[int], run: Callable[[], None]) -> tuple[float, float, float]:
     """Wall seconds, the servers' CPU seconds, acm-lite's CPU seconds."""
-    server_before, own_before = cpu_seconds(servers), own_cpu_seconds()
+    server_before, own_before = cpu.of(servers), cpu.own()
     started = time.perf_counter()
     run()
-    return (time.perf_counter() - started, cpu_seconds(servers) - server_before,
-            own_cpu_seconds() - own_before)
+    return (time.perf_counter() - started, cpu.of(servers) - server_before,
+            cpu.own() - own_before)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import cpu  # bench/cpu.py
 import yaml
 
 from acm_lite import api
@@ -106,13 +107,8 @@ _SERVERS: list[int] = []  # etcd and kube-apiserver of the current control plane
 
 
 def server_cpu() -> float:
-    """CPU seconds (user + system) the current control plane's processes have used."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in _SERVERS:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    """CPU seconds the current control plane's etcd and kube-apiserver have used."""
+    return cpu.of(_SERVERS)
 
 
 @contextmanager

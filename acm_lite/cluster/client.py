@@ -8,6 +8,7 @@ priority and fairness protects it). API errors become acm-lite's coded errors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -108,10 +109,14 @@ class Cluster:
         self._pool: urllib3.PoolManager = (
             urllib3.ProxyManager(cfg.proxy, **pool_args) if cfg.proxy
             else urllib3.PoolManager(**pool_args))
-        # plain requests take the lean transport; watches and proxied clusters stay with urllib3
-        self._transport: Transport | None = None if cfg.proxy else Transport(
-            self.host, _tls_settings(cfg), max_connections=MAX_CONNECTIONS,
-            connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
+        # plain requests take the lean transport; watches, proxied clusters and addresses it
+        # does not speak stay with urllib3
+        self._transport: Transport | None = None
+        if not cfg.proxy:
+            with contextlib.suppress(ValueError):
+                self._transport = Transport(
+                    self.host, _tls_settings(cfg), max_connections=MAX_CONNECTIONS,
+                    connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None,

@@ -81,7 +81,8 @@ class Transport:
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.prefix = parts.path.rstrip("/")
         self._host_header = f"Host: {parts.netloc}\r\n".encode()
-        self._context = _ssl_context(tls) if parts.scheme == "https" else None
+        self._tls = tls if parts.scheme == "https" else None
+        self._context: ssl.SSLContext | None = None  # built on first use, as urllib3 does
         self._server_hostname = tls.server_hostname or self.host
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
@@ -138,12 +139,23 @@ class Transport:
                 return conn
             conn.close()
 
+    def _tls_context(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._context is None:
+                assert self._tls is not None
+                try:
+                    self._context = _ssl_context(self._tls)
+                except (OSError, ValueError) as e:  # unreadable or mismatched certificate files
+                    raise TransportError(f"cannot use the TLS credentials: {e}") from e
+            return self._context
+
     def _connect(self) -> _Connection:
+        context = self._tls_context() if self._tls is not None else None
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self._connect_timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._context is not None:
-                sock = self._context.wrap_socket(sock, server_hostname=self._server_hostname)
+            if context is not None:
+                sock = context.wrap_socket(sock, server_hostname=self._server_hostname)
             sock.settimeout(self._read_timeout)
         except (OSError, ValueError) as e:
             raise TransportError(f"cannot connect to {self.host}:{self.port}: "

@@ -4,13 +4,17 @@ answers the test lists, byte for byte, so framing and reconnection are checked e
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from acm_lite.cluster.transport import TLSSettings, Transport, TransportError
+from acm_lite.devcluster import certs
 
 CLOSE = object()  # in a script: close the connection instead of answering
 
@@ -138,3 +142,80 @@ def test_a_path_prefix_in_the_server_address_is_kept() -> None:
     with scripted([b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]) as (url, received):
         transport(url + "/proxy/cluster-a").request("GET", "/api", {}, None)
     assert received[0].startswith(b"GET /proxy/cluster-a/api HTTP/1.1\r\n")
+
+
+@contextmanager
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], list[str]]]:
+    """One HTTPS server on loopback that requires a client certificate from its CA; yields its
+    URL, the certificate files and the client names it saw."""
+    bundle = certs.generate("transport")
+    files = {}
+    for name, data in (("ca", bundle.ca.cert), ("server.crt", bundle.serving.cert),
+                       ("server.key", bundle.serving.key), ("client.crt", bundle.admin.cert),
+                       ("client.key", bundle.admin.key)):
+        (tmp_path / name).write_bytes(data)
+        files[name] = str(tmp_path / name)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=files["ca"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_cert_chain(files["server.crt"], files["server.key"])
+    listener = socket.create_server(("127.0.0.1", 0))
+    clients: list[str] = []
+
+    def answer(raw: socket.socket) -> None:
+        try:
+            with context.wrap_socket(raw, server_side=True) as conn:
+                peer: Any = conn.getpeercert()
+                clients.extend(value for rdn in peer["subject"] for key, value in rdn
+                               if key == "commonName")
+                while b"\r\n\r\n" not in conn.recv(65536):
+                    pass
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except OSError:
+            pass  # a client the test expects to fail
+
+    def serve() -> None:
+        while True:
+            try:
+                raw, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(raw,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{listener.getsockname()[1]}", files, clients
+    finally:
+        listener.close()
+
+
+def test_tls_with_a_client_certificate_and_the_cluster_ca(tmp_path: Path) -> None:
+    with tls_server(tmp_path) as (url, files, clients):
+        good = TLSSettings(ca_file=files["ca"], cert_file=files["client.crt"],
+                           key_file=files["client.key"])
+        answer = Transport(url, good, max_connections=2, connect_timeout=2,
+                           read_timeout=5).request("GET", "/version", {}, None)
+        assert (answer.status, answer.data, clients) == (200, b"ok", ["admin"])
+
+        wrong_name = TLSSettings(ca_file=files["ca"], cert_file=files["client.crt"],
+                                 key_file=files["client.key"], server_hostname="other.example")
+        with pytest.raises(TransportError, match="certificate"):
+            Transport(url, wrong_name, max_connections=2, connect_timeout=2,
+                      read_timeout=5).request("GET", "/", {}, None)
+
+        unknown_ca = TLSSettings(cert_file=files["client.crt"], key_file=files["client.key"])
+        with pytest.raises(TransportError, match="certificate"):
+            Transport(url, unknown_ca, max_connections=2, connect_timeout=2,
+                      read_timeout=5).request("GET", "/", {}, None)
+
+        unverified = TLSSettings(verify=False, cert_file=files["client.crt"],
+                                 key_file=files["client.key"])
+        assert Transport(url, unverified, max_connections=2, connect_timeout=2,
+                         read_timeout=5).request("GET", "/", {}, None).data == b"ok"
+
+
+def test_unusable_credential_files_fail_the_request_not_the_setup(tmp_path: Path) -> None:
+    (tmp_path / "broken.crt").write_text("not a certificate")
+    t = Transport("https://127.0.0.1:1", TLSSettings(cert_file=str(tmp_path / "broken.crt")),
+                  max_connections=1, connect_timeout=2, read_timeout=5)
+    with pytest.raises(TransportError, match="cannot use the TLS credentials"):
+        t.request("GET", "/", {}, None)
