@@ -103,26 +103,18 @@ def ssa_floor(cluster: Cluster, objs: list[dict[str, Any]], sync: str) -> float:
         content_type="application/apply-patch+yaml", decode=False), bodies)
 
 
-_SERVERS: list[int] = []  # etcd and kube-apiserver of the current control plane
-
-
-def server_cpu() -> float:
-    """CPU seconds the current control plane's etcd and kube-apiserver have used."""
-    return cpu.of(_SERVERS)
-
-
 @contextmanager
-def empty_cluster(name: str) -> Iterator[tuple[str, Cluster]]:
+def empty_cluster(name: str) -> Iterator[tuple[str, Cluster, list[int]]]:
     """A control plane of its own for one measurement, so each one starts from an empty cluster
-    (a shared one grows by 5,510 objects per measurement, which slows the later ones)."""
+    (a shared one grows by 5,510 objects per measurement, which slows the later ones). Yields
+    its kubeconfig, a client, and the process ids of its etcd and kube-apiserver."""
     env = controlplane.start([name], etcd_binary=str(binaries.ensure("etcd")),
                              apiserver_binary=str(binaries.ensure("kube-apiserver")))
-    _SERVERS[:] = [env.etcd.pid, env.clusters[0].pid]
     try:
         kubeconfig = env.clusters[0].kubeconfig
         cluster = Cluster.connect(kubeconfig)
         time.sleep(SETTLE)  # let the new API server finish its start-up work first
-        yield kubeconfig, cluster
+        yield kubeconfig, cluster, [env.etcd.pid, env.clusters[0].pid]
     finally:
         controlplane.stop(env)
 
@@ -131,16 +123,16 @@ def one_round(work: Path, n: int, args: argparse.Namespace) -> dict[str, float]:
     """The three full syncs (raw, kubectl, acm-lite), the server-side-apply floor and acm-lite's
     no-op re-syncs, each full sync into an empty cluster of its own."""
     total = args.configmaps + args.deployments
-    with empty_cluster("raw") as (_, cluster):
+    with empty_cluster("raw") as (_, cluster, _):
         raw = raw_create(cluster, objects("bench", args.configmaps, args.deployments))
-    with empty_cluster("floor") as (_, cluster):
-        before = server_cpu()
+    with empty_cluster("floor") as (_, cluster, servers):
+        before = cpu.of(servers)
         floor = ssa_floor(cluster, objects("bench", args.configmaps, args.deployments), "bench")
-        floor_server_cpu = server_cpu() - before
+        floor_server_cpu = cpu.of(servers) - before
 
     kubectl_dir = write_dir(work / f"kubectl{n}", objects("bench", args.configmaps,
                                                           args.deployments))
-    with empty_cluster("kubectl") as (kubeconfig, _):
+    with empty_cluster("kubectl") as (kubeconfig, _, _):
         started = time.perf_counter()
         subprocess.run([str(binaries.ensure("kubectl")), "apply", "--server-side",
                         "--field-manager=bench", f"--cache-dir={work / 'kubectl-cache'}",
@@ -155,7 +147,7 @@ def one_round(work: Path, n: int, args: argparse.Namespace) -> dict[str, float]:
     spec = pipeline.SyncSpec(repo=str(repo), name="bench", revision="main",
                              source_format="unstructured")
     options = pipeline.SyncOptions(concurrency=16, git_cache=work / "cache")
-    with empty_cluster("sync") as (kubeconfig, cluster):
+    with empty_cluster("sync") as (kubeconfig, cluster, _):
         store.install(cluster)  # acm-lite's own CRDs, as the Helm chart installs them,
         time.sleep(SETTLE)  # and time for the API server to rebuild its OpenAPI documents
         started = time.perf_counter()

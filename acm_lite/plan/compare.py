@@ -52,11 +52,12 @@ def _empty(value: Any) -> bool:
     return value is None or value in ({}, [], "") or (type(value) in (bool, int) and not value)
 
 
-def first_difference(declared: Any, live: Any, path: str = "") -> str | None:
+def first_difference(declared: Any, live: Any) -> str | None:
     """The path of the first declared field whose live value differs; None when all match."""
     found = _difference(declared, live, "", quantity=False)
     if found is None:
         return None
+    path = ""
     for step in reversed(found):
         path = f"{path}[{step}]" if isinstance(step, int) else (f"{path}.{step}" if path
                                                                   else str(step))
