@@ -1,16 +1,16 @@
-"""Execute a change set: server-side apply in level order with bounded concurrency, waiting for
-CRDs between levels, then prunes in reverse level order. Failures are results, not exceptions."""
+"""Execute a change set: server-side apply in level order, waiting for CRDs between levels, then
+prunes in reverse level order. The requests of a level go out side by side, at most
+``concurrency`` at a time. Failures are results, not exceptions."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
 
 from acm_lite import api, errors
 from acm_lite.apply import wait
-from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.cluster.client import ApiError, Call, Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Category, Problem
 from acm_lite.objects import GroupKind, ObjectId
@@ -59,32 +59,34 @@ class Applier:
             query["dryRun"] = "All"
         return query
 
-    def _write(self, change: Change) -> Result:
-        resource = self.discovery.resource(change.id.group_kind)
-        path = resource.path_of(change.id)
-        try:
-            if change.action in (Action.CREATE, Action.UPDATE):
-                self.cluster.request("PATCH", path, body=change.desired,
-                                     query=self._query(True, change.id.group_kind),
-                                     content_type=APPLY, decode=False)
-            elif change.action is Action.UNMANAGE:
-                self.cluster.request("PATCH", path, body=ownership.unmanage_patch(),
-                                     query=self._query(False), content_type=MERGE, decode=False)
-            else:  # PRUNE: only the exact object that was listed as ours
-                uid = ((change.live or {}).get("metadata") or {}).get("uid")
-                body = {"kind": "DeleteOptions", "apiVersion": "v1",
-                        "propagationPolicy": "Background",
-                        **({"preconditions": {"uid": uid}} if uid else {})}
-                query = {"dryRun": "All"} if self.options.dry_run else None
-                self.cluster.request("DELETE", path, body=body, query=query, decode=False)
-        except ApiError as e:
-            if change.action is Action.PRUNE and e.status == 404:
-                return Result(change, Outcome.PRUNED, "already gone")
-            raise e.to_acm(change.subject) from e
-        return Result(change, _DONE[change.action])
+    def _call(self, change: Change) -> Call:
+        """The request that carries out ``change``."""
+        path = self.discovery.resource(change.id.group_kind).path_of(change.id)
+        if change.action in (Action.CREATE, Action.UPDATE):
+            return Call("PATCH", path, self._query(True, change.id.group_kind), change.desired,
+                        APPLY)
+        if change.action is Action.UNMANAGE:
+            return Call("PATCH", path, self._query(False), ownership.unmanage_patch(), MERGE)
+        # PRUNE: only the exact object that was listed as ours
+        uid = ((change.live or {}).get("metadata") or {}).get("uid")
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
+                **({"preconditions": {"uid": uid}} if uid else {})}
+        return Call("DELETE", path, {"dryRun": "All"} if self.options.dry_run else None, body)
 
-    def _one(self, change: Change, failed: set[ObjectId], problems: dict[ObjectId, Problem]
-             ) -> Result:
+    @staticmethod
+    def _settled(change: Change, error: ApiError | AcmError | None) -> Result:
+        """The result of ``change`` once its request answered (``error`` None: it succeeded)."""
+        if error is None:
+            return Result(change, _DONE[change.action])
+        if isinstance(error, ApiError):
+            if change.action is Action.PRUNE and error.status == 404:
+                return Result(change, Outcome.PRUNED, "already gone")
+            error = error.to_acm(change.subject)
+        return Result(change, Outcome.FAILED, error.message, _problem(change, error))
+
+    def _without_request(self, change: Change, failed: set[ObjectId],
+                         problems: dict[ObjectId, Problem]) -> Result | None:
+        """The result of a change that needs no request, or None for one that does."""
         if self.options.dry_run and change.action is Action.CREATE and (
                 change.id.namespace in self._new_namespaces):
             return Result(change, Outcome.CREATED,
@@ -98,17 +100,26 @@ class Applier:
             error = AcmError(errors.DEPENDENCY_FAILED,
                              f"not applied: {blocked[0]}, which it depends on, failed")
             return Result(change, Outcome.SKIPPED, error.message, _problem(change, error))
-        try:
-            return self._write(change)
-        except AcmError as e:
-            return Result(change, Outcome.FAILED, e.message, _problem(change, e))
+        return None
 
-    def _wave(self, pool: ThreadPoolExecutor, changes: list[Change], failed: set[ObjectId],
+    def _wave(self, changes: list[Change], failed: set[ObjectId],
               problems: dict[ObjectId, Problem]) -> list[Result]:
-        writing = [c for c in changes if c.action not in (Action.UNCHANGED, Action.SKIP)]
-        results = [self._one(c, failed, problems) for c in changes
-                   if c.action in (Action.UNCHANGED, Action.SKIP)]  # no request: no thread
-        results += pool.map(lambda c: self._one(c, failed, problems), writing)
+        """One level's changes, their requests sent side by side."""
+        results: list[Result] = []
+        sending: list[tuple[Change, Call]] = []
+        for change in changes:
+            result = self._without_request(change, failed, problems)
+            if result is None:
+                try:
+                    sending.append((change, self._call(change)))
+                    continue
+                except AcmError as e:  # a kind the API server does not serve
+                    result = Result(change, Outcome.FAILED, e.message, _problem(change, e))
+            results.append(result)
+        answers = self.cluster.request_many([call for _, call in sending],
+                                            self.options.concurrency)
+        results += [self._settled(change, error) for (change, _), error in zip(sending, answers,
+                                                                               strict=True)]
         for result in results:
             self.on_result(result)
             if result.outcome in (Outcome.FAILED, Outcome.SKIPPED) and result.problem:
@@ -134,25 +145,24 @@ class Applier:
 
         forward = [c for c in changeset.changes if not removal(c)]
         backward = [c for c in changeset.changes if removal(c)]
-        with ThreadPoolExecutor(max_workers=self.options.concurrency) as pool:
-            for number, level in groupby(sorted(forward, key=lambda c: c.level),
-                                         key=lambda c: c.level):
-                wave = self._wave(pool, list(level), failed, problems)
-                results += wave
-                try:
-                    self._after_level(wave)
-                except AcmError as e:  # nothing later may run against CRDs that are not there
-                    later = [c for c in forward if c.level > number] + backward
-                    return results + [Result(c, Outcome.SKIPPED, e.message, _problem(c, e))
-                                      for c in later]
-            if any(r.problem and r.problem.code.category is Category.TRANSIENT
-                   and r.outcome is Outcome.FAILED for r in results):
-                skipped = [Result(c, Outcome.SKIPPED, "prune postponed: the API server failed "
-                                  "during apply") for c in backward]
-                for r in skipped:
-                    self.on_result(r)
-                return results + skipped
-            ordered = sorted(backward, key=lambda c: -c.level)
-            for _, level in groupby(ordered, key=lambda c: c.level):
-                results += self._wave(pool, list(level), failed, problems)
+        for number, level in groupby(sorted(forward, key=lambda c: c.level),
+                                     key=lambda c: c.level):
+            wave = self._wave(list(level), failed, problems)
+            results += wave
+            try:
+                self._after_level(wave)
+            except AcmError as e:  # nothing later may run against CRDs that are not there
+                later = [c for c in forward if c.level > number] + backward
+                return results + [Result(c, Outcome.SKIPPED, e.message, _problem(c, e))
+                                  for c in later]
+        if any(r.problem and r.problem.code.category is Category.TRANSIENT
+               and r.outcome is Outcome.FAILED for r in results):
+            skipped = [Result(c, Outcome.SKIPPED, "prune postponed: the API server failed "
+                              "during apply") for c in backward]
+            for r in skipped:
+                self.on_result(r)
+            return results + skipped
+        ordered = sorted(backward, key=lambda c: -c.level)
+        for _, level in groupby(ordered, key=lambda c: c.level):
+            results += self._wave(list(level), failed, problems)
         return results

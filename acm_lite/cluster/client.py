@@ -9,14 +9,16 @@ priority and fairness protects it). API errors become acm-lite's coded errors.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import urllib3
@@ -32,6 +34,16 @@ MAX_CONNECTIONS = 32
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0
 TIMEOUT = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+
+
+class Call(NamedTuple):
+    """One request for ``Cluster.request_many``."""
+
+    method: str
+    path: str
+    query: dict[str, Any] | None = None
+    body: Any = None
+    content_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,20 +151,66 @@ class Cluster:
                 body: Any = None, content_type: str | None = None,
                 accept: str = "application/json", decode: bool = True) -> Any:
         """Send one request; the decoded JSON answer, or ApiError / a transient AcmError."""
-        url = self.host + path
-        params = {k: v for k, v in (query or {}).items() if v is not None}
-        if params:
-            url += "?" + urlencode(params)
+        target, data, headers = self._prepare(Call(method, path, query, body, content_type),
+                                              accept)
+        status, payload = self._send(method, self.host + target, data, headers)
+        if status >= 400:
+            raise _api_error(status, payload)
+        return json.loads(payload) if payload and decode else None
+
+    def request_many(self, calls: Sequence[Call], width: int) -> list[ApiError | AcmError | None]:
+        """Send ``calls``, at most ``width`` at a time; for each, in order, None once it
+        succeeded (answers are not decoded) or its error: an ApiError for an answer of 400 or
+        more, a transient AcmError when the API server could not be reached.
+
+        One thread drives every connection of the lean transport; the urllib3 pool (proxies,
+        unusual addresses) falls back to a thread per connection."""
+        outcomes: list[ApiError | AcmError | None] = [None] * len(calls)
+        if self._transport is None:
+            def one(call: Call) -> ApiError | AcmError | None:
+                try:
+                    self.request(call.method, call.path, query=call.query, body=call.body,
+                                 content_type=call.content_type, decode=False)
+                except (ApiError, AcmError) as e:
+                    return e
+                return None
+
+            with ThreadPoolExecutor(max_workers=max(1, width)) as pool:
+                return list(pool.map(one, calls))
+        def lazily() -> Iterator[tuple[str, str, dict[str, str], bytes | None]]:
+            for call in calls:  # encoded as connections free up, while others wait on answers
+                target, data, headers = self._prepare(call)
+                yield call.method, target, headers, data
+
+        for position, answer in self._transport.exchange(lazily(), max(1, width)):
+            if isinstance(answer, TransportError):
+                outcomes[position] = self._unreachable(answer)
+            elif answer.status >= 400:
+                outcomes[position] = _api_error(answer.status, answer.data)
+        return outcomes
+
+    def _prepare(self, call: Call, accept: str = "application/json"
+                 ) -> tuple[str, bytes | None, dict[str, str]]:
+        """The path with its query, the encoded body and the headers of ``call``; counted."""
+        target = call.path
+        if call.query:
+            items = tuple(call.query.items())
+            try:
+                target += _query_string(items)
+            except TypeError:  # a value that cannot be a cache key
+                target += _query_string.__wrapped__(items)
+        body, content_type = call.body, call.content_type
         data = None if body is None else (body if isinstance(body, bytes) else
                                           json.dumps(body, separators=(",", ":")).encode())
         if data is not None and content_type is None:
             content_type = "application/json"
         with self._lock:
-            self.requests[method] += 1
-        status, payload = self._send(method, url, data, self._headers(content_type, accept))
-        if status >= 400:
-            raise _api_error(status, payload)
-        return json.loads(payload) if payload and decode else None
+            self.requests[call.method] += 1
+        return target, data, self._headers(content_type, accept)
+
+    def _unreachable(self, error: Exception) -> AcmError:
+        return AcmError(errors.API_SERVER_ERROR, f"cannot reach the API server at {self.host}: "
+                        f"{type(error).__name__}: {error}", hint="is the cluster up and reachable?")
 
     def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]
               ) -> tuple[int, bytes]:
@@ -163,8 +221,7 @@ class Cluster:
             resp = self._pool.request(method, url, body=data, headers=headers)
             return resp.status, resp.data
         except (urllib3.exceptions.HTTPError, TransportError) as e:
-            raise AcmError(errors.API_SERVER_ERROR, f"cannot reach the API server at {self.host}: "
-                           f"{type(e).__name__}: {e}", hint="is the cluster up and reachable?") from e
+            raise self._unreachable(e) from e
 
     def watch(self, path: str, query: dict[str, Any], stop: threading.Event) -> Iterator[Any]:
         """Events of one watch request, until the server ends it or ``stop`` is set."""
@@ -205,6 +262,14 @@ class Cluster:
     @property
     def writes(self) -> int:
         return sum(n for verb, n in self.requests.items() if verb != "GET")
+
+
+@functools.lru_cache(maxsize=256)
+def _query_string(items: tuple[tuple[str, Any], ...]) -> str:
+    """``?`` and the encoded query, or nothing; the few queries a sync repeats thousands of
+    times are encoded once."""
+    params = [(k, v) for k, v in items if v is not None]
+    return "?" + urlencode(params) if params else ""
 
 
 def _tls_settings(cfg: k8s_client.Configuration) -> TLSSettings:

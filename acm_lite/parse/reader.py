@@ -50,6 +50,13 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 _STR, _MAP, _SEQ = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq"))
+# the resolvers a plain scalar's first character selects, wildcard ones appended, as PyYAML
+# combines them on every call
+_IMPLICIT = {first: tuple(resolvers) + tuple(_Loader.yaml_implicit_resolvers.get(None, ()))
+             for first, resolvers in _Loader.yaml_implicit_resolvers.items() if first is not None}
+_WILDCARD = tuple(_Loader.yaml_implicit_resolvers.get(None, ()))
+_RESOLVED: dict[str, str] = {}  # plain scalar -> tag: keys and common values repeat endlessly
+_RESOLVED_MAX = 1 << 16
 _PLAIN_SCALARS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
 
 
@@ -62,6 +69,21 @@ class _TreeLoader(_Loader):
     built directly; anything else (merge keys, explicit tags, complex keys, a node holding
     itself) falls back to PyYAML's constructor for the whole document. An aliased node is built
     once and shared, as PyYAML does; ``_documents`` bounds the expansion afterwards."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        """PyYAML's tag resolution (this loader has no path resolvers), remembered per plain
+        scalar: it runs for every scalar the parser meets."""
+        if kind is not yaml.ScalarNode:
+            return _MAP if kind is yaml.MappingNode else _SEQ
+        if not implicit[0]:
+            return _STR
+        tag = _RESOLVED.get(value)
+        if tag is None:
+            tag = next((tag for tag, rx in _IMPLICIT.get(value[:1], _WILDCARD) if rx.match(value)),
+                       _STR)
+            if len(_RESOLVED) < _RESOLVED_MAX:
+                _RESOLVED[value] = tag
+        return tag
 
     def construct_document(self, node: yaml.Node) -> Any:
         self._built: dict[int, Any] = {}
