@@ -47,6 +47,6 @@ def write(cluster: Cluster, sync: str, objects: set[ObjectId],
     try:
         cluster.request("PATCH", _path(namespace, sync), body=body,
                         query={"fieldManager": api.FIELD_MANAGER, "force": "true"},
-                        content_type="application/apply-patch+yaml")
+                        content_type="application/apply-patch+yaml", decode=False)
     except ApiError as e:
         raise e.to_acm(f"{api.GROUP}/ResourceInventory {namespace}/{sync}") from e

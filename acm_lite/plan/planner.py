@@ -51,6 +51,22 @@ def _declared_change(obj: Manifest, live: dict[str, Any] | None, opts: PlanOptio
     return change(Action.UNCHANGED, "matches the declared object", desired), None
 
 
+def manageable(declared: list[Manifest], live: Mapping[ObjectId, dict[str, Any]],
+               opts: PlanOptions) -> set[ObjectId]:
+    """The declared objects ``plan`` may go on to manage (create, update or leave unchanged): all
+    but those whose management is disabled and those another sync owns. Cheap: what a pass
+    records before it has made its plan."""
+    out = set()
+    for obj in declared:
+        if is_disabled(obj):
+            continue
+        current_owner = ownership.owner(live.get(obj.id))
+        if current_owner and current_owner != opts.sync and not opts.take_over:
+            continue
+        out.add(obj.id)
+    return out
+
+
 def _prune_change(oid: ObjectId, live: dict[str, Any] | None, opts: PlanOptions) -> Change | None:
     level = order.base_level(oid)
     if live is None:
@@ -65,9 +81,12 @@ def _prune_change(oid: ObjectId, live: dict[str, Any] | None, opts: PlanOptions)
 
 
 def plan(declared: list[Manifest], live: Mapping[ObjectId, dict[str, Any]],
-         inventory: set[ObjectId], opts: PlanOptions) -> ChangeSet:
+         inventory: set[ObjectId], opts: PlanOptions,
+         ordered: tuple[dict[ObjectId, int], list[Problem]] | None = None) -> ChangeSet:
+    """``ordered``: ``order.levels(declared)``, when the caller has it already."""
     result = ChangeSet()
-    levels, result.problems = order.levels(declared)
+    levels, problems = ordered or order.levels(declared)
+    result.problems = list(problems)
     for obj in declared:
         change, problem = _declared_change(obj, live.get(obj.id), opts, levels[obj.id])
         result.changes.append(change)

@@ -24,7 +24,7 @@ from acm_lite.parse import declare
 from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.parse.kinds import builtin
 from acm_lite.paths import cache_dir
-from acm_lite.plan import ownership, planner
+from acm_lite.plan import order, ownership, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Outcome, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
@@ -236,29 +236,42 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     sync.stage = "plan"
     discovery = Discovery(cluster)
     recorded = inventory.read(cluster, spec.name) if sync.writes or store.installed(cluster) else set()
-    wanted = {o.id for o in declared.objects} | recorded
+    declared_ids = {o.id for o in declared.objects}
+    guard = _prune_all_guard(declared_ids, recorded, options)
+    if guard:
+        return sync.finish("plan", [guard])
+    wanted = declared_ids | recorded
     sync.progress(f"reading live state of {len({o.group_kind for o in wanted})} kinds")
     current = live.snapshot(cluster, discovery, wanted, f"{ownership.SYNC_LABEL}={spec.name}",
                             scope=spec.namespace)
-    changes = planner.plan(declared.objects, current, recorded,
-                           planner.PlanOptions(spec.name, sync.result.snapshot.commit,
-                                               options.take_over))
+    opts = planner.PlanOptions(spec.name, sync.result.snapshot.commit, options.take_over)
+    ordered = order.levels(declared.objects)
+    cyclic = any(p.code is errors.DEPENDENCY_CYCLE for p in ordered[1])
+    # whatever this pass may apply is recorded before anything is applied (a pass killed halfway
+    # never forgets what it created); the write goes out while the plan is made
+    early = recorded | planner.manageable(declared.objects, current, opts)
+    writing = None
+    if sync.writes and early != recorded and not cyclic:
+        writing = _Background(lambda: inventory.write(cluster, spec.name, early))
+    written = early if writing else recorded
+    try:
+        changes = planner.plan(declared.objects, current, recorded, opts, ordered)
+    finally:
+        if writing:
+            writing.wait()
     sync.result.changeset = changes
     sync.timed("plan", started)
     if any(p.blocking for p in changes.problems if p.code is errors.DEPENDENCY_CYCLE):
         return sync.finish("plan", changes.problems)
-    guard = _prune_all_guard(changes, recorded, options)
-    if guard:
-        return sync.finish("plan", [guard])
     if options.plan_only:
         return sync.finish("plan", changes.problems)
 
     started = time.monotonic()
     sync.stage = "apply"
     managed = _managed(changes)
-    union = recorded | managed
-    if sync.writes and union != recorded:
-        inventory.write(cluster, spec.name, union)
+    if sync.writes and not managed <= written:  # never expected: the plan manages more than
+        written = written | managed  # ``manageable`` said; still recorded before applying
+        inventory.write(cluster, spec.name, written)
     prevalidated = frozenset(builtin()) if options.schema else frozenset()
     applier = Applier(cluster, discovery, ApplyOptions(
         force_conflicts=options.force_conflicts, concurrency=options.concurrency,
@@ -267,13 +280,35 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
                   f" of {len(changes.changes)} objects")
     sync.result.results = applier.run(changes)
     final = _final_inventory(recorded, managed, sync.result.results)
-    if sync.writes and final != union:
+    if sync.writes and final != written:
         inventory.write(cluster, spec.name, final)
     sync.managed = len(final)
     sync.timed("apply", started)
     failures = [r.problem for r in sync.result.results if r.problem]
     conflicts = [p for p in changes.problems if p.code is errors.MANAGEMENT_CONFLICT]
     return sync.finish("apply", _unique(failures + conflicts))
+
+
+class _Background:
+    """One call on a thread of its own; ``wait`` returns when it is done and raises what it
+    raised."""
+
+    def __init__(self, call: Callable[[], None]):
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                call()
+            except BaseException as e:  # handed to the waiting thread
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name="acm-lite-background", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 _DECLARED: OrderedDict[tuple[object, ...], declare.Declared] = OrderedDict()
@@ -321,11 +356,11 @@ def _final_inventory(recorded: set[ObjectId], managed: set[ObjectId],
     return managed | (recorded - released - dropped)
 
 
-def _prune_all_guard(changes: ChangeSet, recorded: set[ObjectId], options: SyncOptions
+def _prune_all_guard(declared: set[ObjectId], recorded: set[ObjectId], options: SyncOptions
                      ) -> Problem | None:
     if options.allow_prune_all or not recorded:
         return None
-    if not (recorded & {c.id for c in changes.changes if c.manifest is not None}):
+    if not recorded & declared:
         return Problem(errors.EMPTY_SOURCE,
                        f"this commit would prune all {len(recorded)} objects the sync manages and "
                        "keep none; refusing", hint="check --repo and --dir; pass --allow-prune-all "
