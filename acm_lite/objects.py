@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 
-@dataclass(frozen=True, order=True)
-class GroupKind:
+class GroupKind(NamedTuple):
+    """A kind and its API group. A named tuple, like ObjectId: compared and hashed in C."""
+
     group: str
     kind: str
 

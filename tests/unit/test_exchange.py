@@ -38,7 +38,7 @@ def chunked(body: bytes, parts: int) -> bytes:
 
 class Server:
     """Answers every request, on as many connections at once as clients open, with
-    ``respond(path, body)``. Records the requests and the most connections open at once."""
+    ``respond(path, body)``. Records the requests and the most it held unanswered at once."""
 
     def __init__(self, respond: Callable[[str, bytes], bytes],
                  context: ssl.SSLContext | None = None):
@@ -48,8 +48,8 @@ class Server:
         self.paths: list[str] = []
         self.bodies: dict[str, int] = {}
         self.connections = 0
-        self.open = 0
-        self.most_open = 0
+        self.busy = 0
+        self.most_busy = 0
         self.lock = threading.Lock()
         scheme = "https" if context else "http"
         self.url = f"{scheme}://127.0.0.1:{self.listener.getsockname()[1]}"
@@ -66,8 +66,6 @@ class Server:
     def _serve(self, raw: socket.socket) -> None:
         with self.lock:
             self.connections += 1
-            self.open += 1
-            self.most_open = max(self.most_open, self.open)
         try:
             conn = self.context.wrap_socket(raw, server_side=True) if self.context else raw
             with conn:
@@ -88,7 +86,13 @@ class Server:
                     with self.lock:
                         self.paths.append(path)
                         self.bodies[path] = len(body)
-                    answer = self.respond(path, body)
+                        self.busy += 1
+                        self.most_busy = max(self.most_busy, self.busy)
+                    try:
+                        answer = self.respond(path, body)
+                    finally:
+                        with self.lock:
+                            self.busy -= 1
                     if not answer:
                         return
                     conn.sendall(answer)
@@ -96,9 +100,6 @@ class Server:
                         return
         except OSError:
             pass  # a client that went away, as some tests intend
-        finally:
-            with self.lock:
-                self.open -= 1
 
     def close(self) -> None:
         self.listener.close()
@@ -151,7 +152,7 @@ def test_every_answer_comes_back_in_its_position_over_at_most_width_connections(
             assert answer.status == (201 if kind == "close" else 200)
         assert sorted(server.paths) == sorted(paths)
         assert set(server.bodies.values()) == {7}
-        assert 1 < server.most_open <= 4
+        assert 1 < server.most_busy <= 4
         # the kept-alive connections went back to the transport for the next request
         before = server.connections
         assert t.request("GET", "/length/1", {}, None).data == b"length-1"
