@@ -9,6 +9,7 @@ from typing import Any
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.objects import GroupKind, ObjectId
+from acm_lite.parse import kinds
 
 PAGE = 500
 
@@ -46,34 +47,53 @@ def _listed(cluster: Cluster, resource: Resource, namespace: str | None = None,
         raise e.to_acm(f"list {resource.plural}") from e
 
 
-def _kind_snapshot(cluster: Cluster, resource: Resource, wanted: set[ObjectId], *,
-                   label_selector: str, scope: str | None) -> list[tuple[ObjectId, dict[str, Any]]]:
-    """This sync's objects of one kind (one labelled LIST), then the wanted objects it does not
-    label yet (adoption candidates, or first sync) with unfiltered LISTs where they live. A
-    tenant sync (``scope``) only ever lists inside its namespace."""
-    found = _listed(cluster, resource, scope if resource.namespaced else None,
-                    label_selector=label_selector)
+def _unlabelled(resource: Resource, wanted: set[ObjectId],
+                found: list[tuple[ObjectId, dict[str, Any]]]) -> list[str | None]:
+    """Where the wanted objects a labelled LIST did not return live (adoption candidates, or a
+    first sync): the namespaces to list unfiltered, or [None] for a cluster-scoped kind."""
     missing = wanted - {oid for oid, _ in found}
     if not missing:
-        return found
+        return []
     if not resource.namespaced:
-        return found + _listed(cluster, resource)
-    for namespace in sorted({oid.namespace for oid in missing}):
-        found += _listed(cluster, resource, namespace)
-    return found
+        return [None]
+    return [*sorted({oid.namespace for oid in missing})]
 
 
 def snapshot(cluster: Cluster, discovery: Discovery, wanted: Iterable[ObjectId],
              label_selector: str, *, concurrency: int = 8, scope: str | None = None
              ) -> dict[ObjectId, dict[str, Any]]:
     """Live state of the wanted objects (and any other object of their kinds that carries
-    ``label_selector``); kinds the cluster does not serve yet are skipped."""
+    ``label_selector``); kinds the cluster does not serve yet are skipped.
+
+    One labelled LIST per kind finds this sync's objects; the wanted objects it does not label
+    yet are then listed unfiltered where they live, namespace by namespace. A tenant sync
+    (``scope``) only ever lists inside its namespace. The LISTs of each round go out side by
+    side."""
     by_kind: dict[GroupKind, set[ObjectId]] = {}
     for oid in wanted:
         by_kind.setdefault(oid.group_kind, set()).add(oid)
     served = [(r, by_kind[gk]) for gk in sorted(by_kind) if (r := discovery.find(gk)) is not None]
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        batches = pool.map(lambda rw: _kind_snapshot(cluster, rw[0], rw[1],
-                                                     label_selector=label_selector, scope=scope),
-                           served)
-        return {oid: item for batch in batches for oid, item in batch}
+        labelled = list(pool.map(
+            lambda rw: _listed(cluster, rw[0], scope if rw[0].namespaced else None,
+                               label_selector=label_selector), served))
+        rest = [(resource, namespace) for (resource, want), found in zip(served, labelled,
+                                                                         strict=True)
+                for namespace in _unlabelled(resource, want, found)]
+        if scope is None and sum(1 for _, namespace in rest if namespace) > 1:
+            existing = _namespaces(cluster, discovery)  # nothing lives in a namespace not there
+            if existing is not None:
+                rest = [(r, ns) for r, ns in rest if ns is None or ns in existing]
+        unlabelled = pool.map(lambda rn: _listed(cluster, rn[0], rn[1]), rest)
+        return {oid: item for batch in [*labelled, *unlabelled] for oid, item in batch}
+
+
+def _namespaces(cluster: Cluster, discovery: Discovery) -> set[str] | None:
+    """The names of the cluster's namespaces; None when they cannot be listed."""
+    resource = discovery.find(kinds.NAMESPACE)
+    if resource is None:
+        return None
+    try:
+        return {str((item.get("metadata") or {}).get("name")) for item in list_all(cluster, resource)}
+    except ApiError:  # not allowed to list them: every namespace is listed on its own
+        return None

@@ -167,18 +167,25 @@ def test_objects_of_another_sync_are_never_taken_over(cluster: Cluster, tmp_path
     assert live["data"] == {"k": "v"} and ownership.owner(live) == sync_name
 
 
-def test_an_existing_unmanaged_object_is_adopted(cluster: Cluster, repo: GitRepo,
-                                                 names: tuple[str, str]) -> None:
+def test_existing_unmanaged_objects_are_adopted(cluster: Cluster, repo: GitRepo,
+                                                names: tuple[str, str]) -> None:
+    # two namespaces hold unmanaged copies; a third does not exist yet (nothing to look for there)
     sync_name, namespace = names
-    cluster.request("POST", "/api/v1/namespaces", body=ns(namespace))
-    cluster.request("POST", f"/api/v1/namespaces/{namespace}/configmaps",
-                    body={**cm("pre", namespace), "data": {"k": "old"}})
-    repo.commit({"ns.yaml": ns(namespace), "pre.yaml": cm("pre", namespace)})
+    spaces = [f"{namespace}-{n}" for n in range(3)]
+    for space in spaces[:2]:
+        cluster.request("POST", "/api/v1/namespaces", body=ns(space))
+        cluster.request("POST", f"/api/v1/namespaces/{space}/configmaps",
+                        body={**cm("pre", space), "data": {"k": "old"}})
+    files = {f"{space}.yaml": ns(space) for space in spaces}
+    files.update({f"{space}-pre.yaml": cm("pre", space) for space in spaces})
+    repo.commit(files)
     result = sync(cluster, repo, sync_name)
     assert result.ok
-    assert outcomes(result)[f"ConfigMap {namespace}/pre"] == "configured"
-    assert ownership.owner(get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/pre")) == (
-        sync_name)
+    assert {space: outcomes(result)[f"ConfigMap {space}/pre"] for space in spaces} == {
+        spaces[0]: "configured", spaces[1]: "configured", spaces[2]: "created"}
+    for space in spaces:
+        live = get(cluster, f"/api/v1/namespaces/{space}/configmaps/pre")
+        assert ownership.owner(live) == sync_name and live["data"] == {"k": "v"}
 
 
 def test_a_rejected_object_fails_alone_and_is_retried(cluster: Cluster, repo: GitRepo,
