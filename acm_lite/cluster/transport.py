@@ -245,6 +245,7 @@ class _Exchange:
 
     def drive(self, pending: Iterator[tuple[int, Request]]) -> Iterator[Outcome]:
         busy = 0
+        checked = time.monotonic()
         while True:
             while self.slots < self.width and self.transport._slots.acquire(
                     blocking=self.slots == 0):
@@ -259,9 +260,10 @@ class _Exchange:
                     yield outcome
             if not busy:
                 return
-            flying = [lane.flight for lane in self.lanes if lane.flight is not None]
-            wait = min(f.deadline for f in flying) - time.monotonic()
-            for key, _ in self.selector.select(max(0.0, wait)):
+            # timeouts are looked for a few times per read timeout, not after every answer
+            check_every = min(0.5, self.transport._read_timeout / 4)
+            for key, _ in self.selector.select(max(0.0, checked + check_every
+                                                   - time.monotonic())):
                 lane: _Lane = key.data
                 if lane.flight is None:
                     self._stray(lane)
@@ -271,6 +273,9 @@ class _Exchange:
                     busy -= 1
                     yield outcome
             now = time.monotonic()
+            if now < checked + check_every:
+                continue
+            checked = now
             for lane in [lane for lane in self.lanes if lane.flight and lane.flight.deadline <= now]:
                 assert lane.flight is not None
                 position = lane.flight.position
