@@ -177,6 +177,7 @@ class Cluster:
 
             with ThreadPoolExecutor(max_workers=max(1, width)) as pool:
                 return list(pool.map(one, calls))
+
         def lazily() -> Iterator[tuple[str, str, dict[str, str], bytes | None]]:
             for call in calls:  # encoded as connections free up, while others wait on answers
                 target, data, headers = self._prepare(call)
