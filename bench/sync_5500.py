@@ -198,18 +198,18 @@ def main() -> None:
     print(f"raw concurrent create loop:      {m['raw']:7.2f}s")
     print(f"kubectl apply --server-side:     {m['kubectl']:7.2f}s")
     print(f"acm-lite sync --once (full):     {m['sync']:7.2f}s  "
-          f"= {m['kubectl'] / m['sync']:.1f}x faster than kubectl (target >= 3x), "
+          f"= {m['kubectl'] / m['sync']:.2f}x faster than kubectl (target >= 3x), "
           f"{m['sync'] / m['raw']:.2f}x the raw loop (target <= 1.5x)")
-    versus_kubectl = ", ".join(f"{r['kubectl'] / r['sync']:.1f}x" for r in rounds)
+    versus_kubectl = ", ".join(f"{r['kubectl'] / r['sync']:.2f}x" for r in rounds)
     versus_raw = ", ".join(f"{r['sync'] / r['raw']:.2f}x" for r in rounds)
-    print(f"  per round: {versus_kubectl} faster than kubectl (median {by_round['kubectl']:.1f}x); "
+    print(f"  per round: {versus_kubectl} faster than kubectl (median {by_round['kubectl']:.2f}x); "
           f"{versus_raw} the raw loop (median {by_round['raw']:.2f}x)")
     print(f"server-side apply floor:         {m['floor']:7.2f}s  = {m['floor'] / m['raw']:.2f}x the raw "
-          f"loop, {m['kubectl'] / m['floor']:.1f}x faster than kubectl (the same applies, nothing "
+          f"loop, {m['kubectl'] / m['floor']:.2f}x faster than kubectl (the same applies, nothing "
           "around them)")
     server_floor = m["floor_server_cpu"] / cores
     print(f"  the API server and etcd alone used {m['floor_server_cpu']:.2f} CPU-s for those applies: "
-          f"at least {server_floor:.2f}s on {cores} cores, {m['kubectl'] / server_floor:.1f}x "
+          f"at least {server_floor:.2f}s on {cores} cores, {m['kubectl'] / server_floor:.2f}x "
           "faster than kubectl for a client that used no CPU at all")
     apply_cost = statistics.median(r["floor_server_cpu"] / r["raw_server_cpu"] for r in rounds)
     print(f"  the raw loop's creates cost the API server and etcd {m['raw_server_cpu']:.2f} CPU-s: "
