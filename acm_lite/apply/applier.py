@@ -104,7 +104,8 @@ class Applier:
 
     def _wave(self, changes: list[Change], failed: set[ObjectId],
               problems: dict[ObjectId, Problem]) -> list[Result]:
-        """One level's changes, their requests sent side by side."""
+        """One level's changes, their requests sent side by side; each result is reported as
+        soon as it is known."""
         results: list[Result] = []
         sending: list[tuple[Change, Call]] = []
         for change in changes:
@@ -116,12 +117,17 @@ class Applier:
                 except AcmError as e:  # a kind the API server does not serve
                     result = Result(change, Outcome.FAILED, e.message, _problem(change, e))
             results.append(result)
-        answers = self.cluster.request_many([call for _, call in sending],
-                                            self.options.concurrency)
-        results += [self._settled(change, error) for (change, _), error in zip(sending, answers,
-                                                                               strict=True)]
-        for result in results:
             self.on_result(result)
+        settled: list[Result | None] = [None] * len(sending)
+
+        def answered(position: int, error: ApiError | AcmError | None) -> None:
+            result = settled[position] = self._settled(sending[position][0], error)
+            self.on_result(result)
+
+        self.cluster.request_many([call for _, call in sending], self.options.concurrency,
+                                  on_answer=answered)
+        results += [r for r in settled if r is not None]
+        for result in results:
             if result.outcome in (Outcome.FAILED, Outcome.SKIPPED) and result.problem:
                 failed.add(result.change.id)
         return results

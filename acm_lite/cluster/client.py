@@ -14,8 +14,8 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -34,6 +34,10 @@ MAX_CONNECTIONS = 32
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0
 TIMEOUT = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+
+
+def _ignore(_position: int, _outcome: ApiError | AcmError | None) -> None:
+    return None
 
 
 class Call(NamedTuple):
@@ -158,10 +162,13 @@ class Cluster:
             raise _api_error(status, payload)
         return json.loads(payload) if payload and decode else None
 
-    def request_many(self, calls: Sequence[Call], width: int) -> list[ApiError | AcmError | None]:
+    def request_many(self, calls: Sequence[Call], width: int,
+                     on_answer: Callable[[int, ApiError | AcmError | None], None] = _ignore,
+                     ) -> list[ApiError | AcmError | None]:
         """Send ``calls``, at most ``width`` at a time; for each, in order, None once it
         succeeded (answers are not decoded) or its error: an ApiError for an answer of 400 or
-        more, a transient AcmError when the API server could not be reached.
+        more, a transient AcmError when the API server could not be reached. ``on_answer``
+        hears of each (its position, the same value) as it arrives, in the calling thread.
 
         One thread drives every connection of the lean transport; the urllib3 pool (proxies,
         unusual addresses) falls back to a thread per connection."""
@@ -176,7 +183,12 @@ class Cluster:
                 return None
 
             with ThreadPoolExecutor(max_workers=max(1, width)) as pool:
-                return list(pool.map(one, calls))
+                futures = {pool.submit(one, call): position for position, call in enumerate(calls)}
+                for future in as_completed(futures):
+                    position = futures[future]
+                    outcomes[position] = future.result()
+                    on_answer(position, outcomes[position])
+            return outcomes
 
         def lazily() -> Iterator[tuple[str, str, dict[str, str], bytes | None]]:
             for call in calls:  # encoded as connections free up, while others wait on answers
@@ -188,6 +200,7 @@ class Cluster:
                 outcomes[position] = self._unreachable(answer)
             elif answer.status >= 400:
                 outcomes[position] = _api_error(answer.status, answer.data)
+            on_answer(position, outcomes[position])
         return outcomes
 
     def _prepare(self, call: Call, accept: str = "application/json"

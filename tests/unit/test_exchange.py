@@ -297,3 +297,34 @@ def test_an_empty_exchange_sends_nothing(width: int) -> None:
     with serving(lambda path, body: ok(b"")) as server:
         assert outcomes(transport(server.url), [], width) == {}
         assert server.connections == 0
+
+
+@pytest.mark.parametrize("lean", [True, False])
+def test_request_many_reports_each_answer_as_it_arrives(lean: bool) -> None:
+    fast_heard = threading.Event()
+    slow_saw: list[bool] = []
+
+    def respond(path: str, body: bytes) -> bytes:
+        if path == "/slow":  # answers only once the caller has heard of the fast one
+            slow_saw.append(fast_heard.wait(5))
+            return ok(b"{}")
+        return ok(b'{"reason":"Conflict","message":"taken"}', "409 Conflict")
+
+    heard: list[tuple[int, object]] = []
+
+    def on_answer(position: int, outcome: ApiError | AcmError | None) -> None:
+        heard.append((position, outcome))
+        if position == 1:
+            fast_heard.set()
+
+    with serving(respond) as server:
+        cfg = k8s_client.Configuration()
+        cfg.host = server.url
+        cluster = Cluster(cfg)
+        if not lean:
+            cluster._transport = None
+        answers = cluster.request_many([Call("GET", "/slow"), Call("GET", "/fast")], width=2,
+                                       on_answer=on_answer)
+    assert slow_saw == [True]
+    assert heard == [(1, answers[1]), (0, None)]
+    assert answers[0] is None and isinstance(answers[1], ApiError) and answers[1].status == 409
