@@ -423,12 +423,7 @@ class _Answer:
         return True
 
     def _length(self, conn: _Connection, eof: bool) -> bool:
-        if len(conn.buffer) < self.length:
-            return False
-        self.chunks.append(conn.buffer[:self.length])
-        conn.buffer = conn.buffer[self.length:]
-        self.mode = "done"
-        return True
+        return self._take(conn, 0, "done")
 
     def _chunk_size(self, conn: _Connection, eof: bool) -> bool:
         end = conn.buffer.find(b"\r\n")
@@ -440,11 +435,15 @@ class _Answer:
         return True
 
     def _chunk_data(self, conn: _Connection, eof: bool) -> bool:
-        if len(conn.buffer) < self.length + 2:
+        return self._take(conn, 2, "chunk-size")  # the data, then the line break ending it
+
+    def _take(self, conn: _Connection, after: int, then: str) -> bool:
+        """``self.length`` bytes of body, and ``after`` more to skip; then mode ``then``."""
+        if len(conn.buffer) < self.length + after:
             return False
         self.chunks.append(conn.buffer[:self.length])
-        conn.buffer = conn.buffer[self.length + 2:]
-        self.mode = "chunk-size"
+        conn.buffer = conn.buffer[self.length + after:]
+        self.mode = then
         return True
 
     def _trailer(self, conn: _Connection, eof: bool) -> bool:

@@ -19,8 +19,8 @@ from kubernetes import client as k8s_client
 from acm_lite import errors
 from acm_lite.cluster.client import ApiError, Call, Cluster
 from acm_lite.cluster.transport import Response, TLSSettings, Transport, TransportError
-from acm_lite.devcluster import certs
 from acm_lite.errors import AcmError
+from tests.support import tls
 
 CLOSE = b""  # an answer that closes the connection without answering
 
@@ -224,26 +224,18 @@ def test_an_unreachable_server_is_an_error_for_every_request() -> None:
 
 
 def test_tls_large_requests_and_answers_spanning_many_records(tmp_path: Path) -> None:
-    bundle = certs.generate("exchange")
-    files = {}
-    for name, data in (("ca", bundle.ca.cert), ("server.crt", bundle.serving.cert),
-                       ("server.key", bundle.serving.key), ("client.crt", bundle.admin.cert),
-                       ("client.key", bundle.admin.key)):
-        (tmp_path / name).write_bytes(data)
-        files[name] = str(tmp_path / name)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=files["ca"])
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.load_cert_chain(files["server.crt"], files["server.key"])
+    files = tls.files(tmp_path, "exchange")
+    context = tls.server_context(files)
     big = bytes(range(256)) * 1200  # about 300 KB: many TLS records
 
     def respond(path: str, body: bytes) -> bytes:
         return chunked(big, 5) if path.startswith("/big") else ok(b"%d" % len(body))
 
-    tls = TLSSettings(ca_file=files["ca"], cert_file=files["client.crt"],
-                      key_file=files["client.key"])
+    settings = TLSSettings(ca_file=files["ca"], cert_file=files["client.crt"],
+                           key_file=files["client.key"])
     upload = b"x" * (4 << 20)  # more than a socket takes at once: sent in parts
     with serving(respond, context) as server:
-        t = transport(server.url, tls)
+        t = transport(server.url, settings)
         answers = dict(t.exchange([("GET", f"/big/{i}", {}, None) for i in range(6)]
                                   + [("PUT", "/upload", {}, upload)], 3))
     assert all(getattr(answers[i], "data", None) == big for i in range(6))

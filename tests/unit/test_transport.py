@@ -4,7 +4,6 @@ answers the test lists, byte for byte, so framing and reconnection are checked e
 from __future__ import annotations
 
 import socket
-import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from acm_lite.cluster.transport import TLSSettings, Transport, TransportError
-from acm_lite.devcluster import certs
+from tests.support import tls
 
 CLOSE = object()  # in a script: close the connection instead of answering
 
@@ -148,16 +147,8 @@ def test_a_path_prefix_in_the_server_address_is_kept() -> None:
 def tls_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], list[str]]]:
     """One HTTPS server on loopback that requires a client certificate from its CA; yields its
     URL, the certificate files and the client names it saw."""
-    bundle = certs.generate("transport")
-    files = {}
-    for name, data in (("ca", bundle.ca.cert), ("server.crt", bundle.serving.cert),
-                       ("server.key", bundle.serving.key), ("client.crt", bundle.admin.cert),
-                       ("client.key", bundle.admin.key)):
-        (tmp_path / name).write_bytes(data)
-        files[name] = str(tmp_path / name)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=files["ca"])
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.load_cert_chain(files["server.crt"], files["server.key"])
+    files = tls.files(tmp_path, "transport")
+    context = tls.server_context(files)
     listener = socket.create_server(("127.0.0.1", 0))
     clients: list[str] = []
 
