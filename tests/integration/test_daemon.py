@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -169,13 +170,21 @@ def test_sigterm_mid_sync_then_restart_converges(control_plane: APIServer,
     assert count() == 300
 
 
-def _serve(control_plane: APIServer, tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
-    """The daemon as a process; its JSON logs go to a file (a pipe nobody reads would block it)."""
+@contextmanager
+def _serving(control_plane: APIServer, tmp_path: Path, *extra: str
+             ) -> Iterator[subprocess.Popen[str]]:
+    """The daemon as a process for the body of a ``with``; its JSON logs go to a file (a pipe
+    nobody reads would block it). Stopped with SIGTERM afterwards, which it must end cleanly."""
     log = (tmp_path / "serve.log").open("w")
-    return subprocess.Popen(
+    daemon = subprocess.Popen(
         [sys.executable, "-m", "acm_lite", "serve", "--kubeconfig", control_plane.kubeconfig,
          *extra], env={**os.environ, "ACM_LITE_CACHE": str(tmp_path / "cache")},
         stderr=log, text=True)
+    try:
+        yield daemon
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0
 
 
 def _wait_for_pass(daemon: subprocess.Popen[str], tmp_path: Path) -> None:
@@ -192,12 +201,11 @@ def test_a_signed_push_webhook_syncs_at_once(control_plane: APIServer,
     repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
     (tmp_path / "secret").write_text("hook-secret\n")
     port = free_port()
-    daemon = _serve(control_plane, tmp_path, "--repo", repo.url, "--revision", "main",
-                    "--source-format", "unstructured", "--name", name, "--period", "600",
-                    "--metrics-address", f"127.0.0.1:{port}",
-                    "--webhook-secret-file", str(tmp_path / "secret"))
     cluster = Cluster.connect(control_plane.kubeconfig)
-    try:
+    with _serving(control_plane, tmp_path, "--repo", repo.url, "--revision", "main",
+                  "--source-format", "unstructured", "--name", name, "--period", "600",
+                  "--metrics-address", f"127.0.0.1:{port}",
+                  "--webhook-secret-file", str(tmp_path / "secret")) as daemon:
         _wait_for_pass(daemon, tmp_path)
         repo.commit({"b.yaml": cm("b", namespace)})
         body = b'{"ref": "refs/heads/main"}'
@@ -222,9 +230,6 @@ def test_a_signed_push_webhook_syncs_at_once(control_plane: APIServer,
         listed = cluster.request("GET", "/api/v1/namespaces/acm-lite-system/events")["items"]
         assert any(e["involvedObject"]["name"] == name and e["reason"] == "Synced"
                    for e in listed)
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=60) == 0
 
 
 def test_a_saved_file_in_a_local_directory_syncs_within_seconds(
@@ -235,19 +240,16 @@ def test_a_saved_file_in_a_local_directory_syncs_within_seconds(
     folder = tmp_path / "live-edit"
     folder.mkdir()
     (folder / "ns.yaml").write_text(yaml.safe_dump(ns(namespace)))
-    daemon = _serve(control_plane, tmp_path, "--repo", str(folder), "--source-format",
-                    "unstructured", "--name", name, "--period", "600", "--metrics-address", "off")
     cluster = Cluster.connect(control_plane.kubeconfig)
-    try:
+    with _serving(control_plane, tmp_path, "--repo", str(folder), "--source-format",
+                  "unstructured", "--name", name, "--period", "600",
+                  "--metrics-address", "off") as daemon:
         _wait_for_pass(daemon, tmp_path)
         saved = time.monotonic()
         (folder / "cm.yaml").write_text(yaml.safe_dump(cm("saved", namespace)))
         eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/saved")
                    is not None, 10)
         assert time.monotonic() - saved < 5
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=60) == 0
 
 
 def test_rootsync_objects_start_and_stop_syncs(control_plane: APIServer,
@@ -259,9 +261,8 @@ def test_rootsync_objects_start_and_stop_syncs(control_plane: APIServer,
     from acm_lite.status import store
 
     store.install(cluster)
-    daemon = _serve(control_plane, tmp_path, "--from-cluster", "--period", "0.5",
-                    "--metrics-address", "off")
-    try:
+    with _serving(control_plane, tmp_path, "--from-cluster", "--period", "0.5",
+                  "--metrics-address", "off"):
         time.sleep(1)
         assert get(cluster, f"/api/v1/namespaces/{namespace}") is None
         path = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs"
@@ -278,9 +279,6 @@ def test_rootsync_objects_start_and_stop_syncs(control_plane: APIServer,
         time.sleep(3)
         assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/b") is None
         assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a") is not None  # kept
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=60) == 0
 
 
 def test_syncs_from_a_config_file(control_plane: APIServer, setup: tuple[GitRepo, str, str],
@@ -304,9 +302,8 @@ def test_syncs_from_a_config_file(control_plane: APIServer, setup: tuple[GitRepo
                              timeout=60)
     assert refused.returncode == 1 and "ACM4001" in refused.stderr
     cluster = Cluster.connect(control_plane.kubeconfig)
-    daemon = _serve(control_plane, tmp_path, "--config", str(tmp_path / "syncs.yaml"),
-                    "--period", "0.5", "--metrics-address", "off")
-    try:
+    with _serving(control_plane, tmp_path, "--config", str(tmp_path / "syncs.yaml"),
+                  "--period", "0.5", "--metrics-address", "off"):
         path = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs"
         eventually(lambda: all(((get(cluster, f"{path}/{name}-{n}") or {}).get("status") or {})
                                .get("state") for n in (1, 2)), 60)
@@ -317,9 +314,6 @@ def test_syncs_from_a_config_file(control_plane: APIServer, setup: tuple[GitRepo
             live = get(cluster, f"/api/v1/namespaces/{namespace}-{n}/configmaps/a")
             assert live is not None
             assert live["metadata"]["labels"]["acm-lite.io/sync"] == f"{name}-{n}"
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(timeout=60) == 0
 
 
 def test_a_fight_is_reported_instead_of_looped_on(control_plane: APIServer,
