@@ -12,9 +12,10 @@ from pathlib import Path
 
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
-from acm_lite.parse import clusters, hierarchy, reader, unstructured
+from acm_lite.parse import clusters, hierarchy, namespace_selection, reader, unstructured
 from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.parse.kinds import POLICY_GROUPS, SOURCE_ONLY, Scoper
+from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.validate import (
     cluster_registry,
     crds,
@@ -45,6 +46,7 @@ class Options:
     default_namespace: str = "default"
     schema: bool = True
     tenant_namespace: str | None = None  # a tenant sync: only namespaced objects in it
+    live_namespaces: LiveNamespaces | None = None  # for dynamic NamespaceSelectors; None offline
 
 
 @dataclass
@@ -65,6 +67,12 @@ def load(root: Path, source_format: str, limits: reader.Limits | None = None) ->
     """Read the manifests of a source root (only the four top directories for hierarchy)."""
     top = hierarchy.TOP_DIRS if source_format == HIERARCHY else None
     return reader.read(root, top_dirs=top, limits=limits)
+
+
+def needs_live_namespaces(source: reader.ReadResult, source_format: str) -> bool:
+    """Whether declaring this source for a cluster needs the cluster's Namespaces (a dynamic
+    NamespaceSelector in the unstructured format)."""
+    return source_format == UNSTRUCTURED and namespace_selection.has_dynamic(source.manifests)
 
 
 def _object_rules(hierarchical: bool) -> list[Callable[[Manifest], list[Problem]]]:
@@ -119,7 +127,8 @@ def declare(source: reader.ReadResult, target: ClusterTarget, options: Options) 
         objs, found = hierarchy.flatten(objs, scoper)
     else:
         objs, found = unstructured.flatten(objs, scoper,
-                                           options.tenant_namespace or options.default_namespace)
+                                           options.tenant_namespace or options.default_namespace,
+                                           options.live_namespaces)
     result.problems += found
     if result.blocking:
         return result

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from acm_lite import errors
 from acm_lite.errors import Problem
 from acm_lite.objects import GroupKind, Manifest
-from acm_lite.parse import kinds, selectors
+from acm_lite.parse import kinds, namespace_selection, selectors
 from acm_lite.parse.kinds import Scope, Scoper
 from acm_lite.validate import hierarchy_config
 from acm_lite.validate.scope import NAMESPACE_SELECTOR_ANNOTATION
@@ -138,39 +138,17 @@ class _Walk:
                                                "directory or a parent of it", obj))
             return False
         try:
-            parsed = namespace_selector(selector)
+            parsed = namespace_selection.read(selector)
         except selectors.SelectorError:
-            return False  # reported once by validate_namespace_selectors
-        return parsed.matches(namespace.labels)
-
-
-def namespace_selector(obj: Manifest) -> selectors.Selector:
-    """The label selector of a NamespaceSelector (static mode only)."""
-    spec = obj.spec
-    mode = spec.get("mode", "static")
-    if mode != "static":
-        raise selectors.SelectorError(f"mode {mode!r} is not supported offline; use static")
-    selector = selectors.parse(spec.get("selector"))
-    if selector.empty:
-        raise selectors.SelectorError("NamespaceSelectors must define spec.selector")
-    return selector
-
-
-def validate_namespace_selectors(objs: list[Manifest]) -> list[Problem]:
-    problems = []
-    for obj in (o for o in objs if o.group_kind == kinds.NAMESPACE_SELECTOR):
-        try:
-            namespace_selector(obj)
-        except selectors.SelectorError as e:
-            problems.append(Problem.about(errors.INVALID_SELECTOR, f"invalid selector: {e}", obj))
-    return problems
+            return False  # reported once by namespace_selection.validate
+        return parsed.selector.matches(namespace.labels)
 
 
 def flatten(objs: list[Manifest], scoper: Scoper) -> tuple[list[Manifest], list[Problem]]:
     """Cluster objects plus every namespace's objects with inheritance and selectors applied."""
     problems = [p for o in objs if (p := _placement(o, scoper.scope(o.group_kind)))]
     problems += hierarchy_config.check(objs, scoper)
-    problems += validate_namespace_selectors(objs)
+    problems += namespace_selection.validate(objs, hierarchical=True)
     if any(p.blocking for p in problems):
         return [], problems
     in_tree = [o for o in objs if o.top_directory == "namespaces"]

@@ -1,20 +1,21 @@
 """The unstructured format: any layout; namespaced objects without a namespace get the default
-one, or (with a namespace-selector) a copy in every declared Namespace the selector matches. No I/O."""
+one, or (with a namespace-selector) a copy in every Namespace the selector picks: the declared ones,
+and for a dynamic selector the live ones too. No I/O: live Namespaces are handed in."""
 
 from __future__ import annotations
 
 from acm_lite import errors
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
-from acm_lite.parse import kinds, selectors
-from acm_lite.parse.hierarchy import namespace_selector, validate_namespace_selectors
+from acm_lite.parse import kinds, namespace_selection, selectors
 from acm_lite.parse.kinds import Scope, Scoper
+from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.validate.scope import NAMESPACE_SELECTOR_ANNOTATION
 
 
-def flatten(objs: list[Manifest], scoper: Scoper, default_namespace: str = "default"
-            ) -> tuple[list[Manifest], list[Problem]]:
-    problems = validate_namespace_selectors(objs)
+def flatten(objs: list[Manifest], scoper: Scoper, default_namespace: str = "default",
+            live: LiveNamespaces | None = None) -> tuple[list[Manifest], list[Problem]]:
+    problems = namespace_selection.validate(objs, hierarchical=False)
     named = {o.name: o for o in objs if o.group_kind == kinds.NAMESPACE_SELECTOR}
     namespaces = [o for o in objs if o.group_kind == kinds.NAMESPACE]
     out: list[Manifest] = []
@@ -34,8 +35,8 @@ def flatten(objs: list[Manifest], scoper: Scoper, default_namespace: str = "defa
                                           "no declared NamespaceSelector", obj))
             continue
         try:
-            selector = namespace_selector(named[selector_name])
+            selection = namespace_selection.read(named[selector_name])
         except selectors.SelectorError:
-            continue  # reported by validate_namespace_selectors
-        out += [obj.with_namespace(ns.name) for ns in namespaces if selector.matches(ns.labels)]
+            continue  # reported by namespace_selection.validate
+        out += [obj.with_namespace(name) for name in selection.select(namespaces, live)]
     return out, problems
