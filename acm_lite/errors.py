@@ -404,3 +404,7 @@ FIGHT = register(
 DELETE_REFUSED = register(
     "ACM2020", "DeleteRefused", _P,
     "A DELETE of a protected object (default, kube-*, acm-lite's namespace or kinds) was refused.")
+CREDENTIALS_WITHHELD = register(
+    "ACM1030", "CredentialsWithheld", _P,
+    "A Git remote over plain http asked for credentials; they are only sent over https "
+    "(or with ACM_LITE_GIT_ALLOW_HTTP=1).")
