@@ -10,15 +10,16 @@ from acm_lite.objects import Manifest
 from acm_lite.parse import kinds
 
 RESERVED_NAMESPACES = frozenset({"config-management-system", *api.OWN_NAMESPACES})
+_OWN_GROUP, _NAMESPACE = api.GROUP, kinds.NAMESPACE  # bound once: this runs for every object
 
 
 def check(obj: Manifest) -> list[Problem]:
-    if obj.group == api.GROUP:
+    if obj.group == _OWN_GROUP:
         return [Problem.about(errors.UNSUPPORTED_OBJECT,
                               f"{obj.kind} is acm-lite's own kind ({api.GROUP}) and may not be "
                               "declared in a source", obj,
                               hint="configure syncs with `acm-lite serve --config` or the chart")]
-    if obj.group_kind == kinds.NAMESPACE and obj.name in RESERVED_NAMESPACES:
+    if obj.group_kind == _NAMESPACE and obj.name in RESERVED_NAMESPACES:
         return [Problem.about(errors.ILLEGAL_NAMESPACE,
                               f"the {obj.name!r} Namespace is reserved for the syncer and must "
                               "not be declared", obj)]
