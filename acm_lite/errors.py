@@ -406,5 +406,5 @@ DELETE_REFUSED = register(
     "A DELETE of a protected object (default, kube-*, acm-lite's namespace or kinds) was refused.")
 CREDENTIALS_WITHHELD = register(
     "ACM1030", "CredentialsWithheld", _P,
-    "A Git remote over plain http asked for credentials; they are only sent over https "
-    "(or with ACM_LITE_GIT_ALLOW_HTTP=1).")
+    "A Git remote asked for credentials acm-lite held back: over plain http (they go only over "
+    "https, or with ACM_LITE_GIT_ALLOW_HTTP=1), or from another host a redirect led to.")

@@ -17,6 +17,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import git
 
@@ -32,6 +33,7 @@ _AUTH_SIGNS = ("authentication failed", "could not read username", "could not re
                "permission denied", "403", "401", "invalid username or password",
                "terminal prompts disabled")
 Progress = Callable[[str], None]
+_ASKING = re.compile(r"could not read (?:username|password) for '([^']+)'", re.IGNORECASE)
 
 
 def _classify(stderr: str, url: str) -> AcmError:
@@ -65,14 +67,24 @@ class GitSource:
                                      stdout_as_string=not binary)
                 return out if isinstance(out, str | bytes) else ""
         except git.GitCommandError as e:
-            error = _classify(self.auth.scrub(str(e.stderr or e)), self.display_url)
-            raise self._explained(error) from None
+            stderr = self.auth.scrub(str(e.stderr or e))
+            raise self._explained(_classify(stderr, self.display_url), stderr) from None
         except git.GitCommandNotFound as e:
             raise AcmError(errors.SOURCE_ERROR, "git is not installed", hint="install git") from e
 
-    def _explained(self, error: AcmError) -> AcmError:
-        """An authentication failure over plain http, when the token was held back, says so."""
-        if error.code is not errors.SOURCE_AUTH_FAILED or not self.auth.withheld(self.url):
+    def _explained(self, error: AcmError, stderr: str) -> AcmError:
+        """An authentication failure where acm-lite held the token back says why: another host
+        (a redirect) asked for it, or the repository is on plain http."""
+        if error.code is not errors.SOURCE_AUTH_FAILED:
+            return error
+        asking = _ASKING.search(stderr)
+        other = urlsplit(asking.group(1)).netloc if asking else ""
+        if self.auth.token and other and other != urlsplit(self.url).netloc:
+            return AcmError(errors.CREDENTIALS_WITHHELD,
+                            f"the Git remote {self.display_url} redirected to {other}, which asked "
+                            "for credentials; they are sent only to the repository's own host",
+                            hint="use the URL the server redirects to, if that host is trusted")
+        if not self.auth.withheld(self.url):
             return error
         return AcmError(errors.CREDENTIALS_WITHHELD,
                         f"the Git remote {self.display_url} asked for credentials; acm-lite sends "
