@@ -256,7 +256,8 @@ ILLEGAL_HIERARCHICAL_KIND = register(
     "KNV1032", "IllegalHierarchicalKind", _P,
     "Repo or HierarchyConfig appear in a repo of the unstructured format.")
 ILLEGAL_NAMESPACE = register(
-    "KNV1034", "IllegalNamespace", _P, "A reserved namespace (config-management-system) is declared.")
+    "KNV1034", "IllegalNamespace", _P,
+    "A reserved namespace (config-management-system, acm-lite-system) or an object in it is declared.")
 INVALID_METADATA_NAME = register(
     "KNV1036", "InvalidMetadataName", _P, "metadata.name is not a valid name for the kind.")
 ILLEGAL_KIND_IN_NAMESPACES = register(
@@ -398,3 +399,12 @@ CREDENTIALS_REJECTED = register(
 FIGHT = register(
     "KNV2005", "FightError", Category.TRANSIENT,
     "Another controller keeps changing a managed object back; repair paused until the next pass.")
+
+# Pruning, Secrets and Git credentials (ACM1030-1039, ACM2020-2029).
+DELETE_REFUSED = register(
+    "ACM2020", "DeleteRefused", _P,
+    "A DELETE of a protected object (default, kube-*, acm-lite's namespace or kinds) was refused.")
+CREDENTIALS_WITHHELD = register(
+    "ACM1030", "CredentialsWithheld", _P,
+    "A Git remote asked for credentials acm-lite held back: over plain http (they go only over "
+    "https, or with ACM_LITE_GIT_ALLOW_HTTP=1), or from another host a redirect led to.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from importlib import resources
 from typing import Any
 
@@ -12,6 +13,10 @@ GROUP = "acm-lite.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 SYSTEM_NAMESPACE = "acm-lite-system"
+NAMESPACE_ENV = "ACM_LITE_NAMESPACE"  # the daemon's own namespace, when installed elsewhere
+# Namespaces holding acm-lite's own records (status, inventories, the leader Lease): a source may
+# not declare them, and a sync never deletes them.
+OWN_NAMESPACES = frozenset(n for n in (SYSTEM_NAMESPACE, os.environ.get(NAMESPACE_ENV)) if n)
 FIELD_MANAGER = "acm-lite"
 DEFAULT_SYNC = "root-sync"
 

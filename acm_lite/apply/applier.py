@@ -15,7 +15,7 @@ from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Category, Problem
 from acm_lite.objects import GroupKind, ObjectId
 from acm_lite.parse import kinds
-from acm_lite.plan import ownership
+from acm_lite.plan import ownership, protected
 from acm_lite.plan.changeset import Action, Change, ChangeSet, Outcome, Result
 
 APPLY = "application/apply-patch+yaml"
@@ -67,7 +67,11 @@ class Applier:
                         APPLY)
         if change.action is Action.UNMANAGE:
             return Call("PATCH", path, self._query(False), ownership.unmanage_patch(), MERGE)
-        # PRUNE: only the exact object that was listed as ours
+        # PRUNE: only the exact object that was listed as ours, and never a protected one (the
+        # plan unmanages those; this is the last check before a DELETE goes out)
+        if protected.never_delete(change.id):
+            raise AcmError(errors.DELETE_REFUSED, f"refusing to delete {change.id}: a protected "
+                           "object is only ever unmanaged", subject=change.subject)
         uid = ((change.live or {}).get("metadata") or {}).get("uid")
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
                 **({"preconditions": {"uid": uid}} if uid else {})}

@@ -10,6 +10,7 @@ from typing import Any
 from acm_lite.cli import output
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.fleet import fanout, registry
+from acm_lite.source.auth import strip_userinfo
 
 
 def register(sub: Any) -> None:
@@ -36,7 +37,8 @@ def _list(args: argparse.Namespace) -> int:
     rows = [{"name": c.name, "provider": c.provider, "labels": c.labels,
              "kubeconfig": c.kubeconfig or ("secret:" + c.secret_ref["name"] if c.secret_ref
                                             else "(default)"),
-             "context": c.context or "", "repo": c.sync.repo, "revision": c.sync.revision,
+             "context": c.context or "", "repo": c.sync.repo and strip_userinfo(c.sync.repo),
+             "revision": c.sync.revision,
              "dir": c.sync.dir, "sourceFormat": c.sync.source_format}
             for c in fleet.select(args.cluster)]
     output.emit({"fleet": fleet.name, "clusters": rows}, args.output, lambda d: output.table(

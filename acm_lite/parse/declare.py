@@ -28,6 +28,7 @@ from acm_lite.validate import (
     names,
     namespaces,
     repo,
+    reserved,
     reserved_metadata,
     scope,
     server_fields,
@@ -79,7 +80,8 @@ def _object_rules(hierarchical: bool) -> list[Callable[[Manifest], list[Problem]
     rules: list[Callable[[Manifest], list[Problem]]] = [
         metadata_values.check, reserved_metadata.check,
         lambda o: kinds.check(o, hierarchical=hierarchical),
-        names.check, namespaces.check, management.check, crds.check, server_fields.check,
+        names.check, namespaces.check, reserved.check, management.check, crds.check,
+        server_fields.check,
     ]
     if hierarchical:
         rules.append(directories.check)

@@ -9,7 +9,7 @@ from typing import Any
 from acm_lite import errors
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest, ObjectId
-from acm_lite.plan import compare, order, ownership
+from acm_lite.plan import compare, order, ownership, protected
 from acm_lite.plan.changeset import Action, Change, ChangeSet
 from acm_lite.validate.depends_on import dependencies
 from acm_lite.validate.management import is_disabled
@@ -77,6 +77,9 @@ def _prune_change(oid: ObjectId, live: dict[str, Any] | None, opts: PlanOptions)
     if ownership.live_annotation(live, ownership.DELETION) == ownership.DETACH:
         return Change(Action.UNMANAGE, oid, f"left the source; {ownership.DELETION}: detach keeps it",
                       level=level, live=live)
+    if protected.never_delete(oid):
+        return Change(Action.UNMANAGE, oid, "left the source; a protected object is never "
+                      "deleted, only unmanaged", level=level, live=live)
     return Change(Action.PRUNE, oid, "left the source", level=level, live=live)
 
 

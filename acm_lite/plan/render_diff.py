@@ -1,4 +1,4 @@
-"""Unified diffs of what a change set would do, object by object. No I/O."""
+"""Unified diffs of what a change set would do, object by object, Secret values masked. No I/O."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from acm_lite.plan import ownership
+from acm_lite.plan import ownership, secrets
 from acm_lite.plan.changeset import Action, Change
 
 _SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
@@ -35,6 +35,11 @@ def _yaml(body: dict[str, Any] | None) -> list[str]:
 
 
 def before_after(change: Change) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The live and the desired object of ``change``, as a diff shows them: Secrets masked."""
+    return secrets.mask_pair(*_bodies(change))
+
+
+def _bodies(change: Change) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     if change.action is Action.PRUNE:
         return (_clean(change.live) if change.live else None), None
     if change.action is Action.UNMANAGE and change.live:
@@ -45,7 +50,7 @@ def before_after(change: Change) -> tuple[dict[str, Any] | None, dict[str, Any] 
         meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
                                if k not in ownership.ANNOTATIONS}
         return before, {**before, "metadata": meta}
-    desired = ownership.without_commit(change.desired) if change.desired else None
+    desired = secrets.as_stored(ownership.without_commit(change.desired)) if change.desired else None
     live = project(_clean(change.live), desired) if change.live and desired else None
     return live, desired
 

@@ -29,7 +29,7 @@ from acm_lite.plan.changeset import Action, ChangeSet, Outcome, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
 from acm_lite.source import git, local
-from acm_lite.source.auth import GitAuth
+from acm_lite.source.auth import GitAuth, strip_userinfo
 from acm_lite.source.snapshot import Snapshot
 from acm_lite.status import store
 from acm_lite.status.model import State, SyncStatus
@@ -52,7 +52,7 @@ class SyncSpec:
 
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": "git",
-                                "git": {"repo": self.repo, "revision": self.revision,
+                                "git": {"repo": strip_userinfo(self.repo), "revision": self.revision,
                                         "dir": self.dir}}
         if self.cluster_name:
             spec["clusterName"] = self.cluster_name
@@ -131,7 +131,7 @@ class _Pass:
         result.status = SyncStatus(
             state=state or (State.ERROR if blocking else State.SYNCED), commit=commit,
             synced_commit=previous.synced_commit if blocking else commit,
-            source={"repo": result.snapshot.repo if result.snapshot else self.spec.repo,
+            source={"repo": result.snapshot.repo if result.snapshot else strip_userinfo(self.spec.repo),
                     "revision": self.spec.revision, "dir": self.spec.dir},
             errors=[p.to_dict() for p in result.problems], counts=result.counts,
             durations=self.durations, stage=stage if blocking else "",
@@ -205,7 +205,8 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
         if sync.result.snapshot is None:
             sync.result.snapshot = fetch_source(spec, options, sync.progress)
     except AcmError as e:
-        return sync.finish("source", [Problem(e.code, e.message, source=spec.repo, hint=e.hint)],
+        return sync.finish("source", [Problem(e.code, e.message, source=strip_userinfo(spec.repo),
+                                              hint=e.hint)],
                            State.STALLED if e.category is errors.Category.PERMANENT else None)
     sync.timed("source", started)
 

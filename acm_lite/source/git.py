@@ -17,13 +17,13 @@ import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import git
 
 from acm_lite import errors
 from acm_lite.errors import AcmError
-from acm_lite.source.auth import GitAuth, strip_userinfo
+from acm_lite.source.auth import ALLOW_HTTP_ENV, GitAuth, strip_userinfo
 from acm_lite.source.snapshot import Snapshot
 
 KEEP_CHECKOUTS = 5
@@ -33,6 +33,7 @@ _AUTH_SIGNS = ("authentication failed", "could not read username", "could not re
                "permission denied", "403", "401", "invalid username or password",
                "terminal prompts disabled")
 Progress = Callable[[str], None]
+_ASKING = re.compile(r"could not read (?:username|password) for '([^']+)'", re.IGNORECASE)
 
 
 def _classify(stderr: str, url: str) -> AcmError:
@@ -49,28 +50,46 @@ class GitSource:
     """One remote (URL or local path) with its mirror in ``cache``."""
 
     def __init__(self, url: str, cache: Path, auth: GitAuth | None = None):
-        parts = urlsplit(url)
-        if parts.password and auth is None:  # never let git store credentials in the mirror
-            auth = GitAuth(token=unquote(parts.password), username=unquote(parts.username or "git"))
+        # credentials written in the URL go to git's credential helper, never into the mirror
+        self.auth = (auth or GitAuth()).with_url_credentials(url)
         self.url = strip_userinfo(url)
         self.display_url = self.url
-        self.auth = auth or GitAuth()
-        key = hashlib.sha256(url.encode()).hexdigest()[:16]
+        key = hashlib.sha256(self.url.encode()).hexdigest()[:16]
         self.home = cache / "git" / key
         self.mirror = self.home / "mirror.git"
 
     def _git(self, *args: str, cwd: Path | None = None, binary: bool = False) -> str | bytes:
         runner = git.Git(str(cwd or self.home))
-        env = self.auth.env()
+        env = self.auth.env(self.url)
         try:
             with runner.custom_environment(**env):
                 out = runner.execute(["git", *args], kill_after_timeout=TIMEOUT,
                                      stdout_as_string=not binary)
                 return out if isinstance(out, str | bytes) else ""
         except git.GitCommandError as e:
-            raise _classify(self.auth.scrub(str(e.stderr or e)), self.display_url) from None
+            stderr = self.auth.scrub(str(e.stderr or e))
+            raise self._explained(_classify(stderr, self.display_url), stderr) from None
         except git.GitCommandNotFound as e:
             raise AcmError(errors.SOURCE_ERROR, "git is not installed", hint="install git") from e
+
+    def _explained(self, error: AcmError, stderr: str) -> AcmError:
+        """An authentication failure where acm-lite held the token back says why: another host
+        (a redirect) asked for it, or the repository is on plain http."""
+        if error.code is not errors.SOURCE_AUTH_FAILED:
+            return error
+        asking = _ASKING.search(stderr)
+        other = urlsplit(asking.group(1)).netloc if asking else ""
+        if self.auth.token and other and other != urlsplit(self.url).netloc:
+            return AcmError(errors.CREDENTIALS_WITHHELD,
+                            f"the Git remote {self.display_url} redirected to {other}, which asked "
+                            "for credentials; they are sent only to the repository's own host",
+                            hint="use the URL the server redirects to, if that host is trusted")
+        if not self.auth.withheld(self.url):
+            return error
+        return AcmError(errors.CREDENTIALS_WITHHELD,
+                        f"the Git remote {self.display_url} asked for credentials; acm-lite sends "
+                        "them only over https", hint=f"use an https:// URL, or set "
+                        f"{ALLOW_HTTP_ENV}=1 if the network to the Git server is trusted")
 
     def update(self) -> None:
         """Create the mirror, or bring it up to date (only new objects travel)."""

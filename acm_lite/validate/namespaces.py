@@ -1,5 +1,5 @@
-"""KNV1055 (metadata.namespace, or a Namespace's name, is no valid namespace name) and KNV1034
-(a namespace reserved for the syncer itself)."""
+"""KNV1055: metadata.namespace, or a Namespace's name, is no valid namespace name (reserved
+namespaces are ``reserved``'s rule)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from acm_lite.objects import Manifest
 from acm_lite.parse import kinds
 from acm_lite.validate.names import is_label
 
-RESERVED = frozenset({"config-management-system"})
 _RULE = ("a valid namespace name has at most 63 characters: lower-case letters, digits and '-', "
          "starting and ending with a letter or digit")
 
@@ -19,9 +18,6 @@ def check(obj: Manifest) -> list[Problem]:
         if obj.name and not is_label(obj.name):
             return [Problem.about(errors.INVALID_DIRECTORY_NAME,
                                   f"Namespace name {obj.name!r} is invalid", obj, hint=_RULE)]
-        if obj.name in RESERVED:
-            return [Problem.about(errors.ILLEGAL_NAMESPACE,
-                                  f"the {obj.name!r} Namespace must not be declared", obj)]
         return []
     if obj.namespace and not is_label(obj.namespace):
         return [Problem.about(errors.INVALID_DIRECTORY_NAME,

@@ -19,7 +19,7 @@ import yaml
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.devcluster import binaries
 from acm_lite.devcluster.controlplane import APIServer
-from acm_lite.reconcile import pipeline
+from acm_lite.status import store
 from tests.support.gitrepo import GitRepo
 from tests.unit.repo_builder import cm, ns
 
@@ -77,15 +77,16 @@ def test_chart_crds_are_the_ones_acm_lite_installs() -> None:
         assert (CHART / "crds" / crd.name).read_text() == crd.read_text()
 
 
-def _install(cluster: Cluster, docs: list[dict[str, Any]], tmp_path: Path, name: str) -> None:
-    """Apply rendered objects with acm-lite itself (the chart is just another repository)."""
-    repo = tmp_path / name
-    repo.mkdir()
-    (repo / "chart.yaml").write_text(yaml.safe_dump_all(docs))
-    result = pipeline.run(pipeline.SyncSpec(repo=str(repo), name=name,
-                                            source_format="unstructured"), cluster,
-                          pipeline.SyncOptions(take_over=True))  # both installs carry the CRDs
-    assert result.ok, [p.render() for p in result.problems]
+def _install(server: APIServer, docs: list[dict[str, Any]], tmp_path: Path, name: str) -> None:
+    """Apply rendered objects with kubectl (a source may not declare acm-lite's own namespace or
+    kinds, so acm-lite cannot install itself); the namespace comes first, as helm's --namespace."""
+    store.install(Cluster.connect(server.kubeconfig))
+    manifest = tmp_path / f"{name}.yaml"
+    manifest.write_text(yaml.safe_dump_all(docs))
+    run = subprocess.run([str(binaries.ensure("kubectl")), "--kubeconfig", server.kubeconfig,
+                          "apply", "--server-side", "--force-conflicts", "-f", str(manifest)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def _in_cluster_env(cluster: Cluster, server: APIServer, sa: str, tmp_path: Path
@@ -108,7 +109,7 @@ def test_in_cluster_daemon_with_the_charts_rbac_syncs_sample_repo(
         control_plane: APIServer, tmp_path: Path) -> None:
     admin = Cluster.connect(control_plane.kubeconfig)
     docs = render("incluster", crds=True)
-    _install(admin, [d for d in docs if d["kind"] != "Deployment"], tmp_path, "chart-root")
+    _install(control_plane, [d for d in docs if d["kind"] != "Deployment"], tmp_path, "chart-root")
     env = _in_cluster_env(admin, control_plane, "incluster", tmp_path)
     repo = GitRepo(tmp_path / "git")
     repo.write({p.relative_to(ROOT / "sample-repo").as_posix(): p.read_text()
@@ -158,7 +159,8 @@ def test_a_tenant_install_writes_only_its_namespace(control_plane: APIServer, tm
     docs = render("tenant", "rbac.scope=namespace", "rbac.namespaces={tenant-a}", crds=True)
     assert not any(d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "cluster-admin"
                    for d in docs)
-    _install(admin, [d for d in docs if d["kind"] != "Deployment"], tmp_path, "chart-tenant")
+    _install(control_plane, [d for d in docs if d["kind"] != "Deployment"], tmp_path,
+             "chart-tenant")
     env = _in_cluster_env(admin, control_plane, "tenant", tmp_path)
     repo = GitRepo(tmp_path / "git")
     repo.commit({"ok.yaml": cm("mine", "tenant-a"), "other.yaml": cm("theirs", "tenant-b"),

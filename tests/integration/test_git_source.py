@@ -121,12 +121,13 @@ def test_http_token_auth(remote: tuple[Path, Path], tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     with gitserver.serve(bare.parent, credentials=("alice", TOKEN)) as server:
         url = gitserver.url(server, "repo.git")
-        for auth in (None, GitAuth(token="wrong", username="alice")):
+        for auth in (None, GitAuth(token="wrong", username="alice", allow_http=True)):
             with pytest.raises(AcmError) as refused:
                 gitsource.fetch(url, cache=cache, auth=auth)
             assert refused.value.code.id == "ACM1103"
             assert TOKEN not in refused.value.render()
-        snap = gitsource.fetch(url, "main", cache=cache, auth=GitAuth(token=TOKEN, username="alice"))
+        snap = gitsource.fetch(url, "main", cache=cache,
+                               auth=GitAuth(token=TOKEN, username="alice", allow_http=True))
         assert snap.commit == commit
         assert any(auth for _, _, auth in server.requests)
     # the credential is never written to disk with the mirror
@@ -143,9 +144,12 @@ def test_credentials_in_the_url_are_used_but_never_shown_or_stored(
     cache = tmp_path / "cache"
     with gitserver.serve(bare.parent, credentials=("alice", TOKEN)) as server:
         host, port = server.server_address[:2]
+        loopback = GitAuth(allow_http=True)
         with pytest.raises(AcmError) as failed:
-            gitsource.fetch(f"http://alice:{TOKEN}@{host!s}:{port}/missing.git", cache=cache)
-        snap = gitsource.fetch(f"http://alice:{TOKEN}@{host!s}:{port}/repo.git", cache=cache)
+            gitsource.fetch(f"http://alice:{TOKEN}@{host!s}:{port}/missing.git", cache=cache,
+                            auth=loopback)
+        snap = gitsource.fetch(f"http://alice:{TOKEN}@{host!s}:{port}/repo.git", cache=cache,
+                               auth=loopback)
     assert TOKEN not in failed.value.render()
     assert "alice" not in failed.value.render()
     assert snap.commit == commit
@@ -153,6 +157,65 @@ def test_credentials_in_the_url_are_used_but_never_shown_or_stored(
     for path in cache.rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("challenge", [False, True], ids=["at-once", "after-auth"])
+def test_a_redirect_to_another_host_never_receives_the_token(
+        remote: tuple[Path, Path], tmp_path: Path, challenge: bool) -> None:
+    bare, work = remote
+    _commit(work, {"a.yaml": "x"}, "first")
+    with (gitserver.serve(bare.parent, credentials=("alice", TOKEN), host="127.0.0.2") as other,
+          gitserver.redirect(gitserver.url(other, ""), challenge=challenge) as first,
+          pytest.raises(AcmError) as refused):
+        gitsource.fetch(gitserver.url(first, "repo.git"), cache=tmp_path / "cache",
+                        auth=GitAuth(token=TOKEN, username="alice", allow_http=True))
+    assert other.requests, "the redirect was not followed"
+    assert [auth for _, _, auth in other.requests] == [None] * len(other.requests)
+    assert TOKEN not in refused.value.render()
+    if challenge:  # the repository's own host did get it, once it asked
+        assert any(auth for _, _, auth in first.requests)
+        assert refused.value.code.id == "ACM1103"  # git names only the first host then
+    else:  # the other host asked: the error names it
+        assert refused.value.code.id == "ACM1030" and "127.0.0.2" in refused.value.message
+
+
+def test_plain_http_sends_no_token_without_the_opt_in(remote: tuple[Path, Path],
+                                                      tmp_path: Path) -> None:
+    bare, work = remote
+    _commit(work, {"a.yaml": "x"}, "first")
+    with gitserver.serve(bare.parent, credentials=("alice", TOKEN)) as server:
+        url = gitserver.url(server, "repo.git")
+        with pytest.raises(AcmError) as withheld:
+            gitsource.fetch(url, cache=tmp_path / "cache",
+                            auth=GitAuth(token=TOKEN, username="alice"))
+        host, port = server.server_address[:2]
+        with pytest.raises(AcmError) as in_url:
+            gitsource.fetch(f"http://alice:{TOKEN}@{host!s}:{port}/repo.git",
+                            cache=tmp_path / "cache", auth=GitAuth())
+    assert server.requests
+    assert [auth for _, _, auth in server.requests] == [None] * len(server.requests)
+    for error in (withheld.value, in_url.value):
+        assert error.code.id == "ACM1030"
+        assert "https" in error.render() and TOKEN not in error.render()
+
+
+def test_the_users_own_credential_helpers_are_not_asked(remote: tuple[Path, Path],
+                                                        tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper in the user's git configuration would store (or hand out) credentials for the
+    repository; acm-lite's configuration resets the list."""
+    bare, work = remote
+    _commit(work, {"a.yaml": "x"}, "first")
+    home = tmp_path / "home"
+    home.mkdir()
+    marker = tmp_path / "asked"
+    (home / ".gitconfig").write_text(f"[credential]\n\thelper = \"!f() {{ touch {marker}; }}; f\"\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    with gitserver.serve(bare.parent, credentials=("alice", TOKEN)) as server:
+        gitsource.fetch(gitserver.url(server, "repo.git"), cache=tmp_path / "cache",
+                        auth=GitAuth(token=TOKEN, username="alice", allow_http=True))
+    assert not marker.exists()
 
 
 def test_ssh_key_auth_against_a_real_ssh_server(remote: tuple[Path, Path], tmp_path: Path) -> None:

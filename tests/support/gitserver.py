@@ -89,9 +89,10 @@ class _GitHTTPServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(root: Path, credentials: tuple[str, str] | None = None) -> Iterator[_GitHTTPServer]:
-    """Serve the bare repositories under ``root`` at ``http://127.0.0.1:PORT/<name>.git``."""
-    server = _GitHTTPServer(("127.0.0.1", 0), _Handler)
+def serve(root: Path, credentials: tuple[str, str] | None = None,
+          host: str = "127.0.0.1") -> Iterator[_GitHTTPServer]:
+    """Serve the bare repositories under ``root`` at ``http://HOST:PORT/<name>.git``."""
+    server = _GitHTTPServer((host, 0), _Handler)
     server.root = root
     server.credentials = credentials
     server.requests = []
@@ -104,6 +105,51 @@ def serve(root: Path, credentials: tuple[str, str] | None = None) -> Iterator[_G
         server.server_close()
 
 
-def url(server: _GitHTTPServer, name: str) -> str:
+def url(server: _GitHTTPServer | _RedirectServer, name: str) -> str:
     host, port = server.server_address[:2]
     return f"http://{host!s}:{port}/{name}"
+
+
+class _RedirectHandler(BaseHTTPRequestHandler):
+    server: _RedirectServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _handle(self) -> None:
+        authorization = self.headers.get("Authorization")
+        self.server.requests.append((self.command, self.path, authorization))
+        if self.server.challenge and not authorization:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+        else:
+            self.send_response(302)
+            self.send_header("Location", self.server.target + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = _handle  # noqa: N815
+    do_POST = _handle  # noqa: N815
+
+
+class _RedirectServer(ThreadingHTTPServer):
+    target: str
+    challenge: bool
+    requests: list[tuple[str, str, str | None]]
+
+
+@contextmanager
+def redirect(target: str, *, challenge: bool = False) -> Iterator[_RedirectServer]:
+    """A server that redirects every request to ``target`` (a base URL) on 127.0.0.1; with
+    ``challenge``, it first asks for credentials (any will do) and redirects once it has some."""
+    server = _RedirectServer(("127.0.0.1", 0), _RedirectHandler)
+    server.target = target.rstrip("/")
+    server.challenge = challenge
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

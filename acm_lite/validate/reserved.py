@@ -1,0 +1,30 @@
+"""What belongs to the syncer itself may not be declared in a source: KNV1034 (its namespaces,
+and objects in them) and KNV1043 (its own kinds). A repository that could declare them could
+overwrite, or on removal prune, every sync's status and inventory."""
+
+from __future__ import annotations
+
+from acm_lite import api, errors
+from acm_lite.errors import Problem
+from acm_lite.objects import Manifest
+from acm_lite.parse import kinds
+
+RESERVED_NAMESPACES = frozenset({"config-management-system", *api.OWN_NAMESPACES})
+_OWN_GROUP, _NAMESPACE = api.GROUP, kinds.NAMESPACE  # bound once: this runs for every object
+
+
+def check(obj: Manifest) -> list[Problem]:
+    if obj.group == _OWN_GROUP:
+        return [Problem.about(errors.UNSUPPORTED_OBJECT,
+                              f"{obj.kind} is acm-lite's own kind ({api.GROUP}) and may not be "
+                              "declared in a source", obj,
+                              hint="configure syncs with `acm-lite serve --config` or the chart")]
+    if obj.group_kind == _NAMESPACE and obj.name in RESERVED_NAMESPACES:
+        return [Problem.about(errors.ILLEGAL_NAMESPACE,
+                              f"the {obj.name!r} Namespace is reserved for the syncer and must "
+                              "not be declared", obj)]
+    if obj.namespace in RESERVED_NAMESPACES:
+        return [Problem.about(errors.ILLEGAL_NAMESPACE,
+                              f"objects must not be declared in the reserved namespace "
+                              f"{obj.namespace!r}", obj)]
+    return []
