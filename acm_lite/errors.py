@@ -398,3 +398,13 @@ CREDENTIALS_REJECTED = register(
 FIGHT = register(
     "KNV2005", "FightError", Category.TRANSIENT,
     "Another controller keeps changing a managed object back; repair paused until the next pass.")
+
+# Objects addressed at the API version they were declared with; applies postponed by a level
+# that could not finish: ACM2030-ACM2039.
+VERSION_NOT_SERVED = register(
+    "ACM2030", "VersionNotServed", Category.WAITING,
+    "The cluster serves the object's kind, but not at the API version it is declared with.")
+APPLY_POSTPONED = register(
+    "ACM2031", "ApplyPostponed", Category.WAITING,
+    "An object was not applied or pruned: CRDs an earlier level applied did not become "
+    "Established; retried on the next pass.")

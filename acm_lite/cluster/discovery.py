@@ -1,4 +1,5 @@
-"""Which resources a cluster serves: GroupKind → version, plural, scope (REST paths follow).
+"""Which resources a cluster serves: GroupKind → every served version, plural, scope (REST paths
+follow).
 
 Uses aggregated discovery (two requests for the whole cluster), refreshed when a kind is missing,
 for example right after a CRD became Established.
@@ -44,34 +45,35 @@ class Resource:
         return self.path(oid.name, oid.namespace if self.namespaced else "")
 
 
-def _parse_aggregated(doc: dict[str, Any]) -> dict[GroupKind, Resource]:
-    found: dict[GroupKind, Resource] = {}
+def _parse_aggregated(doc: dict[str, Any]) -> dict[GroupKind, dict[str, Resource]]:
+    """Every served version of each kind, the group's preferred version first."""
+    found: dict[GroupKind, dict[str, Resource]] = {}
     for group in doc.get("items") or []:
         name = (group.get("metadata") or {}).get("name", "")
-        for index, version in enumerate(group.get("versions") or []):  # preferred first
+        for version in group.get("versions") or []:  # preferred first
             for res in version.get("resources") or []:
                 kind = (res.get("responseKind") or {}).get("kind")
                 if not kind:
                     continue
                 gk = GroupKind(name, kind)
-                if gk in found and index > 0:
-                    continue
-                found[gk] = Resource(gk, version["version"], res["resource"],
-                                     res.get("scope") == "Namespaced")
+                served = found.setdefault(gk, {})
+                served.setdefault(version["version"], Resource(
+                    gk, version["version"], res["resource"], res.get("scope") == "Namespaced"))
     return found
 
 
 class Discovery:
-    """A cached view of the cluster's resources."""
+    """A cached view of the cluster's resources: each kind at every version it is served at
+    (objects are addressed at the version they were declared with, as kubectl does)."""
 
     def __init__(self, cluster: Cluster):
         self._cluster = cluster
-        self._resources: dict[GroupKind, Resource] = {}
+        self._resources: dict[GroupKind, dict[str, Resource]] = {}
         self._lock = threading.Lock()
         self.refresh()
 
     def refresh(self) -> None:
-        found: dict[GroupKind, Resource] = {}
+        found: dict[GroupKind, dict[str, Resource]] = {}
         for root in ("/api", "/apis"):
             doc = self._get(root)
             if doc.get("kind") != "APIGroupDiscoveryList":
@@ -89,17 +91,38 @@ class Discovery:
             raise e.to_acm(path) from e
         return result
 
-    def find(self, gk: GroupKind) -> Resource | None:
+    def find(self, gk: GroupKind, version: str = "", *, fallback: bool = False
+             ) -> Resource | None:
+        """The resource serving ``gk`` at ``version`` (the preferred one when no version is
+        given, or with ``fallback`` when that version is not served); None when not served."""
         with self._lock:
-            return self._resources.get(gk)
+            served = self._resources.get(gk)
+        if not served:
+            return None
+        if version and version in served:
+            return served[version]
+        if version and not fallback:
+            return None
+        return next(iter(served.values()))
 
-    def resource(self, gk: GroupKind, *, refresh: bool = True) -> Resource:
-        """The resource serving ``gk``; refreshes once before giving up."""
-        found = self.find(gk)
+    def versions(self, gk: GroupKind) -> list[str]:
+        """The versions ``gk`` is served at, the preferred one first."""
+        with self._lock:
+            return list(self._resources.get(gk) or {})
+
+    def resource(self, gk: GroupKind, version: str = "", *, refresh: bool = True) -> Resource:
+        """The resource serving ``gk`` at ``version`` (or its preferred version); refreshes once
+        before giving up, as a CRD may have just started serving it."""
+        found = self.find(gk, version)
         if found is None and refresh:
             self.refresh()
-            found = self.find(gk)
-        if found is None:
+            found = self.find(gk, version)
+        if found is not None:
+            return found
+        served = self.versions(gk)
+        if not served:
             raise AcmError(errors.UNKNOWN_RESOURCE, f"the cluster serves no resource for {gk}",
                            hint="declare or install its CustomResourceDefinition")
-        return found
+        raise AcmError(errors.VERSION_NOT_SERVED,
+                       f"the cluster serves {gk} at {', '.join(served)}, not at {version}",
+                       hint=f"declare it at a served version (preferred: {served[0]})")
