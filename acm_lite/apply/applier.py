@@ -146,10 +146,12 @@ class Applier:
         return results
 
     def _after_level(self, results: list[Result]) -> tuple[list[Result], AcmError | None]:
-        """Wait for the CRDs this level applied. Returns the new results of those that did not
-        become Established and the error that postpones every later level (None: go on)."""
-        crds = {r.change.id.name: r for r in results if r.change.id.group_kind == kinds.CRD
-                and r.outcome in (Outcome.CREATED, Outcome.CONFIGURED)}
+        """Wait for the CRDs this level applied, and for those it left unchanged that were not
+        Established when listed. Returns the new results of those that did not become
+        Established and the error that postpones every later level (None: go on)."""
+        crds = {r.change.id.name: r for r in results if r.change.id.group_kind == kinds.CRD and (
+            r.outcome in (Outcome.CREATED, Outcome.CONFIGURED) or (
+                r.outcome is Outcome.UNCHANGED and not wait.is_established(r.change.live or {})))}
         if not crds or self.options.dry_run:
             return [], None
         timeout = self.options.crd_timeout
@@ -165,7 +167,7 @@ class Applier:
             change = crds[name].change
             why = wait.why_not_established(self.cluster, name)
             error = AcmError(errors.CRD_NOT_ESTABLISHED,
-                             f"applied, but not Established after {timeout:g}s"
+                             f"not Established after {timeout:g}s"
                              + (f": {why}" if why else ""))
             stuck.append(Result(change, Outcome.FAILED, error.message, _problem(change, error)))
         return stuck, AcmError(errors.CRD_NOT_ESTABLISHED, f"CRDs not Established after "

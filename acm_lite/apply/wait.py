@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from acm_lite import errors
 from acm_lite.cluster.client import ApiError, Cluster
@@ -18,6 +19,11 @@ def established(cluster: Cluster, name: str) -> bool:
         if e.status == 404:
             return False
         raise e.to_acm(f"CustomResourceDefinition {name}") from e
+    return is_established(crd)
+
+
+def is_established(crd: dict[str, Any]) -> bool:
+    """Whether a CRD as read from the cluster serves its resources."""
     conditions = (crd.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
