@@ -79,10 +79,12 @@ class Applier:
         field: the version the object was declared (or last read) at while it is served, else
         the preferred one."""
         gk = change.id.group_kind
+        if change.manifest is not None:
+            version = change.manifest.version
+        else:
+            version = split_api_version(str((change.live or {}).get("apiVersion", "")))[1]
         if change.action in (Action.CREATE, Action.UPDATE):
-            return self.discovery.resource(gk, change.manifest.version if change.manifest else "")
-        version = change.manifest.version if change.manifest else split_api_version(
-            str((change.live or {}).get("apiVersion", "")))[1]
+            return self.discovery.resource(gk, version)
         found = self.discovery.find(gk, version, fallback=True)
         return found if found is not None else self.discovery.resource(gk)
 

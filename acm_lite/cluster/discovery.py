@@ -45,20 +45,34 @@ class Resource:
         return self.path(oid.name, oid.namespace if self.namespaced else "")
 
 
-def _parse_aggregated(doc: dict[str, Any]) -> dict[GroupKind, dict[str, Resource]]:
-    """Every served version of each kind, the group's preferred version first."""
+def _mappings(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list in a discovery document; anything else in it is skipped."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _parse_aggregated(doc: dict[str, Any], *, core: bool = False
+                      ) -> dict[GroupKind, dict[str, Resource]]:
+    """Every served version of each kind, the group's preferred version first. Entries too
+    malformed to address (an aggregated API server may publish anything) are skipped; only
+    ``core`` (/api) has a group without a name."""
     found: dict[GroupKind, dict[str, Resource]] = {}
-    for group in doc.get("items") or []:
-        name = (group.get("metadata") or {}).get("name", "")
-        for version in group.get("versions") or []:  # preferred first
-            for res in version.get("resources") or []:
-                kind = (res.get("responseKind") or {}).get("kind")
-                if not kind:
+    for group in _mappings(doc.get("items")):
+        name = "" if core else _mapping(group.get("metadata")).get("name")
+        for version in _mappings(group.get("versions")):  # preferred first
+            served_as = version.get("version")
+            for res in _mappings(version.get("resources")):
+                kind = _mapping(res.get("responseKind")).get("kind")
+                plural = res.get("resource")
+                if not (kind and plural and served_as and isinstance(name, str)
+                        and (core or name)):
                     continue
-                gk = GroupKind(name, kind)
-                served = found.setdefault(gk, {})
-                served.setdefault(version["version"], Resource(
-                    gk, version["version"], res["resource"], res.get("scope") == "Namespaced"))
+                gk = GroupKind(name, str(kind))
+                found.setdefault(gk, {}).setdefault(str(served_as), Resource(
+                    gk, str(served_as), str(plural), res.get("scope") == "Namespaced"))
     return found
 
 
@@ -80,7 +94,7 @@ class Discovery:
                 raise AcmError(errors.API_SERVER_ERROR,
                                "the API server does not offer aggregated discovery (Kubernetes "
                                "1.30+ is required)")
-            found.update(_parse_aggregated(doc))
+            found.update(_parse_aggregated(doc, core=root == "/api"))
         with self._lock:
             self._resources = found
 
@@ -91,17 +105,17 @@ class Discovery:
             raise e.to_acm(path) from e
         return result
 
-    def find(self, gk: GroupKind, version: str = "", *, fallback: bool = False
+    def find(self, gk: GroupKind, version: str | None = None, *, fallback: bool = False
              ) -> Resource | None:
-        """The resource serving ``gk`` at ``version`` (the preferred one when no version is
-        given, or with ``fallback`` when that version is not served); None when not served."""
+        """The resource serving ``gk`` at ``version`` (the preferred one when the version is
+        None, or with ``fallback`` when that version is not served); None when not served."""
         with self._lock:
             served = self._resources.get(gk)
         if not served:
             return None
-        if version and version in served:
+        if version is not None and version in served:
             return served[version]
-        if version and not fallback:
+        if version is not None and not fallback:
             return None
         return next(iter(served.values()))
 
@@ -110,9 +124,10 @@ class Discovery:
         with self._lock:
             return list(self._resources.get(gk) or {})
 
-    def resource(self, gk: GroupKind, version: str = "", *, refresh: bool = True) -> Resource:
-        """The resource serving ``gk`` at ``version`` (or its preferred version); refreshes once
-        before giving up, as a CRD may have just started serving it."""
+    def resource(self, gk: GroupKind, version: str | None = None, *, refresh: bool = True
+                 ) -> Resource:
+        """The resource serving ``gk`` at ``version`` (None: its preferred version); refreshes
+        once before giving up, as a CRD may have just started serving it."""
         found = self.find(gk, version)
         if found is None and refresh:
             self.refresh()
@@ -124,5 +139,5 @@ class Discovery:
             raise AcmError(errors.UNKNOWN_RESOURCE, f"the cluster serves no resource for {gk}",
                            hint="declare or install its CustomResourceDefinition")
         raise AcmError(errors.VERSION_NOT_SERVED,
-                       f"the cluster serves {gk} at {', '.join(served)}, not at {version}",
+                       f"the cluster serves {gk} at {', '.join(served)}, not at {version!r}",
                        hint=f"declare it at a served version (preferred: {served[0]})")

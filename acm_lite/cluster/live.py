@@ -65,11 +65,12 @@ def _addressed(discovery: Discovery, wanted: Iterable[ObjectId], versions: Mappi
     """The wanted objects by the resource they are read at: the version they are declared at
     when the cluster serves it, else (objects only recorded, or declared at a version no longer
     served) the kind's preferred version. Kinds the cluster does not serve are left out."""
-    by_address: dict[tuple[str, str, str], set[ObjectId]] = {}
+    by_address: dict[tuple[str, str, str | None], set[ObjectId]] = {}
     for oid in wanted:
-        by_address.setdefault((oid.group, oid.kind, versions.get(oid, "")), set()).add(oid)
+        by_address.setdefault((oid.group, oid.kind, versions.get(oid)), set()).add(oid)
     out: dict[Resource, set[ObjectId]] = {}
-    for (group, kind, version), oids in sorted(by_address.items()):
+    for (group, kind, version), oids in sorted(by_address.items(), key=lambda a: (
+            a[0][0], a[0][1], a[0][2] or "")):
         resource = discovery.find(GroupKind(group, kind), version, fallback=True)
         if resource is not None:
             out.setdefault(resource, set()).update(oids)

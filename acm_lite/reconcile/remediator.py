@@ -27,9 +27,9 @@ log = logging.getLogger("acm_lite.remediator")
 FIGHT_WINDOW = 60.0
 
 
-def _version(change: Change) -> str:
+def _version(change: Change) -> str | None:
     """The version an object is declared at: where it is watched, compared and repaired."""
-    return change.manifest.version if change.manifest is not None else ""
+    return change.manifest.version if change.manifest is not None else None
 
 
 class Remediator:
@@ -95,7 +95,7 @@ class Remediator:
             change = self._desired.get(oid)
         if change is None or change.desired is None or not self.allowed():
             return
-        if _version(change) not in ("", resource.version):  # the watch at its version sees it
+        if _version(change) not in (None, resource.version):  # the watch at its version sees it
             return
         if kind != "DELETED" and compare.difference(ownership.without_commit(change.desired), obj) is None:
             return
