@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from acm_lite.cli.main import main
-from acm_lite.cluster.client import Cluster
+from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.devcluster.controlplane import APIServer
+from acm_lite.objects import GroupKind
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.metrics import Metrics
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
@@ -82,6 +83,15 @@ def repo_files(group: str, namespace: str) -> dict[str, Any]:
             "w1.yaml": widget(group, "v1", "w1", namespace, 1),
             "w2.yaml": widget(group, "v2", "w2", namespace, 2),
             "h1.yaml": hpa_v1(namespace), "h2.yaml": hpa_v2(namespace)}
+
+
+def _lists(cluster: Cluster, path: str) -> bool:
+    """Whether the collection answers (its storage is re-initialised after a CRD change)."""
+    try:
+        cluster.request("GET", path)
+    except ApiError:
+        return False
+    return True
 
 
 def sync(cluster: Cluster, repo: GitRepo, name: str, **options: Any) -> pipeline.SyncResult:
@@ -177,3 +187,32 @@ def test_drift_is_watched_and_repaired_at_the_declared_version(
         eventually(lambda: (get(cluster, h1) or {}).get("spec", {}).get("maxReplicas") == 3)
     finally:
         remediator.stop()
+
+
+def test_a_version_no_longer_served(cluster: Cluster, tmp_path: Path,
+                                    names: tuple[str, str]) -> None:
+    """Objects recorded at a version the cluster stopped serving are pruned at a served one;
+    objects still declared at it fail with a code."""
+    sync_name, namespace = names
+    group = f"{namespace}.acme.io"
+    repo = GitRepo(tmp_path / "git")
+    repo.commit({"ns.yaml": ns(namespace), "crd.yaml": widget_crd(group),
+                 "w1.yaml": widget(group, "v1", "w1", namespace, 1),
+                 "w2.yaml": widget(group, "v1", "w2", namespace, 2)})
+    assert sync(cluster, repo, sync_name).ok
+    dropped = widget_crd(group)
+    dropped["spec"]["versions"][0]["served"] = False
+    cluster.request("PATCH", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                    f"widgets.{group}", body={"spec": {"versions": dropped["spec"]["versions"]}},
+                    content_type=MERGE)
+    eventually(lambda: Discovery(cluster).versions(GroupKind(group, "Widget")) == ["v2"])
+    eventually(lambda: _lists(cluster, f"/apis/{group}/v2/namespaces/{namespace}/widgets"))
+    repo.commit({"crd.yaml": dropped, "w1.yaml": None})
+
+    result = sync(cluster, repo, sync_name)
+    assert outcomes(result).get(f"{group}/Widget {namespace}/w1") == "pruned", (
+        [r.to_dict() for r in result.results], [p.render() for p in result.problems])
+    assert [(p.code.id, (p.obj or {}).get("name")) for p in result.problems] == [
+        ("ACM2030", "w2")], [p.render() for p in result.problems]
+    assert get(cluster, f"/apis/{group}/v2/namespaces/{namespace}/widgets/w1") is None
+    assert get(cluster, f"/apis/{group}/v2/namespaces/{namespace}/widgets/w2") is not None
