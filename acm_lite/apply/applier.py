@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 from acm_lite import api, errors
 from acm_lite.apply import wait
@@ -76,17 +77,27 @@ class Applier:
     def _resource(self, change: Change) -> Resource:
         """Where ``change`` is sent. Applies go to the declared version, or fail with a coded
         error when the cluster does not serve it. Prunes and unmanages change no declared
-        field: the version the object was declared (or last read) at while it is served, else
-        the preferred one."""
+        field: the version the object is (or was last applied) at while it is served, else the
+        preferred one."""
         gk = change.id.group_kind
         if change.manifest is not None:
             version = change.manifest.version
         else:
-            version = split_api_version(str((change.live or {}).get("apiVersion", "")))[1]
+            version = split_api_version(self._last_applied_at(change.live or {}))[1]
         if change.action in (Action.CREATE, Action.UPDATE):
             return self.discovery.resource(gk, version)
         found = self.discovery.find(gk, version, fallback=True)
         return found if found is not None else self.discovery.resource(gk)
+
+    def _last_applied_at(self, live: dict[str, Any]) -> str:
+        """The apiVersion this field manager last applied ``live`` at (its managedFields
+        record it), else the one it was read at: an object that left the source is removed at
+        the version it was declared with."""
+        for entry in (live.get("metadata") or {}).get("managedFields") or []:
+            if isinstance(entry, dict) and entry.get("manager") == self.options.field_manager \
+                    and entry.get("operation") == "Apply" and entry.get("apiVersion"):
+                return str(entry["apiVersion"])
+        return str(live.get("apiVersion", ""))
 
     @staticmethod
     def _settled(change: Change, error: ApiError | AcmError | None) -> Result:

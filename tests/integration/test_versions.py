@@ -3,7 +3,9 @@ read, compared, repaired and pruned at the version they were declared with."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,17 @@ def repo_files(group: str, namespace: str) -> dict[str, Any]:
             "h1.yaml": hpa_v1(namespace), "h2.yaml": hpa_v2(namespace)}
 
 
+def _deletes(cluster: Cluster) -> Counter[tuple[str, str, str]]:
+    """DELETE requests the API server has counted, by group, version and resource."""
+    counted: Counter[tuple[str, str, str]] = Counter()
+    for line in cluster.request_text("/metrics").splitlines():
+        if line.startswith("apiserver_request_total{") and 'verb="DELETE"' in line:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            counted[labels["group"], labels["version"], labels["resource"]] += int(
+                float(line.rsplit(" ", 1)[1]))
+    return counted
+
+
 def _lists(cluster: Cluster, path: str) -> bool:
     """Whether the collection answers (its storage is re-initialised after a CRD change)."""
     try:
@@ -158,9 +171,14 @@ def test_objects_at_every_served_version(cluster: Cluster, tmp_path: Path,
     assert sync(cluster, repo, sync_name).counts["unchanged"] == 6
 
     repo.commit({"w1.yaml": None, "w2.yaml": None, "h1.yaml": None, "h2.yaml": None})
+    deletes = _deletes(cluster)
     pruned = sync(cluster, repo, sync_name)
     assert pruned.ok, [p.render() for p in pruned.problems]
     assert set(outcomes(pruned).values()) == {"pruned"} and len(outcomes(pruned)) == 4
+    # each removed at the version it was declared with (h1 at autoscaling/v1, not v2)
+    assert _deletes(cluster) - deletes == Counter({
+        ("autoscaling", "v1", "horizontalpodautoscalers"): 1,
+        ("autoscaling", "v2", "horizontalpodautoscalers"): 1, (group, "v2", "widgets"): 2})
     assert get(cluster, w1) is None and get(cluster, h1) is None
 
 
