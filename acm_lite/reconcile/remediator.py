@@ -17,7 +17,7 @@ from acm_lite.apply.applier import APPLY
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.errors import AcmError
-from acm_lite.objects import ObjectId
+from acm_lite.objects import GroupKind, ObjectId
 from acm_lite.plan import compare, ownership
 from acm_lite.plan.changeset import Action, Change, ChangeSet
 from acm_lite.reconcile import events
@@ -55,13 +55,26 @@ class Remediator:
             self._desired = desired
             self.fights.clear()
             self._repairs.clear()
-        for gk, version in {(oid.group_kind, _version(c)) for oid, c in desired.items()}:
-            resource = self.discovery.find(gk, version)
-            if resource is not None and resource not in self._watched:
+        for resource in self._resources({(oid.group_kind, _version(c)) for oid, c in
+                                         desired.items()}):
+            if resource not in self._watched:
                 thread = threading.Thread(target=self._watch, args=(resource,), daemon=True,
                                           name=f"watch-{resource.plural}.{resource.version}")
                 self._watched[resource] = thread
                 thread.start()
+
+    def _resources(self, addresses: set[tuple[GroupKind, str | None]]) -> list[Resource]:
+        """The resources serving each kind at its declared version. Discovery lives as long as
+        the daemon: it is refreshed once when a pass declares something it does not know yet
+        (a new CRD, or a new version of one)."""
+        found = [self.discovery.find(gk, version) for gk, version in addresses]
+        if None in found:
+            try:
+                self.discovery.refresh()
+            except AcmError as e:
+                log.info("discovery refresh failed", extra={"fields": {"error": str(e)}})
+            found = [self.discovery.find(gk, version) for gk, version in addresses]
+        return [r for r in found if r is not None]
 
     def stop(self) -> None:
         self._stop.set()

@@ -188,9 +188,10 @@ def test_drift_is_watched_and_repaired_at_the_declared_version(
     group = f"{namespace}.acme.io"
     repo = GitRepo(tmp_path / "git")
     repo.commit(repo_files(group, namespace))
+    discovery = Discovery(cluster)  # as a daemon's: older than the CRD the pass creates
     result = sync(cluster, repo, sync_name)
     assert result.ok and result.changeset is not None, [p.render() for p in result.problems]
-    remediator = Remediator(cluster, Discovery(cluster), sync_name, metrics=Metrics(),
+    remediator = Remediator(cluster, discovery, sync_name, metrics=Metrics(),
                             allowed=lambda: True)
     remediator.update(result.changeset)
     try:
