@@ -113,10 +113,10 @@ class Discovery:
             served = self._resources.get(gk)
         if not served:
             return None
-        if version is not None and version in served:
-            return served[version]
-        if version is not None and not fallback:
-            return None
+        if version is not None:
+            found = served.get(version)
+            if found is not None or not fallback:
+                return found
         return next(iter(served.values()))
 
     def versions(self, gk: GroupKind) -> list[str]:
