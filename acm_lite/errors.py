@@ -408,3 +408,12 @@ CREDENTIALS_WITHHELD = register(
     "ACM1030", "CredentialsWithheld", _P,
     "A Git remote asked for credentials acm-lite held back: over plain http (they go only over "
     "https, or with ACM_LITE_GIT_ALLOW_HTTP=1), or from another host a redirect led to.")
+# Objects addressed at the API version they were declared with; applies postponed by a level
+# that could not finish: ACM2030-ACM2039.
+VERSION_NOT_SERVED = register(
+    "ACM2030", "VersionNotServed", Category.WAITING,
+    "The cluster serves the object's kind, but not at the API version it is declared with.")
+APPLY_POSTPONED = register(
+    "ACM2031", "ApplyPostponed", Category.WAITING,
+    "An object was not applied or pruned: CRDs an earlier level applied did not become "
+    "Established; retried on the next pass.")

@@ -4,16 +4,17 @@ prunes in reverse level order. The requests of a level go out side by side, at m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 from acm_lite import api, errors
 from acm_lite.apply import wait
 from acm_lite.cluster.client import ApiError, Call, Cluster
-from acm_lite.cluster.discovery import Discovery
+from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.errors import AcmError, Category, Problem
-from acm_lite.objects import GroupKind, ObjectId
+from acm_lite.objects import GroupKind, ObjectId, split_api_version
 from acm_lite.parse import kinds
 from acm_lite.plan import ownership, protected
 from acm_lite.plan.changeset import Action, Change, ChangeSet, Outcome, Result
@@ -60,8 +61,8 @@ class Applier:
         return query
 
     def _call(self, change: Change) -> Call:
-        """The request that carries out ``change``."""
-        path = self.discovery.resource(change.id.group_kind).path_of(change.id)
+        """The request that carries out ``change``, at the version the object is declared at."""
+        path = self._resource(change).path_of(change.id)
         if change.action in (Action.CREATE, Action.UPDATE):
             return Call("PATCH", path, self._query(True, change.id.group_kind), change.desired,
                         APPLY)
@@ -76,6 +77,31 @@ class Applier:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
                 **({"preconditions": {"uid": uid}} if uid else {})}
         return Call("DELETE", path, {"dryRun": "All"} if self.options.dry_run else None, body)
+
+    def _resource(self, change: Change) -> Resource:
+        """Where ``change`` is sent. Applies go to the declared version, or fail with a coded
+        error when the cluster does not serve it. Prunes and unmanages change no declared
+        field: the version the object is (or was last applied) at while it is served, else the
+        preferred one."""
+        gk = change.id.group_kind
+        if change.manifest is not None:
+            version = change.manifest.version
+        else:
+            version = split_api_version(self._last_applied_at(change.live or {}))[1]
+        if change.action in (Action.CREATE, Action.UPDATE):
+            return self.discovery.resource(gk, version)
+        found = self.discovery.find(gk, version, fallback=True)
+        return found if found is not None else self.discovery.resource(gk)
+
+    def _last_applied_at(self, live: dict[str, Any]) -> str:
+        """The apiVersion this field manager last applied ``live`` at (its managedFields
+        record it), else the one it was read at: an object that left the source is removed at
+        the version it was declared with."""
+        for entry in (live.get("metadata") or {}).get("managedFields") or []:
+            if isinstance(entry, dict) and entry.get("manager") == self.options.field_manager \
+                    and entry.get("operation") == "Apply" and entry.get("apiVersion"):
+                return str(entry["apiVersion"])
+        return str(live.get("apiVersion", ""))
 
     @staticmethod
     def _settled(change: Change, error: ApiError | AcmError | None) -> Result:
@@ -136,12 +162,46 @@ class Applier:
                 failed.add(result.change.id)
         return results
 
-    def _after_level(self, results: Iterable[Result]) -> None:
-        crds = [r.change.id.name for r in results if r.change.id.group_kind == kinds.CRD
-                and r.outcome in (Outcome.CREATED, Outcome.CONFIGURED)]
-        if crds and not self.options.dry_run:
-            wait.crds_established(self.cluster, crds, self.options.crd_timeout)
-            self.discovery.refresh()
+    def _after_level(self, results: list[Result]) -> tuple[list[Result], AcmError | None]:
+        """Wait for the CRDs this level applied, and for those it left unchanged that were not
+        Established when listed. Returns the new results of those that did not become
+        Established and the error that postpones every later level (None: go on)."""
+        crds = {r.change.id.name: r for r in results if r.change.id.group_kind == kinds.CRD and (
+            r.outcome in (Outcome.CREATED, Outcome.CONFIGURED) or (
+                r.outcome is Outcome.UNCHANGED and not wait.is_established(r.change.live or {})))}
+        if not crds or self.options.dry_run:
+            return [], None
+        timeout = self.options.crd_timeout
+        try:
+            pending = wait.not_established(self.cluster, sorted(crds), timeout)
+            if not pending:
+                self.discovery.refresh()
+                return [], None
+        except AcmError as e:  # the API server failed while we waited
+            return [], e
+        stuck = []
+        for name in pending:
+            change = crds[name].change
+            why = wait.why_not_established(self.cluster, name)
+            error = AcmError(errors.CRD_NOT_ESTABLISHED,
+                             f"not Established after {timeout:g}s"
+                             + (f": {why}" if why else ""))
+            stuck.append(Result(change, Outcome.FAILED, error.message, _problem(change, error)))
+        return stuck, AcmError(errors.CRD_NOT_ESTABLISHED, f"CRDs not Established after "
+                               f"{timeout:g}s: {', '.join(pending)}")
+
+    def _postponed(self, change: Change, cause: AcmError, failed: set[ObjectId],
+                   problems: dict[ObjectId, Problem]) -> Result:
+        """The result of a change of a level after one whose CRDs are not Established: not
+        sent, and reported with a code (changes that need no request keep their result)."""
+        if change.action in (Action.UNCHANGED, Action.SKIP):
+            result = self._without_request(change, failed, problems)
+            if result is not None:
+                return result
+        verb = "pruned" if change.action is Action.PRUNE else "applied"
+        error = AcmError(errors.APPLY_POSTPONED, f"not {verb}: {cause.message}",
+                         hint="retried on the next pass")
+        return Result(change, Outcome.SKIPPED, error.message, _problem(change, error))
 
     def run(self, changeset: ChangeSet) -> list[Result]:
         self._new_namespaces = {c.id.name for c in changeset.of(Action.CREATE)
@@ -158,13 +218,17 @@ class Applier:
         for number, level in groupby(sorted(forward, key=lambda c: c.level),
                                      key=lambda c: c.level):
             wave = self._wave(list(level), failed, problems)
-            results += wave
-            try:
-                self._after_level(wave)
-            except AcmError as e:  # nothing later may run against CRDs that are not there
+            stuck, cause = self._after_level(wave)
+            replaced = {r.change.id for r in stuck}
+            results += [r for r in wave if r.change.id not in replaced] + stuck
+            for result in stuck:
+                self.on_result(result)
+            if cause is not None:  # nothing later may run against CRDs that are not there
                 later = [c for c in forward if c.level > number] + backward
-                return results + [Result(c, Outcome.SKIPPED, e.message, _problem(c, e))
-                                  for c in later]
+                postponed = [self._postponed(c, cause, failed, problems) for c in later]
+                for result in postponed:
+                    self.on_result(result)
+                return results + postponed
         if any(r.problem and r.problem.code.category is Category.TRANSIENT
                and r.outcome is Outcome.FAILED for r in results):
             skipped = [Result(c, Outcome.SKIPPED, "prune postponed: the API server failed "

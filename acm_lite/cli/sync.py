@@ -32,7 +32,21 @@ def register(sub: Any) -> None:
                         help="allow a commit that would prune every object of the sync")
     parser.add_argument("--concurrency", type=int, default=16, metavar="N",
                         help="objects applied at once (default 16)")
+    parser.add_argument("--crd-timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                        help="how long CRDs the sync applies get to become Established before "
+                             "the objects after them are postponed (default 60)")
     parser.set_defaults(handler=handle)
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse reports anything else as a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
 
 
 def result_json(result: SyncResult) -> dict[str, Any]:
@@ -82,7 +96,8 @@ def _sync_fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
 def handle(args: argparse.Namespace) -> int:
     options = pipeline.SyncOptions(dry_run=args.dry_run, force_conflicts=args.force_conflicts,
                                    allow_prune_all=args.allow_prune_all,
-                                   concurrency=args.concurrency, schema=not args.no_schema,
+                                   concurrency=args.concurrency, crd_timeout=args.crd_timeout,
+                                   schema=not args.no_schema,
                                    policies=rendering.policy_sources(args))
     if args.fleet:
         return _sync_fleet(args, options)

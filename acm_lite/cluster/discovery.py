@@ -1,4 +1,5 @@
-"""Which resources a cluster serves: GroupKind → version, plural, scope (REST paths follow).
+"""Which resources a cluster serves: GroupKind → every served version, plural, scope (REST paths
+follow).
 
 Uses aggregated discovery (two requests for the whole cluster), refreshed when a kind is missing,
 for example right after a CRD became Established.
@@ -44,41 +45,56 @@ class Resource:
         return self.path(oid.name, oid.namespace if self.namespaced else "")
 
 
-def _parse_aggregated(doc: dict[str, Any]) -> dict[GroupKind, Resource]:
-    found: dict[GroupKind, Resource] = {}
-    for group in doc.get("items") or []:
-        name = (group.get("metadata") or {}).get("name", "")
-        for index, version in enumerate(group.get("versions") or []):  # preferred first
-            for res in version.get("resources") or []:
-                kind = (res.get("responseKind") or {}).get("kind")
-                if not kind:
+def _mappings(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list in a discovery document; anything else in it is skipped."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _parse_aggregated(doc: dict[str, Any], *, core: bool = False
+                      ) -> dict[GroupKind, dict[str, Resource]]:
+    """Every served version of each kind, the group's preferred version first. Entries too
+    malformed to address (an aggregated API server may publish anything) are skipped; only
+    ``core`` (/api) has a group without a name."""
+    found: dict[GroupKind, dict[str, Resource]] = {}
+    for group in _mappings(doc.get("items")):
+        name = "" if core else _mapping(group.get("metadata")).get("name")
+        for version in _mappings(group.get("versions")):  # preferred first
+            served_as = version.get("version")
+            for res in _mappings(version.get("resources")):
+                kind = _mapping(res.get("responseKind")).get("kind")
+                plural = res.get("resource")
+                if not (kind and plural and served_as and isinstance(name, str)
+                        and (core or name)):
                     continue
-                gk = GroupKind(name, kind)
-                if gk in found and index > 0:
-                    continue
-                found[gk] = Resource(gk, version["version"], res["resource"],
-                                     res.get("scope") == "Namespaced")
+                gk = GroupKind(name, str(kind))
+                found.setdefault(gk, {}).setdefault(str(served_as), Resource(
+                    gk, str(served_as), str(plural), res.get("scope") == "Namespaced"))
     return found
 
 
 class Discovery:
-    """A cached view of the cluster's resources."""
+    """A cached view of the cluster's resources: each kind at every version it is served at
+    (objects are addressed at the version they were declared with, as kubectl does)."""
 
     def __init__(self, cluster: Cluster):
         self._cluster = cluster
-        self._resources: dict[GroupKind, Resource] = {}
+        self._resources: dict[GroupKind, dict[str, Resource]] = {}
         self._lock = threading.Lock()
         self.refresh()
 
     def refresh(self) -> None:
-        found: dict[GroupKind, Resource] = {}
+        found: dict[GroupKind, dict[str, Resource]] = {}
         for root in ("/api", "/apis"):
             doc = self._get(root)
             if doc.get("kind") != "APIGroupDiscoveryList":
                 raise AcmError(errors.API_SERVER_ERROR,
                                "the API server does not offer aggregated discovery (Kubernetes "
                                "1.30+ is required)")
-            found.update(_parse_aggregated(doc))
+            found.update(_parse_aggregated(doc, core=root == "/api"))
         with self._lock:
             self._resources = found
 
@@ -89,17 +105,39 @@ class Discovery:
             raise e.to_acm(path) from e
         return result
 
-    def find(self, gk: GroupKind) -> Resource | None:
+    def find(self, gk: GroupKind, version: str | None = None, *, fallback: bool = False
+             ) -> Resource | None:
+        """The resource serving ``gk`` at ``version`` (the preferred one when the version is
+        None, or with ``fallback`` when that version is not served); None when not served."""
         with self._lock:
-            return self._resources.get(gk)
+            served = self._resources.get(gk)
+        if not served:
+            return None
+        if version is not None:
+            found = served.get(version)
+            if found is not None or not fallback:
+                return found
+        return next(iter(served.values()))
 
-    def resource(self, gk: GroupKind, *, refresh: bool = True) -> Resource:
-        """The resource serving ``gk``; refreshes once before giving up."""
-        found = self.find(gk)
+    def versions(self, gk: GroupKind) -> list[str]:
+        """The versions ``gk`` is served at, the preferred one first."""
+        with self._lock:
+            return list(self._resources.get(gk) or {})
+
+    def resource(self, gk: GroupKind, version: str | None = None, *, refresh: bool = True
+                 ) -> Resource:
+        """The resource serving ``gk`` at ``version`` (None: its preferred version); refreshes
+        once before giving up, as a CRD may have just started serving it."""
+        found = self.find(gk, version)
         if found is None and refresh:
             self.refresh()
-            found = self.find(gk)
-        if found is None:
+            found = self.find(gk, version)
+        if found is not None:
+            return found
+        served = self.versions(gk)
+        if not served:
             raise AcmError(errors.UNKNOWN_RESOURCE, f"the cluster serves no resource for {gk}",
                            hint="declare or install its CustomResourceDefinition")
-        return found
+        raise AcmError(errors.VERSION_NOT_SERVED,
+                       f"the cluster serves {gk} at {', '.join(served)}, not at {version!r}",
+                       hint=f"declare it at a served version (preferred: {served[0]})")

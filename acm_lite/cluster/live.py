@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -59,20 +60,57 @@ def _unlabelled(resource: Resource, wanted: set[ObjectId],
     return [*sorted({oid.namespace for oid in missing})]
 
 
-def snapshot(cluster: Cluster, discovery: Discovery, wanted: Iterable[ObjectId],
-             label_selector: str, *, concurrency: int = 8, scope: str | None = None
-             ) -> dict[ObjectId, dict[str, Any]]:
-    """Live state of the wanted objects (and any other object of their kinds that carries
-    ``label_selector``); kinds the cluster does not serve yet are skipped.
-
-    One labelled LIST per kind finds this sync's objects; the wanted objects it does not label
-    yet are then listed unfiltered where they live, namespace by namespace. A tenant sync
-    (``scope``) only ever lists inside its namespace. The LISTs of each round go out side by
-    side."""
-    by_kind: dict[GroupKind, set[ObjectId]] = {}
+def _addressed(discovery: Discovery, wanted: Iterable[ObjectId], versions: Mapping[ObjectId, str]
+               ) -> dict[Resource, set[ObjectId]]:
+    """The wanted objects by the resource they are read at: the version they are declared at
+    when the cluster serves it, else (objects only recorded, or declared at a version no longer
+    served) the kind's preferred version. Kinds the cluster does not serve are left out."""
+    by_address: dict[tuple[str, str, str | None], set[ObjectId]] = {}
     for oid in wanted:
-        by_kind.setdefault(oid.group_kind, set()).add(oid)
-    served = [(r, by_kind[gk]) for gk in sorted(by_kind) if (r := discovery.find(gk)) is not None]
+        by_address.setdefault((oid.group, oid.kind, versions.get(oid)), set()).add(oid)
+    out: dict[Resource, set[ObjectId]] = {}
+    for (group, kind, version), oids in sorted(by_address.items(), key=lambda a: (
+            a[0][0], a[0][1], a[0][2] or "")):
+        resource = discovery.find(GroupKind(group, kind), version, fallback=True)
+        if resource is not None:
+            out.setdefault(resource, set()).update(oids)
+    return out
+
+
+def _merged(batches: Iterable[tuple[Resource, list[tuple[ObjectId, dict[str, Any]]]]],
+            addressed: dict[Resource, set[ObjectId]]) -> dict[ObjectId, dict[str, Any]]:
+    """One live object per identity: a kind listed at several versions gives each object the
+    body read at its own version (objects nobody asked for: the first version listed)."""
+    lists = Counter(resource.group_kind for resource in addressed)
+    first: dict[GroupKind, Resource] = {}
+    own: dict[ObjectId, Resource] = {}
+    for resource, oids in addressed.items():
+        first.setdefault(resource.group_kind, resource)
+        if lists[resource.group_kind] > 1:
+            own.update(dict.fromkeys(oids, resource))
+    out: dict[ObjectId, dict[str, Any]] = {}
+    for resource, batch in batches:
+        if lists[resource.group_kind] == 1:  # the usual case: one version per kind
+            out.update(batch)
+            continue
+        default = first[resource.group_kind]
+        out.update((oid, item) for oid, item in batch if own.get(oid, default) == resource)
+    return out
+
+
+def snapshot(cluster: Cluster, discovery: Discovery, wanted: Iterable[ObjectId],
+             label_selector: str, *, concurrency: int = 8, scope: str | None = None,
+             versions: Mapping[ObjectId, str] | None = None) -> dict[ObjectId, dict[str, Any]]:
+    """Live state of the wanted objects (and any other object of their kinds that carries
+    ``label_selector``), each read at the version ``versions`` declares it at (the preferred
+    one for the rest); kinds the cluster does not serve yet are skipped.
+
+    One labelled LIST per kind and version finds this sync's objects; the wanted objects it
+    does not label yet are then listed unfiltered where they live, namespace by namespace. A
+    tenant sync (``scope``) only ever lists inside its namespace. The LISTs of each round go
+    out side by side."""
+    addressed = _addressed(discovery, wanted, versions or {})
+    served = list(addressed.items())
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         labelled = list(pool.map(
             lambda rw: _listed(cluster, rw[0], scope if rw[0].namespaced else None,
@@ -84,8 +122,9 @@ def snapshot(cluster: Cluster, discovery: Discovery, wanted: Iterable[ObjectId],
             existing = _namespaces(cluster, discovery)  # nothing lives in a namespace not there
             if existing is not None:
                 rest = [(r, ns) for r, ns in rest if ns is None or ns in existing]
-        unlabelled = pool.map(lambda rn: _listed(cluster, rn[0], rn[1]), rest)
-        return {oid: item for batch in [*labelled, *unlabelled] for oid, item in batch}
+        unlabelled = list(pool.map(lambda rn: _listed(cluster, rn[0], rn[1]), rest))
+    return _merged([*zip((r for r, _ in served), labelled, strict=True),
+                    *zip((r for r, _ in rest), unlabelled, strict=True)], addressed)
 
 
 def _namespaces(cluster: Cluster, discovery: Discovery) -> set[str] | None:

@@ -69,6 +69,7 @@ class SyncOptions:
     allow_prune_all: bool = False
     take_over: bool = False
     concurrency: int = 16
+    crd_timeout: float = 60.0  # seconds the CRDs a level applied get to become Established
     schema: bool = True
     git_cache: Path = field(default_factory=cache_dir)
     auth: GitAuth | None = None
@@ -244,7 +245,8 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     wanted = declared_ids | recorded
     sync.progress(f"reading live state of {len({o.group_kind for o in wanted})} kinds")
     current = live.snapshot(cluster, discovery, wanted, f"{ownership.SYNC_LABEL}={spec.name}",
-                            scope=spec.namespace)
+                            scope=spec.namespace,
+                            versions={o.id: o.version for o in declared.objects})
     opts = planner.PlanOptions(spec.name, sync.result.snapshot.commit, options.take_over)
     ordered = order.levels(declared.objects)
     cyclic = any(p.code is errors.DEPENDENCY_CYCLE for p in ordered[1])
@@ -276,7 +278,8 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     prevalidated = frozenset(builtin()) if options.schema else frozenset()
     applier = Applier(cluster, discovery, ApplyOptions(
         force_conflicts=options.force_conflicts, concurrency=options.concurrency,
-        dry_run=options.dry_run, prevalidated=prevalidated), on_result)
+        dry_run=options.dry_run, crd_timeout=options.crd_timeout, prevalidated=prevalidated),
+        on_result)
     sync.progress(f"applying {sum(1 for c in changes.changes if c.action is not Action.UNCHANGED)}"
                   f" of {len(changes.changes)} objects")
     sync.result.results = applier.run(changes)

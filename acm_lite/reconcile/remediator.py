@@ -1,6 +1,7 @@
-"""Watch-driven drift repair: label-filtered watches on the kinds a sync manages; an object someone
-edits or deletes gets its declared state back within about a second. An object another controller
-keeps reverting is a fight: reported (metric, log, status) instead of looped on."""
+"""Watch-driven drift repair: label-filtered watches on the kinds a sync manages, at each version
+its objects are declared at; an object someone edits (at any version) or deletes gets its declared
+state back within about a second. An object another controller keeps reverting is a fight:
+reported (metric, log, status) instead of looped on."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ log = logging.getLogger("acm_lite.remediator")
 FIGHT_WINDOW = 60.0
 
 
+def _version(change: Change) -> str | None:
+    """The version an object is declared at: where it is watched, compared and repaired."""
+    return change.manifest.version if change.manifest is not None else None
+
+
 class Remediator:
     def __init__(self, cluster: Cluster, discovery: Discovery, sync: str, *, metrics: Metrics,
                  allowed: Callable[[], bool], fight_threshold: int = 5,
@@ -37,7 +43,7 @@ class Remediator:
         self._desired: dict[ObjectId, Change] = {}
         self._repairs: dict[ObjectId, collections.deque[float]] = {}
         self.fights: set[ObjectId] = set()
-        self._watched: dict[GroupKind, threading.Thread] = {}
+        self._watched: dict[Resource, threading.Thread] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -49,14 +55,26 @@ class Remediator:
             self._desired = desired
             self.fights.clear()
             self._repairs.clear()
-        for gk in {oid.group_kind for oid in desired}:
-            if gk not in self._watched:
-                resource = self.discovery.find(gk)
-                if resource is not None:
-                    thread = threading.Thread(target=self._watch, args=(resource,), daemon=True,
-                                              name=f"watch-{resource.plural}")
-                    self._watched[gk] = thread
-                    thread.start()
+        for resource in self._resources({(oid.group_kind, _version(c)) for oid, c in
+                                         desired.items()}):
+            if resource not in self._watched:
+                thread = threading.Thread(target=self._watch, args=(resource,), daemon=True,
+                                          name=f"watch-{resource.plural}.{resource.version}")
+                self._watched[resource] = thread
+                thread.start()
+
+    def _resources(self, addresses: set[tuple[GroupKind, str | None]]) -> list[Resource]:
+        """The resources serving each kind at its declared version. Discovery lives as long as
+        the daemon: it is refreshed once when a pass declares something it does not know yet
+        (a new CRD, or a new version of one)."""
+        found = [self.discovery.find(gk, version) for gk, version in addresses]
+        if None in found:
+            try:
+                self.discovery.refresh()
+            except AcmError as e:
+                log.info("discovery refresh failed", extra={"fields": {"error": str(e)}})
+            found = [self.discovery.find(gk, version) for gk, version in addresses]
+        return [r for r in found if r is not None]
 
     def stop(self) -> None:
         self._stop.set()
@@ -89,6 +107,8 @@ class Remediator:
         with self._lock:
             change = self._desired.get(oid)
         if change is None or change.desired is None or not self.allowed():
+            return
+        if _version(change) not in (None, resource.version):  # the watch at its version sees it
             return
         if kind != "DELETED" and compare.difference(ownership.without_commit(change.desired), obj) is None:
             return
