@@ -65,7 +65,11 @@ class _Discovery:
         def path_of(self, oid: ObjectId) -> str:
             return f"/api/v1/namespaces/{oid.name}"
 
-    def resource(self, _gk: object) -> _Resource:
+    def resource(self, _gk: object, _version: str | None = None) -> _Resource:
+        return self._Resource()
+
+    def find(self, _gk: object, _version: str | None = None, *, fallback: bool = False
+             ) -> _Resource:
         return self._Resource()
 
 
