@@ -14,6 +14,7 @@ import yaml
 from acm_lite import api, errors, logs
 from acm_lite.cli import clusterargs, rendering
 from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.cli.sync import add_pass_timeout
 from acm_lite.cluster.client import Cluster
 from acm_lite.errors import AcmError
 from acm_lite.fleet import fanout, registry
@@ -37,6 +38,10 @@ def register(sub: Any) -> None:
                         help="full pass at least this often (default 3600)")
     parser.add_argument("--no-drift-repair", dest="drift_repair", action="store_false",
                         help="do not watch managed objects between passes")
+    add_pass_timeout(parser)
+    parser.add_argument("--unready-after", type=float, default=0.0, metavar="SECONDS",
+                        help="/readyz fails once a sync's passes have failed for this long "
+                             "(default: four periods, at least 60)")
     parser.add_argument("--metrics-address", default="127.0.0.1:9090", metavar="HOST:PORT",
                         help="/healthz, /readyz and /metrics (default 127.0.0.1:9090; 'off')")
     parser.add_argument("--leader-elect", action="store_true",
@@ -138,14 +143,16 @@ def handle(args: argparse.Namespace) -> int:
         raise clusterargs.UsageError("give --repo, --config, --fleet or --from-cluster")
     logs.configure(args.log_format)
     sync_options = pipeline.SyncOptions(force_conflicts=True, schema=not args.no_schema,
-                                        policies=rendering.policy_sources(args))
+                                        policies=rendering.policy_sources(args),
+                                        deadline=args.pass_timeout)
     elector = None
     if args.leader_elect:
         elector = LeaderElector(Cluster.connect(args.kubeconfig, args.context),
                                 args.lease_namespace, args.lease_name, args.identity)
     daemon = Daemon(_workers(args), sync_options,
                     DaemonOptions(period=args.period, resync=args.resync,
-                                  drift_repair=args.drift_repair), elector)
+                                  drift_repair=args.drift_repair,
+                                  unready_after=args.unready_after), elector)
     server = None
     if args.metrics_address != "off":
         host, _, port = args.metrics_address.rpartition(":")
