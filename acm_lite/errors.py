@@ -414,3 +414,6 @@ INTERNAL_ERROR = register(
 STATUS_NOT_RECORDED = register(
     "ACM2013", "StatusNotRecorded", Category.TRANSIENT,
     "The outcome of a pass could not be written to its RootSync; it is written by the next pass.")
+LISTEN_FAILED = register(
+    "ACM2014", "ListenFailed", Category.PERMANENT,
+    "The daemon cannot listen on its --metrics-address (in use, not allowed, not an address).")

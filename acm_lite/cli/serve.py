@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 from pathlib import Path
@@ -21,8 +22,11 @@ from acm_lite.fleet import fanout, registry
 from acm_lite.reconcile import metrics as metrics_mod
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.daemon import Daemon, DaemonOptions
+from acm_lite.reconcile.httpserver import Server
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.status import store
+
+log = logging.getLogger("acm_lite.serve")
 
 
 def register(sub: Any) -> None:
@@ -105,7 +109,12 @@ def _workers(args: argparse.Namespace) -> list[tuple[pipeline.SyncSpec, Any]]:
 
 def _webhook_secret(args: argparse.Namespace) -> bytes | None:
     if args.webhook_secret_file:
-        secret_bytes: bytes = args.webhook_secret_file.read_bytes().strip()
+        try:
+            secret_bytes: bytes = args.webhook_secret_file.read_bytes().strip()
+        except OSError as e:
+            raise clusterargs.UsageError(f"cannot read --webhook-secret-file: {e}") from e
+        if not secret_bytes:
+            raise clusterargs.UsageError("--webhook-secret-file is empty")
         return secret_bytes
     secret = os.environ.get("ACM_LITE_WEBHOOK_SECRET")
     return secret.encode() if secret else None
@@ -126,6 +135,9 @@ class _RootSyncs:
             items = store.list_syncs(self.cluster)
         except AcmError:
             return  # the API server is away; try again next round
+        except Exception:  # a bug must not end the daemon: the syncs already running go on
+            log.exception("listing RootSyncs failed")
+            return
         wanted = {item["metadata"]["name"]: found for item in items
                   if (found := spec_of(item)) is not None}
         for name in [n for n in self.specs if wanted.get(n) != self.specs[n]]:
@@ -136,6 +148,21 @@ class _RootSyncs:
                 self.specs[name] = spec
                 self.daemon.add(spec, lambda: Cluster.connect(self.args.kubeconfig,
                                                               self.args.context))
+
+
+def _listen(args: argparse.Namespace, daemon: Daemon) -> Server:
+    """The endpoints on --metrics-address; an address that cannot be used is a coded error."""
+    host, _, port = args.metrics_address.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise clusterargs.UsageError(f"--metrics-address {args.metrics_address!r} is not "
+                                     "HOST:PORT or 'off'")
+    secret = _webhook_secret(args)
+    try:
+        return metrics_mod.serve((host.strip("[]") or "0.0.0.0", int(port)), daemon.metrics,
+                                 daemon.ready, daemon.wake_all, secret)
+    except OSError as e:
+        raise AcmError(errors.LISTEN_FAILED, f"cannot listen on {args.metrics_address}: {e}",
+                       hint="choose another --metrics-address, or 'off'") from e
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -155,9 +182,7 @@ def handle(args: argparse.Namespace) -> int:
                                   unready_after=args.unready_after), elector)
     server = None
     if args.metrics_address != "off":
-        host, _, port = args.metrics_address.rpartition(":")
-        server = metrics_mod.serve((host or "0.0.0.0", int(port)), daemon.metrics, daemon.ready,
-                                   daemon.wake_all, _webhook_secret(args))
+        server = _listen(args, daemon)
     daemon.start()
     supervisor = _RootSyncs(daemon, args) if args.from_cluster else None
     try:

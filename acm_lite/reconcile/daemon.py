@@ -208,7 +208,8 @@ class Worker:
         if self.remediator is None:
             self.remediator = Remediator(
                 self.cluster, Discovery(self.cluster), self.spec.name, metrics=self.metrics,
-                allowed=lambda: self.leader() and not self.busy.is_set(),
+                allowed=lambda: (self.leader() and not self.busy.is_set()
+                                 and self.thread.is_alive()),  # no repairs for a dead loop
                 fight_threshold=self.options.fight_threshold, on_fight=self._fight)
         return self.remediator
 
