@@ -151,7 +151,8 @@ class Server:
     def __init__(self, address: tuple[str, int], handler: Handler, limits: Limits | None = None):
         self.handler = handler
         self.limits = limits or Limits()
-        self._listener = socket.create_server(address, backlog=128)
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._listener = socket.create_server(address, family=family, backlog=128)
         self._listener.setblocking(False)
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
@@ -182,15 +183,22 @@ class Server:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for key, _ in self._selector.select(self._wait()):
-                if key.data == "accept":
-                    self._accept()
-                elif key.data == "wake":
-                    with contextlib.suppress(OSError):
-                        self._wake_read.recv(64)
-                else:
-                    self._read(key.data)
-            self._expire()
+            try:
+                self._round()
+            except Exception:  # a bug must not silence /healthz: log it, serve on
+                log.exception("endpoint server round failed")
+                time.sleep(0.1)
+
+    def _round(self) -> None:
+        for key, _ in self._selector.select(self._wait()):
+            if key.data == "accept":
+                self._accept()
+            elif key.data == "wake":
+                with contextlib.suppress(OSError):
+                    self._wake_read.recv(64)
+            else:
+                self._read(key.data)
+        self._expire()
 
     def _wait(self) -> float:
         """Seconds until the earliest deadline (at most one)."""
