@@ -76,8 +76,11 @@ class Worker:
         return self._cluster
 
     def delay(self) -> float:
+        """The period, doubled per failure in a row up to ``backoff_max`` (the exponent is capped
+        too: days of failures must not overflow a float and end the loop)."""
         if self.failures:
-            return float(min(self.options.backoff_max, self.options.period * 2 ** (self.failures - 1)))
+            doubled = self.options.period * 2.0 ** min(self.failures - 1, 40)
+            return float(min(self.options.backoff_max, doubled))
         return self.options.period
 
     def progressing(self) -> bool:
