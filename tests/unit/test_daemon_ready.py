@@ -86,7 +86,7 @@ def test_a_dead_worker_thread_fails_readiness(monkeypatch: pytest.MonkeyPatch,
 
 def test_the_backoff_doubles_up_to_its_cap_even_after_days_of_failures(tmp_path: object) -> None:
     worker = Daemon([(SyncSpec(repo="/nonexistent", name="unit"), no_cluster)], SyncOptions(),
-                    DaemonOptions(period=15, backoff_max=300)).workers[0]
+                    DaemonOptions(period=15.0, backoff_max=300.0)).workers[0]
     delays = []
     for failures in (0, 1, 2, 3, 5, 6, 2000):
         worker.failures = failures
