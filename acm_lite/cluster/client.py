@@ -171,6 +171,7 @@ class Cluster:
         self.deadline: float | None = None
         self._lock = threading.Lock()
         connect_timeout, read_timeout = timeouts or _timeouts()
+        self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
         pool_args: dict[str, Any] = {
             "num_pools": 4, "maxsize": MAX_CONNECTIONS, "block": True,
             "timeout": urllib3.Timeout(connect=connect_timeout, read=read_timeout),
@@ -345,15 +346,22 @@ class Cluster:
             raise self._unreachable(e) from e
 
     def watch(self, path: str, query: dict[str, Any], stop: threading.Event) -> Iterator[Any]:
-        """Events of one watch request, until the server ends it or ``stop`` is set."""
+        """Events of one watch request, until the server ends it or ``stop`` is set.
+
+        With ``timeoutSeconds`` in ``query`` the server ends the watch by then; a watch silent
+        for longer than that (and a margin) is broken (a hung server, a dropped route) and
+        raises, rather than leaving its caller waiting forever."""
         params = {k: v for k, v in {**query, "watch": "1"}.items() if v is not None}
+        ends = params.get("timeoutSeconds")
+        silence = float(ends) + min(30.0, self._read_timeout) if ends is not None else None
         url = f"{self.host}{path}?{urlencode(params)}"
         with self._lock:
             self.requests["WATCH"] += 1
         try:
             resp = self._pool.request("GET", url, headers=self._headers(None, "application/json"),
                                       preload_content=False,
-                                      timeout=urllib3.Timeout(connect=10.0, read=None))
+                                      timeout=urllib3.Timeout(connect=self._connect_timeout,
+                                                              read=silence))
         except urllib3.exceptions.HTTPError as e:
             raise AcmError(errors.API_SERVER_ERROR, f"cannot watch {path}: {e}") from e
         try:
@@ -368,7 +376,7 @@ class Cluster:
                     line, buffer = buffer.split(b"\n", 1)
                     if line.strip():
                         yield json.loads(line)
-        except (urllib3.exceptions.HTTPError, OSError) as e:
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:  # ValueError: not JSON
             raise AcmError(errors.API_SERVER_ERROR, f"watch of {path} broke: {e}") from e
         finally:
             resp.release_conn()

@@ -143,3 +143,14 @@ def test_the_request_timeout_comes_from_the_environment(monkeypatch: pytest.Monk
         with pytest.raises(AcmError):
             cluster.request("GET", "/api")
         assert time.monotonic() - started < 1.5
+
+
+def test_a_silent_watch_breaks_after_its_timeout_and_a_margin() -> None:
+    with hung() as server:
+        cluster = cluster_for(server.url)
+        started = time.monotonic()
+        with pytest.raises(AcmError) as raised:
+            list(cluster.watch("/api/v1/configmaps", {"timeoutSeconds": 1}, threading.Event()))
+        took = time.monotonic() - started
+    assert raised.value.code is errors.API_SERVER_ERROR
+    assert 1 <= took < 4, took  # timeoutSeconds plus a margin of one read timeout
