@@ -90,11 +90,9 @@ def test_single_requests_fail_fast_once_open_until_reset() -> None:
                 cluster.request("GET", "/api")
             assert raised.value.code is errors.API_SERVER_ERROR
         before = server.connections
-        started = time.monotonic()
         with pytest.raises(AcmError) as raised:
             cluster.request("GET", "/api")
         assert raised.value.code is errors.API_SERVER_UNREACHABLE
-        assert time.monotonic() - started < 0.1
         assert server.connections == before  # refused without touching the network
         cluster.breaker.reset()
         with pytest.raises(AcmError) as raised:
