@@ -417,3 +417,21 @@ APPLY_POSTPONED = register(
     "ACM2031", "ApplyPostponed", Category.WAITING,
     "An object was not applied or pruned: CRDs an earlier level applied did not become "
     "Established; retried on the next pass.")
+# The daemon, its API-server connections and its status (ACM2010-ACM2019).
+API_SERVER_UNREACHABLE = register(
+    "ACM2010", "APIServerUnreachable", Category.TRANSIENT,
+    "Several requests in a row to one API server failed (timeout, refused, reset): the pass "
+    "stopped rather than wait out every object; the next pass tries again.")
+PASS_DEADLINE_EXCEEDED = register(
+    "ACM2011", "PassDeadlineExceeded", Category.TRANSIENT,
+    "A pass ran past its deadline: no further request was sent; the next pass continues.")
+INTERNAL_ERROR = register(
+    "ACM2012", "InternalError", Category.TRANSIENT,
+    "A pass failed on an unexpected error (a bug): the daemon keeps running and retries; the "
+    "traceback is in its log.")
+STATUS_NOT_RECORDED = register(
+    "ACM2013", "StatusNotRecorded", Category.TRANSIENT,
+    "The outcome of a pass could not be written to its RootSync; it is written by the next pass.")
+LISTEN_FAILED = register(
+    "ACM2014", "ListenFailed", Category.PERMANENT,
+    "The daemon cannot listen on its --metrics-address (in use, not allowed, not an address).")

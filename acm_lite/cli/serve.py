@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 from pathlib import Path
@@ -14,14 +15,18 @@ import yaml
 from acm_lite import api, errors, logs
 from acm_lite.cli import clusterargs, rendering
 from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.cli.sync import add_pass_timeout
 from acm_lite.cluster.client import Cluster
 from acm_lite.errors import AcmError
 from acm_lite.fleet import fanout, registry
 from acm_lite.reconcile import metrics as metrics_mod
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.daemon import Daemon, DaemonOptions
+from acm_lite.reconcile.httpserver import Server
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.status import store
+
+log = logging.getLogger("acm_lite.serve")
 
 
 def register(sub: Any) -> None:
@@ -37,6 +42,10 @@ def register(sub: Any) -> None:
                         help="full pass at least this often (default 3600)")
     parser.add_argument("--no-drift-repair", dest="drift_repair", action="store_false",
                         help="do not watch managed objects between passes")
+    add_pass_timeout(parser)
+    parser.add_argument("--unready-after", type=float, default=0.0, metavar="SECONDS",
+                        help="/readyz fails once a sync's passes have failed for this long "
+                             "(default: four periods, at least 60)")
     parser.add_argument("--metrics-address", default="127.0.0.1:9090", metavar="HOST:PORT",
                         help="/healthz, /readyz and /metrics (default 127.0.0.1:9090; 'off')")
     parser.add_argument("--leader-elect", action="store_true",
@@ -100,7 +109,12 @@ def _workers(args: argparse.Namespace) -> list[tuple[pipeline.SyncSpec, Any]]:
 
 def _webhook_secret(args: argparse.Namespace) -> bytes | None:
     if args.webhook_secret_file:
-        secret_bytes: bytes = args.webhook_secret_file.read_bytes().strip()
+        try:
+            secret_bytes: bytes = args.webhook_secret_file.read_bytes().strip()
+        except OSError as e:
+            raise clusterargs.UsageError(f"cannot read --webhook-secret-file: {e}") from e
+        if not secret_bytes:
+            raise clusterargs.UsageError("--webhook-secret-file is empty")
         return secret_bytes
     secret = os.environ.get("ACM_LITE_WEBHOOK_SECRET")
     return secret.encode() if secret else None
@@ -121,6 +135,9 @@ class _RootSyncs:
             items = store.list_syncs(self.cluster)
         except AcmError:
             return  # the API server is away; try again next round
+        except Exception:  # a bug must not end the daemon: the syncs already running go on
+            log.exception("listing RootSyncs failed")
+            return
         wanted = {item["metadata"]["name"]: found for item in items
                   if (found := spec_of(item)) is not None}
         for name in [n for n in self.specs if wanted.get(n) != self.specs[n]]:
@@ -133,24 +150,39 @@ class _RootSyncs:
                                                               self.args.context))
 
 
+def _listen(args: argparse.Namespace, daemon: Daemon) -> Server:
+    """The endpoints on --metrics-address; an address that cannot be used is a coded error."""
+    host, _, port = args.metrics_address.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise clusterargs.UsageError(f"--metrics-address {args.metrics_address!r} is not "
+                                     "HOST:PORT or 'off'")
+    secret = _webhook_secret(args)
+    try:
+        return metrics_mod.serve((host.strip("[]") or "0.0.0.0", int(port)), daemon.metrics,
+                                 daemon.ready, daemon.wake_all, secret)
+    except OSError as e:
+        raise AcmError(errors.LISTEN_FAILED, f"cannot listen on {args.metrics_address}: {e}",
+                       hint="choose another --metrics-address, or 'off'") from e
+
+
 def handle(args: argparse.Namespace) -> int:
     if not (args.repo or args.fleet or args.from_cluster or args.config):
         raise clusterargs.UsageError("give --repo, --config, --fleet or --from-cluster")
     logs.configure(args.log_format)
     sync_options = pipeline.SyncOptions(force_conflicts=True, schema=not args.no_schema,
-                                        policies=rendering.policy_sources(args))
+                                        policies=rendering.policy_sources(args),
+                                        deadline=args.pass_timeout)
     elector = None
     if args.leader_elect:
         elector = LeaderElector(Cluster.connect(args.kubeconfig, args.context),
                                 args.lease_namespace, args.lease_name, args.identity)
     daemon = Daemon(_workers(args), sync_options,
                     DaemonOptions(period=args.period, resync=args.resync,
-                                  drift_repair=args.drift_repair), elector)
+                                  drift_repair=args.drift_repair,
+                                  unready_after=args.unready_after), elector)
     server = None
     if args.metrics_address != "off":
-        host, _, port = args.metrics_address.rpartition(":")
-        server = metrics_mod.serve((host or "0.0.0.0", int(port)), daemon.metrics, daemon.ready,
-                                   daemon.wake_all, _webhook_secret(args))
+        server = _listen(args, daemon)
     daemon.start()
     supervisor = _RootSyncs(daemon, args) if args.from_cluster else None
     try:

@@ -28,6 +28,7 @@ def _entry(item: dict[str, Any]) -> dict[str, Any]:
             "lastSyncedCommit": status.get("lastSyncedCommit"),
             "errors": status.get("errors") or [], "counts": status.get("counts") or {},
             "managedObjects": status.get("managedObjects", 0),
+            "stage": status.get("stage", ""), "message": status.get("message", ""),
             "lastUpdate": status.get("lastUpdate")}
 
 
@@ -39,6 +40,8 @@ def _text(data: dict[str, Any]) -> str:
             for s in data["syncs"]]
     lines = [output.table(rows, ["NAME", "STATE", "COMMIT", "ERRORS", "MANAGED", "LAST UPDATE"])]
     for sync in data["syncs"]:
+        if sync.get("message"):
+            lines.append(f"  {sync['name']}: {sync['message']}")
         for err in sync["errors"]:
             where = f" ({err['source']})" if err.get("source") else ""
             lines.append(f"  {sync['name']}: {err['code']} {err['name']}: {err['message']}{where}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from typing import Any
 
 from acm_lite.cli import clusterargs, output, rendering
 from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.errors import Category
 from acm_lite.fleet import fanout, registry
 from acm_lite.plan.changeset import Outcome, Result
 from acm_lite.reconcile import pipeline
@@ -35,7 +37,15 @@ def register(sub: Any) -> None:
     parser.add_argument("--crd-timeout", type=_seconds, default=60.0, metavar="SECONDS",
                         help="how long CRDs the sync applies get to become Established before "
                              "the objects after them are postponed (default 60)")
+    add_pass_timeout(parser)
     parser.set_defaults(handler=handle)
+
+
+def add_pass_timeout(parser: Any) -> None:
+    """The pass deadline; how long one request may take is $ACM_LITE_REQUEST_TIMEOUT."""
+    parser.add_argument("--pass-timeout", type=float, default=1800.0, metavar="SECONDS",
+                        help="stop sending requests once a pass has run this long (default "
+                             "1800; 0: no limit); $ACM_LITE_REQUEST_TIMEOUT bounds one request")
 
 
 def _seconds(text: str) -> float:
@@ -53,8 +63,22 @@ def result_json(result: SyncResult) -> dict[str, Any]:
     return {"sync": result.spec.name, "commit": result.status.commit,
             "state": result.status.state.value, "counts": result.counts,
             "durationSeconds": result.status.durations,
+            "stage": result.status.stage, "applied": result.applied, "planned": result.planned,
             "errors": [p.to_dict() for p in result.problems],
+            "statusRecorded": result.status_error is None,
+            **({"statusError": result.status_error.to_dict()} if result.status_error else {}),
             "objects": [r.to_dict() for r in result.results if r.outcome is not Outcome.UNCHANGED]}
+
+
+def exit_status(result: SyncResult) -> ExitStatus:
+    """1 when the input must change (a permanent error); 3 when the world failed (the API server
+    or the source went away, a transient error, the status not recorded): retrying may help."""
+    blocking = [p for p in result.problems if p.blocking]
+    if any(p.code.category is Category.PERMANENT for p in blocking):
+        return ExitStatus.FAILURE
+    if blocking or result.status_error is not None:
+        return ExitStatus.UNAVAILABLE
+    return ExitStatus.SUCCESS
 
 
 def fleet_json(outcomes: list[fanout.Outcome]) -> list[dict[str, Any]]:
@@ -98,7 +122,8 @@ def handle(args: argparse.Namespace) -> int:
                                    allow_prune_all=args.allow_prune_all,
                                    concurrency=args.concurrency, crd_timeout=args.crd_timeout,
                                    schema=not args.no_schema,
-                                   policies=rendering.policy_sources(args))
+                                   policies=rendering.policy_sources(args),
+                                   deadline=args.pass_timeout)
     if args.fleet:
         return _sync_fleet(args, options)
     spec = clusterargs.spec(args)
@@ -112,9 +137,11 @@ def handle(args: argparse.Namespace) -> int:
     result = pipeline.run(spec, cluster, options,
                           progress=output.progress if text else lambda _m: None,
                           on_result=on_result)
+    if result.exception is not None and getattr(args, "debug", False):
+        traceback.print_exception(result.exception, file=sys.stderr)
     if text:
         problems = render.problems(result.problems)
         if problems:
             print(problems, file=sys.stderr)
     output.emit(result_json(result), args.output, lambda _d: render.summary(result, args.dry_run))
-    return ExitStatus.SUCCESS if result.ok else ExitStatus.FAILURE
+    return exit_status(result)

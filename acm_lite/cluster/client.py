@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -33,7 +34,20 @@ from acm_lite.errors import AcmError
 MAX_CONNECTIONS = 32
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0
-TIMEOUT = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
+TIMEOUT_VARIABLE = "ACM_LITE_REQUEST_TIMEOUT"  # seconds: both timeouts, for slow or test setups
+BREAKER_THRESHOLD = 3
+
+
+def _timeouts() -> tuple[float, float]:
+    """Connect and read timeouts: the defaults, or $ACM_LITE_REQUEST_TIMEOUT for both."""
+    value = os.environ.get(TIMEOUT_VARIABLE, "")
+    try:
+        seconds = float(value) if value else 0.0
+    except ValueError:
+        seconds = 0.0
+    if seconds > 0:
+        return min(seconds, CONNECT_TIMEOUT), seconds
+    return CONNECT_TIMEOUT, READ_TIMEOUT
 
 
 def _ignore(_position: int, _outcome: ApiError | AcmError | None) -> None:
@@ -103,17 +117,64 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
     return cfg
 
 
-class Cluster:
-    """One API server. Counts requests by verb, so tests and benchmarks can check writes."""
+class Breaker:
+    """Consecutive transport failures (timeouts, refused or reset connections) to one API server.
 
-    def __init__(self, cfg: k8s_client.Configuration, name: str = ""):
+    Once ``threshold`` requests in a row failed, the server is taken as down: further requests
+    fail at once with one coded error instead of each waiting out its own timeout (a hung
+    server would otherwise stretch a pass of thousands of objects to hours). ``reset`` (a new
+    pass) or ``cooldown`` seconds later, requests go out again. Counted without a lock: a lost
+    update only moves the trip by one request."""
+
+    def __init__(self, threshold: int = BREAKER_THRESHOLD, cooldown: float = 30.0):
+        self.threshold, self.cooldown = threshold, cooldown
+        self.failures = 0
+        self.last_error = ""
+        self.opened_at: float | None = None
+
+    @property
+    def open(self) -> bool:
+        opened = self.opened_at
+        if opened is None:
+            return False
+        if time.monotonic() - opened < self.cooldown:
+            return True
+        self.opened_at, self.failures = None, self.threshold - 1  # one more failure re-opens
+        return False
+
+    def success(self) -> None:
+        self.failures = 0
+
+    def failure(self, error: str) -> None:
+        self.failures += 1
+        self.last_error = error
+        if self.failures >= self.threshold and self.opened_at is None:
+            self.opened_at = time.monotonic()
+
+    def reset(self) -> None:
+        self.failures, self.opened_at, self.last_error = 0, None, ""
+
+
+class Cluster:
+    """One API server. Counts requests by verb, so tests and benchmarks can check writes.
+
+    ``deadline`` (a time.monotonic() value, set by a pass) refuses requests past it; the
+    ``breaker`` refuses them while the server is down."""
+
+    def __init__(self, cfg: k8s_client.Configuration, name: str = "", *,
+                 timeouts: tuple[float, float] | None = None):
         self.cfg = cfg
         self.name = name
         self.host = cfg.host.rstrip("/")
         self.requests: Counter[str] = Counter()
+        self.breaker = Breaker()
+        self.deadline: float | None = None
         self._lock = threading.Lock()
+        connect_timeout, read_timeout = timeouts or _timeouts()
+        self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
         pool_args: dict[str, Any] = {
-            "num_pools": 4, "maxsize": MAX_CONNECTIONS, "block": True, "timeout": TIMEOUT,
+            "num_pools": 4, "maxsize": MAX_CONNECTIONS, "block": True,
+            "timeout": urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             "retries": False,
             "cert_reqs": "CERT_REQUIRED" if cfg.verify_ssl else "CERT_NONE",
             "ca_certs": cfg.ssl_ca_cert, "cert_file": cfg.cert_file, "key_file": cfg.key_file,
@@ -132,7 +193,7 @@ class Cluster:
             with contextlib.suppress(ValueError):
                 self._transport = Transport(
                     self.host, _tls_settings(cfg), max_connections=MAX_CONNECTIONS,
-                    connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
+                    connect_timeout=connect_timeout, read_timeout=read_timeout)
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None,
@@ -155,6 +216,7 @@ class Cluster:
                 body: Any = None, content_type: str | None = None,
                 accept: str = "application/json", decode: bool = True) -> Any:
         """Send one request; the decoded JSON answer, or ApiError / a transient AcmError."""
+        self._admit()
         target, data, headers = self._prepare(Call(method, path, query, body, content_type),
                                               accept)
         status, payload = self._send(method, self.host + target, data, headers)
@@ -170,38 +232,81 @@ class Cluster:
         more, a transient AcmError when the API server could not be reached. ``on_answer``
         hears of each (its position, the same value) as it arrives, in the calling thread.
 
+        Once the breaker opens (the server is down) or the deadline passes, no further call is
+        sent and the coded error is raised: the calls not answered by then were not made.
+
         One thread drives every connection of the lean transport; the urllib3 pool (proxies,
         unusual addresses) falls back to a thread per connection."""
         outcomes: list[ApiError | AcmError | None] = [None] * len(calls)
         if self._transport is None:
-            def one(call: Call) -> ApiError | AcmError | None:
-                try:
-                    self.request(call.method, call.path, query=call.query, body=call.body,
-                                 content_type=call.content_type, decode=False)
-                except (ApiError, AcmError) as e:
-                    return e
-                return None
+            self._many_in_threads(calls, width, on_answer, outcomes)
+        else:
+            self._many_in_one_thread(self._transport, calls, width, on_answer, outcomes)
+        if self.breaker.opened_at is not None:
+            raise self._tripped()
+        return outcomes
 
-            with ThreadPoolExecutor(max_workers=max(1, width)) as pool:
-                futures = {pool.submit(one, call): position for position, call in enumerate(calls)}
-                for future in as_completed(futures):
-                    position = futures[future]
-                    outcomes[position] = future.result()
-                    on_answer(position, outcomes[position])
-            return outcomes
+    def _many_in_threads(self, calls: Sequence[Call], width: int,
+                         on_answer: Callable[[int, ApiError | AcmError | None], None],
+                         outcomes: list[ApiError | AcmError | None]) -> None:
+        def one(call: Call) -> ApiError | AcmError | None:
+            try:
+                self.request(call.method, call.path, query=call.query, body=call.body,
+                             content_type=call.content_type, decode=False)
+            except (ApiError, AcmError) as e:
+                return e
+            return None
 
+        with ThreadPoolExecutor(max_workers=max(1, width)) as pool:
+            futures = {pool.submit(one, call): position for position, call in enumerate(calls)}
+            for future in as_completed(futures):
+                position = futures[future]
+                outcomes[position] = future.result()
+                on_answer(position, outcomes[position])
+                if self.breaker.opened_at is not None:  # the server is down: send no more
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    return
+
+    def _many_in_one_thread(self, transport: Transport, calls: Sequence[Call], width: int,
+                            on_answer: Callable[[int, ApiError | AcmError | None], None],
+                            outcomes: list[ApiError | AcmError | None]) -> None:
         def lazily() -> Iterator[tuple[str, str, dict[str, str], bytes | None]]:
             for call in calls:  # encoded as connections free up, while others wait on answers
+                self._admit()  # a refusal ends the exchange; requests in flight are dropped
                 target, data, headers = self._prepare(call)
                 yield call.method, target, headers, data
 
-        for position, answer in self._transport.exchange(lazily(), max(1, width)):
-            if isinstance(answer, TransportError):
-                outcomes[position] = self._unreachable(answer)
-            elif answer.status >= 400:
-                outcomes[position] = _api_error(answer.status, answer.data)
-            on_answer(position, outcomes[position])
-        return outcomes
+        breaker = self.breaker
+        with contextlib.closing(transport.exchange(lazily(), max(1, width))) as answers:
+            for position, answer in answers:
+                if isinstance(answer, TransportError):
+                    breaker.failure(str(answer))
+                    outcomes[position] = self._unreachable(answer)
+                else:
+                    breaker.success()
+                    if answer.status >= 400:
+                        outcomes[position] = _api_error(answer.status, answer.data)
+                on_answer(position, outcomes[position])
+                if breaker.opened_at is not None:
+                    return  # the server is down: what is still in flight is dropped
+
+    def _admit(self) -> None:
+        """Refuse a request that may not go out: the server is down, or the pass's time is up."""
+        if self.breaker.opened_at is not None and self.breaker.open:
+            raise self._tripped()
+        deadline = self.deadline
+        if deadline is not None and time.monotonic() > deadline:
+            raise AcmError(errors.PASS_DEADLINE_EXCEEDED,
+                           f"the pass ran past its deadline; no further request was sent to "
+                           f"{self.host}", hint="the next pass continues; a pass this long "
+                           "may need a longer --pass-timeout")
+
+    def _tripped(self) -> AcmError:
+        breaker = self.breaker
+        return AcmError(errors.API_SERVER_UNREACHABLE,
+                        f"the API server at {self.host} failed {breaker.failures} requests in a "
+                        f"row (last: {breaker.last_error}); no further request was sent",
+                        hint="is the cluster up and reachable? the next pass tries again")
 
     def _prepare(self, call: Call, accept: str = "application/json"
                  ) -> tuple[str, bytes | None, dict[str, str]]:
@@ -231,22 +336,32 @@ class Cluster:
         try:
             if self._transport is not None:
                 response = self._transport.request(method, url[len(self.host):], headers, data)
+                self.breaker.success()
                 return response.status, response.data
             resp = self._pool.request(method, url, body=data, headers=headers)
+            self.breaker.success()
             return resp.status, resp.data
         except (urllib3.exceptions.HTTPError, TransportError) as e:
+            self.breaker.failure(f"{type(e).__name__}: {e}")
             raise self._unreachable(e) from e
 
     def watch(self, path: str, query: dict[str, Any], stop: threading.Event) -> Iterator[Any]:
-        """Events of one watch request, until the server ends it or ``stop`` is set."""
+        """Events of one watch request, until the server ends it or ``stop`` is set.
+
+        With ``timeoutSeconds`` in ``query`` the server ends the watch by then; a watch silent
+        for longer than that (and a margin) is broken (a hung server, a dropped route) and
+        raises, rather than leaving its caller waiting forever."""
         params = {k: v for k, v in {**query, "watch": "1"}.items() if v is not None}
+        ends = params.get("timeoutSeconds")
+        silence = float(ends) + min(30.0, self._read_timeout) if ends is not None else None
         url = f"{self.host}{path}?{urlencode(params)}"
         with self._lock:
             self.requests["WATCH"] += 1
         try:
             resp = self._pool.request("GET", url, headers=self._headers(None, "application/json"),
                                       preload_content=False,
-                                      timeout=urllib3.Timeout(connect=10.0, read=None))
+                                      timeout=urllib3.Timeout(connect=self._connect_timeout,
+                                                              read=silence))
         except urllib3.exceptions.HTTPError as e:
             raise AcmError(errors.API_SERVER_ERROR, f"cannot watch {path}: {e}") from e
         try:
@@ -261,13 +376,14 @@ class Cluster:
                     line, buffer = buffer.split(b"\n", 1)
                     if line.strip():
                         yield json.loads(line)
-        except (urllib3.exceptions.HTTPError, OSError) as e:
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:  # ValueError: not JSON
             raise AcmError(errors.API_SERVER_ERROR, f"watch of {path} broke: {e}") from e
         finally:
             resp.release_conn()
 
     def request_text(self, path: str) -> str:
         """A plain-text endpoint such as /metrics."""
+        self._admit()
         status, payload = self._send("GET", self.host + path, None, self._headers(None, "text/plain"))
         if status >= 400:
             raise _api_error(status, payload)

@@ -19,7 +19,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -183,7 +183,7 @@ class Transport:
         return done
 
     def exchange(self, requests: Iterable[Request], width: int
-                 ) -> Iterator[tuple[int, Response | TransportError]]:
+                 ) -> Generator[tuple[int, Response | TransportError], None, None]:
         """Send many requests from this one thread over up to ``width`` connections at once, one
         request in flight per connection; yield (position, answer or error) as answers arrive.
 

@@ -1,6 +1,11 @@
 """The daemon: a reconcile loop per sync (poll the source every period, run the pipeline when the
 commit changed, after drift, or hourly; back off exponentially on errors), drift repair between
-passes, leader election so only one replica writes, graceful shutdown."""
+passes, leader election so only one replica writes, graceful shutdown.
+
+A worker survives whatever a poll raises: the error goes into the sync's status with a code (an
+unexpected one as ACM2012 InternalError, its traceback only to the log), the worker backs off and
+keeps polling. Readiness (/readyz) fails while a sync makes no progress: its worker thread died,
+or its passes have been failing for longer than ``unready_after`` seconds."""
 
 from __future__ import annotations
 
@@ -33,6 +38,12 @@ class DaemonOptions:
     backoff_max: float = 300.0
     fight_threshold: int = 5
     drift_repair: bool = True
+    unready_after: float = 0.0  # seconds of failing passes before /readyz fails (0: see below)
+
+    @property
+    def unready_threshold(self) -> float:
+        """Failing for this long is not a blip: four poll periods, at least a minute."""
+        return self.unready_after or max(60.0, 4 * self.period)
 
 
 class Worker:
@@ -46,6 +57,8 @@ class Worker:
         self.synced_commit: str | None = None
         self.last_full = 0.0
         self.failures = 0
+        self.failing_since: float | None = None  # monotonic time of the first failure in a row
+        self.stage = "source"  # what the poll under way is doing, for an error's report
         self.passes = 0
         self.busy = threading.Event()
         self.trigger = threading.Event()  # a webhook, a saved file, or a new sync object
@@ -63,27 +76,77 @@ class Worker:
         return self._cluster
 
     def delay(self) -> float:
+        """The period, doubled per failure in a row up to ``backoff_max`` (the exponent is capped
+        too: days of failures must not overflow a float and end the loop)."""
         if self.failures:
-            return float(min(self.options.backoff_max, self.options.period * 2 ** (self.failures - 1)))
+            doubled = self.options.period * 2.0 ** min(self.failures - 1, 40)
+            return float(min(self.options.backoff_max, doubled))
         return self.options.period
 
+    def progressing(self) -> bool:
+        """False while this sync makes no progress: its thread died, or its passes have been
+        failing for longer than the threshold."""
+        if self.thread.ident is not None and not self.thread.is_alive():
+            return self.halt.is_set() or self.stop.is_set()
+        since = self.failing_since
+        return since is None or time.monotonic() - since <= self.options.unready_threshold
+
     def _loop(self) -> None:
-        self._watch_local_directory()
+        try:
+            self._watch_local_directory()
+        except Exception:  # no file events (e.g. out of inotify watches): polling still works
+            log.warning("cannot watch the local directory", exc_info=True,
+                        extra={"fields": {"sync": self.spec.name}})
         while not (self.stop.is_set() or self.halt.is_set()):
             if self.leader():
-                try:
-                    self.tick()
-                except AcmError as e:  # the cluster or the source went away: back off
-                    self.failures += 1
-                    self.metrics.errors.labels(self.spec.name, e.code.id).inc()
-                    log.warning("pass failed", extra={"fields": {"sync": self.spec.name,
-                                                                 "error": e.render()}})
+                self._attempt()
+            else:
+                self.failing_since = None  # a standby has nothing to make progress on
             self.trigger.wait(self.delay())
             self.trigger.clear()
         if self._observer is not None:
             self._observer.stop()
         if self.remediator is not None:
             self.remediator.stop()
+
+    def _attempt(self) -> None:
+        """One poll; whatever it raises is reported and backed off from, never the end of the
+        loop."""
+        try:
+            self.tick()
+        except AcmError as e:  # the source or the cluster went away
+            self._failed(Problem(e.code, e.message, source=e.path, hint=e.hint), None)
+        except Exception as e:
+            log.error("poll raised", exc_info=True,
+                      extra={"fields": {"sync": self.spec.name, "stage": self.stage}})
+            self._failed(pipeline.internal_problem(e, self.stage), e)
+
+    def _failed(self, problem: Problem, exception: BaseException | None) -> None:
+        """A poll that failed outside a pass: back off, count it, put it in the status."""
+        self.busy.clear()
+        self._note(ok=False)
+        self.metrics.errors.labels(self.spec.name, problem.code.id).inc()
+        log.warning("pass failed", extra={"fields": {"sync": self.spec.name, "stage": self.stage,
+                                                     "error": problem.render()}})
+        try:
+            result = pipeline.failed_pass(self.spec, self.cluster, self.sync_options, self.stage,
+                                          problems=[problem], exception=exception)
+        except Exception:  # not even a cluster to report to: the log has it
+            log.warning("status not recorded", exc_info=True,
+                        extra={"fields": {"sync": self.spec.name}})
+            return
+        if result.status_error is not None:
+            log.warning("status not recorded", extra={"fields": {
+                "sync": self.spec.name, "error": result.status_error.render()}})
+
+    def _note(self, *, ok: bool) -> None:
+        """Keep the backoff and the failing streak up to date after a poll."""
+        if ok:
+            self.failures, self.failing_since = 0, None
+            return
+        self.failures += 1
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
 
     def wake(self) -> None:
         """Poll now (a push event, a changed file) instead of at the end of the period."""
@@ -113,6 +176,7 @@ class Worker:
     def tick(self) -> None:
         """One poll: a full pass only when there is something to do."""
         started = time.monotonic()
+        self.stage = "source"
         snapshot = pipeline.fetch_source(self.spec, self.sync_options, lambda _m: None)
         self.metrics.git_fetch.labels(self.spec.name).observe(time.monotonic() - started)
         changed = self.dirty if snapshot.commit is None else snapshot.commit != self.synced_commit
@@ -123,25 +187,32 @@ class Worker:
             return
         self.busy.set()  # no drift repair against an old declared state while a pass runs
         self.dirty = False
+        self.stage = "setup"
         try:
             result = pipeline.run(self.spec, self.cluster, self.sync_options, snapshot=snapshot)
         finally:
             self.busy.clear()
         self.passes += 1
+        self.stage = "record"
+        if result.exception is not None:
+            log.error("pass raised", exc_info=result.exception,
+                      extra={"fields": {"sync": self.spec.name, "stage": result.status.stage}})
         self.record(result, time.monotonic() - started)
+        # a status that could not be written counts as a failure: the next poll runs a pass
+        self._note(ok=result.ok and result.status_error is None)
         if result.ok:
-            self.synced_commit, self.failures = result.status.commit, 0
+            self.synced_commit = result.status.commit
             self.last_full = time.monotonic()
             if self.options.drift_repair and result.changeset is not None:
+                self.stage = "repair"
                 self._remediator().update(result.changeset)
-        else:
-            self.failures += 1
 
     def _remediator(self) -> Remediator:
         if self.remediator is None:
             self.remediator = Remediator(
                 self.cluster, Discovery(self.cluster), self.spec.name, metrics=self.metrics,
-                allowed=lambda: self.leader() and not self.busy.is_set(),
+                allowed=lambda: (self.leader() and not self.busy.is_set()
+                                 and self.thread.is_alive()),  # no repairs for a dead loop
                 fight_threshold=self.options.fight_threshold, on_fight=self._fight)
         return self.remediator
 
@@ -173,6 +244,7 @@ class Worker:
                                            "state": result.status.state.value,
                                            "counts": {k: v for k, v in result.counts.items() if v},
                                            "errors": [p.code.id for p in result.problems],
+                                           "statusRecorded": result.status_error is None,
                                            "seconds": round(seconds, 3)}})
 
 
@@ -204,7 +276,8 @@ class Daemon:
         return leading and not self.stop_event.is_set()
 
     def ready(self) -> bool:
-        return not self.stop_event.is_set()
+        """Taking work, and every sync making progress (see Worker.progressing)."""
+        return not self.stop_event.is_set() and all(w.progressing() for w in list(self.workers))
 
     def start(self) -> None:
         if self.elector:

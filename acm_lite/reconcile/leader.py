@@ -92,6 +92,7 @@ class LeaderElector:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self.cluster.breaker.reset()  # the loop is its own backoff: every attempt goes out
             try:
                 leading = self.try_acquire()
             except (ApiError, AcmError) as e:  # a conflict means someone else renewed first

@@ -1,16 +1,15 @@
 """Prometheus metrics of the daemon, named by Prometheus conventions, and the HTTP endpoints
-(/healthz, /readyz, /metrics) that serve them."""
+(/healthz, /readyz, /metrics and the Git webhook) that serve them."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import threading
-from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from acm_lite.reconcile import webhook
+from acm_lite.reconcile.httpserver import Answer, Limits, Request, Server
 
 
 class Metrics:
@@ -41,68 +40,29 @@ class Metrics:
         self.leader = Gauge("acm_lite_leader", "1 when this replica holds the lease.", registry=r)
 
 
-def verified_push(headers: Mapping[str, str], body: bytes, secret: bytes) -> bool | None:
-    """True for a push event with a valid signature (GitHub's X-Hub-Signature-256 HMAC or
-    GitLab's X-Gitlab-Token), False for a bad one, None for an event that is not a push."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    github = lower.get("x-github-event")
-    gitlab = lower.get("x-gitlab-event")
-    if github is not None:
-        expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-        valid = hmac.compare_digest(expected, lower.get("x-hub-signature-256", ""))
-        return valid if (github == "push" or not valid) else None
-    if gitlab is not None:
-        valid = hmac.compare_digest(secret, lower.get("x-gitlab-token", "").encode())
-        return valid if (gitlab in ("Push Hook", "Tag Push Hook") or not valid) else None
-    return False
-
-
 def serve(address: tuple[str, int], metrics: Metrics, ready: Callable[[], bool],
-          on_push: Callable[[], None] | None = None, webhook_secret: bytes | None = None
-          ) -> ThreadingHTTPServer:
+          on_push: Callable[[], None] | None = None, webhook_secret: bytes | None = None, *,
+          limits: Limits | None = None) -> Server:
     """Start the endpoints on a background thread; the caller shuts the server down.
 
     With a webhook secret, ``POST /webhook`` accepts GitHub and GitLab push events whose signature
     checks out and polls every sync at once.
     """
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def _send(self, code: int, body: bytes, content_type: str = "text/plain") -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            if self.path == "/healthz":
-                self._send(200, b"ok\n")
-            elif self.path == "/readyz":
+    def route(request: Request) -> Answer:
+        if request.method == "GET":
+            if request.path == "/healthz":
+                return Answer(200, b"ok\n")
+            if request.path == "/readyz":
                 ok = ready()
-                self._send(200 if ok else 503, b"ok\n" if ok else b"not ready\n")
-            elif self.path == "/metrics":
-                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
-            else:
-                self._send(404, b"not found\n")
+                return Answer(200 if ok else 503, b"ok\n" if ok else b"not ready\n")
+            if request.path == "/metrics":
+                return Answer(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+            return Answer(404, b"not found\n")
+        if request.method == "POST":
+            if request.path != "/webhook" or webhook_secret is None or on_push is None:
+                return Answer(404, b"not found\n")
+            return webhook.handle(request, webhook_secret, on_push)
+        return Answer(405, b"method not allowed\n")
 
-        def do_POST(self) -> None:
-            if self.path != "/webhook" or webhook_secret is None or on_push is None:
-                self._send(404, b"not found\n")
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(min(length, 25 * 2**20))
-            verdict = verified_push(dict(self.headers.items()), body, webhook_secret)
-            if verdict is False:
-                self._send(401, b"bad signature\n")
-            elif verdict is None:
-                self._send(202, b"ignored: not a push\n")
-            else:
-                on_push()
-                self._send(202, b"sync triggered\n")
-
-    server = ThreadingHTTPServer(address, Handler)
-    threading.Thread(target=server.serve_forever, daemon=True, name="http").start()
-    return server
+    return Server(address, route, limits)

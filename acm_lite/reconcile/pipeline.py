@@ -74,6 +74,7 @@ class SyncOptions:
     git_cache: Path = field(default_factory=cache_dir)
     auth: GitAuth | None = None
     policies: PolicySources = field(default_factory=PolicySources)
+    deadline: float = 1800.0  # seconds a pass may send requests for (0: no deadline)
 
 
 @dataclass
@@ -84,10 +85,18 @@ class SyncResult:
     changeset: ChangeSet | None = None
     results: list[Result] = field(default_factory=list)
     snapshot: Snapshot | None = None
+    planned: int = 0  # changes the plan meant to make (not counting unchanged objects)
+    status_error: AcmError | None = None  # the status could not be written to the cluster
+    exception: BaseException | None = None  # the bug behind an internal error, for the log
 
     @property
     def ok(self) -> bool:
         return not any(p.blocking for p in self.problems)
+
+    @property
+    def applied(self) -> int:
+        """Objects this pass changed in the cluster (created, configured, pruned, unmanaged)."""
+        return sum(1 for r in self.results if r.outcome in _APPLIED)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -95,6 +104,9 @@ class SyncResult:
             counted = Counter(r.outcome.value for r in self.results)
             return {o.value: counted.get(o.value, 0) for o in Outcome}
         return self.changeset.counts() if self.changeset else {}
+
+
+_APPLIED = frozenset({Outcome.CREATED, Outcome.CONFIGURED, Outcome.PRUNED, Outcome.UNMANAGED})
 
 
 def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Snapshot:
@@ -116,7 +128,8 @@ class _Pass:
         self.existing: dict[str, Any] | None = None
         self.stage = "setup"
         self.writes = not (options.dry_run or options.plan_only)
-        self.managed: int | None = None  # size of the inventory once this pass wrote it
+        self.managed: int | None = None  # size of the inventory as last read or written
+        self.seen: list[Result] = []  # results as they arrive, kept if apply stops part-way
 
     def timed(self, stage: str, started: float) -> None:
         self.durations[stage] = round(time.monotonic() - started, 3)
@@ -125,6 +138,8 @@ class _Pass:
                ) -> SyncResult:
         result = self.result
         result.problems += problems
+        if not result.results and self.seen:  # apply stopped part-way: what it did still counts
+            result.results = list(self.seen)
         blocking = any(p.blocking for p in result.problems)
         commit = result.snapshot.commit if result.snapshot else None
         previous = SyncStatus.from_status((self.existing or {}).get("status"))
@@ -136,13 +151,33 @@ class _Pass:
                     "revision": self.spec.revision, "dir": self.spec.dir},
             errors=[p.to_dict() for p in result.problems], counts=result.counts,
             durations=self.durations, stage=stage if blocking else "",
-            managed=previous.managed if self.managed is None else self.managed)
+            managed=previous.managed if self.managed is None else self.managed,
+            message=_stopped(stage, result) if blocking else "")
+        self.cluster.deadline = None  # the outcome is recorded even after the deadline
         if self.writes:
-            try:
-                store.write_status(self.cluster, self.spec.name, result.status, self.existing)
-            except AcmError as e:  # the API server went away: the result still says what happened
-                result.problems.append(Problem(e.code, f"status not recorded: {e.message}"))
+            self.record(result.status)
         return result
+
+    def record(self, status: SyncStatus) -> None:
+        """Write the status; a failure (the API server went away) is kept on the result, and
+        the next pass writes its own status as always."""
+        try:
+            store.write_status(self.cluster, self.spec.name, status, self.existing)
+        except AcmError as e:
+            self.result.status_error = AcmError(
+                errors.STATUS_NOT_RECORDED, f"status of {self.spec.name!r} not recorded: "
+                f"{e.message}", hint="the next pass records its status")
+            return
+        self.result.status_error = None
+        self.existing = {**(self.existing or {}), "status": status.to_status()}
+
+
+def _stopped(stage: str, result: SyncResult) -> str:
+    """One line on where a failed pass stopped and how far it got, for the RootSync's status."""
+    if result.planned:
+        return (f"stopped at {stage}: {result.applied} of {result.planned} changes applied "
+                "before the failure")
+    return f"stopped at {stage}: nothing applied"
 
 
 def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
@@ -155,11 +190,43 @@ def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
     options = options or SyncOptions()
     sync = _Pass(spec, cluster, options, progress)
     sync.result.snapshot = snapshot
+    cluster.breaker.reset()  # each pass finds out afresh whether the API server answers
+    cluster.deadline = time.monotonic() + options.deadline if options.deadline > 0 else None
     try:
         with _collector_paused():
             return _run(sync, on_result)
     except AcmError as e:
         return sync.finish(sync.stage, [Problem(e.code, e.message, source=e.path, hint=e.hint)])
+    except Exception as e:  # a bug: a coded error for the status, the exception for the log
+        sync.result.exception = e
+        return sync.finish(sync.stage, [internal_problem(e, sync.stage)])
+    finally:
+        cluster.deadline = None
+
+
+def internal_problem(error: BaseException, stage: str) -> Problem:
+    """An unexpected exception as a coded problem: its type and message, never its traceback."""
+    text = f"{type(error).__name__}: {error}"
+    if len(text) > 500:
+        text = text[:500] + "…"
+    return Problem(errors.INTERNAL_ERROR, f"the {stage} stage failed unexpectedly: {text}",
+                   hint="a bug in acm-lite; the traceback is in the log; the pass is retried")
+
+
+def failed_pass(spec: SyncSpec, cluster: Cluster, options: SyncOptions, stage: str, *,
+                problems: list[Problem], exception: BaseException | None = None) -> SyncResult:
+    """The result (and recorded status) of a pass that failed before ``run`` could start it,
+    such as a poll whose source could not be fetched."""
+    sync = _Pass(spec, cluster, options, lambda _m: None)
+    sync.result.exception = exception
+    if sync.writes:
+        try:
+            sync.existing = store.read(cluster, spec.name)
+        except AcmError as e:
+            sync.result.status_error = AcmError(errors.STATUS_NOT_RECORDED,
+                                                f"status not recorded: {e.message}")
+            sync.writes = False
+    return sync.finish(stage, problems)
 
 
 class _CollectorPause:
@@ -238,6 +305,7 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     sync.stage = "plan"
     discovery = Discovery(cluster)
     recorded = inventory.read(cluster, spec.name) if sync.writes or store.installed(cluster) else set()
+    sync.managed = len(recorded) if sync.writes else None
     declared_ids = {o.id for o in declared.objects}
     guard = _prune_all_guard(declared_ids, recorded, options)
     if guard:
@@ -262,24 +330,41 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     finally:
         if writing:
             writing.wait()
+            sync.managed = len(written)
     sync.result.changeset = changes
+    sync.result.planned = sum(1 for c in changes.changes
+                              if c.action not in (Action.UNCHANGED, Action.SKIP))
     sync.timed("plan", started)
     if any(p.blocking for p in changes.problems if p.code is errors.DEPENDENCY_CYCLE):
         return sync.finish("plan", changes.problems)
     if options.plan_only:
         return sync.finish("plan", changes.problems)
+    return _apply(sync, discovery, changes, recorded=recorded, written=written,
+                  on_result=on_result)
 
+
+def _apply(sync: _Pass, discovery: Discovery, changes: ChangeSet, *, recorded: set[ObjectId],
+           written: set[ObjectId], on_result: Callable[[Result], None]) -> SyncResult:
+    spec, cluster, options = sync.spec, sync.cluster, sync.options
     started = time.monotonic()
     sync.stage = "apply"
     managed = _managed(changes)
     if sync.writes and not managed <= written:  # never expected: the plan manages more than
         written = written | managed  # ``manageable`` said; still recorded before applying
         inventory.write(cluster, spec.name, written)
+        sync.managed = len(written)
+    if sync.writes and sync.result.planned:
+        _record_applying(sync)
+
+    def seen(result: Result) -> None:
+        sync.seen.append(result)
+        on_result(result)
+
     prevalidated = frozenset(builtin()) if options.schema else frozenset()
     applier = Applier(cluster, discovery, ApplyOptions(
         force_conflicts=options.force_conflicts, concurrency=options.concurrency,
         dry_run=options.dry_run, crd_timeout=options.crd_timeout, prevalidated=prevalidated),
-        on_result)
+        seen)
     sync.progress(f"applying {sum(1 for c in changes.changes if c.action is not Action.UNCHANGED)}"
                   f" of {len(changes.changes)} objects")
     sync.result.results = applier.run(changes)
@@ -291,6 +376,18 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     failures = [r.problem for r in sync.result.results if r.problem]
     conflicts = [p for p in changes.problems if p.code is errors.MANAGEMENT_CONFLICT]
     return sync.finish("apply", _unique(failures + conflicts))
+
+
+def _record_applying(sync: _Pass) -> None:
+    """Before the first write to the cluster, the status says a pass is applying this commit: if
+    the pass dies half-way, the RootSync does not go on claiming the old commit is synced."""
+    assert sync.result.snapshot is not None
+    previous = SyncStatus.from_status((sync.existing or {}).get("status"))
+    sync.record(SyncStatus(
+        State.PENDING, commit=sync.result.snapshot.commit, synced_commit=previous.synced_commit,
+        source={"repo": sync.result.snapshot.repo, "revision": sync.spec.revision,
+                "dir": sync.spec.dir}, managed=sync.managed or 0, stage="apply",
+        message=f"applying {sync.result.planned} changes"))
 
 
 class _Background:

@@ -98,6 +98,10 @@ class Remediator:
                 log.info("watch interrupted", extra={"fields": {"resource": resource.plural,
                                                                 "error": str(e)}})
                 self._stop.wait(1.0)
+            except Exception:  # a bug must not end drift repair of this kind for good
+                log.exception("watch failed", extra={"fields": {"resource": resource.plural}})
+                version = None
+                self._stop.wait(1.0)
 
     def observe(self, resource: Resource, kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}

@@ -29,7 +29,8 @@ class SyncStatus:
     counts: dict[str, int] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
     managed: int = 0
-    stage: str = ""  # where the errors came from: source, parse, plan, apply
+    stage: str = ""  # where the errors came from (or, while PENDING, the stage under way)
+    message: str = ""  # where a failed pass stopped and how far it got
     last_update: str = field(default_factory=now)
 
     def to_status(self) -> dict[str, Any]:
@@ -37,7 +38,8 @@ class SyncStatus:
                 "lastSyncedCommit": self.synced_commit, "source": self.source,
                 "errors": self.errors, "errorCount": len(self.errors), "stage": self.stage,
                 "counts": self.counts, "durationSeconds": self.durations,
-                "managedObjects": self.managed, "lastUpdate": self.last_update}
+                "managedObjects": self.managed, "message": self.message,
+                "lastUpdate": self.last_update}
 
     @classmethod
     def from_status(cls, status: dict[str, Any] | None) -> SyncStatus:
@@ -48,6 +50,7 @@ class SyncStatus:
                    counts=dict(status.get("counts") or {}),
                    durations=dict(status.get("durationSeconds") or {}),
                    managed=int(status.get("managedObjects") or 0), stage=status.get("stage", ""),
+                   message=str(status.get("message") or ""),
                    last_update=status.get("lastUpdate", ""))
 
     def same_outcome(self, other: SyncStatus) -> bool:

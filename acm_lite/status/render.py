@@ -38,9 +38,31 @@ def problems(found: list[Problem], notes: list[str] | None = None) -> str:
 
 
 def summary(result: SyncResult, dry_run: bool = False) -> str:
+    """One line on the pass; a failed pass says where it stopped, how far it got and with which
+    codes, never "synced". A status that could not be written says so on a line of its own."""
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items() if n)
     commit = result.status.commit[:12] if result.status.commit else "(working tree)"
     total = result.status.durations.get("total", 0.0)
-    verb = "would sync" if dry_run else "synced"
-    head = f"{result.status.state.value}: {verb} {commit} as {result.spec.name!r}"
-    return f"{head} — {counts or 'nothing to do'} ({total:.1f}s)"
+    if result.ok:
+        verb = "would sync" if dry_run else "synced"
+        head = f"{result.status.state.value}: {verb} {commit} as {result.spec.name!r}"
+        line = f"{head} — {counts or 'nothing to do'} ({total:.1f}s)"
+    else:
+        line = _failed(result, commit, counts, total)
+    if result.status_error is not None:
+        line += f"\nstatus could not be recorded: {result.status_error.render()}"
+    return line
+
+
+def _failed(result: SyncResult, commit: str, counts: str, total: float) -> str:
+    blocking = [p for p in result.problems if p.blocking]
+    codes = ", ".join(sorted({p.code.id for p in blocking}))
+    stage = result.status.stage or "setup"
+    if result.planned:
+        progress = f"{result.applied} of {result.planned} changes applied before the failure"
+    else:
+        progress = "nothing applied"
+    detail = f" ({counts})" if counts and result.planned else ""
+    return (f"{result.status.state.value}: sync of {commit} as {result.spec.name!r} failed at "
+            f"stage {stage} — {progress}{detail}; {len(blocking)} error(s): {codes} "
+            f"({total:.1f}s)")

@@ -7,11 +7,13 @@ import threading
 import time
 from pathlib import Path
 
+from acm_lite.cluster import inventory
 from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster import controlplane
 from acm_lite.plan.changeset import Outcome
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
+from acm_lite.status import store
 from tests.support.gitrepo import GitRepo
 from tests.unit.repo_builder import cm, ns
 
@@ -43,12 +45,14 @@ def test_killed_api_server_mid_sync_then_convergence(control_plane_binaries: dic
 
         # commit 2: every object changes, 50 leave the source, 50 new ones arrive
         removed = range(COUNT - 50, COUNT)
-        repo.commit({**_files("two", range(COUNT - 50)), **dict.fromkeys(
+        second = repo.commit({**_files("two", range(COUNT - 50)), **dict.fromkeys(
             f"cm/{i:04d}.yaml" for i in removed), **_files("two", range(COUNT, COUNT + 50))})
         declared = {f"c{i:04d}" for i in [*range(COUNT - 50), *range(COUNT, COUNT + 50)]}
 
+        before = cluster.requests["PATCH"]  # the first pass's writes count too
+
         def kill_after_some_writes() -> None:
-            while cluster.requests["PATCH"] < 60:
+            while cluster.requests["PATCH"] < before + 60:
                 time.sleep(0.005)
             controlplane.stop_apiserver(env, "crash")
 
@@ -57,17 +61,28 @@ def test_killed_api_server_mid_sync_then_convergence(control_plane_binaries: dic
         crashed = pipeline.run(spec, cluster, options)
         killer.join()
         assert not crashed.ok
-        assert {p.code.id for p in crashed.problems} & {"KNV2002"}
+        # one error for the whole pass, not one per object left, and how far it got
+        assert [p.code.id for p in crashed.problems if p.blocking] == ["ACM2010"]
+        assert crashed.status.stage == "apply" and 0 < crashed.applied < crashed.planned
+        assert crashed.status_error is not None  # the server is gone: status not recorded
         assert not any(r.outcome is Outcome.PRUNED for r in crashed.results)
 
         controlplane.restart_apiserver(env, "crash")
         cluster = Cluster.connect(env.clusters[0].kubeconfig)
         live = _live(cluster)
         assert set(live) >= {f"c{i:04d}" for i in range(COUNT - 50)}  # nothing declared was lost
+        # the status written before applying says a pass of the new commit did not finish, and
+        # counts what the inventory holds (not "0 managed" nor the old commit as synced)
+        status = store.read(cluster, "crash")["status"]  # type: ignore[index]
+        assert (status["state"], status["stage"], status["commit"]) == ("PENDING", "apply", second)
+        assert status["managedObjects"] == len(inventory.read(cluster, "crash")) == COUNT + 51
 
         converged = pipeline.run(spec, cluster, options)
         assert converged.ok, [p.render() for p in converged.problems]
         assert _live(cluster) == dict.fromkeys(sorted(declared), "two")
+        status = store.read(cluster, "crash")["status"]  # type: ignore[index]
+        assert (status["state"], status["errors"], status["managedObjects"]) == (
+            "SYNCED", [], len(declared) + 1)
         again = pipeline.run(spec, cluster, options)
         assert again.ok and set(again.counts) and again.counts["unchanged"] == len(declared) + 1
     finally:

@@ -5,7 +5,7 @@ import hmac
 
 import pytest
 
-from acm_lite.reconcile.metrics import verified_push
+from acm_lite.reconcile.webhook import verified_push
 
 SECRET = b"s3cret"
 BODY = b'{"ref": "refs/heads/main"}'
