@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from acm_lite.cluster.client import Breaker
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
 from acm_lite.source.auth import GitAuth, strip_userinfo
@@ -21,7 +23,8 @@ SECRET = "SECRETPW"
 @pytest.mark.parametrize("url", URLS)
 def test_a_password_in_the_url_is_never_shown(url: str, tmp_path: Path) -> None:
     assert SECRET not in strip_userinfo(f"fatal: unable to access '{url}': refused")
-    result = pipeline.run(SyncSpec(repo=url), None,  # type: ignore[arg-type]  # never reached
+    unreached = SimpleNamespace(breaker=Breaker())  # the pass stops at the source
+    result = pipeline.run(SyncSpec(repo=url), unreached,  # type: ignore[arg-type]
                           SyncOptions(plan_only=True, git_cache=tmp_path, auth=GitAuth()))
     assert result.problems and not result.ok
     shown = json.dumps([result.status.to_status(), [p.to_dict() for p in result.problems],
