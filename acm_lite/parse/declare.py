@@ -58,6 +58,7 @@ class Declared:
     objects: list[Manifest] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     policy: list[Manifest] = field(default_factory=list)  # Gatekeeper objects in the source
+    live_namespaces: LiveNamespaces | None = None  # what dynamic NamespaceSelectors chose from
 
     @property
     def blocking(self) -> bool:
@@ -107,7 +108,8 @@ def _final_problems(objs: list[Manifest], options: Options) -> list[Problem]:
 
 def declare(source: reader.ReadResult, target: ClusterTarget, options: Options) -> Declared:
     """The declared set of ``target``; ``objects`` is empty when a problem blocks."""
-    result = Declared(target.name, problems=list(source.problems))
+    result = Declared(target.name, problems=list(source.problems),
+                      live_namespaces=options.live_namespaces)
     hierarchical = options.source_format == HIERARCHY
     objs = source.manifests
     result.problems += _raw_problems(objs, hierarchical)

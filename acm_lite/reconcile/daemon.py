@@ -21,9 +21,11 @@ from acm_lite import errors
 from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
+from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.reconcile import events, pipeline
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.reconcile.metrics import Metrics
+from acm_lite.reconcile.namespace_watch import NamespaceWatch
 from acm_lite.reconcile.remediator import Remediator
 from acm_lite.source import local
 from acm_lite.status import store
@@ -65,6 +67,8 @@ class Worker:
         self.halt = threading.Event()  # this worker alone (its sync object was deleted)
         self.dirty = True  # a local directory changed since the last pass
         self.remediator: Remediator | None = None
+        self.namespace_watch: NamespaceWatch | None = None
+        self.namespaces_changed = False  # live Namespaces a dynamic selector reads have changed
         self._observer: Any = None
         self._cluster: Cluster | None = None
         self.thread = threading.Thread(target=self._loop, daemon=True, name=f"sync-{spec.name}")
@@ -108,6 +112,8 @@ class Worker:
             self._observer.stop()
         if self.remediator is not None:
             self.remediator.stop()
+        if self.namespace_watch is not None:
+            self.namespace_watch.stop()
 
     def _attempt(self) -> None:
         """One poll; whatever it raises is reported and backed off from, never the end of the
@@ -180,13 +186,13 @@ class Worker:
         snapshot = pipeline.fetch_source(self.spec, self.sync_options, lambda _m: None)
         self.metrics.git_fetch.labels(self.spec.name).observe(time.monotonic() - started)
         changed = self.dirty if snapshot.commit is None else snapshot.commit != self.synced_commit
-        due = (changed or self.failures or self.passes == 0
+        due = (changed or self.failures or self.passes == 0 or self.namespaces_changed
                or time.monotonic() - self.last_full > self.options.resync)
         if not due:
             self.metrics.skipped.labels(self.spec.name).inc()
             return
         self.busy.set()  # no drift repair against an old declared state while a pass runs
-        self.dirty = False
+        self.dirty = self.namespaces_changed = False
         self.stage = "setup"
         try:
             result = pipeline.run(self.spec, self.cluster, self.sync_options, snapshot=snapshot)
@@ -198,6 +204,7 @@ class Worker:
             log.error("pass raised", exc_info=result.exception,
                       extra={"fields": {"sync": self.spec.name, "stage": result.status.stage}})
         self.record(result, time.monotonic() - started)
+        self._follow_namespaces(result.live_namespaces)
         # a status that could not be written counts as a failure: the next poll runs a pass
         self._note(ok=result.ok and result.status_error is None)
         if result.ok:
@@ -206,6 +213,18 @@ class Worker:
             if self.options.drift_repair and result.changeset is not None:
                 self.stage = "repair"
                 self._remediator().update(result.changeset)
+
+    def _follow_namespaces(self, used: LiveNamespaces | None) -> None:
+        """Watch live Namespaces while dynamic NamespaceSelectors choose from them: a Namespace
+        created, deleted or relabelled then starts a pass."""
+        if used is not None and self.namespace_watch is None:
+            self.namespace_watch = NamespaceWatch(self.cluster, self._namespaces_changed)
+        if self.namespace_watch is not None:
+            self.namespace_watch.follow(used)
+
+    def _namespaces_changed(self) -> None:
+        self.namespaces_changed = True
+        self.wake()
 
     def _remediator(self) -> Remediator:
         if self.remediator is None:

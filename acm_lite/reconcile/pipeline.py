@@ -16,13 +16,14 @@ from typing import Any
 from acm_lite import api, errors, policy
 from acm_lite.apply.applier import Applier, ApplyOptions
 from acm_lite.cluster import inventory, live
-from acm_lite.cluster.client import Cluster
+from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
 from acm_lite.objects import ObjectId
-from acm_lite.parse import declare
+from acm_lite.parse import declare, namespace_selection, reader
 from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.parse.kinds import builtin
+from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.paths import cache_dir
 from acm_lite.plan import order, ownership, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Outcome, Result
@@ -88,6 +89,7 @@ class SyncResult:
     planned: int = 0  # changes the plan meant to make (not counting unchanged objects)
     status_error: AcmError | None = None  # the status could not be written to the cluster
     exception: BaseException | None = None  # the bug behind an internal error, for the log
+    live_namespaces: LiveNamespaces | None = None  # dynamic NamespaceSelectors chose from these
 
     @property
     def ok(self) -> bool:
@@ -281,7 +283,8 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
     started = time.monotonic()
     sync.stage = "parse"
     sync.progress(f"reading {sync.result.snapshot.short_commit}")
-    declared = _declare(sync.result.snapshot, spec, options)
+    declared = _declare(sync.result.snapshot, spec, options, cluster)
+    sync.result.live_namespaces = declared.live_namespaces
     sync.timed("parse", started)
     sync.result.problems += declared.problems
     if declared.blocking:
@@ -412,34 +415,64 @@ class _Background:
             raise self._error
 
 
-_DECLARED: OrderedDict[tuple[object, ...], declare.Declared] = OrderedDict()
+@dataclass(frozen=True)
+class _Rendered:
+    """A declared set kept for reuse; with the live Namespaces it was made for, and the source
+    read, when dynamic NamespaceSelectors made it depend on them."""
+
+    result: declare.Declared
+    live: LiveNamespaces | None = None
+    loaded: reader.ReadResult | None = None
+
+
+_DECLARED: OrderedDict[tuple[object, ...], _Rendered] = OrderedDict()
 _DECLARED_LOCK = threading.Lock()
 _DECLARED_KEEP = 8
 
 
-def _declare(snapshot: Snapshot, spec: SyncSpec, options: SyncOptions) -> declare.Declared:
+def _declare(snapshot: Snapshot, spec: SyncSpec, options: SyncOptions, cluster: Cluster
+             ) -> declare.Declared:
     """Parse and validate a snapshot; a commit already rendered the same way in this process is
-    not read again (snapshots of a commit never change, and the result is never mutated)."""
+    not read again (snapshots of a commit never change, and the result is never mutated) unless
+    dynamic NamespaceSelectors select from live Namespaces that have changed since."""
     labels = tuple(sorted((spec.cluster_labels or {}).items()))
     key = (snapshot.repo, snapshot.commit, snapshot.dir, spec.source_format, spec.cluster_name,
            labels, options.schema, spec.namespace)
+    cached = None
     if snapshot.commit is not None:
         with _DECLARED_LOCK:
-            if key in _DECLARED:
+            cached = _DECLARED.get(key)
+            if cached is not None:
                 _DECLARED.move_to_end(key)
-                return _DECLARED[key]
-    loaded = declare.load(snapshot.root, spec.source_format)
+    if cached is not None and cached.live is None:
+        return cached.result
+    loaded = cached.loaded if cached is not None and cached.loaded is not None else (
+        declare.load(snapshot.root, spec.source_format))
+    selectable = (live_namespaces(cluster)
+                  if declare.needs_live_namespaces(loaded, spec.source_format) else None)
+    if cached is not None and cached.live == selectable:
+        return cached.result
     result = declare.declare(loaded, ClusterTarget(spec.cluster_name, spec.cluster_labels),
                              declare.Options(source_format=spec.source_format,
                                              schema=options.schema,
-                                             tenant_namespace=spec.namespace))
+                                             tenant_namespace=spec.namespace,
+                                             live_namespaces=selectable))
     if snapshot.commit is not None:
         with _DECLARED_LOCK:
-            _DECLARED[key] = result
+            _DECLARED[key] = _Rendered(result, selectable,
+                                       loaded if selectable is not None else None)
             while len(_DECLARED) > _DECLARED_KEEP:
                 _DECLARED.popitem(last=False)
     return result
 
+
+def live_namespaces(cluster: Cluster) -> LiveNamespaces:
+    """The cluster's Namespaces and their labels, for dynamic NamespaceSelectors (one LIST)."""
+    try:
+        listed = cluster.request("GET", "/api/v1/namespaces")
+    except ApiError as e:
+        raise e.to_acm("Namespaces, listed for dynamic NamespaceSelectors") from e
+    return namespace_selection.live(listed.get("items") or [])
 
 
 def _managed(changes: ChangeSet) -> set[ObjectId]:
