@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pytest
+import yaml
 
 from acm_lite.cli.main import main
 from acm_lite.parse import reader
@@ -214,3 +216,96 @@ def test_deep_nesting_in_a_subprocess(case: str, tmp_path: Path) -> None:
         assert proc.returncode == 1, proc.stderr
         assert expect in {e["code"] for e in json.loads(proc.stdout)["errors"]}, proc.stdout
         assert "x." + name.rpartition(".")[2] in proc.stdout
+
+
+SAMPLE = Path(__file__).parents[2] / "sample-repo"
+SAMPLE_FILES = sorted(p.relative_to(SAMPLE).as_posix() for p in SAMPLE.rglob("*.yaml")
+                      if p.relative_to(SAMPLE).parts[0] in ("cluster", "namespaces", "clusterregistry"))
+Doc = dict[str, Any]
+
+
+def _meta(doc: Doc, **fields: Any) -> Any:
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    return {**doc, "metadata": {**meta, **fields}}
+
+
+def _annotate(doc: Doc, key: str, value: Any) -> Any:
+    meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+    return _meta(doc, annotations={**(meta.get("annotations") or {}), key: value})
+
+
+def _nest(levels: int) -> Any:
+    value: Any = "x"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+DOC_MUTATIONS: dict[str, Callable[[Doc], Any]] = {
+    "doc-as-list": lambda d: [d],
+    "doc-as-scalar": lambda d: "hello",
+    "metadata-int": lambda d: {**d, "metadata": 5},
+    "kind-list": lambda d: {**d, "kind": ["a"]},
+    "kind-path": lambda d: {**d, "kind": "../../Evil"},
+    "api-version-int": lambda d: {**d, "apiVersion": 5},
+    "name-int": lambda d: _meta(d, name=5),
+    "name-slash": lambda d: _meta(d, name="a/../../b"),
+    "name-nul": lambda d: _meta(d, name="a\0b"),
+    "namespace-path": lambda d: _meta(d, namespace="../x"),
+    "labels-list": lambda d: _meta(d, labels=["a"]),
+    "labels-nested": lambda d: _meta(d, labels={"a": {"b": "c"}}),
+    "annotation-int": lambda d: _annotate(d, "a", 5),
+    "selector-path": lambda d: _annotate(d, "configsync.gke.io/cluster-name-selector",
+                                         f"eks-prod,{VICTIM}"),
+    "selector-int": lambda d: _annotate(d, "configsync.gke.io/cluster-name-selector", 7),
+    "cluster-selector-list": lambda d: _annotate(d, "configmanagement.gke.io/cluster-selector", ["x"]),
+    "int-key": lambda d: {**d, "data": {1: "x"}},
+    "bool-key": lambda d: {**d, "spec": {True: "x"}},
+    "null-key": lambda d: _meta(d, labels={None: "x"}),
+    "deep-spec": lambda d: {**d, "spec": _nest(150)},
+    "spec-scalar": lambda d: {**d, "spec": "x"},
+    "spec-list": lambda d: {**d, "spec": [1, 2]},
+    "owner-references-string": lambda d: _meta(d, ownerReferences="x"),
+    "list-of-scalars": lambda d: {"apiVersion": "v1", "kind": "List", "items": [5, d]},
+    "status-field": lambda d: {**d, "status": {"phase": 5}},
+}
+
+TEXT_MUTATIONS: dict[str, Callable[[bytes], bytes]] = {
+    "truncated": lambda b: b[: len(b) // 2],
+    "nul-byte": lambda b: b.replace(b"\n", b"\n\0", 1),
+    "bom": lambda b: b"\xef\xbb\xbf" + b,
+    "latin1-byte": lambda b: b + b"# caf\xe9\n",
+    "tab-indent": lambda b: b.replace(b"\n  ", b"\n\t", 1),
+    "python-tag": lambda b: b + b"---\nx: !!python/object/apply:os.system ['true']\n",
+    "custom-tag": lambda b: b + b"---\napiVersion: v1\nkind: ConfigMap\nmetadata: !Ref x\n",
+    "alias-bomb": lambda b: b + b"---\n" + BOMB.encode(),
+    "big-int": lambda b: b + b"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: n}\nx: "
+                         + b"7" * 5000 + b"\n",
+    "surrogate": lambda b: b + b'---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: "\\ud800"}\n',
+    "merge-key": lambda b: b + b"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\n"
+                           b"  labels: {<<: {a: b}, 1: c}\n",
+}
+BOMB = "\n".join([f"l0: &l0 [{', '.join(['x'] * 9)}]"]
+                 + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]) + "\n"
+MUTATIONS = sorted(DOC_MUTATIONS) + sorted(TEXT_MUTATIONS)
+# each mutation lands on two sample files, rotating so every file is mutated by something
+MUTATION_CASES = [(m, SAMPLE_FILES[(i * 2 + k) % len(SAMPLE_FILES)])
+                  for i, m in enumerate(MUTATIONS) for k in range(2)]
+
+
+def _mutate(path: Path, mutation: str) -> None:
+    if mutation in TEXT_MUTATIONS:
+        path.write_bytes(TEXT_MUTATIONS[mutation](path.read_bytes()))
+        return
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    docs[0] = DOC_MUTATIONS[mutation](docs[0])
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+
+
+@pytest.mark.parametrize(("mutation", "rel"), MUTATION_CASES)
+def test_mutated_sample_repo(mutation: str, rel: str, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(SAMPLE, repo)
+    _mutate(repo / rel, mutation)
+    check_case(repo, "any", tmp_path, capsys)
