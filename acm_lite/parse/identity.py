@@ -38,7 +38,7 @@ def problem(doc: dict[str, Any]) -> tuple[Code, str, str | None] | None:
     for field in ("labels", "annotations"):
         found = _string_map_problem(meta.get(field), field)
         if found:
-            return errors.INVALID_ANNOTATION_VALUE, found, 'quote them, e.g. "true" or "8080"'
+            return found
     return None
 
 
@@ -51,12 +51,16 @@ def _identifiers_ok(api_version: str, kind: str) -> bool:
     return known
 
 
-def _string_map_problem(value: Any, field: str) -> str | None:
+def _string_map_problem(value: Any, field: str) -> tuple[Code, str, str | None] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        return f"metadata.{field} must be a map of strings, not a {type(value).__name__}"
+        return (errors.INVALID_ANNOTATION_VALUE,
+                f"metadata.{field} must be a map of strings, not a {type(value).__name__}",
+                "write it as key: value lines")
     bad = sorted(str(k) for k, v in value.items() if not isinstance(v, str))
     if bad:
-        return f"values of metadata.{field} {', '.join(bad)} are not strings"
+        return (errors.INVALID_ANNOTATION_VALUE,
+                f"values of metadata.{field} {', '.join(bad)} are not strings",
+                'quote them, e.g. "true" or "8080"')
     return None

@@ -156,7 +156,7 @@ class _TreeLoader(_Loader):
         raise ShapeError(err.code, f"line {key.start_mark.line + 1}: {err.message}")
 
 
-def _parse_error(e: Exception) -> str:
+def _parse_error(e: Exception, text: str) -> str:
     """A parser's complaint, with the line where PyYAML or json knows it."""
     if isinstance(e, json.JSONDecodeError):
         return f"invalid JSON at line {e.lineno}: {e.msg}"
@@ -164,9 +164,10 @@ def _parse_error(e: Exception) -> str:
         mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         return f"invalid YAML{where}: {e.problem or e}"
-    if isinstance(e, RecursionError):
-        return "nesting too deep to parse"
-    return f"invalid YAML: {type(e).__name__}: {e}"
+    if isinstance(e, yaml.reader.ReaderError):
+        line = text.count("\n", 0, e.position) + 1
+        return f"invalid YAML at line {line}: unacceptable character #x{e.character:04x}"
+    return f"invalid YAML: a tagged value cannot be built ({type(e).__name__}: {e})"
 
 
 # what a hostile file can make the parsers (and PyYAML's constructors for explicit tags) raise
@@ -190,7 +191,7 @@ def _documents(text: str, rel: str, limits: Limits) -> list[Any] | Problem:
     except RecursionError:
         return Problem(errors.NESTING_TOO_DEEP, "maps and lists nest too deep to parse", source=rel)
     except _PARSE_ERRORS as e:
-        return Problem(errors.OBJECT_PARSE, _parse_error(e), source=rel)
+        return Problem(errors.OBJECT_PARSE, _parse_error(e, text), source=rel)
     return docs
 
 

@@ -118,3 +118,11 @@ def test_api_version_and_kind_must_be_identifiers(api_version: str, kind: str, o
                                                   tmp_path: Path) -> None:
     write(tmp_path, {"a.yaml": {"apiVersion": api_version, "kind": kind, "metadata": {"name": "a"}}})
     assert (found(reader.read(tmp_path)) == []) is ok
+
+
+def test_a_nul_byte_names_its_line_and_a_bad_tag_value_is_coded(tmp_path: Path) -> None:
+    (tmp_path / "nul.yaml").write_bytes(CM.encode() + b"data: {a: x\0y}\n")
+    (tmp_path / "tag.yaml").write_text(CM + "data: {a: !!bool maybe}\n")
+    assert found(reader.read(tmp_path)) == [
+        ("KNV1006", "nul.yaml", "invalid YAML at line 4: unacceptable character #x0000"),
+        ("KNV1006", "tag.yaml", "invalid YAML: a tagged value cannot be built (KeyError: 'maybe')")]
