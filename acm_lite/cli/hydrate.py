@@ -89,8 +89,12 @@ def _write_file(path: Path, text: str) -> None:
         if e.errno == errno.ELOOP:
             _refuse_link(path)
         raise
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
+    try:
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
 
 
 def _replace_dir(root: Path) -> None:
@@ -119,10 +123,12 @@ def write(dest: Path, cluster: str, objs: list[Manifest], flat: bool) -> list[st
         root = dest / cluster
         _replace_dir(root)
         written = []
+        made = {root}
         for obj, rel in zip(objs, names, strict=True):
             path = root / rel
-            if path.parent != root and not path.parent.is_dir():
-                path.parent.mkdir()
+            if path.parent not in made:  # a namespace directory, new in the fresh root
+                path.parent.mkdir(exist_ok=True)
+                made.add(path.parent)
             _write_file(path, _dump([obj]))
             written.append(str(path))
         return written
