@@ -7,6 +7,7 @@ walk is iterative (no recursion limit to hit in a deep tree) and reads are bound
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -71,7 +72,8 @@ def _accepted(entry: os.DirEntry[str], rel: str, real_root: str, problems: list[
     if not entry.is_symlink():
         if entry.is_file(follow_symlinks=False):
             return True
-        problems.append(_not_regular(rel, entry.stat(follow_symlinks=False).st_mode))
+        with contextlib.suppress(OSError):  # gone since the directory was listed: nothing to say
+            problems.append(_not_regular(rel, entry.stat(follow_symlinks=False).st_mode))
         return False
     try:
         target = os.path.realpath(entry.path, strict=True)

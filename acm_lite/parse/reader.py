@@ -270,13 +270,18 @@ def _wanted(rel: str, top_dirs: frozenset[str] | None) -> bool:
     return top_dirs is None or ("/" in rel and rel.split("/", 1)[0] in top_dirs)
 
 
+def _reported(problem: Problem, top_dirs: frozenset[str] | None) -> bool:
+    """A refusal below (or of) a top directory that is read; a limit of the whole walk."""
+    return (top_dirs is None or problem.code is errors.TOO_MANY_FILES
+            or (problem.source or "").split("/", 1)[0] in top_dirs)
+
+
 def read(root: Path, *, top_dirs: frozenset[str] | None = None,
          limits: Limits | None = None) -> ReadResult:
     """Every object under ``root`` (only below ``top_dirs`` when given), in path order."""
     limits = limits or Limits()
     found = files.walk(root, limits.max_files)
-    result = ReadResult(problems=[p for p in found.problems if _wanted(p.source or "", top_dirs)
-                                  or p.code is errors.TOO_MANY_FILES])
+    result = ReadResult(problems=[p for p in found.problems if _reported(p, top_dirs)])
     for rel in found.files:
         if not _wanted(rel, top_dirs):
             continue

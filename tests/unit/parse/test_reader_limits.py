@@ -81,8 +81,10 @@ def test_problems_outside_the_hierarchy_top_directories_are_not_reported(tmp_pat
     os.mkfifo(tmp_path / "docs.yaml")
     (tmp_path / "cluster").mkdir()
     os.mkfifo(tmp_path / "cluster" / "x.yaml")
-    result = reader.read(tmp_path, top_dirs=frozenset({"cluster"}))
-    assert [(c, s) for c, s, _ in found(result)] == [("ACM1010", "cluster/x.yaml")]
+    os.symlink(tmp_path.parent, tmp_path / "namespaces")  # a top directory leading out
+    result = reader.read(tmp_path, top_dirs=frozenset({"cluster", "namespaces"}))
+    assert [(c, s) for c, s, _ in found(result)] == [("ACM1010", "cluster/x.yaml"),
+                                                     ("ACM1004", "namespaces")]
 
 
 @pytest.mark.parametrize(("text", "code", "part"), [
