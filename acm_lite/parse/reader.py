@@ -1,7 +1,10 @@
 """Read manifest files (multi-document YAML and JSON) under a source root, safely and with limits.
 
-Hidden files and directories are skipped, as are files that are not .yaml, .yml or .json; a
-symbolic link leading outside the root is refused; objects annotated
+Hidden files and directories are skipped, as are files that are not .yaml, .yml or .json; only
+regular files are read, and a symbolic link that loops, dangles or leads outside the root is
+refused (``files``). Each document must be something a Kubernetes object can hold (``shape``:
+string keys, JSON values, bounded depth and alias expansion) with well-formed identity fields
+(``identity``); anything else is a coded problem naming the file. Objects annotated
 ``config.kubernetes.io/local-config`` (with any value but "false") are dropped.
 """
 
