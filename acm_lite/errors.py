@@ -435,3 +435,29 @@ STATUS_NOT_RECORDED = register(
 LISTEN_FAILED = register(
     "ACM2014", "ListenFailed", Category.PERMANENT,
     "The daemon cannot listen on its --metrics-address (in use, not allowed, not an address).")
+# Reading sources and writing hydrated output safely (ACM1010-ACM1019).
+NOT_A_REGULAR_FILE = register(
+    "ACM1010", "NotARegularFile", _P,
+    "A manifest path is a FIFO, device, socket or other non-regular file; only regular files are read.")
+BROKEN_SYMLINK = register(
+    "ACM1011", "BrokenSymlink", _P, "A symbolic link in the source loops or points at nothing.")
+TOO_MANY_FILES = register(
+    "ACM1012", "TooManyFiles", _P, "The source holds more manifest files than the reader's limit.")
+NESTING_TOO_DEEP = register(
+    "ACM1013", "NestingTooDeep", _P, "A document nests maps and lists deeper than the reader's limit.")
+NON_STRING_KEY = register(
+    "ACM1014", "NonStringKey", _P,
+    "A mapping key is not a string (1:, yes:, null:); Kubernetes objects only have string keys.")
+UNSUPPORTED_VALUE = register(
+    "ACM1015", "UnsupportedValue", _P,
+    "A value JSON cannot carry: a YAML tag building binary/set/timestamp data, a lone surrogate, "
+    "an integer with too many digits.")
+INVALID_CLUSTER_NAME = register(
+    "ACM1016", "InvalidClusterName", _P,
+    "A cluster name (cluster-name-selector entry, Cluster object, --cluster) is not a DNS-1123 name.")
+UNSAFE_OUTPUT_PATH = register(
+    "ACM1017", "UnsafeOutputPath", _P,
+    "A hydrated file would be written or removed outside --output (a name holding '/', '..' or NUL, "
+    "or a symbolic link in the output).")
+OUTPUT_WRITE_FAILED = register(
+    "ACM1018", "OutputWriteFailed", _P, "A hydrated file or directory could not be written or removed.")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import shutil
 import sys
 from collections import Counter
@@ -11,11 +13,16 @@ from typing import Any
 
 import yaml
 
+from acm_lite import errors
 from acm_lite.cli import output, rendering
 from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.errors import AcmError
 from acm_lite.objects import Manifest
+from acm_lite.validate import cluster_names
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_NAME_MAX = 255  # bytes in one file name (Linux, macOS)
 
 
 def register(sub: Any) -> None:
@@ -49,22 +56,85 @@ def _dump(objs: list[Manifest]) -> str:
     return "".join("---\n" + yaml.dump(o.body, Dumper=_Dumper, sort_keys=False) for o in objs)
 
 
+def _check_cluster(cluster: str) -> None:
+    if not cluster_names.valid(cluster):
+        raise AcmError(errors.INVALID_CLUSTER_NAME, f"{cluster!r} is not a valid cluster name: "
+                       f"{cluster_names.RULE}", subject=f"cluster {cluster!r}")
+
+
+def _check_segments(rel: str, cluster: str) -> None:
+    """Each part of a file name made from an object must stay one plain path component."""
+    parts = rel.split("/")
+    for part in parts:
+        if part in ("", ".", "..") or "\0" in part or len(part.encode("utf-8", "replace")) > _NAME_MAX:
+            raise AcmError(errors.UNSAFE_OUTPUT_PATH,
+                           f"the object file name {rel!r} is not a safe path below --output",
+                           subject=f"cluster {cluster}",
+                           hint="object names, namespaces and kinds may not hold '/', '..' or NUL "
+                                f"and a file name is at most {_NAME_MAX} bytes")
+
+
+def _refuse_link(path: Path) -> None:
+    if path.is_symlink():
+        raise AcmError(errors.UNSAFE_OUTPUT_PATH,
+                       f"{path} is a symbolic link; hydrate neither follows nor removes it",
+                       hint="remove the link, or write to another --output")
+
+
+def _write_file(path: Path, text: str) -> None:
+    """Create or replace ``path``; a symbolic link there is refused, never followed."""
+    try:
+        fd = os.open(path, _WRITE_FLAGS, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            _refuse_link(path)
+        raise
+    try:
+        data = text.encode("utf-8")
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def _replace_dir(root: Path) -> None:
+    """Remove what an earlier run wrote at ``root`` (a directory below --output, never a link)."""
+    _refuse_link(root)
+    if root.is_dir():
+        shutil.rmtree(root)
+    elif root.exists():
+        root.unlink()
+    root.mkdir()
+
+
 def write(dest: Path, cluster: str, objs: list[Manifest], flat: bool) -> list[str]:
-    """Write one cluster's objects, replacing what an earlier run wrote for it."""
-    if flat:
-        path = dest / f"{cluster}.yaml"
+    """Write one cluster's objects, replacing what an earlier run wrote for it. Every name is
+    checked before anything is removed; nothing outside ``dest`` is written or removed."""
+    _check_cluster(cluster)
+    names = [] if flat else file_names(objs)
+    for rel in names:
+        _check_segments(rel, cluster)
+    try:
         dest.mkdir(parents=True, exist_ok=True)
-        path.write_text(_dump(objs))
-        return [str(path)]
-    root = dest / cluster
-    shutil.rmtree(root, ignore_errors=True)
-    written = []
-    for obj, rel in zip(objs, file_names(objs), strict=True):
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_dump([obj]))
-        written.append(str(path))
-    return written
+        if flat:
+            path = dest / f"{cluster}.yaml"
+            _write_file(path, _dump(objs))
+            return [str(path)]
+        root = dest / cluster
+        _replace_dir(root)
+        written = []
+        made = {root}
+        for obj, rel in zip(objs, names, strict=True):
+            path = root / rel
+            if path.parent not in made:  # a namespace directory, new in the fresh root
+                path.parent.mkdir(exist_ok=True)
+                made.add(path.parent)
+            _write_file(path, _dump([obj]))
+            written.append(str(path))
+        return written
+    except OSError as e:
+        raise AcmError(errors.OUTPUT_WRITE_FAILED, f"cannot write {e.filename or dest}: "
+                       f"{e.strerror or e}", subject=f"cluster {cluster}") from None
 
 
 def handle(args: argparse.Namespace) -> int:

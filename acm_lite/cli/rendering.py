@@ -14,6 +14,7 @@ from acm_lite.parse import declare, reader
 from acm_lite.parse.clusters import ClusterTarget, declared_clusters
 from acm_lite.policy import library
 from acm_lite.status import render
+from acm_lite.validate import cluster_names
 
 DEFAULT_CLUSTER = "defaultcluster"
 
@@ -51,6 +52,10 @@ def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[Cluster
     plus ``defaultcluster``."""
     wanted = [args.cluster] if args.cluster else (
         [n.strip() for n in args.clusters.split(",") if n.strip()] if args.clusters else None)
+    for name in wanted or ():
+        if not cluster_names.valid(name):
+            raise AcmError(errors.INVALID_CLUSTER_NAME, f"{name!r} is not a valid cluster name: "
+                           f"{cluster_names.RULE}", subject="--cluster/--clusters")
     if args.fleet:
         fleet = registry.load(args.fleet)
         chosen = [c for c in fleet.clusters if wanted is None or c.name in wanted]

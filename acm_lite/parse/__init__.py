@@ -1,4 +1,4 @@
 """Files → objects: reading manifests, the hierarchical and unstructured formats, selectors.
 
-No network or cluster I/O happens here; only ``reader`` touches the filesystem.
+No network or cluster I/O happens here; only ``reader`` (through ``files``) touches the filesystem.
 """

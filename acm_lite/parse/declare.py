@@ -17,6 +17,7 @@ from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.parse.kinds import POLICY_GROUPS, SOURCE_ONLY, Scoper
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.validate import (
+    cluster_names,
     cluster_registry,
     crds,
     depends_on,
@@ -82,7 +83,7 @@ def _object_rules(hierarchical: bool) -> list[Callable[[Manifest], list[Problem]
         metadata_values.check, reserved_metadata.check,
         lambda o: kinds.check(o, hierarchical=hierarchical),
         names.check, namespaces.check, reserved.check, management.check, crds.check,
-        server_fields.check,
+        server_fields.check, cluster_names.check,
     ]
     if hierarchical:
         rules.append(directories.check)

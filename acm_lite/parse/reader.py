@@ -1,15 +1,16 @@
 """Read manifest files (multi-document YAML and JSON) under a source root, safely and with limits.
 
-Hidden files and directories are skipped, as are files that are not .yaml, .yml or .json; a
-symbolic link leading outside the root is refused; objects annotated
+Hidden files and directories are skipped, as are files that are not .yaml, .yml or .json; only
+regular files are read, and a symbolic link that loops, dangles or leads outside the root is
+refused (``files``). Each document must be something a Kubernetes object can hold (``shape``:
+string keys, JSON values, bounded depth and alias expansion) with well-formed identity fields
+(``identity``); anything else is a coded problem naming the file. Objects annotated
 ``config.kubernetes.io/local-config`` (with any value but "false") are dropped.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,13 @@ import yaml
 from acm_lite import errors
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
+from acm_lite.parse import files, identity, shape
+from acm_lite.parse.files import MANIFEST_SUFFIXES
+from acm_lite.parse.shape import ShapeError, ShapeLimits
 
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+__all__ = ["LOCAL_CONFIG", "MANIFEST_SUFFIXES", "Limits", "ReadResult", "read", "read_file"]
+
 LOCAL_CONFIG = "config.kubernetes.io/local-config"
-_IGNORED_PARTS = {".github", ".gitlab", ".gitlab-ci.yml"}
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,13 @@ class Limits:
 
     max_file_bytes: int = 8 * 1024 * 1024
     max_documents: int = 20_000
-    max_expanded_nodes: int = 1_000_000  # nodes after alias expansion, per file
+    max_expanded_nodes: int = 1_000_000  # nodes after alias expansion, per document
+    max_expanded_chars: int = 8 * 1024 * 1024  # string characters after alias expansion
+    max_depth: int = 100  # nested maps and lists; later stages recurse, at 2-8 frames a level
+    max_files: int = 50_000
+
+    def shape(self) -> ShapeLimits:
+        return ShapeLimits(self.max_depth, self.max_expanded_nodes, self.max_expanded_chars)
 
 
 @dataclass
@@ -60,6 +70,16 @@ _RESOLVED_MAX = 1 << 16
 _PLAIN_SCALARS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
 
 
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """PyYAML's integers, refusing one too long to convert rather than raising ValueError."""
+    if len(node.value) > shape.MAX_INT_DIGITS:
+        shape.int_or_error(node.value)  # raises, with the message
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
 class _NotPlainError(Exception):
     """A document uses something the tree builder leaves to PyYAML (merge keys, tags, ...)."""
 
@@ -67,8 +87,13 @@ class _NotPlainError(Exception):
 class _TreeLoader(_Loader):
     """The same documents, built about twice as fast: plain maps, sequences and scalars are
     built directly; anything else (merge keys, explicit tags, complex keys, a node holding
-    itself) falls back to PyYAML's constructor for the whole document. An aliased node is built
-    once and shared, as PyYAML does; ``_documents`` bounds the expansion afterwards."""
+    itself, nesting past ``max_depth``) falls back to PyYAML's constructor for the whole document,
+    and ``fell_back`` tells the reader to check its shape afterwards. Keys that are not strings
+    raise ShapeError, with the line. An aliased node is built once and shared, as PyYAML
+    does; the reader bounds the expansion afterwards."""
+
+    max_depth = 100
+    fell_back = False
 
     def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
         """PyYAML's tag resolution (this loader has no path resolvers), remembered per plain
@@ -87,14 +112,16 @@ class _TreeLoader(_Loader):
 
     def construct_document(self, node: yaml.Node) -> Any:
         self._built: dict[int, Any] = {}
+        self.fell_back = False
         try:
-            return self._build(node)
+            return self._build(node, 0)
         except (_NotPlainError, RecursionError):
+            self.fell_back = True
             return super().construct_document(node)
         finally:
             self._built = {}
 
-    def _build(self, node: yaml.Node) -> Any:
+    def _build(self, node: yaml.Node, depth: int) -> Any:
         kind, tag = node.__class__, node.tag
         if kind is yaml.ScalarNode:
             if tag == _STR:
@@ -105,103 +132,97 @@ class _TreeLoader(_Loader):
         built = self._built.get(id(node))
         if built is not None:
             return built
+        if depth >= self.max_depth:
+            raise _NotPlainError  # too deep or holding itself: PyYAML builds it, shape.check names it
+        depth += 1
         if kind is yaml.MappingNode and tag == _MAP:
             out: Any = {}
             for key, value in node.value:
-                if key.__class__ is not yaml.ScalarNode or key.tag not in _PLAIN_SCALARS:
-                    raise _NotPlainError  # merge keys ("<<") and complex keys
-                out[self._build(key)] = self._build(value)
+                if key.__class__ is not yaml.ScalarNode:
+                    raise _NotPlainError  # complex keys
+                if key.tag != _STR:
+                    self._refuse_key(key)
+                out[key.value] = self._build(value, depth)
         elif kind is yaml.SequenceNode and tag == _SEQ:
-            out = [self._build(item) for item in node.value]
+            out = [self._build(item, depth) for item in node.value]
         else:
             raise _NotPlainError
         self._built[id(node)] = out
         return out
 
-
-def _expanded_nodes(value: Any, budget: int) -> int:
-    """Count nodes as if every alias were copied out; stop once past ``budget``."""
-    count = 0
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        count += 1
-        if count > budget:
-            return count
-        if isinstance(item, dict):
-            stack.extend(item.values())
-            stack.extend(item.keys())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return count
+    def _refuse_key(self, key: yaml.ScalarNode) -> None:
+        """A plain key YAML reads as a number, bool or null is an error; merge keys (``<<``) and
+        tagged keys are left to PyYAML."""
+        if key.tag not in _PLAIN_SCALARS:
+            raise _NotPlainError
+        err = shape.non_string_key(self.yaml_constructors[key.tag](self, key), "a map")
+        raise ShapeError(err.code, f"line {key.start_mark.line + 1}: {err.message}")
 
 
-def iter_files(root: Path, problems: list[Problem]) -> Iterator[str]:
-    """Slash paths (relative to ``root``) of manifest files, sorted; symlinks checked."""
-    real_root = root.resolve()
-    found: list[str] = []
-    for directory, dirnames, filenames in os.walk(root):
-        rel_dir = Path(directory).relative_to(root)
-        keep = []
-        for name in sorted(dirnames):
-            if name.startswith(".") or name in _IGNORED_PARTS:
-                continue
-            path = Path(directory) / name
-            if path.is_symlink():
-                _check_link(path, real_root, rel_dir / name, problems)
-                continue  # links to directories are not followed (no cycles, no duplicates)
-            keep.append(name)
-        dirnames[:] = keep
-        for name in filenames:
-            if name.startswith(".") or name in _IGNORED_PARTS or not name.endswith(MANIFEST_SUFFIXES):
-                continue
-            path = Path(directory) / name
-            if path.is_symlink() and not _check_link(path, real_root, rel_dir / name, problems):
-                continue
-            found.append((rel_dir / name).as_posix())
-    yield from sorted(found)
-
-
-def _check_link(path: Path, real_root: Path, rel: Path, problems: list[Problem]) -> bool:
-    target = path.resolve()
-    if target == real_root or real_root in target.parents:
-        return target.is_file()
-    problems.append(Problem(errors.SYMLINK_OUTSIDE_SOURCE,
-                            f"symbolic link points outside the source directory (to {target})",
-                            source=rel.as_posix(),
-                            hint="replace the link with the file it points to"))
-    return False
-
-
-def _documents(text: str, rel: str, limits: Limits) -> tuple[list[Any], Problem | None]:
-    if rel.endswith(".json"):
-        try:
-            return ([json.loads(text)] if text.strip() else []), None
-        except json.JSONDecodeError as e:
-            return [], Problem(errors.OBJECT_PARSE, f"invalid JSON at line {e.lineno}: {e.msg}",
-                               source=rel)
-    docs: list[Any] = []
-    try:
-        for doc in yaml.load_all(text, Loader=_TreeLoader):
-            if doc is None:
-                continue
-            docs.append(doc)
-            if len(docs) > limits.max_documents:
-                return [], Problem(errors.TOO_MANY_DOCUMENTS,
-                                   f"more than {limits.max_documents} YAML documents", source=rel,
-                                   hint="split the file")
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
+def _parse_error(e: Exception, text: str) -> str:
+    """A parser's complaint, with the line where PyYAML or json knows it."""
+    if isinstance(e, json.JSONDecodeError):
+        return f"invalid JSON at line {e.lineno}: {e.msg}"
+    if isinstance(e, yaml.MarkedYAMLError):
+        mark = e.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        return [], Problem(errors.OBJECT_PARSE, f"invalid YAML{where}: {problem}", source=rel)
-    if "*" in text:  # aliases present: make sure they do not expand into a bomb
-        for doc in docs:
-            if _expanded_nodes(doc, limits.max_expanded_nodes) > limits.max_expanded_nodes:
-                return [], Problem(errors.ALIAS_EXPANSION,
-                                   f"YAML aliases expand to more than {limits.max_expanded_nodes} "
-                                   "nodes", source=rel, hint="remove the anchors and aliases")
-    return docs, None
+        return f"invalid YAML{where}: {e.problem or e}"
+    if isinstance(e, yaml.reader.ReaderError):
+        line = text.count("\n", 0, e.position) + 1
+        return f"invalid YAML at line {line}: unacceptable character #x{e.character:04x}"
+    return f"invalid YAML: a tagged value cannot be built ({type(e).__name__}: {e})"
+
+
+# what a hostile file can make the parsers (and PyYAML's constructors for explicit tags) raise
+_PARSE_ERRORS = (yaml.YAMLError, ValueError, LookupError, TypeError, RecursionError, OverflowError)
+
+
+def _documents(text: str, rel: str, limits: Limits) -> list[Any] | Problem:
+    """The file's documents, each checked to be something a Kubernetes object can hold."""
+    try:
+        docs, check = (_json_documents(text) if rel.endswith(".json")
+                       else _yaml_documents(text, limits))
+        if len(docs) > limits.max_documents:
+            return Problem(errors.TOO_MANY_DOCUMENTS, f"more than {limits.max_documents} YAML "
+                           "documents", source=rel, hint="split the file")
+        budget = limits.shape()
+        for doc, needed in zip(docs, check, strict=True):
+            if needed:  # the characters of a file's documents share one budget
+                budget = shape.check(doc, budget)
+    except ShapeError as e:
+        return Problem(e.code, e.message, source=rel)
+    except RecursionError:
+        return Problem(errors.NESTING_TOO_DEEP, "maps and lists nest too deep to parse", source=rel)
+    except _PARSE_ERRORS as e:
+        return Problem(errors.OBJECT_PARSE, _parse_error(e, text), source=rel)
+    return docs
+
+
+def _json_documents(text: str) -> tuple[list[Any], list[bool]]:
+    if not text.strip():
+        return [], []
+    return [json.loads(text, parse_int=shape.int_or_error)], [True]
+
+
+def _yaml_documents(text: str, limits: Limits) -> tuple[list[Any], list[bool]]:
+    """Documents, and for each whether its shape must still be checked: when the fast builder
+    fell back to PyYAML, or aliases or \\u escapes (lone surrogates) may be present."""
+    suspect = "*" in text or "\\u" in text or "\\U" in text
+    loader = _TreeLoader(text)
+    loader.max_depth = limits.max_depth
+    docs: list[Any] = []
+    check: list[bool] = []
+    try:
+        while loader.check_data():  # type: ignore[no-untyped-call]
+            doc = loader.get_data()
+            if doc is not None:
+                docs.append(doc)
+                check.append(suspect or loader.fell_back)
+                if len(docs) > limits.max_documents:
+                    break
+    finally:
+        loader.dispose()
+    return docs, check
 
 
 def _flatten(doc: Any) -> list[Any]:
@@ -216,18 +237,10 @@ def _to_manifest(doc: Any, rel: str, index: int) -> Manifest | Problem | None:
     if not isinstance(doc, dict):
         return Problem(errors.OBJECT_PARSE,
                        f"document {index + 1} is a {type(doc).__name__}, not an object", source=rel)
-    missing = [f for f in ("apiVersion", "kind") if not isinstance(doc.get(f), str) or not doc[f]]
-    if missing:
-        return Problem(errors.OBJECT_PARSE,
-                       f"document {index + 1} is missing field(s) {', '.join(missing)}", source=rel)
-    if not isinstance(doc.get("metadata"), dict):
-        return Problem(errors.OBJECT_PARSE, f"document {index + 1} ({doc['kind']}) has no metadata",
-                       source=rel)
-    wrong = [f for f in ("name", "namespace") if f in doc["metadata"]
-             and not isinstance(doc["metadata"][f], str)]
-    if wrong:
-        return Problem(errors.OBJECT_PARSE, f"document {index + 1} ({doc['kind']}): metadata."
-                       f"{' and metadata.'.join(wrong)} must be a string", source=rel)
+    found = identity.problem(doc)
+    if found:
+        code, message, hint = found
+        return Problem(code, f"document {index + 1}: {message}", source=rel, hint=hint)
     manifest = Manifest(doc, rel, index)
     local = manifest.annotations.get(LOCAL_CONFIG)
     return None if local is not None and local != "false" else manifest
@@ -236,21 +249,13 @@ def _to_manifest(doc: Any, rel: str, index: int) -> Manifest | Problem | None:
 def read_file(root: Path, rel: str, limits: Limits) -> ReadResult:
     """Every object of one file, or the problems that stop it being read."""
     result = ReadResult()
-    path = root / rel
-    try:
-        size = path.stat().st_size
-        if size > limits.max_file_bytes:
-            result.problems.append(Problem(errors.FILE_TOO_LARGE,
-                                           f"{size} bytes, over the {limits.max_file_bytes}-byte "
-                                           "limit", source=rel))
-            return result
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        result.problems.append(Problem(errors.OBJECT_PARSE, f"cannot read file: {e}", source=rel))
+    text = files.read_text(root, rel, limits.max_file_bytes)
+    if isinstance(text, Problem):
+        result.problems.append(text)
         return result
-    docs, problem = _documents(text, rel, limits)
-    if problem:
-        result.problems.append(problem)
+    docs = _documents(text, rel, limits)
+    if isinstance(docs, Problem):
+        result.problems.append(docs)
         return result
     index = 0
     for doc in docs:
@@ -264,15 +269,24 @@ def read_file(root: Path, rel: str, limits: Limits) -> ReadResult:
     return result
 
 
+def _wanted(rel: str, top_dirs: frozenset[str] | None) -> bool:
+    return top_dirs is None or ("/" in rel and rel.split("/", 1)[0] in top_dirs)
+
+
+def _reported(problem: Problem, top_dirs: frozenset[str] | None) -> bool:
+    """A refusal below (or of) a top directory that is read; a limit of the whole walk."""
+    return (top_dirs is None or problem.code is errors.TOO_MANY_FILES
+            or (problem.source or "").split("/", 1)[0] in top_dirs)
+
+
 def read(root: Path, *, top_dirs: frozenset[str] | None = None,
          limits: Limits | None = None) -> ReadResult:
     """Every object under ``root`` (only below ``top_dirs`` when given), in path order."""
     limits = limits or Limits()
-    result = ReadResult()
-    for rel in iter_files(root, result.problems):
-        if top_dirs is not None and rel.split("/", 1)[0] not in top_dirs:
-            continue
-        if top_dirs is not None and "/" not in rel:
+    found = files.walk(root, limits.max_files)
+    result = ReadResult(problems=[p for p in found.problems if _reported(p, top_dirs)])
+    for rel in found.files:
+        if not _wanted(rel, top_dirs):
             continue
         one = read_file(root, rel, limits)
         result.manifests.extend(one.manifests)
