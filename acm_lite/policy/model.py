@@ -6,6 +6,7 @@ template's schema, a constraint without a template — each is a blocking proble
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,16 +145,24 @@ class PolicySet:
     constraints: list[Constraint] = field(default_factory=list)
     expansions: list[Manifest] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    positions: dict[int, int] = field(default_factory=dict)  # id(manifest) -> index in the input
 
     @property
     def empty(self) -> bool:
         return not self.constraints and not self.problems
 
 
-def build(objs: list[Manifest]) -> PolicySet:
-    """Templates, constraints and expansion templates among ``objs``, compiled."""
-    policies = PolicySet()
-    for obj in objs:
+def _no_mark(_policy_index: int, _object_index: int) -> None:
+    return None
+
+
+def build(objs: list[Manifest],
+          mark: Callable[[int, int], None] = _no_mark) -> PolicySet:
+    """Templates, constraints and expansion templates among ``objs``, compiled; ``mark(i, -1)``
+    is called before the i-th object is compiled."""
+    policies = PolicySet(positions={id(obj): i for i, obj in enumerate(objs)})
+    for i, obj in enumerate(objs):
+        mark(i, -1)
         if obj.group == TEMPLATES_GROUP and obj.kind == "ConstraintTemplate":
             loaded = load_template(obj)
             if isinstance(loaded, Problem):
