@@ -398,3 +398,9 @@ CREDENTIALS_REJECTED = register(
 FIGHT = register(
     "KNV2005", "FightError", Category.TRANSIENT,
     "Another controller keeps changing a managed object back; repair paused until the next pass.")
+
+# Policy and schema hardening: schemas a repository supplies.
+INVALID_CRD_SCHEMA = register(
+    "ACM1020", "InvalidCRDSchema", _P,
+    "A CRD's openAPIV3Schema is not a valid Kubernetes schema ($ref, a wrong type, a pattern RE2 "
+    "cannot compile); its objects are not validated against it.")
