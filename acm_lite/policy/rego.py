@@ -28,9 +28,11 @@ def _static_checks(engine: Any) -> None:
     """Refuse what would crash the engine rather than fail: recursion and oversized builtins."""
     try:
         mods = rego_ast.modules(engine.get_ast_as_json())
+        wrong = recursion.check(mods) or bounds.check(mods)
+    except RecursionError as e:
+        raise RegoError("the policy nests too deeply to be checked") from e
     except (RuntimeError, ValueError) as e:
         raise RegoError(f"cannot inspect the policy: {_first_paragraph(str(e))}") from e
-    wrong = recursion.check(mods) or bounds.check(mods)
     if wrong:
         raise RegoError(wrong)
 

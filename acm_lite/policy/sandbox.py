@@ -10,6 +10,7 @@ against the template and the object that did it.
 
 from __future__ import annotations
 
+import faulthandler
 import mmap
 import os
 import pickle
@@ -86,6 +87,7 @@ class Stopped:
 class _Outcome(Generic[T]):
     value: T | None = None
     error: BaseException | None = None
+    stopped: str | None = None
 
 
 def _address_space() -> int | None:
@@ -108,6 +110,7 @@ def _apply_limits(budget: Limits) -> None:
 def _quiet_stderr() -> None:
     """The engine writes its abort messages and Rust backtraces to stderr; the parent reports
     a coded error instead."""
+    faulthandler.disable()
     try:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 2)
@@ -125,6 +128,8 @@ def _child(task: Callable[[Progress], T], progress: Progress, out_fd: int, budge
         _apply_limits(budget)
         try:
             outcome: _Outcome[T] = _Outcome(value=task(progress))
+        except MemoryError:
+            outcome = _Outcome(stopped=f"out of its {budget.memory_mb} MiB memory budget")
         except Exception as e:
             outcome = _Outcome(error=e)
         try:
@@ -209,8 +214,8 @@ def run(task: Callable[[Progress], T], budget: Limits | None = None) -> T | Stop
     finally:
         os.close(read_fd)
     outcome: _Outcome[T] | str = _finish(pid, data, reason, budget)
-    if isinstance(outcome, str):
-        return Stopped(outcome, *progress.at())
+    if isinstance(outcome, str) or outcome.stopped is not None:
+        return Stopped(outcome if isinstance(outcome, str) else str(outcome.stopped), *progress.at())
     if outcome.error is not None:
         raise outcome.error
     return outcome.value  # type: ignore[return-value]

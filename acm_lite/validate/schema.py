@@ -168,14 +168,18 @@ def _holds_secret(obj: Manifest, error: jsonschema.ValidationError) -> bool:
     if obj.group_kind != SECRET:
         return False
     path = list(error.absolute_path)
-    return not path or path[0] in ("data", "stringData")
+    if not path:  # about the whole Secret: only messages that name fields, never show values
+        return error.validator not in ("required", "additionalProperties")
+    return path[0] in ("data", "stringData")
 
 
 def _masked(error: jsonschema.ValidationError) -> str:
-    """What is wrong, without the value: the keyword that failed and its expectation."""
+    """What is wrong, without the value: the keyword that failed and what it expects."""
     expected = error.validator_value
-    shown = expected if isinstance(expected, str | int | float | bool) else type(expected).__name__
-    return f"value (hidden: Secret data) fails {error.validator!s}: {shown!s}"
+    if isinstance(expected, list) and all(isinstance(v, str) for v in expected):
+        expected = " or ".join(expected)
+    shown = f" {expected}" if isinstance(expected, str | int | float | bool) else ""
+    return f"the value (hidden: Secret data) fails {error.validator!s}{shown}"
 
 
 def _describe(validator: _Validator, obj: Manifest) -> list[str]:
