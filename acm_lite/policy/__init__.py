@@ -12,10 +12,12 @@ from typing import Any
 from acm_lite import errors
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
+from acm_lite.policy import sandbox
 
 
 def _check(objs: list[Manifest], policy_objects: list[Manifest],
-           live_namespaces: dict[str, dict[str, Any]] | None, progress: Any) -> list[Problem]:
+           live_namespaces: dict[str, dict[str, Any]] | None,
+           progress: sandbox.Progress) -> list[Problem]:
     from acm_lite.policy import model, review
 
     policies = model.build(policy_objects, progress.mark)
@@ -25,7 +27,8 @@ def _check(objs: list[Manifest], policy_objects: list[Manifest],
     return problems + [v.problem() for v in violations]
 
 
-def stopped_problem(stopped: Any, objs: list[Manifest], policy_objects: list[Manifest]) -> Problem:
+def stopped_problem(stopped: sandbox.Stopped, objs: list[Manifest],
+                    policy_objects: list[Manifest]) -> Problem:
     """The coded problem of a policy pass that was stopped: against the policy object being
     compiled (ACM3001), or the declared object being evaluated (ACM3004)."""
     culprit = (policy_objects[stopped.policy_index]
@@ -45,8 +48,6 @@ def check(objs: list[Manifest], policy_objects: list[Manifest],
           live_namespaces: dict[str, dict[str, Any]] | None = None) -> list[Problem]:
     """The policy stage: every violation and every broken policy, as coded problems (deny and
     broken policies block; warn and dryrun are reported only)."""
-    from acm_lite.policy import sandbox
-
     if not policy_objects:
         return []
     outcome = sandbox.run(lambda progress: _check(objs, policy_objects, live_namespaces, progress))
