@@ -90,39 +90,52 @@ def _schema_of(spec: dict[str, Any]) -> Any:
     return ((crd.get("spec") or {}).get("validation") or {}).get("openAPIV3Schema")
 
 
-def load_template(obj: Manifest) -> Template | Problem:
+def _kind_of(spec: dict[str, Any]) -> Any:
+    return (((spec.get("crd") or {}).get("spec") or {}).get("names") or {}).get("kind")
+
+
+def _template_error(obj: Manifest) -> str | None:
+    """Why the template cannot be compiled: its shape, kind, name, target, sources or schema."""
     wrong = shapes.check(obj.body, shapes.TEMPLATE)
     if wrong:
-        return Problem.about(errors.TEMPLATE_INVALID, wrong, obj)
+        return wrong
     spec = obj.spec
-    names = ((spec.get("crd") or {}).get("spec") or {}).get("names") or {}
-    kind = names.get("kind")
+    kind = _kind_of(spec)
     if not isinstance(kind, str) or not kind:
-        return Problem.about(errors.TEMPLATE_INVALID, "spec.crd.spec.names.kind is missing", obj)
+        return "spec.crd.spec.names.kind is missing"
     if obj.name != kind.lower():
-        return Problem.about(errors.TEMPLATE_INVALID,
-                             f"metadata.name must be {kind.lower()!r} (the kind, lower-cased)", obj)
+        return f"metadata.name must be {kind.lower()!r} (the kind, lower-cased)"
     targets = spec["targets"]
     if len(targets) != 1 or targets[0].get("target") != TARGET:
-        return Problem.about(errors.TEMPLATE_INVALID, f"exactly one target {TARGET} is required", obj)
+        return f"exactly one target {TARGET} is required"
     schema = _schema_of(spec)
-    wrong = _sources_error(targets[0]) or (
+    return _sources_error(targets[0]) or (
         crd_schema.problem(schema, "spec.crd.spec.validation.openAPIV3Schema")
         if schema is not None else None)
+
+
+def _program(obj: Manifest) -> RegoProgram | CelProgram | None:
+    """The template's compiled program (None when it has no source); raises RegoError or
+    CelError when it does not compile."""
+    cel_source, rego_source = _code_sources(obj.spec["targets"][0])
+    if isinstance(cel_source, dict):
+        return CelProgram(cel_source)
+    if isinstance(rego_source, dict) and rego_source.get("rego"):
+        return RegoProgram(obj.name, rego_source["rego"], list(rego_source.get("libs") or []))
+    return None
+
+
+def load_template(obj: Manifest) -> Template | Problem:
+    wrong = _template_error(obj)
     if wrong:
         return Problem.about(errors.TEMPLATE_INVALID, wrong, obj)
-    cel_source, rego_source = _code_sources(targets[0])
     try:
-        if isinstance(cel_source, dict):
-            program: RegoProgram | CelProgram = CelProgram(cel_source)
-        elif isinstance(rego_source, dict) and rego_source.get("rego"):
-            program = RegoProgram(obj.name, rego_source["rego"], list(rego_source.get("libs") or []))
-        else:
-            return Problem.about(errors.TEMPLATE_INVALID, "the target has neither rego nor code",
-                                 obj)
+        program = _program(obj)
     except (RegoError, CelError) as e:
         return Problem.about(errors.TEMPLATE_INVALID, f"does not compile: {e}", obj)
-    return Template(kind, obj.name, obj, program, schema)
+    if program is None:
+        return Problem.about(errors.TEMPLATE_INVALID, "the target has neither rego nor code", obj)
+    return Template(_kind_of(obj.spec), obj.name, obj, program, _schema_of(obj.spec))
 
 
 def _actions(spec: dict[str, Any]) -> tuple[str, ...] | str:

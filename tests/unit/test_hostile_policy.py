@@ -151,3 +151,16 @@ def test_schema_errors_never_show_secret_data() -> None:
     messages = " ".join(e["message"] for e in found)
     for field in ("data.password", "data.token", "stringData.api-key"):
         assert field in messages
+
+
+def test_validators_never_retrieve_even_a_ref_that_slipped_through(recorder: str) -> None:
+    """Defence in depth: the validators built for repository schemas have no retrieval at all."""
+    from referencing.exceptions import Unresolvable
+
+    from acm_lite.validate import crd_schema
+
+    validator = crd_schema.validator({"type": "object", "properties": {
+        "a": {"$ref": f"{recorder}/a.json"}}})
+    with pytest.raises(Unresolvable):
+        list(validator.iter_errors({"a": 1}))
+    assert _Recorder.requests == []
