@@ -164,3 +164,19 @@ def test_validators_never_retrieve_even_a_ref_that_slipped_through(recorder: str
     with pytest.raises(Unresolvable):
         list(validator.iter_errors({"a": 1}))
     assert _Recorder.requests == []
+
+
+@pytest.mark.parametrize(("case", "code"), [("rego-mutual-recursion", "ACM3001"),
+                                            ("rego-huge-range-parameter", "ACM3004"),
+                                            ("rego-parser-blowup", "ACM3001")])
+def test_the_calling_process_survives(case: str, code: str,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `sync` and the daemon call, in this very process: a crash would end the test run."""
+    from acm_lite import policy
+    from acm_lite.parse import reader
+
+    monkeypatch.setenv("ACM_LITE_POLICY_EVAL_SECONDS", "3")
+    found = reader.read(CORPUS / case).manifests
+    objs = [m for m in found if m.kind == "ConfigMap"]
+    problems = policy.check(objs, [m for m in found if m not in objs])
+    assert problems and {p.code.id for p in problems} == {code}
