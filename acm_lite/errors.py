@@ -461,3 +461,8 @@ UNSAFE_OUTPUT_PATH = register(
     "or a symbolic link in the output).")
 OUTPUT_WRITE_FAILED = register(
     "ACM1018", "OutputWriteFailed", _P, "A hydrated file or directory could not be written or removed.")
+# Policy and schema hardening: schemas a repository supplies.
+INVALID_CRD_SCHEMA = register(
+    "ACM1020", "InvalidCRDSchema", _P,
+    "A CRD's openAPIV3Schema is not a valid Kubernetes schema ($ref, a wrong type, a pattern RE2 "
+    "cannot compile); its objects are not validated against it.")

@@ -36,7 +36,8 @@ def _text(data: dict[str, Any]) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    results = [r for suite in verify.find_suites(args.paths) for r in verify.run_suite(suite)]
+    results = [r for suite, root in verify.find_suites(args.paths)
+               for r in verify.run_suite(suite, root)]
     passed = sum(1 for r in results if r.passed)
     data = {"cases": [r.to_dict() for r in results], "passed": passed,
             "failed": len(results) - passed}

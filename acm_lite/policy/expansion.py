@@ -13,6 +13,7 @@ from typing import Any
 from acm_lite import errors
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
+from acm_lite.policy import shapes
 
 MAX_DEPTH = 3
 
@@ -48,6 +49,9 @@ class Expansion:
 
 
 def load(obj: Manifest) -> Expansion | Problem:
+    wrong = shapes.check(obj.body, shapes.EXPANSION)
+    if wrong:
+        return Problem.about(errors.EXPANSION_INVALID, wrong, obj)
     spec = obj.spec
     gvk = spec.get("generatedGVK") or {}
     source = spec.get("templateSource")
@@ -55,8 +59,7 @@ def load(obj: Manifest) -> Expansion | Problem:
         return Problem.about(errors.EXPANSION_INVALID,
                              "templateSource and generatedGVK.kind are required", obj)
     apply_to = tuple((frozenset(a.get("groups") or []), frozenset(a.get("versions") or []),
-                      frozenset(a.get("kinds") or [])) for a in spec.get("applyTo") or []
-                     if isinstance(a, dict))
+                      frozenset(a.get("kinds") or [])) for a in spec.get("applyTo") or [])
     if not apply_to:
         return Problem.about(errors.EXPANSION_INVALID, "applyTo must name at least one kind", obj)
     action = spec.get("enforcementAction")

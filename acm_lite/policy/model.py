@@ -6,16 +6,18 @@ template's schema, a constraint without a template — each is a blocking proble
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import jsonschema
 
 from acm_lite import errors
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
+from acm_lite.parse import selectors
+from acm_lite.policy import shapes
 from acm_lite.policy.cel import CelError, CelProgram
 from acm_lite.policy.rego import RegoError, RegoProgram
+from acm_lite.validate import crd_schema
 
 TEMPLATES_GROUP = "templates.gatekeeper.sh"
 CONSTRAINTS_GROUP = "constraints.gatekeeper.sh"
@@ -57,11 +59,13 @@ class Constraint:
         return f"{self.kind}/{self.name}"
 
 
+REGO_SOURCE = {"rego": shapes.Required(str), "libs": [str]}
+
+
 def _code_sources(target: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The CEL and Rego sources of a target whose shape was checked."""
     cel_source = rego_source = None
     for entry in target.get("code") or []:
-        if not isinstance(entry, dict):
-            continue
         if entry.get("engine") == "K8sNativeValidation":
             cel_source = entry.get("source")
         elif entry.get("engine") == "Rego":
@@ -71,33 +75,67 @@ def _code_sources(target: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[s
     return cel_source, rego_source
 
 
-def load_template(obj: Manifest) -> Template | Problem:
+def _sources_error(target: dict[str, Any]) -> str | None:
+    for i, entry in enumerate(target.get("code") or []):
+        shape = {"K8sNativeValidation": shapes.CEL_SOURCE, "Rego": REGO_SOURCE}.get(entry["engine"])
+        wrong = shapes.check(entry["source"], shape, f"spec.targets[0].code[{i}].source") if shape \
+            else None
+        if wrong:
+            return wrong
+    return None
+
+
+def _schema_of(spec: dict[str, Any]) -> Any:
+    crd = spec.get("crd") or {}
+    return ((crd.get("spec") or {}).get("validation") or {}).get("openAPIV3Schema")
+
+
+def _kind_of(spec: dict[str, Any]) -> Any:
+    return (((spec.get("crd") or {}).get("spec") or {}).get("names") or {}).get("kind")
+
+
+def _template_error(obj: Manifest) -> str | None:
+    """Why the template cannot be compiled: its shape, kind, name, target, sources or schema."""
+    wrong = shapes.check(obj.body, shapes.TEMPLATE)
+    if wrong:
+        return wrong
     spec = obj.spec
-    names = ((spec.get("crd") or {}).get("spec") or {}).get("names") or {}
-    kind = names.get("kind")
+    kind = _kind_of(spec)
     if not isinstance(kind, str) or not kind:
-        return Problem.about(errors.TEMPLATE_INVALID, "spec.crd.spec.names.kind is missing", obj)
+        return "spec.crd.spec.names.kind is missing"
     if obj.name != kind.lower():
-        return Problem.about(errors.TEMPLATE_INVALID,
-                             f"metadata.name must be {kind.lower()!r} (the kind, lower-cased)", obj)
-    targets = [t for t in spec.get("targets") or [] if isinstance(t, dict)]
+        return f"metadata.name must be {kind.lower()!r} (the kind, lower-cased)"
+    targets = spec["targets"]
     if len(targets) != 1 or targets[0].get("target") != TARGET:
-        return Problem.about(errors.TEMPLATE_INVALID, f"exactly one target {TARGET} is required", obj)
-    cel_source, rego_source = _code_sources(targets[0])
+        return f"exactly one target {TARGET} is required"
+    schema = _schema_of(spec)
+    return _sources_error(targets[0]) or (
+        crd_schema.problem(schema, "spec.crd.spec.validation.openAPIV3Schema")
+        if schema is not None else None)
+
+
+def _program(obj: Manifest) -> RegoProgram | CelProgram | None:
+    """The template's compiled program (None when it has no source); raises RegoError or
+    CelError when it does not compile."""
+    cel_source, rego_source = _code_sources(obj.spec["targets"][0])
+    if isinstance(cel_source, dict):
+        return CelProgram(cel_source)
+    if isinstance(rego_source, dict) and rego_source.get("rego"):
+        return RegoProgram(obj.name, rego_source["rego"], list(rego_source.get("libs") or []))
+    return None
+
+
+def load_template(obj: Manifest) -> Template | Problem:
+    wrong = _template_error(obj)
+    if wrong:
+        return Problem.about(errors.TEMPLATE_INVALID, wrong, obj)
     try:
-        if isinstance(cel_source, dict):
-            program: RegoProgram | CelProgram = CelProgram(cel_source)
-        elif isinstance(rego_source, dict) and rego_source.get("rego"):
-            program = RegoProgram(obj.name, str(rego_source["rego"]),
-                                  [str(lib) for lib in rego_source.get("libs") or []])
-        else:
-            return Problem.about(errors.TEMPLATE_INVALID, "the target has neither rego nor code",
-                                 obj)
+        program = _program(obj)
     except (RegoError, CelError) as e:
         return Problem.about(errors.TEMPLATE_INVALID, f"does not compile: {e}", obj)
-    validation = (spec.get("crd") or {}).get("spec", {}).get("validation") or {}
-    schema = validation.get("openAPIV3Schema")
-    return Template(kind, obj.name, obj, program, schema if isinstance(schema, dict) else None)
+    if program is None:
+        return Problem.about(errors.TEMPLATE_INVALID, "the target has neither rego nor code", obj)
+    return Template(_kind_of(obj.spec), obj.name, obj, program, _schema_of(obj.spec))
 
 
 def _actions(spec: dict[str, Any]) -> tuple[str, ...] | str:
@@ -108,7 +146,7 @@ def _actions(spec: dict[str, Any]) -> tuple[str, ...] | str:
         return f"enforcementAction {action!r} is not one of deny, warn, dryrun, scoped"
     chosen = []
     for scoped in spec.get("scopedEnforcementActions") or []:
-        points = {p.get("name") for p in scoped.get("enforcementPoints") or [] if isinstance(p, dict)}
+        points = {p.get("name") for p in scoped.get("enforcementPoints") or []}
         if points & set(ENFORCEMENT_POINTS) and scoped.get("action") in ACTIONS:
             chosen.append(scoped["action"])
     return tuple(chosen)
@@ -120,22 +158,35 @@ def load_constraint(obj: Manifest, templates: dict[str, Template]) -> Constraint
         return Problem.about(errors.TEMPLATE_MISSING,
                              f"no ConstraintTemplate defines kind {obj.kind}", obj,
                              hint=f"add a ConstraintTemplate named {obj.kind.lower()!r}")
+    wrong = shapes.check(obj.body, shapes.CONSTRAINT) or _selectors_error(obj.spec)
+    if wrong:
+        return Problem.about(errors.CONSTRAINT_INVALID, wrong, obj)
     spec = obj.spec
     actions = _actions(spec)
     if isinstance(actions, str):
         return Problem.about(errors.CONSTRAINT_INVALID, actions, obj)
     parameters = spec.get("parameters")
     if template.schema is not None and parameters is not None:
-        checker = jsonschema.Draft7Validator(template.schema)
+        checker = crd_schema.validator(template.schema)
         found = sorted(checker.iter_errors(parameters), key=lambda e: list(e.absolute_path))
         if found:
             where = ".".join(str(p) for p in found[0].absolute_path) or "(root)"
             return Problem.about(errors.CONSTRAINT_INVALID,
                                  f"spec.parameters.{where}: {found[0].message}", obj)
+    return Constraint(obj.kind, obj.name, obj, template, actions, spec.get("match") or {},
+                      parameters)
+
+
+def _selectors_error(spec: dict[str, Any]) -> str | None:
+    """A malformed selector is the constraint's error, found once, not at every object."""
     match = spec.get("match") or {}
-    if not isinstance(match, dict):
-        return Problem.about(errors.CONSTRAINT_INVALID, "spec.match must be an object", obj)
-    return Constraint(obj.kind, obj.name, obj, template, actions, match, parameters)
+    for key in ("labelSelector", "namespaceSelector"):
+        if match.get(key) is not None:
+            try:
+                selectors.parse(match[key])
+            except selectors.SelectorError as e:
+                return f"spec.match.{key}: {e}"
+    return None
 
 
 @dataclass
@@ -144,16 +195,24 @@ class PolicySet:
     constraints: list[Constraint] = field(default_factory=list)
     expansions: list[Manifest] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    positions: dict[int, int] = field(default_factory=dict)  # id(manifest) -> index in the input
 
     @property
     def empty(self) -> bool:
         return not self.constraints and not self.problems
 
 
-def build(objs: list[Manifest]) -> PolicySet:
-    """Templates, constraints and expansion templates among ``objs``, compiled."""
-    policies = PolicySet()
-    for obj in objs:
+def _no_mark(_policy_index: int, _object_index: int) -> None:
+    return None
+
+
+def build(objs: list[Manifest],
+          mark: Callable[[int, int], None] = _no_mark) -> PolicySet:
+    """Templates, constraints and expansion templates among ``objs``, compiled; ``mark(i, -1)``
+    is called before the i-th object is compiled."""
+    policies = PolicySet(positions={id(obj): i for i, obj in enumerate(objs)})
+    for i, obj in enumerate(objs):
+        mark(i, -1)
         if obj.group == TEMPLATES_GROUP and obj.kind == "ConstraintTemplate":
             loaded = load_template(obj)
             if isinstance(loaded, Problem):

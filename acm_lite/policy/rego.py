@@ -12,9 +12,29 @@ from typing import Any
 
 import regorus
 
+from acm_lite.policy import bounds, recursion, rego_ast
+
 
 class RegoError(Exception):
     """A policy that does not compile, or an evaluation that fails."""
+
+
+def _first_paragraph(message: str) -> str:
+    """The engine's message without the Rust backtrace it appends when RUST_BACKTRACE is set."""
+    return message.split("\nStack backtrace:", 1)[0].strip()
+
+
+def _static_checks(engine: Any) -> None:
+    """Refuse what would crash the engine rather than fail: recursion and oversized builtins."""
+    try:
+        mods = rego_ast.modules(engine.get_ast_as_json())
+        wrong = recursion.check(mods) or bounds.check(mods)
+    except RecursionError as e:
+        raise RegoError("the policy nests too deeply to be checked") from e
+    except (RuntimeError, ValueError) as e:
+        raise RegoError(f"cannot inspect the policy: {_first_paragraph(str(e))}") from e
+    if wrong:
+        raise RegoError(wrong)
 
 
 class RegoProgram:
@@ -28,7 +48,8 @@ class RegoProgram:
             for i, lib in enumerate(libs):
                 engine.add_policy(f"{name}.lib{i}.rego", lib)
         except (RuntimeError, ValueError) as e:
-            raise RegoError(str(e)) from e
+            raise RegoError(_first_paragraph(str(e))) from e
+        _static_checks(engine)
         self.rule = f"{package}.violation" if package.startswith("data.") else (
             f"data.{package.removeprefix('package ').strip()}.violation")
         self._engine = engine
@@ -59,7 +80,7 @@ class RegoProgram:
             engine.set_input_json(input_json)
             result = engine.eval_rule_as_json(self.rule)
         except (RuntimeError, ValueError) as e:
-            raise RegoError(str(e)) from e
+            raise RegoError(_first_paragraph(str(e))) from e
         found = json.loads(result) if result else []
         if isinstance(found, dict):  # an undefined rule comes back as an empty object
             return []

@@ -8,7 +8,7 @@ constraint that matches it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from acm_lite.policy.rego import RegoError, RegoProgram
 SEVERITY = {"deny": 2, "warn": 1, "dryrun": 0}
 CODES = {"deny": errors.POLICY_VIOLATION, "warn": errors.POLICY_WARNING,
          "dryrun": errors.POLICY_DRYRUN}
+Mark = Callable[[int, int], None]
 USER = {"username": "acm-lite", "groups": ["system:authenticated"]}
 
 
@@ -80,6 +81,7 @@ class Subject:
     origin: str  # Original or Generated
     implied_by: expansion_mod.Expansion | None = None
     review_json_text: str | None = field(default=None, repr=False)
+    index: int = -1  # of the declared object it is (or was generated from)
 
     def review_json(self) -> str:
         if self.review_json_text is None:
@@ -132,7 +134,8 @@ def load_expansions(policies: PolicySet) -> tuple[list[expansion_mod.Expansion],
 
 def with_expansions(subject: Subject, expansions: list[expansion_mod.Expansion]) -> list[Subject]:
     """``subject`` and every mock object the expansions generate from it."""
-    return [subject, *(Subject(generated, subject.source, subject.namespace, "Generated", made_by)
+    return [subject, *(Subject(generated, subject.source, subject.namespace, "Generated", made_by,
+                               index=subject.index)
                        for generated, made_by in expansion_mod.expand_all(subject.body,
                                                                           expansions))]
 
@@ -141,16 +144,23 @@ def subjects(objs: list[Manifest], policies: PolicySet,
              namespaces: dict[str, dict[str, Any]]) -> tuple[list[Subject], list[Problem]]:
     expansions, problems = load_expansions(policies)
     out = []
-    for obj in objs:
+    for i, obj in enumerate(objs):
         ns = namespaces.get(obj.namespace) if obj.namespace else None
-        out += with_expansions(Subject(obj.body, obj.source, ns, "Original"), expansions)
+        out += with_expansions(Subject(obj.body, obj.source, ns, "Original", index=i), expansions)
     return out, problems
+
+
+def _no_mark(_policy_index: int, _object_index: int) -> None:
+    return None
 
 
 def evaluate(objs: list[Manifest], policies: PolicySet,
              live_namespaces: dict[str, dict[str, Any]] | None = None,
-             extra_inventory: Iterable[dict[str, Any]] = ()) -> tuple[list[Violation], list[Problem]]:
-    """Violations of every constraint by ``objs``; problems for what could not be evaluated."""
+             extra_inventory: Iterable[dict[str, Any]] = (),
+             mark: Mark = _no_mark) -> tuple[list[Violation], list[Problem]]:
+    """Violations of every constraint by ``objs``; problems for what could not be evaluated.
+    ``mark(constraint position, object index)`` is called before each evaluation (the position
+    is the constraint's ``PolicySet.positions`` entry)."""
     if not policies.constraints:
         return [], list(policies.problems)
     namespaces = dict(live_namespaces or {})
@@ -162,8 +172,10 @@ def evaluate(objs: list[Manifest], policies: PolicySet,
     found, problems = subjects(objs, policies, namespaces)
     problems = list(policies.problems) + problems
     violations: list[Violation] = []
+    positions = [policies.positions.get(id(c.manifest), -1) for c in policies.constraints]
     for subject in found:
-        for constraint in policies.constraints:
+        for position, constraint in zip(positions, policies.constraints, strict=True):
+            mark(position, subject.index)
             outcome = check(constraint, subject)
             if isinstance(outcome, Problem):
                 problems.append(outcome)

@@ -7,9 +7,9 @@ yes by default) of the results whose message matches ``message`` (an unanchored 
 
 from __future__ import annotations
 
+import functools
 import json
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,10 @@ import yaml
 from acm_lite import errors
 from acm_lite.errors import AcmError
 from acm_lite.objects import Manifest
-from acm_lite.policy import model, review
+from acm_lite.policy import model, review, sandbox, shapes
 from acm_lite.policy.rego import RegoProgram
 from acm_lite.policy.review import Subject
+from acm_lite.validate import crd_schema
 
 SUITE_API = "test.gatekeeper.sh/v1alpha1"
 
@@ -39,54 +40,92 @@ class CaseResult:
                 "message": self.message}
 
 
-def find_suites(paths: list[Path]) -> list[Path]:
-    """Suite files under each path (other YAML files are ignored, as gator does)."""
+def find_suites(paths: list[Path]) -> list[tuple[Path, Path]]:
+    """Suite files under each path, each with the directory its files must stay in (the path
+    given, or a given file's directory). Other YAML files are ignored, as gator does."""
     found = []
     for path in paths:
+        if not path.exists():
+            raise AcmError(errors.POLICY_SUITE_INVALID, f"{path} does not exist", path=str(path))
         files = [path] if path.is_file() else sorted(path.rglob("*.y*ml"))
+        root = path.parent if path.is_file() else path
         for file in files:
             try:
                 docs = list(yaml.safe_load_all(file.read_text()))
-            except (OSError, yaml.YAMLError):
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
                 continue
             if any(isinstance(d, dict) and d.get("kind") == "Suite"
                    and d.get("apiVersion") == SUITE_API for d in docs):
-                found.append(file)
+                found.append((file, root))
     return found
 
 
-def _read(base: Path, rel: str) -> list[dict[str, Any]]:
-    path = (base / rel).resolve()
+class SuiteError(Exception):
+    """A malformed suite, case or file it names: the coded message a case fails with."""
+
+    def __init__(self, message: str, path: Path | str):
+        super().__init__(f"{errors.POLICY_SUITE_INVALID}: {message} ({path})")
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a suite's files are read from: relative to the suite, never outside ``root``."""
+
+    base: Path
+    root: Path
+
+    def file(self, rel: str) -> Path:
+        path = (self.base / rel).resolve()
+        if not path.is_relative_to(self.root):
+            raise SuiteError(f"{rel} is outside {self.root}", self.base)
+        return path
+
+
+def _read(place: Place, rel: str) -> list[dict[str, Any]]:
+    path = place.file(rel)
     try:
         docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    except (OSError, yaml.YAMLError) as e:
-        raise AcmError(errors.POLICY_SUITE_INVALID, f"cannot read {rel}: {e}", path=str(path)) from e
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise SuiteError(f"cannot read {rel}: {e}", path) from e
     if not all(isinstance(d, dict) for d in docs):
-        raise AcmError(errors.POLICY_SUITE_INVALID, f"{rel} must hold objects", path=str(path))
+        raise SuiteError(f"{rel} must hold objects", path)
     return docs
 
 
-def _one(base: Path, rel: str) -> Manifest:
-    docs = _read(base, rel)
+def _one(place: Place, rel: str) -> Manifest:
+    docs = _read(place, rel)
     if len(docs) != 1:
-        raise AcmError(errors.POLICY_SUITE_INVALID, f"{rel} must hold exactly one object",
-                       path=str(base / rel))
+        raise SuiteError(f"{rel} must hold exactly one object", place.file(rel))
     return Manifest(docs[0], rel)
+
+
+ADMISSION_REVIEW = {"request": shapes.Required({"object": dict, "oldObject": dict,
+                                                "operation": str, "userInfo": dict})}
 
 
 def _subject(body: dict[str, Any], rel: str, namespaces: dict[str, dict[str, Any]]) -> Subject:
     if body.get("kind") == "AdmissionReview":
-        request = body.get("request") or {}
+        wrong = shapes.check(body, ADMISSION_REVIEW)
+        if wrong:
+            raise SuiteError(f"{rel}: {wrong}", rel)
+        request = body["request"]
         obj = request.get("object") or request.get("oldObject") or {}
-        meta = obj.get("metadata") or {}
         reviewed = review.review_of(obj, request.get("operation", "CREATE"),
                                     request.get("oldObject"))
         reviewed["userInfo"] = request.get("userInfo") or review.USER
-        subject = Subject(obj, rel, namespaces.get(meta.get("namespace", "")), "Original")
+        subject = Subject(obj, rel, namespaces.get(_namespace_of(obj)), "Original")
         subject.review_json_text = json.dumps(reviewed)
         return subject
-    namespace = (body.get("metadata") or {}).get("namespace", "")
-    return Subject(body, rel, namespaces.get(namespace), "Original")
+    return Subject(body, rel, namespaces.get(_namespace_of(body)), "Original")
+
+
+def _metadata(body: dict[str, Any]) -> dict[str, Any]:
+    meta = body.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _namespace_of(body: dict[str, Any]) -> str:
+    return str(_metadata(body).get("namespace") or "")
 
 
 def _count_ok(want: Any, matching: int) -> str | None:
@@ -94,36 +133,64 @@ def _count_ok(want: Any, matching: int) -> str | None:
         return None if matching > 0 else "want at least 1 violation"
     if want is False or want == "no":
         return None if matching == 0 else f"want none, got {matching}"
-    if isinstance(want, int) and want >= 0:
-        return None if matching == want else f"want exactly {want}, got {matching}"
-    return f"invalid assertion violations: {want!r} (yes, no or a non-negative integer)"
+    return None if matching == want else f"want exactly {want}, got {matching}"
 
 
-def _run_case(base: Path, test: model.PolicySet, case: dict[str, Any]) -> str:
-    """'' when every assertion holds, else why not."""
-    inventory = [d for rel in case.get("inventory") or [] for d in _read(base, str(rel))]
-    namespaces = {(d.get("metadata") or {}).get("name", ""): d for d in inventory
+def _assertion_error(assertion: dict[str, Any]) -> str | None:
+    want = assertion.get("violations")
+    if not (want is None or isinstance(want, bool) or want in ("yes", "no")
+            or (isinstance(want, int) and want >= 0)):
+        return f"violations must be yes, no or a non-negative integer, not {want!r}"
+    pattern = assertion.get("message")
+    if pattern is not None:
+        wrong = crd_schema.pattern_error(pattern)
+        if wrong:
+            return f"message {pattern!r} is not a valid RE2 regular expression: {wrong}"
+    return None
+
+
+def _namespaces(inventory: list[dict[str, Any]], body: dict[str, Any]) -> dict[str, Any]:
+    namespaces = {str(_metadata(d).get("name", "")): d for d in inventory
                   if d.get("kind") == "Namespace" and d.get("apiVersion") == "v1"}
-    body = _one(base, str(case["object"])).body
     if body.get("kind") == "Namespace" and body.get("apiVersion") == "v1":
-        namespaces.setdefault(body["metadata"]["name"], body)
-    subject = _subject(body, str(case["object"]), namespaces)
-    for template in test.templates.values():
-        if isinstance(template.program, RegoProgram):
-            template.program.set_inventory(review.inventory(inventory), id(inventory))
+        namespaces.setdefault(str(_metadata(body).get("name", "")), body)
+    return namespaces
+
+
+def _messages(test: model.PolicySet, subject: Subject) -> list[str] | str:
     expansions, broken = review.load_expansions(test)
     if broken:  # a malformed expansion fails the case; it never silently checks less
-        return "; ".join(p.message for p in broken)
+        return "; ".join(p.render() for p in broken)
     messages: list[str] = []
     for one in review.with_expansions(subject, expansions):
         for constraint in test.constraints:
             outcome = review.check(constraint, one)
             if isinstance(outcome, errors.Problem):
-                return outcome.message
+                return outcome.render()
             messages += [v.message for v in outcome]
-    for assertion in case.get("assertions") or [{}]:
+    return messages
+
+
+def _run_case(place: Place, test: model.PolicySet, case: dict[str, Any]) -> str:
+    """'' when every assertion holds, else why not."""
+    assertions = case.get("assertions") or [{}]
+    for i, assertion in enumerate(assertions):
+        wrong = _assertion_error(assertion)
+        if wrong:
+            raise SuiteError(f"assertions[{i}]: {wrong}", place.base)
+    inventory = [d for rel in case.get("inventory") or [] for d in _read(place, rel)]
+    body = _one(place, case["object"]).body
+    subject = _subject(body, case["object"], _namespaces(inventory, body))
+    for template in test.templates.values():
+        if isinstance(template.program, RegoProgram):
+            template.program.set_inventory(review.inventory(inventory), id(inventory))
+    messages = _messages(test, subject)
+    if isinstance(messages, str):
+        return messages
+    for assertion in assertions:
         pattern = assertion.get("message")
-        matching = sum(1 for m in messages if pattern is None or re.search(str(pattern), m))
+        matching = sum(1 for m in messages if pattern is None
+                       or crd_schema.compile_pattern(pattern).search(m))
         wrong = _count_ok(assertion.get("violations"), matching)
         if wrong:
             about = f" matching {pattern!r}" if pattern is not None else ""
@@ -131,33 +198,74 @@ def _run_case(base: Path, test: model.PolicySet, case: dict[str, Any]) -> str:
     return ""
 
 
-def _policies(base: Path, test: dict[str, Any]) -> model.PolicySet:
-    objs = [_one(base, str(test["template"])), _one(base, str(test["constraint"]))]
+def _policies(place: Place, test: dict[str, Any]) -> model.PolicySet:
+    objs = [_one(place, test["template"]), _one(place, test["constraint"])]
     if test.get("expansion"):
-        objs += [Manifest(d, str(test["expansion"])) for d in _read(base, str(test["expansion"]))]
+        objs += [Manifest(d, test["expansion"]) for d in _read(place, test["expansion"])]
     return model.build(objs)
 
 
-def run_suite(path: Path) -> Iterator[CaseResult]:
-    base = path.parent
-    for doc in yaml.safe_load_all(path.read_text()):
+def _setup_failure(place: Place, test: dict[str, Any]) -> str:
+    """Why the test's template and constraint cannot be used ('' when they can)."""
+    try:
+        policies = _policies(place, test)
+    except SuiteError as e:
+        return str(e)
+    return "; ".join(p.render() for p in policies.problems)
+
+
+def _case_failure(place: Place, test: dict[str, Any], case: dict[str, Any]) -> str:
+    try:
+        return _run_case(place, _policies(place, test), case)
+    except SuiteError as e:
+        return str(e)
+
+
+def _guarded(task: Callable[[], str], what: str) -> str:
+    """``task`` in the policy sandbox: a template that crashes or stalls the engine fails the
+    case with a coded error."""
+    outcome = sandbox.run(lambda _progress: task())
+    if isinstance(outcome, sandbox.Stopped):
+        return f"{errors.POLICY_EVALUATION_ERROR}: {what} could not be evaluated ({outcome.reason})"
+    return outcome
+
+
+def _documents(path: Path) -> list[Any] | str:
+    try:
+        return list(yaml.safe_load_all(path.read_text()))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        return f"{errors.POLICY_SUITE_INVALID}: cannot read the suite: {e} ({path})"
+
+
+def run_suite(path: Path, root: Path | None = None) -> Iterator[CaseResult]:
+    """Every case of the suite file at ``path``; the files it names must be under ``root`` (by
+    default the suite's directory)."""
+    place = Place(path.parent, (root or path.parent).resolve())
+    suite = str(path)
+    docs = _documents(path)
+    if isinstance(docs, str):
+        yield CaseResult(suite, "", "(suite)", False, docs)
+        return
+    for d, doc in enumerate(docs):
         if not isinstance(doc, dict) or doc.get("kind") != "Suite":
             continue
-        suite = str(path)
+        wrong = shapes.check(doc, shapes.SUITE)
+        if wrong:
+            yield CaseResult(suite, f"document {d}", "(suite)", False,
+                             f"{errors.POLICY_SUITE_INVALID}: {wrong} ({path})")
+            continue
         for test in doc.get("tests") or []:
-            name = str(test.get("name", ""))
-            try:
-                policies = _policies(base, test)
-            except AcmError as e:
-                yield CaseResult(suite, name, "(setup)", False, e.message)
-                continue
-            if policies.problems:
-                yield CaseResult(suite, name, "(setup)", False,
-                                 "; ".join(p.render() for p in policies.problems))
-                continue
-            for case in test.get("cases") or []:
-                try:
-                    failure = _run_case(base, policies, case)
-                except (AcmError, KeyError) as e:
-                    failure = e.message if isinstance(e, AcmError) else f"missing field {e}"
-                yield CaseResult(suite, name, str(case.get("name", "")), not failure, failure)
+            yield from _run_test(place, suite, test)
+
+
+def _run_test(place: Place, suite: str, test: dict[str, Any]) -> Iterator[CaseResult]:
+    name = str(test.get("name", ""))
+    failure = _guarded(functools.partial(_setup_failure, place, test), f"test {name!r}")
+    if failure:
+        yield CaseResult(suite, name, "(setup)", False, failure)
+        return
+    for case in test.get("cases") or []:
+        case_name = str(case.get("name", ""))
+        failure = _guarded(functools.partial(_case_failure, place, test, case),
+                           f"case {name}/{case_name}")
+        yield CaseResult(suite, name, case_name, not failure, failure)

@@ -17,6 +17,8 @@ def check(obj: Manifest) -> list[Problem]:
     spec = obj.spec
     group = spec.get("group", "")
     names = spec["names"] if isinstance(spec.get("names"), dict) else {}
+    if not isinstance(group, str):
+        return [Problem.about(errors.INVALID_CRD_NAME, "spec.group must be a string", obj)]
     if group in ILLEGAL_GROUPS:
         return [Problem.about(errors.UNSUPPORTED_OBJECT,
                               f"CRDs of the {group} group may not be synced", obj)]

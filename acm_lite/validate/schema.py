@@ -30,6 +30,7 @@ from acm_lite.errors import Problem
 from acm_lite.objects import GroupKind, Manifest
 from acm_lite.parse import kinds
 from acm_lite.paths import cache_dir
+from acm_lite.validate import crd_schema
 
 SCHEMA_VERSION = "1.37.0"
 MAX_ERRORS_PER_OBJECT = 5
@@ -38,6 +39,7 @@ MAX_ERRORS_PER_OBJECT = 5
 # objects of a kind. It only answers "valid"; messages come from jsonschema.
 COMPILE_FROM = 200
 _Validator = Any
+SECRET = GroupKind("", "Secret")
 _FORMATS = {f: (lambda _value: True) for f in ("int32", "int64", "byte", "double", "date-time",
                                                "int-or-string", "float")}
 
@@ -50,9 +52,26 @@ def _schema_dir() -> Any:
 @cache
 def _registry() -> Registry[Any]:
     definitions = json.loads(_schema_dir().joinpath("_definitions.json").read_text())
-    registry: Registry[Any] = Registry().with_resource(definitions["$id"],
-                                                       Resource.from_contents(definitions))
+    registry: Registry[Any] = crd_schema.NO_RETRIEVAL.with_resource(
+        definitions["$id"], Resource.from_contents(definitions))
     return registry
+
+
+def _definitions_handler(definitions: dict[str, Any]) -> Callable[[str], Any]:
+    """fastjsonschema's resolver for the packaged definitions, and nothing else: any other URI
+    is refused rather than fetched."""
+    known = str(definitions.get("$id", "")).split("#", 1)[0]
+
+    def resolve(uri: str) -> Any:
+        if uri.split("#", 1)[0] != known:
+            raise fastjsonschema.JsonSchemaDefinitionException(f"refusing to fetch {uri}")
+        return definitions
+    return resolve
+
+
+def _handlers(definitions: dict[str, Any]) -> dict[str, Callable[[str], Any]]:
+    handler = _definitions_handler(definitions)
+    return {scheme: handler for scheme in ("https", "http", "file", "ftp", "data")}
 
 
 @cache
@@ -75,7 +94,7 @@ def _bytecode(name: str, schema: dict[str, Any], definitions: dict[str, Any]) ->
         return marshal.loads(path.read_bytes())
     except (OSError, ValueError, EOFError):
         pass
-    source = fastjsonschema.compile_to_code(schema, handlers={"https": lambda _uri: definitions},
+    source = fastjsonschema.compile_to_code(schema, handlers=_handlers(definitions),
                                             formats=_FORMATS)
     code = compile(source, f"<schema {name}>", "exec")
     try:
@@ -101,25 +120,40 @@ def _compiled_validator(group: str, version: str, kind: str) -> Callable[[Any], 
     try:
         namespace: dict[str, Any] = {}
         exec(_bytecode(name, schema, definitions), namespace)  # the code we generated
-        root = RefResolver.from_schema(schema, handlers={"https": lambda _uri: definitions})
+        root = RefResolver.from_schema(schema, handlers=_handlers(definitions))
         function = namespace[root.get_scope_name()]
     except (fastjsonschema.JsonSchemaDefinitionException, KeyError):
         return None
     return functools.partial(function, custom_formats=_FORMATS)
 
 
-def _crd_validators(objs: list[Manifest]) -> dict[tuple[GroupKind, str], _Validator]:
+def _version_schema(version: Any) -> Any:
+    holder = version.get("schema") if isinstance(version, dict) else None
+    return holder.get("openAPIV3Schema") if isinstance(holder, dict) else None
+
+
+def _crd_validators(objs: list[Manifest]) -> tuple[dict[tuple[GroupKind, str], _Validator],
+                                                   dict[int, Problem]]:
+    """A validator per CRD kind and version, and a problem per CRD whose schema is unusable
+    (keyed by the CRD manifest's id); its objects are then checked against no schema."""
     out: dict[tuple[GroupKind, str], _Validator] = {}
+    broken: dict[int, Problem] = {}
     for crd in (o for o in objs if o.group_kind == kinds.CRD):
         info = kinds.crd_info(crd)
-        if info is None:
+        versions = crd.spec.get("versions")
+        if info is None or not isinstance(versions, list):
             continue
-        for version in crd.spec.get("versions") or []:
-            schema = ((version.get("schema") or {}).get("openAPIV3Schema")
-                      if isinstance(version, dict) else None)
-            if isinstance(schema, dict):
-                out[(info.group_kind, str(version.get("name")))] = jsonschema.Draft7Validator(schema)
-    return out
+        for i, version in enumerate(versions):
+            schema = _version_schema(version)
+            if schema is None:
+                continue
+            wrong = crd_schema.problem(schema, f"spec.versions[{i}].schema.openAPIV3Schema")
+            if wrong:
+                broken.setdefault(id(crd), Problem.about(errors.INVALID_CRD_SCHEMA, wrong, crd))
+                out[(info.group_kind, str(version.get("name")))] = None
+            else:
+                out[(info.group_kind, str(version.get("name")))] = crd_schema.validator(schema)
+    return out, broken
 
 
 def _path(error: jsonschema.ValidationError) -> str:
@@ -129,11 +163,31 @@ def _path(error: jsonschema.ValidationError) -> str:
     return "".join(parts).lstrip(".") or "(root)"
 
 
-def _describe(validator: _Validator, body: dict[str, Any]) -> list[str]:
+def _holds_secret(obj: Manifest, error: jsonschema.ValidationError) -> bool:
+    """Does the failing value hold (part of) a Secret's data? Then its message must not show it."""
+    if obj.group_kind != SECRET:
+        return False
+    path = list(error.absolute_path)
+    if not path:  # about the whole Secret: only messages that name fields, never show values
+        return error.validator not in ("required", "additionalProperties")
+    return path[0] in ("data", "stringData")
+
+
+def _masked(error: jsonschema.ValidationError) -> str:
+    """What is wrong, without the value: the keyword that failed and what it expects."""
+    expected = error.validator_value
+    if isinstance(expected, list) and all(isinstance(v, str) for v in expected):
+        expected = " or ".join(expected)
+    shown = f" {expected}" if isinstance(expected, str | int | float | bool) else ""
+    return f"the value (hidden: Secret data) fails {error.validator!s}{shown}"
+
+
+def _describe(validator: _Validator, obj: Manifest) -> list[str]:
     found = []
-    for error in validator.iter_errors(body):
+    for error in validator.iter_errors(obj.body):
         best = jsonschema.exceptions.best_match([error])
-        found.append(f"{_path(best)}: {best.message}")
+        message = _masked(best) if _holds_secret(obj, best) else best.message
+        found.append(f"{_path(best)}: {message}")
     return sorted(set(found))
 
 
@@ -141,7 +195,7 @@ class SchemaChecker:
     """Validates objects of one declared set (whose CRDs it learns first)."""
 
     def __init__(self, objs: list[Manifest]):
-        self._crds = _crd_validators(objs)
+        self._crds, self._broken_crds = _crd_validators(objs)
         self._crd_kinds = {gk for gk, _ in self._crds}
         counts = Counter((o.group, o.version, o.kind) for o in objs)
         self._compile = {gvk for gvk, n in counts.items() if n >= COMPILE_FROM}
@@ -162,8 +216,9 @@ class SchemaChecker:
     def _validator(self, obj: Manifest) -> _Validator | Problem | None:
         gk = obj.group_kind
         if gk in self._crd_kinds:
-            validator = self._crds.get((gk, obj.version))
-            return validator or Problem.about(
+            if (gk, obj.version) in self._crds:
+                return self._crds[(gk, obj.version)]  # None: its schema is unusable (reported)
+            return Problem.about(
                 errors.SCHEMA_VIOLATION, f"version {obj.version!r} of {gk} is not defined by its "
                 "CRD", obj)
         builtin = kinds.builtin().get(gk)
@@ -176,6 +231,8 @@ class SchemaChecker:
         return _builtin_validator(obj.group, obj.version, obj.kind)
 
     def check(self, obj: Manifest) -> list[Problem]:
+        if id(obj) in self._broken_crds:
+            return [self._broken_crds[id(obj)]]
         if self._fast_valid(obj):
             return []
         validator = self._validator(obj)
@@ -183,7 +240,7 @@ class SchemaChecker:
             return []
         if isinstance(validator, Problem):
             return [validator]
-        messages = _describe(validator, obj.body)
+        messages = _describe(validator, obj)
         if not messages:
             return []
         shown = messages[:MAX_ERRORS_PER_OBJECT]

@@ -155,8 +155,9 @@ def test_expansion_checks_pod_templates_of_every_workload_kind() -> None:
 
 def test_every_library_suite_passes_and_every_template_has_one() -> None:
     root = library.root()
-    suites = verify.find_suites([root])
-    results = [r for s in suites for r in verify.run_suite(s)]
+    found = verify.find_suites([root])
+    results = [r for s, under in found for r in verify.run_suite(s, under)]
+    suites = [s for s, _ in found]
     assert [r for r in results if not r.passed] == []
     templates = sorted(p.parent.name for p in (root / "templates").glob("*/template.yaml"))
     with_suites = sorted(s.parent.name for s in suites if s.parent.parent.name == "templates")
