@@ -17,15 +17,19 @@ from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.parse.kinds import POLICY_GROUPS, SOURCE_ONLY, Scoper
 from acm_lite.validate import (
     cluster_registry,
+    config_data,
     crds,
     depends_on,
     directories,
     duplicates,
     kinds,
     management,
+    metadata_syntax,
     metadata_values,
     names,
     namespaces,
+    object_size,
+    quantities,
     repo,
     reserved_metadata,
     scope,
@@ -72,6 +76,7 @@ def _object_rules(hierarchical: bool) -> list[Callable[[Manifest], list[Problem]
         metadata_values.check, reserved_metadata.check,
         lambda o: kinds.check(o, hierarchical=hierarchical),
         names.check, namespaces.check, management.check, crds.check, server_fields.check,
+        metadata_syntax.check, quantities.check, config_data.check, object_size.check,
     ]
     if hierarchical:
         rules.append(directories.check)
