@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
+from acm_lite import errors
 from acm_lite.cli import clusterargs, output, rendering
-from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.cli.exitcodes import ExitStatus, for_problems
+from acm_lite.errors import AcmError
 from acm_lite.fleet import fanout, registry
 from acm_lite.plan.changeset import Outcome, Result
 from acm_lite.reconcile import pipeline
@@ -76,7 +80,26 @@ def _sync_fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
     rows = fleet_json(outcomes)
     output.emit({"fleet": fleet.name, "clusters": rows}, args.output,
                 lambda d: fleet_text(d["clusters"]))
-    return ExitStatus.SUCCESS if all(o.ok for o in outcomes) else ExitStatus.FAILURE
+    if all(o.ok for o in outcomes):
+        return ExitStatus.SUCCESS
+    if all(o.result is None for o in outcomes):  # no cluster could even be tried
+        return for_problems(p for o in outcomes for p in o.problems)
+    return ExitStatus.FAILURE
+
+
+_REMOTE = re.compile(r"^[A-Za-z][-+.A-Za-z0-9]*://|^[^/]+:")  # a URL, or scp-like host:path
+
+
+def check_local_repo(repo: str) -> None:
+    """A --repo that names a local path must exist: otherwise Git would be asked to fetch it as a
+    URL and the pass would fail with a network error (retried forever by a daemon) rather than
+    say the path is missing."""
+    if _REMOTE.match(repo):
+        return
+    path = Path(repo).expanduser()
+    if not path.exists():
+        raise AcmError(errors.SOURCE_DIR_NOT_FOUND, f"--repo {repo}: no such file or directory",
+                       path=repo, hint="give a Git URL, a local Git repository or a directory")
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -87,6 +110,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.fleet:
         return _sync_fleet(args, options)
     spec = clusterargs.spec(args)
+    check_local_repo(spec.repo)
     cluster = clusterargs.connect(args)
     text = args.output == "text"
 
@@ -102,4 +126,4 @@ def handle(args: argparse.Namespace) -> int:
         if problems:
             print(problems, file=sys.stderr)
     output.emit(result_json(result), args.output, lambda _d: render.summary(result, args.dry_run))
-    return ExitStatus.SUCCESS if result.ok else ExitStatus.FAILURE
+    return for_problems(result.problems)
