@@ -12,6 +12,7 @@ The 1 MiB limit counts decoded bytes: ConfigMap ``data`` (UTF-8) plus ``binaryDa
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from acm_lite import errors
@@ -27,6 +28,7 @@ CONFIG_MAP = GroupKind("", "ConfigMap")
 SECRET = GroupKind("", "Secret")
 
 
+@lru_cache(maxsize=8192)
 def key_error(key: str) -> str | None:
     """Why ``key`` is not a valid config key, or None."""
     if len(key) > KEY_MAX:
@@ -48,7 +50,9 @@ def decoded_size(text: str) -> int | None:
 
 
 def _keys(obj: Manifest, field: str, values: dict[str, Any]) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
+    if not values:
+        return problems
     for key in values:
         reason = key_error(key) if isinstance(key, str) else None
         if reason:
@@ -84,17 +88,26 @@ def _too_large(obj: Manifest, total: int, fields: str) -> list[Problem]:
 
 
 def _text_size(values: dict[str, Any]) -> dict[str, int]:
-    return {k: len(v.encode()) if not v.isascii() else len(v)
+    return {k: len(v) if v.isascii() else len(v.encode())
             for k, v in values.items() if isinstance(v, str)}
+
+
+def _surely_small(*fields: dict[str, Any]) -> bool:
+    """A UTF-8 character is at most 4 bytes and base64 decodes to less than it encodes: under a
+    quarter of the limit in characters, data cannot be too large, so nothing is encoded."""
+    return sum(len(v) for f in fields for v in f.values() if isinstance(v, str)) * 4 <= MAX_DATA_BYTES
 
 
 def _config_map(obj: Manifest) -> list[Problem]:
     data, binary = obj.mapping("data"), obj.mapping("binaryData")
     problems = _keys(obj, "data", data) + _keys(obj, "binaryData", binary)
-    problems += [Problem.about(errors.INVALID_DATA_KEY,
-                               f"data key {key!r} is also a binaryData key", obj)
-                 for key in data if key in binary]
-    found, sizes = _base64(obj, "binaryData", binary)
+    if binary:
+        problems += [Problem.about(errors.INVALID_DATA_KEY,
+                                   f"data key {key!r} is also a binaryData key", obj)
+                     for key in data if key in binary]
+    found, sizes = _base64(obj, "binaryData", binary) if binary else ([], {})
+    if _surely_small(data, binary):
+        return problems + found
     total = sum(_text_size(data).values()) + sum(sizes.values())
     return problems + found + _too_large(obj, total, "data and binaryData")
 
@@ -103,6 +116,8 @@ def _secret(obj: Manifest) -> list[Problem]:
     data, plain = obj.mapping("data"), obj.mapping("stringData")
     problems = _keys(obj, "data", data) + _keys(obj, "stringData", plain)
     found, sizes = _base64(obj, "data", data)
+    if _surely_small(data, plain):
+        return problems + found
     merged = {**sizes, **_text_size(plain)}
     return problems + found + _too_large(obj, sum(merged.values()), "data and stringData")
 

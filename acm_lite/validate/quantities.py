@@ -86,8 +86,9 @@ def _pod_spec(spec: dict[str, Any], path: Path, out: list[tuple[Path, Any]]) -> 
 def _fields(obj: Manifest) -> list[tuple[Path, Any]]:
     """Every map of quantities in the object, with its path."""
     out: list[tuple[Path, Any]] = []
-    for path, spec in workloads.pod_spec(obj):
-        _pod_spec(spec, tuple(path.split(".")), out)
+    found = workloads.pod_spec(obj)
+    if found is not None:
+        _pod_spec(found[1], tuple(found[0].split(".")), out)
     kind, spec = obj.group_kind, obj.spec
     if kind == _STATEFULSET:
         for i, claim in enumerate(items(spec.get("volumeClaimTemplates"))):
@@ -125,8 +126,35 @@ KINDS = frozenset({*workloads.POD_TEMPLATE_PATHS, _STATEFULSET, _PVC, _PV, _QUOT
                    _RUNTIME_CLASS})
 
 
+def _all_valid(obj: Manifest) -> bool:
+    """The common case, answered without building a single path: every quantity of the pod
+    spec's containers is valid (other fields, and every other kind, go the long way)."""
+    found = workloads.pod_spec(obj)
+    if found is None or not _simple(found[1]) or "volumeClaimTemplates" in obj.spec:
+        return False
+    spec = found[1]
+    for kind in ("containers", "initContainers", "ephemeralContainers"):
+        containers = spec.get(kind)
+        if not containers:
+            continue
+        for container in containers if isinstance(containers, list) else ():
+            resources = container.get("resources") if isinstance(container, dict) else None
+            if not isinstance(resources, dict):
+                continue
+            for field in ("requests", "limits"):
+                values = resources.get(field)
+                if isinstance(values, dict) and not all(map(valid, values.values())):
+                    return False
+    return True
+
+
+def _simple(spec: dict[str, Any]) -> bool:
+    """No quantity outside the containers: no pod-level resources, overhead or volumes."""
+    return "resources" not in spec and "overhead" not in spec and "volumes" not in spec
+
+
 def check(obj: Manifest) -> list[Problem]:
-    if obj.group_kind not in KINDS:
+    if obj.group_kind not in KINDS or _all_valid(obj):
         return []
     problems = []
     for path, quantities in _fields(obj):

@@ -3,7 +3,6 @@ them (quantities, template labels). One table, so a kind added here is checked b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from acm_lite.objects import GroupKind, Manifest
@@ -43,9 +42,10 @@ def pod_template(obj: Manifest) -> tuple[str, dict[str, Any]] | None:
     return ".".join(path), mapping(node)
 
 
-def pod_spec(obj: Manifest) -> Iterator[tuple[str, dict[str, Any]]]:
+def pod_spec(obj: Manifest) -> tuple[str, dict[str, Any]] | None:
     """The dotted path and body of the object's pod spec, if it is a workload."""
     found = pod_template(obj)
-    if found is not None:
-        path, template = found
-        yield (f"{path}.spec" if path else "spec"), mapping(template.get("spec"))
+    if found is None:
+        return None
+    path, template = found
+    return (f"{path}.spec" if path else "spec"), mapping(template.get("spec"))
