@@ -22,7 +22,7 @@ from acm_lite.objects import GroupKind, Manifest
 MAX_DATA_BYTES = 1024 * 1024
 KEY_MAX = 253
 _KEY = re.compile(r"[-._a-zA-Z0-9]+")
-_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _LINE_BREAKS = str.maketrans("", "", "\r\n")
 CONFIG_MAP = GroupKind("", "ConfigMap")
 SECRET = GroupKind("", "Secret")

@@ -22,7 +22,9 @@ from acm_lite.objects import GroupKind, Manifest
 from acm_lite.validate import workloads
 from acm_lite.validate.workloads import items, mapping
 
-_SHAPE = re.compile(r"[+-]?[0-9]*(?:\.[0-9]*)?([eEinumkKMGTP]*[+-]?[0-9]*)")
+# Possessive quantifiers, as Go's scanner never gives back what it read: backtracking would make
+# a long run of digits ending in a wrong character cost quadratic time.
+_SHAPE = re.compile(r"[+-]?+[0-9]*+(?:\.[0-9]*+)?+([eEinumkKMGTP]*+[+-]?+[0-9]*+)")
 _SUFFIXES = frozenset({"", "n", "u", "m", "k", "M", "G", "T", "P", "E",
                        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"})
 _EXPONENT = re.compile(r"[eE]([+-]?[0-9]+)")

@@ -57,6 +57,10 @@ def generated() -> list[Case]:
         Case("configmap-data-exactly-1MiB", _config_map("s4", {"a": "x" * (MIB - 1), "b": "y"}), None),
         Case("secret-data-over-1MiB", {"apiVersion": "v1", "kind": "Secret", "metadata": _meta("s5"),
                                        "data": {"a": secret}}, "ACM1045"),
+        Case("quantity-megabyte-of-digits", {
+            "apiVersion": "v1", "kind": "Pod", "metadata": _meta("s8"),
+            "spec": {"containers": [{"name": "c", "image": "nginx", "resources": {
+                "requests": {"cpu": "1" * MIB + "x"}}}]}}, "ACM1042"),
         Case("object-over-1.5MiB", _pod_template("s6", 1600 * KIB), "ACM1046", stored=True),
         Case("object-under-1.5MiB", _pod_template("s7", 1400 * KIB), None, stored=True),
     ]

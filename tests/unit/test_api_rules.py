@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import marshal
+import time
 
 import pytest
 
@@ -89,3 +90,12 @@ def test_shared_values_count_each_time() -> None:
     body = {"a": [big] * 6}
     assert not object_size.surely_small(body)
     assert object_size.encoded_size(body) > object_size.MAX_OBJECT_BYTES
+
+
+def test_hostile_lengths_cost_linear_time() -> None:
+    """A megabyte of digits with a wrong last character once took quadratic time (backtracking)."""
+    started = time.perf_counter()
+    assert not quantities.parses("1" * 1_000_000 + "x")
+    assert config_data.decoded_size("QUJD" * 250_000 + "!") is None
+    assert metadata_syntax.qualified_name_error("a" * 1_000_000 + "!") is not None
+    assert time.perf_counter() - started < 1.0
