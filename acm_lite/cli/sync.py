@@ -108,6 +108,8 @@ def handle(args: argparse.Namespace) -> int:
                                    concurrency=args.concurrency, schema=not args.no_schema,
                                    policies=rendering.policy_sources(args))
     if args.fleet:
+        if args.repo:
+            check_local_repo(args.repo)
         return _sync_fleet(args, options)
     spec = clusterargs.spec(args)
     check_local_repo(spec.repo)
