@@ -91,9 +91,8 @@ _REMOTE = re.compile(r"^[A-Za-z][-+.A-Za-z0-9]*://|^[^/]+:")  # a URL, or scp-li
 
 
 def check_local_repo(repo: str) -> None:
-    """A --repo that names a local path must exist: otherwise Git would be asked to fetch it as a
-    URL and the pass would fail with a network error (retried forever by a daemon) rather than
-    say the path is missing."""
+    """A --repo that names a local path must exist: otherwise Git is asked to fetch it as a URL
+    and the pass fails with a transient fetch error rather than saying the path is missing."""
     if _REMOTE.match(repo):
         return
     path = Path(repo).expanduser()
