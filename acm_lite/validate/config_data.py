@@ -12,6 +12,7 @@ The 1 MiB limit counts decoded bytes: ConfigMap ``data`` (UTF-8) plus ``binaryDa
 from __future__ import annotations
 
 import re
+import reprlib
 from functools import lru_cache
 from typing import Any
 
@@ -28,6 +29,9 @@ CONFIG_MAP = GroupKind("", "ConfigMap")
 SECRET = GroupKind("", "Secret")
 
 
+# Values in messages are cut short: a hostile key or value can be megabytes long.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = 100
 @lru_cache(maxsize=8192)
 def key_error(key: str) -> str | None:
     """Why ``key`` is not a valid config key, or None."""
@@ -57,7 +61,7 @@ def _keys(obj: Manifest, field: str, values: dict[str, Any]) -> list[Problem]:
         reason = key_error(key) if isinstance(key, str) else None
         if reason:
             problems.append(Problem.about(errors.INVALID_DATA_KEY,
-                                          f"{field} key {key!r} {reason}", obj))
+                                          f"{field} key {_SHOWN.repr(key)} {reason}", obj))
     return problems
 
 
@@ -70,7 +74,7 @@ def _base64(obj: Manifest, field: str, values: dict[str, Any]) -> tuple[list[Pro
         size = decoded_size(value)
         if size is None:
             problems.append(Problem.about(
-                errors.INVALID_BASE64, f"{field}[{key!r}] is not valid base64", obj,
+                errors.INVALID_BASE64, f"{field}[{_SHOWN.repr(key)}] is not valid base64", obj,
                 hint="encode with `base64 -w0`, or put plain text under stringData (Secret) "
                      "or data (ConfigMap)"))
         else:
@@ -103,7 +107,7 @@ def _config_map(obj: Manifest) -> list[Problem]:
     problems = _keys(obj, "data", data) + _keys(obj, "binaryData", binary)
     if binary:
         problems += [Problem.about(errors.INVALID_DATA_KEY,
-                                   f"data key {key!r} is also a binaryData key", obj)
+                                   f"data key {_SHOWN.repr(key)} is also a binaryData key", obj)
                      for key in data if key in binary]
     found, sizes = _base64(obj, "binaryData", binary) if binary else ([], {})
     if _surely_small(data, binary):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from functools import lru_cache
 from typing import Any
 
@@ -35,6 +36,9 @@ _GO_SPACE = ("\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u200
 _HINT = "write a number with an optional suffix, e.g. 500m, 1.5, 128Mi, 2Gi, 1e3"
 
 
+# Values in messages are cut short: a hostile key or value can be megabytes long.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = 100
 @lru_cache(maxsize=4096)
 def parses(text: str) -> bool:
     """Whether the API server decodes ``text`` as a quantity. Cached: values recur a lot."""
@@ -166,5 +170,5 @@ def check(obj: Manifest) -> list[Problem]:
             if not valid(value):
                 problems.append(Problem.about(
                     errors.INVALID_QUANTITY,
-                    f"{_render(path, str(name))}: {value!r} is not a quantity", obj, hint=_HINT))
+                    f"{_render(path, str(name))}: {_SHOWN.repr(value)} is not a quantity", obj, hint=_HINT))
     return problems
