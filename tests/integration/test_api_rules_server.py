@@ -12,7 +12,8 @@ from acm_lite.devcluster.controlplane import APIServer
 from tests.support.api_cases import Case, all_cases
 
 RESOURCES = {"ConfigMap": "configmaps", "Secret": "secrets", "Pod": "pods",
-             "Deployment": "deployments", "CronJob": "cronjobs", "ResourceQuota": "resourcequotas",
+             "Deployment": "deployments", "CronJob": "cronjobs", "Job": "jobs",
+             "ResourceQuota": "resourcequotas",
              "LimitRange": "limitranges", "PersistentVolumeClaim": "persistentvolumeclaims",
              "StatefulSet": "statefulsets", "PodTemplate": "podtemplates"}
 # What the server's refusal says for each code: the same rule, not some other one.
