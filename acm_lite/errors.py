@@ -466,3 +466,30 @@ INVALID_CRD_SCHEMA = register(
     "ACM1020", "InvalidCRDSchema", _P,
     "A CRD's openAPIV3Schema is not a valid Kubernetes schema ($ref, a wrong type, a pattern RE2 "
     "cannot compile); its objects are not validated against it.")
+# Offline checks of what the API server would reject, and CLI outcomes (vetcli: ACM1040-ACM1059).
+INVALID_LABEL = register(
+    "ACM1040", "InvalidLabel", _P,
+    "A label key is not a qualified name, or a label value is not a valid label value.")
+INVALID_ANNOTATION = register(
+    "ACM1041", "InvalidAnnotation", _P,
+    "An annotation key is not a qualified name, or the annotations total more than 256 KiB.")
+INVALID_QUANTITY = register(
+    "ACM1042", "InvalidQuantity", _P,
+    "A resource quantity (requests, limits, quota, storage) does not parse as a Kubernetes quantity.")
+INVALID_DATA_KEY = register(
+    "ACM1043", "InvalidDataKey", _P,
+    "A ConfigMap or Secret data key is not a valid config key, or is in data and binaryData both.")
+INVALID_BASE64 = register(
+    "ACM1044", "InvalidBase64", _P,
+    "A Secret data or ConfigMap binaryData value is not standard, padded base64.")
+DATA_TOO_LARGE = register(
+    "ACM1045", "DataTooLarge", _P, "The data of a ConfigMap or Secret totals more than 1 MiB.")
+OBJECT_TOO_LARGE = register(
+    "ACM1046", "ObjectTooLarge", _P,
+    "An object serialises to more than the 1.5 MiB that etcd stores per object.")
+UNKNOWN_CLUSTER = register(
+    "ACM1047", "UnknownCluster", Category.PERMANENT,
+    "A cluster named on the command line is declared nowhere (clusterregistry/, selectors, fleet).",
+    blocking=False)
+PATH_NOT_FOUND = register(
+    "ACM1048", "PathNotFound", _P, "A file or directory named on the command line does not exist.")

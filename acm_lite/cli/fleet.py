@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite.cli import output
-from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.cli.exitcodes import ExitStatus, for_problems
 from acm_lite.fleet import fanout, registry
 from acm_lite.source.auth import strip_userinfo
 
@@ -50,7 +50,8 @@ def _list(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     fleet = registry.load(args.fleet)
-    rows = [s.to_dict() for s in fanout.states(fleet.select(args.cluster))]
+    states = fanout.states(fleet.select(args.cluster))
+    rows = [s.to_dict() for s in states]
 
     def text(data: dict[str, Any]) -> str:
         table = output.table(
@@ -62,4 +63,15 @@ def _status(args: argparse.Namespace) -> int:
         return "\n".join([table, *notes])
 
     output.emit({"fleet": fleet.name, "clusters": rows}, args.output, text)
-    return ExitStatus.SUCCESS
+    return _status_exit(states)
+
+
+def _status_exit(states: list[fanout.ClusterState]) -> int:
+    """0 when every cluster was read; 3 when none could be reached (retrying may help); 1 when
+    some could not be read, as the job ran and found problems."""
+    failed = [s.problem for s in states if s.problem is not None]
+    if not failed:
+        return ExitStatus.SUCCESS
+    if len(failed) == len(states):
+        return for_problems(failed)
+    return ExitStatus.FAILURE

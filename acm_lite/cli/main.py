@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import select
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,6 +17,7 @@ from acm_lite.cli import (
     errorscmd,
     fleet,
     hydrate,
+    output,
     policy,
     serve,
     status,
@@ -57,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except AcmError as e:
         print(f"error: {e.render()}", file=sys.stderr)
+        _machine_readable(args, e)
         return for_error(e)
     except UsageError as e:
         print(f"acm-lite: error: {e}", file=sys.stderr)
@@ -64,15 +68,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return ExitStatus.INTERRUPTED
+    except BrokenPipeError as e:
+        if stdout_closed():
+            return quiet_exit()
+        return _internal(e, args.debug)
     except Exception as e:
-        if args.debug:
-            raise
-        print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)",
-              file=sys.stderr)
-        return ExitStatus.INTERNAL
+        return _internal(e, args.debug)
+
+
+def _machine_readable(args: argparse.Namespace, error: AcmError) -> None:
+    """Under ``-o json``/``-o yaml`` a fatal error is on stdout too, in the shape of the findings
+    commands report (``{"errors": [...]}``), so a script reading stdout is never handed nothing."""
+    fmt = getattr(args, "output", None)
+    if fmt in ("json", "yaml"):
+        output.emit({"errors": [error.to_dict()]}, fmt, str)
+
+
+def _internal(e: Exception, debug: bool) -> int:
+    if debug:
+        raise e
+    print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)",
+          file=sys.stderr)
+    return ExitStatus.INTERNAL
+
+
+def stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll reports an error on it), which tells a
+    closed stdout from a broken connection to a server, both BrokenPipeError."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def quiet_exit() -> int:
+    """A reader that stops early (``| head -1``) is a normal end: stop writing, say nothing, and
+    exit as coreutils do when SIGPIPE ends them (128 + 13), so ``set -o pipefail`` still tells a
+    cut-short listing from a complete one. stdout goes to /dev/null so the interpreter's final
+    flush cannot fail again (the recipe of Python's signal documentation)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return ExitStatus.PIPE_CLOSED
 
 
 def run() -> None:
     """Console-script entry: SIGTERM is handled like Ctrl-C so cleanup runs."""
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    try:
+        sys.stdout.flush()  # what is still buffered; its reader may be gone by now
+    except BrokenPipeError:
+        code = quiet_exit()
+    sys.exit(code)

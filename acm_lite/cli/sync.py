@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
+from acm_lite import errors
 from acm_lite.cli import clusterargs, output, rendering
-from acm_lite.cli.exitcodes import ExitStatus
-from acm_lite.errors import Category
+from acm_lite.cli.exitcodes import ExitStatus, for_problems
+from acm_lite.errors import AcmError
 from acm_lite.fleet import fanout, registry
 from acm_lite.plan.changeset import Outcome, Result
 from acm_lite.reconcile import pipeline
@@ -71,14 +74,13 @@ def result_json(result: SyncResult) -> dict[str, Any]:
 
 
 def exit_status(result: SyncResult) -> ExitStatus:
-    """1 when the input must change (a permanent error); 3 when the world failed (the API server
-    or the source went away, a transient error, the status not recorded): retrying may help."""
-    blocking = [p for p in result.problems if p.blocking]
-    if any(p.code.category is Category.PERMANENT for p in blocking):
-        return ExitStatus.FAILURE
-    if blocking or result.status_error is not None:
+    """As for any job's problems (1 when the input or an object must change, 3 when only the
+    world failed: the API server or the source out of reach); 3 too when the pass went well but
+    its status could not be recorded: retrying may help."""
+    code = for_problems(result.problems)
+    if code is ExitStatus.SUCCESS and result.status_error is not None:
         return ExitStatus.UNAVAILABLE
-    return ExitStatus.SUCCESS
+    return code
 
 
 def fleet_json(outcomes: list[fanout.Outcome]) -> list[dict[str, Any]]:
@@ -114,7 +116,25 @@ def _sync_fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
     rows = fleet_json(outcomes)
     output.emit({"fleet": fleet.name, "clusters": rows}, args.output,
                 lambda d: fleet_text(d["clusters"]))
-    return ExitStatus.SUCCESS if all(o.ok for o in outcomes) else ExitStatus.FAILURE
+    if all(o.ok for o in outcomes):
+        return ExitStatus.SUCCESS
+    if all(o.result is None for o in outcomes):  # no cluster could even be tried
+        return for_problems(p for o in outcomes for p in o.problems)
+    return ExitStatus.FAILURE
+
+
+_REMOTE = re.compile(r"^[A-Za-z][-+.A-Za-z0-9]*://|^[^/]+:")  # a URL, or scp-like host:path
+
+
+def check_local_repo(repo: str) -> None:
+    """A --repo that names a local path must exist: otherwise Git is asked to fetch it as a URL
+    and the pass fails with a transient fetch error rather than saying the path is missing."""
+    if _REMOTE.match(repo):
+        return
+    path = Path(repo).expanduser()
+    if not path.exists():
+        raise AcmError(errors.SOURCE_DIR_NOT_FOUND, f"--repo {repo}: no such file or directory",
+                       path=repo, hint="give a Git URL, a local Git repository or a directory")
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -125,8 +145,11 @@ def handle(args: argparse.Namespace) -> int:
                                    policies=rendering.policy_sources(args),
                                    deadline=args.pass_timeout)
     if args.fleet:
+        if args.repo:
+            check_local_repo(args.repo)
         return _sync_fleet(args, options)
     spec = clusterargs.spec(args)
+    check_local_repo(spec.repo)
     cluster = clusterargs.connect(args)
     text = args.output == "text"
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
+from acm_lite import errors
 from acm_lite.cli import output, rendering
 from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.errors import Problem
+from acm_lite.fleet import registry
+from acm_lite.parse import declare
+from acm_lite.parse.clusters import declared_clusters
 
 
 def register(sub: Any) -> None:
@@ -19,8 +25,48 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
+def named_clusters(args: argparse.Namespace) -> list[str]:
+    if args.cluster:
+        return [args.cluster]
+    return [n.strip() for n in (args.clusters or "").split(",") if n.strip()]
+
+
+def unknown_clusters(args: argparse.Namespace) -> tuple[list[str], str]:
+    """Clusters named with --cluster/--clusters that nothing declares, and where they were looked
+    for: the fleet file with --fleet, else the repository (its Cluster objects and
+    cluster-name-selector annotations). Vetting such a name silently checks a cluster that does
+    not exist, usually a typo."""
+    named = named_clusters(args)
+    if not named:
+        return [], ""
+    if args.fleet:
+        known = {c.name for c in registry.load(args.fleet).clusters}
+        return [n for n in named if n not in known], f"fleet {args.fleet}"
+    if not args.path.is_dir():
+        return [], ""  # rendering reports the missing directory
+    source = declare.load(args.path, args.source_format)
+    known = set(declared_clusters(source.manifests))
+    return [n for n in named if n not in known], f"repository {args.path}"
+
+
+def _unknown(names: list[str], where: str) -> Problem:
+    return Problem(errors.UNKNOWN_CLUSTER,
+                   f"cluster {', '.join(repr(n) for n in names)} is not declared in the {where}",
+                   hint="check the name; clusters come from clusterregistry/ Cluster objects, "
+                        "cluster-name-selector annotations, or the fleet file")
+
+
 def handle(args: argparse.Namespace) -> int:
+    unknown, where = unknown_clusters(args)
+    if unknown and args.fleet:  # the fleet is the list of clusters: refuse
+        problem = _unknown(unknown, where)
+        print(f"acm-lite: error: {problem.render()}", file=sys.stderr)
+        output.emit({"errors": [problem.to_dict()]}, args.output, lambda _d: "")
+        return ExitStatus.USAGE
     results = rendering.render_all(args)
+    if unknown:
+        for result in results:
+            result.problems.append(_unknown(unknown, where))
     blocking = any(r.blocking for r in results)
     clusters = [rendering.cluster_name(r) for r in results]
     data = {"clusters": clusters, "errors": rendering.problems_json(results)}

@@ -19,15 +19,19 @@ from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.validate import (
     cluster_names,
     cluster_registry,
+    config_data,
     crds,
     depends_on,
     directories,
     duplicates,
     kinds,
     management,
+    metadata_syntax,
     metadata_values,
     names,
     namespaces,
+    object_size,
+    quantities,
     repo,
     reserved,
     reserved_metadata,
@@ -83,7 +87,8 @@ def _object_rules(hierarchical: bool) -> list[Callable[[Manifest], list[Problem]
         metadata_values.check, reserved_metadata.check,
         lambda o: kinds.check(o, hierarchical=hierarchical),
         names.check, namespaces.check, reserved.check, management.check, crds.check,
-        server_fields.check, cluster_names.check,
+        server_fields.check, cluster_names.check, metadata_syntax.check, quantities.check,
+        config_data.check, object_size.check,
     ]
     if hierarchical:
         rules.append(directories.check)

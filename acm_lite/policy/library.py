@@ -1,10 +1,15 @@
 """Where policies come from: the shipped library (``policies/``, opt-in per bundle), extra
-directories (``--policies DIR``), and the synced repository itself."""
+directories (``--policies DIR``), and the synced repository itself.
+
+The library is package data, ``acm_lite/policies``: in a checkout that is a symbolic link to the
+repository's ``policies/`` (its source of truth), in a wheel the files themselves, so one lookup
+through importlib.resources serves both."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from acm_lite import errors
@@ -27,9 +32,11 @@ class PolicySources:
 
 
 def root() -> Path:
-    """The shipped library: ``$ACM_LITE_POLICIES``, else ``policies/`` beside the package."""
+    """The shipped library: ``$ACM_LITE_POLICIES``, else the package's ``policies`` data."""
     explicit = os.environ.get("ACM_LITE_POLICIES")
-    return Path(explicit) if explicit else Path(__file__).resolve().parents[2] / "policies"
+    if explicit:
+        return Path(explicit)
+    return Path(str(resources.files("acm_lite").joinpath("policies")))
 
 
 def bundles() -> list[str]:

@@ -249,4 +249,4 @@ def test_suite_errors_are_coded(doc: dict[str, Any], expected: str, tmp_path: Pa
 
 def test_a_missing_path_is_coded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(["policy", "verify", str(tmp_path / "nope")], capsys)
-    assert code == 1 and "ACM3006" in err
+    assert code == 1 and "ACM1048 PathNotFound" in err
