@@ -10,15 +10,14 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from acm_lite import api, errors, logs
 from acm_lite.cli import clusterargs, rendering
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.cli.sync import add_pass_timeout
 from acm_lite.cluster.client import Cluster
-from acm_lite.errors import AcmError
+from acm_lite.errors import AcmError, Problem
 from acm_lite.fleet import fanout, registry
+from acm_lite.parse import reader
 from acm_lite.reconcile import metrics as metrics_mod
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.daemon import Daemon, DaemonOptions
@@ -79,10 +78,11 @@ def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
 
 
 def _from_config(path: Path) -> list[pipeline.SyncSpec]:
-    try:
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    except (OSError, yaml.YAMLError) as e:
-        raise AcmError(errors.INVALID_FLEET, f"cannot read config: {e}", path=str(path)) from e
+    loaded = reader.load_documents(path)
+    if isinstance(loaded, Problem):
+        raise AcmError(errors.INVALID_FLEET, f"cannot read config: {loaded.message}",
+                       path=str(path))
+    docs = [d for d in loaded if d]
     specs = []
     for i, doc in enumerate(docs):
         spec = spec_of(doc) if isinstance(doc, dict) and doc.get("kind") == "RootSync" else None

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from acm_lite import api
-from acm_lite.errors import INVALID_FLEET, AcmError
+from acm_lite.errors import INVALID_FLEET, AcmError, Problem
+from acm_lite.parse import reader
 
 API_VERSION = api.API_VERSION
 KIND = "Fleet"
@@ -133,10 +133,13 @@ def _kubeconfig(value: str | None, base: Path) -> str | None:
 
 def load(path: Path) -> Fleet:
     """Parse and check a fleet file."""
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise AcmError(INVALID_FLEET, f"cannot read fleet file: {e}", path=str(path)) from e
+    docs = reader.load_documents(path)
+    if isinstance(docs, Problem):
+        raise AcmError(INVALID_FLEET, f"cannot read fleet file: {docs.message}", path=str(path))
+    if len(docs) != 1:
+        raise AcmError(INVALID_FLEET, f"a fleet file holds one document, not {len(docs)}",
+                       path=str(path))
+    doc = docs[0]
     errors = sorted(jsonschema.Draft7Validator(SCHEMA).iter_errors(doc),
                     key=lambda e: list(map(str, e.absolute_path)))
     if errors:

@@ -10,6 +10,7 @@ string keys, JSON values, bounded depth and alias expansion) with well-formed id
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,8 @@ from acm_lite.parse import files, identity, shape
 from acm_lite.parse.files import MANIFEST_SUFFIXES
 from acm_lite.parse.shape import ShapeError, ShapeLimits
 
-__all__ = ["LOCAL_CONFIG", "MANIFEST_SUFFIXES", "Limits", "ReadResult", "read", "read_file"]
+__all__ = ["LOCAL_CONFIG", "MANIFEST_SUFFIXES", "Limits", "ReadResult", "load_documents", "read",
+           "read_file"]
 
 LOCAL_CONFIG = "config.kubernetes.io/local-config"
 
@@ -267,6 +269,16 @@ def read_file(root: Path, rel: str, limits: Limits) -> ReadResult:
             elif outcome is not None:
                 result.manifests.append(outcome)
     return result
+
+
+def load_documents(path: Path, limits: Limits | None = None) -> list[Any] | Problem:
+    """The documents of one file read on its own (a gator suite and the files it names, a fleet
+    file, a sync config), with the bounds and checks of manifests: a regular file, its size, its
+    nesting, string keys, no alias bombs. A Problem names the file when it cannot be read."""
+    limits = limits or Limits()
+    text = files.read_text(path.parent, path.name, limits.max_file_bytes)
+    found = text if isinstance(text, Problem) else _documents(text, path.name, limits)
+    return dataclasses.replace(found, source=str(path)) if isinstance(found, Problem) else found
 
 
 def _wanted(rel: str, top_dirs: frozenset[str] | None) -> bool:

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from acm_lite import errors
-from acm_lite.errors import AcmError
+from acm_lite.errors import AcmError, Problem
 from acm_lite.objects import Manifest
+from acm_lite.parse import identity, reader
 from acm_lite.policy import model, review, sandbox, shapes
 from acm_lite.policy.rego import RegoProgram
 from acm_lite.policy.review import Subject
@@ -50,10 +49,9 @@ def find_suites(paths: list[Path]) -> list[tuple[Path, Path]]:
         files = [path] if path.is_file() else sorted(path.rglob("*.y*ml"))
         root = path.parent if path.is_file() else path
         for file in files:
-            try:
-                docs = list(yaml.safe_load_all(file.read_text()))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError):
-                continue
+            docs = reader.load_documents(file)
+            if isinstance(docs, Problem):
+                continue  # not a suite gator could read either
             if any(isinstance(d, dict) and d.get("kind") == "Suite"
                    and d.get("apiVersion") == SUITE_API for d in docs):
                 found.append((file, root))
@@ -83,10 +81,10 @@ class Place:
 
 def _read(place: Place, rel: str) -> list[dict[str, Any]]:
     path = place.file(rel)
-    try:
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise SuiteError(f"cannot read {rel}: {e}", path) from e
+    loaded = reader.load_documents(path)
+    if isinstance(loaded, Problem):
+        raise SuiteError(f"cannot read {rel}: {loaded.message}", path)
+    docs = [d for d in loaded if d]
     if not all(isinstance(d, dict) for d in docs):
         raise SuiteError(f"{rel} must hold objects", path)
     return docs
@@ -103,20 +101,31 @@ ADMISSION_REVIEW = {"request": shapes.Required({"object": dict, "oldObject": dic
                                                 "operation": str, "userInfo": dict})}
 
 
+def _checked(obj: dict[str, Any], rel: str) -> dict[str, Any]:
+    """An object a case reviews or holds in its inventory, with the identity fields every later
+    step reads well formed (as the reader checks manifests; metadata may be left out)."""
+    found = identity.problem({**obj, "metadata": obj.get("metadata", {})})
+    if found:
+        raise SuiteError(f"{rel}: {found[1]}", rel)
+    return obj
+
+
 def _subject(body: dict[str, Any], rel: str, namespaces: dict[str, dict[str, Any]]) -> Subject:
     if body.get("kind") == "AdmissionReview":
         wrong = shapes.check(body, ADMISSION_REVIEW)
         if wrong:
             raise SuiteError(f"{rel}: {wrong}", rel)
         request = body["request"]
-        obj = request.get("object") or request.get("oldObject") or {}
+        obj = _checked(request.get("object") or request.get("oldObject") or {}, rel)
+        if request.get("object") and request.get("oldObject"):
+            _checked(request["oldObject"], rel)
         reviewed = review.review_of(obj, request.get("operation", "CREATE"),
                                     request.get("oldObject"))
         reviewed["userInfo"] = request.get("userInfo") or review.USER
         subject = Subject(obj, rel, namespaces.get(_namespace_of(obj)), "Original")
         subject.review_json_text = json.dumps(reviewed)
         return subject
-    return Subject(body, rel, namespaces.get(_namespace_of(body)), "Original")
+    return Subject(_checked(body, rel), rel, namespaces.get(_namespace_of(body)), "Original")
 
 
 def _metadata(body: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +187,7 @@ def _run_case(place: Place, test: model.PolicySet, case: dict[str, Any]) -> str:
         wrong = _assertion_error(assertion)
         if wrong:
             raise SuiteError(f"assertions[{i}]: {wrong}", place.base)
-    inventory = [d for rel in case.get("inventory") or [] for d in _read(place, rel)]
+    inventory = [_checked(d, rel) for rel in case.get("inventory") or [] for d in _read(place, rel)]
     body = _one(place, case["object"]).body
     subject = _subject(body, case["object"], _namespaces(inventory, body))
     for template in test.templates.values():
@@ -231,10 +240,10 @@ def _guarded(task: Callable[[], str], what: str) -> str:
 
 
 def _documents(path: Path) -> list[Any] | str:
-    try:
-        return list(yaml.safe_load_all(path.read_text()))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        return f"{errors.POLICY_SUITE_INVALID}: cannot read the suite: {e} ({path})"
+    loaded = reader.load_documents(path)
+    if isinstance(loaded, Problem):
+        return f"{errors.POLICY_SUITE_INVALID}: cannot read the suite: {loaded.message} ({path})"
+    return loaded
 
 
 def run_suite(path: Path, root: Path | None = None) -> Iterator[CaseResult]:
