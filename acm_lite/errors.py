@@ -398,3 +398,14 @@ CREDENTIALS_REJECTED = register(
 FIGHT = register(
     "KNV2005", "FightError", Category.TRANSIENT,
     "Another controller keeps changing a managed object back; repair paused until the next pass.")
+
+# The inventory: the record of what a sync applied, split across ResourceInventory parts.
+INVENTORY_WRITE_FAILED = register(
+    "ACM2040", "InventoryWriteFailed", Category.TRANSIENT,
+    "The record of what a sync applies could not be stored; what it would cover is not applied.")
+INVENTORY_READ_FAILED = register(
+    "ACM2041", "InventoryReadFailed", Category.TRANSIENT,
+    "The record of what a sync applied could not be read; nothing is applied or pruned.")
+INVENTORY_CORRUPT = register(
+    "ACM2042", "InventoryCorrupt", Category.PERMANENT,
+    "A ResourceInventory holds an entry that is not an object's identity; the sync stops.")

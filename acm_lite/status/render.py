@@ -38,9 +38,20 @@ def problems(found: list[Problem], notes: list[str] | None = None) -> str:
 
 
 def summary(result: SyncResult, dry_run: bool = False) -> str:
+    """One line for the pass; one stopped before applying says so (its counts, if any, are only
+    what was planned)."""
+    if not result.ok and not result.results:
+        return _stopped(result)
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items() if n)
     commit = result.status.commit[:12] if result.status.commit else "(working tree)"
     total = result.status.durations.get("total", 0.0)
     verb = "would sync" if dry_run else "synced"
     head = f"{result.status.state.value}: {verb} {commit} as {result.spec.name!r}"
     return f"{head} — {counts or 'nothing to do'} ({total:.1f}s)"
+
+
+def _stopped(result: SyncResult) -> str:
+    commit = result.status.commit[:12] if result.status.commit else "(working tree)"
+    total = result.status.durations.get("total", 0.0)
+    return (f"{result.status.state.value}: did not sync {commit} as {result.spec.name!r} — "
+            f"stopped at {result.status.stage or 'setup'}, nothing applied ({total:.1f}s)")
