@@ -7,6 +7,7 @@ of bounded size (etcd refuses a request over 1.5 MiB); see ``inventory_parts`` f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,6 +20,7 @@ from acm_lite.objects import ObjectId
 PLURAL = "resourceinventories"
 PART_LIMIT = parts.DEFAULT_LIMIT  # what ``write`` uses unless told otherwise
 CREATE_WIDTH = 4  # parts created at a time
+STARTING_WAIT = 10.0  # seconds a LIST waits out a just-installed CRD's cache starting
 _METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
@@ -69,8 +71,7 @@ def _list(cluster: Cluster, namespace: str, sync: str, metadata_only: bool = Fal
     """Every part of the sync's inventory, in one labelled LIST (bodies or only metadata)."""
     accept = _METADATA_ONLY if metadata_only else "application/json"
     try:
-        listed = cluster.request("GET", _path(namespace), accept=accept,
-                                 query={"labelSelector": parts.selector(sync)})
+        listed = _listing(cluster, namespace, accept, parts.selector(sync))
     except ApiError as e:
         if e.status == 404:  # the CRD is not installed yet: nothing was ever recorded
             return []
@@ -79,6 +80,20 @@ def _list(cluster: Cluster, namespace: str, sync: str, metadata_only: bool = Fal
         raise _read_failed(sync, e, namespace) from e
     items = listed.get("items") if isinstance(listed, dict) else None
     return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def _listing(cluster: Cluster, namespace: str, accept: str, selector: str) -> Any:
+    """One LIST; while the API server's cache of a just-installed CRD is still starting, it
+    answers 429 for a moment, so that answer is retried for a few seconds."""
+    deadline = time.monotonic() + STARTING_WAIT
+    while True:
+        try:
+            return cluster.request("GET", _path(namespace), accept=accept,
+                                   query={"labelSelector": selector})
+        except ApiError as e:
+            if e.status != 429 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 def _legacy(cluster: Cluster, namespace: str, sync: str) -> list[tuple[str, object]]:

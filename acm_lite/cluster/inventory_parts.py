@@ -21,7 +21,7 @@ INDEX_ANNOTATION = f"{api.GROUP}/inventory-part"
 COUNT_ANNOTATION = f"{api.GROUP}/inventory-parts"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "acm-lite"}
 
-_ENTRY_OVERHEAD = 3  # the quotes and the comma around each entry in the JSON array
+_ENTRY_OVERHEAD = 4  # the quotes, comma and space around each entry in the JSON array
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,14 @@ def split(entries: Iterable[str], limit: PartLimit) -> list[list[str]]:
     """Sorted entries cut into consecutive parts within ``limit``; at least one part, so an
     empty inventory is still recorded (and supersedes what was recorded before)."""
     parts: list[list[str]] = [[]]
-    size = 0
+    size = 2  # the brackets
     for entry in sorted(entries):
         cost = len(entry.encode()) + _ENTRY_OVERHEAD
         current = parts[-1]
         if current and (len(current) >= limit.entries or size + cost > limit.bytes):
             current = []
             parts.append(current)
-            size = 0
+            size = 2
         current.append(entry)
         size += cost
     return parts
