@@ -121,7 +121,13 @@ def complete_generations(parts: Iterable[Part]) -> set[int]:
         indices.add(part.index)
         counts.add(part.count)
     return {generation for generation, (indices, counts) in found.items()
-            if len(counts) == 1 and indices == set(range(next(iter(counts))))}
+            if len(counts) == 1 and _covers(indices, next(iter(counts)))}
+
+
+def _covers(indices: set[int], count: int) -> bool:
+    """Whether ``indices`` are exactly 0..count-1 (without building that range: the count is
+    read from an annotation anyone may have written)."""
+    return len(indices) == count and min(indices) == 0 and max(indices) == count - 1
 
 
 def next_generation(parts: Iterable[Part]) -> int:

@@ -57,3 +57,8 @@ def test_the_next_generation_is_past_every_one_seen() -> None:
     assert parts.next_generation([]) == 1
     seen = [Part("a", 4, 0, 1, ()), Part("b", None, None, None, ()), Part("c", 9, 0, 2, ())]
     assert parts.next_generation(seen) == 10
+
+
+def test_a_huge_part_count_is_compared_not_enumerated() -> None:
+    huge = [Part("s.g1.0", 1, 0, 999_999_999_999_999_999, ())]
+    assert parts.complete_generations(huge) == set()
