@@ -63,7 +63,7 @@ def write(cluster: Cluster, sync: str, objects: set[ObjectId],
     generation = parts.next_generation(seen)
     layout = parts.split((encode(o) for o in objects), limit or PART_LIMIT)
     _create(cluster, namespace, sync, generation, layout)
-    _remove(cluster, namespace, sync, seen, legacy=not parts.complete_generations(seen))
+    _remove(cluster, namespace, sync, seen)
 
 
 def _list(cluster: Cluster, namespace: str, sync: str, metadata_only: bool = False
@@ -148,16 +148,14 @@ def _create(cluster: Cluster, namespace: str, sync: str, generation: int,
                        hint="the previous record is kept; the next pass writes it again")
 
 
-def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part],
-            legacy: bool) -> None:
-    """Delete the parts the new generation supersedes (and the single object of older versions,
-    unless a complete write of parts already replaced it). A failure here is not reported: the
-    new record is complete, leftovers only add to a reader's union, and the next write deletes
-    them again."""
+def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part]) -> None:
+    """Delete the parts the new generation supersedes, and the single object of older versions
+    (which no label finds; usually long gone, so its DELETE answers 404). A failure here is not
+    reported: the new record is complete, leftovers only add to a reader's union, and the next
+    write deletes them again."""
     generations = sorted({p.generation for p in seen if p.generation is not None})
     targets = [_path(namespace, p.name) for p in seen if p.generation is None]
-    if legacy:
-        targets.append(_path(namespace, sync))
+    targets.append(_path(namespace, sync))
     try:
         if generations:
             selector = (f"{parts.selector(sync)},{parts.GENERATION_LABEL} in "

@@ -105,7 +105,7 @@ def _mapping(value: object) -> dict[str, Any]:
 
 
 def _number(value: object) -> int | None:
-    if isinstance(value, str) and value.isdigit() and len(value) <= 18:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 40:
         return int(value)
     return None
 

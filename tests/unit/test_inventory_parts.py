@@ -62,3 +62,15 @@ def test_the_next_generation_is_past_every_one_seen() -> None:
 def test_a_huge_part_count_is_compared_not_enumerated() -> None:
     huge = [Part("s.g1.0", 1, 0, 999_999_999_999_999_999, ())]
     assert parts.complete_generations(huge) == set()
+
+
+def test_parts_of_any_shape_parse_without_raising() -> None:
+    odd: list[dict[str, object]] = [
+        {}, {"metadata": [], "spec": "x"}, {"metadata": {"labels": "a", "annotations": None}},
+        {"metadata": {"name": "p", "labels": {parts.GENERATION_LABEL: 5}},
+         "spec": {"objects": 7}},
+        {"metadata": {"annotations": {parts.INDEX_ANNOTATION: "9" * 5000}}},
+    ]
+    parsed = [parts.parse(item) for item in odd]
+    assert parsed[3] == Part("p", None, None, None, (7,))
+    assert all(p.generation is None and p.index is None for p in parsed)
