@@ -245,3 +245,44 @@ def test_an_inventory_etcd_refuses_stops_the_pass_and_says_so(
     with pytest.raises(ApiError):
         cluster.request("GET", f"/api/v1/namespaces/{space}/configmaps/c1")
     assert inventory.read(cluster, sync_name) == declared | many
+
+
+class RefusingCluster(Cluster):
+    """A client whose inventory writes the API server refuses while ``refuse`` is set."""
+
+    refuse = False
+
+    def request_many(self, calls: Sequence[Call], width: int, **kwargs: Any
+                     ) -> list[ApiError | AcmError | None]:
+        if self.refuse and any("resourceinventories" in c.path for c in calls):
+            return [ApiError(503, "ServiceUnavailable", "etcdserver: leader changed")
+                    for _ in calls]
+        return super().request_many(calls, width, **kwargs)
+
+
+def test_a_record_refused_after_pruning_keeps_the_results_and_says_so(
+        control_plane: APIServer, sync_name: str, tmp_path: Path) -> None:
+    cluster = RefusingCluster(load_configuration(control_plane.kubeconfig))
+    repo = GitRepo(tmp_path / "git")
+    space = f"{sync_name}-ns"
+    repo.commit({"ns.yaml": ns(space),
+                 **{f"cm/{i:02d}.yaml": cm(f"c{i:02d}", space) for i in range(30)}})
+    assert _sync(cluster, repo, sync_name, tmp_path / "cache").ok
+
+    repo.commit(dict.fromkeys(f"cm/{i:02d}.yaml" for i in range(10, 30)))
+    cluster.refuse = True
+    pruned = _sync(cluster, repo, sync_name, tmp_path / "cache")
+    assert pruned.counts["pruned"] == 20
+    assert [p.code for p in pruned.problems] == [errors.INVENTORY_WRITE_FAILED]
+    assert "leader changed" in pruned.problems[0].message
+    assert "were applied" in pruned.problems[0].message
+    assert "nothing applied" not in render.summary(pruned)
+    assert pruned.status.managed == 31  # what the record still holds
+    assert len(inventory.read(cluster, sync_name)) == 31
+
+    cluster.refuse = False
+    again = _sync(cluster, repo, sync_name, tmp_path / "cache")
+    assert again.ok, [p.render() for p in again.problems]
+    assert inventory.read(cluster, sync_name) >= {
+        ObjectId("", "Namespace", "", space),
+        *(ObjectId("", "ConfigMap", space, f"c{i:02d}") for i in range(10))}
