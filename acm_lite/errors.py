@@ -409,3 +409,7 @@ INVENTORY_READ_FAILED = register(
 INVENTORY_CORRUPT = register(
     "ACM2042", "InventoryCorrupt", Category.PERMANENT,
     "A ResourceInventory holds an entry that is not an object's identity; the sync stops.")
+INVENTORY_CLEANUP_FAILED = register(
+    "ACM2043", "InventoryCleanupFailed", Category.TRANSIENT,
+    "A new inventory was recorded, but the ResourceInventories it replaces could not be deleted.",
+    blocking=False)

@@ -14,7 +14,7 @@ from typing import Any
 from acm_lite import api, errors
 from acm_lite.cluster import inventory_parts as parts
 from acm_lite.cluster.client import ApiError, Call, Cluster
-from acm_lite.errors import AcmError
+from acm_lite.errors import AcmError, Problem
 from acm_lite.objects import ObjectId
 
 PLURAL = "resourceinventories"
@@ -53,17 +53,19 @@ def read(cluster: Cluster, sync: str, namespace: str = api.SYSTEM_NAMESPACE) -> 
 
 
 def write(cluster: Cluster, sync: str, objects: set[ObjectId],
-          namespace: str = api.SYSTEM_NAMESPACE, limit: parts.PartLimit | None = None) -> None:
+          namespace: str = api.SYSTEM_NAMESPACE, limit: parts.PartLimit | None = None
+          ) -> Problem | None:
     """Record ``objects`` as a new generation of parts, then delete what it supersedes.
 
     Nothing recorded before is touched until every new part is stored, so a write that fails or
     is killed partway leaves the previous record whole (plus some new parts, which a reader adds
-    to the union). Raises a coded error when the new record could not be stored."""
+    to the union). Raises a coded error when the new record could not be stored; returns a
+    warning when it was, but what it supersedes could not be deleted."""
     seen = [parts.parse(item) for item in _list(cluster, namespace, sync, metadata_only=True)]
     generation = parts.next_generation(seen)
     layout = parts.split((encode(o) for o in objects), limit or PART_LIMIT)
     _create(cluster, namespace, sync, generation, layout)
-    _remove(cluster, namespace, sync, seen)
+    return _remove(cluster, namespace, sync, seen)
 
 
 def _list(cluster: Cluster, namespace: str, sync: str, metadata_only: bool = False
@@ -148,11 +150,12 @@ def _create(cluster: Cluster, namespace: str, sync: str, generation: int,
                        hint="the previous record is kept; the next pass writes it again")
 
 
-def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part]) -> None:
+def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part]
+            ) -> Problem | None:
     """Delete the parts the new generation supersedes, and the single object of older versions
-    (which no label finds; usually long gone, so its DELETE answers 404). A failure here is not
-    reported: the new record is complete, leftovers only add to a reader's union, and the next
-    write deletes them again."""
+    (which no label finds; usually long gone, so its DELETE answers 404). A failure here does
+    not undo the write: the new record is complete and leftovers only add to a reader's union;
+    but each write that cannot delete leaves one more copy, so it is reported (not blocking)."""
     generations = sorted({p.generation for p in seen if p.generation is not None})
     targets = [_path(namespace, p.name) for p in seen if p.generation is None]
     targets.append(_path(namespace, sync))
@@ -164,8 +167,14 @@ def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part])
                             decode=False)
         for target in targets:
             _delete(cluster, target)
-    except (ApiError, AcmError):
-        return
+    except (ApiError, AcmError) as e:
+        cause = e.to_acm() if isinstance(e, ApiError) else e
+        return Problem(errors.INVENTORY_CLEANUP_FAILED,
+                       f"the inventory of sync {sync!r} was recorded, but the ResourceInventories "
+                       f"it replaces in {namespace} could not be deleted: {cause.code}: "
+                       f"{cause.message}", hint="allow acm-lite to delete and deletecollection "
+                       "resourceinventories (the Helm chart's Role does)")
+    return None
 
 
 def _delete(cluster: Cluster, path: str) -> None:

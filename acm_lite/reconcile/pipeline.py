@@ -251,8 +251,9 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     # never forgets what it created); the write goes out while the plan is made
     early = recorded | planner.manageable(declared.objects, current, opts)
     writing = None
+    notes: list[Problem] = []  # warnings of the inventory writes
     if sync.writes and early != recorded and not cyclic:
-        writing = _Background(lambda: _record_before_applying(cluster, spec.name, early))
+        writing = _Background(lambda: _record_before_applying(cluster, spec.name, early, notes))
     written = early if writing else recorded
     try:
         changes = planner.plan(declared.objects, current, recorded, opts, ordered)
@@ -271,7 +272,7 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     managed = _managed(changes)
     if sync.writes and not managed <= written:  # never expected: the plan manages more than
         written = written | managed  # ``manageable`` said; still recorded before applying
-        _record_before_applying(cluster, spec.name, written)
+        _record_before_applying(cluster, spec.name, written, notes)
     prevalidated = frozenset(builtin()) if options.schema else frozenset()
     applier = Applier(cluster, discovery, ApplyOptions(
         force_conflicts=options.force_conflicts, concurrency=options.concurrency,
@@ -280,32 +281,34 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
                   f" of {len(changes.changes)} objects")
     sync.result.results = applier.run(changes)
     final = _final_inventory(recorded, managed, sync.result.results)
-    unrecorded = _record_after_applying(cluster, spec.name, final) \
+    unrecorded = _record_after_applying(cluster, spec.name, final, notes) \
         if sync.writes and final != written else None
     sync.managed = len(final if unrecorded is None else written)
     sync.timed("apply", started)
     failures = [r.problem for r in sync.result.results if r.problem]
     conflicts = [p for p in changes.problems if p.code is errors.MANAGEMENT_CONFLICT]
-    return sync.finish("apply", _unique(failures + conflicts) + ([unrecorded] if unrecorded else []))
+    return sync.finish("apply", _unique(failures + conflicts + notes)
+                       + ([unrecorded] if unrecorded else []))
 
 
-def _record_before_applying(cluster: Cluster, sync: str, objects: set[ObjectId]) -> None:
+def _record_before_applying(cluster: Cluster, sync: str, objects: set[ObjectId],
+                            notes: list[Problem]) -> None:
     """Record what the pass may apply; a failure stops the pass before anything is applied, and
-    says so."""
+    says so. A warning of the write goes into ``notes``."""
     try:
-        inventory.write(cluster, sync, objects)
+        notes += filter(None, [inventory.write(cluster, sync, objects)])
     except AcmError as e:
         raise AcmError(e.code, f"{e.message}; nothing was applied", path=e.path,
                        subject=e.subject, hint=e.hint) from e
 
 
-def _record_after_applying(cluster: Cluster, sync: str, objects: set[ObjectId]
-                           ) -> Problem | None:
+def _record_after_applying(cluster: Cluster, sync: str, objects: set[ObjectId],
+                           notes: list[Problem]) -> Problem | None:
     """Record the set left after pruning. Everything applied was recorded before applying, so a
     failure here only keeps pruned objects on the record until the next pass: reported, and the
     results of the applies are kept."""
     try:
-        inventory.write(cluster, sync, objects)
+        notes += filter(None, [inventory.write(cluster, sync, objects)])
     except AcmError as e:
         return Problem(e.code, f"{e.message}; the objects were applied and recorded before "
                        "applying, and the next pass records what was pruned", hint=e.hint)

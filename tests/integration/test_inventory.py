@@ -286,3 +286,29 @@ def test_a_record_refused_after_pruning_keeps_the_results_and_says_so(
     assert inventory.read(cluster, sync_name) >= {
         ObjectId("", "Namespace", "", space),
         *(ObjectId("", "ConfigMap", space, f"c{i:02d}") for i in range(10))}
+
+
+class NoDeleteCluster(Cluster):
+    """A client whose RBAC, like an older chart's Role, may not delete ResourceInventories."""
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if method == "DELETE" and "/resourceinventories" in path:
+            raise ApiError(403, "Forbidden", "resourceinventories is forbidden: cannot delete")
+        return super().request(method, path, **kwargs)
+
+
+def test_parts_that_cannot_be_deleted_are_reported_not_hidden(
+        control_plane: APIServer, cluster: Cluster, sync_name: str, tmp_path: Path) -> None:
+    cluster = NoDeleteCluster(load_configuration(control_plane.kubeconfig))
+    assert inventory.write(cluster, sync_name, ids(10)) is not None  # the old object's DELETE
+    warning = inventory.write(cluster, sync_name, ids(5))
+    assert warning is not None and warning.code is errors.INVENTORY_CLEANUP_FAILED
+    assert not warning.blocking and "forbidden" in warning.message
+    assert inventory.read(cluster, sync_name) == ids(10)  # the leftover is read into the union
+
+    repo = GitRepo(tmp_path / "git")
+    space = f"{sync_name}-ns"
+    repo.commit({"ns.yaml": ns(space), "cm.yaml": cm("c0", space)})
+    result = _sync(cluster, repo, f"{sync_name}-p", tmp_path / "cache")
+    assert result.ok, [p.render() for p in result.problems]
+    assert [p.code for p in result.problems] == [errors.INVENTORY_CLEANUP_FAILED]
