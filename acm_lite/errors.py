@@ -493,3 +493,17 @@ UNKNOWN_CLUSTER = register(
     blocking=False)
 PATH_NOT_FOUND = register(
     "ACM1048", "PathNotFound", _P, "A file or directory named on the command line does not exist.")
+# The inventory: the record of what a sync applied, split across ResourceInventory parts.
+INVENTORY_WRITE_FAILED = register(
+    "ACM2040", "InventoryWriteFailed", Category.TRANSIENT,
+    "The record of what a sync applies could not be stored; what it would cover is not applied.")
+INVENTORY_READ_FAILED = register(
+    "ACM2041", "InventoryReadFailed", Category.TRANSIENT,
+    "The record of what a sync applied could not be read; nothing is applied or pruned.")
+INVENTORY_CORRUPT = register(
+    "ACM2042", "InventoryCorrupt", Category.PERMANENT,
+    "A ResourceInventory holds an entry that is not an object's identity; the sync stops.")
+INVENTORY_CLEANUP_FAILED = register(
+    "ACM2043", "InventoryCleanupFailed", Category.TRANSIENT,
+    "A new inventory was recorded, but the ResourceInventories it replaces could not be deleted.",
+    blocking=False)

@@ -325,8 +325,9 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     # never forgets what it created); the write goes out while the plan is made
     early = recorded | planner.manageable(declared.objects, current, opts)
     writing = None
+    notes: list[Problem] = []  # warnings of the inventory writes
     if sync.writes and early != recorded and not cyclic:
-        writing = _Background(lambda: inventory.write(cluster, spec.name, early))
+        writing = _Background(lambda: _record_before_applying(cluster, spec.name, early, notes))
     written = early if writing else recorded
     try:
         changes = planner.plan(declared.objects, current, recorded, opts, ordered)
@@ -343,18 +344,19 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     if options.plan_only:
         return sync.finish("plan", changes.problems)
     return _apply(sync, discovery, changes, recorded=recorded, written=written,
-                  on_result=on_result)
+                  notes=notes, on_result=on_result)
 
 
 def _apply(sync: _Pass, discovery: Discovery, changes: ChangeSet, *, recorded: set[ObjectId],
-           written: set[ObjectId], on_result: Callable[[Result], None]) -> SyncResult:
+           written: set[ObjectId], notes: list[Problem],
+           on_result: Callable[[Result], None]) -> SyncResult:
     spec, cluster, options = sync.spec, sync.cluster, sync.options
     started = time.monotonic()
     sync.stage = "apply"
     managed = _managed(changes)
     if sync.writes and not managed <= written:  # never expected: the plan manages more than
         written = written | managed  # ``manageable`` said; still recorded before applying
-        inventory.write(cluster, spec.name, written)
+        _record_before_applying(cluster, spec.name, written, notes)
         sync.managed = len(written)
     if sync.writes and sync.result.planned:
         _record_applying(sync)
@@ -372,13 +374,38 @@ def _apply(sync: _Pass, discovery: Discovery, changes: ChangeSet, *, recorded: s
                   f" of {len(changes.changes)} objects")
     sync.result.results = applier.run(changes)
     final = _final_inventory(recorded, managed, sync.result.results)
-    if sync.writes and final != written:
-        inventory.write(cluster, spec.name, final)
-    sync.managed = len(final)
+    unrecorded = _record_after_applying(cluster, spec.name, final, notes) \
+        if sync.writes and final != written else None
+    sync.managed = len(final if unrecorded is None else written)
     sync.timed("apply", started)
     failures = [r.problem for r in sync.result.results if r.problem]
     conflicts = [p for p in changes.problems if p.code is errors.MANAGEMENT_CONFLICT]
-    return sync.finish("apply", _unique(failures + conflicts))
+    return sync.finish("apply", _unique(failures + conflicts + notes)
+                       + ([unrecorded] if unrecorded else []))
+
+
+def _record_before_applying(cluster: Cluster, sync: str, objects: set[ObjectId],
+                            notes: list[Problem]) -> None:
+    """Record what the pass may apply; a failure stops the pass before anything is applied, and
+    says so. A warning of the write goes into ``notes``."""
+    try:
+        notes += filter(None, [inventory.write(cluster, sync, objects)])
+    except AcmError as e:
+        raise AcmError(e.code, f"{e.message}; nothing was applied", path=e.path,
+                       subject=e.subject, hint=e.hint) from e
+
+
+def _record_after_applying(cluster: Cluster, sync: str, objects: set[ObjectId],
+                           notes: list[Problem]) -> Problem | None:
+    """Record the set left after pruning. Everything applied was recorded before applying, so a
+    failure here only keeps pruned objects on the record until the next pass: reported, and the
+    results of the applies are kept."""
+    try:
+        notes += filter(None, [inventory.write(cluster, sync, objects)])
+    except AcmError as e:
+        return Problem(e.code, f"{e.message}; the objects were applied and recorded before "
+                       "applying, and the next pass records what was pruned", hint=e.hint)
+    return None
 
 
 def _record_applying(sync: _Pass) -> None:
