@@ -59,10 +59,14 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv
 
 
+def _clean_env() -> dict[str, str]:
+    """The environment without what would point the installed package elsewhere."""
+    return {k: v for k, v in os.environ.items() if k not in ("ACM_LITE_POLICIES", "PYTHONPATH")}
+
+
 def _run(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("ACM_LITE_POLICIES", "PYTHONPATH")}
     return subprocess.run([str(venv / "bin" / "acm-lite"), *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+                          cwd=cwd, env=_clean_env(), timeout=300)
 
 
 def test_wheel_holds_the_library_and_the_license(wheel: Path) -> None:
@@ -86,7 +90,8 @@ def test_installed_wheel_enforces_a_bundle_outside_the_checkout(installed: Path,
     assert "ACM3100 PolicyViolation" in run.stdout and "privileged" in run.stdout.lower()
     where = subprocess.run([str(installed / "bin" / "python"), "-c",
                             "import acm_lite.policy.library as l; print(l.root())"],
-                           capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+                           capture_output=True, text=True, cwd=tmp_path, check=True,
+                           env=_clean_env()).stdout
     assert where.startswith(str(installed)), where
     (repo / "pod.yaml").write_text(PRIVILEGED_POD.replace("privileged: true", "privileged: false"))
     clean = _run(installed, "vet", str(repo), "--source-format", "unstructured",
