@@ -82,7 +82,9 @@ def crd_info(crd: Manifest) -> KindInfo | None:
     group, kind = spec.get("group"), names.get("kind")
     if not isinstance(group, str) or not isinstance(kind, str):
         return None
-    versions = [v.get("name") for v in spec.get("versions") or [] if isinstance(v, dict)]
+    listed = spec.get("versions")
+    versions = [v.get("name") for v in (listed if isinstance(listed, list) else [])
+                if isinstance(v, dict)]
     return KindInfo(GroupKind(group, kind), spec.get("scope") != "Cluster",
                     str(names.get("plural", "")), tuple(v for v in versions if isinstance(v, str)))
 
