@@ -452,6 +452,10 @@ UNSUPPORTED_VALUE = register(
     "ACM1015", "UnsupportedValue", _P,
     "A value JSON cannot carry: a YAML tag building binary/set/timestamp data, a lone surrogate, "
     "an integer with too many digits.")
+DUPLICATE_KEY = register(
+    "ACM1019", "DuplicateKey", _P,
+    "A mapping holds the same key twice; the API server's strict decoding and kubectl refuse it "
+    "(the last one does not silently win).")
 INVALID_CLUSTER_NAME = register(
     "ACM1016", "InvalidClusterName", _P,
     "A cluster name (cluster-name-selector entry, Cluster object, --cluster) is not a DNS-1123 name.")

@@ -53,7 +53,24 @@ class ReadResult:
 
 
 class _Loader(yaml.CSafeLoader):
-    """Safe loading as Kubernetes does it: timestamps stay strings (sigs.k8s.io/yaml goes via JSON)."""
+    """Safe loading as Kubernetes does it: timestamps stay strings (sigs.k8s.io/yaml goes via JSON),
+    and a key written twice in one mapping is an error (strict decoding), not the last one winning.
+    Keys a merge (``<<``) brings in may be overridden, as YAML allows."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[tuple[str, str]] = set()
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE:
+                    if (key.tag, key.value) in seen:
+                        raise duplicate_key(key)
+                    seen.add((key.tag, key.value))
+        return super().construct_mapping(node, deep)
+
+
+def duplicate_key(key: yaml.ScalarNode) -> ShapeError:
+    return ShapeError(errors.DUPLICATE_KEY, f"line {key.start_mark.line + 1}: key {key.value!r} is "
+                      "given twice in one mapping")
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -61,7 +78,7 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
 }
 
-_STR, _MAP, _SEQ = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq"))
+_STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq", "merge"))
 # the resolvers a plain scalar's first character selects, wildcard ones appended, as PyYAML
 # combines them on every call
 _IMPLICIT = {first: tuple(resolvers) + tuple(_Loader.yaml_implicit_resolvers.get(None, ()))
@@ -144,6 +161,8 @@ class _TreeLoader(_Loader):
                     raise _NotPlainError  # complex keys
                 if key.tag != _STR:
                     self._refuse_key(key)
+                if key.value in out:
+                    raise duplicate_key(key)
                 out[key.value] = self._build(value, depth)
         elif kind is yaml.SequenceNode and tag == _SEQ:
             out = [self._build(item, depth) for item in node.value]
@@ -203,7 +222,17 @@ def _documents(text: str, rel: str, limits: Limits) -> list[Any] | Problem:
 def _json_documents(text: str) -> tuple[list[Any], list[bool]]:
     if not text.strip():
         return [], []
-    return [json.loads(text, parse_int=shape.int_or_error)], [True]
+    return [json.loads(text, parse_int=shape.int_or_error, object_pairs_hook=_unique_keys)], [True]
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when it names a key twice (as strict decoding does)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ShapeError(errors.DUPLICATE_KEY, f"key {twice!r} is given twice in one object")
+    return out
 
 
 def _yaml_documents(text: str, limits: Limits) -> tuple[list[Any], list[bool]]:
