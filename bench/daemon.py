@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import statistics
 import subprocess
@@ -20,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import apiserver_metrics  # bench/apiserver_metrics.py
 import yaml
 
 from acm_lite.cluster.client import Cluster
@@ -27,19 +27,6 @@ from acm_lite.devcluster import binaries, controlplane, process
 
 OBJECTS = 10_000
 EDITS = 40
-_METRIC = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$')
-
-
-def server_writes(cluster: Cluster) -> int:
-    total = 0
-    for line in cluster.request_text("/metrics").splitlines():
-        match = _METRIC.match(line)
-        if match:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group("labels")))
-            if labels.get("verb") in ("POST", "PUT", "PATCH", "DELETE", "APPLY") and labels.get(
-                    "resource") not in ("leases", "events"):
-                total += int(float(match.group("value")))
-    return total
 
 
 def main() -> None:
@@ -74,9 +61,9 @@ def main() -> None:
         rss = process.rss_bytes(daemon.pid) / 2**20
         baseline = process.rss_bytes(idle.pid) / 2**20
 
-        before = server_writes(cluster)
+        before = apiserver_metrics.server_writes(cluster)
         time.sleep(6)  # three unchanged polls
-        idle_writes = server_writes(cluster) - before
+        idle_writes = apiserver_metrics.server_writes(cluster) - before
 
         latencies = []
         for _ in range(EDITS):

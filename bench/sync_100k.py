@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import apiserver_metrics  # bench/apiserver_metrics.py
 import sync_5500  # bench/sync_5500.py: the objects and an empty control plane of its own
 
 from acm_lite import api
@@ -27,21 +27,6 @@ from acm_lite.cluster.client import Cluster
 from acm_lite.status import store
 
 ETCD_LIMIT = 1536 * 1024
-WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "DELETECOLLECTION"}
-_METRIC = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$')
-
-
-def server_writes(cluster: Cluster) -> int:
-    """Write requests the API server has counted, apart from its own leases and events."""
-    total = 0
-    for line in cluster.request_text("/metrics").splitlines():
-        match = _METRIC.match(line)
-        if match:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group("labels")))
-            if labels.get("verb") in WRITE_VERBS and labels.get("resource") not in ("leases",
-                                                                                   "events"):
-                total += int(float(match.group("value")))
-    return total
 
 
 def run_sync(repo: Path, kubeconfig: str, work: Path) -> tuple[float, int, dict[str, Any]]:
@@ -88,9 +73,9 @@ def main() -> None:
             full_s, full_rss, full = run_sync(repo, kubeconfig, work)
             assert full["counts"]["created"] == total, full["counts"]
             sizes = inventory_sizes(cluster)
-            before = server_writes(cluster)
+            before = apiserver_metrics.server_writes(cluster)
             noop_s, noop_rss, noop = run_sync(repo, kubeconfig, work)
-            writes = server_writes(cluster) - before
+            writes = apiserver_metrics.server_writes(cluster) - before
             assert noop["counts"]["unchanged"] == total, noop["counts"]
     finally:
         shutil.rmtree(work, ignore_errors=True)

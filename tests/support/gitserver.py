@@ -96,10 +96,17 @@ def serve(root: Path, credentials: tuple[str, str] | None = None,
     server.root = root
     server.credentials = credentials
     server.requests = []
+    with _running(server):
+        yield server
+
+
+@contextmanager
+def _running(server: ThreadingHTTPServer) -> Iterator[None]:
+    """Serve on a thread of its own until the block ends."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server
+        yield
     finally:
         server.shutdown()
         server.server_close()
@@ -146,10 +153,5 @@ def redirect(target: str, *, challenge: bool = False) -> Iterator[_RedirectServe
     server.target = target.rstrip("/")
     server.challenge = challenge
     server.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _running(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
