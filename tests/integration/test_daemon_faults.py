@@ -32,7 +32,7 @@ from tests.support.gitrepo import GitRepo
 from tests.support.kube import eventually, get
 from tests.unit.repo_builder import cm, ns
 
-TIMEOUT = 2.0  # seconds one request to the hung API server may take
+TIMEOUT = 4.0  # seconds one request to the hung API server may take (a loaded machine is slow)
 
 
 def readyz(port: int) -> int:
@@ -127,7 +127,9 @@ def test_sync_once_against_an_api_server_that_hangs_mid_pass(
     lines = []
     try:
         while len(lines) < 30:  # some objects are applied: now the API server hangs
-            lines.append(sync.stdout.readline())
+            line = sync.stdout.readline()
+            assert line, f"the pass ended before the API server hung: {sync.communicate()[1]}"
+            lines.append(line)
         os.kill(server.pid, signal.SIGSTOP)
         stopped = time.monotonic()
         out, err = sync.communicate(timeout=60)
@@ -137,7 +139,7 @@ def test_sync_once_against_an_api_server_that_hangs_mid_pass(
         if sync.poll() is None:
             sync.kill()
     assert sync.returncode == 3, err
-    assert took < 20, took  # a few request timeouts, not one per object left
+    assert took < 30, took  # a few request timeouts, not one per object left
     assert "Found issues: 1 error(s), 0 warning(s)" in err
     assert "ACM2010 APIServerUnreachable" in err and "Traceback" not in err
     summary = [line for line in out.splitlines() if line.startswith("ERROR: ")]
