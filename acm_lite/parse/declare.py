@@ -112,6 +112,17 @@ def _final_problems(objs: list[Manifest], options: Options) -> list[Problem]:
     return problems
 
 
+def _selected_copies(objs: list[Manifest], scoper: Scoper, options: Options) -> list[Problem]:
+    """The namespace rules again for the copies NamespaceSelectors made, which had no namespace
+    when the rules first ran: none may land in a reserved namespace, nor, in a tenant sync, in
+    another namespace than the tenant's (a dynamic selector can pick any live Namespace)."""
+    copies = [o for o in objs if scope.NAMESPACE_SELECTOR_ANNOTATION in o.annotations]
+    problems = [p for obj in copies for p in reserved.check(obj)]
+    if options.tenant_namespace:
+        problems += scope.tenant(copies, scoper, options.tenant_namespace)
+    return problems
+
+
 def declare(source: reader.ReadResult, target: ClusterTarget, options: Options) -> Declared:
     """The declared set of ``target``; ``objects`` is empty when a problem blocks."""
     result = Declared(target.name, problems=list(source.problems),
@@ -139,7 +150,7 @@ def declare(source: reader.ReadResult, target: ClusterTarget, options: Options) 
         objs, found = unstructured.flatten(objs, scoper,
                                            options.tenant_namespace or options.default_namespace,
                                            options.live_namespaces)
-    result.problems += found
+    result.problems += found + _selected_copies(objs, scoper, options)
     if result.blocking:
         return result
     result.policy = [o for o in objs if o.group in POLICY_GROUPS]

@@ -45,7 +45,7 @@ def problem(doc: dict[str, Any]) -> tuple[Code, str, str | None] | None:
 def _identifiers_ok(api_version: str, kind: str) -> bool:
     known = _VALID.get((api_version, kind))
     if known is None:
-        known = bool(_KIND.match(kind)) and bool(_API_VERSION.match(api_version))
+        known = bool(_KIND.fullmatch(kind)) and bool(_API_VERSION.fullmatch(api_version))
         if len(_VALID) < _VALID_MAX:
             _VALID[api_version, kind] = known
     return known

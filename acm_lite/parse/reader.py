@@ -90,10 +90,18 @@ _PLAIN_SCALARS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "flo
 
 
 def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
-    """PyYAML's integers, refusing one too long to convert rather than raising ValueError."""
+    """PyYAML's integers, refusing one too long to convert rather than raising ValueError, in
+    any of YAML's notations (a short hexadecimal text can still hold too many decimal digits)."""
     if len(node.value) > shape.MAX_INT_DIGITS:
         shape.int_or_error(node.value)  # raises, with the message
-    return yaml.SafeLoader.construct_yaml_int(loader, node)
+    value: int = yaml.SafeLoader.construct_yaml_int(loader, node)
+    if value.bit_length() > _MAX_INT_BITS:
+        raise ShapeError(errors.UNSUPPORTED_VALUE, f"an integer of {value.bit_length()} bits "
+                         "(Kubernetes integers have at most 64)")
+    return value
+
+
+_MAX_INT_BITS = int(shape.MAX_INT_DIGITS * 3.32)  # about MAX_INT_DIGITS decimal digits
 
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)

@@ -87,7 +87,7 @@ class GitAuth:
         host = parts.netloc.rpartition("@")[2]
         if not self.token or scheme not in ("https", "http") or self.withheld(url):
             return []
-        if not _HOST.match(host):
+        if not _HOST.fullmatch(host):
             return []
         helper = _HELPER % {"protocol": shlex.quote(scheme), "host": shlex.quote(host),
                             "user": USERNAME_VAR, "password": PASSWORD_VAR}

@@ -19,8 +19,11 @@ from referencing import Registry
 from referencing.exceptions import NoSuchResource
 
 MAX_DEPTH = 64
+# what Kubernetes forbids in these schemas, and the Draft 7 keywords it does not have at all (a
+# validator would otherwise act on them, below where the structure check looks)
 FORBIDDEN = ("$ref", "$schema", "id", "definitions", "dependencies", "additionalItems",
-             "patternProperties")
+             "patternProperties", "$id", "const", "contains", "if", "then", "else",
+             "propertyNames")
 TYPES = frozenset({"object", "array", "string", "integer", "number", "boolean"})
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
@@ -123,7 +126,14 @@ def _short(text: str, limit: int = 200) -> str:
 
 
 def _pattern(validator: Any, pattern: str, instance: Any, _schema: Any) -> Iterator[Any]:
-    if validator.is_type(instance, "string") and not compile_pattern(pattern).search(instance):
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        matched = compile_pattern(pattern).search(instance)
+    except re2.error:  # a pattern the structure check did not reach: fail closed, never crash
+        yield jsonschema.ValidationError(f"pattern {_short(repr(pattern), 80)} is not valid RE2")
+        return
+    if not matched:
         yield jsonschema.ValidationError(f"{_short(repr(instance), 80)} does not match {pattern!r}")
 
 

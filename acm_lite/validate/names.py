@@ -13,11 +13,11 @@ DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def is_subdomain(name: str) -> bool:
-    return len(name) <= 253 and bool(DNS1123_SUBDOMAIN.match(name))
+    return len(name) <= 253 and bool(DNS1123_SUBDOMAIN.fullmatch(name))
 
 
 def is_label(name: str) -> bool:
-    return len(name) <= 63 and bool(DNS1123_LABEL.match(name))
+    return len(name) <= 63 and bool(DNS1123_LABEL.fullmatch(name))
 
 
 def _path_segment_ok(name: str) -> bool:

@@ -50,7 +50,10 @@ def parses(text: str) -> bool:
     if suffix in _SUFFIXES:
         return True
     exponent = _EXPONENT.fullmatch(suffix)
-    return exponent is not None and _INT64[0] <= int(exponent.group(1)) <= _INT64[1]
+    if exponent is None:
+        return False
+    digits = exponent.group(1).lstrip("+-").lstrip("0")
+    return len(digits) <= 19 and _INT64[0] <= int(exponent.group(1)) <= _INT64[1]
 
 
 def valid(value: Any) -> bool:

@@ -25,7 +25,10 @@ def nested(depth: int) -> dict[str, Any]:
        f"properties.a.{keyword} is not supported")
       for keyword, value in (("$ref", "http://127.0.0.1/x"), ("$schema", "x"), ("id", "x"),
                              ("definitions", {}), ("dependencies", {}), ("additionalItems", {}),
-                             ("patternProperties", {"^(a+)+$": {}}))],
+                             ("patternProperties", {"^(a+)+$": {}}),
+                             # Draft 7 keywords Kubernetes' schemas lack, where a pattern could hide
+                             ("propertyNames", {"pattern": "(a)\\1"}), ("contains", {}),
+                             ("if", {}), ("then", {}), ("else", {}), ("const", 1), ("$id", "x"))],
     ({"type": 5}, "openAPIV3Schema.type must be one of"),
     ({"type": "thing"}, "openAPIV3Schema.type must be one of"),
     ({"properties": []}, "openAPIV3Schema.properties must be an object"),
@@ -88,3 +91,10 @@ def test_malformed_crd_versions_are_not_an_internal_error(
     code = main(["vet", str(tmp_path), "--source-format", "unstructured"])
     _, err = capsys.readouterr()
     assert code in (0, 1) and "internal error" not in err
+
+
+def test_a_pattern_the_check_never_saw_fails_closed() -> None:
+    """The validator itself refuses a pattern RE2 cannot compile, wherever it sits."""
+    validator = crd_schema.validator({"type": "string", "pattern": "(a)\\1"})
+    errors = list(validator.iter_errors("aa"))
+    assert len(errors) == 1 and "not valid RE2" in errors[0].message

@@ -43,3 +43,20 @@ def test_merged_keys_may_be_overridden_and_distinct_keys_pass(tmp_path: Path) ->
     assert not result.problems
     assert {m.name: m.body["data"] for m in result.manifests} == {
         "cm": {"k": "w", "j": "x"}, "fine": {"a": "1", "b": "2"}}
+
+
+@pytest.mark.parametrize("value", ["0x" + "f" * 3990, "0x" + "1" * 3990])
+def test_a_short_text_holding_a_huge_integer_is_refused(tmp_path: Path, value: str) -> None:
+    """Digits are counted in the value, not the text: hexadecimal packs more into fewer."""
+    (tmp_path / "big.yaml").write_text(CM + f"data: {{}}\nspec: {{size: {value}}}\n")
+    problems = reader.read(tmp_path).problems
+    assert [p.code.id for p in problems] == ["ACM1015"] and "bits" in problems[0].message
+
+
+def test_names_and_identifiers_end_where_they_end() -> None:
+    """A trailing newline is not part of a valid name (``$`` would let it through)."""
+    from acm_lite.parse import identity
+    from acm_lite.validate import names, quantities
+    assert not names.is_subdomain("foo\n") and not names.is_label("x\n")
+    assert identity.problem({"apiVersion": "v1\n", "kind": "ConfigMap", "metadata": {}})
+    assert not quantities.parses("1e" + "9" * 5000)  # was a ValueError past 4,300 digits

@@ -84,3 +84,20 @@ def test_refused_modes_are_knv1014(tmp_path: Path, mode: str, fmt: str, message:
                              declare.Options(source_format=fmt))
     found = [p for p in result.problems if p.code.id == "KNV1014"]
     assert result.blocking and found and message in found[0].message, [p.render() for p in found]
+
+
+def test_copies_never_land_outside_a_tenant_or_in_a_reserved_namespace(tmp_path: Path) -> None:
+    """A dynamic selector can pick any live Namespace: the namespace rules hold for its copies."""
+    unstructured_repo(tmp_path, "dynamic")
+    everything = live(("team-a", {"env": "prod"}, "Active"), ("other", {"env": "prod"}, "Active"),
+                      ("config-management-system", {"env": "prod"}, "Active"))
+    loaded = declare.load(tmp_path, declare.UNSTRUCTURED)
+    root = declare.declare(loaded, ClusterTarget(None), declare.Options(
+        source_format=declare.UNSTRUCTURED, live_namespaces=everything))
+    assert root.blocking and {p.code.id for p in root.problems if p.blocking} == {"KNV1034"}
+    (tmp_path / "ns.yaml").unlink()  # a tenant's repository declares no Namespaces
+    tenant = declare.declare(declare.load(tmp_path, declare.UNSTRUCTURED), ClusterTarget(None),
+                             declare.Options(source_format=declare.UNSTRUCTURED,
+                                             live_namespaces=everything, tenant_namespace="team-a"))
+    refused = {p.message for p in tenant.problems if p.code.id == "KNV1058"}
+    assert tenant.blocking and any("'other'" in m for m in refused), refused
