@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Category(Enum):
@@ -31,6 +31,10 @@ class Code:
 
     def __str__(self) -> str:
         return f"{self.id} {self.name}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Unpickled as the registered code itself, so ``code is errors.X`` still holds."""
+        return (lookup, (self.id,))
 
 
 _REGISTRY: dict[str, Code] = {}
@@ -142,6 +146,10 @@ class AcmError(Exception):
     def category(self) -> Category:
         return self.code.category
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Picklable (it crosses from the policy sandbox's child process to its parent)."""
+        return (_rebuild, (self.code, self.message, self.path, self.subject, self.hint))
+
     def render(self) -> str:
         """The one-paragraph form printed by the CLI."""
         where = ", ".join(p for p in (self.path, self.subject) if p)
@@ -157,6 +165,11 @@ class AcmError(Exception):
             if value:
                 out[key] = value
         return out
+
+
+def _rebuild(code: Code, message: str, path: str | None, subject: str | None,
+             hint: str | None) -> AcmError:
+    return AcmError(code, message, path=path, subject=subject, hint=hint)
 
 
 # Codes of the local development environment (the ACM9xxx range).

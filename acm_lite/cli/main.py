@@ -60,7 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except AcmError as e:
         print(f"error: {e.render()}", file=sys.stderr)
-        _machine_readable(args, e)
+        try:
+            _machine_readable(args, e)
+        except BrokenPipeError:  # raised inside this handler, out of reach of the one below
+            if stdout_closed():
+                quiet_exit()
         return for_error(e)
     except UsageError as e:
         print(f"acm-lite: error: {e}", file=sys.stderr)

@@ -17,7 +17,9 @@ import pickle
 import resource
 import select
 import signal
+import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -28,6 +30,7 @@ DEFAULT_MEMORY_MB = 2048
 DEFAULT_EVAL_SECONDS = 10.0
 DEFAULT_TOTAL_SECONDS = 900.0
 _POLL_MS = 200
+_FORKING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,19 @@ def _address_space() -> int | None:
 def _apply_limits(budget: Limits) -> None:
     used = _address_space()
     if used is not None:
-        cap = used + budget.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    cpu = int(budget.total_seconds) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        _lower(resource.RLIMIT_AS, used + budget.memory_mb * 1024 * 1024, 0)
+    _lower(resource.RLIMIT_CPU, int(budget.total_seconds) + 1, 5)
+
+
+def _lower(kind: int, soft: int, slack: int) -> None:
+    """Set a limit, never above the hard limit the process already has (``ulimit``, a container):
+    a child may only lower its limits."""
+    _, hard = resource.getrlimit(kind)
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+        resource.setrlimit(kind, (soft, hard))
+    else:
+        resource.setrlimit(kind, (soft, soft + slack))
 
 
 def _quiet_stderr() -> None:
@@ -125,13 +137,13 @@ def _child(task: Callable[[Progress], T], progress: Progress, out_fd: int, budge
         for number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(number, signal.SIG_DFL)
         _quiet_stderr()
-        _apply_limits(budget)
         try:
+            _apply_limits(budget)
             outcome: _Outcome[T] = _Outcome(value=task(progress))
         except MemoryError:
             outcome = _Outcome(stopped=f"out of its {budget.memory_mb} MiB memory budget")
         except Exception as e:
-            outcome = _Outcome(error=e)
+            outcome = _Outcome(error=_portable(e))
         try:
             data = pickle.dumps(outcome)
         except Exception as e:
@@ -141,6 +153,18 @@ def _child(task: Callable[[Progress], T], progress: Progress, out_fd: int, budge
             view = view[os.write(out_fd, view):]
     finally:
         os._exit(0)
+
+
+def _portable(error: Exception) -> Exception:
+    """The exception itself when it survives the trip to the parent, else a RuntimeError with its
+    type, message and traceback (an error that cannot be rebuilt there must still be raised as
+    the bug it is, not read as a policy the engine could not evaluate)."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        text = "".join(traceback.format_exception(error)).rstrip()
+        return RuntimeError(f"{type(error).__name__}: {error}\n{text}")
+    return error
 
 
 def _signal_reason(status: int, budget: Limits) -> str:
@@ -199,12 +223,13 @@ def run(task: Callable[[Progress], T], budget: Limits | None = None) -> T | Stop
     progress = Progress()
     if not hasattr(os, "fork"):
         return task(progress)
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        _child(task, progress, write_fd, budget)
-    os.close(write_fd)
+    with _FORKING:  # no other run's write end may leak into this child, nor this one's into theirs
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            _child(task, progress, write_fd, budget)
+        os.close(write_fd)
     try:
         data, reason = _watch(pid, read_fd, progress, budget)
     except BaseException:

@@ -45,7 +45,8 @@ def find_suites(paths: list[Path]) -> list[tuple[Path, Path]]:
     found = []
     for path in paths:
         if not path.exists():
-            raise AcmError(errors.POLICY_SUITE_INVALID, f"{path} does not exist", path=str(path))
+            raise AcmError(errors.PATH_NOT_FOUND, f"{path}: no such file or directory",
+                           path=str(path), hint="name a gator Suite file or a directory of them")
         files = [path] if path.is_file() else sorted(path.rglob("*.y*ml"))
         root = path.parent if path.is_file() else path
         for file in files:

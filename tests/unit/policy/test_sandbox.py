@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import ctypes
 import os
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from acm_lite import errors
+from acm_lite.errors import AcmError
 from acm_lite.policy import sandbox
 from acm_lite.policy.sandbox import Limits, Progress
 
@@ -70,3 +75,42 @@ def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("ACM_LITE_POLICY_EVAL_SECONDS", "2.5")
     monkeypatch.setenv("ACM_LITE_POLICY_MEMORY_MB", "nonsense")
     assert sandbox.limits() == Limits(eval_seconds=2.5)
+
+
+def test_a_hard_memory_limit_below_the_budget_still_lets_policies_run() -> None:
+    """Under ``ulimit -v`` (a container, a CI runner) the child lowers its limit to what it may."""
+    script = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30)); "
+              "from acm_lite.policy import sandbox; print(sandbox.run(lambda p: 'ran'))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "ran", done.stdout + done.stderr
+
+
+def test_an_acm_error_comes_back_as_itself_and_any_other_as_a_bug() -> None:
+    def coded(_progress: sandbox.Progress) -> None:
+        raise AcmError(errors.POLICY_SUITE_INVALID, "coded", path="p")
+
+    with pytest.raises(AcmError) as caught:
+        sandbox.run(coded)
+    assert caught.value.code is errors.POLICY_SUITE_INVALID and caught.value.path == "p"
+
+    class UnpicklableError(Exception):
+        def __init__(self, a: int, b: int) -> None:
+            super().__init__(f"{a}{b}")
+
+    def odd(_progress: sandbox.Progress) -> None:
+        raise UnpicklableError(1, 2)
+
+    with pytest.raises(RuntimeError, match="UnpicklableError: 12"):
+        sandbox.run(odd)
+
+
+def test_runs_from_many_threads_never_wait_on_each_other() -> None:
+    """A fork from one thread must not inherit another run's pipe (its answer would then wait for
+    that child to exit, and a fast run would be stopped as stalled)."""
+    budget = sandbox.Limits(eval_seconds=2)
+    with ThreadPoolExecutor(6) as pool:
+        slow = [pool.submit(sandbox.run, lambda p: time.sleep(1.5) or "slow", budget) for _ in range(2)]
+        fast = [pool.submit(sandbox.run, lambda p: "fast", budget) for _ in range(40)]
+        assert [f.result() for f in fast] == ["fast"] * 40
+        assert [f.result() for f in slow] == ["slow"] * 2
