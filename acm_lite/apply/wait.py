@@ -34,6 +34,8 @@ def why_not_established(cluster: Cluster, name: str) -> str:
         crd = cluster.request("GET", CRD_PATH + name)
     except ApiError as e:
         return "it does not exist" if e.status == 404 else ""
+    except AcmError:  # the API server went away: the wait's own error says enough
+        return ""
     conditions = (crd.get("status") or {}).get("conditions") or []
     return "; ".join(f"{c.get('type')}: {c.get('reason', '')} {c.get('message', '')}".strip()
                      for c in conditions if c.get("status") == "False")

@@ -97,6 +97,7 @@ class Discovery:
             found.update(_parse_aggregated(doc, core=root == "/api"))
         with self._lock:
             self._resources = found
+            self._missed: set[tuple[GroupKind, str | None]] = set()
 
     def _get(self, path: str) -> dict[str, Any]:
         try:
@@ -129,9 +130,12 @@ class Discovery:
         """The resource serving ``gk`` at ``version`` (None: its preferred version); refreshes
         once before giving up, as a CRD may have just started serving it."""
         found = self.find(gk, version)
-        if found is None and refresh:
-            self.refresh()
+        if found is None and refresh and (gk, version) not in self._missed:
+            self.refresh()  # once per address until the next refresh, not once per object
             found = self.find(gk, version)
+            if found is None:
+                with self._lock:
+                    self._missed.add((gk, version))
         if found is not None:
             return found
         served = self.versions(gk)

@@ -108,7 +108,16 @@ def _legacy(cluster: Cluster, namespace: str, sync: str) -> list[tuple[str, obje
         raise _read_failed(sync, e.to_acm(), namespace) from e
     except AcmError as e:
         raise _read_failed(sync, e, namespace) from e
-    return list(parts.entries([parts.parse(doc)])) if isinstance(doc, dict) else []
+    return list(parts.entries([parts.parse(doc)])) if _is_legacy(doc) else []
+
+
+def _is_legacy(doc: object) -> bool:
+    """An object older versions wrote: it carries no part label. A sync named like another
+    sync's part (``foo.g1.0``) must never read or delete that part as its own old record."""
+    if not isinstance(doc, dict):
+        return False
+    labels = (doc.get("metadata") or {}).get("labels")
+    return not (isinstance(labels, dict) and parts.SYNC_LABEL in labels)
 
 
 def _decoded(stored: Iterable[tuple[str, object]], namespace: str) -> set[ObjectId]:
@@ -158,7 +167,6 @@ def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part]
     but each write that cannot delete leaves one more copy, so it is reported (not blocking)."""
     generations = sorted({p.generation for p in seen if p.generation is not None})
     targets = [_path(namespace, p.name) for p in seen if p.generation is None]
-    targets.append(_path(namespace, sync))
     try:
         if generations:
             selector = (f"{parts.selector(sync)},{parts.GENERATION_LABEL} in "
@@ -167,6 +175,7 @@ def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part]
                             decode=False)
         for target in targets:
             _delete(cluster, target)
+        _delete_legacy(cluster, namespace, sync)
     except (ApiError, AcmError) as e:
         cause = e.to_acm() if isinstance(e, ApiError) else e
         return Problem(errors.INVENTORY_CLEANUP_FAILED,
@@ -175,6 +184,25 @@ def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part]
                        f"{cause.message}", hint="allow acm-lite to delete and deletecollection "
                        "resourceinventories (the Helm chart's Role does)")
     return None
+
+
+def _delete_legacy(cluster: Cluster, namespace: str, sync: str) -> None:
+    """Delete the single object of older versions, if there is one (and only that: the UID
+    precondition keeps a part that took its name in between)."""
+    try:
+        doc = cluster.request("GET", _path(namespace, sync))
+    except ApiError as e:
+        if e.status == 404:
+            return
+        raise
+    uid = (doc.get("metadata") or {}).get("uid") if isinstance(doc, dict) else None
+    if _is_legacy(doc) and uid:
+        try:
+            cluster.request("DELETE", _path(namespace, sync), decode=False,
+                            body={"preconditions": {"uid": uid}})
+        except ApiError as e:
+            if e.status not in (404, 409):  # gone, or replaced: either way not ours to delete
+                raise
 
 
 def _delete(cluster: Cluster, path: str) -> None:

@@ -5,7 +5,8 @@ passes, leader election so only one replica writes, graceful shutdown.
 A worker survives whatever a poll raises: the error goes into the sync's status with a code (an
 unexpected one as ACM2012 InternalError, its traceback only to the log), the worker backs off and
 keeps polling. Readiness (/readyz) fails while a sync makes no progress: its worker thread died,
-or its passes have been failing for longer than ``unready_after`` seconds."""
+or its passes have been failing for longer than ``unready_after`` seconds on something other than
+the commit itself (a commit with blocking errors is the repository's to fix, not the pod's)."""
 
 from __future__ import annotations
 
@@ -145,13 +146,17 @@ class Worker:
             log.warning("status not recorded", extra={"fields": {
                 "sync": self.spec.name, "error": result.status_error.render()}})
 
-    def _note(self, *, ok: bool) -> None:
-        """Keep the backoff and the failing streak up to date after a poll."""
+    def _note(self, *, ok: bool, input_fault: bool = False) -> None:
+        """Keep the backoff and the failing streak up to date after a poll. A commit that is
+        wrong (only permanent problems, the status recorded) is backed off from, but the loop is
+        working: readiness stays, so the push that fixes it still reaches the webhook."""
         if ok:
             self.failures, self.failing_since = 0, None
             return
         self.failures += 1
-        if self.failing_since is None:
+        if input_fault:
+            self.failing_since = None
+        elif self.failing_since is None:
             self.failing_since = time.monotonic()
 
     def wake(self) -> None:
@@ -204,9 +209,13 @@ class Worker:
             log.error("pass raised", exc_info=result.exception,
                       extra={"fields": {"sync": self.spec.name, "stage": result.status.stage}})
         self.record(result, time.monotonic() - started)
-        self._follow_namespaces(result.live_namespaces)
+        if result.ok or result.live_namespaces is not None:  # a pass that failed first says nothing
+            self._follow_namespaces(result.live_namespaces)
         # a status that could not be written counts as a failure: the next poll runs a pass
-        self._note(ok=result.ok and result.status_error is None)
+        blocking = [p for p in result.problems if p.blocking]
+        self._note(ok=result.ok and result.status_error is None,
+                   input_fault=bool(blocking) and result.status_error is None
+                   and all(p.code.category is errors.Category.PERMANENT for p in blocking))
         if result.ok:
             self.synced_commit = result.status.commit
             self.last_full = time.monotonic()

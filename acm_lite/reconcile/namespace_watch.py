@@ -39,7 +39,7 @@ class NamespaceWatch:
             self._used = used
         if used is None:
             self.stop()
-        elif not self.watching:
+        elif self._stop.is_set() or not self.watching:  # a stopped thread ends on its own
             self._stop = threading.Event()
             self._thread = threading.Thread(target=self._run, args=(self._stop,), daemon=True,
                                             name="namespace-watch")

@@ -197,6 +197,20 @@ def test_parts_no_longer_needed_are_deleted(cluster: Cluster, sync_name: str) ->
     assert inventory.read(cluster, sync_name) == set()
 
 
+def test_a_sync_named_like_another_syncs_part_never_touches_it(cluster: Cluster,
+                                                                 sync_name: str) -> None:
+    """The single object of older versions is named after its sync; a sync called like another
+    sync's part (``foo.g1.0``) must neither read that part as its record nor delete it."""
+    inventory.write(cluster, sync_name, ids(120), limit=SMALL)
+    namesake = f"{sync_name}.g1.0"
+    assert namesake in {p["metadata"]["name"] for p in listed(cluster, sync_name)}
+    assert inventory.read(cluster, namesake) == set()
+    inventory.write(cluster, namesake, ids(3, start=5000), limit=SMALL)
+    inventory.write(cluster, namesake, ids(2, start=5000), limit=SMALL)
+    assert inventory.read(cluster, sync_name) == ids(120)
+    assert inventory.read(cluster, namesake) == ids(2, start=5000)
+
+
 def _sync(cluster: Cluster, repo: GitRepo, name: str, cache: Path) -> pipeline.SyncResult:
     spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
     return pipeline.run(spec, cluster, SyncOptions(git_cache=cache, concurrency=8))
@@ -300,7 +314,7 @@ class NoDeleteCluster(Cluster):
 def test_parts_that_cannot_be_deleted_are_reported_not_hidden(
         control_plane: APIServer, cluster: Cluster, sync_name: str, tmp_path: Path) -> None:
     cluster = NoDeleteCluster(load_configuration(control_plane.kubeconfig))
-    assert inventory.write(cluster, sync_name, ids(10)) is not None  # the old object's DELETE
+    assert inventory.write(cluster, sync_name, ids(10)) is None  # nothing to replace: no DELETE sent
     warning = inventory.write(cluster, sync_name, ids(5))
     assert warning is not None and warning.code is errors.INVENTORY_CLEANUP_FAILED
     assert not warning.blocking and "forbidden" in warning.message
@@ -309,6 +323,9 @@ def test_parts_that_cannot_be_deleted_are_reported_not_hidden(
     repo = GitRepo(tmp_path / "git")
     space = f"{sync_name}-ns"
     repo.commit({"ns.yaml": ns(space), "cm.yaml": cm("c0", space)})
+    first = _sync(cluster, repo, f"{sync_name}-p", tmp_path / "cache")
+    assert first.ok and not first.problems, [p.render() for p in first.problems]
+    repo.commit({"more.yaml": cm("c1", space)})  # a new record replaces the first one
     result = _sync(cluster, repo, f"{sync_name}-p", tmp_path / "cache")
     assert result.ok, [p.render() for p in result.problems]
     assert [p.code for p in result.problems] == [errors.INVENTORY_CLEANUP_FAILED]

@@ -92,3 +92,17 @@ def test_the_backoff_doubles_up_to_its_cap_even_after_days_of_failures(tmp_path:
         worker.failures = failures
         delays.append(worker.delay())
     assert delays == [15, 15, 30, 60, 240, 300, 300]
+
+
+def test_a_wrong_commit_backs_off_but_keeps_the_daemon_ready(tmp_path: object) -> None:
+    """Blocking errors in the commit are the repository's to fix: the pod stays ready, so the push
+    that fixes them still reaches its webhook; a failure of the world makes it unready."""
+    worker = daemon(tmp_path, unready_after=0.01).workers[0]
+    for _ in range(3):
+        worker._note(ok=False, input_fault=True)
+    time.sleep(0.05)
+    assert worker.failures == 3 and worker.delay() > worker.options.period
+    assert worker.progressing()
+    worker._note(ok=False)
+    time.sleep(0.05)
+    assert not worker.progressing()

@@ -21,12 +21,14 @@ CORPUS = Path(__file__).resolve().parents[1] / "hostile" / "daemon" / "http"
 SECRET = b"hostile-secret"
 TIMEOUT = 0.6
 CUT_OFF = None  # the connection is closed without an answer once the timeout has passed
+# verified pushes: the body is never parsed, so any signed push body triggers a poll
+TRIGGERS = {"signed-push", "signed-non-json-body", "signed-deeply-nested-json"}
 EXPECTED: dict[str, int | None] = {
     "negative-content-length": 400, "non-numeric-content-length": 400,
     "float-content-length": 400, "conflicting-content-lengths": 400,
     "huge-content-length": 413, "chunked-body": 411, "non-ascii-signature": 400,
     "malformed-signature": 400, "non-ascii-gitlab-token": 400, "wrong-signature": 401,
-    "signed-non-json-body": 400, "signed-deeply-nested-json": 400,
+    "signed-non-json-body": 202, "signed-deeply-nested-json": 202,
     "header-without-colon": 400, "folded-header": 400, "garbage-request-line": 400,
     "absolute-form-target": 400, "unknown-method": 405, "oversized-headers": 431,
     "body-never-sent": CUT_OFF, "headers-never-finished": CUT_OFF, "signed-push": 202,
@@ -95,7 +97,7 @@ def test_hostile_request(case: str, caplog: pytest.LogCaptureFixture,
     assert status == EXPECTED[case]  # an answer, so not cut off after the timeout
     if EXPECTED[case] is CUT_OFF:
         assert TIMEOUT * 0.8 < took < TIMEOUT + 2
-    assert bool(server.pushes) == (case == "signed-push")
+    assert bool(server.pushes) == (case in TRIGGERS)
     assert not [r for r in caplog.records if r.exc_info]
     assert "Traceback" not in capsys.readouterr().err
 
