@@ -38,7 +38,9 @@ class Limits:
     max_header: int = 16 * 1024
     max_body: int = 4 * 2**20  # a push event's payload is far smaller
     max_connections: int = 512  # open and unfinished; file descriptors, not threads
+    max_buffered: int = 32 * 2**20  # bytes of unfinished requests held, over every connection
     workers: int = 4  # handler threads
+    max_refusing: int = 64  # refused requests answered at once, off the handler threads
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ class _Connection:
                 raise BadRequestError(431, "request header too large")
             self.head = parse_head(self.buffer[:end])
             self.length = body_length(self.head[2], limits)
+            if self.length and self.head[0] != "POST":  # only a push carries a body
+                raise BadRequestError(413, f"a {self.head[0]} request carries no body")
             self.buffer = self.buffer[end + 4:]
         if len(self.buffer) < self.length:
             return None
@@ -160,6 +164,11 @@ class Server:
         self._selector.register(self._listener, selectors.EVENT_READ, "accept")
         self._selector.register(self._wake_read, selectors.EVENT_READ, "wake")
         self._pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="http-handler")
+        # refusals wait for the client to read them: threads of their own, so /healthz never
+        # queues behind them
+        self._refusals = ThreadPoolExecutor(2, thread_name_prefix="http-refusal")
+        self._refusing = 0  # refusals handed over and not yet closed
+        self._refusing_lock = threading.Lock()
         self._open: dict[socket.socket, _Connection] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="http")
@@ -176,6 +185,7 @@ class Server:
             self._wake_write.send(b"x")
         self._thread.join(10)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._refusals.shutdown(wait=True, cancel_futures=True)
         for sock in [*self._open, self._listener, self._wake_read, self._wake_write]:
             with contextlib.suppress(OSError):
                 sock.close()
@@ -236,6 +246,10 @@ class Server:
             self._drop(conn)
             return
         conn.buffer += data
+        if sum(len(c.buffer) for c in self._open.values()) > self.limits.max_buffered:
+            self._drop(next(iter(self._open.values())))  # many big bodies at once: shed the oldest
+            if conn.sock not in self._open:
+                return
         try:
             request = conn.request(self.limits)
         except BadRequestError as e:
@@ -254,13 +268,29 @@ class Server:
             return Answer(500, b"internal error\n")
 
     def _dispatch(self, conn: _Connection, answer: Callable[[], Answer], *, drain: bool) -> None:
-        """Hand the connection over to a handler thread, which answers and closes it."""
+        """Hand the connection over to a handler thread, which answers and closes it; a refusal
+        goes to the refusal threads, or is closed unanswered when too many are waiting."""
         self._selector.unregister(conn.sock)
         del self._open[conn.sock]
         try:
-            self._pool.submit(self._respond, conn.sock, answer, drain)
+            if not drain:
+                self._pool.submit(self._respond, conn.sock, answer, False)
+                return
+            with self._refusing_lock:
+                if self._refusing >= self.limits.max_refusing:
+                    conn.sock.close()
+                    return
+                self._refusing += 1
+            self._refusals.submit(self._refuse, conn.sock, answer)
         except RuntimeError:  # shutting down
             conn.sock.close()
+
+    def _refuse(self, sock: socket.socket, answer: Callable[[], Answer]) -> None:
+        try:
+            self._respond(sock, answer, True)
+        finally:
+            with self._refusing_lock:
+                self._refusing -= 1
 
     def _respond(self, sock: socket.socket, answer: Callable[[], Answer], drain: bool) -> None:
         try:

@@ -155,3 +155,52 @@ def test_a_handler_that_raises_answers_500() -> None:
             assert status_of(sock) == 500
     finally:
         server.shutdown()
+
+
+def test_only_a_post_carries_a_body() -> None:
+    with endpoints() as ep, ep.connect() as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody")
+        assert status_of(sock) == 413
+
+
+def test_bodies_held_at_once_are_bounded_server_wide() -> None:
+    """Many connections each sending most of a large body: past the server-wide budget the oldest
+    is shed, and /healthz is still answered."""
+    with endpoints(Limits(timeout=TIMEOUT, max_buffered=256 * 1024)) as ep:
+        held = []
+        for _ in range(8):
+            sock = ep.connect()
+            sock.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+                         + b"x" * 99_000)
+            held.append(sock)
+        time.sleep(0.3)
+        assert ep.get("/healthz") == 200
+        shed = sum(_closed_by_server(sock) for sock in held)
+        assert shed >= 5  # 8 x 99 KB against a 256 KiB budget
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(0.5)
+    with sock:
+        try:
+            return sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+
+
+def test_refused_requests_never_delay_healthz() -> None:
+    """Refusals wait for their client to read the answer on threads of their own."""
+    with endpoints() as ep:
+        refused = []
+        for _ in range(40):
+            sock = ep.connect()
+            sock.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n")
+            refused.append(sock)
+        time.sleep(0.2)
+        began = time.monotonic()
+        assert ep.get("/healthz") == 200
+        assert time.monotonic() - began < 2.0
+        for sock in refused:
+            sock.close()
