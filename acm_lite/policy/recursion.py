@@ -15,9 +15,21 @@ from acm_lite.policy import rego_ast
 from acm_lite.policy.rego_ast import Module, Path, Rule
 
 
-def _overlaps(ref: Path, rule: Path) -> bool:
-    shorter = min(len(ref), len(rule))
-    return ref[:shorter] == rule[:shorter]
+class _Overlaps:
+    """The rule paths a reference overlaps (one a prefix of the other), found by lookups instead
+    of a scan of every rule per reference."""
+
+    def __init__(self, paths: set[Path]):
+        self.paths = paths
+        self.under: dict[Path, list[Path]] = {}
+        for path in paths:
+            for end in range(1, len(path) + 1):
+                self.under.setdefault(path[:end], []).append(path)
+
+    def __call__(self, ref: Path) -> set[Path]:
+        found = set(self.under.get(ref, ()))
+        found.update(ref[:end] for end in range(1, len(ref)) if ref[:end] in self.paths)
+        return found
 
 
 def _head_and_bodies(rule: Rule) -> list[Any]:
@@ -33,6 +45,7 @@ def _head_and_bodies(rule: Rule) -> list[Any]:
 
 def _dependencies(mods: list[Module]) -> dict[Path, set[Path]]:
     paths = {rule.path for module in mods for rule in module.rules}
+    overlapping = _Overlaps(paths)
     graph: dict[Path, set[Path]] = {path: set() for path in paths}
     for module in mods:
         names = {rule.path[len(module.package)] for m in mods if m.package == module.package
@@ -41,24 +54,31 @@ def _dependencies(mods: list[Module]) -> dict[Path, set[Path]]:
             for ref in rego_ast.references(_head_and_bodies(rule)):
                 target = rego_ast.resolve(ref, module, rule, names)
                 if target is not None:
-                    graph[rule.path].update(p for p in paths if _overlaps(target, p))
+                    graph[rule.path].update(overlapping(target))
     return graph
 
 
-def _cycle_from(start: Path, graph: dict[Path, set[Path]]) -> list[Path] | None:
-    """A path of rules from ``start`` back to itself, if there is one (iterative DFS)."""
-    stack: list[tuple[Path, Iterator[Path]]] = [(start, iter(sorted(graph[start])))]
-    seen = {start}
-    while stack:
-        _, children = stack[-1]
-        child = next(children, None)
-        if child is None:
-            stack.pop()
-        elif child == start:
-            return [n for n, _ in stack] + [start]
-        elif child not in seen:
-            seen.add(child)
-            stack.append((child, iter(sorted(graph[child]))))
+def _cycle(graph: dict[Path, set[Path]]) -> list[Path] | None:
+    """A cycle of rules, if there is one: one depth-first walk over the whole graph (iterative),
+    which meets a rule still on its stack exactly when it closes a cycle."""
+    done: set[Path] = set()
+    for root in sorted(graph):
+        if root in done:
+            continue
+        stack: list[tuple[Path, Iterator[Path]]] = [(root, iter(sorted(graph[root])))]
+        on_stack = {root: 0}
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                del on_stack[node]
+                done.add(node)
+            elif child in on_stack:
+                return [n for n, _ in stack[on_stack[child]:]] + [child]
+            elif child not in done:
+                on_stack[child] = len(stack)
+                stack.append((child, iter(sorted(graph[child]))))
     return None
 
 
@@ -67,12 +87,16 @@ def _name(path: Path) -> str:
 
 
 def check(mods: list[Module]) -> str | None:
-    """Why the modules are recursive (the first cycle found, with where it starts), or None."""
-    graph = _dependencies(mods)
+    """Why the modules are recursive (a cycle, with where it starts), or None."""
+    cycle = _cycle(_dependencies(mods))
+    if cycle is None:
+        return None
     lines = {rule.path: f"{rule.file}:{rule.line}" for module in mods for rule in module.rules}
-    for start in sorted(graph):
-        cycle = _cycle_from(start, graph)
-        if cycle is not None:
-            return (f"rego_recursion_error: {_name(start)} ({lines[start]}) is recursive: "
-                    + " -> ".join(_name(p) for p in cycle))
-    return None
+    start = cycle[0]
+    shown = [_name(p) for p in cycle[:_SHOWN]]
+    if len(cycle) > _SHOWN:  # a hostile template's cycle can be thousands of rules long
+        shown[-1:] = [f"... ({len(cycle) - _SHOWN + 1} more)", _name(cycle[-1])]
+    return f"rego_recursion_error: {_name(start)} ({lines[start]}) is recursive: " + " -> ".join(shown)
+
+
+_SHOWN = 10

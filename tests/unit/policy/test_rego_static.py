@@ -73,3 +73,19 @@ def test_backtraces_stay_out_of_messages(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(RegoError) as caught:
         RegoProgram("t", "package t\nviolation[ {\n", [])
     assert "Stack backtrace" not in str(caught.value)
+
+
+def _chain(rules: int, closed: bool) -> str:
+    last = "r0" if closed else "1"
+    return ("package t\n" + "".join(f"r{i} = x {{ x := r{i + 1} }}\n" for i in range(rules))
+            + f"r{rules} = x {{ x := {last} }}\nviolation[{{\"msg\": m}}] {{ m := r0 }}\n")
+
+
+def test_a_long_chain_of_rules_is_legal_and_a_long_cycle_is_found() -> None:
+    """Thousands of rules: the check walks the graph once (it used to walk it from every rule)."""
+    RegoProgram("t", _chain(3000, closed=False), [])
+    with pytest.raises(RegoError) as found:
+        RegoProgram("t", _chain(3000, closed=True), [])
+    message = str(found.value)
+    assert "rego_recursion_error: data.t.r0 " in message and "data.t.r0 -> data.t.r1 ->" in message
+    assert len(message) < 1000  # the cycle is cut short, not listed rule by rule
