@@ -6,6 +6,7 @@ acm-lite's own errors use the ``ACM`` prefix. No I/O happens here.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -38,6 +39,15 @@ class Code:
 
 
 _REGISTRY: dict[str, Code] = {}
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = 100
+
+
+def shown(value: object) -> str:
+    """A value from the input as a message quotes it: its repr, cut short (a hostile key or value
+    can be megabytes long)."""
+    return _SHOWN.repr(value)
+
 
 
 def register(code_id: str, name: str, category: Category, summary: str, *,

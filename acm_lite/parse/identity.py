@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from acm_lite import errors
-from acm_lite.errors import Code
+from acm_lite.errors import Code, shown
 
 # a kind is a DNS-1035 label once lower-cased (as the API server checks CRD names.kind)
 _KIND = re.compile(r"^[A-Za-z]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?$")
@@ -26,7 +26,7 @@ def problem(doc: dict[str, Any]) -> tuple[Code, str, str | None] | None:
         return errors.OBJECT_PARSE, f"missing or non-string field(s) {', '.join(missing)}", None
     api_version, kind = doc["apiVersion"], doc["kind"]
     if not _identifiers_ok(api_version, kind):
-        return (errors.OBJECT_PARSE, f"apiVersion {api_version!r} with kind {kind!r} is not a "
+        return (errors.OBJECT_PARSE, f"apiVersion {shown(api_version)} with kind {shown(kind)} is not a "
                 "valid group/version and kind", "e.g. apiVersion: apps/v1, kind: Deployment")
     meta = doc.get("metadata")
     if not isinstance(meta, dict):
@@ -61,6 +61,6 @@ def _string_map_problem(value: Any, field: str) -> tuple[Code, str, str | None] 
     bad = sorted(str(k) for k, v in value.items() if not isinstance(v, str))
     if bad:
         return (errors.INVALID_ANNOTATION_VALUE,
-                f"values of metadata.{field} {', '.join(bad)} are not strings",
+                f"values of metadata.{field} {', '.join(shown(k) for k in bad[:10])} are not strings",
                 'quote them, e.g. "true" or "8080"')
     return None

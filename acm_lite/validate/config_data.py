@@ -12,12 +12,11 @@ The 1 MiB limit counts decoded bytes: ConfigMap ``data`` (UTF-8) plus ``binaryDa
 from __future__ import annotations
 
 import re
-import reprlib
 from functools import lru_cache
 from typing import Any
 
 from acm_lite import errors
-from acm_lite.errors import Problem
+from acm_lite.errors import Problem, shown
 from acm_lite.objects import GroupKind, Manifest
 
 MAX_DATA_BYTES = 1024 * 1024
@@ -30,8 +29,6 @@ SECRET = GroupKind("", "Secret")
 
 
 # Values in messages are cut short: a hostile key or value can be megabytes long.
-_SHOWN = reprlib.Repr()
-_SHOWN.maxstring = 100
 @lru_cache(maxsize=8192)
 def key_error(key: str) -> str | None:
     """Why ``key`` is not a valid config key, or None."""
@@ -61,7 +58,7 @@ def _keys(obj: Manifest, field: str, values: dict[str, Any]) -> list[Problem]:
         reason = key_error(key) if isinstance(key, str) else None
         if reason:
             problems.append(Problem.about(errors.INVALID_DATA_KEY,
-                                          f"{field} key {_SHOWN.repr(key)} {reason}", obj))
+                                          f"{field} key {shown(key)} {reason}", obj))
     return problems
 
 
@@ -74,7 +71,7 @@ def _base64(obj: Manifest, field: str, values: dict[str, Any]) -> tuple[list[Pro
         size = decoded_size(value)
         if size is None:
             problems.append(Problem.about(
-                errors.INVALID_BASE64, f"{field}[{_SHOWN.repr(key)}] is not valid base64", obj,
+                errors.INVALID_BASE64, f"{field}[{shown(key)}] is not valid base64", obj,
                 hint="encode with `base64 -w0`, or put plain text under stringData (Secret) "
                      "or data (ConfigMap)"))
         else:
@@ -107,7 +104,7 @@ def _config_map(obj: Manifest) -> list[Problem]:
     problems = _keys(obj, "data", data) + _keys(obj, "binaryData", binary)
     if binary:
         problems += [Problem.about(errors.INVALID_DATA_KEY,
-                                   f"data key {_SHOWN.repr(key)} is also a binaryData key", obj)
+                                   f"data key {shown(key)} is also a binaryData key", obj)
                      for key in data if key in binary]
     found, sizes = _base64(obj, "binaryData", binary) if binary else ([], {})
     if _surely_small(data, binary):

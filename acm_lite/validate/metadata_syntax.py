@@ -11,12 +11,11 @@ values are empty or a name; annotations may hold anything, but at most 256 KiB i
 from __future__ import annotations
 
 import re
-import reprlib
 from functools import lru_cache
 from typing import Any
 
 from acm_lite import errors
-from acm_lite.errors import Problem
+from acm_lite.errors import Problem, shown
 from acm_lite.objects import Manifest
 from acm_lite.validate import workloads
 from acm_lite.validate.names import is_subdomain
@@ -30,8 +29,6 @@ _NAME_RULE = ("alphanumeric characters, '-', '_' or '.', starting and ending wit
 
 
 # Values in messages are cut short: a hostile key or value can be megabytes long.
-_SHOWN = reprlib.Repr()
-_SHOWN.maxstring = 100
 @lru_cache(maxsize=8192)
 def qualified_name_error(key: str) -> str | None:
     """Why ``key`` is not a qualified name, or None. Cached: the same keys recur on every object."""
@@ -44,12 +41,12 @@ def qualified_name_error(key: str) -> str | None:
         if not prefix:
             return "the prefix before '/' is empty"
         if not is_subdomain(prefix):
-            return (f"the prefix {_SHOWN.repr(prefix)} is not a DNS-1123 subdomain (lower-case letters, "
+            return (f"the prefix {shown(prefix)} is not a DNS-1123 subdomain (lower-case letters, "
                     "digits, '-' and '.', at most 253 characters)")
     if not name:
         return "the name part is empty"
     if len(name) > NAME_MAX or not _NAME.fullmatch(name):
-        return f"the name part {_SHOWN.repr(name)} must be {_NAME_RULE}"
+        return f"the name part {shown(name)} must be {_NAME_RULE}"
     return None
 
 
@@ -76,12 +73,12 @@ def _labels(obj: Manifest, labels: dict[str, Any], where: str) -> list[Problem]:
         reason = qualified_name_error(key)
         if reason:
             problems.append(Problem.about(errors.INVALID_LABEL,
-                                          f"{where} key {_SHOWN.repr(key)} is invalid: {reason}", obj))
+                                          f"{where} key {shown(key)} is invalid: {reason}", obj))
         if isinstance(value, str):
             reason = label_value_error(value)
             if reason:
                 problems.append(Problem.about(
-                    errors.INVALID_LABEL, f"{where} {_SHOWN.repr(key)}: value {_SHOWN.repr(value)} {reason}",
+                    errors.INVALID_LABEL, f"{where} {shown(key)}: value {shown(value)} {reason}",
                     obj))
     return problems
 
@@ -95,7 +92,7 @@ def _annotations(obj: Manifest, annotations: dict[str, Any], where: str) -> list
         reason = qualified_name_error(key.lower())
         if reason:
             problems.append(Problem.about(errors.INVALID_ANNOTATION,
-                                          f"{where} key {_SHOWN.repr(key)} is invalid: {reason}", obj))
+                                          f"{where} key {shown(key)} is invalid: {reason}", obj))
         size += len(key) + (len(value) if isinstance(value, str) else 0)
     if size * 4 > ANNOTATIONS_MAX_BYTES:  # characters are 1-4 bytes: measure exactly only then
         total = _utf8_size(annotations)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 import re
-import reprlib
 from functools import lru_cache
 from typing import Any
 
 from acm_lite import errors
-from acm_lite.errors import Problem
+from acm_lite.errors import Problem, shown
 from acm_lite.objects import GroupKind, Manifest
+from acm_lite.parse import shape
 from acm_lite.validate import workloads
 from acm_lite.validate.workloads import items, mapping
 
@@ -37,8 +37,6 @@ _HINT = "write a number with an optional suffix, e.g. 500m, 1.5, 128Mi, 2Gi, 1e3
 
 
 # Values in messages are cut short: a hostile key or value can be megabytes long.
-_SHOWN = reprlib.Repr()
-_SHOWN.maxstring = 100
 @lru_cache(maxsize=4096)
 def parses(text: str) -> bool:
     """Whether the API server decodes ``text`` as a quantity. Cached: values recur a lot."""
@@ -118,13 +116,6 @@ def _fields(obj: Manifest) -> list[tuple[Path, Any]]:
     return out
 
 
-def _render(path: Path, name: str) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return f"{text}.{name}"
-
-
 _STATEFULSET = GroupKind("apps", "StatefulSet")
 _PVC = GroupKind("", "PersistentVolumeClaim")
 _PV = GroupKind("", "PersistentVolume")
@@ -173,5 +164,5 @@ def check(obj: Manifest) -> list[Problem]:
             if not valid(value):
                 problems.append(Problem.about(
                     errors.INVALID_QUANTITY,
-                    f"{_render(path, str(name))}: {_SHOWN.repr(value)} is not a quantity", obj, hint=_HINT))
+                    f"{shape.where((*path, str(name)))}: {shown(value)} is not a quantity", obj, hint=_HINT))
     return problems
