@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from acm_lite import declare
 from acm_lite.cli.hydrate import write
-from acm_lite.parse import declare
 from acm_lite.parse.clusters import ClusterTarget
 
 DEPLOYMENT = """apiVersion: apps/v1

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from acm_lite import api, errors
+from acm_lite import api, errors, kinds
 from acm_lite.apply import wait
 from acm_lite.cluster.client import ApiError, Call, Cluster
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.errors import AcmError, Category, Problem
 from acm_lite.objects import GroupKind, ObjectId, split_api_version
-from acm_lite.parse import kinds
 from acm_lite.plan import ownership, protected
 from acm_lite.plan.changeset import Action, Change, ChangeSet, Outcome, Result
 

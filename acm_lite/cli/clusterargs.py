@@ -8,10 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from acm_lite import api
-from acm_lite.cli import output, rendering
+from acm_lite import api, declare
+from acm_lite.cli import output, percluster
 from acm_lite.cluster.client import Cluster
-from acm_lite.parse import declare
 from acm_lite.reconcile.pipeline import SyncSpec
 
 
@@ -41,7 +40,7 @@ def add_sync_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-schema", action="store_true", help="skip OpenAPI schema checks")
     parser.add_argument("--namespace", metavar="NS",
                         help="a tenant sync: only namespaced objects, all in NS (like RepoSync)")
-    rendering.add_policy_arguments(parser)
+    percluster.add_policy_arguments(parser)
     add_connection(parser)
     parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
 

@@ -6,14 +6,13 @@ import argparse
 import sys
 from typing import Any
 
-from acm_lite.cli import clusterargs, output, rendering
+from acm_lite.cli import clusterargs, output, percluster, report
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.fleet import fanout, registry
 from acm_lite.plan import render_diff
 from acm_lite.plan.changeset import Action
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncResult
-from acm_lite.status import render
 
 CHANGING = (Action.CREATE, Action.UPDATE, Action.PRUNE, Action.UNMANAGE)
 
@@ -44,7 +43,7 @@ def _fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
     for o in outcomes:
         if not o.ok or o.result is None or o.result.changeset is None:
             failed = True
-            print(f"# {o.cluster.name}\n{render.problems(o.problems)}", file=sys.stderr)
+            print(f"# {o.cluster.name}\n{report.problems(o.problems)}", file=sys.stderr)
             continue
         clusters.append({"name": o.cluster.name, **_data(o.result)})
     output.emit({"fleet": fleet.name, "clusters": clusters}, args.output, lambda d: "\n".join(
@@ -57,13 +56,13 @@ def _fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
 
 def handle(args: argparse.Namespace) -> int:
     options = pipeline.SyncOptions(plan_only=True, schema=not args.no_schema,
-                                   policies=rendering.policy_sources(args))
+                                   policies=percluster.policy_sources(args))
     if args.fleet:
         return _fleet(args, options)
     spec = clusterargs.spec(args)
     result = pipeline.run(spec, clusterargs.connect(args), options)
     if not result.ok or result.changeset is None:
-        print(render.problems(result.problems), file=sys.stderr)
+        print(report.problems(result.problems), file=sys.stderr)
         return ExitStatus.UNAVAILABLE
     data = _data(result)
     output.emit(data, args.output, lambda d: "".join(c["diff"] for c in d["changes"]).rstrip())

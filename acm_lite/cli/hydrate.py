@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from acm_lite import errors
-from acm_lite.cli import output, rendering
+from acm_lite.cli import output, percluster
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.errors import AcmError
 from acm_lite.objects import Manifest
@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
         "hydrate", help="write the resolved objects per cluster",
         description="Resolve inheritance, selectors and namespaces, then write one file per "
                     "object under OUTPUT/<cluster>/ (defaultcluster when no cluster is named).")
-    rendering.add_arguments(parser)
+    percluster.add_arguments(parser)
     parser.add_argument("--output", "--dest", dest="dest", type=Path, required=True,
                         metavar="DIR", help="directory to write to")
     parser.add_argument("--flat", action="store_true",
@@ -138,21 +138,21 @@ def write(dest: Path, cluster: str, objs: list[Manifest], flat: bool) -> list[st
 
 
 def handle(args: argparse.Namespace) -> int:
-    results = rendering.render_all(args)
+    results = percluster.declare_all(args)
     summary = []
     for result in results:
-        cluster = rendering.cluster_name(result)
+        cluster = percluster.cluster_name(result)
         if result.blocking:
             summary.append({"cluster": cluster, "objects": 0, "written": False})
             continue
         files = write(args.dest, cluster, result.objects, args.flat)
         summary.append({"cluster": cluster, "objects": len(result.objects), "written": True,
                         "files": len(files)})
-    problems = rendering.problems_text(results)
+    problems = percluster.problems_text(results)
     if problems and args.output == "text":
         print(problems, file=sys.stderr)
     data = {"output": str(args.dest), "clusters": summary,
-            "errors": rendering.problems_json(results)}
+            "errors": percluster.problems_json(results)}
     output.emit(data, args.output, lambda d: output.table(
         [[c["cluster"], str(c["objects"]), "yes" if c["written"] else "no (blocking errors)"]
          for c in d["clusters"]], ["CLUSTER", "OBJECTS", "WRITTEN"]))

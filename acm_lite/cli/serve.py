@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite import api, errors, logs
-from acm_lite.cli import clusterargs, rendering
+from acm_lite.cli import clusterargs, percluster
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.cli.sync import add_pass_timeout
 from acm_lite.cluster.client import Cluster
@@ -170,7 +170,7 @@ def handle(args: argparse.Namespace) -> int:
         raise clusterargs.UsageError("give --repo, --config, --fleet or --from-cluster")
     logs.configure(args.log_format)
     sync_options = pipeline.SyncOptions(force_conflicts=True, schema=not args.no_schema,
-                                        policies=rendering.policy_sources(args),
+                                        policies=percluster.policy_sources(args),
                                         deadline=args.pass_timeout)
     elector = None
     if args.leader_elect:

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite import errors
-from acm_lite.cli import clusterargs, output, rendering
+from acm_lite.cli import clusterargs, output, percluster, report
 from acm_lite.cli.exitcodes import ExitStatus, for_problems
 from acm_lite.errors import AcmError
 from acm_lite.fleet import fanout, registry
 from acm_lite.plan.changeset import Outcome, Result
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncResult
-from acm_lite.status import render
 
 
 def register(sub: Any) -> None:
@@ -142,7 +141,7 @@ def handle(args: argparse.Namespace) -> int:
                                    allow_prune_all=args.allow_prune_all,
                                    concurrency=args.concurrency, crd_timeout=args.crd_timeout,
                                    schema=not args.no_schema,
-                                   policies=rendering.policy_sources(args),
+                                   policies=percluster.policy_sources(args),
                                    deadline=args.pass_timeout)
     if args.fleet:
         if args.repo:
@@ -155,7 +154,7 @@ def handle(args: argparse.Namespace) -> int:
 
     def on_result(r: Result) -> None:
         if text and r.outcome is not Outcome.UNCHANGED:
-            print(render.result_line(r, dry_run=args.dry_run), flush=True)
+            print(report.result_line(r, dry_run=args.dry_run), flush=True)
 
     result = pipeline.run(spec, cluster, options,
                           progress=output.progress if text else lambda _m: None,
@@ -163,8 +162,8 @@ def handle(args: argparse.Namespace) -> int:
     if result.exception is not None and getattr(args, "debug", False):
         traceback.print_exception(result.exception, file=sys.stderr)
     if text:
-        problems = render.problems(result.problems)
+        problems = report.problems(result.problems)
         if problems:
             print(problems, file=sys.stderr)
-    output.emit(result_json(result), args.output, lambda _d: render.summary(result, args.dry_run))
+    output.emit(result_json(result), args.output, lambda _d: report.summary(result, args.dry_run))
     return exit_status(result)

@@ -6,12 +6,11 @@ import argparse
 import sys
 from typing import Any
 
-from acm_lite import errors
-from acm_lite.cli import output, rendering
+from acm_lite import declare, errors
+from acm_lite.cli import output, percluster
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.errors import Problem
 from acm_lite.fleet import registry
-from acm_lite.parse import declare
 from acm_lite.parse.clusters import declared_clusters
 
 
@@ -20,8 +19,8 @@ def register(sub: Any) -> None:
         "vet", help="validate a Config Sync repository",
         description="Validate a repository in Config Sync's hierarchical or unstructured format "
                     "for every cluster it targets. Exit 0 when clean, 1 on any blocking error.")
-    rendering.add_arguments(parser)
-    rendering.format_choice(parser)
+    percluster.add_arguments(parser)
+    percluster.format_choice(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -63,16 +62,16 @@ def handle(args: argparse.Namespace) -> int:
         print(f"acm-lite: error: {problem.render()}", file=sys.stderr)
         output.emit({"errors": [problem.to_dict()]}, args.output, lambda _d: "")
         return ExitStatus.USAGE
-    results = rendering.render_all(args)
+    results = percluster.declare_all(args)
     if unknown:
         for result in results:
             result.problems.append(_unknown(unknown, where))
     blocking = any(r.blocking for r in results)
-    clusters = [rendering.cluster_name(r) for r in results]
-    data = {"clusters": clusters, "errors": rendering.problems_json(results)}
+    clusters = [percluster.cluster_name(r) for r in results]
+    data = {"clusters": clusters, "errors": percluster.problems_json(results)}
 
     def text(_data: Any) -> str:
-        found = rendering.problems_text(results)
+        found = percluster.problems_text(results)
         if found:
             return found
         return f"No validation issues found ({', '.join(clusters)})."

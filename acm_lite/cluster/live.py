@@ -7,10 +7,10 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from acm_lite import kinds
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.objects import GroupKind, ObjectId
-from acm_lite.parse import kinds
 
 PAGE = 500
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
-from acm_lite.parse import kinds, selectors
+from acm_lite.parse import selectors
 from acm_lite.validate import cluster_names
 from acm_lite.validate.cluster_registry import (
     CLUSTER_NAME_SELECTOR_ANNOTATION,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
+from acm_lite.kinds import Scope, Scoper
 from acm_lite.objects import GroupKind, Manifest
-from acm_lite.parse import kinds, namespace_selection, selectors
-from acm_lite.parse.kinds import Scope, Scoper
+from acm_lite.parse import namespace_selection, selectors
 from acm_lite.validate import hierarchy_config
 from acm_lite.validate.scope import NAMESPACE_SELECTOR_ANNOTATION
 

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
-from acm_lite.parse import kinds, selectors
+from acm_lite.parse import selectors
 
 STATIC = "static"
 DYNAMIC = "dynamic"

@@ -4,11 +4,11 @@ and for a dynamic selector the live ones too. No I/O: live Namespaces are handed
 
 from __future__ import annotations
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
+from acm_lite.kinds import Scope, Scoper
 from acm_lite.objects import Manifest
-from acm_lite.parse import kinds, namespace_selection, selectors
-from acm_lite.parse.kinds import Scope, Scoper
+from acm_lite.parse import namespace_selection, selectors
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.validate.scope import NAMESPACE_SELECTOR_ANNOTATION
 

@@ -4,10 +4,9 @@ each pushed later by its ``config.kubernetes.io/depends-on`` targets. Prunes run
 
 from __future__ import annotations
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest, ObjectId
-from acm_lite.parse import kinds
 from acm_lite.validate.depends_on import dependencies
 
 CRD_LEVEL, NAMESPACE_LEVEL, CLUSTER_LEVEL, NAMESPACED_LEVEL = 0, 1, 2, 3

@@ -5,9 +5,8 @@ and acm-lite's own kinds. Once adopted and then removed from the source they are
 
 from __future__ import annotations
 
-from acm_lite import api
+from acm_lite import api, kinds
 from acm_lite.objects import ObjectId
-from acm_lite.parse import kinds
 
 CLUSTER_NAMESPACES = frozenset({"default"})
 CLUSTER_PREFIX = "kube-"  # kube-system, kube-public, kube-node-lease and any future one

@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acm_lite import api, errors, policy
+from acm_lite import api, declare, errors, policy
 from acm_lite.apply.applier import Applier, ApplyOptions
 from acm_lite.cluster import inventory, live
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
+from acm_lite.kinds import builtin
 from acm_lite.objects import ObjectId
-from acm_lite.parse import declare, namespace_selection, reader
+from acm_lite.parse import namespace_selection, reader
 from acm_lite.parse.clusters import ClusterTarget
-from acm_lite.parse.kinds import builtin
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.paths import cache_dir
 from acm_lite.plan import order, ownership, planner

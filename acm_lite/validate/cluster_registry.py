@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
-from acm_lite.parse import kinds
 
 CLUSTER_SELECTOR_ANNOTATION = "configmanagement.gke.io/cluster-selector"
 CLUSTER_NAME_SELECTOR_ANNOTATION = "configsync.gke.io/cluster-name-selector"

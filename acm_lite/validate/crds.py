@@ -3,10 +3,9 @@ own API groups)."""
 
 from __future__ import annotations
 
-from acm_lite import api, errors
+from acm_lite import api, errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
-from acm_lite.parse import kinds
 
 ILLEGAL_GROUPS = frozenset({kinds.CONFIGMANAGEMENT_GROUP, "configsync.gke.io", api.GROUP})
 

@@ -3,11 +3,10 @@ inherited), KNV1046 (cluster-scoped kinds). Also builds the inheritance table th
 
 from __future__ import annotations
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
+from acm_lite.kinds import Scope, Scoper
 from acm_lite.objects import GroupKind, Manifest
-from acm_lite.parse import kinds
-from acm_lite.parse.kinds import Scope, Scoper
 
 MODES = frozenset({"none", "inherit", "hierarchicalRef", ""})
 

@@ -3,10 +3,9 @@ unstructured repo) and KNV1050 (kinds of removed API groups)."""
 
 from __future__ import annotations
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import GroupKind, Manifest
-from acm_lite.parse import kinds
 
 DEPRECATED = {
     GroupKind("extensions", "DaemonSet"): "apps/v1",

@@ -3,10 +3,9 @@ namespaces are ``reserved``'s rule)."""
 
 from __future__ import annotations
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
-from acm_lite.parse import kinds
 from acm_lite.validate.names import is_label
 
 _RULE = ("a valid namespace name has at most 63 characters: lower-case letters, digits and '-', "

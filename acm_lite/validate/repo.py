@@ -3,10 +3,9 @@ unsupported ``spec.version``)."""
 
 from __future__ import annotations
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
-from acm_lite.parse import kinds
 
 SUPPORTED_VERSIONS = frozenset({"1.0.0", "0.1.0"})
 

@@ -4,10 +4,9 @@ overwrite, or on removal prune, every sync's status and inventory."""
 
 from __future__ import annotations
 
-from acm_lite import api, errors
+from acm_lite import api, errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
-from acm_lite.parse import kinds
 
 RESERVED_NAMESPACES = frozenset({"config-management-system", *api.OWN_NAMESPACES})
 _OWN_GROUP, _NAMESPACE = api.GROUP, kinds.NAMESPACE  # bound once: this runs for every object

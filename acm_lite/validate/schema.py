@@ -25,10 +25,9 @@ import jsonschema
 from fastjsonschema.ref_resolver import RefResolver
 from referencing import Registry, Resource
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import GroupKind, Manifest
-from acm_lite.parse import kinds
 from acm_lite.paths import cache_dir
 from acm_lite.validate import crd_schema
 

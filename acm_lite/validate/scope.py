@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
+from acm_lite.kinds import Scope, Scoper
 from acm_lite.objects import Manifest
-from acm_lite.parse import kinds
-from acm_lite.parse.kinds import Scope, Scoper
 
 NAMESPACE_SELECTOR_ANNOTATION = "configmanagement.gke.io/namespace-selector"
 

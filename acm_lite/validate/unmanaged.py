@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from acm_lite import errors
+from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
-from acm_lite.parse import kinds
 from acm_lite.validate.management import is_disabled
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from acm_lite import api, errors
+from acm_lite.cli import report
 from acm_lite.cluster import inventory
 from acm_lite.cluster import inventory_parts as parts
 from acm_lite.cluster.client import ApiError, Call, Cluster, load_configuration
@@ -23,7 +24,7 @@ from acm_lite.objects import ObjectId
 from acm_lite.plan.changeset import Outcome
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
-from acm_lite.status import render, store
+from acm_lite.status import store
 from tests.support.gitrepo import GitRepo
 from tests.unit.repo_builder import cm, ns
 
@@ -253,7 +254,7 @@ def test_an_inventory_etcd_refuses_stops_the_pass_and_says_so(
     message = result.problems[0].message
     assert "request is too large" in message and "nothing was applied" in message
     assert not any(r.outcome is not Outcome.FAILED for r in result.results)
-    line = render.summary(result)
+    line = report.summary(result)
     assert "nothing to do" not in line and "nothing applied" in line and "failed at stage" in line
     assert result.status.stage == "plan"
     with pytest.raises(ApiError):
@@ -290,7 +291,7 @@ def test_a_record_refused_after_pruning_keeps_the_results_and_says_so(
     assert [p.code for p in pruned.problems] == [errors.INVENTORY_WRITE_FAILED]
     assert "leader changed" in pruned.problems[0].message
     assert "were applied" in pruned.problems[0].message
-    assert "nothing applied" not in render.summary(pruned)
+    assert "nothing applied" not in report.summary(pruned)
     assert pruned.status.managed == 31  # what the record still holds
     assert len(inventory.read(cluster, sync_name)) == 31
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from acm_lite.parse import declare
+from acm_lite import declare
 from acm_lite.parse.clusters import ClusterTarget
 from tests.support.api_cases import Case, all_cases
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acm_lite.parse import declare
+from acm_lite import declare
 from acm_lite.parse.clusters import ClusterTarget
 from tests.unit.repo_builder import cm, hierarchy, ns, obj, write
 

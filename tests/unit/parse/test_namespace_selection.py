@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from acm_lite.parse import declare, namespace_selection
+from acm_lite import declare
+from acm_lite.parse import namespace_selection
 from acm_lite.parse.clusters import ClusterTarget
 from tests.unit.repo_builder import cm, hierarchy, ns, obj, write
 

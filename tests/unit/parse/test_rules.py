@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from acm_lite.parse import declare
+from acm_lite import declare
 from acm_lite.parse.clusters import ClusterTarget
 from tests.unit.repo_builder import REPO, cm, hierarchy, ns, obj, write
 

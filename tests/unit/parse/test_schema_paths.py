@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from acm_lite import declare
 from acm_lite.objects import Manifest
-from acm_lite.parse import declare
 from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.validate import schema
 

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from acm_lite import policy
+from acm_lite import declare, policy
 from acm_lite.objects import Manifest
-from acm_lite.parse import declare
 from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.policy import library, model, verify
 from tests.unit.repo_builder import write

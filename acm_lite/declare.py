@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acm_lite.errors import Problem
+from acm_lite.kinds import POLICY_GROUPS, SOURCE_ONLY, Scoper
 from acm_lite.objects import Manifest
 from acm_lite.parse import clusters, hierarchy, namespace_selection, reader, unstructured
 from acm_lite.parse.clusters import ClusterTarget
-from acm_lite.parse.kinds import POLICY_GROUPS, SOURCE_ONLY, Scoper
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.validate import (
     cluster_names,

@@ -4,13 +4,13 @@ how far it got, whether the status was recorded; never "synced … nothing to do
 from __future__ import annotations
 
 from acm_lite import errors
+from acm_lite.cli import report
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.cli.sync import exit_status, result_json
 from acm_lite.errors import AcmError, Problem
 from acm_lite.objects import ObjectId
 from acm_lite.plan.changeset import Action, Change, Outcome, Result
 from acm_lite.reconcile.pipeline import SyncResult, SyncSpec
-from acm_lite.status import render
 from acm_lite.status.model import State, SyncStatus
 
 COMMIT = "0123456789abcdef0123"
@@ -33,7 +33,7 @@ def failed_at_apply(applied: int, planned: int) -> SyncResult:
 
 def test_a_pass_stopped_during_apply_says_where_how_far_and_which_codes() -> None:
     result = failed_at_apply(120, 300)
-    text = render.summary(result)
+    text = report.summary(result)
     assert text == ("ERROR: sync of 0123456789ab as 'root-sync' failed at stage apply — 120 of "
                     "300 changes applied before the failure (120 created); 1 error(s): ACM2010 "
                     "(4.2s)")
@@ -47,7 +47,7 @@ def test_a_pass_stopped_during_apply_says_where_how_far_and_which_codes() -> Non
 def test_a_pass_stopped_before_apply_says_nothing_was_applied() -> None:
     status = SyncStatus(State.ERROR, commit=COMMIT, stage="plan", durations={"total": 0.5})
     result = SyncResult(SPEC, status, problems=[DOWN])
-    text = render.summary(result)
+    text = report.summary(result)
     assert text.startswith("ERROR: sync of 0123456789ab as 'root-sync' failed at stage plan — "
                            "nothing applied; 1 error(s): ACM2010")
     assert "nothing to do" not in text
@@ -57,7 +57,7 @@ def test_a_status_that_could_not_be_written_is_said_so() -> None:
     result = failed_at_apply(5, 10)
     result.status_error = AcmError(errors.STATUS_NOT_RECORDED, "status of 'root-sync' not "
                                    "recorded: the API server at https://k failed 3 requests")
-    lines = render.summary(result).splitlines()
+    lines = report.summary(result).splitlines()
     assert lines[1].startswith("status could not be recorded: ACM2013 StatusNotRecorded")
     assert result_json(result)["statusRecorded"] is False
     ok = SyncResult(SPEC, SyncStatus(State.SYNCED, commit=COMMIT),
@@ -71,7 +71,7 @@ def test_permanent_errors_exit_1_and_a_clean_pass_0() -> None:
     assert exit_status(SyncResult(SPEC, status, problems=[parse, DOWN])) is ExitStatus.FAILURE
     clean = SyncResult(SPEC, SyncStatus(State.SYNCED, commit=COMMIT))
     assert exit_status(clean) is ExitStatus.SUCCESS
-    assert render.summary(clean).startswith("SYNCED: synced 0123456789ab as 'root-sync' — "
+    assert report.summary(clean).startswith("SYNCED: synced 0123456789ab as 'root-sync' — "
                                             "nothing to do")
 
 

@@ -1,4 +1,4 @@
-"""Shared flags and steps of the commands that render a source per cluster (vet, hydrate)."""
+"""Shared flags and steps of the commands that declare a source per cluster offline (vet, hydrate)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from acm_lite import errors, policy
-from acm_lite.cli import output
+from acm_lite import declare, errors, policy
+from acm_lite.cli import output, report
 from acm_lite.errors import AcmError, Problem
 from acm_lite.fleet import registry
-from acm_lite.parse import declare, reader
+from acm_lite.parse import reader
 from acm_lite.parse.clusters import ClusterTarget, declared_clusters
 from acm_lite.policy import library
-from acm_lite.status import render
 from acm_lite.validate import cluster_names
 
 DEFAULT_CLUSTER = "defaultcluster"
@@ -65,7 +64,7 @@ def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[Cluster
     return [ClusterTarget(None), *(ClusterTarget(n) for n in declared_clusters(source.manifests))]
 
 
-def render_all(args: argparse.Namespace) -> list[declare.Declared]:
+def declare_all(args: argparse.Namespace) -> list[declare.Declared]:
     """Each target cluster's declared set, with policy violations among its problems."""
     if not args.path.is_dir():
         raise AcmError(errors.SOURCE_DIR_NOT_FOUND, f"{args.path} is not a directory",
@@ -105,7 +104,7 @@ def problems_text(results: list[declare.Declared]) -> str:
     notes = [f"clusters: {', '.join(clusters)}"
              if len(all_clusters) > 1 and clusters != all_clusters else ""
              for _, clusters in merged]
-    return render.problems([p for p, _ in merged], notes)
+    return report.problems([p for p, _ in merged], notes)
 
 
 def format_choice(parser: argparse.ArgumentParser) -> None:
