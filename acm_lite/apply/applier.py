@@ -11,7 +11,7 @@ from typing import Any
 
 from acm_lite import api, errors, kinds
 from acm_lite.apply import wait
-from acm_lite.cluster.client import ApiError, Call, Cluster
+from acm_lite.cluster.client import ApiError, Call, Client
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.errors import AcmError, Category, Problem
 from acm_lite.objects import GroupKind, ObjectId, split_api_version
@@ -41,7 +41,7 @@ def _problem(change: Change, error: AcmError) -> Problem:
 
 
 class Applier:
-    def __init__(self, cluster: Cluster, discovery: Discovery, options: ApplyOptions,
+    def __init__(self, cluster: Client, discovery: Discovery, options: ApplyOptions,
                  on_result: Callable[[Result], None] = lambda _r: None):
         self.cluster = cluster
         self.discovery = discovery

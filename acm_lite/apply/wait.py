@@ -6,13 +6,13 @@ import time
 from typing import Any
 
 from acm_lite import errors
-from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.cluster.client import ApiError, Client
 from acm_lite.errors import AcmError
 
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
 
 
-def established(cluster: Cluster, name: str) -> bool:
+def established(cluster: Client, name: str) -> bool:
     try:
         crd = cluster.request("GET", CRD_PATH + name)
     except ApiError as e:
@@ -28,7 +28,7 @@ def is_established(crd: dict[str, Any]) -> bool:
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
-def why_not_established(cluster: Cluster, name: str) -> str:
+def why_not_established(cluster: Client, name: str) -> str:
     """What the CRD's conditions say stops it (a names conflict, say); "" when they say nothing."""
     try:
         crd = cluster.request("GET", CRD_PATH + name)
@@ -41,7 +41,7 @@ def why_not_established(cluster: Cluster, name: str) -> str:
                      for c in conditions if c.get("status") == "False")
 
 
-def not_established(cluster: Cluster, names: list[str], timeout: float = 60.0) -> list[str]:
+def not_established(cluster: Client, names: list[str], timeout: float = 60.0) -> list[str]:
     """The named CRDs still not Established after ``timeout`` seconds (none once all are)."""
     deadline = time.monotonic() + timeout
     pending = list(names)
@@ -53,7 +53,7 @@ def not_established(cluster: Cluster, names: list[str], timeout: float = 60.0) -
     return pending
 
 
-def crds_established(cluster: Cluster, names: list[str], timeout: float = 60.0) -> None:
+def crds_established(cluster: Client, names: list[str], timeout: float = 60.0) -> None:
     """Return once every named CRD is Established; a coded error after ``timeout`` seconds."""
     pending = not_established(cluster, names, timeout)
     if pending:

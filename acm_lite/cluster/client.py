@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlencode
 
 import urllib3
@@ -82,6 +82,24 @@ class ApiError(Exception):
         else:
             code = errors.RESOURCE_ERROR
         return AcmError(code, f"{self.reason or self.status}: {self.message}", subject=subject)
+
+
+class Client(Protocol):
+    """What the stages that read and write objects need of a cluster: one request, and a batch
+    of them sent side by side. ``Cluster`` is the real one; tests pass fakes that record."""
+
+    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None,
+                body: Any = None, content_type: str | None = None,
+                accept: str = "application/json", decode: bool = True) -> Any:
+        """One request; its decoded JSON answer, or ApiError / a transient AcmError."""
+        ...
+
+    def request_many(self, calls: Sequence[Call], width: int,
+                     on_answer: Callable[[int, ApiError | AcmError | None], None] = ...,
+                     ) -> list[ApiError | AcmError | None]:
+        """``calls``, at most ``width`` at a time; for each, None or its error (see
+        ``Cluster.request_many``)."""
+        ...
 
 
 def load_configuration(kubeconfig: str | None = None, context: str | None = None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from acm_lite import errors
-from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.cluster.client import ApiError, Client
 from acm_lite.errors import AcmError
 from acm_lite.objects import GroupKind, ObjectId
 
@@ -80,7 +80,7 @@ class Discovery:
     """A cached view of the cluster's resources: each kind at every version it is served at
     (objects are addressed at the version they were declared with, as kubectl does)."""
 
-    def __init__(self, cluster: Cluster):
+    def __init__(self, cluster: Client):
         self._cluster = cluster
         self._resources: dict[GroupKind, dict[str, Resource]] = {}
         self._lock = threading.Lock()

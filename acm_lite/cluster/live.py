@@ -8,14 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from acm_lite import kinds
-from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.cluster.client import ApiError, Client
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.objects import GroupKind, ObjectId
 
 PAGE = 500
 
 
-def list_all(cluster: Cluster, resource: Resource, label_selector: str | None = None,
+def list_all(cluster: Client, resource: Resource, label_selector: str | None = None,
              namespace: str | None = None) -> list[dict[str, Any]]:
     """Every object of one resource type (in one namespace, or all), page by page."""
     items: list[dict[str, Any]] = []
@@ -37,7 +37,7 @@ def _oid(gk: GroupKind, item: dict[str, Any]) -> ObjectId:
     return ObjectId(gk.group, gk.kind, meta.get("namespace", ""), meta.get("name", ""))
 
 
-def _listed(cluster: Cluster, resource: Resource, namespace: str | None = None,
+def _listed(cluster: Client, resource: Resource, namespace: str | None = None,
             label_selector: str | None = None) -> list[tuple[ObjectId, dict[str, Any]]]:
     gk = resource.group_kind
     try:
@@ -98,7 +98,7 @@ def _merged(batches: Iterable[tuple[Resource, list[tuple[ObjectId, dict[str, Any
     return out
 
 
-def snapshot(cluster: Cluster, discovery: Discovery, wanted: Iterable[ObjectId],
+def snapshot(cluster: Client, discovery: Discovery, wanted: Iterable[ObjectId],
              label_selector: str, *, concurrency: int = 8, scope: str | None = None,
              versions: Mapping[ObjectId, str] | None = None) -> dict[ObjectId, dict[str, Any]]:
     """Live state of the wanted objects (and any other object of their kinds that carries
@@ -127,7 +127,7 @@ def snapshot(cluster: Cluster, discovery: Discovery, wanted: Iterable[ObjectId],
                     *zip((r for r, _ in rest), unlabelled, strict=True)], addressed)
 
 
-def _namespaces(cluster: Cluster, discovery: Discovery) -> set[str] | None:
+def _namespaces(cluster: Client, discovery: Discovery) -> set[str] | None:
     """The names of the cluster's namespaces; None when they cannot be listed."""
     resource = discovery.find(kinds.NAMESPACE)
     if resource is None:
