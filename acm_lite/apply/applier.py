@@ -10,7 +10,7 @@ from itertools import groupby
 from typing import Any
 
 from acm_lite import api, errors, kinds
-from acm_lite.apply import wait
+from acm_lite.apply import wait, writes
 from acm_lite.cluster.client import ApiError, Call, Client
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.errors import AcmError, Category, Problem
@@ -18,8 +18,6 @@ from acm_lite.objects import GroupKind, ObjectId, split_api_version
 from acm_lite.plan import ownership, protected
 from acm_lite.plan.changeset import Action, Change, ChangeSet, Outcome, Result
 
-APPLY = "application/apply-patch+yaml"
-MERGE = "application/merge-patch+json"
 _DONE = {Action.CREATE: Outcome.CREATED, Action.UPDATE: Outcome.CONFIGURED,
          Action.UNMANAGE: Outcome.UNMANAGED, Action.PRUNE: Outcome.PRUNED}
 
@@ -49,33 +47,28 @@ class Applier:
         self.on_result = on_result
         self._new_namespaces: set[str] = set()
 
-    def _query(self, apply: bool, gk: GroupKind | None = None) -> dict[str, str]:
-        query = {"fieldManager": self.options.field_manager}
-        if apply and self.options.force_conflicts:
-            query["force"] = "true"
-        if gk in self.options.prevalidated:  # checked offline against the strict schema already
-            query["fieldValidation"] = "Ignore"
-        if self.options.dry_run:
-            query["dryRun"] = "All"
-        return query
-
     def _call(self, change: Change) -> Call:
         """The request that carries out ``change``, at the version the object is declared at."""
         path = self._resource(change).path_of(change.id)
+        options = self.options
         if change.action in (Action.CREATE, Action.UPDATE):
-            return Call("PATCH", path, self._query(True, change.id.group_kind), change.desired,
-                        APPLY)
+            # a kind checked offline against the strict schema already is not checked again
+            checked = change.id.group_kind in options.prevalidated
+            return writes.server_side_apply(
+                path, change.desired, field_manager=options.field_manager,
+                force=options.force_conflicts, field_validation="Ignore" if checked else None,
+                dry_run=options.dry_run)
         if change.action is Action.UNMANAGE:
-            return Call("PATCH", path, self._query(False), ownership.unmanage_patch(), MERGE)
+            return writes.merge_patch(path, ownership.unmanage_patch(),
+                                      field_manager=options.field_manager,
+                                      dry_run=options.dry_run)
         # PRUNE: only the exact object that was listed as ours, and never a protected one (the
         # plan unmanages those; this is the last check before a DELETE goes out)
         if protected.never_delete(change.id):
             raise AcmError(errors.DELETE_REFUSED, f"refusing to delete {change.id}: a protected "
                            "object is only ever unmanaged", subject=change.subject)
         uid = ((change.live or {}).get("metadata") or {}).get("uid")
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
-                **({"preconditions": {"uid": uid}} if uid else {})}
-        return Call("DELETE", path, {"dryRun": "All"} if self.options.dry_run else None, body)
+        return writes.delete(path, uid=uid, propagation="Background", dry_run=options.dry_run)
 
     def _resource(self, change: Change) -> Resource:
         """Where ``change`` is sent. Applies go to the declared version, or fail with a coded

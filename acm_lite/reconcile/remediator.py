@@ -12,8 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from acm_lite import api
-from acm_lite.apply.applier import APPLY
+from acm_lite.apply import writes
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.errors import AcmError
@@ -142,9 +141,8 @@ class Remediator:
             self.on_fight(change)
             return
         try:
-            self.cluster.request("PATCH", resource.path_of(change.id), body=change.desired,
-                                 query={"fieldManager": api.FIELD_MANAGER, "force": "true"},
-                                 content_type=APPLY, decode=False)
+            writes.send(self.cluster, writes.server_side_apply(resource.path_of(change.id),
+                                                               change.desired))
         except (ApiError, AcmError) as e:
             log.warning("drift repair failed", extra={"fields": {"object": change.subject,
                                                                  "error": str(e)}})

@@ -1,12 +1,13 @@
-"""acm-lite's objects in the cluster: its CRDs and namespace, and each RootSync's spec and status."""
+"""acm-lite's objects in the cluster: its CRDs and namespace, and each RootSync's spec and status.
+Cluster I/O; the write requests themselves are built by ``apply.writes``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from acm_lite import api
-from acm_lite.apply import wait
-from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.apply import wait, writes
+from acm_lite.cluster.client import ApiError, Client
 from acm_lite.status.model import State, SyncStatus
 
 ROOTSYNCS = "rootsyncs"
@@ -17,17 +18,12 @@ def _path(namespace: str, name: str = "", status: bool = False) -> str:
     return base + (f"/{name}" if name else "") + ("/status" if status else "")
 
 
-def _apply(cluster: Cluster, path: str, body: dict[str, Any]) -> None:
-    cluster.request("PATCH", path, body=body, content_type="application/apply-patch+yaml",
-                    query={"fieldManager": api.FIELD_MANAGER, "force": "true"})
-
-
-def installed(cluster: Cluster) -> bool:
+def installed(cluster: Client) -> bool:
     """Whether acm-lite's CRDs are in place (nothing to read before they are)."""
     return all(wait.established(cluster, c["metadata"]["name"]) for c in api.crds())
 
 
-def install(cluster: Cluster) -> bool:
+def install(cluster: Client) -> bool:
     """Make sure the CRDs and the system namespace exist; True if anything was written.
 
     Reads first, so a running installation (or the Helm chart's) costs no write, and a service
@@ -37,7 +33,7 @@ def install(cluster: Cluster) -> bool:
     for crd in api.crds():
         name = crd["metadata"]["name"]
         if not wait.established(cluster, name):
-            _apply(cluster, wait.CRD_PATH + name, crd)
+            writes.send(cluster, writes.server_side_apply(wait.CRD_PATH + name, crd))
             wrote = True
     if wrote:
         wait.crds_established(cluster, [c["metadata"]["name"] for c in api.crds()])
@@ -46,15 +42,16 @@ def install(cluster: Cluster) -> bool:
     except ApiError as e:
         if e.status != 404:
             raise e.to_acm(f"Namespace {api.SYSTEM_NAMESPACE}") from e
-        _apply(cluster, f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}",
-               {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": api.SYSTEM_NAMESPACE,
-                             "labels": {"app.kubernetes.io/part-of": "acm-lite"}}})
+        writes.send(cluster, writes.server_side_apply(
+            f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}",
+            {"apiVersion": "v1", "kind": "Namespace",
+             "metadata": {"name": api.SYSTEM_NAMESPACE,
+                          "labels": {"app.kubernetes.io/part-of": "acm-lite"}}}))
         wrote = True
     return wrote
 
 
-def read(cluster: Cluster, name: str, namespace: str = api.SYSTEM_NAMESPACE
+def read(cluster: Client, name: str, namespace: str = api.SYSTEM_NAMESPACE
          ) -> dict[str, Any] | None:
     try:
         found: dict[str, Any] = cluster.request("GET", _path(namespace, name))
@@ -65,7 +62,7 @@ def read(cluster: Cluster, name: str, namespace: str = api.SYSTEM_NAMESPACE
         raise e.to_acm(f"RootSync {namespace}/{name}") from e
 
 
-def list_syncs(cluster: Cluster, namespace: str = api.SYSTEM_NAMESPACE) -> list[dict[str, Any]]:
+def list_syncs(cluster: Client, namespace: str = api.SYSTEM_NAMESPACE) -> list[dict[str, Any]]:
     try:
         return list(cluster.request("GET", _path(namespace)).get("items") or [])
     except ApiError as e:
@@ -74,34 +71,33 @@ def list_syncs(cluster: Cluster, namespace: str = api.SYSTEM_NAMESPACE) -> list[
         raise e.to_acm(f"RootSyncs in {namespace}") from e
 
 
-def write_spec(cluster: Cluster, name: str, spec: dict[str, Any],
+def write_spec(cluster: Client, name: str, spec: dict[str, Any],
                existing: dict[str, Any] | None, namespace: str = api.SYSTEM_NAMESPACE) -> None:
     """Record how the sync is configured (skipped when nothing changed)."""
     if existing is not None and existing.get("spec") == spec:
         return
     try:
-        _apply(cluster, _path(namespace, name), {
+        writes.send(cluster, writes.server_side_apply(_path(namespace, name), {
             "apiVersion": api.API_VERSION, "kind": "RootSync",
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec})
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}))
     except ApiError as e:
         raise e.to_acm(f"RootSync {namespace}/{name}") from e
 
 
-def write_status(cluster: Cluster, name: str, status: SyncStatus, existing: dict[str, Any] | None,
+def write_status(cluster: Client, name: str, status: SyncStatus, existing: dict[str, Any] | None,
                  namespace: str = api.SYSTEM_NAMESPACE) -> bool:
     """Record the outcome; skipped (False) when it says nothing new, so a no-op sync writes nothing."""
     if existing is not None and SyncStatus.from_status(existing.get("status")).same_outcome(status):
         return False
     try:
-        cluster.request("PATCH", _path(namespace, name, status=True),
-                        body={"status": status.to_status()},
-                        content_type="application/merge-patch+json")
+        writes.send(cluster, writes.merge_patch(_path(namespace, name, status=True),
+                                                {"status": status.to_status()}))
     except ApiError as e:
         raise e.to_acm(f"RootSync {namespace}/{name} status") from e
     return True
 
 
-def add_error(cluster: Cluster, name: str, problem: dict[str, Any],
+def add_error(cluster: Client, name: str, problem: dict[str, Any],
               namespace: str = api.SYSTEM_NAMESPACE) -> None:
     """Record an error found between passes (a fight) on the sync's status, once."""
     found = read(cluster, name, namespace)
