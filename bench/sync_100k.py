@@ -22,7 +22,7 @@ import apiserver_metrics  # bench/apiserver_metrics.py
 import sync_5500  # bench/sync_5500.py: the objects and an empty control plane of its own
 
 from acm_lite import api
-from acm_lite.cluster import inventory_parts
+from acm_lite.apply import inventory_parts
 from acm_lite.cluster.client import Cluster
 from acm_lite.status import store
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite import api, declare, errors, policy
+from acm_lite.apply import inventory
 from acm_lite.apply.applier import Applier, ApplyOptions
-from acm_lite.cluster import inventory, live
+from acm_lite.cluster import live
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem

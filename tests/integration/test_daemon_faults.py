@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from acm_lite import policy
-from acm_lite.cluster import inventory
+from acm_lite.apply import inventory
 from acm_lite.cluster.client import Cluster, load_configuration
 from acm_lite.devcluster import controlplane
 from acm_lite.devcluster.controlplane import APIServer, Environment

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from acm_lite import api
-from acm_lite.cluster import inventory
+from acm_lite.apply import inventory
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.errors import AcmError

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from acm_lite import api, errors
+from acm_lite.apply import inventory
+from acm_lite.apply import inventory_parts as parts
+from acm_lite.apply.inventory_parts import PartLimit
 from acm_lite.cli import report
-from acm_lite.cluster import inventory
-from acm_lite.cluster import inventory_parts as parts
 from acm_lite.cluster.client import ApiError, Call, Cluster, load_configuration
-from acm_lite.cluster.inventory_parts import PartLimit
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.errors import AcmError
 from acm_lite.objects import ObjectId

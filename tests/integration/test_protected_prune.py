@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from acm_lite import api
-from acm_lite.cluster import inventory
+from acm_lite.apply import inventory
 from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.objects import ObjectId

@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from acm_lite.cluster import inventory
+from acm_lite.apply import inventory
 from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster import controlplane
 from acm_lite.plan.changeset import Outcome

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from acm_lite.cluster import inventory_parts as parts
-from acm_lite.cluster.inventory_parts import Part, PartLimit
+from acm_lite.apply import inventory_parts as parts
+from acm_lite.apply.inventory_parts import Part, PartLimit
 
 
 def _entries(n: int) -> list[str]:

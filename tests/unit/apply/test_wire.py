@@ -12,8 +12,8 @@ import pytest
 from kubernetes import client as k8s_client
 
 from acm_lite import api
+from acm_lite.apply import inventory
 from acm_lite.apply.applier import Applier, ApplyOptions
-from acm_lite.cluster import inventory
 from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.objects import GroupKind, Manifest, ObjectId

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from acm_lite import api, errors
-from acm_lite.cluster import inventory_parts as parts
+from acm_lite.apply import inventory_parts as parts
 from acm_lite.cluster.client import ApiError, Call, Cluster
 from acm_lite.errors import AcmError, Problem
 from acm_lite.objects import ObjectId
