@@ -13,7 +13,8 @@ from typing import Any
 
 from acm_lite import api, errors
 from acm_lite.apply import inventory_parts as parts
-from acm_lite.cluster.client import ApiError, Call, Cluster
+from acm_lite.apply import writes
+from acm_lite.cluster.client import ApiError, Client
 from acm_lite.errors import AcmError, Problem
 from acm_lite.objects import ObjectId
 
@@ -42,7 +43,7 @@ def decode(entry: str) -> ObjectId:
     return ObjectId(group, kind, namespace, name)
 
 
-def read(cluster: Cluster, sync: str, namespace: str = api.SYSTEM_NAMESPACE) -> set[ObjectId]:
+def read(cluster: Client, sync: str, namespace: str = api.SYSTEM_NAMESPACE) -> set[ObjectId]:
     """The recorded objects (empty when the sync never ran): the union of every part found, and
     of the single object older versions wrote while no complete write of parts supersedes it."""
     found = [parts.parse(item) for item in _list(cluster, namespace, sync)]
@@ -52,7 +53,7 @@ def read(cluster: Cluster, sync: str, namespace: str = api.SYSTEM_NAMESPACE) -> 
     return _decoded(stored, namespace)
 
 
-def write(cluster: Cluster, sync: str, objects: set[ObjectId],
+def write(cluster: Client, sync: str, objects: set[ObjectId],
           namespace: str = api.SYSTEM_NAMESPACE, limit: parts.PartLimit | None = None
           ) -> Problem | None:
     """Record ``objects`` as a new generation of parts, then delete what it supersedes.
@@ -68,7 +69,7 @@ def write(cluster: Cluster, sync: str, objects: set[ObjectId],
     return _remove(cluster, namespace, sync, seen)
 
 
-def _list(cluster: Cluster, namespace: str, sync: str, metadata_only: bool = False
+def _list(cluster: Client, namespace: str, sync: str, metadata_only: bool = False
           ) -> list[dict[str, Any]]:
     """Every part of the sync's inventory, in one labelled LIST (bodies or only metadata)."""
     accept = _METADATA_ONLY if metadata_only else "application/json"
@@ -84,7 +85,7 @@ def _list(cluster: Cluster, namespace: str, sync: str, metadata_only: bool = Fal
     return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
-def _listing(cluster: Cluster, namespace: str, accept: str, selector: str) -> Any:
+def _listing(cluster: Client, namespace: str, accept: str, selector: str) -> Any:
     """One LIST; while the API server's cache of a just-installed CRD is still starting, it
     answers 429 for a moment, so that answer is retried for a few seconds."""
     deadline = time.monotonic() + STARTING_WAIT
@@ -98,7 +99,7 @@ def _listing(cluster: Cluster, namespace: str, accept: str, selector: str) -> An
         time.sleep(0.2)
 
 
-def _legacy(cluster: Cluster, namespace: str, sync: str) -> list[tuple[str, object]]:
+def _legacy(cluster: Client, namespace: str, sync: str) -> list[tuple[str, object]]:
     """The entries of the single object (named after the sync) that older versions wrote."""
     try:
         doc = cluster.request("GET", _path(namespace, sync))
@@ -139,12 +140,12 @@ def _decoded(stored: Iterable[tuple[str, object]], namespace: str) -> set[Object
     return out
 
 
-def _create(cluster: Cluster, namespace: str, sync: str, generation: int,
+def _create(cluster: Client, namespace: str, sync: str, generation: int,
             layout: list[list[str]]) -> None:
     """Create every part of the new generation (a create, never an overwrite: a name already
     taken means another write of the same sync raced this one, which is refused)."""
-    calls = [Call("POST", _path(namespace), {"fieldManager": api.FIELD_MANAGER},
-                  parts.body(sync, namespace, generation, index, layout))
+    calls = [writes.create(_path(namespace),
+                           parts.body(sync, namespace, generation, index, layout))
              for index in range(len(layout))]
     for index, outcome in enumerate(cluster.request_many(calls, width=CREATE_WIDTH)):
         if outcome is None:
@@ -159,7 +160,7 @@ def _create(cluster: Cluster, namespace: str, sync: str, generation: int,
                        hint="the previous record is kept; the next pass writes it again")
 
 
-def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part]
+def _remove(cluster: Client, namespace: str, sync: str, seen: list[parts.Part]
             ) -> Problem | None:
     """Delete the parts the new generation supersedes, and the single object of older versions
     (which no label finds; usually long gone, so its DELETE answers 404). A failure here does
@@ -171,8 +172,7 @@ def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part]
         if generations:
             selector = (f"{parts.selector(sync)},{parts.GENERATION_LABEL} in "
                         f"({','.join(map(str, generations))})")
-            cluster.request("DELETE", _path(namespace), query={"labelSelector": selector},
-                            decode=False)
+            writes.send(cluster, writes.delete(_path(namespace), selector=selector))
         for target in targets:
             _delete(cluster, target)
         _delete_legacy(cluster, namespace, sync)
@@ -186,7 +186,7 @@ def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part]
     return None
 
 
-def _delete_legacy(cluster: Cluster, namespace: str, sync: str) -> None:
+def _delete_legacy(cluster: Client, namespace: str, sync: str) -> None:
     """Delete the single object of older versions, if there is one (and only that: the UID
     precondition keeps a part that took its name in between)."""
     try:
@@ -198,16 +198,15 @@ def _delete_legacy(cluster: Cluster, namespace: str, sync: str) -> None:
     uid = (doc.get("metadata") or {}).get("uid") if isinstance(doc, dict) else None
     if _is_legacy(doc) and uid:
         try:
-            cluster.request("DELETE", _path(namespace, sync), decode=False,
-                            body={"preconditions": {"uid": uid}})
+            writes.send(cluster, writes.delete(_path(namespace, sync), uid=uid))
         except ApiError as e:
             if e.status not in (404, 409):  # gone, or replaced: either way not ours to delete
                 raise
 
 
-def _delete(cluster: Cluster, path: str) -> None:
+def _delete(cluster: Client, path: str) -> None:
     try:
-        cluster.request("DELETE", path, decode=False)
+        writes.send(cluster, writes.delete(path))
     except ApiError as e:
         if e.status != 404:
             raise
