@@ -320,13 +320,12 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
                             versions={o.id: o.version for o in declared.objects})
     opts = planner.PlanOptions(spec.name, sync.result.snapshot.commit, options.take_over)
     ordered = order.levels(declared.objects)
-    cyclic = any(p.code is errors.DEPENDENCY_CYCLE for p in ordered[1])
     # whatever this pass may apply is recorded before anything is applied (a pass killed halfway
     # never forgets what it created); the write goes out while the plan is made
     early = recorded | planner.manageable(declared.objects, current, opts)
     writing = None
     notes: list[Problem] = []  # warnings of the inventory writes
-    if sync.writes and early != recorded and not cyclic:
+    if sync.writes and early != recorded and not ordered.cyclic:
         writing = _Background(lambda: _record_before_applying(cluster, spec.name, early, notes))
     written = early if writing else recorded
     try:
@@ -339,7 +338,7 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     sync.result.planned = sum(1 for c in changes.changes
                               if c.action not in (Action.UNCHANGED, Action.SKIP))
     sync.timed("plan", started)
-    if any(p.blocking for p in changes.problems if p.code is errors.DEPENDENCY_CYCLE):
+    if ordered.cyclic:
         return sync.finish("plan", changes.problems)
     if options.plan_only:
         return sync.finish("plan", changes.problems)
