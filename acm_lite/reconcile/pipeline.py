@@ -3,12 +3,10 @@ status. A blocking problem before apply stops the pass with nothing applied."""
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from acm_lite.plan import order, ownership, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Outcome, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
+from acm_lite.reconcile import collector
 from acm_lite.source import git, local
 from acm_lite.source.auth import GitAuth, strip_userinfo
 from acm_lite.source.snapshot import Snapshot
@@ -195,7 +194,7 @@ def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
     cluster.breaker.reset()  # each pass finds out afresh whether the API server answers
     cluster.deadline = time.monotonic() + options.deadline if options.deadline > 0 else None
     try:
-        with _collector_paused():
+        with collector.paused():
             return _run(sync, on_result)
     except AcmError as e:
         return sync.finish(sync.stage, [Problem(e.code, e.message, source=e.path, hint=e.hint)])
@@ -229,37 +228,6 @@ def failed_pass(spec: SyncSpec, cluster: Cluster, options: SyncOptions, stage: s
                                                 f"status not recorded: {e.message}")
             sync.writes = False
     return sync.finish(stage, problems)
-
-
-class _CollectorPause:
-    """A pass makes hundreds of thousands of short-lived objects (parsed documents, listed live
-    objects) with no reference cycles among them; the cyclic collector would rescan them again
-    and again, which was a third of a no-op pass over 5,500 objects. Reference counting frees
-    them all the same; the few cycles wait until no pass runs. Counted, as passes for several
-    clusters run in threads side by side."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._passes = 0
-        self._was_on = False
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._passes == 0:
-                self._was_on = gc.isenabled()
-                gc.disable()
-            self._passes += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._passes -= 1
-                if self._passes == 0 and self._was_on:
-                    gc.enable()
-
-
-_collector_paused = _CollectorPause()
 
 
 def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
