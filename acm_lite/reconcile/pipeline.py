@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,20 +14,18 @@ from typing import Any
 from acm_lite import api, declare, errors, policy
 from acm_lite.apply.applier import Applier, ApplyOptions
 from acm_lite.cluster import inventory, live
-from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
 from acm_lite.kinds import builtin
 from acm_lite.objects import ObjectId
-from acm_lite.parse import namespace_selection, reader
-from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.paths import cache_dir
 from acm_lite.plan import order, ownership, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Outcome, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
-from acm_lite.reconcile import collector
+from acm_lite.reconcile import collector, declared_cache
 from acm_lite.source import git, local
 from acm_lite.source.auth import GitAuth, strip_userinfo
 from acm_lite.source.snapshot import Snapshot
@@ -251,7 +249,10 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
     started = time.monotonic()
     sync.stage = "parse"
     sync.progress(f"reading {sync.result.snapshot.short_commit}")
-    declared = _declare(sync.result.snapshot, spec, options, cluster)
+    declared = declared_cache.declared(
+        sync.result.snapshot, cluster, source_format=spec.source_format,
+        cluster_name=spec.cluster_name, cluster_labels=spec.cluster_labels, schema=options.schema,
+        namespace=spec.namespace)
     sync.result.live_namespaces = declared.live_namespaces
     sync.timed("parse", started)
     sync.result.problems += declared.problems
@@ -407,66 +408,6 @@ class _Background:
         self._thread.join()
         if self._error is not None:
             raise self._error
-
-
-@dataclass(frozen=True)
-class _Rendered:
-    """A declared set kept for reuse; with the live Namespaces it was made for, and the source
-    read, when dynamic NamespaceSelectors made it depend on them."""
-
-    result: declare.Declared
-    live: LiveNamespaces | None = None
-    loaded: reader.ReadResult | None = None
-
-
-_DECLARED: OrderedDict[tuple[object, ...], _Rendered] = OrderedDict()
-_DECLARED_LOCK = threading.Lock()
-_DECLARED_KEEP = 8
-
-
-def _declare(snapshot: Snapshot, spec: SyncSpec, options: SyncOptions, cluster: Cluster
-             ) -> declare.Declared:
-    """Parse and validate a snapshot; a commit already rendered the same way in this process is
-    not read again (snapshots of a commit never change, and the result is never mutated) unless
-    dynamic NamespaceSelectors select from live Namespaces that have changed since."""
-    labels = tuple(sorted((spec.cluster_labels or {}).items()))
-    key = (snapshot.repo, snapshot.commit, snapshot.dir, spec.source_format, spec.cluster_name,
-           labels, options.schema, spec.namespace)
-    cached = None
-    if snapshot.commit is not None:
-        with _DECLARED_LOCK:
-            cached = _DECLARED.get(key)
-            if cached is not None:
-                _DECLARED.move_to_end(key)
-    if cached is not None and cached.live is None:
-        return cached.result
-    loaded = cached.loaded if cached is not None and cached.loaded is not None else (
-        declare.load(snapshot.root, spec.source_format))
-    selectable = (live_namespaces(cluster)
-                  if declare.needs_live_namespaces(loaded, spec.source_format) else None)
-    if cached is not None and cached.live == selectable:
-        return cached.result
-    result = declare.declare(loaded, ClusterTarget(spec.cluster_name, spec.cluster_labels),
-                             declare.Options(source_format=spec.source_format,
-                                             schema=options.schema,
-                                             tenant_namespace=spec.namespace,
-                                             live_namespaces=selectable))
-    if snapshot.commit is not None:
-        with _DECLARED_LOCK:
-            _DECLARED[key] = _Rendered(result, selectable,
-                                       loaded if selectable is not None else None)
-            while len(_DECLARED) > _DECLARED_KEEP:
-                _DECLARED.popitem(last=False)
-    return result
-
-
-def live_namespaces(cluster: Cluster) -> LiveNamespaces:
-    """The cluster's Namespaces and their labels, for dynamic NamespaceSelectors (one LIST)."""
-    try:
-        listed = cluster.request("GET", "/api/v1/namespaces")
-    except ApiError as e:
-        raise e.to_acm("Namespaces, listed for dynamic NamespaceSelectors") from e
-    return namespace_selection.live(listed.get("items") or [])
 
 
 def _managed(changes: ChangeSet) -> set[ObjectId]:
