@@ -3,7 +3,6 @@ status. A blocking problem before apply stops the pass with nothing applied."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -13,19 +12,18 @@ from typing import Any
 
 from acm_lite import api, declare, errors, policy
 from acm_lite.apply.applier import Applier, ApplyOptions
-from acm_lite.cluster import inventory, live
+from acm_lite.cluster import live
 from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
 from acm_lite.kinds import builtin
-from acm_lite.objects import ObjectId
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.paths import cache_dir
 from acm_lite.plan import order, ownership, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Outcome, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
-from acm_lite.reconcile import collector, declared_cache
+from acm_lite.reconcile import collector, declared_cache, recording
 from acm_lite.source import git, local
 from acm_lite.source.auth import GitAuth, strip_userinfo
 from acm_lite.source.snapshot import Snapshot
@@ -127,8 +125,13 @@ class _Pass:
         self.existing: dict[str, Any] | None = None
         self.stage = "setup"
         self.writes = not (options.dry_run or options.plan_only)
-        self.managed: int | None = None  # size of the inventory as last read or written
+        self.inventory: recording.Record | None = None  # from the plan stage on
         self.seen: list[Result] = []  # results as they arrive, kept if apply stops part-way
+
+    @property
+    def managed(self) -> int | None:
+        """Size of the inventory as last read or written."""
+        return self.inventory.managed if self.inventory else None
 
     def timed(self, stage: str, started: float) -> None:
         self.durations[stage] = round(time.monotonic() - started, 3)
@@ -276,10 +279,10 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
     started = time.monotonic()
     sync.stage = "plan"
     discovery = Discovery(cluster)
-    recorded = inventory.read(cluster, spec.name) if sync.writes or store.installed(cluster) else set()
-    sync.managed = len(recorded) if sync.writes else None
+    record = sync.inventory = recording.Record(cluster, spec.name, writes=sync.writes)
+    recorded = record.read(sync.writes or store.installed(cluster))
     declared_ids = {o.id for o in declared.objects}
-    guard = _prune_all_guard(declared_ids, recorded, options)
+    guard = recording.refuse_prune_all(declared_ids, recorded, options.allow_prune_all)
     if guard:
         return sync.finish("plan", [guard])
     wanted = declared_ids | recorded
@@ -289,20 +292,9 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
                             versions={o.id: o.version for o in declared.objects})
     opts = planner.PlanOptions(spec.name, sync.result.snapshot.commit, options.take_over)
     ordered = order.levels(declared.objects)
-    # whatever this pass may apply is recorded before anything is applied (a pass killed halfway
-    # never forgets what it created); the write goes out while the plan is made
-    early = recorded | planner.manageable(declared.objects, current, opts)
-    writing = None
-    notes: list[Problem] = []  # warnings of the inventory writes
-    if sync.writes and early != recorded and not ordered.cyclic:
-        writing = _Background(lambda: _record_before_applying(cluster, spec.name, early, notes))
-    written = early if writing else recorded
-    try:
+    may_apply = set() if ordered.cyclic else planner.manageable(declared.objects, current, opts)
+    with record.writing(may_apply):
         changes = planner.plan(declared.objects, current, recorded, opts, ordered)
-    finally:
-        if writing:
-            writing.wait()
-            sync.managed = len(written)
     sync.result.changeset = changes
     sync.result.planned = sum(1 for c in changes.changes
                               if c.action not in (Action.UNCHANGED, Action.SKIP))
@@ -311,21 +303,16 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
         return sync.finish("plan", changes.problems)
     if options.plan_only:
         return sync.finish("plan", changes.problems)
-    return _apply(sync, discovery, changes, recorded=recorded, written=written,
-                  notes=notes, on_result=on_result)
+    return _apply(sync, discovery, changes, record, on_result=on_result)
 
 
-def _apply(sync: _Pass, discovery: Discovery, changes: ChangeSet, *, recorded: set[ObjectId],
-           written: set[ObjectId], notes: list[Problem],
+def _apply(sync: _Pass, discovery: Discovery, changes: ChangeSet, record: recording.Record, *,
            on_result: Callable[[Result], None]) -> SyncResult:
-    spec, cluster, options = sync.spec, sync.cluster, sync.options
+    cluster, options = sync.cluster, sync.options
     started = time.monotonic()
     sync.stage = "apply"
-    managed = _managed(changes)
-    if sync.writes and not managed <= written:  # never expected: the plan manages more than
-        written = written | managed  # ``manageable`` said; still recorded before applying
-        _record_before_applying(cluster, spec.name, written, notes)
-        sync.managed = len(written)
+    managed = recording.managed(changes)
+    record.before_applying(managed)
     if sync.writes and sync.result.planned:
         _record_applying(sync)
 
@@ -341,39 +328,12 @@ def _apply(sync: _Pass, discovery: Discovery, changes: ChangeSet, *, recorded: s
     sync.progress(f"applying {sum(1 for c in changes.changes if c.action is not Action.UNCHANGED)}"
                   f" of {len(changes.changes)} objects")
     sync.result.results = applier.run(changes)
-    final = _final_inventory(recorded, managed, sync.result.results)
-    unrecorded = _record_after_applying(cluster, spec.name, final, notes) \
-        if sync.writes and final != written else None
-    sync.managed = len(final if unrecorded is None else written)
+    unrecorded = record.after_applying(managed, sync.result.results)
     sync.timed("apply", started)
     failures = [r.problem for r in sync.result.results if r.problem]
     conflicts = [p for p in changes.problems if p.code is errors.MANAGEMENT_CONFLICT]
-    return sync.finish("apply", _unique(failures + conflicts + notes)
+    return sync.finish("apply", _unique(failures + conflicts + record.notes)
                        + ([unrecorded] if unrecorded else []))
-
-
-def _record_before_applying(cluster: Cluster, sync: str, objects: set[ObjectId],
-                            notes: list[Problem]) -> None:
-    """Record what the pass may apply; a failure stops the pass before anything is applied, and
-    says so. A warning of the write goes into ``notes``."""
-    try:
-        notes += filter(None, [inventory.write(cluster, sync, objects)])
-    except AcmError as e:
-        raise AcmError(e.code, f"{e.message}; nothing was applied", path=e.path,
-                       subject=e.subject, hint=e.hint) from e
-
-
-def _record_after_applying(cluster: Cluster, sync: str, objects: set[ObjectId],
-                           notes: list[Problem]) -> Problem | None:
-    """Record the set left after pruning. Everything applied was recorded before applying, so a
-    failure here only keeps pruned objects on the record until the next pass: reported, and the
-    results of the applies are kept."""
-    try:
-        notes += filter(None, [inventory.write(cluster, sync, objects)])
-    except AcmError as e:
-        return Problem(e.code, f"{e.message}; the objects were applied and recorded before "
-                       "applying, and the next pass records what was pruned", hint=e.hint)
-    return None
 
 
 def _record_applying(sync: _Pass) -> None:
@@ -386,55 +346,6 @@ def _record_applying(sync: _Pass) -> None:
         source={"repo": sync.result.snapshot.repo, "revision": sync.spec.revision,
                 "dir": sync.spec.dir}, managed=sync.managed or 0, stage="apply",
         message=f"applying {sync.result.planned} changes"))
-
-
-class _Background:
-    """One call on a thread of its own; ``wait`` returns when it is done and raises what it
-    raised."""
-
-    def __init__(self, call: Callable[[], None]):
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                call()
-            except BaseException as e:  # handed to the waiting thread
-                self._error = e
-
-        self._thread = threading.Thread(target=run, name="acm-lite-background", daemon=True)
-        self._thread.start()
-
-    def wait(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-
-def _managed(changes: ChangeSet) -> set[ObjectId]:
-    """Declared objects this sync manages after the pass (not the disabled or conflicting ones)."""
-    return {c.id for c in changes.changes if c.manifest is not None
-            and c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)}
-
-
-def _final_inventory(recorded: set[ObjectId], managed: set[ObjectId],
-                     results: list[Result]) -> set[ObjectId]:
-    released = {r.change.id for r in results if r.change.id not in managed
-                and r.outcome in (Outcome.PRUNED, Outcome.UNMANAGED)}
-    dropped = {r.change.id for r in results if r.change.action is Action.SKIP
-               and r.change.manifest is None}  # left the source and no longer ours
-    return managed | (recorded - released - dropped)
-
-
-def _prune_all_guard(declared: set[ObjectId], recorded: set[ObjectId], options: SyncOptions
-                     ) -> Problem | None:
-    if options.allow_prune_all or not recorded:
-        return None
-    if not recorded & declared:
-        return Problem(errors.EMPTY_SOURCE,
-                       f"this commit would prune all {len(recorded)} objects the sync manages and "
-                       "keep none; refusing", hint="check --repo and --dir; pass --allow-prune-all "
-                       "if removing everything is intended")
-    return None
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
