@@ -4,6 +4,9 @@ each pushed later by its ``config.kubernetes.io/depends-on`` targets. Prunes run
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest, ObjectId
@@ -20,7 +23,21 @@ def base_level(oid: ObjectId) -> int:
     return CLUSTER_LEVEL if not oid.namespace else NAMESPACED_LEVEL
 
 
-def levels(objs: list[Manifest]) -> tuple[dict[ObjectId, int], list[Problem]]:
+@dataclass(frozen=True)
+class Levels:
+    """Each declared object's apply level (``of``), and the depends-on cycles found deciding them:
+    an object on a cycle gets the namespaced level and a ``DEPENDENCY_CYCLE`` problem."""
+
+    of: Mapping[ObjectId, int]
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def cyclic(self) -> bool:
+        """Whether depends-on forms a cycle: the pass stops at planning, nothing applied."""
+        return bool(self.problems)
+
+
+def levels(objs: list[Manifest]) -> Levels:
     """Each object's level: its kind's, or one past the deepest object it depends on."""
     by_id = {o.id: o for o in objs}
     deps = {o.id: [d for d in dependencies(o) if d in by_id] for o in objs}
@@ -47,7 +64,7 @@ def levels(objs: list[Manifest]) -> tuple[dict[ObjectId, int], list[Problem]]:
                                           f"depends-on forms a cycle through {cycle.oid}", obj))
             visiting.clear()
             result.setdefault(obj.id, NAMESPACED_LEVEL)
-    return result, problems
+    return Levels(result, tuple(problems))
 
 
 class _CycleError(Exception):

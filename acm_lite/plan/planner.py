@@ -84,14 +84,15 @@ def _prune_change(oid: ObjectId, live: dict[str, Any] | None, opts: PlanOptions)
 
 
 def plan(declared: list[Manifest], live: Mapping[ObjectId, dict[str, Any]],
-         inventory: set[ObjectId], opts: PlanOptions,
-         ordered: tuple[dict[ObjectId, int], list[Problem]] | None = None) -> ChangeSet:
-    """``ordered``: ``order.levels(declared)``, when the caller has it already."""
+         inventory: set[ObjectId], opts: PlanOptions, levels: order.Levels | None = None
+         ) -> ChangeSet:
+    """``levels``: ``order.levels(declared)``, when the caller has it already."""
     result = ChangeSet()
-    levels, problems = ordered or order.levels(declared)
-    result.problems = list(problems)
+    if levels is None:
+        levels = order.levels(declared)
+    result.problems = list(levels.problems)
     for obj in declared:
-        change, problem = _declared_change(obj, live.get(obj.id), opts, levels[obj.id])
+        change, problem = _declared_change(obj, live.get(obj.id), opts, levels.of[obj.id])
         result.changes.append(change)
         if problem:
             result.problems.append(problem)

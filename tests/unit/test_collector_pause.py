@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from acm_lite.reconcile.pipeline import _CollectorPause
+from acm_lite.reconcile.collector import CollectorPause
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def restore_collector() -> Iterator[None]:
 
 def test_overlapping_passes_resume_collection_only_when_the_last_ends() -> None:
     gc.enable()
-    pause = _CollectorPause()
+    pause = CollectorPause()
     first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
     seen: dict[str, bool] = {}
 
@@ -47,7 +47,7 @@ def test_overlapping_passes_resume_collection_only_when_the_last_ends() -> None:
 
 def test_a_collector_switched_off_before_stays_off() -> None:
     gc.disable()
-    pause = _CollectorPause()
+    pause = CollectorPause()
     with pause():
         assert not gc.isenabled()
     assert not gc.isenabled()
@@ -55,7 +55,7 @@ def test_a_collector_switched_off_before_stays_off() -> None:
 
 def test_an_exception_still_resumes_collection() -> None:
     gc.enable()
-    pause = _CollectorPause()
+    pause = CollectorPause()
     with pytest.raises(RuntimeError), pause():
         raise RuntimeError("boom")
     assert gc.isenabled()

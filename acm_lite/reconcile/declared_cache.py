@@ -1,0 +1,77 @@
+"""Declared sets kept for reuse by the passes of this process: a commit already rendered the same
+way is not read again (snapshots of a commit never change, and a declared set is never mutated)
+unless dynamic NamespaceSelectors select from live Namespaces that have changed since. I/O: reads
+the snapshot's files, and lists the cluster's Namespaces when a dynamic selector needs them."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from acm_lite import declare
+from acm_lite.cluster.client import ApiError, Cluster
+from acm_lite.parse import namespace_selection, reader
+from acm_lite.parse.clusters import ClusterTarget
+from acm_lite.parse.namespace_selection import LiveNamespaces
+from acm_lite.source.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """A declared set kept for reuse; with the live Namespaces it was made for, and the source
+    read, when dynamic NamespaceSelectors made it depend on them."""
+
+    result: declare.Declared
+    live: LiveNamespaces | None = None
+    loaded: reader.ReadResult | None = None
+
+
+_DECLARED: OrderedDict[tuple[object, ...], _Rendered] = OrderedDict()
+_DECLARED_LOCK = threading.Lock()
+_DECLARED_KEEP = 8
+
+
+def declared(snapshot: Snapshot, cluster: Cluster, *, source_format: str,
+             cluster_name: str | None, cluster_labels: Mapping[str, str] | None, schema: bool,
+             namespace: str | None) -> declare.Declared:
+    """Parse and validate a snapshot for one cluster (``namespace``: a tenant sync's), or return
+    the declared set kept from an earlier pass that did the same."""
+    labels = tuple(sorted((cluster_labels or {}).items()))
+    key = (snapshot.repo, snapshot.commit, snapshot.dir, source_format, cluster_name, labels,
+           schema, namespace)
+    cached = None
+    if snapshot.commit is not None:
+        with _DECLARED_LOCK:
+            cached = _DECLARED.get(key)
+            if cached is not None:
+                _DECLARED.move_to_end(key)
+    if cached is not None and cached.live is None:
+        return cached.result
+    loaded = cached.loaded if cached is not None and cached.loaded is not None else (
+        declare.load(snapshot.root, source_format))
+    selectable = (live_namespaces(cluster)
+                  if declare.needs_live_namespaces(loaded, source_format) else None)
+    if cached is not None and cached.live == selectable:
+        return cached.result
+    result = declare.declare(loaded, ClusterTarget(cluster_name, cluster_labels),
+                             declare.Options(source_format=source_format, schema=schema,
+                                             tenant_namespace=namespace,
+                                             live_namespaces=selectable))
+    if snapshot.commit is not None:
+        with _DECLARED_LOCK:
+            _DECLARED[key] = _Rendered(result, selectable,
+                                       loaded if selectable is not None else None)
+            while len(_DECLARED) > _DECLARED_KEEP:
+                _DECLARED.popitem(last=False)
+    return result
+
+
+def live_namespaces(cluster: Cluster) -> LiveNamespaces:
+    """The cluster's Namespaces and their labels, for dynamic NamespaceSelectors (one LIST)."""
+    try:
+        listed = cluster.request("GET", "/api/v1/namespaces")
+    except ApiError as e:
+        raise e.to_acm("Namespaces, listed for dynamic NamespaceSelectors") from e
+    return namespace_selection.live(listed.get("items") or [])

@@ -1,0 +1,95 @@
+"""What one pass is asked to do and what it hands back: the sync's spec, the options of the pass,
+and its result. Plain data, no I/O."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acm_lite import api, declare
+from acm_lite.errors import AcmError, Problem
+from acm_lite.parse.namespace_selection import LiveNamespaces
+from acm_lite.paths import cache_dir
+from acm_lite.plan.changeset import ChangeSet, Outcome, Result
+from acm_lite.policy.library import PolicySources
+from acm_lite.source.auth import GitAuth, strip_userinfo
+from acm_lite.source.snapshot import Snapshot
+from acm_lite.status.model import SyncStatus
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    """What to sync, shaped like a RootSync's spec."""
+
+    repo: str
+    name: str = api.DEFAULT_SYNC
+    revision: str = "HEAD"
+    dir: str = "."
+    source_format: str = declare.HIERARCHY
+    cluster_name: str | None = None
+    cluster_labels: Mapping[str, str] | None = None
+    namespace: str | None = None  # a tenant sync, limited to this namespace
+
+    def to_spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": "git",
+                                "git": {"repo": strip_userinfo(self.repo),
+                                        "revision": self.revision, "dir": self.dir}}
+        if self.cluster_name:
+            spec["clusterName"] = self.cluster_name
+        if self.namespace:
+            spec["namespace"] = self.namespace
+        return spec
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    dry_run: bool = False  # plan, and have the API server validate, but change nothing
+    plan_only: bool = False  # plan without any request that writes or validates (diff)
+    force_conflicts: bool = True
+    allow_prune_all: bool = False
+    take_over: bool = False
+    concurrency: int = 16
+    crd_timeout: float = 60.0  # seconds the CRDs a level applied get to become Established
+    schema: bool = True
+    git_cache: Path = field(default_factory=cache_dir)
+    auth: GitAuth | None = None
+    policies: PolicySources = field(default_factory=PolicySources)
+    deadline: float = 1800.0  # seconds a pass may send requests for (0: no deadline)
+
+
+@dataclass
+class SyncResult:
+    spec: SyncSpec
+    status: SyncStatus
+    problems: list[Problem] = field(default_factory=list)
+    changeset: ChangeSet | None = None
+    results: list[Result] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+    planned: int = 0  # changes the plan meant to make (not counting unchanged objects)
+    status_error: AcmError | None = None  # the status could not be written to the cluster
+    exception: BaseException | None = None  # the bug behind an internal error, for the log
+    live_namespaces: LiveNamespaces | None = None  # dynamic NamespaceSelectors chose from these
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.blocking for p in self.problems)
+
+    @property
+    def applied(self) -> int:
+        """Objects this pass changed in the cluster (created, configured, pruned, unmanaged)."""
+        return sum(1 for r in self.results if r.outcome in _APPLIED)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        if self.results:
+            counted = Counter(r.outcome.value for r in self.results)
+            return {o.value: counted.get(o.value, 0) for o in Outcome}
+        return self.changeset.counts() if self.changeset else {}
+
+
+_APPLIED = frozenset({Outcome.CREATED, Outcome.CONFIGURED, Outcome.PRUNED, Outcome.UNMANAGED})
