@@ -168,6 +168,16 @@ class AcmError(Exception):
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
 
+    def to_problem(self, *, source: str | None = None, obj: dict[str, str] | None = None,
+                   message: str | None = None) -> Problem:
+        """This error as a finding in a result, the one way from one to the other: its code,
+        message and hint; located at ``source`` (by default its ``path``) and at ``obj``, the
+        identity of the object it is about. The ``subject`` is not carried: a problem names its
+        object by identity, which only the caller knows. ``message`` replaces the message (to
+        add context such as the cluster it happened on)."""
+        return Problem(self.code, self.message if message is None else message,
+                       source=self.path if source is None else source, obj=obj, hint=self.hint)
+
     def to_dict(self) -> dict[str, str]:
         out = {"code": self.code.id, "name": self.code.name, "message": self.message}
         for key in ("path", "subject", "hint"):

@@ -77,8 +77,7 @@ def spec_for(member: FleetCluster) -> SyncSpec:
 
 
 def _problem(member: FleetCluster, error: AcmError) -> Problem:
-    return Problem(error.code, f"{member.name}: {error.message}", source=error.path,
-                   hint=error.hint)
+    return error.to_problem(message=f"{member.name}: {error.message}")
 
 
 def sync_all(members: list[FleetCluster], options: SyncOptions, *,

@@ -198,7 +198,7 @@ def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
         with _collector_paused():
             return _run(sync, on_result)
     except AcmError as e:
-        return sync.finish(sync.stage, [Problem(e.code, e.message, source=e.path, hint=e.hint)])
+        return sync.finish(sync.stage, [e.to_problem()])
     except Exception as e:  # a bug: a coded error for the status, the exception for the log
         sync.result.exception = e
         return sync.finish(sync.stage, [internal_problem(e, sync.stage)])
@@ -275,8 +275,7 @@ def _run(sync: _Pass, on_result: Callable[[Result], None]) -> SyncResult:
         if sync.result.snapshot is None:
             sync.result.snapshot = fetch_source(spec, options, sync.progress)
     except AcmError as e:
-        return sync.finish("source", [Problem(e.code, e.message, source=strip_userinfo(spec.repo),
-                                              hint=e.hint)],
+        return sync.finish("source", [e.to_problem(source=strip_userinfo(spec.repo))],
                            State.STALLED if e.category is errors.Category.PERMANENT else None)
     sync.timed("source", started)
 
@@ -403,8 +402,8 @@ def _record_after_applying(cluster: Cluster, sync: str, objects: set[ObjectId],
     try:
         notes += filter(None, [inventory.write(cluster, sync, objects)])
     except AcmError as e:
-        return Problem(e.code, f"{e.message}; the objects were applied and recorded before "
-                       "applying, and the next pass records what was pruned", hint=e.hint)
+        return e.to_problem(message=f"{e.message}; the objects were applied and recorded "
+                            "before applying, and the next pass records what was pruned")
     return None
 
 
