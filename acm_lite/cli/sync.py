@@ -82,7 +82,7 @@ def exit_status(result: SyncResult) -> ExitStatus:
     return code
 
 
-def fleet_json(outcomes: list[fanout.Outcome]) -> list[dict[str, Any]]:
+def fleet_json(outcomes: list[fanout.ClusterResult]) -> list[dict[str, Any]]:
     rows = []
     for o in outcomes:
         result = o.result

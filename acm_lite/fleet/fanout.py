@@ -23,8 +23,8 @@ from acm_lite.status.model import SyncStatus
 
 
 @dataclass
-class Outcome:
-    """What happened on one cluster of the fleet."""
+class ClusterResult:
+    """What the pass on one cluster of the fleet did, or the problem that stopped it."""
 
     cluster: FleetCluster
     result: SyncResult | None = None
@@ -82,9 +82,9 @@ def _problem(member: FleetCluster, error: AcmError) -> Problem:
 
 def sync_all(members: list[FleetCluster], options: SyncOptions, *,
              parallel: int = 4, overrides: Callable[[SyncSpec], SyncSpec] = lambda s: s
-             ) -> list[Outcome]:
+             ) -> list[ClusterResult]:
     """One pass per cluster, ``parallel`` at a time; outcomes in fleet order."""
-    def one(member: FleetCluster) -> Outcome:
+    def one(member: FleetCluster) -> ClusterResult:
         started = time.monotonic()
         try:
             spec = overrides(spec_for(member))
@@ -92,10 +92,10 @@ def sync_all(members: list[FleetCluster], options: SyncOptions, *,
                 raise AcmError(errors.INVALID_FLEET, "no repository to sync",
                                hint="set spec.sync.repo in the fleet file, or pass --repo")
             result = pipeline.run(spec, connect(member), options)
-            return Outcome(member, result, seconds=time.monotonic() - started)
+            return ClusterResult(member, result, seconds=time.monotonic() - started)
         except AcmError as e:
-            return Outcome(member, problem=_problem(member, e),
-                           seconds=time.monotonic() - started)
+            return ClusterResult(member, problem=_problem(member, e),
+                                 seconds=time.monotonic() - started)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(pool.map(one, members))
