@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite import api, errors, logs
-from acm_lite.cli import clusterargs, percluster
+from acm_lite.cli import Subcommands, clusterargs, percluster
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.cli.sync import add_pass_timeout
 from acm_lite.cluster.client import Cluster
@@ -28,7 +28,7 @@ from acm_lite.status import store
 log = logging.getLogger("acm_lite.serve")
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "serve", help="run the sync daemon",
         description="Run the pipeline in a loop for one sync (--repo ...) or every cluster of a "
