@@ -4,12 +4,10 @@ cluster that cannot be reached or fails never holds up the others."""
 from __future__ import annotations
 
 import base64
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from acm_lite import api, errors
@@ -41,8 +39,10 @@ class ClusterResult:
                                                            else [])
 
 
-def _secret_kubeconfig(ref: dict[str, str]) -> str:
-    """A kubeconfig kept in a Secret of the cluster acm-lite runs in (in-cluster mode)."""
+def _secret_kubeconfig(ref: dict[str, str]) -> tuple[bytes, str]:
+    """A kubeconfig kept in a Secret of the cluster acm-lite runs in (in-cluster mode), and the
+    Secret's name for errors. It is read on every connect (credentials may have been rotated)
+    and kept in memory only: no file of it is left behind."""
     home = Cluster.connect()
     namespace = ref.get("namespace") or api.SYSTEM_NAMESPACE
     try:
@@ -53,19 +53,15 @@ def _secret_kubeconfig(ref: dict[str, str]) -> str:
     if not data:
         raise AcmError(errors.KUBECONFIG_ERROR,
                        f"Secret {namespace}/{ref['name']} has no key {ref.get('key', 'kubeconfig')}")
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by the with below, kept on disk
-        "wb", prefix="acm-lite-kubeconfig-", delete=False)
-    with handle:
-        handle.write(base64.b64decode(data))
-    Path(handle.name).chmod(0o600)
-    return handle.name
+    return base64.b64decode(data), f"Secret {namespace}/{ref['name']}"
 
 
 def connect(member: FleetCluster) -> Cluster:
-    kubeconfig = member.kubeconfig
     if member.secret_ref:
-        kubeconfig = _secret_kubeconfig(member.secret_ref)
-    return Cluster.connect(kubeconfig, member.context, name=member.name)
+        content, origin = _secret_kubeconfig(member.secret_ref)
+        return Cluster.connect(None, member.context, name=member.name, content=content,
+                               origin=origin)
+    return Cluster.connect(member.kubeconfig, member.context, name=member.name)
 
 
 def spec_for(member: FleetCluster) -> SyncSpec:
