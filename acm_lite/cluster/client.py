@@ -1,9 +1,10 @@
 """A small, thread-safe REST client for one cluster.
 
 The official client loads the configuration (kubeconfig contexts, client certificates, bearer
-tokens, exec credential plugins, in-cluster service accounts); requests go straight through one
-urllib3 pool sized for concurrent applies, with no client-side rate limit (the API server's
-priority and fairness protects it). API errors become acm-lite's coded errors.
+tokens, exec credential plugins, in-cluster service accounts); requests go straight through the
+lean ``transport`` (watches, proxies and addresses it does not speak through one urllib3 pool),
+sized for concurrent applies, with no client-side rate limit (the API server's priority and
+fairness protects it). API errors become acm-lite's coded errors.
 """
 
 from __future__ import annotations
