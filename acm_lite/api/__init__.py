@@ -1,4 +1,5 @@
-"""acm-lite's own API: the ``acm-lite.io`` group, its kinds and where they live. No I/O."""
+"""acm-lite's own API: the ``acm-lite.io`` group, its kinds and where they live. No I/O beyond
+reading the CRDs the package ships (``crds``)."""
 
 from __future__ import annotations
 

@@ -34,8 +34,8 @@ class ApplyOptions:
 
 def _problem(change: Change, error: AcmError) -> Problem:
     if change.manifest is not None:
-        return Problem.about(error.code, error.message, change.manifest, error.hint)
-    return Problem(error.code, error.message, obj=change.id.describe(), hint=error.hint)
+        return error.to_problem(source=change.manifest.source, obj=change.manifest.describe())
+    return error.to_problem(obj=change.id.describe())
 
 
 class Applier:

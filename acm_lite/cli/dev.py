@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from acm_lite.cli import output
+from acm_lite.cli import Subcommands, output
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.devcluster import binaries, process, session
 from acm_lite.devcluster.controlplane import Environment
@@ -15,7 +15,7 @@ from acm_lite.errors import DEV_CLUSTER_UNKNOWN, AcmError
 from acm_lite.fleet import registry
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     dev = sub.add_parser("dev", help="local control planes for trying acm-lite out",
                          description="Build the control-plane binaries and run local clusters "
                                      "(etcd + kube-apiserver on loopback, no kubelet).")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from acm_lite.cli import clusterargs, output, percluster, report
+from acm_lite.cli import Subcommands, clusterargs, output, percluster, report
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.fleet import fanout, registry
 from acm_lite.plan import render_diff
@@ -17,7 +17,7 @@ from acm_lite.reconcile.pipeline import SyncResult
 CHANGING = (Action.CREATE, Action.UPDATE, Action.PRUNE, Action.UNMANAGE)
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "diff", help="show what a sync would change",
         description="Plan a sync without writing anything and print a unified diff per object "

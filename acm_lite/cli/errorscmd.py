@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from acm_lite import errors
-from acm_lite.cli import output
+from acm_lite.cli import Subcommands, output
 from acm_lite.cli.exitcodes import ExitStatus
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser("errors", help="list error codes or explain one",
                             description="List acm-lite's error codes, or explain one.")
     parser.add_argument("code", nargs="?", help="a code such as KNV1017 or ACM9001")

@@ -7,13 +7,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from acm_lite.cli import output
+from acm_lite.cli import Subcommands, output
 from acm_lite.cli.exitcodes import ExitStatus, for_problems
 from acm_lite.fleet import fanout, registry
 from acm_lite.source.auth import strip_userinfo
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     fleet = sub.add_parser("fleet", help="the clusters of a fleet",
                            description="List a fleet's clusters, or show each one's sync state.")
     verbs = fleet.add_subparsers(dest="verb", metavar="VERB")

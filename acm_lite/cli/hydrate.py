@@ -9,12 +9,11 @@ import shutil
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from acm_lite import errors
-from acm_lite.cli import output, percluster
+from acm_lite.cli import Subcommands, output, percluster
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.errors import AcmError
 from acm_lite.objects import Manifest
@@ -25,7 +24,7 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(o
 _NAME_MAX = 255  # bytes in one file name (Linux, macOS)
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "hydrate", help="write the resolved objects per cluster",
         description="Resolve inheritance, selectors and namespaces, then write one file per "

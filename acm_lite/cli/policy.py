@@ -6,12 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from acm_lite.cli import output
+from acm_lite.cli import Subcommands, output
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.policy import verify
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     policy = sub.add_parser("policy", help="Gatekeeper policies: test them",
                             description="Work with Gatekeeper ConstraintTemplates and Constraints.")
     verbs = policy.add_subparsers(dest="verb", metavar="VERB")

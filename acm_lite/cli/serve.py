@@ -1,34 +1,31 @@
-"""`acm-lite serve`: the sync daemon — a reconcile loop per sync, drift repair, leader election,
-/healthz, /readyz and /metrics."""
+"""`acm-lite serve`: the flags of the sync daemon and its wiring — which syncs it runs (one, a
+config file's, a fleet's, or the cluster's RootSyncs), leader election, /healthz, /readyz and
+/metrics. The daemon itself is ``reconcile.daemon``."""
 
 from __future__ import annotations
 
 import argparse
-import logging
+import functools
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from acm_lite import api, errors, logs
-from acm_lite.cli import clusterargs, percluster
+from acm_lite.cli import Subcommands, clusterargs, percluster
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.cli.sync import add_pass_timeout
 from acm_lite.cluster.client import Cluster
-from acm_lite.errors import AcmError, Problem
+from acm_lite.errors import AcmError
 from acm_lite.fleet import fanout, registry
-from acm_lite.parse import reader
 from acm_lite.reconcile import metrics as metrics_mod
-from acm_lite.reconcile import pipeline
+from acm_lite.reconcile import pipeline, rootsyncs
 from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.httpserver import Server
 from acm_lite.reconcile.leader import LeaderElector
-from acm_lite.status import store
-
-log = logging.getLogger("acm_lite.serve")
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "serve", help="run the sync daemon",
         description="Run the pipeline in a loop for one sync (--repo ...) or every cluster of a "
@@ -65,43 +62,16 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
-    """The sync a RootSync object describes (None without a repository)."""
-    spec = item.get("spec") or {}
-    git = spec.get("git") or {}
-    if not git.get("repo"):
-        return None
-    return pipeline.SyncSpec(repo=git["repo"], name=item["metadata"]["name"],
-                             revision=git.get("revision", "HEAD"), dir=git.get("dir", "."),
-                             source_format=spec.get("sourceFormat", "hierarchy"),
-                             cluster_name=spec.get("clusterName"), namespace=spec.get("namespace"))
-
-
-def _from_config(path: Path) -> list[pipeline.SyncSpec]:
-    loaded = reader.load_documents(path)
-    if isinstance(loaded, Problem):
-        raise AcmError(errors.INVALID_FLEET, f"cannot read config: {loaded.message}",
-                       path=str(path))
-    docs = [d for d in loaded if d]
-    specs = []
-    for i, doc in enumerate(docs):
-        spec = spec_of(doc) if isinstance(doc, dict) and doc.get("kind") == "RootSync" else None
-        if spec is None:
-            raise AcmError(errors.INVALID_FLEET, f"document {i + 1} is not a RootSync with "
-                           "spec.git.repo", path=str(path))
-        specs.append(spec)
-    return specs
-
-
-def _workers(args: argparse.Namespace) -> list[tuple[pipeline.SyncSpec, Any]]:
+def _workers(args: argparse.Namespace) -> list[tuple[pipeline.SyncSpec, Callable[[], Cluster]]]:
     if args.from_cluster:
         return []
     if args.config:
-        return [(spec, lambda: clusterargs.connect(args)) for spec in _from_config(args.config)]
+        return [(spec, lambda: clusterargs.connect(args))
+                for spec in rootsyncs.from_config(args.config)]
     if args.fleet:
         fleet = registry.load(args.fleet)
         override = clusterargs.fleet_override(args)
-        return [(override(fanout.spec_for(m)), lambda m=m: fanout.connect(m))
+        return [(override(fanout.spec_for(m)), functools.partial(fanout.connect, m))
                 for m in fleet.select(args.cluster)]
     spec = clusterargs.spec(args)
     return [(spec, lambda: clusterargs.connect(args))]
@@ -118,36 +88,6 @@ def _webhook_secret(args: argparse.Namespace) -> bytes | None:
         return secret_bytes
     secret = os.environ.get("ACM_LITE_WEBHOOK_SECRET")
     return secret.encode() if secret else None
-
-
-class _RootSyncs:
-    """Keep one worker per RootSync in the cluster, starting and stopping them as objects come
-    and go (a deleted RootSync stops being synced; its objects are left as they are)."""
-
-    def __init__(self, daemon: Daemon, args: argparse.Namespace):
-        self.daemon, self.args = daemon, args
-        self.cluster = Cluster.connect(args.kubeconfig, args.context)
-        self.specs: dict[str, pipeline.SyncSpec] = {}
-        self.refresh()
-
-    def refresh(self) -> None:
-        try:
-            items = store.list_syncs(self.cluster)
-        except AcmError:
-            return  # the API server is away; try again next round
-        except Exception:  # a bug must not end the daemon: the syncs already running go on
-            log.exception("listing RootSyncs failed")
-            return
-        wanted = {item["metadata"]["name"]: found for item in items
-                  if (found := spec_of(item)) is not None}
-        for name in [n for n in self.specs if wanted.get(n) != self.specs[n]]:
-            self.daemon.remove(name)
-            del self.specs[name]
-        for name, spec in wanted.items():
-            if name not in self.specs:
-                self.specs[name] = spec
-                self.daemon.add(spec, lambda: Cluster.connect(self.args.kubeconfig,
-                                                              self.args.context))
 
 
 def _listen(args: argparse.Namespace, daemon: Daemon) -> Server:
@@ -184,7 +124,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.metrics_address != "off":
         server = _listen(args, daemon)
     daemon.start()
-    supervisor = _RootSyncs(daemon, args) if args.from_cluster else None
+    supervisor = (rootsyncs.RootSyncs(daemon, lambda: clusterargs.connect(args))
+                  if args.from_cluster else None)
     try:
         while not daemon.stop_event.wait(min(args.period, 5.0)):
             if supervisor is not None:

@@ -6,12 +6,12 @@ import argparse
 from typing import Any
 
 from acm_lite import api
-from acm_lite.cli import clusterargs, output
+from acm_lite.cli import Subcommands, clusterargs, output
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.status import store
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser("status", help="show the syncs of a cluster",
                             description="Show each sync's state (SYNCED, PENDING, ERROR, STALLED),"
                                         " commit, errors and managed objects.")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite import errors
-from acm_lite.cli import clusterargs, output, percluster, report
+from acm_lite.cli import Subcommands, clusterargs, output, percluster, report
 from acm_lite.cli.exitcodes import ExitStatus, for_problems
 from acm_lite.errors import AcmError
 from acm_lite.fleet import fanout, registry
@@ -19,7 +19,7 @@ from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncResult
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "sync", help="sync a repository to a cluster",
         description="Run the pipeline once: fetch, validate, plan against live state, apply with "
@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=handle)
 
 
-def add_pass_timeout(parser: Any) -> None:
+def add_pass_timeout(parser: argparse.ArgumentParser) -> None:
     """The pass deadline; how long one request may take is $ACM_LITE_REQUEST_TIMEOUT."""
     parser.add_argument("--pass-timeout", type=float, default=1800.0, metavar="SECONDS",
                         help="stop sending requests once a pass has run this long (default "
@@ -82,7 +82,7 @@ def exit_status(result: SyncResult) -> ExitStatus:
     return code
 
 
-def fleet_json(outcomes: list[fanout.Outcome]) -> list[dict[str, Any]]:
+def fleet_json(outcomes: list[fanout.ClusterResult]) -> list[dict[str, Any]]:
     rows = []
     for o in outcomes:
         result = o.result

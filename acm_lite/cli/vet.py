@@ -7,14 +7,14 @@ import sys
 from typing import Any
 
 from acm_lite import declare, errors
-from acm_lite.cli import output, percluster
+from acm_lite.cli import Subcommands, output, percluster
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.errors import Problem
 from acm_lite.fleet import registry
 from acm_lite.parse.clusters import declared_clusters
 
 
-def register(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "vet", help="validate a Config Sync repository",
         description="Validate a repository in Config Sync's hierarchical or unstructured format "

@@ -1,4 +1,7 @@
-"""Talking to one Kubernetes API server: connection, discovery, live state.
+"""Talking to one Kubernetes API server: connection (``client`` over the lean ``transport``),
+discovery, live state.
 
-The only package besides ``apply`` and ``status.store`` that performs cluster I/O.
+Every request acm-lite sends to a cluster goes through ``client.Cluster`` (``devcluster`` only
+probes the readiness of the control planes it starts); the packages using it decide what to read
+and write.
 """

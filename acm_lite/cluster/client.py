@@ -1,15 +1,17 @@
 """A small, thread-safe REST client for one cluster.
 
 The official client loads the configuration (kubeconfig contexts, client certificates, bearer
-tokens, exec credential plugins, in-cluster service accounts); requests go straight through one
-urllib3 pool sized for concurrent applies, with no client-side rate limit (the API server's
-priority and fairness protects it). API errors become acm-lite's coded errors.
+tokens, exec credential plugins, in-cluster service accounts); requests go straight through the
+lean ``transport`` (watches, proxies and addresses it does not speak through one urllib3 pool),
+sized for concurrent applies, with no client-side rate limit (the API server's priority and
+fairness protects it). API errors become acm-lite's coded errors.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import os
 import threading
@@ -102,23 +104,21 @@ class Client(Protocol):
         ...
 
 
-def load_configuration(kubeconfig: str | None = None, context: str | None = None
-                       ) -> k8s_client.Configuration:
-    """Usual resolution: an explicit file, else $KUBECONFIG or ~/.kube/config, else in-cluster."""
+def load_configuration(kubeconfig: str | None = None, context: str | None = None, *,
+                       content: bytes | None = None, origin: str = "") -> k8s_client.Configuration:
+    """Usual resolution: an explicit file, else $KUBECONFIG or ~/.kube/config, else in-cluster.
+    ``content`` is a kubeconfig already in memory (one kept in a Secret), read from there rather
+    than from a copy on disk; ``origin`` names it in errors. (The official client still keeps the
+    certificates a kubeconfig embeds in temporary files of its own: one per certificate, removed
+    at exit.)"""
     cfg = k8s_client.Configuration()
     try:
         default = Path(os.path.expanduser("~/.kube/config"))
-        if kubeconfig or os.environ.get("KUBECONFIG") or default.exists():
-            loader = kube_config._get_kube_config_loader(  # type: ignore[no-untyped-call]
-                filename=kubeconfig or os.environ.get("KUBECONFIG") or str(default),
-                active_context=context, persist_config=False)
-            loader.load_and_set(cfg)
-            user = getattr(loader, "_user", None)
-            if user is not None and "exec" in user and not cfg.api_key:
-                # the official client only logs a failing credential plugin; fail here instead
-                command = user["exec"].safe_get("command") if hasattr(user["exec"], "safe_get") \
-                    else "the exec plugin"
-                raise ConfigException(f"credential plugin {command!r} produced no credentials")
+        if content is not None:
+            _load_kubeconfig(io.StringIO(content.decode()), context, cfg)
+        elif kubeconfig or os.environ.get("KUBECONFIG") or default.exists():
+            _load_kubeconfig(kubeconfig or os.environ.get("KUBECONFIG") or str(default), context,
+                             cfg)
         elif os.environ.get("KUBERNETES_SERVICE_HOST"):
             loader = incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
                 token_filename=os.environ.get("ACM_LITE_SERVICEACCOUNT_TOKEN",
@@ -129,10 +129,25 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
         else:
             raise ConfigException("no kubeconfig found and not running in a cluster")
     except (ConfigException, OSError, ValueError, TypeError) as e:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        where = origin if content is not None else (
+            kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
         raise AcmError(errors.KUBECONFIG_ERROR, f"cannot load cluster configuration: {e}",
                        path=where, hint="check --kubeconfig and --context") from e
     return cfg
+
+
+def _load_kubeconfig(source: str | io.StringIO, context: str | None,
+                     cfg: k8s_client.Configuration) -> None:
+    """Fill ``cfg`` from a kubeconfig (a file's path, or a stream of its text) at ``context``."""
+    loader = kube_config._get_kube_config_loader(  # type: ignore[no-untyped-call]
+        filename=source, active_context=context, persist_config=False)
+    loader.load_and_set(cfg)
+    user = getattr(loader, "_user", None)
+    if user is not None and "exec" in user and not cfg.api_key:
+        # the official client only logs a failing credential plugin; fail here instead
+        command = user["exec"].safe_get("command") if hasattr(user["exec"], "safe_get") \
+            else "the exec plugin"
+        raise ConfigException(f"credential plugin {command!r} produced no credentials")
 
 
 class Breaker:
@@ -215,8 +230,10 @@ class Cluster:
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None,
-                name: str = "") -> Cluster:
-        return cls(load_configuration(kubeconfig, context), name or context or "")
+                name: str = "", *, content: bytes | None = None, origin: str = "") -> Cluster:
+        """The cluster a kubeconfig (see ``load_configuration``) names."""
+        return cls(load_configuration(kubeconfig, context, content=content, origin=origin),
+                   name or context or "")
 
     def _headers(self, content_type: str | None, accept: str) -> dict[str, str]:
         headers = {"Accept": accept, "User-Agent": "acm-lite"}

@@ -182,8 +182,7 @@ class Transport:
             eof = conn.fill()
         return done
 
-    def exchange(self, requests: Iterable[Request], width: int
-                 ) -> Generator[tuple[int, Response | TransportError], None, None]:
+    def exchange(self, requests: Iterable[Request], width: int) -> Generator[Answered, None, None]:
         """Send many requests from this one thread over up to ``width`` connections at once, one
         request in flight per connection; yield (position, answer or error) as answers arrive.
 
@@ -228,7 +227,8 @@ class _Flight:
         self.deadline = 0.0
 
 
-Outcome = tuple[int, "Response | TransportError"]
+# a request of an exchange once it ended: its position, and its answer or the error that ended it
+Answered = tuple[int, "Response | TransportError"]
 
 
 class _Exchange:
@@ -243,7 +243,7 @@ class _Exchange:
         self.free: list[_Lane] = []
         self.slots = 0
 
-    def drive(self, pending: Iterator[tuple[int, Request]]) -> Iterator[Outcome]:
+    def drive(self, pending: Iterator[tuple[int, Request]]) -> Iterator[Answered]:
         busy = 0
         checked = time.monotonic()
         while True:
@@ -293,7 +293,7 @@ class _Exchange:
         self.lanes.append(lane)
         return lane
 
-    def _launch(self, flight: _Flight) -> Outcome | None:
+    def _launch(self, flight: _Flight) -> Answered | None:
         """Put ``flight`` on a lane and send what the socket takes; the outcome if it ended."""
         try:
             lane = self._lane()
@@ -307,7 +307,7 @@ class _Exchange:
         flight.deadline = time.monotonic() + self.transport._read_timeout
         return self._advance(lane, False)
 
-    def _advance(self, lane: _Lane, ready: bool) -> Outcome | None:
+    def _advance(self, lane: _Lane, ready: bool) -> Answered | None:
         """Send or read what the socket allows (``ready``: the selector named it); the outcome
         once the flight is over."""
         flight, conn = lane.flight, lane.conn

@@ -4,12 +4,10 @@ cluster that cannot be reached or fails never holds up the others."""
 from __future__ import annotations
 
 import base64
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from acm_lite import api, errors
@@ -23,8 +21,8 @@ from acm_lite.status.model import SyncStatus
 
 
 @dataclass
-class Outcome:
-    """What happened on one cluster of the fleet."""
+class ClusterResult:
+    """What the pass on one cluster of the fleet did, or the problem that stopped it."""
 
     cluster: FleetCluster
     result: SyncResult | None = None
@@ -41,8 +39,10 @@ class Outcome:
                                                            else [])
 
 
-def _secret_kubeconfig(ref: dict[str, str]) -> str:
-    """A kubeconfig kept in a Secret of the cluster acm-lite runs in (in-cluster mode)."""
+def _secret_kubeconfig(ref: dict[str, str]) -> tuple[bytes, str]:
+    """A kubeconfig kept in a Secret of the cluster acm-lite runs in (in-cluster mode), and the
+    Secret's name for errors. It is read on every connect (credentials may have been rotated)
+    and kept in memory only: no file of it is left behind."""
     home = Cluster.connect()
     namespace = ref.get("namespace") or api.SYSTEM_NAMESPACE
     try:
@@ -53,19 +53,15 @@ def _secret_kubeconfig(ref: dict[str, str]) -> str:
     if not data:
         raise AcmError(errors.KUBECONFIG_ERROR,
                        f"Secret {namespace}/{ref['name']} has no key {ref.get('key', 'kubeconfig')}")
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by the with below, kept on disk
-        "wb", prefix="acm-lite-kubeconfig-", delete=False)
-    with handle:
-        handle.write(base64.b64decode(data))
-    Path(handle.name).chmod(0o600)
-    return handle.name
+    return base64.b64decode(data), f"Secret {namespace}/{ref['name']}"
 
 
 def connect(member: FleetCluster) -> Cluster:
-    kubeconfig = member.kubeconfig
     if member.secret_ref:
-        kubeconfig = _secret_kubeconfig(member.secret_ref)
-    return Cluster.connect(kubeconfig, member.context, name=member.name)
+        content, origin = _secret_kubeconfig(member.secret_ref)
+        return Cluster.connect(None, member.context, name=member.name, content=content,
+                               origin=origin)
+    return Cluster.connect(member.kubeconfig, member.context, name=member.name)
 
 
 def spec_for(member: FleetCluster) -> SyncSpec:
@@ -77,15 +73,14 @@ def spec_for(member: FleetCluster) -> SyncSpec:
 
 
 def _problem(member: FleetCluster, error: AcmError) -> Problem:
-    return Problem(error.code, f"{member.name}: {error.message}", source=error.path,
-                   hint=error.hint)
+    return error.to_problem(message=f"{member.name}: {error.message}")
 
 
 def sync_all(members: list[FleetCluster], options: SyncOptions, *,
              parallel: int = 4, overrides: Callable[[SyncSpec], SyncSpec] = lambda s: s
-             ) -> list[Outcome]:
+             ) -> list[ClusterResult]:
     """One pass per cluster, ``parallel`` at a time; outcomes in fleet order."""
-    def one(member: FleetCluster) -> Outcome:
+    def one(member: FleetCluster) -> ClusterResult:
         started = time.monotonic()
         try:
             spec = overrides(spec_for(member))
@@ -93,10 +88,10 @@ def sync_all(members: list[FleetCluster], options: SyncOptions, *,
                 raise AcmError(errors.INVALID_FLEET, "no repository to sync",
                                hint="set spec.sync.repo in the fleet file, or pass --repo")
             result = pipeline.run(spec, connect(member), options)
-            return Outcome(member, result, seconds=time.monotonic() - started)
+            return ClusterResult(member, result, seconds=time.monotonic() - started)
         except AcmError as e:
-            return Outcome(member, problem=_problem(member, e),
-                           seconds=time.monotonic() - started)
+            return ClusterResult(member, problem=_problem(member, e),
+                                 seconds=time.monotonic() - started)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(pool.map(one, members))

@@ -219,7 +219,7 @@ def _documents(text: str, rel: str, limits: Limits) -> list[Any] | Problem:
             if needed:  # the characters of a file's documents share one budget
                 budget = shape.check(doc, budget)
     except ShapeError as e:
-        return Problem(e.code, e.message, source=rel)
+        return e.to_problem(source=rel)
     except RecursionError:
         return Problem(errors.NESTING_TOO_DEEP, "maps and lists nest too deep to parse", source=rel)
     except _PARSE_ERRORS as e:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from acm_lite import errors
-from acm_lite.errors import Code
+from acm_lite.errors import AcmError
 
 _SCALARS = (str, bool, int, float, type(None))
 MAX_INT_DIGITS = 4000  # below Python's int-string limit (4300), far beyond an int64's 19 digits
@@ -24,13 +24,8 @@ class ShapeLimits:
     max_chars: int  # string characters after alias expansion (keys included)
 
 
-class ShapeError(Exception):
+class ShapeError(AcmError):
     """A document (or a scalar in it) that cannot become a Kubernetes object."""
-
-    def __init__(self, code: Code, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def where(path: tuple[Any, ...]) -> str:

@@ -1,8 +1,9 @@
 """Policy Controller in-process: Gatekeeper ConstraintTemplates (Rego and CEL), Constraints and
 ExpansionTemplates evaluated against the declared set before anything reaches a cluster.
 
-No cluster I/O; ``library`` reads policy files from disk. Templates come from repositories, so
-they compile and run in a budgeted child process (``sandbox``).
+No cluster I/O; ``library`` and ``verify`` read policy and gator Suite files from disk.
+Templates come from repositories, so they compile and run in a budgeted child process
+(``sandbox``).
 """
 
 from __future__ import annotations

@@ -87,7 +87,9 @@ class Stopped:
 
 
 @dataclass(frozen=True)
-class _Outcome(Generic[T]):
+class _ChildAnswer(Generic[T]):
+    """What the child sends back: the task's value, the error it raised, or why it stopped."""
+
     value: T | None = None
     error: BaseException | None = None
     stopped: str | None = None
@@ -139,15 +141,15 @@ def _child(task: Callable[[Progress], T], progress: Progress, out_fd: int, budge
         _quiet_stderr()
         try:
             _apply_limits(budget)
-            outcome: _Outcome[T] = _Outcome(value=task(progress))
+            outcome: _ChildAnswer[T] = _ChildAnswer(value=task(progress))
         except MemoryError:
-            outcome = _Outcome(stopped=f"out of its {budget.memory_mb} MiB memory budget")
+            outcome = _ChildAnswer(stopped=f"out of its {budget.memory_mb} MiB memory budget")
         except Exception as e:
-            outcome = _Outcome(error=_portable(e))
+            outcome = _ChildAnswer(error=_portable(e))
         try:
             data = pickle.dumps(outcome)
         except Exception as e:
-            data = pickle.dumps(_Outcome(error=RuntimeError(f"{type(e).__name__}: {e}")))
+            data = pickle.dumps(_ChildAnswer(error=RuntimeError(f"{type(e).__name__}: {e}")))
         view = memoryview(data)
         while view:
             view = view[os.write(out_fd, view):]
@@ -202,7 +204,7 @@ def _watch(pid: int, fd: int, progress: Progress, budget: Limits) -> tuple[bytes
             return b"", f"the policy pass took longer than {budget.total_seconds:g} s"
 
 
-def _finish(pid: int, data: bytes, reason: str | None, budget: Limits) -> _Outcome[T] | str:
+def _finish(pid: int, data: bytes, reason: str | None, budget: Limits) -> _ChildAnswer[T] | str:
     _, status = os.waitpid(pid, 0)
     if reason is not None:
         return reason
@@ -212,7 +214,7 @@ def _finish(pid: int, data: bytes, reason: str | None, budget: Limits) -> _Outco
         outcome = pickle.loads(data)
     except Exception:
         return f"the policy engine exited without an answer (status {os.waitstatus_to_exitcode(status)})"
-    return outcome if isinstance(outcome, _Outcome) else "the policy engine answered nonsense"
+    return outcome if isinstance(outcome, _ChildAnswer) else "the policy engine answered nonsense"
 
 
 def run(task: Callable[[Progress], T], budget: Limits | None = None) -> T | Stopped:
@@ -238,7 +240,7 @@ def run(task: Callable[[Progress], T], budget: Limits | None = None) -> T | Stop
         raise
     finally:
         os.close(read_fd)
-    outcome: _Outcome[T] | str = _finish(pid, data, reason, budget)
+    outcome: _ChildAnswer[T] | str = _finish(pid, data, reason, budget)
     if isinstance(outcome, str) or outcome.stopped is not None:
         return Stopped(outcome if isinstance(outcome, str) else str(outcome.stopped), *progress.at())
     if outcome.error is not None:

@@ -122,7 +122,7 @@ class Worker:
         try:
             self.tick()
         except AcmError as e:  # the source or the cluster went away
-            self._failed(Problem(e.code, e.message, source=e.path, hint=e.hint), None)
+            self._failed(e.to_problem(), None)
         except Exception as e:
             log.error("poll raised", exc_info=True,
                       extra={"fields": {"sync": self.spec.name, "stage": self.stage}})

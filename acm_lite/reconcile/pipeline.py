@@ -59,7 +59,7 @@ def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
     except StageError as e:
         return sync.finish(sync.stage, e.problems, e.state)
     except AcmError as e:
-        return sync.finish(sync.stage, [Problem(e.code, e.message, source=e.path, hint=e.hint)])
+        return sync.finish(sync.stage, [e.to_problem()])
     except Exception as e:  # a bug: a coded error for the status, the exception for the log
         sync.result.exception = e
         return sync.finish(sync.stage, [internal_problem(e, sync.stage)])
@@ -104,8 +104,7 @@ def _source(spec: SyncSpec, options: SyncOptions, progress: Progress, *, given: 
     try:
         return fetch_source(spec, options, progress)
     except AcmError as e:
-        raise StageError([Problem(e.code, e.message, source=strip_userinfo(spec.repo),
-                                  hint=e.hint)],
+        raise StageError([e.to_problem(source=strip_userinfo(spec.repo))],
                          State.STALLED if e.category is errors.Category.PERMANENT else None) from e
 
 

@@ -84,8 +84,8 @@ class Record:
         try:
             self.notes += filter(None, [inventory.write(self.cluster, self.sync, objects)])
         except AcmError as e:
-            return Problem(e.code, f"{e.message}; the objects were applied and recorded before "
-                           "applying, and the next pass records what was pruned", hint=e.hint)
+            return e.to_problem(message=f"{e.message}; the objects were applied and recorded "
+                                "before applying, and the next pass records what was pruned")
         return None
 
 

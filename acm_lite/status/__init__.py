@@ -1,1 +1,2 @@
-"""What a sync did, as data (model), kept in the cluster (store) and shown to people (render)."""
+"""What a sync did, as data (``model``) and kept in the cluster (``store``); the command line
+shows it to people (``cli.report``)."""

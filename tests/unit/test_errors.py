@@ -37,3 +37,14 @@ def test_render_names_code_place_and_fix() -> None:
 ])
 def test_exit_status_follows_the_category(code: errors.Code, status: ExitStatus) -> None:
     assert for_error(errors.AcmError(code, "x")) == status
+
+
+def test_an_error_becomes_a_problem_with_its_code_message_hint_and_path() -> None:
+    err = errors.AcmError(errors.KUBECONFIG_ERROR, "cannot load", path="kubeconfig",
+                          subject="Secret a/b", hint="check it")
+    assert err.to_problem() == errors.Problem(errors.KUBECONFIG_ERROR, "cannot load",
+                                              source="kubeconfig", hint="check it")
+    obj = {"group": "", "version": "v1", "kind": "ConfigMap", "namespace": "a", "name": "b"}
+    moved = err.to_problem(source="repo.yaml", obj=obj, message="prod: cannot load")
+    assert moved == errors.Problem(errors.KUBECONFIG_ERROR, "prod: cannot load",
+                                   source="repo.yaml", obj=obj, hint="check it")

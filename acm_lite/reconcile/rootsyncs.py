@@ -1,0 +1,79 @@
+"""RootSync objects as the daemon's syncs: the sync one object describes, the syncs a config file
+lists, and the RootSyncs of a cluster followed as they come and go. Reads the config file and
+lists RootSyncs in the cluster; the syncs themselves run in the daemon's workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from acm_lite import errors
+from acm_lite.cluster.client import Cluster
+from acm_lite.errors import AcmError, Problem
+from acm_lite.parse import reader
+from acm_lite.reconcile import pipeline
+from acm_lite.reconcile.daemon import Daemon
+from acm_lite.status import store
+
+log = logging.getLogger("acm_lite.serve")  # the name `acm-lite serve`'s records have always had
+
+
+def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
+    """The sync a RootSync object describes (None without a repository)."""
+    spec = item.get("spec") or {}
+    git = spec.get("git") or {}
+    if not git.get("repo"):
+        return None
+    return pipeline.SyncSpec(repo=git["repo"], name=item["metadata"]["name"],
+                             revision=git.get("revision", "HEAD"), dir=git.get("dir", "."),
+                             source_format=spec.get("sourceFormat", "hierarchy"),
+                             cluster_name=spec.get("clusterName"), namespace=spec.get("namespace"))
+
+
+def from_config(path: Path) -> list[pipeline.SyncSpec]:
+    """The syncs of a config file: a YAML file of RootSync objects, each with spec.git.repo."""
+    loaded = reader.load_documents(path)
+    if isinstance(loaded, Problem):
+        raise AcmError(errors.INVALID_FLEET, f"cannot read config: {loaded.message}",
+                       path=str(path))
+    docs = [d for d in loaded if d]
+    specs = []
+    for i, doc in enumerate(docs):
+        spec = spec_of(doc) if isinstance(doc, dict) and doc.get("kind") == "RootSync" else None
+        if spec is None:
+            raise AcmError(errors.INVALID_FLEET, f"document {i + 1} is not a RootSync with "
+                           "spec.git.repo", path=str(path))
+        specs.append(spec)
+    return specs
+
+
+class RootSyncs:
+    """Keep one worker per RootSync in the cluster, starting and stopping them as objects come
+    and go (a deleted RootSync stops being synced; its objects are left as they are). Each
+    ``refresh`` lists them again; ``connect`` reaches the cluster they are in, which they sync."""
+
+    def __init__(self, daemon: Daemon, connect: Callable[[], Cluster]):
+        self.daemon, self.connect = daemon, connect
+        self.cluster = connect()
+        self.specs: dict[str, pipeline.SyncSpec] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        try:
+            items = store.list_syncs(self.cluster)
+        except AcmError:
+            return  # the API server is away; try again next round
+        except Exception:  # a bug must not end the daemon: the syncs already running go on
+            log.exception("listing RootSyncs failed")
+            return
+        wanted = {item["metadata"]["name"]: found for item in items
+                  if (found := spec_of(item)) is not None}
+        for name in [n for n in self.specs if wanted.get(n) != self.specs[n]]:
+            self.daemon.remove(name)
+            del self.specs[name]
+        for name, spec in wanted.items():
+            if name not in self.specs:
+                self.specs[name] = spec
+                self.daemon.add(spec, self.connect)

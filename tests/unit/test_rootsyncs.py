@@ -1,0 +1,70 @@
+"""The daemon's syncs from RootSync objects: a config file of them, and those of a cluster followed
+as they are created, changed and deleted (no API server: the cluster's list is a stand-in)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acm_lite import errors
+from acm_lite.errors import AcmError
+from acm_lite.reconcile import rootsyncs
+from acm_lite.status import store
+
+
+def _rootsync(name: str, repo: str | None = "https://example.com/repo.git") -> dict[str, Any]:
+    spec = {"git": {"repo": repo, "revision": "main"}} if repo else {}
+    return {"apiVersion": "acm-lite.io/v1alpha1", "kind": "RootSync",
+            "metadata": {"name": name}, "spec": spec}
+
+
+class _Daemon:
+    def __init__(self) -> None:
+        self.running: dict[str, Any] = {}
+
+    def add(self, spec: Any, connect: Any) -> None:
+        self.running[spec.name] = (spec, connect)
+
+    def remove(self, name: str) -> None:
+        del self.running[name]
+
+
+def test_a_rootsync_without_a_repository_is_no_sync() -> None:
+    spec = rootsyncs.spec_of(_rootsync("a"))
+    assert spec is not None and (spec.name, spec.revision, spec.dir) == ("a", "main", ".")
+    assert rootsyncs.spec_of(_rootsync("b", repo=None)) is None
+
+
+def test_a_config_file_lists_rootsyncs_only(tmp_path: Path) -> None:
+    good = tmp_path / "syncs.yaml"
+    good.write_text("kind: RootSync\nmetadata: {name: a}\nspec: {git: {repo: r}}\n---\n"
+                    "kind: RootSync\nmetadata: {name: b}\nspec: {git: {repo: s}}\n")
+    assert [s.name for s in rootsyncs.from_config(good)] == ["a", "b"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: ConfigMap\nmetadata: {name: a}\n")
+    with pytest.raises(AcmError) as raised:
+        rootsyncs.from_config(bad)
+    assert raised.value.code is errors.INVALID_FLEET
+    assert raised.value.message == "document 1 is not a RootSync with spec.git.repo"
+
+
+def test_workers_follow_the_rootsyncs_of_the_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = [_rootsync("a"), _rootsync("b")]
+    monkeypatch.setattr(store, "list_syncs", lambda _cluster: listed)
+    daemon = _Daemon()
+    cluster = object()
+    followed = rootsyncs.RootSyncs(daemon, lambda: cluster)  # type: ignore[arg-type,return-value]
+    assert sorted(daemon.running) == ["a", "b"]
+    listed[:] = [_rootsync("b"), _rootsync("c"), _rootsync("d", repo=None)]
+    followed.refresh()
+    assert sorted(daemon.running) == ["b", "c"]
+    assert daemon.running["c"][1]() is cluster
+
+    def away(_cluster: object) -> list[dict[str, Any]]:
+        raise AcmError(errors.API_SERVER_ERROR, "down")
+
+    monkeypatch.setattr(store, "list_syncs", away)
+    followed.refresh()  # the API server is away: the syncs already running go on
+    assert sorted(daemon.running) == ["b", "c"]
