@@ -12,6 +12,7 @@ from pathlib import Path
 
 from acm_lite.errors import Problem
 from acm_lite.kinds import POLICY_GROUPS, SOURCE_ONLY, Scoper
+from acm_lite.metadata import NAMESPACE_SELECTOR_ANNOTATION
 from acm_lite.objects import Manifest
 from acm_lite.parse import clusters, hierarchy, namespace_selection, reader, unstructured
 from acm_lite.parse.clusters import ClusterTarget
@@ -116,7 +117,7 @@ def _selected_copies(objs: list[Manifest], scoper: Scoper, options: Options) -> 
     """The namespace rules again for the copies NamespaceSelectors made, which had no namespace
     when the rules first ran: none may land in a reserved namespace, nor, in a tenant sync, in
     another namespace than the tenant's (a dynamic selector can pick any live Namespace)."""
-    copies = [o for o in objs if scope.NAMESPACE_SELECTOR_ANNOTATION in o.annotations]
+    copies = [o for o in objs if NAMESPACE_SELECTOR_ANNOTATION in o.annotations]
     problems = [p for obj in copies for p in reserved.check(obj)]
     if options.tenant_namespace:
         problems += scope.tenant(copies, scoper, options.tenant_namespace)

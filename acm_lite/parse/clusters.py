@@ -10,15 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from acm_lite import errors, kinds
+from acm_lite import errors, kinds, metadata
 from acm_lite.errors import Problem
+from acm_lite.metadata import CLUSTER_NAME_SELECTOR_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION
 from acm_lite.objects import Manifest
 from acm_lite.parse import selectors
 from acm_lite.validate import cluster_names
-from acm_lite.validate.cluster_registry import (
-    CLUSTER_NAME_SELECTOR_ANNOTATION,
-    CLUSTER_SELECTOR_ANNOTATION,
-)
 
 
 @dataclass(frozen=True)
@@ -118,6 +115,6 @@ def declared_clusters(objs: list[Manifest]) -> list[str]:
         if obj.group_kind == kinds.CLUSTER and obj.name:
             names[obj.name] = None
     for obj in objs:
-        for name in cluster_names.entries(obj):
+        for name in metadata.cluster_name_selector(obj):
             names[name] = None
     return [n for n in names if cluster_names.valid(n)]  # the others are reported by vet

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.kinds import Scope, Scoper
+from acm_lite.metadata import NAMESPACE_SELECTOR_ANNOTATION
 from acm_lite.objects import GroupKind, Manifest
 from acm_lite.parse import namespace_selection, selectors
 from acm_lite.validate import hierarchy_config
-from acm_lite.validate.scope import NAMESPACE_SELECTOR_ANNOTATION
 
 TOP_DIRS = frozenset({"system", "cluster", "clusterregistry", "namespaces"})
 _EXPECTED_DIR = {kinds.REPO: "system", kinds.HIERARCHY_CONFIG: "system",

@@ -8,11 +8,10 @@ from typing import Any
 
 from acm_lite import errors
 from acm_lite.errors import Problem
+from acm_lite.metadata import dependencies, is_disabled
 from acm_lite.objects import Manifest, ObjectId
 from acm_lite.plan import compare, order, ownership, protected
 from acm_lite.plan.changeset import Action, Change, ChangeSet
-from acm_lite.validate.depends_on import dependencies
-from acm_lite.validate.management import is_disabled
 
 
 @dataclass(frozen=True)
