@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from acm_lite import api, errors
+from acm_lite import api, errors, metadata
 from acm_lite.cluster import inventory_parts as parts
 from acm_lite.cluster.client import ApiError, Call, Cluster
 from acm_lite.errors import AcmError, Problem
@@ -117,7 +117,7 @@ def _is_legacy(doc: object) -> bool:
     if not isinstance(doc, dict):
         return False
     labels = (doc.get("metadata") or {}).get("labels")
-    return not (isinstance(labels, dict) and parts.SYNC_LABEL in labels)
+    return not (isinstance(labels, dict) and metadata.INVENTORY_SYNC_LABEL in labels)
 
 
 def _decoded(stored: Iterable[tuple[str, object]], namespace: str) -> set[ObjectId]:
@@ -169,7 +169,7 @@ def _remove(cluster: Cluster, namespace: str, sync: str, seen: list[parts.Part]
     targets = [_path(namespace, p.name) for p in seen if p.generation is None]
     try:
         if generations:
-            selector = (f"{parts.selector(sync)},{parts.GENERATION_LABEL} in "
+            selector = (f"{parts.selector(sync)},{metadata.INVENTORY_GENERATION_LABEL} in "
                         f"({','.join(map(str, generations))})")
             cluster.request("DELETE", _path(namespace), query={"labelSelector": selector},
                             decode=False)

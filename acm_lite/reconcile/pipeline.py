@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acm_lite import api, declare, errors, policy
+from acm_lite import api, declare, errors, metadata, policy
 from acm_lite.apply.applier import Applier, ApplyOptions
 from acm_lite.cluster import inventory, live
 from acm_lite.cluster.client import ApiError, Cluster
@@ -25,7 +25,7 @@ from acm_lite.parse import namespace_selection, reader
 from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.paths import cache_dir
-from acm_lite.plan import order, ownership, planner
+from acm_lite.plan import order, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Outcome, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
@@ -315,7 +315,7 @@ def _plan_and_apply(sync: _Pass, declared: declare.Declared,
         return sync.finish("plan", [guard])
     wanted = declared_ids | recorded
     sync.progress(f"reading live state of {len({o.group_kind for o in wanted})} kinds")
-    current = live.snapshot(cluster, discovery, wanted, f"{ownership.SYNC_LABEL}={spec.name}",
+    current = live.snapshot(cluster, discovery, wanted, f"{metadata.SYNC_LABEL}={spec.name}",
                             scope=spec.namespace,
                             versions={o.id: o.version for o in declared.objects})
     opts = planner.PlanOptions(spec.name, sync.result.snapshot.commit, options.take_over)

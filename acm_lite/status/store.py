@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acm_lite import api
+from acm_lite import api, metadata
 from acm_lite.apply import wait
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.status.model import State, SyncStatus
@@ -49,7 +49,7 @@ def install(cluster: Cluster) -> bool:
         _apply(cluster, f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}",
                {"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": api.SYSTEM_NAMESPACE,
-                             "labels": {"app.kubernetes.io/part-of": "acm-lite"}}})
+                             "labels": {metadata.PART_OF_LABEL: metadata.PART_OF}}})
         wrote = True
     return wrote
 
