@@ -12,6 +12,7 @@ from typing import Any
 
 from acm_lite import errors
 from acm_lite.errors import Code
+from acm_lite.objects import field_path
 
 _SCALARS = (str, bool, int, float, type(None))
 MAX_INT_DIGITS = 4000  # below Python's int-string limit (4300), far beyond an int64's 19 digits
@@ -33,15 +34,6 @@ class ShapeError(Exception):
         self.message = message
 
 
-def where(path: tuple[Any, ...]) -> str:
-    """A field path as users write it: ``data.key`` or ``spec.containers[0]``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else (
-            f".{part}" if out else str(part))
-    return out or "the document"
-
-
 def check(doc: Any, limits: ShapeLimits) -> ShapeLimits:
     """Raise ShapeError for the first thing in ``doc`` a Kubernetes object cannot hold. Aliased
     (shared) nodes are counted at every place they appear, as a JSON encoder would write them.
@@ -59,7 +51,7 @@ def check(doc: Any, limits: ShapeLimits) -> ShapeLimits:
                 raise _too_deep(limits, path)
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise non_string_key(key, where(path))
+                    raise non_string_key(key, field_path(path))
                 chars += len(key)
                 _check_text(key, path)
                 stack.append((item, depth + 1, (*path, key)))
@@ -71,7 +63,8 @@ def check(doc: Any, limits: ShapeLimits) -> ShapeLimits:
             chars += len(value)
             _check_text(value, path)
         elif not isinstance(value, _SCALARS):
-            raise ShapeError(errors.UNSUPPORTED_VALUE, f"{where(path)} is a {type(value).__name__} "
+            raise ShapeError(errors.UNSUPPORTED_VALUE,
+                             f"{field_path(path)} is a {type(value).__name__} "
                              "(from a YAML tag), which JSON cannot carry")
         if chars > limits.max_chars:
             raise ShapeError(errors.ALIAS_EXPANSION,
@@ -89,7 +82,7 @@ def non_string_key(key: Any, at: str) -> ShapeError:
 
 def _too_deep(limits: ShapeLimits, path: tuple[Any, ...]) -> ShapeError:
     return ShapeError(errors.NESTING_TOO_DEEP,
-                      f"{where(path[:8])}... nests deeper than {limits.max_depth} levels")
+                      f"{field_path(path[:8])}... nests deeper than {limits.max_depth} levels")
 
 
 def _check_text(text: str, path: tuple[Any, ...]) -> None:
@@ -98,7 +91,7 @@ def _check_text(text: str, path: tuple[Any, ...]) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ShapeError(errors.UNSUPPORTED_VALUE, f"{where(path)} holds a lone surrogate "
+        raise ShapeError(errors.UNSUPPORTED_VALUE, f"{field_path(path)} holds a lone surrogate "
                          "(an escape such as \\ud800), which UTF-8 cannot encode") from None
 
 
