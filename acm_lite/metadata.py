@@ -56,6 +56,9 @@ INVENTORY_PARTS_ANNOTATION = f"{api.GROUP}/inventory-parts"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 PART_OF = "acm-lite"
 
+# A fleet member's label naming where the cluster runs (shown by `fleet list` and `sync`).
+PROVIDER_LABEL = "provider"
+
 
 def is_disabled(obj: Manifest) -> bool:
     """Whether the source declares ``obj`` but asks that it not be managed."""
