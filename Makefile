@@ -23,6 +23,7 @@ binaries: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test-unit: setup
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
@@ -37,4 +38,4 @@ down: setup
 	$(BIN)/acm-lite dev down
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

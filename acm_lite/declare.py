@@ -1,7 +1,8 @@
 """The read half of the pipeline for one cluster: source files → the declared set, or coded
 problems. Config Sync's order: per-object rules, cluster selection, scope, tree (or namespace
 defaulting), then rules over the final set. Stops after any stage that found a blocking problem.
-No I/O beyond ``load`` reading the files.
+Above both ``parse`` and ``validate``, which never import each other: what one needs of the other
+is handed over here. Also the cluster names a source knows. No I/O beyond ``load`` reading files.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acm_lite.errors import Problem
-from acm_lite.kinds import POLICY_GROUPS, SOURCE_ONLY, Scoper
+from acm_lite.kinds import CLUSTER, POLICY_GROUPS, SOURCE_ONLY, Scoper
+from acm_lite.metadata import NAMESPACE_SELECTOR_ANNOTATION, cluster_name_selector
 from acm_lite.objects import Manifest
 from acm_lite.parse import clusters, hierarchy, namespace_selection, reader, unstructured
 from acm_lite.parse.clusters import ClusterTarget
@@ -24,6 +26,7 @@ from acm_lite.validate import (
     depends_on,
     directories,
     duplicates,
+    hierarchy_config,
     kinds,
     management,
     metadata_syntax,
@@ -82,6 +85,19 @@ def needs_live_namespaces(source: reader.ReadResult, source_format: str) -> bool
     return source_format == UNSTRUCTURED and namespace_selection.has_dynamic(source.manifests)
 
 
+def declared_clusters(objs: list[Manifest]) -> list[str]:
+    """Cluster names the source knows: Cluster objects and cluster-name-selector entries; names
+    that are not valid cluster names (and could never be safe paths) are left out."""
+    names: dict[str, None] = {}
+    for obj in objs:
+        if obj.group_kind == CLUSTER and obj.name:
+            names[obj.name] = None
+    for obj in objs:
+        for name in cluster_name_selector(obj):
+            names[name] = None
+    return [n for n in names if cluster_names.valid(n)]  # the others are reported by vet
+
+
 def _object_rules(hierarchical: bool) -> list[Callable[[Manifest], list[Problem]]]:
     rules: list[Callable[[Manifest], list[Problem]]] = [
         metadata_values.check, reserved_metadata.check,
@@ -116,7 +132,7 @@ def _selected_copies(objs: list[Manifest], scoper: Scoper, options: Options) -> 
     """The namespace rules again for the copies NamespaceSelectors made, which had no namespace
     when the rules first ran: none may land in a reserved namespace, nor, in a tenant sync, in
     another namespace than the tenant's (a dynamic selector can pick any live Namespace)."""
-    copies = [o for o in objs if scope.NAMESPACE_SELECTOR_ANNOTATION in o.annotations]
+    copies = [o for o in objs if NAMESPACE_SELECTOR_ANNOTATION in o.annotations]
     problems = [p for obj in copies for p in reserved.check(obj)]
     if options.tenant_namespace:
         problems += scope.tenant(copies, scoper, options.tenant_namespace)
@@ -145,7 +161,7 @@ def declare(source: reader.ReadResult, target: ClusterTarget, options: Options) 
     if result.blocking:
         return result
     if hierarchical:
-        objs, found = hierarchy.flatten(objs, scoper)
+        objs, found = hierarchy.flatten(objs, scoper, hierarchy_config.check(objs, scoper))
     else:
         objs, found = unstructured.flatten(objs, scoper,
                                            options.tenant_namespace or options.default_namespace,

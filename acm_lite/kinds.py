@@ -1,6 +1,6 @@
 """What acm-lite knows about kinds offline: built-in kinds (from a real 1.37 API server's
-discovery, in ``data/builtin_kinds.json``), Config Sync's own kinds, and CRDs declared in the source.
-No I/O beyond loading the packaged table once.
+discovery, in ``data/builtin_kinds.json``), Config Sync's own kinds, CRDs declared in the source,
+and the kinds a HierarchyConfig names. No I/O beyond loading the packaged table once.
 """
 
 from __future__ import annotations
@@ -87,6 +87,19 @@ def crd_info(crd: Manifest) -> KindInfo | None:
                 if isinstance(v, dict)]
     return KindInfo(GroupKind(group, kind), spec.get("scope") != "Cluster",
                     str(names.get("plural", "")), tuple(v for v in versions if isinstance(v, str)))
+
+
+def hierarchy_resources(config: Manifest) -> list[dict[str, object]]:
+    """The entries of a HierarchyConfig's ``spec.resources`` that are objects."""
+    spec = config.spec
+    return [r for r in spec.get("resources") or [] if isinstance(r, dict)]
+
+
+def hierarchy_group_kinds(resource: dict[str, object]) -> list[GroupKind]:
+    """The kinds one HierarchyConfig entry names (one with an empty kind when it names none)."""
+    group = str(resource.get("group", ""))
+    names = resource.get("kinds") or [""]
+    return [GroupKind(group, str(k)) for k in names] if isinstance(names, list) else []
 
 
 class Scoper:

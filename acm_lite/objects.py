@@ -82,6 +82,15 @@ def split_api_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
+def field_path(path: tuple[Any, ...]) -> str:
+    """A field path as users write it: ``data.key`` or ``spec.containers[0]``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else (
+            f".{part}" if out else str(part))
+    return out or "the document"
+
+
 @dataclass(frozen=True)
 class Manifest:
     """One object declared in a source file. ``body`` is never mutated: changes make a copy

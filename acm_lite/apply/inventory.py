@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from acm_lite import api, errors
+from acm_lite import api, errors, metadata
 from acm_lite.apply import inventory_parts as parts
 from acm_lite.apply import writes
 from acm_lite.cluster.client import ApiError, Client
@@ -118,7 +118,7 @@ def _is_legacy(doc: object) -> bool:
     if not isinstance(doc, dict):
         return False
     labels = (doc.get("metadata") or {}).get("labels")
-    return not (isinstance(labels, dict) and parts.SYNC_LABEL in labels)
+    return not (isinstance(labels, dict) and metadata.INVENTORY_SYNC_LABEL in labels)
 
 
 def _decoded(stored: Iterable[tuple[str, object]], namespace: str) -> set[ObjectId]:
@@ -170,7 +170,7 @@ def _remove(cluster: Client, namespace: str, sync: str, seen: list[parts.Part]
     targets = [_path(namespace, p.name) for p in seen if p.generation is None]
     try:
         if generations:
-            selector = (f"{parts.selector(sync)},{parts.GENERATION_LABEL} in "
+            selector = (f"{parts.selector(sync)},{metadata.INVENTORY_GENERATION_LABEL} in "
                         f"({','.join(map(str, generations))})")
             writes.send(cluster, writes.delete(_path(namespace), selector=selector))
         for target in targets:

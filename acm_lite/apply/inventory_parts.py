@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from acm_lite import api
-
-SYNC_LABEL = f"{api.GROUP}/inventory"
-GENERATION_LABEL = f"{api.GROUP}/inventory-generation"
-INDEX_ANNOTATION = f"{api.GROUP}/inventory-part"
-COUNT_ANNOTATION = f"{api.GROUP}/inventory-parts"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "acm-lite"}
+from acm_lite.metadata import (
+    INVENTORY_GENERATION_LABEL,
+    INVENTORY_PART_ANNOTATION,
+    INVENTORY_PARTS_ANNOTATION,
+    INVENTORY_SYNC_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+)
 
 _ENTRY_OVERHEAD = 4  # the quotes, comma and space around each entry in the JSON array
 
@@ -75,16 +77,16 @@ def body(sync: str, namespace: str, generation: int, index: int, parts: list[lis
     entries = parts[index]
     return {"apiVersion": api.API_VERSION, "kind": "ResourceInventory",
             "metadata": {"name": part_name(sync, generation, index), "namespace": namespace,
-                         "labels": {**MANAGED_BY, SYNC_LABEL: sync,
-                                    GENERATION_LABEL: str(generation)},
-                         "annotations": {INDEX_ANNOTATION: str(index),
-                                         COUNT_ANNOTATION: str(len(parts))}},
+                         "labels": {MANAGED_BY_LABEL: MANAGED_BY, INVENTORY_SYNC_LABEL: sync,
+                                    INVENTORY_GENERATION_LABEL: str(generation)},
+                         "annotations": {INVENTORY_PART_ANNOTATION: str(index),
+                                         INVENTORY_PARTS_ANNOTATION: str(len(parts))}},
             "spec": {"count": len(entries), "objects": entries}}
 
 
 def selector(sync: str) -> str:
     """The label selector that finds every part of one sync's inventory in one LIST."""
-    return f"{SYNC_LABEL}={sync}"
+    return f"{INVENTORY_SYNC_LABEL}={sync}"
 
 
 def parse(item: dict[str, Any]) -> Part:
@@ -95,9 +97,9 @@ def parse(item: dict[str, Any]) -> Part:
     spec = _mapping(item.get("spec"))
     objects = spec.get("objects")
     entries = tuple(objects) if isinstance(objects, list) else () if objects is None else (objects,)
-    return Part(str(meta.get("name", "")), _number(labels.get(GENERATION_LABEL)),
-                _number(notes.get(INDEX_ANNOTATION)), _number(notes.get(COUNT_ANNOTATION)),
-                entries)
+    return Part(str(meta.get("name", "")), _number(labels.get(INVENTORY_GENERATION_LABEL)),
+                _number(notes.get(INVENTORY_PART_ANNOTATION)),
+                _number(notes.get(INVENTORY_PARTS_ANNOTATION)), entries)
 
 
 def _mapping(value: object) -> dict[str, Any]:

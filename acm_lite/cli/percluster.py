@@ -11,7 +11,7 @@ from acm_lite.cli import output, report
 from acm_lite.errors import AcmError, Problem
 from acm_lite.fleet import registry
 from acm_lite.parse import reader
-from acm_lite.parse.clusters import ClusterTarget, declared_clusters
+from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.policy import library
 from acm_lite.validate import cluster_names
 
@@ -61,7 +61,8 @@ def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[Cluster
         return [ClusterTarget(c.name, c.labels) for c in chosen]
     if wanted is not None:
         return [ClusterTarget(n) for n in wanted]
-    return [ClusterTarget(None), *(ClusterTarget(n) for n in declared_clusters(source.manifests))]
+    declared = declare.declared_clusters(source.manifests)
+    return [ClusterTarget(None), *(ClusterTarget(n) for n in declared)]
 
 
 def declare_all(args: argparse.Namespace) -> list[declare.Declared]:

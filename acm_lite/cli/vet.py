@@ -11,7 +11,6 @@ from acm_lite.cli import Subcommands, output, percluster
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.errors import Problem
 from acm_lite.fleet import registry
-from acm_lite.parse.clusters import declared_clusters
 
 
 def register(sub: Subcommands) -> None:
@@ -44,7 +43,7 @@ def unknown_clusters(args: argparse.Namespace) -> tuple[list[str], str]:
     if not args.path.is_dir():
         return [], ""  # rendering reports the missing directory
     source = declare.load(args.path, args.source_format)
-    known = set(declared_clusters(source.manifests))
+    known = set(declare.declared_clusters(source.manifests))
     return [n for n in named if n not in known], f"repository {args.path}"
 
 

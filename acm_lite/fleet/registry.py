@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 
-from acm_lite import api
+from acm_lite import api, metadata
 from acm_lite.errors import INVALID_FLEET, AcmError, Problem
 from acm_lite.parse import reader
 
@@ -87,7 +87,7 @@ class FleetCluster:
 
     @property
     def provider(self) -> str:
-        return self.labels.get("provider", "")
+        return self.labels.get(metadata.PROVIDER_LABEL, "")
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,9 @@ from dataclasses import dataclass, field
 
 from acm_lite import errors, kinds
 from acm_lite.errors import Problem
+from acm_lite.metadata import CLUSTER_NAME_SELECTOR_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION
 from acm_lite.objects import Manifest
 from acm_lite.parse import selectors
-from acm_lite.validate import cluster_names
-from acm_lite.validate.cluster_registry import (
-    CLUSTER_NAME_SELECTOR_ANNOTATION,
-    CLUSTER_SELECTOR_ANNOTATION,
-)
 
 
 @dataclass(frozen=True)
@@ -108,16 +104,3 @@ def select(objs: list[Manifest], target: ClusterTarget) -> tuple[list[Manifest],
         elif state:
             kept.append(obj)
     return kept, problems
-
-
-def declared_clusters(objs: list[Manifest]) -> list[str]:
-    """Cluster names the source knows: Cluster objects and cluster-name-selector entries; names
-    that are not valid cluster names (and could never be safe paths) are left out."""
-    names: dict[str, None] = {}
-    for obj in objs:
-        if obj.group_kind == kinds.CLUSTER and obj.name:
-            names[obj.name] = None
-    for obj in objs:
-        for name in cluster_names.entries(obj):
-            names[name] = None
-    return [n for n in names if cluster_names.valid(n)]  # the others are reported by vet

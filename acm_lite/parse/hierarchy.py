@@ -7,15 +7,15 @@ is abstract, and its objects are copied into each namespace below it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from acm_lite import errors, kinds
 from acm_lite.errors import Problem
-from acm_lite.kinds import Scope, Scoper
+from acm_lite.kinds import Scope, Scoper, hierarchy_group_kinds, hierarchy_resources
+from acm_lite.metadata import NAMESPACE_SELECTOR_ANNOTATION
 from acm_lite.objects import GroupKind, Manifest
 from acm_lite.parse import namespace_selection, selectors
-from acm_lite.validate import hierarchy_config
-from acm_lite.validate.scope import NAMESPACE_SELECTOR_ANNOTATION
 
 TOP_DIRS = frozenset({"system", "cluster", "clusterregistry", "namespaces"})
 _EXPECTED_DIR = {kinds.REPO: "system", kinds.HIERARCHY_CONFIG: "system",
@@ -144,15 +144,30 @@ class _Walk:
         return parsed.selector.matches(namespace.labels)
 
 
-def flatten(objs: list[Manifest], scoper: Scoper) -> tuple[list[Manifest], list[Problem]]:
-    """Cluster objects plus every namespace's objects with inheritance and selectors applied."""
+def modes(objs: list[Manifest]) -> dict[GroupKind, str]:
+    """GroupKind → effective hierarchy mode ("inherit" or "none"), from the HierarchyConfigs."""
+    table: dict[GroupKind, str] = {}
+    for obj in (o for o in objs if o.group_kind == kinds.HIERARCHY_CONFIG):
+        for resource in hierarchy_resources(obj):
+            mode = str(resource.get("hierarchyMode", "")) or "inherit"
+            for gk in hierarchy_group_kinds(resource):
+                table[gk] = "none" if mode == "none" else "inherit"
+    return table
+
+
+def flatten(objs: list[Manifest], scoper: Scoper, config_problems: Sequence[Problem]
+            ) -> tuple[list[Manifest], list[Problem]]:
+    """Cluster objects plus every namespace's objects with inheritance and selectors applied.
+
+    ``config_problems``: what the rules over the HierarchyConfigs found (the read stage runs them);
+    reported after misplaced objects and, like them, stopping the walk when one blocks."""
     problems = [p for o in objs if (p := _placement(o, scoper.scope(o.group_kind)))]
-    problems += hierarchy_config.check(objs, scoper)
+    problems += config_problems
     problems += namespace_selection.validate(objs, hierarchical=True)
     if any(p.blocking for p in problems):
         return [], problems
     in_tree = [o for o in objs if o.top_directory == "namespaces"]
-    walk = _Walk(hierarchy_config.modes(objs),
+    walk = _Walk(modes(objs),
                  {o.name: o for o in in_tree if o.group_kind == kinds.NAMESPACE_SELECTOR})
     walk.visit(_build_tree(in_tree), [])
     cluster = [o for o in objs if o.top_directory == "cluster"]

@@ -18,17 +18,14 @@ from typing import Any
 
 import yaml
 
-from acm_lite import errors
+from acm_lite import errors, metadata
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
 from acm_lite.parse import files, identity, shape
 from acm_lite.parse.files import MANIFEST_SUFFIXES
 from acm_lite.parse.shape import ShapeError, ShapeLimits
 
-__all__ = ["LOCAL_CONFIG", "MANIFEST_SUFFIXES", "Limits", "ReadResult", "load_documents", "read",
-           "read_file"]
-
-LOCAL_CONFIG = "config.kubernetes.io/local-config"
+__all__ = ["MANIFEST_SUFFIXES", "Limits", "ReadResult", "load_documents", "read", "read_file"]
 
 
 @dataclass(frozen=True)
@@ -281,8 +278,7 @@ def _to_manifest(doc: Any, rel: str, index: int) -> Manifest | Problem | None:
         code, message, hint = found
         return Problem(code, f"document {index + 1}: {message}", source=rel, hint=hint)
     manifest = Manifest(doc, rel, index)
-    local = manifest.annotations.get(LOCAL_CONFIG)
-    return None if local is not None and local != "false" else manifest
+    return None if metadata.is_local_config(manifest) else manifest
 
 
 def read_file(root: Path, rel: str, limits: Limits) -> ReadResult:

@@ -12,6 +12,7 @@ from typing import Any
 
 from acm_lite import errors
 from acm_lite.errors import AcmError
+from acm_lite.objects import field_path
 
 _SCALARS = (str, bool, int, float, type(None))
 MAX_INT_DIGITS = 4000  # below Python's int-string limit (4300), far beyond an int64's 19 digits
@@ -26,15 +27,6 @@ class ShapeLimits:
 
 class ShapeError(AcmError):
     """A document (or a scalar in it) that cannot become a Kubernetes object."""
-
-
-def where(path: tuple[Any, ...]) -> str:
-    """A field path as users write it: ``data.key`` or ``spec.containers[0]``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else (
-            f".{part}" if out else str(part))
-    return out or "the document"
 
 
 def check(doc: Any, limits: ShapeLimits) -> ShapeLimits:
@@ -54,7 +46,7 @@ def check(doc: Any, limits: ShapeLimits) -> ShapeLimits:
                 raise _too_deep(limits, path)
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise non_string_key(key, where(path))
+                    raise non_string_key(key, field_path(path))
                 chars += len(key)
                 _check_text(key, path)
                 stack.append((item, depth + 1, (*path, key)))
@@ -66,7 +58,8 @@ def check(doc: Any, limits: ShapeLimits) -> ShapeLimits:
             chars += len(value)
             _check_text(value, path)
         elif not isinstance(value, _SCALARS):
-            raise ShapeError(errors.UNSUPPORTED_VALUE, f"{where(path)} is a {type(value).__name__} "
+            raise ShapeError(errors.UNSUPPORTED_VALUE,
+                             f"{field_path(path)} is a {type(value).__name__} "
                              "(from a YAML tag), which JSON cannot carry")
         if chars > limits.max_chars:
             raise ShapeError(errors.ALIAS_EXPANSION,
@@ -84,7 +77,7 @@ def non_string_key(key: Any, at: str) -> ShapeError:
 
 def _too_deep(limits: ShapeLimits, path: tuple[Any, ...]) -> ShapeError:
     return ShapeError(errors.NESTING_TOO_DEEP,
-                      f"{where(path[:8])}... nests deeper than {limits.max_depth} levels")
+                      f"{field_path(path[:8])}... nests deeper than {limits.max_depth} levels")
 
 
 def _check_text(text: str, path: tuple[Any, ...]) -> None:
@@ -93,7 +86,7 @@ def _check_text(text: str, path: tuple[Any, ...]) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ShapeError(errors.UNSUPPORTED_VALUE, f"{where(path)} holds a lone surrogate "
+        raise ShapeError(errors.UNSUPPORTED_VALUE, f"{field_path(path)} holds a lone surrogate "
                          "(an escape such as \\ud800), which UTF-8 cannot encode") from None
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.kinds import Scope, Scoper
+from acm_lite.metadata import NAMESPACE_SELECTOR_ANNOTATION
 from acm_lite.objects import Manifest
 from acm_lite.parse import namespace_selection, selectors
 from acm_lite.parse.namespace_selection import LiveNamespaces
-from acm_lite.validate.scope import NAMESPACE_SELECTOR_ANNOTATION
 
 
 def flatten(objs: list[Manifest], scoper: Scoper, default_namespace: str = "default",

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from acm_lite import errors, kinds
 from acm_lite.errors import Problem
+from acm_lite.metadata import dependencies
 from acm_lite.objects import Manifest, ObjectId
-from acm_lite.validate.depends_on import dependencies
 
 CRD_LEVEL, NAMESPACE_LEVEL, CLUSTER_LEVEL, NAMESPACED_LEVEL = 0, 1, 2, 3
 

@@ -2,25 +2,25 @@
 
 Labels (selectable, so watches and lists can filter): ``app.kubernetes.io/managed-by: acm-lite``
 and ``acm-lite.io/sync: <sync>``. Annotations: source path, the commit last applied, and a hash of
-the declared object. No I/O.
+the declared object. The keys, and the reader of a live object's owner, are in ``metadata``; here
+the marks are put on, compared without the commit, and taken off. No I/O.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from acm_lite.metadata import (
+    COMMIT,
+    DECLARED_HASH,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    MARK_ANNOTATIONS,
+    MARK_LABELS,
+    SOURCE_PATH,
+    SYNC_LABEL,
+)
 from acm_lite.objects import Manifest
-
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "acm-lite"
-SYNC_LABEL = "acm-lite.io/sync"
-SOURCE_PATH = "acm-lite.io/source-path"
-COMMIT = "acm-lite.io/commit"
-DECLARED_HASH = "acm-lite.io/declared-hash"
-LABELS = (MANAGED_BY_LABEL, SYNC_LABEL)
-ANNOTATIONS = (SOURCE_PATH, COMMIT, DECLARED_HASH)
-DELETION = "client.lifecycle.config.k8s.io/deletion"  # "detach": never delete on removal
-DETACH = "detach"
 
 
 def stamp(manifest: Manifest, sync: str, commit: str | None) -> dict[str, Any]:
@@ -46,23 +46,7 @@ def without_commit(stamped: dict[str, Any]) -> dict[str, Any]:
     return {**stamped, "metadata": meta}
 
 
-def owner(live: dict[str, Any] | None) -> str | None:
-    """The sync that manages ``live``, or None for an object acm-lite does not manage."""
-    if not live:
-        return None
-    labels = (live.get("metadata") or {}).get("labels") or {}
-    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
-        return None
-    value = labels.get(SYNC_LABEL)
-    return str(value) if value else None
-
-
-def live_annotation(live: dict[str, Any], key: str) -> str | None:
-    value = ((live.get("metadata") or {}).get("annotations") or {}).get(key)
-    return str(value) if value is not None else None
-
-
 def unmanage_patch() -> dict[str, Any]:
     """A merge patch removing every management mark and nothing else."""
-    return {"metadata": {"labels": dict.fromkeys(LABELS),
-                         "annotations": dict.fromkeys(ANNOTATIONS)}}
+    return {"metadata": {"labels": dict.fromkeys(MARK_LABELS),
+                         "annotations": dict.fromkeys(MARK_ANNOTATIONS)}}

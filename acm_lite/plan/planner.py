@@ -6,13 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from acm_lite import errors
+from acm_lite import errors, metadata
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest, ObjectId
 from acm_lite.plan import compare, order, ownership, protected
 from acm_lite.plan.changeset import Action, Change, ChangeSet
-from acm_lite.validate.depends_on import dependencies
-from acm_lite.validate.management import is_disabled
 
 
 @dataclass(frozen=True)
@@ -26,16 +24,16 @@ def _declared_change(obj: Manifest, live: dict[str, Any] | None, opts: PlanOptio
                      level: int) -> tuple[Change, Problem | None]:
     def change(action: Action, reason: str, desired: dict[str, Any] | None = None) -> Change:
         return Change(action, obj.id, reason, level=level, desired=desired, live=live,
-                      manifest=obj, depends_on=tuple(dependencies(obj)))
+                      manifest=obj, depends_on=tuple(metadata.dependencies(obj)))
 
-    if is_disabled(obj):
-        if live is not None and ownership.owner(live) == opts.sync:
+    if metadata.is_disabled(obj):
+        if live is not None and metadata.owner(live) == opts.sync:
             return change(Action.UNMANAGE, "management disabled in the source"), None
         return change(Action.SKIP, "management disabled in the source"), None
     desired = ownership.stamp(obj, opts.sync, opts.commit)
     if live is None:
         return change(Action.CREATE, "not on the cluster", desired), None
-    current_owner = ownership.owner(live)
+    current_owner = metadata.owner(live)
     if current_owner and current_owner != opts.sync and not opts.take_over:
         problem = Problem.about(errors.MANAGEMENT_CONFLICT,
                                 f"{obj.id} is managed by sync {current_owner!r}; not taking it over",
@@ -43,7 +41,7 @@ def _declared_change(obj: Manifest, live: dict[str, Any] | None, opts: PlanOptio
         return change(Action.SKIP, f"managed by sync {current_owner!r}"), problem
     if current_owner is None:
         return change(Action.UPDATE, "adopting an existing object", desired), None
-    if ownership.live_annotation(live, ownership.DECLARED_HASH) != obj.digest:
+    if metadata.live_annotation(live, metadata.DECLARED_HASH) != obj.digest:
         return change(Action.UPDATE, "declared object changed", desired), None
     drift = compare.difference(ownership.without_commit(desired), live)
     if drift is not None:
@@ -58,9 +56,9 @@ def manageable(declared: list[Manifest], live: Mapping[ObjectId, dict[str, Any]]
     records before it has made its plan."""
     out = set()
     for obj in declared:
-        if is_disabled(obj):
+        if metadata.is_disabled(obj):
             continue
-        current_owner = ownership.owner(live.get(obj.id))
+        current_owner = metadata.owner(live.get(obj.id))
         if current_owner and current_owner != opts.sync and not opts.take_over:
             continue
         out.add(obj.id)
@@ -71,11 +69,11 @@ def _prune_change(oid: ObjectId, live: dict[str, Any] | None, opts: PlanOptions)
     level = order.base_level(oid)
     if live is None:
         return None  # already gone
-    if ownership.owner(live) != opts.sync:
+    if metadata.owner(live) != opts.sync:
         return Change(Action.SKIP, oid, "left the source, but no longer owned by this sync",
                       level=level, live=live)
-    if ownership.live_annotation(live, ownership.DELETION) == ownership.DETACH:
-        return Change(Action.UNMANAGE, oid, f"left the source; {ownership.DELETION}: detach keeps it",
+    if metadata.live_annotation(live, metadata.DELETION) == metadata.DETACH:
+        return Change(Action.UNMANAGE, oid, f"left the source; {metadata.DELETION}: detach keeps it",
                       level=level, live=live)
     if protected.never_delete(oid):
         return Change(Action.UNMANAGE, oid, "left the source; a protected object is never "

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from acm_lite import metadata
 from acm_lite.plan import ownership, secrets
 from acm_lite.plan.changeset import Action, Change
 
@@ -46,9 +47,9 @@ def _bodies(change: Change) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
         before = _clean(change.live)
         meta = dict(before["metadata"])
         meta["labels"] = {k: v for k, v in (meta.get("labels") or {}).items()
-                          if k not in ownership.LABELS}
+                          if k not in metadata.MARK_LABELS}
         meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
-                               if k not in ownership.ANNOTATIONS}
+                               if k not in metadata.MARK_ANNOTATIONS}
         return before, {**before, "metadata": meta}
     desired = secrets.as_stored(ownership.without_commit(change.desired)) if change.desired else None
     live = project(_clean(change.live), desired) if change.live and desired else None

@@ -7,11 +7,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from acm_lite.metadata import LAST_APPLIED
+
 MASK = "***"
 BEFORE, AFTER = f"{MASK} (before)", f"{MASK} (after)"
 VALUE_FIELDS = ("data", "stringData")
-# kubectl apply keeps a copy of the whole object, values included, in this annotation
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def is_secret(body: Any) -> bool:

@@ -17,14 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from acm_lite import declare, errors, policy
+from acm_lite import declare, errors, metadata, policy
 from acm_lite.apply.applier import Applier, ApplyOptions
 from acm_lite.cluster import live
 from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
 from acm_lite.kinds import builtin
-from acm_lite.plan import order, ownership, planner
+from acm_lite.plan import order, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
@@ -159,7 +159,7 @@ def _plan(declared: declare.Declared, commit: str | None, spec: SyncSpec, option
         raise StageError([refused])
     wanted = declared_ids | recorded
     progress(f"reading live state of {len({o.group_kind for o in wanted})} kinds")
-    current = live.snapshot(cluster, discovery, wanted, f"{ownership.SYNC_LABEL}={spec.name}",
+    current = live.snapshot(cluster, discovery, wanted, f"{metadata.SYNC_LABEL}={spec.name}",
                             scope=spec.namespace,
                             versions={o.id: o.version for o in declared.objects})
     opts = planner.PlanOptions(spec.name, commit, options.take_over)

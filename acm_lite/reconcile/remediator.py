@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from acm_lite import metadata
 from acm_lite.apply import writes
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery, Resource
@@ -79,7 +80,7 @@ class Remediator:
         self._stop.set()
 
     def _watch(self, resource: Resource) -> None:
-        selector = f"{ownership.SYNC_LABEL}={self.sync}"
+        selector = f"{metadata.SYNC_LABEL}={self.sync}"
         version = None
         while not self._stop.is_set():
             try:

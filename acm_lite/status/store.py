@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acm_lite import api
+from acm_lite import api, metadata
 from acm_lite.apply import wait, writes
 from acm_lite.cluster.client import ApiError, Client
 from acm_lite.status.model import State, SyncStatus
@@ -46,7 +46,7 @@ def install(cluster: Client) -> bool:
             f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}",
             {"apiVersion": "v1", "kind": "Namespace",
              "metadata": {"name": api.SYSTEM_NAMESPACE,
-                          "labels": {"app.kubernetes.io/part-of": "acm-lite"}}}))
+                          "labels": {metadata.PART_OF_LABEL: metadata.PART_OF}}}))
         wrote = True
     return wrote
 

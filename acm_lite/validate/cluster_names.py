@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from acm_lite import errors
 from acm_lite.errors import Problem
+from acm_lite.metadata import CLUSTER_NAME_SELECTOR_ANNOTATION, cluster_name_selector
 from acm_lite.objects import Manifest
-from acm_lite.validate.cluster_registry import CLUSTER_NAME_SELECTOR_ANNOTATION
 from acm_lite.validate.names import is_subdomain
 
 RULE = "a cluster name must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.'"
@@ -20,16 +20,8 @@ def valid(name: str) -> bool:
     return is_subdomain(name)
 
 
-def entries(obj: Manifest) -> list[str]:
-    """The non-empty entries of the object's cluster-name-selector."""
-    value = obj.annotations.get(CLUSTER_NAME_SELECTOR_ANNOTATION)
-    if not isinstance(value, str):
-        return []
-    return [n.strip() for n in value.split(",") if n.strip()]
-
-
 def check(obj: Manifest) -> list[Problem]:
-    bad = [n for n in entries(obj) if not valid(n)]
+    bad = [n for n in cluster_name_selector(obj) if not valid(n)]
     if not bad:
         return []
     return [Problem.about(errors.INVALID_CLUSTER_NAME,

@@ -7,10 +7,9 @@ from collections import defaultdict
 
 from acm_lite import errors, kinds
 from acm_lite.errors import Problem
+from acm_lite.metadata import CLUSTER_NAME_SELECTOR_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION
 from acm_lite.objects import Manifest
 
-CLUSTER_SELECTOR_ANNOTATION = "configmanagement.gke.io/cluster-selector"
-CLUSTER_NAME_SELECTOR_ANNOTATION = "configsync.gke.io/cluster-name-selector"
 _SELECTOR_KINDS = frozenset({kinds.CLUSTER, kinds.CLUSTER_SELECTOR, kinds.NAMESPACE_SELECTOR})
 
 

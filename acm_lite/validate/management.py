@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from acm_lite import errors
 from acm_lite.errors import Problem
+from acm_lite.metadata import DISABLED, MANAGED
 from acm_lite.objects import Manifest
-
-MANAGED = "configmanagement.gke.io/managed"
-DISABLED = "disabled"
-
-
-def is_disabled(obj: Manifest) -> bool:
-    return obj.annotations.get(MANAGED) == DISABLED
 
 
 def check(obj: Manifest) -> list[Problem]:

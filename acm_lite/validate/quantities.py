@@ -18,8 +18,7 @@ from typing import Any
 
 from acm_lite import errors
 from acm_lite.errors import Problem, shown
-from acm_lite.objects import GroupKind, Manifest
-from acm_lite.parse import shape
+from acm_lite.objects import GroupKind, Manifest, field_path
 from acm_lite.validate import workloads
 from acm_lite.validate.workloads import items, mapping
 
@@ -164,5 +163,6 @@ def check(obj: Manifest) -> list[Problem]:
             if not valid(value):
                 problems.append(Problem.about(
                     errors.INVALID_QUANTITY,
-                    f"{shape.where((*path, str(name)))}: {shown(value)} is not a quantity", obj, hint=_HINT))
+                    f"{field_path((*path, str(name)))}: {shown(value)} is not a quantity", obj,
+                    hint=_HINT))
     return problems

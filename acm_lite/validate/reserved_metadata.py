@@ -5,28 +5,20 @@ from __future__ import annotations
 
 from acm_lite import errors
 from acm_lite.errors import Problem
+from acm_lite.metadata import CONFIG_SYNC_PREFIXES, SOURCE_ANNOTATIONS
 from acm_lite.objects import Manifest
-
-PREFIXES = ("configmanagement.gke.io/", "configsync.gke.io/")
-SOURCE_ANNOTATIONS = frozenset({
-    "configmanagement.gke.io/namespace-selector",
-    "configmanagement.gke.io/cluster-selector",
-    "configsync.gke.io/cluster-name-selector",
-    "configmanagement.gke.io/managed",
-    "client.lifecycle.config.k8s.io/mutation",
-    "configsync.gke.io/deletion-propagation-policy",
-})
 
 
 def check(obj: Manifest) -> list[Problem]:
     problems = []
-    bad = sorted(k for k in obj.annotations if k.startswith(PREFIXES) and k not in SOURCE_ANNOTATIONS)
+    bad = sorted(k for k in obj.annotations
+                 if k.startswith(CONFIG_SYNC_PREFIXES) and k not in SOURCE_ANNOTATIONS)
     if bad:
         problems.append(Problem.about(
             errors.ILLEGAL_ANNOTATION_DEFINITION,
             f"annotations {', '.join(bad)} are reserved for the syncer and may not be declared",
             obj, hint="remove them from the object"))
-    bad = sorted(k for k in obj.labels if k.startswith(PREFIXES))
+    bad = sorted(k for k in obj.labels if k.startswith(CONFIG_SYNC_PREFIXES))
     if bad:
         problems.append(Problem.about(
             errors.ILLEGAL_LABEL_DEFINITION,

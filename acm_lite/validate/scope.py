@@ -9,9 +9,8 @@ from collections import defaultdict
 from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.kinds import Scope, Scoper
+from acm_lite.metadata import NAMESPACE_SELECTOR_ANNOTATION
 from acm_lite.objects import Manifest
-
-NAMESPACE_SELECTOR_ANNOTATION = "configmanagement.gke.io/namespace-selector"
 
 
 def _one(obj: Manifest, scope: Scope) -> Problem | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from acm_lite import errors, kinds
 from acm_lite.errors import Problem
+from acm_lite.metadata import is_disabled
 from acm_lite.objects import Manifest
-from acm_lite.validate.management import is_disabled
 
 
 def check(objs: list[Manifest]) -> list[Problem]:

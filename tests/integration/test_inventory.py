@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from acm_lite import api, errors
+from acm_lite import api, errors, metadata
 from acm_lite.apply import inventory
 from acm_lite.apply import inventory_parts as parts
 from acm_lite.apply.inventory_parts import PartLimit
@@ -88,7 +88,8 @@ def listed(cluster: Cluster, sync: str) -> list[dict[str, Any]]:
 
 
 def generations(cluster: Cluster, sync: str) -> list[str]:
-    return sorted(i["metadata"]["labels"][parts.GENERATION_LABEL] for i in listed(cluster, sync))
+    return sorted(i["metadata"]["labels"][metadata.INVENTORY_GENERATION_LABEL]
+                  for i in listed(cluster, sync))
 
 
 def legacy_write(cluster: Cluster, sync: str, objects: set[ObjectId]) -> None:

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from acm_lite import api
+from acm_lite import api, metadata
 from acm_lite.apply import inventory
 from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.objects import ObjectId
-from acm_lite.plan import ownership
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
 from acm_lite.status import store
@@ -39,9 +38,9 @@ def _adopt_own_namespace(cluster: Cluster, sync_name: str) -> None:
     namespace carrying this sync's marks, and recorded in its inventory."""
     store.install(cluster)
     cluster.request("PATCH", f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}", content_type=MERGE,
-                    body={"metadata": {"labels": {ownership.MANAGED_BY_LABEL: ownership.MANAGED_BY,
-                                                  ownership.SYNC_LABEL: sync_name},
-                                       "annotations": {ownership.SOURCE_PATH: "system.yaml"}}})
+                    body={"metadata": {"labels": {metadata.MANAGED_BY_LABEL: metadata.MANAGED_BY,
+                                                  metadata.SYNC_LABEL: sync_name},
+                                       "annotations": {metadata.SOURCE_PATH: "system.yaml"}}})
     recorded = inventory.read(cluster, sync_name)
     inventory.write(cluster, sync_name,
                     recorded | {ObjectId("", "Namespace", "", api.SYSTEM_NAMESPACE)})
@@ -60,7 +59,7 @@ def test_protected_namespaces_leaving_the_source_are_unmanaged(cluster: Cluster,
     _adopt_own_namespace(cluster, sync_name)
     for name in [*protected, api.SYSTEM_NAMESPACE]:
         live = get(cluster, f"/api/v1/namespaces/{name}")
-        assert live is not None and ownership.owner(live) == sync_name
+        assert live is not None and metadata.owner(live) == sync_name
 
     repo.commit({f"{name}.yaml": None for name in protected})
     result = _sync(cluster, repo, sync_name)
@@ -74,9 +73,9 @@ def test_protected_namespaces_leaving_the_source_are_unmanaged(cluster: Cluster,
         live = get(cluster, f"/api/v1/namespaces/{name}")
         assert live is not None, f"{name} was deleted"
         assert not live["metadata"].get("deletionTimestamp"), f"{name} is being deleted"
-        assert ownership.owner(live) is None
-        assert not set(live["metadata"].get("labels") or {}) & set(ownership.LABELS)
-        assert not set(live["metadata"].get("annotations") or {}) & set(ownership.ANNOTATIONS)
+        assert metadata.owner(live) is None
+        assert not set(live["metadata"].get("labels") or {}) & set(metadata.MARK_LABELS)
+        assert not set(live["metadata"].get("annotations") or {}) & set(metadata.MARK_ANNOTATIONS)
     status = store.read(cluster, sync_name)
     assert status is not None and status["status"]["state"] == "SYNCED"
     assert ObjectId("", "Namespace", "", "default") not in inventory.read(cluster, sync_name)

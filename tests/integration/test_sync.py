@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from acm_lite import metadata
 from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster.controlplane import APIServer
-from acm_lite.plan import ownership
 from acm_lite.plan.changeset import Outcome
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
@@ -78,10 +78,10 @@ def test_first_sync_resync_change_and_prune(cluster: Cluster, repo: GitRepo,
     live = get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a")
     assert live is not None
     labels, annotations = live["metadata"]["labels"], live["metadata"]["annotations"]
-    assert labels[ownership.MANAGED_BY_LABEL] == "acm-lite"
-    assert labels[ownership.SYNC_LABEL] == sync_name
-    assert annotations[ownership.COMMIT] == first
-    assert annotations[ownership.SOURCE_PATH] == "a.yaml"
+    assert labels[metadata.MANAGED_BY_LABEL] == "acm-lite"
+    assert labels[metadata.SYNC_LABEL] == sync_name
+    assert annotations[metadata.COMMIT] == first
+    assert annotations[metadata.SOURCE_PATH] == "a.yaml"
     assert [m["manager"] for m in live["metadata"]["managedFields"]] == ["acm-lite"]
 
     status = store.read(cluster, sync_name)
@@ -130,8 +130,8 @@ def test_managed_disabled_strips_marks_and_leaves_the_object(cluster: Cluster, r
     assert outcomes(result) == {f"ConfigMap {namespace}/a": "unmanaged"}
     live = get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a")
     assert live is not None and live["data"] == {"k": "v"}
-    assert ownership.owner(live) is None
-    assert not set(live["metadata"].get("annotations") or {}) & set(ownership.ANNOTATIONS)
+    assert metadata.owner(live) is None
+    assert not set(live["metadata"].get("annotations") or {}) & set(metadata.MARK_ANNOTATIONS)
     repo.commit({"a.yaml": None})  # no longer managed: removing it from Git leaves it alone
     assert sync(cluster, repo, sync_name).ok
     assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a") is not None
@@ -141,13 +141,13 @@ def test_detach_annotation_keeps_an_object_on_removal(cluster: Cluster, repo: Gi
                                                       names: tuple[str, str]) -> None:
     sync_name, namespace = names
     repo.commit({"ns.yaml": ns(namespace), "keep.yaml": cm("keep", namespace, annotations={
-        ownership.DELETION: ownership.DETACH})})
+        metadata.DELETION: metadata.DETACH})})
     assert sync(cluster, repo, sync_name).ok
     repo.commit({"keep.yaml": None})
     result = sync(cluster, repo, sync_name)
     assert outcomes(result) == {f"ConfigMap {namespace}/keep": "unmanaged"}
     live = get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/keep")
-    assert live is not None and ownership.owner(live) is None
+    assert live is not None and metadata.owner(live) is None
 
 
 def test_objects_of_another_sync_are_never_taken_over(cluster: Cluster, tmp_path: Path,
@@ -164,7 +164,7 @@ def test_objects_of_another_sync_are_never_taken_over(cluster: Cluster, tmp_path
     assert outcomes(result) == {f"ConfigMap {namespace}/a": "skipped",
                                 f"ConfigMap {namespace}/b": "created"}
     live = get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a")
-    assert live["data"] == {"k": "v"} and ownership.owner(live) == sync_name
+    assert live["data"] == {"k": "v"} and metadata.owner(live) == sync_name
 
 
 def test_existing_unmanaged_objects_are_adopted(cluster: Cluster, repo: GitRepo,
@@ -185,7 +185,7 @@ def test_existing_unmanaged_objects_are_adopted(cluster: Cluster, repo: GitRepo,
         spaces[0]: "configured", spaces[1]: "configured", spaces[2]: "created"}
     for space in spaces:
         live = get(cluster, f"/api/v1/namespaces/{space}/configmaps/pre")
-        assert ownership.owner(live) == sync_name and live["data"] == {"k": "v"}
+        assert metadata.owner(live) == sync_name and live["data"] == {"k": "v"}
 
 
 def test_a_rejected_object_fails_alone_and_is_retried(cluster: Cluster, repo: GitRepo,

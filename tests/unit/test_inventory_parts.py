@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from acm_lite import metadata
 from acm_lite.apply import inventory_parts as parts
 from acm_lite.apply.inventory_parts import Part, PartLimit
 
@@ -40,7 +41,7 @@ def test_the_body_places_the_part_in_its_generation() -> None:
     body = parts.body("root-sync", "acm-lite-system", 7, 1, layout)
     part = parts.parse(body)
     assert part == Part("root-sync.g7.1", 7, 1, 2, ("a/K/n/y",))
-    assert body["metadata"]["labels"][parts.SYNC_LABEL] == "root-sync"
+    assert body["metadata"]["labels"][metadata.INVENTORY_SYNC_LABEL] == "root-sync"
     assert body["spec"]["count"] == 1
 
 
@@ -67,9 +68,9 @@ def test_a_huge_part_count_is_compared_not_enumerated() -> None:
 def test_parts_of_any_shape_parse_without_raising() -> None:
     odd: list[dict[str, object]] = [
         {}, {"metadata": [], "spec": "x"}, {"metadata": {"labels": "a", "annotations": None}},
-        {"metadata": {"name": "p", "labels": {parts.GENERATION_LABEL: 5}},
+        {"metadata": {"name": "p", "labels": {metadata.INVENTORY_GENERATION_LABEL: 5}},
          "spec": {"objects": 7}},
-        {"metadata": {"annotations": {parts.INDEX_ANNOTATION: "9" * 5000}}},
+        {"metadata": {"annotations": {metadata.INVENTORY_PART_ANNOTATION: "9" * 5000}}},
     ]
     parsed = [parts.parse(item) for item in odd]
     assert parsed[3] == Part("p", None, None, None, (7,))

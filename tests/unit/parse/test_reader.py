@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from acm_lite import metadata
 from acm_lite.parse import reader
 from tests.unit.repo_builder import cm, write
 
@@ -48,8 +49,8 @@ def test_timestamps_stay_strings_as_kubernetes_reads_them(tmp_path: Path) -> Non
 
 def test_local_config_objects_are_dropped(tmp_path: Path) -> None:
     write(tmp_path, {"a.yaml": [
-        cm("local", annotations={reader.LOCAL_CONFIG: "true"}),
-        cm("kept", annotations={reader.LOCAL_CONFIG: "false"}), cm("plain")]})
+        cm("local", annotations={metadata.LOCAL_CONFIG: "true"}),
+        cm("kept", annotations={metadata.LOCAL_CONFIG: "false"}), cm("plain")]})
     assert [m.name for m in reader.read(tmp_path).manifests] == ["kept", "plain"]
 
 
