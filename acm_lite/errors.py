@@ -534,3 +534,30 @@ INVENTORY_CLEANUP_FAILED = register(
     "ACM2043", "InventoryCleanupFailed", Category.TRANSIENT,
     "A new inventory was recorded, but the ResourceInventories it replaces could not be deleted.",
     blocking=False)
+
+# Rendering a kustomization (kustomize, with Helm charts inflated) before the source is read.
+RENDER_FAILED = register(
+    "KNV1068", "ActionableHydrationError", Category.PERMANENT,
+    "Rendering the sync directory failed on its content: kustomize's or helm's own message, or a "
+    "kustomization only below the sync directory.")
+RENDER_INTERNAL = register(
+    "KNV2015", "InternalHydrationError", Category.TRANSIENT,
+    "Rendering could not be run (a binary is missing, the render directory could not be made).")
+RENDER_TRANSIENT = register(
+    "KNV2016", "TransientError", Category.TRANSIENT,
+    "Rendering stopped for a reason that may pass (its time limit, a killed process); retried.")
+RENDER_NEEDS_UNSTRUCTURED = register(
+    "ACM1070", "KustomizationInHierarchy", _P,
+    "A hierarchical source holds a kustomization in its sync directory: rendering needs "
+    "sourceFormat unstructured.")
+RENDER_REMOTE_REFUSED = register(
+    "ACM1071", "RenderNetworkDisabled", _P,
+    "A kustomization names a remote base, resource or Helm chart while rendering may not reach "
+    "the network.")
+RENDER_PATH_OUTSIDE_SOURCE = register(
+    "ACM1072", "RenderPathOutsideSource", _P,
+    "A kustomization names an absolute path, a file:// URL, or a relative path leading outside "
+    "the source.")
+RENDER_OUTPUT_TOO_LARGE = register(
+    "ACM1073", "RenderOutputTooLarge", _P,
+    "Rendering printed more than the output limit; it was stopped.")
