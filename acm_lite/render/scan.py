@@ -251,6 +251,8 @@ def copy_tree(root: Path, copy_root: str, dest: Path, sync_dir: str,
         rel_dir = pending.pop()
         with os.scandir(os.path.join(job.source, rel_dir)) as entries:
             for entry in entries:
+                if job.problems:
+                    break
                 if entry.name not in _SKIPPED:
                     _copy_entry(job, entry, posixpath.join(rel_dir, entry.name), pending)
     return job.problems

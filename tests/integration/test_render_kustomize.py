@@ -20,6 +20,7 @@ from acm_lite import errors, render
 from acm_lite.devcluster import binaries
 from acm_lite.render import run as render_run
 from acm_lite.render import stage
+from acm_lite.source.snapshot import Snapshot
 from tests.unit.repo_builder import cm, ns, write
 
 
@@ -465,3 +466,47 @@ def test_failures_are_not_cached(tmp_path: Path, options: render.Options,
     for _ in range(2):
         assert only_problem(render.render(root, ".", options, commit="c1")).code.id == "KNV1068"
     assert len(runs) == 2
+
+
+def test_a_vendored_chart_of_a_remote_repository_renders_without_the_network(
+        tmp_path: Path, options: render.Options, runs: list[list[str]]) -> None:
+    """With ``repo`` and ``version`` set, kustomize looks in charts/<name>-<version>/<name>
+    first and pulls nothing when the chart is there."""
+    files = {f"charts/web-0.1.0/web/{name}": content for name, content in CHART.items()}
+    root = write(tmp_path / "repo", {**files, "kustomization.yaml": {"helmCharts": [
+        {"name": "web", "repo": "https://charts.render-test.invalid", "version": "0.1.0",
+         "releaseName": "vendored"}]}})
+    assert sorted(by_name(render.render(root, ".", options))) == ["ConfigMap/vendored-web"]
+    assert len(runs) == 1
+
+
+def test_a_snapshot_from_the_source_stage_renders_the_same(
+        tmp_path: Path, options: render.Options) -> None:
+    root = write(tmp_path / "repo", OVERLAY)
+    snapshot = Snapshot(root / "overlays" / "prod", "repo", "main", "c0ffee", "overlays/prod")
+    from_snapshot = render.render_snapshot(snapshot, options)
+    assert from_snapshot is not None
+    assert from_snapshot.manifests == by_name_list(render.render(root, "overlays/prod", options))
+
+
+def by_name_list(result: render.Rendered | None) -> list[Any]:
+    assert result is not None and result.problems == []
+    return result.manifests
+
+
+def test_a_missing_binary_is_an_internal_error(tmp_path: Path) -> None:
+    root = write(tmp_path / "repo", {"kustomization.yaml": {"resources": []}})
+    problem = only_problem(render.render(root, ".", render.Options(
+        kustomize=tmp_path / "no-such-kustomize", helm=tmp_path / "no-such-helm")))
+    assert problem.code is errors.RENDER_INTERNAL
+    assert problem.code.id == "KNV2015"
+    assert "kustomize binary is not available" in problem.message
+
+
+def test_a_source_with_too_many_files_is_refused_before_running(
+        tmp_path: Path, options: render.Options, runs: list[list[str]]) -> None:
+    root = write(tmp_path / "repo", {"kustomization.yaml": {"resources": ["a.yaml"]},
+                                     **{f"{c}.yaml": cm(c) for c in "abcd"}})
+    limited = render.Options(**{**options.__dict__, "max_source_files": 3})
+    assert only_problem(render.render(root, ".", limited)).code is errors.TOO_MANY_FILES
+    assert runs == []
