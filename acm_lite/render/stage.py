@@ -109,7 +109,7 @@ def render(snapshot_root: Path, sync_dir: str = ".", options: Options | None = N
     result, output = _render(snapshot_root, sync, name, tools, options)
     result.seconds = time.monotonic() - started
     if key is not None and output is not None:
-        _MEMORY.put(key, result)
+        _MEMORY.put(key, _copied(result))  # callers may extend their lists; the cache's stay
         if options.cache_dir is not None:
             cache.Disk(options.cache_dir).put(key, output)
     return result
@@ -171,8 +171,7 @@ def _cached(key: str | None, name: str, options: Options) -> Rendered | None:
         return None
     hit = _MEMORY.get(key)
     if hit is not None:
-        return dataclasses.replace(hit, manifests=list(hit.manifests),
-                                   problems=list(hit.problems), cached="memory", seconds=0.0)
+        return _copied(hit, cached="memory")
     if options.cache_dir is None or not cache.Disk(options.cache_dir).has(key):
         return None
     disk = cache.Disk(options.cache_dir)
@@ -180,7 +179,14 @@ def _cached(key: str | None, name: str, options: Options) -> Rendered | None:
     if result.problems:
         return None  # unreadable: render again
     _MEMORY.put(key, result)
-    return dataclasses.replace(result, manifests=list(result.manifests), cached="disk")
+    return _copied(result, cached="disk")
+
+
+def _copied(result: Rendered, cached: str = "") -> Rendered:
+    """The same objects (never mutated) in lists of its own."""
+    return dataclasses.replace(result, manifests=list(result.manifests),
+                               problems=list(result.problems), cached=cached or result.cached,
+                               seconds=0.0 if cached else result.seconds)
 
 
 @contextlib.contextmanager

@@ -447,6 +447,11 @@ def test_a_second_render_of_the_same_key_runs_nothing(
     second = render.render(root, "overlays/prod", on_disk, commit="c1")
     assert second is not None and second.cached == "memory" and len(runs) == 1
     assert second.manifests == first.manifests
+    first.manifests.clear()
+    second.manifests.clear()  # a caller's list is its own: the cached result keeps its objects
+    again = render.render(root, "overlays/prod", on_disk, commit="c1")
+    assert again is not None and len(again.manifests) == 4 and len(runs) == 1
+    first = again
     render.clear_cache()
     third = render.render(root, "overlays/prod", on_disk, commit="c1")
     assert third is not None and third.cached == "disk" and len(runs) == 1
