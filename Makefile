@@ -1,6 +1,7 @@
 # The two commands of the quick start are `make demo` and `make test`; everything else serves them.
 # Python packages go into .venv (pip's download cache lives outside the checkout); the Kubernetes,
-# etcd and helm binaries are built once into ~/.cache/acm-lite (see `acm-lite dev build --help`).
+# etcd, helm and kustomize binaries are built once into ~/.cache/acm-lite (see
+# `acm-lite dev build --help`).
 
 PYTHON ?= python3
 VENV ?= .venv

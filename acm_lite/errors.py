@@ -297,6 +297,24 @@ PATH_NOT_FOUND = register(
     "ACM1048", "PathNotFound", Category.PERMANENT,
     "A file or directory named on the command line does not exist.")
 
+# Rendering a kustomization (kustomize, with Helm charts inflated) before the source is read
+# (ACM1070-ACM1079).
+RENDER_NEEDS_UNSTRUCTURED = register(
+    "ACM1070", "KustomizationInHierarchy", Category.PERMANENT,
+    "A hierarchical source holds a kustomization in its sync directory: rendering needs "
+    "sourceFormat unstructured.")
+RENDER_REMOTE_REFUSED = register(
+    "ACM1071", "RenderNetworkDisabled", Category.PERMANENT,
+    "A kustomization names a remote base, resource or Helm chart while rendering may not reach "
+    "the network.")
+RENDER_PATH_OUTSIDE_SOURCE = register(
+    "ACM1072", "RenderPathOutsideSource", Category.PERMANENT,
+    "A kustomization names an absolute path, a file:// URL, or a relative path leading outside "
+    "the source.")
+RENDER_OUTPUT_TOO_LARGE = register(
+    "ACM1073", "RenderOutputTooLarge", Category.PERMANENT,
+    "Rendering printed more than the output limit; it was stopped.")
+
 # Fetching the source (ACM1101-ACM1199).
 SOURCE_DIR_NOT_FOUND = register(
     "ACM1101", "SourceDirNotFound", Category.PERMANENT,
@@ -553,6 +571,10 @@ MANAGEMENT_CONFLICT = register(
 CLUSTER_SELECTOR_ANNOTATION_CONFLICT = register(
     "KNV1066", "ClusterSelectorAnnotationConflict", Category.PERMANENT,
     "An object sets both cluster-selector and cluster-name-selector.")
+RENDER_FAILED = register(
+    "KNV1068", "ActionableHydrationError", Category.PERMANENT,
+    "Rendering the sync directory failed on its content: kustomize's or helm's own message, or a "
+    "kustomization only below the sync directory.")
 
 # Syncing: the source, the API server and applying (and MultipleSingletons, a repository rule
 # Config Sync numbers here), numbered and named as Config Sync numbers and names them (KNV2xxx).
@@ -577,3 +599,9 @@ MULTIPLE_SINGLETONS = register(
 INSUFFICIENT_PERMISSION = register(
     "KNV2013", "InsufficientPermission", Category.PERMANENT,
     "The credentials may not perform the request (RBAC).")
+RENDER_INTERNAL = register(
+    "KNV2015", "InternalHydrationError", Category.TRANSIENT,
+    "Rendering could not be run (a binary is missing, the render directory could not be made).")
+RENDER_TRANSIENT = register(
+    "KNV2016", "TransientError", Category.TRANSIENT,
+    "Rendering stopped for a reason that may pass (its time limit, a killed process); retried.")

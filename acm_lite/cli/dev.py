@@ -22,11 +22,11 @@ def register(sub: Subcommands) -> None:
     verbs = dev.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
-    build = verbs.add_parser("build", help="build or find kube-apiserver, kubectl, etcd and helm",
+    build = verbs.add_parser("build", help="build or find kube-apiserver, kubectl, etcd, helm and kustomize",
                              description="Build the binaries from the Go module proxy into the "
                                          "cache, or reuse them (KUBEBUILDER_ASSETS is honoured).")
     build.add_argument("components", nargs="*", type=_component, metavar="COMPONENT",
-                       help="kube-apiserver, kubectl, etcd, helm (default: all)")
+                       help="kube-apiserver, kubectl, etcd, helm, kustomize (default: all)")
     build.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     build.set_defaults(handler=_build)
 

@@ -1,4 +1,4 @@
-"""Find or build kube-apiserver, kubectl, etcd and helm.
+"""Find or build kube-apiserver, kubectl, etcd, helm and kustomize.
 
 Resolution order: ``KUBEBUILDER_ASSETS`` (the envtest convention: use what is there, build nothing),
 then the cache (``$ACM_LITE_CACHE`` or ``~/.cache/acm-lite``), keyed by component and version, then a
@@ -19,6 +19,9 @@ from acm_lite.paths import cache_dir
 KUBERNETES_VERSION = "v1.37.2"
 ETCD_VERSION = "v3.7.3"
 HELM_VERSION = "v3.22.0"
+# The newest kustomize whose go.mod this machine's Go accepts without a toolchain switch; it pairs
+# with sigs.k8s.io/kustomize/api v0.21.2 (v5.8.3 and api v0.21.3 ask for Go 1.27).
+KUSTOMIZE_VERSION = "v5.8.2"
 
 Progress = Callable[[str], None]
 
@@ -40,11 +43,13 @@ def components() -> dict[str, Component]:
     k8s = os.environ.get("ACM_LITE_KUBERNETES_VERSION", KUBERNETES_VERSION)
     etcd = os.environ.get("ACM_LITE_ETCD_VERSION", ETCD_VERSION)
     helm = os.environ.get("ACM_LITE_HELM_VERSION", HELM_VERSION)
+    kustomize = os.environ.get("ACM_LITE_KUSTOMIZE_VERSION", KUSTOMIZE_VERSION)
     return {
         "kube-apiserver": Component("kube-apiserver", k8s, gobuild.build_kube_apiserver),
         "kubectl": Component("kubectl", k8s, gobuild.build_kubectl),
         "etcd": Component("etcd", etcd, gobuild.build_etcd),
         "helm": Component("helm", helm, gobuild.build_helm),
+        "kustomize": Component("kustomize", kustomize, gobuild.build_kustomize),
     }
 
 

@@ -164,3 +164,17 @@ def build_helm(version: str, out: Path, progress: Progress) -> None:
     ldflags = f"-s -w -X {module}/internal/version.version={version}"
     _build_simple(module, f"{module}/cmd/helm", ldflags=ldflags, version=version, out=out,
                   progress=progress)
+
+
+def kustomize_ldflags(version: str) -> str:
+    """Stamp the release into ``kustomize version`` (a module build would print ``(devel)``)."""
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pkg = "sigs.k8s.io/kustomize/api/provenance"
+    return f"-s -w -X {pkg}.version={version} -X {pkg}.buildDate={date}"
+
+
+def build_kustomize(version: str, out: Path, progress: Progress) -> None:
+    major = version.lstrip("v").split(".")[0]
+    module = f"sigs.k8s.io/kustomize/kustomize/v{major}"
+    _build_simple(module, module, ldflags=kustomize_ldflags(version), version=version, out=out,
+                  progress=progress)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from acm_lite.devcluster import binaries
+from acm_lite.devcluster import binaries, gobuild
 
 
 def _executable(path: Path) -> Path:
@@ -37,12 +37,12 @@ def _no_build(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_kubebuilder_assets_are_used_and_nothing_is_built(
         isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assets = isolated / "assets"
-    for name in ("etcd", "kube-apiserver", "kubectl", "helm"):
+    names = ("kube-apiserver", "kubectl", "etcd", "helm", "kustomize")
+    for name in names:
         _executable(assets / name)
     monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
     calls = _no_build(monkeypatch)
-    assert binaries.ensure_all() == {n: assets / n for n in ("kube-apiserver", "kubectl",
-                                                             "etcd", "helm")}
+    assert binaries.ensure_all() == {n: assets / n for n in names}
     assert calls == []
 
 
@@ -61,6 +61,26 @@ def test_cache_is_keyed_by_version(isolated: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("ACM_LITE_ETCD_VERSION", "v3.6.9")
     path = binaries.components()["etcd"].cached_path(isolated / "cache")
     assert path == isolated / "cache" / "bin" / "etcd-v3.6.9" / "etcd"
+
+
+def test_kustomize_is_pinned_and_its_version_can_be_overridden(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pinned = binaries.components()["kustomize"]
+    assert pinned.version == binaries.KUSTOMIZE_VERSION
+    assert pinned.recipe is gobuild.build_kustomize
+    monkeypatch.setenv("ACM_LITE_KUSTOMIZE_VERSION", "v5.8.1")
+    path = binaries.components()["kustomize"].cached_path(isolated / "cache")
+    assert path == isolated / "cache" / "bin" / "kustomize-v5.8.1" / "kustomize"
+
+
+def test_kustomize_from_assets_is_found_without_a_build(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assets = isolated / "assets"
+    _executable(assets / "kustomize")
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
+    calls = _no_build(monkeypatch)
+    assert binaries.ensure("kustomize") == assets / "kustomize"
+    assert calls == []
 
 
 def test_a_build_lands_atomically_in_the_cache(isolated: Path,

@@ -45,3 +45,9 @@ def test_version_flags_set_both_version_packages() -> None:
         assert f"-X {pkg}.gitMajor=1" in flags
         assert f"-X {pkg}.gitMinor=37" in flags
         assert f"-X {pkg}.gitTreeState=clean" in flags
+
+
+def test_kustomize_version_is_stamped_into_its_provenance() -> None:
+    flags = gobuild.kustomize_ldflags("v5.8.2")
+    assert "-X sigs.k8s.io/kustomize/api/provenance.version=v5.8.2" in flags
+    assert "-X sigs.k8s.io/kustomize/api/provenance.buildDate=" in flags
