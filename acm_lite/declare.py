@@ -100,11 +100,20 @@ def declared_clusters(objs: list[Manifest]) -> list[str]:
 
 def _object_rules(hierarchical: bool) -> list[Callable[[Manifest], list[Problem]]]:
     rules: list[Callable[[Manifest], list[Problem]]] = [
-        metadata_values.check, reserved_metadata.check,
+        metadata_values.check,
+        reserved_metadata.check,
         lambda o: kinds.check(o, hierarchical=hierarchical),
-        names.check, namespaces.check, reserved.check, management.check, crds.check,
-        server_fields.check, cluster_names.check, metadata_syntax.check, quantities.check,
-        config_data.check, object_size.check,
+        names.check,
+        namespaces.check,
+        reserved.check,
+        management.check,
+        crds.check,
+        server_fields.check,
+        cluster_names.check,
+        metadata_syntax.check,
+        quantities.check,
+        config_data.check,
+        object_size.check,
     ]
     if hierarchical:
         rules.append(directories.check)
@@ -141,8 +150,7 @@ def _selected_copies(objs: list[Manifest], scoper: Scoper, options: Options) -> 
 
 def declare(source: reader.ReadResult, target: ClusterTarget, options: Options) -> Declared:
     """The declared set of ``target``; ``objects`` is empty when a problem blocks."""
-    result = Declared(target.name, problems=list(source.problems),
-                      live_namespaces=options.live_namespaces)
+    result = Declared(target.name, problems=list(source.problems), live_namespaces=options.live_namespaces)
     hierarchical = options.source_format == HIERARCHY
     objs = source.manifests
     result.problems += _raw_problems(objs, hierarchical)
@@ -163,9 +171,9 @@ def declare(source: reader.ReadResult, target: ClusterTarget, options: Options) 
     if hierarchical:
         objs, found = hierarchy.flatten(objs, scoper, hierarchy_config.check(objs, scoper))
     else:
-        objs, found = unstructured.flatten(objs, scoper,
-                                           options.tenant_namespace or options.default_namespace,
-                                           options.live_namespaces)
+        objs, found = unstructured.flatten(
+            objs, scoper, options.tenant_namespace or options.default_namespace, options.live_namespaces
+        )
     result.problems += found + _selected_copies(objs, scoper, options)
     if result.blocking:
         return result

@@ -50,9 +50,7 @@ def shown(value: object) -> str:
     return _SHOWN.repr(value)
 
 
-
-def register(code_id: str, name: str, category: Category, summary: str, *,
-             blocking: bool = True) -> Code:
+def register(code_id: str, name: str, category: Category, summary: str, *, blocking: bool = True) -> Code:
     """Add a code to the registry; a code or name registered twice is a programming error."""
     if code_id in _REGISTRY:
         raise ValueError(f"error code {code_id} registered twice")
@@ -108,8 +106,12 @@ class Problem:
         return (self.source or "", self.code.id, obj.get("namespace", ""), obj.get("name", ""))
 
     def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"code": self.code.id, "name": self.code.name,
-                                  "message": self.message, "blocking": self.blocking}
+        out: dict[str, object] = {
+            "code": self.code.id,
+            "name": self.code.name,
+            "message": self.message,
+            "blocking": self.blocking,
+        }
         if self.source:
             out["source"] = self.source
         if self.obj:
@@ -126,9 +128,14 @@ class Problem:
         if self.obj:
             obj = self.obj
             gvk = "/".join(p for p in (obj.get("group"), obj.get("version")) if p)
-            lines.append(f"object: {gvk}, Kind={obj.get('kind', '')}"
-                         + (f" {obj['namespace']}/{obj.get('name', '')}" if obj.get("namespace")
-                            else f" {obj.get('name', '')}"))
+            lines.append(
+                f"object: {gvk}, Kind={obj.get('kind', '')}"
+                + (
+                    f" {obj['namespace']}/{obj.get('name', '')}"
+                    if obj.get("namespace")
+                    else f" {obj.get('name', '')}"
+                )
+            )
         if self.hint:
             lines.append(f"hint: {self.hint}")
         return "\n".join(lines)
@@ -169,15 +176,21 @@ class AcmError(Exception):
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
 
-    def to_problem(self, *, source: str | None = None, obj: dict[str, str] | None = None,
-                   message: str | None = None) -> Problem:
+    def to_problem(
+        self, *, source: str | None = None, obj: dict[str, str] | None = None, message: str | None = None
+    ) -> Problem:
         """This error as a finding in a result, the one way from one to the other: its code,
         message and hint; located at ``source`` (by default its ``path``) and at ``obj``, the
         identity of the object it is about. The ``subject`` is not carried: a problem names its
         object by identity, which only the caller knows. ``message`` replaces the message (to
         add context such as the cluster it happened on)."""
-        return Problem(self.code, self.message if message is None else message,
-                       source=self.path if source is None else source, obj=obj, hint=self.hint)
+        return Problem(
+            self.code,
+            self.message if message is None else message,
+            source=self.path if source is None else source,
+            obj=obj,
+            hint=self.hint,
+        )
 
     def to_dict(self) -> dict[str, str]:
         out = {"code": self.code.id, "name": self.code.name, "message": self.message}
@@ -188,420 +201,703 @@ class AcmError(Exception):
         return out
 
 
-def _rebuild(code: Code, message: str, path: str | None, subject: str | None,
-             hint: str | None) -> AcmError:
+def _rebuild(code: Code, message: str, path: str | None, subject: str | None, hint: str | None) -> AcmError:
     return AcmError(code, message, path=path, subject=subject, hint=hint)
 
 
 # acm-lite's own repository rules: the reader's limits, depends-on and schemas (ACM1001-ACM1009).
 FILE_TOO_LARGE = register(
-    "ACM1001", "FileTooLarge", Category.PERMANENT,
-    "A manifest file is larger than the reader's limit.")
+    "ACM1001", "FileTooLarge", Category.PERMANENT, "A manifest file is larger than the reader's limit."
+)
 TOO_MANY_DOCUMENTS = register(
-    "ACM1002", "TooManyDocuments", Category.PERMANENT,
-    "A manifest file holds more YAML documents than allowed.")
+    "ACM1002",
+    "TooManyDocuments",
+    Category.PERMANENT,
+    "A manifest file holds more YAML documents than allowed.",
+)
 ALIAS_EXPANSION = register(
-    "ACM1003", "AliasExpansionLimit", Category.PERMANENT,
-    "YAML anchors and aliases expand past the limit (a YAML bomb).")
+    "ACM1003",
+    "AliasExpansionLimit",
+    Category.PERMANENT,
+    "YAML anchors and aliases expand past the limit (a YAML bomb).",
+)
 SYMLINK_OUTSIDE_SOURCE = register(
-    "ACM1004", "SymlinkOutsideSource", Category.PERMANENT,
-    "A symbolic link points outside the source directory.")
+    "ACM1004",
+    "SymlinkOutsideSource",
+    Category.PERMANENT,
+    "A symbolic link points outside the source directory.",
+)
 INVALID_DEPENDS_ON = register(
-    "ACM1005", "InvalidDependsOn", Category.PERMANENT,
-    "config.kubernetes.io/depends-on is malformed or names an object that is not declared.")
+    "ACM1005",
+    "InvalidDependsOn",
+    Category.PERMANENT,
+    "config.kubernetes.io/depends-on is malformed or names an object that is not declared.",
+)
 SCHEMA_VIOLATION = register(
-    "ACM1006", "SchemaViolation", Category.PERMANENT,
-    "An object does not match its kind's OpenAPI schema (a wrong type, an unknown field...).")
+    "ACM1006",
+    "SchemaViolation",
+    Category.PERMANENT,
+    "An object does not match its kind's OpenAPI schema (a wrong type, an unknown field...).",
+)
 DEPENDENCY_CYCLE = register(
-    "ACM1007", "DependencyCycle", Category.PERMANENT,
-    "config.kubernetes.io/depends-on annotations form a cycle.")
+    "ACM1007",
+    "DependencyCycle",
+    Category.PERMANENT,
+    "config.kubernetes.io/depends-on annotations form a cycle.",
+)
 
 # Reading sources, cluster names and writing hydrated output safely (ACM1010-ACM1019).
 NOT_A_REGULAR_FILE = register(
-    "ACM1010", "NotARegularFile", Category.PERMANENT,
-    "A manifest path is a FIFO, device, socket or other non-regular file; only regular files are "
-    "read.")
+    "ACM1010",
+    "NotARegularFile",
+    Category.PERMANENT,
+    "A manifest path is a FIFO, device, socket or other non-regular file; only regular files are read.",
+)
 BROKEN_SYMLINK = register(
-    "ACM1011", "BrokenSymlink", Category.PERMANENT,
-    "A symbolic link in the source loops or points at nothing.")
+    "ACM1011",
+    "BrokenSymlink",
+    Category.PERMANENT,
+    "A symbolic link in the source loops or points at nothing.",
+)
 TOO_MANY_FILES = register(
-    "ACM1012", "TooManyFiles", Category.PERMANENT,
-    "The source holds more manifest files than the reader's limit.")
+    "ACM1012",
+    "TooManyFiles",
+    Category.PERMANENT,
+    "The source holds more manifest files than the reader's limit.",
+)
 NESTING_TOO_DEEP = register(
-    "ACM1013", "NestingTooDeep", Category.PERMANENT,
-    "A document nests maps and lists deeper than the reader's limit.")
+    "ACM1013",
+    "NestingTooDeep",
+    Category.PERMANENT,
+    "A document nests maps and lists deeper than the reader's limit.",
+)
 NON_STRING_KEY = register(
-    "ACM1014", "NonStringKey", Category.PERMANENT,
-    "A mapping key is not a string (1:, yes:, null:); Kubernetes objects only have string keys.")
+    "ACM1014",
+    "NonStringKey",
+    Category.PERMANENT,
+    "A mapping key is not a string (1:, yes:, null:); Kubernetes objects only have string keys.",
+)
 UNSUPPORTED_VALUE = register(
-    "ACM1015", "UnsupportedValue", Category.PERMANENT,
+    "ACM1015",
+    "UnsupportedValue",
+    Category.PERMANENT,
     "A value JSON cannot carry: a YAML tag building binary/set/timestamp data, a lone surrogate, "
-    "an integer with too many digits.")
+    "an integer with too many digits.",
+)
 INVALID_CLUSTER_NAME = register(
-    "ACM1016", "InvalidClusterName", Category.PERMANENT,
-    "A cluster name (cluster-name-selector entry, Cluster object, --cluster) is not a DNS-1123 "
-    "name.")
+    "ACM1016",
+    "InvalidClusterName",
+    Category.PERMANENT,
+    "A cluster name (cluster-name-selector entry, Cluster object, --cluster) is not a DNS-1123 name.",
+)
 UNSAFE_OUTPUT_PATH = register(
-    "ACM1017", "UnsafeOutputPath", Category.PERMANENT,
+    "ACM1017",
+    "UnsafeOutputPath",
+    Category.PERMANENT,
     "A hydrated file would be written or removed outside --output (a name holding '/', '..' or "
-    "NUL, or a symbolic link in the output).")
+    "NUL, or a symbolic link in the output).",
+)
 OUTPUT_WRITE_FAILED = register(
-    "ACM1018", "OutputWriteFailed", Category.PERMANENT,
-    "A hydrated file or directory could not be written or removed.")
+    "ACM1018",
+    "OutputWriteFailed",
+    Category.PERMANENT,
+    "A hydrated file or directory could not be written or removed.",
+)
 DUPLICATE_KEY = register(
-    "ACM1019", "DuplicateKey", Category.PERMANENT,
+    "ACM1019",
+    "DuplicateKey",
+    Category.PERMANENT,
     "A mapping holds the same key twice; the API server's strict decoding and kubectl refuse it "
-    "(the last one does not silently win).")
+    "(the last one does not silently win).",
+)
 
 # Schemas a repository supplies (ACM1020-ACM1029).
 INVALID_CRD_SCHEMA = register(
-    "ACM1020", "InvalidCRDSchema", Category.PERMANENT,
+    "ACM1020",
+    "InvalidCRDSchema",
+    Category.PERMANENT,
     "A CRD's openAPIV3Schema is not a valid Kubernetes schema ($ref, a wrong type, a pattern RE2 "
-    "cannot compile); its objects are not validated against it.")
+    "cannot compile); its objects are not validated against it.",
+)
 
 # Git credentials (ACM1030-ACM1039).
 CREDENTIALS_WITHHELD = register(
-    "ACM1030", "CredentialsWithheld", Category.PERMANENT,
+    "ACM1030",
+    "CredentialsWithheld",
+    Category.PERMANENT,
     "A Git remote asked for credentials acm-lite held back: over plain http (they go only over "
-    "https, or with ACM_LITE_GIT_ALLOW_HTTP=1), or from another host a redirect led to.")
+    "https, or with ACM_LITE_GIT_ALLOW_HTTP=1), or from another host a redirect led to.",
+)
 
 # Offline checks of what the API server would reject, and what the command line names
 # (ACM1040-ACM1059).
 INVALID_LABEL = register(
-    "ACM1040", "InvalidLabel", Category.PERMANENT,
-    "A label key is not a qualified name, or a label value is not a valid label value.")
+    "ACM1040",
+    "InvalidLabel",
+    Category.PERMANENT,
+    "A label key is not a qualified name, or a label value is not a valid label value.",
+)
 INVALID_ANNOTATION = register(
-    "ACM1041", "InvalidAnnotation", Category.PERMANENT,
-    "An annotation key is not a qualified name, or the annotations total more than 256 KiB.")
+    "ACM1041",
+    "InvalidAnnotation",
+    Category.PERMANENT,
+    "An annotation key is not a qualified name, or the annotations total more than 256 KiB.",
+)
 INVALID_QUANTITY = register(
-    "ACM1042", "InvalidQuantity", Category.PERMANENT,
-    "A resource quantity (requests, limits, quota, storage) does not parse as a Kubernetes "
-    "quantity.")
+    "ACM1042",
+    "InvalidQuantity",
+    Category.PERMANENT,
+    "A resource quantity (requests, limits, quota, storage) does not parse as a Kubernetes quantity.",
+)
 INVALID_DATA_KEY = register(
-    "ACM1043", "InvalidDataKey", Category.PERMANENT,
-    "A ConfigMap or Secret data key is not a valid config key, or is in data and binaryData both.")
+    "ACM1043",
+    "InvalidDataKey",
+    Category.PERMANENT,
+    "A ConfigMap or Secret data key is not a valid config key, or is in data and binaryData both.",
+)
 INVALID_BASE64 = register(
-    "ACM1044", "InvalidBase64", Category.PERMANENT,
-    "A Secret data or ConfigMap binaryData value is not standard, padded base64.")
+    "ACM1044",
+    "InvalidBase64",
+    Category.PERMANENT,
+    "A Secret data or ConfigMap binaryData value is not standard, padded base64.",
+)
 DATA_TOO_LARGE = register(
-    "ACM1045", "DataTooLarge", Category.PERMANENT,
-    "The data of a ConfigMap or Secret totals more than 1 MiB.")
+    "ACM1045", "DataTooLarge", Category.PERMANENT, "The data of a ConfigMap or Secret totals more than 1 MiB."
+)
 OBJECT_TOO_LARGE = register(
-    "ACM1046", "ObjectTooLarge", Category.PERMANENT,
-    "An object serialises to more than the 1.5 MiB that etcd stores per object.")
+    "ACM1046",
+    "ObjectTooLarge",
+    Category.PERMANENT,
+    "An object serialises to more than the 1.5 MiB that etcd stores per object.",
+)
 UNKNOWN_CLUSTER = register(
-    "ACM1047", "UnknownCluster", Category.PERMANENT,
+    "ACM1047",
+    "UnknownCluster",
+    Category.PERMANENT,
     "A cluster named on the command line is declared nowhere (clusterregistry/, selectors, fleet).",
-    blocking=False)
+    blocking=False,
+)
 PATH_NOT_FOUND = register(
-    "ACM1048", "PathNotFound", Category.PERMANENT,
-    "A file or directory named on the command line does not exist.")
+    "ACM1048",
+    "PathNotFound",
+    Category.PERMANENT,
+    "A file or directory named on the command line does not exist.",
+)
 
 # Rendering a kustomization (kustomize, with Helm charts inflated) before the source is read
 # (ACM1070-ACM1079).
 RENDER_NEEDS_UNSTRUCTURED = register(
-    "ACM1070", "KustomizationInHierarchy", Category.PERMANENT,
+    "ACM1070",
+    "KustomizationInHierarchy",
+    Category.PERMANENT,
     "A hierarchical source holds a kustomization in its sync directory: rendering needs "
-    "sourceFormat unstructured.")
+    "sourceFormat unstructured.",
+)
 RENDER_REMOTE_REFUSED = register(
-    "ACM1071", "RenderNetworkDisabled", Category.PERMANENT,
-    "A kustomization names a remote base, resource or Helm chart while rendering may not reach "
-    "the network.")
+    "ACM1071",
+    "RenderNetworkDisabled",
+    Category.PERMANENT,
+    "A kustomization names a remote base, resource or Helm chart while rendering may not reach the network.",
+)
 RENDER_PATH_OUTSIDE_SOURCE = register(
-    "ACM1072", "RenderPathOutsideSource", Category.PERMANENT,
-    "A kustomization names an absolute path, a file:// URL, or a relative path leading outside "
-    "the source.")
+    "ACM1072",
+    "RenderPathOutsideSource",
+    Category.PERMANENT,
+    "A kustomization names an absolute path, a file:// URL, or a relative path leading outside the source.",
+)
 RENDER_OUTPUT_TOO_LARGE = register(
-    "ACM1073", "RenderOutputTooLarge", Category.PERMANENT,
-    "Rendering printed more than the output limit; it was stopped.")
+    "ACM1073",
+    "RenderOutputTooLarge",
+    Category.PERMANENT,
+    "Rendering printed more than the output limit; it was stopped.",
+)
 
 # Fetching the source (ACM1101-ACM1199).
 SOURCE_DIR_NOT_FOUND = register(
-    "ACM1101", "SourceDirNotFound", Category.PERMANENT,
-    "The sub-directory to sync does not exist at that revision.")
+    "ACM1101",
+    "SourceDirNotFound",
+    Category.PERMANENT,
+    "The sub-directory to sync does not exist at that revision.",
+)
 REVISION_NOT_FOUND = register(
-    "ACM1102", "RevisionNotFound", Category.PERMANENT,
-    "The branch, tag or commit does not exist in the remote.")
+    "ACM1102",
+    "RevisionNotFound",
+    Category.PERMANENT,
+    "The branch, tag or commit does not exist in the remote.",
+)
 SOURCE_AUTH_FAILED = register(
-    "ACM1103", "SourceAuthFailed", Category.PERMANENT,
-    "The Git remote refused the credentials (or asked for some).")
+    "ACM1103",
+    "SourceAuthFailed",
+    Category.PERMANENT,
+    "The Git remote refused the credentials (or asked for some).",
+)
 
 # Talking to clusters and applying to them (ACM2001-ACM2009).
 KUBECONFIG_ERROR = register(
-    "ACM2001", "KubeconfigError", Category.PERMANENT,
-    "The kubeconfig, context or in-cluster configuration could not be loaded.")
+    "ACM2001",
+    "KubeconfigError",
+    Category.PERMANENT,
+    "The kubeconfig, context or in-cluster configuration could not be loaded.",
+)
 UNKNOWN_RESOURCE = register(
-    "ACM2002", "UnknownResource", Category.WAITING,
-    "The cluster serves no resource for the object's kind (is its CRD installed?).")
+    "ACM2002",
+    "UnknownResource",
+    Category.WAITING,
+    "The cluster serves no resource for the object's kind (is its CRD installed?).",
+)
 CRD_NOT_ESTABLISHED = register(
-    "ACM2003", "CRDNotEstablished", Category.TRANSIENT,
-    "A CustomResourceDefinition did not become Established in time.")
+    "ACM2003",
+    "CRDNotEstablished",
+    Category.TRANSIENT,
+    "A CustomResourceDefinition did not become Established in time.",
+)
 DEPENDENCY_FAILED = register(
-    "ACM2004", "DependencyNotReady", Category.WAITING,
-    "An object was not applied because an object it depends on failed.")
+    "ACM2004",
+    "DependencyNotReady",
+    Category.WAITING,
+    "An object was not applied because an object it depends on failed.",
+)
 CREDENTIALS_REJECTED = register(
-    "ACM2005", "CredentialsRejected", Category.PERMANENT,
-    "The API server rejected the credentials (expired token, revoked certificate).")
+    "ACM2005",
+    "CredentialsRejected",
+    Category.PERMANENT,
+    "The API server rejected the credentials (expired token, revoked certificate).",
+)
 
 # The daemon, its API-server connections and its status (ACM2010-ACM2019).
 API_SERVER_UNREACHABLE = register(
-    "ACM2010", "APIServerUnreachable", Category.TRANSIENT,
+    "ACM2010",
+    "APIServerUnreachable",
+    Category.TRANSIENT,
     "Several requests in a row to one API server failed (timeout, refused, reset): the pass "
-    "stopped rather than wait out every object; the next pass tries again.")
+    "stopped rather than wait out every object; the next pass tries again.",
+)
 PASS_DEADLINE_EXCEEDED = register(
-    "ACM2011", "PassDeadlineExceeded", Category.TRANSIENT,
-    "A pass ran past its deadline: no further request was sent; the next pass continues.")
+    "ACM2011",
+    "PassDeadlineExceeded",
+    Category.TRANSIENT,
+    "A pass ran past its deadline: no further request was sent; the next pass continues.",
+)
 INTERNAL_ERROR = register(
-    "ACM2012", "InternalError", Category.TRANSIENT,
+    "ACM2012",
+    "InternalError",
+    Category.TRANSIENT,
     "A pass failed on an unexpected error (a bug): the daemon keeps running and retries; the "
-    "traceback is in its log.")
+    "traceback is in its log.",
+)
 STATUS_NOT_RECORDED = register(
-    "ACM2013", "StatusNotRecorded", Category.TRANSIENT,
-    "The outcome of a pass could not be written to its RootSync; it is written by the next pass.")
+    "ACM2013",
+    "StatusNotRecorded",
+    Category.TRANSIENT,
+    "The outcome of a pass could not be written to its RootSync; it is written by the next pass.",
+)
 LISTEN_FAILED = register(
-    "ACM2014", "ListenFailed", Category.PERMANENT,
-    "The daemon cannot listen on its --metrics-address (in use, not allowed, not an address).")
+    "ACM2014",
+    "ListenFailed",
+    Category.PERMANENT,
+    "The daemon cannot listen on its --metrics-address (in use, not allowed, not an address).",
+)
 
 # Pruning: objects never deleted (ACM2020-ACM2029).
 DELETE_REFUSED = register(
-    "ACM2020", "DeleteRefused", Category.PERMANENT,
-    "A DELETE of a protected object (default, kube-*, acm-lite's namespace or kinds) was refused.")
+    "ACM2020",
+    "DeleteRefused",
+    Category.PERMANENT,
+    "A DELETE of a protected object (default, kube-*, acm-lite's namespace or kinds) was refused.",
+)
 
 # Objects addressed at the API version they were declared with; applies postponed by a level that
 # could not finish (ACM2030-ACM2039).
 VERSION_NOT_SERVED = register(
-    "ACM2030", "VersionNotServed", Category.WAITING,
-    "The cluster serves the object's kind, but not at the API version it is declared with.")
+    "ACM2030",
+    "VersionNotServed",
+    Category.WAITING,
+    "The cluster serves the object's kind, but not at the API version it is declared with.",
+)
 APPLY_POSTPONED = register(
-    "ACM2031", "ApplyPostponed", Category.WAITING,
+    "ACM2031",
+    "ApplyPostponed",
+    Category.WAITING,
     "An object was not applied or pruned: CRDs an earlier level applied did not become "
-    "Established; retried on the next pass.")
+    "Established; retried on the next pass.",
+)
 
 # The inventory: the record of what a sync applied, split across ResourceInventory parts
 # (ACM2040-ACM2049).
 INVENTORY_WRITE_FAILED = register(
-    "ACM2040", "InventoryWriteFailed", Category.TRANSIENT,
-    "The record of what a sync applies could not be stored; what it would cover is not applied.")
+    "ACM2040",
+    "InventoryWriteFailed",
+    Category.TRANSIENT,
+    "The record of what a sync applies could not be stored; what it would cover is not applied.",
+)
 INVENTORY_READ_FAILED = register(
-    "ACM2041", "InventoryReadFailed", Category.TRANSIENT,
-    "The record of what a sync applied could not be read; nothing is applied or pruned.")
+    "ACM2041",
+    "InventoryReadFailed",
+    Category.TRANSIENT,
+    "The record of what a sync applied could not be read; nothing is applied or pruned.",
+)
 INVENTORY_CORRUPT = register(
-    "ACM2042", "InventoryCorrupt", Category.PERMANENT,
-    "A ResourceInventory holds an entry that is not an object's identity; the sync stops.")
+    "ACM2042",
+    "InventoryCorrupt",
+    Category.PERMANENT,
+    "A ResourceInventory holds an entry that is not an object's identity; the sync stops.",
+)
 INVENTORY_CLEANUP_FAILED = register(
-    "ACM2043", "InventoryCleanupFailed", Category.TRANSIENT,
+    "ACM2043",
+    "InventoryCleanupFailed",
+    Category.TRANSIENT,
     "A new inventory was recorded, but the ResourceInventories it replaces could not be deleted.",
-    blocking=False)
+    blocking=False,
+)
 
 # Policy (Gatekeeper templates and constraints, evaluated in-process): broken policies and suites
 # (ACM3001-ACM3099).
 TEMPLATE_INVALID = register(
-    "ACM3001", "TemplateInvalid", Category.PERMANENT,
-    "A ConstraintTemplate is malformed or its Rego/CEL does not compile; its constraints fail "
-    "closed.")
+    "ACM3001",
+    "TemplateInvalid",
+    Category.PERMANENT,
+    "A ConstraintTemplate is malformed or its Rego/CEL does not compile; its constraints fail closed.",
+)
 CONSTRAINT_INVALID = register(
-    "ACM3002", "ConstraintInvalid", Category.PERMANENT,
-    "A Constraint is malformed, or its parameters fail the template's schema.")
+    "ACM3002",
+    "ConstraintInvalid",
+    Category.PERMANENT,
+    "A Constraint is malformed, or its parameters fail the template's schema.",
+)
 TEMPLATE_MISSING = register(
-    "ACM3003", "TemplateMissing", Category.PERMANENT,
-    "A Constraint's kind has no ConstraintTemplate.")
+    "ACM3003", "TemplateMissing", Category.PERMANENT, "A Constraint's kind has no ConstraintTemplate."
+)
 POLICY_EVALUATION_ERROR = register(
-    "ACM3004", "PolicyEvaluationError", Category.PERMANENT,
-    "Evaluating a constraint failed; the object is treated as violating (fail closed).")
+    "ACM3004",
+    "PolicyEvaluationError",
+    Category.PERMANENT,
+    "Evaluating a constraint failed; the object is treated as violating (fail closed).",
+)
 EXPANSION_INVALID = register(
-    "ACM3005", "ExpansionTemplateInvalid", Category.PERMANENT,
-    "An ExpansionTemplate is malformed.")
+    "ACM3005", "ExpansionTemplateInvalid", Category.PERMANENT, "An ExpansionTemplate is malformed."
+)
 POLICY_SUITE_INVALID = register(
-    "ACM3006", "PolicySuiteInvalid", Category.PERMANENT,
-    "A gator Suite file, or a file it names, cannot be read.")
+    "ACM3006",
+    "PolicySuiteInvalid",
+    Category.PERMANENT,
+    "A gator Suite file, or a file it names, cannot be read.",
+)
 
 # Policy violations, one code per enforcement action (ACM3100-ACM3199).
 POLICY_VIOLATION = register(
-    "ACM3100", "PolicyViolation", Category.PERMANENT,
-    "An object violates a constraint whose action is deny.")
+    "ACM3100", "PolicyViolation", Category.PERMANENT, "An object violates a constraint whose action is deny."
+)
 POLICY_WARNING = register(
-    "ACM3101", "PolicyWarning", Category.PERMANENT,
+    "ACM3101",
+    "PolicyWarning",
+    Category.PERMANENT,
     "An object violates a constraint whose action is warn.",
-    blocking=False)
+    blocking=False,
+)
 POLICY_DRYRUN = register(
-    "ACM3102", "PolicyDryRunViolation", Category.PERMANENT,
+    "ACM3102",
+    "PolicyDryRunViolation",
+    Category.PERMANENT,
     "An object violates a constraint whose action is dryrun (reported only).",
-    blocking=False)
+    blocking=False,
+)
 
 # Fleets (ACM4001-ACM4999).
 INVALID_FLEET = register(
-    "ACM4001", "InvalidFleet", Category.PERMANENT,
-    "A fleet file is malformed: it names the entry at fault.")
+    "ACM4001", "InvalidFleet", Category.PERMANENT, "A fleet file is malformed: it names the entry at fault."
+)
 
 # The local development environment (ACM9001-ACM9999).
 TOOLCHAIN_MISSING = register(
-    "ACM9001", "ToolchainMissing", Category.PERMANENT,
-    "A tool needed to build the local control-plane binaries (go) is not installed.")
+    "ACM9001",
+    "ToolchainMissing",
+    Category.PERMANENT,
+    "A tool needed to build the local control-plane binaries (go) is not installed.",
+)
 BINARY_BUILD_FAILED = register(
-    "ACM9002", "BinaryBuildFailed", Category.TRANSIENT,
-    "Building a control-plane binary from the Go module proxy failed.")
+    "ACM9002",
+    "BinaryBuildFailed",
+    Category.TRANSIENT,
+    "Building a control-plane binary from the Go module proxy failed.",
+)
 CONTROL_PLANE_START_FAILED = register(
-    "ACM9003", "ControlPlaneStartFailed", Category.TRANSIENT,
-    "A local etcd or kube-apiserver did not become ready.")
+    "ACM9003",
+    "ControlPlaneStartFailed",
+    Category.TRANSIENT,
+    "A local etcd or kube-apiserver did not become ready.",
+)
 DEV_STATE_MISSING = register(
-    "ACM9004", "DevClusterNotRunning", Category.WAITING,
-    "No local control plane is running; start one with `acm-lite dev up`.")
+    "ACM9004",
+    "DevClusterNotRunning",
+    Category.WAITING,
+    "No local control plane is running; start one with `acm-lite dev up`.",
+)
 DEV_CLUSTER_UNKNOWN = register(
-    "ACM9005", "DevClusterUnknown", Category.PERMANENT,
-    "The named local cluster is not among those started by `acm-lite dev up`.")
+    "ACM9005",
+    "DevClusterUnknown",
+    Category.PERMANENT,
+    "The named local cluster is not among those started by `acm-lite dev up`.",
+)
 DEV_ALREADY_RUNNING = register(
-    "ACM9006", "DevClusterAlreadyRunning", Category.PERMANENT,
-    "Local control planes are already running; stop them with `acm-lite dev down` first.")
+    "ACM9006",
+    "DevClusterAlreadyRunning",
+    Category.PERMANENT,
+    "Local control planes are already running; stop them with `acm-lite dev down` first.",
+)
 
 # Repository mistakes, and an object another sync manages, numbered and named as Config Sync numbers
 # and names them (KNV1xxx).
 ILLEGAL_NAMESPACE_SUBDIRECTORY = register(
-    "KNV1003", "IllegalNamespaceSubdirectory", Category.PERMANENT,
-    "A namespace directory has subdirectories.")
+    "KNV1003", "IllegalNamespaceSubdirectory", Category.PERMANENT, "A namespace directory has subdirectories."
+)
 ILLEGAL_SELECTOR_ANNOTATION = register(
-    "KNV1004", "IllegalSelectorAnnotation", Category.PERMANENT,
-    "A selector annotation is set where it cannot apply (cluster-scoped objects, selectors).")
+    "KNV1004",
+    "IllegalSelectorAnnotation",
+    Category.PERMANENT,
+    "A selector annotation is set where it cannot apply (cluster-scoped objects, selectors).",
+)
 ILLEGAL_MANAGEMENT_ANNOTATION = register(
-    "KNV1005", "IllegalManagementAnnotation", Category.PERMANENT,
-    "configmanagement.gke.io/managed has a value other than `disabled`.")
+    "KNV1005",
+    "IllegalManagementAnnotation",
+    Category.PERMANENT,
+    "configmanagement.gke.io/managed has a value other than `disabled`.",
+)
 OBJECT_PARSE = register(
-    "KNV1006", "ObjectParse", Category.PERMANENT,
-    "A file could not be parsed into Kubernetes objects.")
+    "KNV1006", "ObjectParse", Category.PERMANENT, "A file could not be parsed into Kubernetes objects."
+)
 ILLEGAL_ABSTRACT_NAMESPACE_OBJECT_KIND = register(
-    "KNV1007", "IllegalAbstractNamespaceObjectKind", Category.PERMANENT,
-    "An abstract namespace directory holds a kind whose HierarchyConfig mode is `none`.")
+    "KNV1007",
+    "IllegalAbstractNamespaceObjectKind",
+    Category.PERMANENT,
+    "An abstract namespace directory holds a kind whose HierarchyConfig mode is `none`.",
+)
 ILLEGAL_METADATA_NAMESPACE_DECLARATION = register(
-    "KNV1009", "IllegalMetadataNamespaceDeclaration", Category.PERMANENT,
-    "metadata.namespace differs from the namespace directory holding the object.")
+    "KNV1009",
+    "IllegalMetadataNamespaceDeclaration",
+    Category.PERMANENT,
+    "metadata.namespace differs from the namespace directory holding the object.",
+)
 ILLEGAL_ANNOTATION_DEFINITION = register(
-    "KNV1010", "IllegalAnnotationDefinition", Category.PERMANENT,
-    "An object in the source sets an annotation reserved for Config Sync.")
+    "KNV1010",
+    "IllegalAnnotationDefinition",
+    Category.PERMANENT,
+    "An object in the source sets an annotation reserved for Config Sync.",
+)
 ILLEGAL_LABEL_DEFINITION = register(
-    "KNV1011", "IllegalLabelDefinition", Category.PERMANENT,
-    "An object in the source sets a label reserved for Config Sync.")
+    "KNV1011",
+    "IllegalLabelDefinition",
+    Category.PERMANENT,
+    "An object in the source sets a label reserved for Config Sync.",
+)
 OBJECT_HAS_UNKNOWN_SELECTOR = register(
-    "KNV1013", "ObjectHasUnknownSelector", Category.PERMANENT,
-    "An object names a ClusterSelector or NamespaceSelector that is not declared.")
+    "KNV1013",
+    "ObjectHasUnknownSelector",
+    Category.PERMANENT,
+    "An object names a ClusterSelector or NamespaceSelector that is not declared.",
+)
 INVALID_SELECTOR = register(
-    "KNV1014", "InvalidSelector", Category.PERMANENT,
-    "A ClusterSelector or NamespaceSelector is invalid or empty.")
+    "KNV1014",
+    "InvalidSelector",
+    Category.PERMANENT,
+    "A ClusterSelector or NamespaceSelector is invalid or empty.",
+)
 MISSING_REPO = register(
-    "KNV1017", "MissingRepo", Category.PERMANENT,
-    "The system/ directory of a hierarchical repo declares no Repo.")
+    "KNV1017",
+    "MissingRepo",
+    Category.PERMANENT,
+    "The system/ directory of a hierarchical repo declares no Repo.",
+)
 ILLEGAL_TOP_LEVEL_NAMESPACE = register(
-    "KNV1019", "IllegalTopLevelNamespace", Category.PERMANENT,
-    "A Namespace is declared directly in namespaces/ rather than in a subdirectory.")
+    "KNV1019",
+    "IllegalTopLevelNamespace",
+    Category.PERMANENT,
+    "A Namespace is declared directly in namespaces/ rather than in a subdirectory.",
+)
 INVALID_NAMESPACE_NAME = register(
-    "KNV1020", "InvalidNamespaceName", Category.PERMANENT,
-    "A Namespace's metadata.name differs from the name of its directory.")
+    "KNV1020",
+    "InvalidNamespaceName",
+    Category.PERMANENT,
+    "A Namespace's metadata.name differs from the name of its directory.",
+)
 UNKNOWN_OBJECT_KIND = register(
-    "KNV1021", "UnknownObjectKind", Category.WAITING,
+    "KNV1021",
+    "UnknownObjectKind",
+    Category.WAITING,
     "The kind is neither built in nor defined by a CRD in the repo; it must exist on the cluster.",
-    blocking=False)
+    blocking=False,
+)
 UNSUPPORTED_REPO_SPEC_VERSION = register(
-    "KNV1027", "UnsupportedRepoSpecVersion", Category.PERMANENT,
-    "The Repo's spec.version is not supported.")
+    "KNV1027", "UnsupportedRepoSpecVersion", Category.PERMANENT, "The Repo's spec.version is not supported."
+)
 NAME_COLLISION = register(
-    "KNV1029", "NameCollision", Category.PERMANENT,
-    "Two objects share group, kind, namespace and name.")
+    "KNV1029", "NameCollision", Category.PERMANENT, "Two objects share group, kind, namespace and name."
+)
 MISSING_OBJECT_NAME = register(
-    "KNV1031", "MissingObjectName", Category.PERMANENT,
-    "An object has no metadata.name.")
+    "KNV1031", "MissingObjectName", Category.PERMANENT, "An object has no metadata.name."
+)
 ILLEGAL_HIERARCHICAL_KIND = register(
-    "KNV1032", "IllegalHierarchicalKind", Category.PERMANENT,
-    "Repo or HierarchyConfig appear in a repo of the unstructured format.")
+    "KNV1032",
+    "IllegalHierarchicalKind",
+    Category.PERMANENT,
+    "Repo or HierarchyConfig appear in a repo of the unstructured format.",
+)
 ILLEGAL_NAMESPACE = register(
-    "KNV1034", "IllegalNamespace", Category.PERMANENT,
-    "A reserved namespace (config-management-system, acm-lite-system) or an object in it is "
-    "declared.")
+    "KNV1034",
+    "IllegalNamespace",
+    Category.PERMANENT,
+    "A reserved namespace (config-management-system, acm-lite-system) or an object in it is declared.",
+)
 INVALID_METADATA_NAME = register(
-    "KNV1036", "InvalidMetadataName", Category.PERMANENT,
-    "metadata.name is not a valid name for the kind.")
+    "KNV1036", "InvalidMetadataName", Category.PERMANENT, "metadata.name is not a valid name for the kind."
+)
 ILLEGAL_KIND_IN_NAMESPACES = register(
-    "KNV1038", "IllegalKindInNamespaces", Category.PERMANENT,
-    "A kind that may not be declared in namespaces/ (or in a namespace directory) is there.")
+    "KNV1038",
+    "IllegalKindInNamespaces",
+    Category.PERMANENT,
+    "A kind that may not be declared in namespaces/ (or in a namespace directory) is there.",
+)
 INCORRECT_TOP_LEVEL_DIRECTORY = register(
-    "KNV1039", "IncorrectTopLevelDirectory", Category.PERMANENT,
-    "An object is in the wrong top-level directory of a hierarchical repo.")
+    "KNV1039",
+    "IncorrectTopLevelDirectory",
+    Category.PERMANENT,
+    "An object is in the wrong top-level directory of a hierarchical repo.",
+)
 UNSUPPORTED_RESOURCE_IN_HIERARCHY_CONFIG = register(
-    "KNV1041", "UnsupportedResourceInHierarchyConfig", Category.PERMANENT,
-    "A HierarchyConfig names a kind that cannot be inherited.")
+    "KNV1041",
+    "UnsupportedResourceInHierarchyConfig",
+    Category.PERMANENT,
+    "A HierarchyConfig names a kind that cannot be inherited.",
+)
 ILLEGAL_HIERARCHY_MODE = register(
-    "KNV1042", "IllegalHierarchyMode", Category.PERMANENT,
-    "A HierarchyConfig uses an unknown hierarchyMode.")
+    "KNV1042", "IllegalHierarchyMode", Category.PERMANENT, "A HierarchyConfig uses an unknown hierarchyMode."
+)
 UNSUPPORTED_OBJECT = register(
-    "KNV1043", "UnsupportedObject", Category.PERMANENT,
-    "The kind may not be synced (e.g. a CRD of Config Sync's own groups).")
+    "KNV1043",
+    "UnsupportedObject",
+    Category.PERMANENT,
+    "The kind may not be synced (e.g. a CRD of Config Sync's own groups).",
+)
 UNSYNCABLE_RESOURCES = register(
-    "KNV1044", "UnsyncableResources", Category.PERMANENT,
-    "An abstract namespace directory holds objects but no namespace directory beneath it.")
+    "KNV1044",
+    "UnsyncableResources",
+    Category.PERMANENT,
+    "An abstract namespace directory holds objects but no namespace directory beneath it.",
+)
 ILLEGAL_FIELDS_IN_CONFIG = register(
-    "KNV1045", "IllegalFieldsInConfig", Category.PERMANENT,
-    "An object sets fields the API server owns (status, uid, resourceVersion, ownerReferences...).")
+    "KNV1045",
+    "IllegalFieldsInConfig",
+    Category.PERMANENT,
+    "An object sets fields the API server owns (status, uid, resourceVersion, ownerReferences...).",
+)
 CLUSTER_SCOPED_RESOURCE_IN_HIERARCHY_CONFIG = register(
-    "KNV1046", "ClusterScopedResourceInHierarchyConfig", Category.PERMANENT,
-    "A HierarchyConfig names a cluster-scoped kind.")
+    "KNV1046",
+    "ClusterScopedResourceInHierarchyConfig",
+    Category.PERMANENT,
+    "A HierarchyConfig names a cluster-scoped kind.",
+)
 INVALID_CRD_NAME = register(
-    "KNV1048", "InvalidCRDName", Category.PERMANENT,
-    "A CRD's name is not `<plural>.<group>`.")
+    "KNV1048", "InvalidCRDName", Category.PERMANENT, "A CRD's name is not `<plural>.<group>`."
+)
 DEPRECATED_GROUP_KIND = register(
-    "KNV1050", "DeprecatedGroupKind", Category.PERMANENT,
-    "The object uses a removed API group for its kind.")
+    "KNV1050", "DeprecatedGroupKind", Category.PERMANENT, "The object uses a removed API group for its kind."
+)
 ILLEGAL_NAMESPACE_ON_CLUSTER_SCOPED_RESOURCE = register(
-    "KNV1052", "IllegalNamespaceOnClusterScopedResource", Category.PERMANENT,
-    "A cluster-scoped object declares metadata.namespace.")
+    "KNV1052",
+    "IllegalNamespaceOnClusterScopedResource",
+    Category.PERMANENT,
+    "A cluster-scoped object declares metadata.namespace.",
+)
 NAMESPACE_AND_SELECTOR = register(
-    "KNV1053", "MissingNamespaceOnNamespacedResource", Category.PERMANENT,
-    "A namespaced object declares both metadata.namespace and a namespace-selector.")
+    "KNV1053",
+    "MissingNamespaceOnNamespacedResource",
+    Category.PERMANENT,
+    "A namespaced object declares both metadata.namespace and a namespace-selector.",
+)
 INVALID_ANNOTATION_VALUE = register(
-    "KNV1054", "InvalidAnnotationValue", Category.PERMANENT,
-    "An annotation or label value is not a string.")
+    "KNV1054", "InvalidAnnotationValue", Category.PERMANENT, "An annotation or label value is not a string."
+)
 INVALID_DIRECTORY_NAME = register(
-    "KNV1055", "InvalidDirectoryName", Category.PERMANENT,
-    "metadata.namespace is not a valid namespace name.")
+    "KNV1055", "InvalidDirectoryName", Category.PERMANENT, "metadata.namespace is not a valid namespace name."
+)
 MANAGED_RESOURCE_IN_UNMANAGED_NAMESPACE = register(
-    "KNV1056", "ManagedResourceInUnmanagedNamespace", Category.PERMANENT,
-    "A managed object is declared in a Namespace marked `managed: disabled`.")
+    "KNV1056",
+    "ManagedResourceInUnmanagedNamespace",
+    Category.PERMANENT,
+    "A managed object is declared in a Namespace marked `managed: disabled`.",
+)
 BAD_SCOPE = register(
-    "KNV1058", "BadScope", Category.PERMANENT,
-    "A namespace-scoped sync declares a cluster-scoped object.")
+    "KNV1058", "BadScope", Category.PERMANENT, "A namespace-scoped sync declares a cluster-scoped object."
+)
 MANAGEMENT_CONFLICT = register(
-    "KNV1060", "ManagementConflict", Category.PERMANENT,
-    "The object is managed by another sync; it is not taken over.")
+    "KNV1060",
+    "ManagementConflict",
+    Category.PERMANENT,
+    "The object is managed by another sync; it is not taken over.",
+)
 CLUSTER_SELECTOR_ANNOTATION_CONFLICT = register(
-    "KNV1066", "ClusterSelectorAnnotationConflict", Category.PERMANENT,
-    "An object sets both cluster-selector and cluster-name-selector.")
+    "KNV1066",
+    "ClusterSelectorAnnotationConflict",
+    Category.PERMANENT,
+    "An object sets both cluster-selector and cluster-name-selector.",
+)
 RENDER_FAILED = register(
-    "KNV1068", "ActionableHydrationError", Category.PERMANENT,
+    "KNV1068",
+    "ActionableHydrationError",
+    Category.PERMANENT,
     "Rendering the sync directory failed on its content: kustomize's or helm's own message, or a "
-    "kustomization only below the sync directory.")
+    "kustomization only below the sync directory.",
+)
 
 # Syncing: the source, the API server and applying (and MultipleSingletons, a repository rule
 # Config Sync numbers here), numbered and named as Config Sync numbers and names them (KNV2xxx).
 API_SERVER_ERROR = register(
-    "KNV2002", "APIServerError", Category.TRANSIENT,
-    "The API server could not be reached or answered with a server error.")
+    "KNV2002",
+    "APIServerError",
+    Category.TRANSIENT,
+    "The API server could not be reached or answered with a server error.",
+)
 SOURCE_ERROR = register(
-    "KNV2004", "SourceError", Category.TRANSIENT,
-    "The Git remote could not be reached, or the source could not be read.")
+    "KNV2004",
+    "SourceError",
+    Category.TRANSIENT,
+    "The Git remote could not be reached, or the source could not be read.",
+)
 FIGHT = register(
-    "KNV2005", "FightError", Category.TRANSIENT,
-    "Another controller keeps changing a managed object back; repair paused until the next pass.")
+    "KNV2005",
+    "FightError",
+    Category.TRANSIENT,
+    "Another controller keeps changing a managed object back; repair paused until the next pass.",
+)
 EMPTY_SOURCE = register(
-    "KNV2006", "EmptySourceError", Category.PERMANENT,
-    "The commit would prune every object of the sync (empty source, or a wrong --dir).")
+    "KNV2006",
+    "EmptySourceError",
+    Category.PERMANENT,
+    "The commit would prune every object of the sync (empty source, or a wrong --dir).",
+)
 RESOURCE_ERROR = register(
-    "KNV2010", "ResourceError", Category.PERMANENT,
-    "The API server rejected an object (invalid, or refused).")
+    "KNV2010", "ResourceError", Category.PERMANENT, "The API server rejected an object (invalid, or refused)."
+)
 MULTIPLE_SINGLETONS = register(
-    "KNV2012", "MultipleSingletons", Category.PERMANENT,
-    "More than one of a kind that must be unique (Repo, a directory's Namespace).")
+    "KNV2012",
+    "MultipleSingletons",
+    Category.PERMANENT,
+    "More than one of a kind that must be unique (Repo, a directory's Namespace).",
+)
 INSUFFICIENT_PERMISSION = register(
-    "KNV2013", "InsufficientPermission", Category.PERMANENT,
-    "The credentials may not perform the request (RBAC).")
+    "KNV2013",
+    "InsufficientPermission",
+    Category.PERMANENT,
+    "The credentials may not perform the request (RBAC).",
+)
 RENDER_INTERNAL = register(
-    "KNV2015", "InternalHydrationError", Category.TRANSIENT,
-    "Rendering could not be run (a binary is missing, the render directory could not be made).")
+    "KNV2015",
+    "InternalHydrationError",
+    Category.TRANSIENT,
+    "Rendering could not be run (a binary is missing, the render directory could not be made).",
+)
 RENDER_TRANSIENT = register(
-    "KNV2016", "TransientError", Category.TRANSIENT,
-    "Rendering stopped for a reason that may pass (its time limit, a killed process); retried.")
+    "KNV2016",
+    "TransientError",
+    Category.TRANSIENT,
+    "Rendering stopped for a reason that may pass (its time limit, a killed process); retried.",
+)

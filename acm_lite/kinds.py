@@ -27,8 +27,7 @@ CRD = GroupKind("apiextensions.k8s.io", "CustomResourceDefinition")
 
 # Gatekeeper's groups: templates, constraints and expansion templates are policy for acm-lite's
 # in-process Policy Controller, not objects to apply.
-POLICY_GROUPS = frozenset({"templates.gatekeeper.sh", "constraints.gatekeeper.sh",
-                           "expansion.gatekeeper.sh"})
+POLICY_GROUPS = frozenset({"templates.gatekeeper.sh", "constraints.gatekeeper.sh", "expansion.gatekeeper.sh"})
 
 # Objects that steer parsing and are never applied to a cluster.
 SOURCE_ONLY = frozenset({REPO, HIERARCHY_CONFIG, NAMESPACE_SELECTOR, CLUSTER_SELECTOR, CLUSTER})
@@ -55,14 +54,14 @@ def builtin() -> dict[GroupKind, KindInfo]:
     merged: dict[GroupKind, dict[str, Any]] = {}
     for entry in data["kinds"]:
         gk = GroupKind(entry["group"], entry["kind"])
-        info = merged.setdefault(gk, {"namespaced": entry["namespaced"], "plural": entry["plural"],
-                                      "versions": []})
+        info = merged.setdefault(
+            gk, {"namespaced": entry["namespaced"], "plural": entry["plural"], "versions": []}
+        )
         if entry["preferred"]:
             info["versions"].insert(0, entry["version"])
         else:
             info["versions"].append(entry["version"])
-    return {gk: KindInfo(gk, v["namespaced"], v["plural"], tuple(v["versions"]))
-            for gk, v in merged.items()}
+    return {gk: KindInfo(gk, v["namespaced"], v["plural"], tuple(v["versions"])) for gk, v in merged.items()}
 
 
 def kubernetes_version() -> str:
@@ -83,10 +82,13 @@ def crd_info(crd: Manifest) -> KindInfo | None:
     if not isinstance(group, str) or not isinstance(kind, str):
         return None
     listed = spec.get("versions")
-    versions = [v.get("name") for v in (listed if isinstance(listed, list) else [])
-                if isinstance(v, dict)]
-    return KindInfo(GroupKind(group, kind), spec.get("scope") != "Cluster",
-                    str(names.get("plural", "")), tuple(v for v in versions if isinstance(v, str)))
+    versions = [v.get("name") for v in (listed if isinstance(listed, list) else []) if isinstance(v, dict)]
+    return KindInfo(
+        GroupKind(group, kind),
+        spec.get("scope") != "Cluster",
+        str(names.get("plural", "")),
+        tuple(v for v in versions if isinstance(v, str)),
+    )
 
 
 def hierarchy_resources(config: Manifest) -> list[dict[str, object]]:

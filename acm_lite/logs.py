@@ -10,9 +10,12 @@ import sys
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
-                 "level": record.levelname.lower(), "logger": record.name,
-                 "message": record.getMessage()}
+        entry = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         entry.update(getattr(record, "fields", {}) or {})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -21,8 +24,11 @@ class JsonFormatter(logging.Formatter):
 
 def configure(fmt: str = "json", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger("acm_lite")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -23,9 +23,16 @@ MANAGED = "configmanagement.gke.io/managed"  # "disabled": acm-lite leaves the o
 DISABLED = "disabled"
 MUTATION = "client.lifecycle.config.k8s.io/mutation"
 DELETION_PROPAGATION_POLICY = "configsync.gke.io/deletion-propagation-policy"
-SOURCE_ANNOTATIONS = frozenset({NAMESPACE_SELECTOR_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION,
-                                CLUSTER_NAME_SELECTOR_ANNOTATION, MANAGED, MUTATION,
-                                DELETION_PROPAGATION_POLICY})
+SOURCE_ANNOTATIONS = frozenset(
+    {
+        NAMESPACE_SELECTOR_ANNOTATION,
+        CLUSTER_SELECTOR_ANNOTATION,
+        CLUSTER_NAME_SELECTOR_ANNOTATION,
+        MANAGED,
+        MUTATION,
+        DELETION_PROPAGATION_POLICY,
+    }
+)
 
 # kpt's and cli-utils' keys.
 DEPENDS_ON = "config.kubernetes.io/depends-on"
@@ -92,8 +99,9 @@ def parse_reference(ref: str) -> ObjectId:
         group, kind, name = parts
         namespace = ""
     else:
-        raise ValueError(f"{ref.strip()!r} is neither GROUP/KIND/NAME nor "
-                         "GROUP/namespaces/NAMESPACE/KIND/NAME")
+        raise ValueError(
+            f"{ref.strip()!r} is neither GROUP/KIND/NAME nor GROUP/namespaces/NAMESPACE/KIND/NAME"
+        )
     if not kind or not name or (len(parts) == 5 and not namespace):
         raise ValueError(f"{ref.strip()!r} has an empty kind, name or namespace")
     return ObjectId(group, kind, namespace, name)

@@ -41,8 +41,7 @@ class ObjectId(NamedTuple):
         return f"{gk} {self.namespace}/{self.name}" if self.namespace else f"{gk} {self.name}"
 
     def describe(self) -> dict[str, str]:
-        return {"group": self.group, "kind": self.kind, "namespace": self.namespace,
-                "name": self.name}
+        return {"group": self.group, "kind": self.kind, "namespace": self.namespace, "name": self.name}
 
 
 T = TypeVar("T")
@@ -86,8 +85,11 @@ def field_path(path: tuple[Any, ...]) -> str:
     """A field path as users write it: ``data.key`` or ``spec.containers[0]``."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else (
-            f".{part}" if out else str(part))
+        out += (
+            f"[{part}]"
+            if isinstance(part, int) and not isinstance(part, bool)
+            else (f".{part}" if out else str(part))
+        )
     return out or "the document"
 
 
@@ -191,5 +193,10 @@ class Manifest:
 
     def describe(self) -> dict[str, str]:
         """The object fields of an error report."""
-        return {"group": self.group, "version": self.version, "kind": self.kind,
-                "namespace": self.namespace, "name": self.name}
+        return {
+            "group": self.group,
+            "version": self.version,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+        }

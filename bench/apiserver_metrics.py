@@ -7,7 +7,7 @@ import re
 from acm_lite.cluster.client import Cluster
 
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE", "APPLY", "DELETECOLLECTION"})
-_METRIC = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$')
+_METRIC = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$")
 
 
 def server_writes(cluster: Cluster) -> int:
@@ -17,7 +17,6 @@ def server_writes(cluster: Cluster) -> int:
         match = _METRIC.match(line)
         if match:
             labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group("labels")))
-            if labels.get("verb") in WRITE_VERBS and labels.get("resource") not in ("leases",
-                                                                                   "events"):
+            if labels.get("verb") in WRITE_VERBS and labels.get("resource") not in ("leases", "events"):
                 total += int(float(match.group("value")))
     return total

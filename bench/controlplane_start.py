@@ -20,8 +20,9 @@ def _etcd_only(etcd: Path) -> float:
     root = Path(tempfile.mkdtemp(prefix="acm-lite-bench-"))
     started = time.perf_counter()
     server, proc = controlplane._start_etcd(root, str(etcd), detached=False)
-    process.wait_ready("etcd", proc, root / "etcd.log",
-                       lambda: controlplane._http_ok(f"{server.url}/health"), 60)
+    process.wait_ready(
+        "etcd", proc, root / "etcd.log", lambda: controlplane._http_ok(f"{server.url}/health"), 60
+    )
     elapsed = time.perf_counter() - started
     process.stop(server.pid)
     shutil.rmtree(root, ignore_errors=True)

@@ -33,24 +33,53 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="acm-lite-bench-"))
     repo = work / "repo"
     repo.mkdir()
-    docs: list[dict[str, object]] = [{"apiVersion": "v1", "kind": "Namespace",
-                                      "metadata": {"name": f"bench-{n}"}} for n in range(10)]
-    docs += [{"apiVersion": "v1", "kind": "ConfigMap",
-              "metadata": {"name": f"cm-{i}", "namespace": f"bench-{i % 10}"},
-              "data": {"value": str(i)}} for i in range(OBJECTS - 10)]
+    docs: list[dict[str, object]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"bench-{n}"}} for n in range(10)
+    ]
+    docs += [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"cm-{i}", "namespace": f"bench-{i % 10}"},
+            "data": {"value": str(i)},
+        }
+        for i in range(OBJECTS - 10)
+    ]
     (repo / "objects.yaml").write_text(yaml.safe_dump_all(docs))
     git = ["git", "-c", "user.name=b", "-c", "user.email=b@example.com"]
     for step in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "objects"]):
         subprocess.run([*git, *step], cwd=repo, check=True)
-    env = controlplane.start(["bench"], etcd_binary=str(binaries.ensure("etcd")),
-                             apiserver_binary=str(binaries.ensure("kube-apiserver")))
+    env = controlplane.start(
+        ["bench"],
+        etcd_binary=str(binaries.ensure("etcd")),
+        apiserver_binary=str(binaries.ensure("kube-apiserver")),
+    )
     idle = subprocess.Popen([sys.executable, "-c", "import acm_lite.cli.main, time; time.sleep(60)"])
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "acm_lite", "serve", "--repo", str(repo), "--revision", "main",
-         "--source-format", "unstructured", "--name", "bench", "--period", "2",
-         "--kubeconfig", env.clusters[0].kubeconfig, "--metrics-address", "off"],
-        env={**os.environ, "ACM_LITE_CACHE": str(work / "cache")}, stderr=subprocess.PIPE,
-        text=True)
+        [
+            sys.executable,
+            "-m",
+            "acm_lite",
+            "serve",
+            "--repo",
+            str(repo),
+            "--revision",
+            "main",
+            "--source-format",
+            "unstructured",
+            "--name",
+            "bench",
+            "--period",
+            "2",
+            "--kubeconfig",
+            env.clusters[0].kubeconfig,
+            "--metrics-address",
+            "off",
+        ],
+        env={**os.environ, "ACM_LITE_CACHE": str(work / "cache")},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         cluster = Cluster.connect(env.clusters[0].kubeconfig)
         assert daemon.stderr is not None
@@ -69,8 +98,12 @@ def main() -> None:
         for _ in range(EDITS):
             i = random.randrange(10, OBJECTS - 10)
             path = f"/api/v1/namespaces/bench-{i % 10}/configmaps/cm-{i}"
-            cluster.request("PATCH", path, body={"data": {"value": "tampered"}},
-                            content_type="application/merge-patch+json")
+            cluster.request(
+                "PATCH",
+                path,
+                body={"data": {"value": "tampered"}},
+                content_type="application/merge-patch+json",
+            )
             started = time.perf_counter()
             while cluster.request("GET", path)["data"]["value"] != str(i):
                 time.sleep(0.01)
@@ -82,10 +115,14 @@ def main() -> None:
         idle.kill()
         controlplane.stop(env)
     print(f"{OBJECTS} managed objects, one local API server, 2 cores")
-    print(f"daemon resident memory: {rss:.0f} MiB (target < 200) = {rss / baseline:.1f}x an idle "
-          f"interpreter with acm-lite imported ({baseline:.0f} MiB)")
-    print(f"drift repair, edit -> declared value back: median {statistics.median(latencies):.2f}s,"
-          f" p95 {p95:.2f}s over {EDITS} edits (target p95 < 2 s)")
+    print(
+        f"daemon resident memory: {rss:.0f} MiB (target < 200) = {rss / baseline:.1f}x an idle "
+        f"interpreter with acm-lite imported ({baseline:.0f} MiB)"
+    )
+    print(
+        f"drift repair, edit -> declared value back: median {statistics.median(latencies):.2f}s,"
+        f" p95 {p95:.2f}s over {EDITS} edits (target p95 < 2 s)"
+    )
     print(f"write requests during 3 unchanged polls: {idle_writes} (target 0)")
 
 

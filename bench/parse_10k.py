@@ -39,8 +39,10 @@ spec:
           limits: {{cpu: 500m, memory: 128Mi}}
 """
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg-{i}\ndata:\n  key: value-{i}\n"
-SERVICE = ("apiVersion: v1\nkind: Service\nmetadata:\n  name: app-{i}\nspec:\n  selector: {{app: app-{i}}}\n"
-           "  ports: [{{port: 80, targetPort: 8080}}]\n")
+SERVICE = (
+    "apiVersion: v1\nkind: Service\nmetadata:\n  name: app-{i}\nspec:\n  selector: {{app: app-{i}}}\n"
+    "  ports: [{{port: 80, targetPort: 8080}}]\n"
+)
 
 
 def generate(root: Path, namespaces: int, per_namespace: int) -> int:
@@ -48,14 +50,15 @@ def generate(root: Path, namespaces: int, per_namespace: int) -> int:
     objects of its own and two inherited ones."""
     (root / "system").mkdir(parents=True)
     (root / "system/repo.yaml").write_text(
-        "apiVersion: configmanagement.gke.io/v1\nkind: Repo\nmetadata: {name: repo}\n"
-        "spec: {version: 1.0.0}\n")
+        "apiVersion: configmanagement.gke.io/v1\nkind: Repo\nmetadata: {name: repo}\nspec: {version: 1.0.0}\n"
+    )
     count = 0
     for team in range(namespaces // 10):
         team_dir = root / "namespaces" / f"team-{team}"
         team_dir.mkdir(parents=True)
         (team_dir / "inherited.yaml").write_text(
-            CONFIGMAP.format(i=f"team-{team}") + "---\n" + SERVICE.format(i=f"team-{team}"))
+            CONFIGMAP.format(i=f"team-{team}") + "---\n" + SERVICE.format(i=f"team-{team}")
+        )
         for n in range(10):
             ns = f"ns-{team}-{n}"
             d = team_dir / ns
@@ -97,10 +100,14 @@ def main() -> None:
     full = finished - started
     print(f"objects declared: {len(result.objects)} (expected {total}); YAML documents: {docs}")
     print(f"baseline yaml.safe_load_all: {baseline:.2f}s")
-    print(f"read {read_done - started:.2f}s, validate+resolve {declared - read_done:.2f}s, "
-          f"hydrate write {finished - declared:.2f}s")
-    print(f"total {full:.2f}s = {full / baseline:.1f}x the YAML baseline "
-          f"({'under' if full < 10 else 'OVER'} the 10 s target)")
+    print(
+        f"read {read_done - started:.2f}s, validate+resolve {declared - read_done:.2f}s, "
+        f"hydrate write {finished - declared:.2f}s"
+    )
+    print(
+        f"total {full:.2f}s = {full / baseline:.1f}x the YAML baseline "
+        f"({'under' if full < 10 else 'OVER'} the 10 s target)"
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,10 @@ spec:
           requests: {{cpu: 100m, memory: 64Mi}}
 """
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg-{i}\ndata:\n  key: value-{i}\n"
-SERVICE = ("apiVersion: v1\nkind: Service\nmetadata:\n  name: app-{i}\nspec:\n"
-           "  selector: {{app: app-{i}}}\n  ports: [{{port: 80, targetPort: 8080}}]\n")
+SERVICE = (
+    "apiVersion: v1\nkind: Service\nmetadata:\n  name: app-{i}\nspec:\n"
+    "  selector: {{app: app-{i}}}\n  ports: [{{port: 80, targetPort: 8080}}]\n"
+)
 
 
 def generate(root: Path, apps: int, per_app: int, files_per_app: int = 10) -> int:
@@ -57,17 +59,21 @@ def generate(root: Path, apps: int, per_app: int, files_per_app: int = 10) -> in
         app.mkdir(parents=True)
         files = []
         for f in range(files_per_app):
-            docs = [(DEPLOYMENT, CONFIGMAP, SERVICE)[i % 3].format(i=i)
-                    for i in range(f * per_app // files_per_app, (f + 1) * per_app // files_per_app)]
+            docs = [
+                (DEPLOYMENT, CONFIGMAP, SERVICE)[i % 3].format(i=i)
+                for i in range(f * per_app // files_per_app, (f + 1) * per_app // files_per_app)
+            ]
             (app / f"objects-{f}.yaml").write_text("---\n".join(docs))
             files.append(f"objects-{f}.yaml")
         (app / "kustomization.yaml").write_text(
             f"namespace: app-{a}\nlabels:\n- pairs: {{team: team-{a % 5}}}\n"
             f"resources: [{', '.join(files)}]\n"
             "patches:\n- target: {kind: Deployment}\n  patch: |-\n"
-            "    - op: replace\n      path: /spec/replicas\n      value: 3\n")
+            "    - op: replace\n      path: /spec/replicas\n      value: 3\n"
+        )
     (root / "kustomization.yaml").write_text(
-        "resources:\n" + "".join(f"- apps/app-{a}\n" for a in range(apps)))
+        "resources:\n" + "".join(f"- apps/app-{a}\n" for a in range(apps))
+    )
     return apps * per_app
 
 
@@ -87,8 +93,9 @@ def bare(kustomize: Path, root: Path) -> float:
     return time.perf_counter() - started
 
 
-def staged(root: Path, sync_dir: str, options: render.Options,
-           commit: str | None = None) -> tuple[float, render.Rendered]:
+def staged(
+    root: Path, sync_dir: str, options: render.Options, commit: str | None = None
+) -> tuple[float, render.Rendered]:
     started = time.perf_counter()
     result = render.render(root, sync_dir, options, commit=commit)
     elapsed = time.perf_counter() - started
@@ -105,14 +112,15 @@ class Timings:
     def line(self, what: str) -> str:
         b, o, s = (statistics.median(x) for x in (self.bare, self.origin, self.stage))
         ratios = statistics.median(st / bt for st, bt in zip(self.stage, self.bare, strict=True))
-        return (f"{what}: bare {b:.3f}s, bare+origin {o:.3f}s, stage {s:.3f}s (medians of "
-                f"{len(self.stage)}) -> stage/bare {s / b:.2f}x (median of ratios "
-                f"{ratios:.2f}x), stage/bare+origin {s / o:.2f}x, origin tracking alone "
-                f"{o / b:.2f}x")
+        return (
+            f"{what}: bare {b:.3f}s, bare+origin {o:.3f}s, stage {s:.3f}s (medians of "
+            f"{len(self.stage)}) -> stage/bare {s / b:.2f}x (median of ratios "
+            f"{ratios:.2f}x), stage/bare+origin {s / o:.2f}x, origin tracking alone "
+            f"{o / b:.2f}x"
+        )
 
 
-def tree(kustomize: Path, root: Path, origin_root: Path, options: render.Options,
-         rounds: int) -> Timings:
+def tree(kustomize: Path, root: Path, origin_root: Path, options: render.Options, rounds: int) -> Timings:
     timings = Timings()
     for _ in range(rounds):
         timings.bare.append(bare(kustomize, root))
@@ -121,8 +129,9 @@ def tree(kustomize: Path, root: Path, origin_root: Path, options: render.Options
     return timings
 
 
-def one_by_one(kustomize: Path, root: Path, origin_root: Path, options: render.Options, *,
-               apps: int, rounds: int) -> Timings:
+def one_by_one(
+    kustomize: Path, root: Path, origin_root: Path, options: render.Options, *, apps: int, rounds: int
+) -> Timings:
     timings = Timings()
     for _ in range(rounds):
         b = o = s = 0.0
@@ -146,9 +155,11 @@ def cached(root: Path, options: render.Options, cache_dir: Path) -> str:
     stage.clear_cache()
     from_disk, reread = staged(root, ".", on_disk, "commit-2")
     assert reread.cached == "disk" and len(reread.manifests) == len(result.manifests)
-    return (f"same commit again (whole tree): first {first:.3f}s, second {second * 1000:.2f} ms "
-            f"from memory ({second / first:.5f}x), {from_disk:.3f}s from the disk cache "
-            f"({from_disk / first:.3f}x: parsing only, nothing run)")
+    return (
+        f"same commit again (whole tree): first {first:.3f}s, second {second * 1000:.2f} ms "
+        f"from memory ({second / first:.5f}x), {from_disk:.3f}s from the disk cache "
+        f"({from_disk / first:.3f}x: parsing only, nothing run)"
+    )
 
 
 def main() -> None:
@@ -156,9 +167,12 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=50)
     parser.add_argument("--per-app", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the one-by-one layout")
-    parser.add_argument("--tree-rounds", type=int, default=2,
-                        help="rounds of the whole tree (kustomize's own time grows faster than "
-                             "the object count there)")
+    parser.add_argument(
+        "--tree-rounds",
+        type=int,
+        default=2,
+        help="rounds of the whole tree (kustomize's own time grows faster than the object count there)",
+    )
     args = parser.parse_args()
     tools = binaries.ensure_all(["kustomize", "helm"])
     kustomize = tools["kustomize"]
@@ -170,11 +184,16 @@ def main() -> None:
         origin_root = with_origin(root, work / "origin")
         objects = len(staged(root, ".", options)[1].manifests)  # also warms the page cache
         print(f"{total} objects in {args.apps} kustomizations; the stage renders {objects}")
-        print(one_by_one(kustomize, root, origin_root, options, apps=args.apps,
-                         rounds=args.rounds).line(
-            f"one by one ({args.apps} renders of {args.per_app})"))
-        print(tree(kustomize, root, origin_root, options, args.tree_rounds).line(
-            f"whole tree (1 render of {total})"))
+        print(
+            one_by_one(kustomize, root, origin_root, options, apps=args.apps, rounds=args.rounds).line(
+                f"one by one ({args.apps} renders of {args.per_app})"
+            )
+        )
+        print(
+            tree(kustomize, root, origin_root, options, args.tree_rounds).line(
+                f"whole tree (1 render of {total})"
+            )
+        )
         print(cached(root, options, work / "cache"))
     finally:
         shutil.rmtree(work, ignore_errors=True)

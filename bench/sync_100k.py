@@ -35,10 +35,28 @@ def run_sync(repo: Path, kubeconfig: str, work: Path) -> tuple[float, int, dict[
     started = time.perf_counter()
     with out.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "acm_lite", "sync", "--once", "--repo", str(repo),
-             "--revision", "main", "--source-format", "unstructured", "--name", "bench",
-             "--kubeconfig", kubeconfig, "-o", "json"], stdout=sink,
-            env={**os.environ, "ACM_LITE_CACHE": str(work / "cache")})
+            [
+                sys.executable,
+                "-m",
+                "acm_lite",
+                "sync",
+                "--once",
+                "--repo",
+                str(repo),
+                "--revision",
+                "main",
+                "--source-format",
+                "unstructured",
+                "--name",
+                "bench",
+                "--kubeconfig",
+                kubeconfig,
+                "-o",
+                "json",
+            ],
+            stdout=sink,
+            env={**os.environ, "ACM_LITE_CACHE": str(work / "cache")},
+        )
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     result: dict[str, Any] = json.loads(out.read_text())
@@ -49,8 +67,7 @@ def run_sync(repo: Path, kubeconfig: str, work: Path) -> tuple[float, int, dict[
 def inventory_sizes(cluster: Cluster) -> list[int]:
     """The size of each ResourceInventory of the sync, as stored (compact JSON)."""
     path = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{api.SYSTEM_NAMESPACE}/resourceinventories"
-    items = cluster.request("GET", path, query={
-        "labelSelector": inventory_parts.selector("bench")})["items"]
+    items = cluster.request("GET", path, query={"labelSelector": inventory_parts.selector("bench")})["items"]
     return [len(json.dumps(i, separators=(",", ":"))) for i in items]
 
 
@@ -62,8 +79,9 @@ def main() -> None:
     total = args.configmaps + args.deployments + sync_5500.NAMESPACES
     work = Path(tempfile.mkdtemp(prefix="acm-lite-bench-"))
     try:
-        repo = sync_5500.write_dir(work / "repo", sync_5500.objects(
-            "bench", args.configmaps, args.deployments))
+        repo = sync_5500.write_dir(
+            work / "repo", sync_5500.objects("bench", args.configmaps, args.deployments)
+        )
         git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
         for step in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "objects"]):
             subprocess.run([*git, *step], cwd=repo, check=True)
@@ -79,15 +97,21 @@ def main() -> None:
             assert noop["counts"]["unchanged"] == total, noop["counts"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{total} objects ({args.configmaps} ConfigMaps, {args.deployments} Deployments, "
-          f"{sync_5500.NAMESPACES} namespaces) into a fresh local API server, "
-          f"{len(os.sched_getaffinity(0))} cores; each sync a new `acm-lite sync --once` process")
+    print(
+        f"{total} objects ({args.configmaps} ConfigMaps, {args.deployments} Deployments, "
+        f"{sync_5500.NAMESPACES} namespaces) into a fresh local API server, "
+        f"{len(os.sched_getaffinity(0))} cores; each sync a new `acm-lite sync --once` process"
+    )
     print(f"full sync:       {full_s:8.2f}s  peak RSS {full_rss / 2**20:7.1f} MiB")
-    print(f"no-op re-sync:   {noop_s:8.2f}s  peak RSS {noop_rss / 2**20:7.1f} MiB  "
-          f"= {100 * noop_s / full_s:.1f}% of the full sync, {writes} write requests (target 0)")
-    print(f"inventory:       {len(sizes)} ResourceInventory objects, the largest "
-          f"{max(sizes) / 1024:.0f} KiB ({100 * max(sizes) / ETCD_LIMIT:.0f}% of etcd's 1.5 MiB "
-          f"request limit), {sum(sizes) / 2**20:.2f} MiB in all")
+    print(
+        f"no-op re-sync:   {noop_s:8.2f}s  peak RSS {noop_rss / 2**20:7.1f} MiB  "
+        f"= {100 * noop_s / full_s:.1f}% of the full sync, {writes} write requests (target 0)"
+    )
+    print(
+        f"inventory:       {len(sizes)} ResourceInventory objects, the largest "
+        f"{max(sizes) / 1024:.0f} KiB ({100 * max(sizes) / ETCD_LIMIT:.0f}% of etcd's 1.5 MiB "
+        f"request limit), {sum(sizes) / 2**20:.2f} MiB in all"
+    )
 
 
 if __name__ == "__main__":

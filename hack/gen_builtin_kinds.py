@@ -17,8 +17,11 @@ OUT = Path(__file__).resolve().parents[1] / "acm_lite" / "data" / "builtin_kinds
 
 
 def main() -> None:
-    env = controlplane.start(["discovery"], etcd_binary=str(binaries.ensure("etcd")),
-                             apiserver_binary=str(binaries.ensure("kube-apiserver")))
+    env = controlplane.start(
+        ["discovery"],
+        etcd_binary=str(binaries.ensure("etcd")),
+        apiserver_binary=str(binaries.ensure("kube-apiserver")),
+    )
     try:
         api = config.new_client_from_config(config_file=env.clusters[0].kubeconfig)
         dyn = DynamicClient(api)
@@ -33,9 +36,16 @@ def main() -> None:
             for res in data["resources"]:
                 if "/" in res["name"]:
                     continue  # subresources
-                kinds.append({"group": group, "version": version, "kind": res["kind"],
-                              "plural": res["name"], "namespaced": res["namespaced"],
-                              "preferred": preferred})
+                kinds.append(
+                    {
+                        "group": group,
+                        "version": version,
+                        "kind": res["kind"],
+                        "plural": res["name"],
+                        "namespaced": res["namespaced"],
+                        "preferred": preferred,
+                    }
+                )
         version = client.VersionApi(api).get_code().git_version
         OUT.parent.mkdir(exist_ok=True)
         OUT.write_text(json.dumps({"kubernetesVersion": version, "kinds": kinds}, indent=1) + "\n")

@@ -32,8 +32,9 @@ def control_plane_binaries() -> dict[str, Path]:
 
 
 def _start(names: list[str], bins: dict[str, Path]) -> Environment:
-    return controlplane.start(names, etcd_binary=str(bins["etcd"]),
-                              apiserver_binary=str(bins["kube-apiserver"]))
+    return controlplane.start(
+        names, etcd_binary=str(bins["etcd"]), apiserver_binary=str(bins["kube-apiserver"])
+    )
 
 
 @pytest.fixture(scope="session")
@@ -77,5 +78,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/integration/" in str(item.fspath) or "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-

@@ -26,6 +26,8 @@ DEFAULT_SYNC = "root-sync"
 def crds() -> tuple[dict[str, Any], ...]:
     """The CustomResourceDefinitions acm-lite installs (also shipped in the Helm chart)."""
     folder = resources.files("acm_lite").joinpath("data/crds")
-    return tuple(yaml.safe_load(f.read_text()) for f in sorted(folder.iterdir(),
-                                                               key=lambda f: f.name)
-                 if f.name.endswith(".yaml"))
+    return tuple(
+        yaml.safe_load(f.read_text())
+        for f in sorted(folder.iterdir(), key=lambda f: f.name)
+        if f.name.endswith(".yaml")
+    )

@@ -18,8 +18,12 @@ from acm_lite.objects import GroupKind, ObjectId, split_api_version
 from acm_lite.plan import ownership, protected
 from acm_lite.plan.changeset import Action, Change, ChangeSet, Outcome, Result
 
-_DONE = {Action.CREATE: Outcome.CREATED, Action.UPDATE: Outcome.CONFIGURED,
-         Action.UNMANAGE: Outcome.UNMANAGED, Action.PRUNE: Outcome.PRUNED}
+_DONE = {
+    Action.CREATE: Outcome.CREATED,
+    Action.UPDATE: Outcome.CONFIGURED,
+    Action.UNMANAGE: Outcome.UNMANAGED,
+    Action.PRUNE: Outcome.PRUNED,
+}
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,13 @@ def _problem(change: Change, error: AcmError) -> Problem:
 
 
 class Applier:
-    def __init__(self, cluster: Client, discovery: Discovery, options: ApplyOptions,
-                 on_result: Callable[[Result], None] = lambda _r: None):
+    def __init__(
+        self,
+        cluster: Client,
+        discovery: Discovery,
+        options: ApplyOptions,
+        on_result: Callable[[Result], None] = lambda _r: None,
+    ):
         self.cluster = cluster
         self.discovery = discovery
         self.options = options
@@ -55,18 +64,25 @@ class Applier:
             # a kind checked offline against the strict schema already is not checked again
             checked = change.id.group_kind in options.prevalidated
             return writes.server_side_apply(
-                path, change.desired, field_manager=options.field_manager,
-                force=options.force_conflicts, field_validation="Ignore" if checked else None,
-                dry_run=options.dry_run)
+                path,
+                change.desired,
+                field_manager=options.field_manager,
+                force=options.force_conflicts,
+                field_validation="Ignore" if checked else None,
+                dry_run=options.dry_run,
+            )
         if change.action is Action.UNMANAGE:
-            return writes.merge_patch(path, ownership.unmanage_patch(),
-                                      field_manager=options.field_manager,
-                                      dry_run=options.dry_run)
+            return writes.merge_patch(
+                path, ownership.unmanage_patch(), field_manager=options.field_manager, dry_run=options.dry_run
+            )
         # PRUNE: only the exact object that was listed as ours, and never a protected one (the
         # plan unmanages those; this is the last check before a DELETE goes out)
         if protected.never_delete(change.id):
-            raise AcmError(errors.DELETE_REFUSED, f"refusing to delete {change.id}: a protected "
-                           "object is only ever unmanaged", subject=change.subject)
+            raise AcmError(
+                errors.DELETE_REFUSED,
+                f"refusing to delete {change.id}: a protected object is only ever unmanaged",
+                subject=change.subject,
+            )
         uid = ((change.live or {}).get("metadata") or {}).get("uid")
         return writes.delete(path, uid=uid, propagation="Background", dry_run=options.dry_run)
 
@@ -90,8 +106,12 @@ class Applier:
         record it), else the one it was read at: an object that left the source is removed at
         the version it was declared with."""
         for entry in (live.get("metadata") or {}).get("managedFields") or []:
-            if isinstance(entry, dict) and entry.get("manager") == self.options.field_manager \
-                    and entry.get("operation") == "Apply" and entry.get("apiVersion"):
+            if (
+                isinstance(entry, dict)
+                and entry.get("manager") == self.options.field_manager
+                and entry.get("operation") == "Apply"
+                and entry.get("apiVersion")
+            ):
                 return str(entry["apiVersion"])
         return str(live.get("apiVersion", ""))
 
@@ -106,26 +126,33 @@ class Applier:
             error = error.to_acm(change.subject)
         return Result(change, Outcome.FAILED, error.message, _problem(change, error))
 
-    def _without_request(self, change: Change, failed: set[ObjectId],
-                         problems: dict[ObjectId, Problem]) -> Result | None:
+    def _without_request(
+        self, change: Change, failed: set[ObjectId], problems: dict[ObjectId, Problem]
+    ) -> Result | None:
         """The result of a change that needs no request, or None for one that does."""
-        if self.options.dry_run and change.action is Action.CREATE and (
-                change.id.namespace in self._new_namespaces):
-            return Result(change, Outcome.CREATED,
-                          "not validated: its namespace would be created by this sync")
+        if (
+            self.options.dry_run
+            and change.action is Action.CREATE
+            and (change.id.namespace in self._new_namespaces)
+        ):
+            return Result(
+                change, Outcome.CREATED, "not validated: its namespace would be created by this sync"
+            )
         if change.action is Action.UNCHANGED:
             return Result(change, Outcome.UNCHANGED)
         if change.action is Action.SKIP:
             return Result(change, Outcome.SKIPPED, change.reason, problems.get(change.id))
         blocked = [d for d in change.depends_on if d in failed]
         if blocked:
-            error = AcmError(errors.DEPENDENCY_FAILED,
-                             f"not applied: {blocked[0]}, which it depends on, failed")
+            error = AcmError(
+                errors.DEPENDENCY_FAILED, f"not applied: {blocked[0]}, which it depends on, failed"
+            )
             return Result(change, Outcome.SKIPPED, error.message, _problem(change, error))
         return None
 
-    def _wave(self, changes: list[Change], failed: set[ObjectId],
-              problems: dict[ObjectId, Problem]) -> list[Result]:
+    def _wave(
+        self, changes: list[Change], failed: set[ObjectId], problems: dict[ObjectId, Problem]
+    ) -> list[Result]:
         """One level's changes, their requests sent side by side; each result is reported as
         soon as it is known."""
         results: list[Result] = []
@@ -146,8 +173,7 @@ class Applier:
             result = settled[position] = self._settled(sending[position][0], error)
             self.on_result(result)
 
-        self.cluster.request_many([call for _, call in sending], self.options.concurrency,
-                                  on_answer=answered)
+        self.cluster.request_many([call for _, call in sending], self.options.concurrency, on_answer=answered)
         results += [r for r in settled if r is not None]
         for result in results:
             if result.outcome in (Outcome.FAILED, Outcome.SKIPPED) and result.problem:
@@ -158,9 +184,15 @@ class Applier:
         """Wait for the CRDs this level applied, and for those it left unchanged that were not
         Established when listed. Returns the new results of those that did not become
         Established and the error that postpones every later level (None: go on)."""
-        crds = {r.change.id.name: r for r in results if r.change.id.group_kind == kinds.CRD and (
-            r.outcome in (Outcome.CREATED, Outcome.CONFIGURED) or (
-                r.outcome is Outcome.UNCHANGED and not wait.is_established(r.change.live or {})))}
+        crds = {
+            r.change.id.name: r
+            for r in results
+            if r.change.id.group_kind == kinds.CRD
+            and (
+                r.outcome in (Outcome.CREATED, Outcome.CONFIGURED)
+                or (r.outcome is Outcome.UNCHANGED and not wait.is_established(r.change.live or {}))
+            )
+        }
         if not crds or self.options.dry_run:
             return [], None
         timeout = self.options.crd_timeout
@@ -175,15 +207,18 @@ class Applier:
         for name in pending:
             change = crds[name].change
             why = wait.why_not_established(self.cluster, name)
-            error = AcmError(errors.CRD_NOT_ESTABLISHED,
-                             f"not Established after {timeout:g}s"
-                             + (f": {why}" if why else ""))
+            error = AcmError(
+                errors.CRD_NOT_ESTABLISHED,
+                f"not Established after {timeout:g}s" + (f": {why}" if why else ""),
+            )
             stuck.append(Result(change, Outcome.FAILED, error.message, _problem(change, error)))
-        return stuck, AcmError(errors.CRD_NOT_ESTABLISHED, f"CRDs not Established after "
-                               f"{timeout:g}s: {', '.join(pending)}")
+        return stuck, AcmError(
+            errors.CRD_NOT_ESTABLISHED, f"CRDs not Established after {timeout:g}s: {', '.join(pending)}"
+        )
 
-    def _postponed(self, change: Change, cause: AcmError, failed: set[ObjectId],
-                   problems: dict[ObjectId, Problem]) -> Result:
+    def _postponed(
+        self, change: Change, cause: AcmError, failed: set[ObjectId], problems: dict[ObjectId, Problem]
+    ) -> Result:
         """The result of a change of a level after one whose CRDs are not Established: not
         sent, and reported with a code (changes that need no request keep their result)."""
         if change.action in (Action.UNCHANGED, Action.SKIP):
@@ -191,24 +226,29 @@ class Applier:
             if result is not None:
                 return result
         verb = "pruned" if change.action is Action.PRUNE else "applied"
-        error = AcmError(errors.APPLY_POSTPONED, f"not {verb}: {cause.message}",
-                         hint="retried on the next pass")
+        error = AcmError(
+            errors.APPLY_POSTPONED, f"not {verb}: {cause.message}", hint="retried on the next pass"
+        )
         return Result(change, Outcome.SKIPPED, error.message, _problem(change, error))
 
     def run(self, changeset: ChangeSet) -> list[Result]:
-        self._new_namespaces = {c.id.name for c in changeset.of(Action.CREATE)
-                                if c.id.group_kind == kinds.NAMESPACE}
-        problems = {ObjectId(**{k: p.obj[k] for k in ("group", "kind", "namespace", "name")}): p
-                    for p in changeset.problems if p.obj}
+        self._new_namespaces = {
+            c.id.name for c in changeset.of(Action.CREATE) if c.id.group_kind == kinds.NAMESPACE
+        }
+        problems = {
+            ObjectId(**{k: p.obj[k] for k in ("group", "kind", "namespace", "name")}): p
+            for p in changeset.problems
+            if p.obj
+        }
         failed: set[ObjectId] = set()
         results: list[Result] = []
+
         def removal(c: Change) -> bool:  # objects that left the source go last, in reverse
             return c.action is Action.PRUNE or (c.action is Action.UNMANAGE and c.manifest is None)
 
         forward = [c for c in changeset.changes if not removal(c)]
         backward = [c for c in changeset.changes if removal(c)]
-        for number, level in groupby(sorted(forward, key=lambda c: c.level),
-                                     key=lambda c: c.level):
+        for number, level in groupby(sorted(forward, key=lambda c: c.level), key=lambda c: c.level):
             wave = self._wave(list(level), failed, problems)
             stuck, cause = self._after_level(wave)
             replaced = {r.change.id for r in stuck}
@@ -221,10 +261,14 @@ class Applier:
                 for result in postponed:
                     self.on_result(result)
                 return results + postponed
-        if any(r.problem and r.problem.code.category is Category.TRANSIENT
-               and r.outcome is Outcome.FAILED for r in results):
-            skipped = [Result(c, Outcome.SKIPPED, "prune postponed: the API server failed "
-                              "during apply") for c in backward]
+        if any(
+            r.problem and r.problem.code.category is Category.TRANSIENT and r.outcome is Outcome.FAILED
+            for r in results
+        ):
+            skipped = [
+                Result(c, Outcome.SKIPPED, "prune postponed: the API server failed during apply")
+                for c in backward
+            ]
             for r in skipped:
                 self.on_result(r)
             return results + skipped

@@ -53,9 +53,13 @@ def read(cluster: Client, sync: str, namespace: str = api.SYSTEM_NAMESPACE) -> s
     return _decoded(stored, namespace)
 
 
-def write(cluster: Client, sync: str, objects: set[ObjectId],
-          namespace: str = api.SYSTEM_NAMESPACE, limit: parts.PartLimit | None = None
-          ) -> Problem | None:
+def write(
+    cluster: Client,
+    sync: str,
+    objects: set[ObjectId],
+    namespace: str = api.SYSTEM_NAMESPACE,
+    limit: parts.PartLimit | None = None,
+) -> Problem | None:
     """Record ``objects`` as a new generation of parts, then delete what it supersedes.
 
     Nothing recorded before is touched until every new part is stored, so a write that fails or
@@ -69,8 +73,7 @@ def write(cluster: Client, sync: str, objects: set[ObjectId],
     return _remove(cluster, namespace, sync, seen)
 
 
-def _list(cluster: Client, namespace: str, sync: str, metadata_only: bool = False
-          ) -> list[dict[str, Any]]:
+def _list(cluster: Client, namespace: str, sync: str, metadata_only: bool = False) -> list[dict[str, Any]]:
     """Every part of the sync's inventory, in one labelled LIST (bodies or only metadata)."""
     accept = _METADATA_ONLY if metadata_only else "application/json"
     try:
@@ -91,8 +94,7 @@ def _listing(cluster: Client, namespace: str, accept: str, selector: str) -> Any
     deadline = time.monotonic() + STARTING_WAIT
     while True:
         try:
-            return cluster.request("GET", _path(namespace), accept=accept,
-                                   query={"labelSelector": selector})
+            return cluster.request("GET", _path(namespace), accept=accept, query={"labelSelector": selector})
         except ApiError as e:
             if e.status != 429 or time.monotonic() > deadline:
                 raise
@@ -131,37 +133,40 @@ def _decoded(stored: Iterable[tuple[str, object]], namespace: str) -> set[Object
                 raise TypeError(f"not a string: {entry!r:.80}")
             out.add(decode(entry))
         except (ValueError, TypeError) as e:
-            raise AcmError(errors.INVENTORY_CORRUPT, f"{_subject(namespace, name)}: entry "
-                           f"{str(entry)[:120]!r} cannot be read: {e}",
-                           subject=_subject(namespace, name),
-                           hint="delete that ResourceInventory; the next pass records the sync's "
-                                "objects again, and objects it no longer declares are then not "
-                                "pruned") from e
+            raise AcmError(
+                errors.INVENTORY_CORRUPT,
+                f"{_subject(namespace, name)}: entry {str(entry)[:120]!r} cannot be read: {e}",
+                subject=_subject(namespace, name),
+                hint="delete that ResourceInventory; the next pass records the sync's "
+                "objects again, and objects it no longer declares are then not "
+                "pruned",
+            ) from e
     return out
 
 
-def _create(cluster: Client, namespace: str, sync: str, generation: int,
-            layout: list[list[str]]) -> None:
+def _create(cluster: Client, namespace: str, sync: str, generation: int, layout: list[list[str]]) -> None:
     """Create every part of the new generation (a create, never an overwrite: a name already
     taken means another write of the same sync raced this one, which is refused)."""
-    calls = [writes.create(_path(namespace),
-                           parts.body(sync, namespace, generation, index, layout))
-             for index in range(len(layout))]
+    calls = [
+        writes.create(_path(namespace), parts.body(sync, namespace, generation, index, layout))
+        for index in range(len(layout))
+    ]
     for index, outcome in enumerate(cluster.request_many(calls, width=CREATE_WIDTH)):
         if outcome is None:
             continue
         cause = outcome.to_acm() if isinstance(outcome, ApiError) else outcome
         name = parts.part_name(sync, generation, index)
-        raise AcmError(errors.INVENTORY_WRITE_FAILED,
-                       f"the inventory of sync {sync!r} ({sum(map(len, layout))} objects in "
-                       f"{len(layout)} parts) was not recorded: creating {_subject(namespace, name)} failed: "
-                       f"{cause.code}: {cause.message}",
-                       subject=_subject(namespace, name),
-                       hint="the previous record is kept; the next pass writes it again")
+        raise AcmError(
+            errors.INVENTORY_WRITE_FAILED,
+            f"the inventory of sync {sync!r} ({sum(map(len, layout))} objects in "
+            f"{len(layout)} parts) was not recorded: creating {_subject(namespace, name)} failed: "
+            f"{cause.code}: {cause.message}",
+            subject=_subject(namespace, name),
+            hint="the previous record is kept; the next pass writes it again",
+        )
 
 
-def _remove(cluster: Client, namespace: str, sync: str, seen: list[parts.Part]
-            ) -> Problem | None:
+def _remove(cluster: Client, namespace: str, sync: str, seen: list[parts.Part]) -> Problem | None:
     """Delete the parts the new generation supersedes, and the single object of older versions
     (which no label finds; usually long gone, so its DELETE answers 404). A failure here does
     not undo the write: the new record is complete and leftovers only add to a reader's union;
@@ -170,19 +175,24 @@ def _remove(cluster: Client, namespace: str, sync: str, seen: list[parts.Part]
     targets = [_path(namespace, p.name) for p in seen if p.generation is None]
     try:
         if generations:
-            selector = (f"{parts.selector(sync)},{metadata.INVENTORY_GENERATION_LABEL} in "
-                        f"({','.join(map(str, generations))})")
+            selector = (
+                f"{parts.selector(sync)},{metadata.INVENTORY_GENERATION_LABEL} in "
+                f"({','.join(map(str, generations))})"
+            )
             writes.send(cluster, writes.delete(_path(namespace), selector=selector))
         for target in targets:
             _delete(cluster, target)
         _delete_legacy(cluster, namespace, sync)
     except (ApiError, AcmError) as e:
         cause = e.to_acm() if isinstance(e, ApiError) else e
-        return Problem(errors.INVENTORY_CLEANUP_FAILED,
-                       f"the inventory of sync {sync!r} was recorded, but the ResourceInventories "
-                       f"it replaces in {namespace} could not be deleted: {cause.code}: "
-                       f"{cause.message}", hint="allow acm-lite to delete and deletecollection "
-                       "resourceinventories (the Helm chart's Role does)")
+        return Problem(
+            errors.INVENTORY_CLEANUP_FAILED,
+            f"the inventory of sync {sync!r} was recorded, but the ResourceInventories "
+            f"it replaces in {namespace} could not be deleted: {cause.code}: "
+            f"{cause.message}",
+            hint="allow acm-lite to delete and deletecollection "
+            "resourceinventories (the Helm chart's Role does)",
+        )
     return None
 
 
@@ -213,8 +223,11 @@ def _delete(cluster: Client, path: str) -> None:
 
 
 def _read_failed(sync: str, cause: AcmError, namespace: str) -> AcmError:
-    return AcmError(errors.INVENTORY_READ_FAILED,
-                    f"the inventory of sync {sync!r} (ResourceInventories in {namespace} "
-                    f"labelled {parts.selector(sync)}) could not be read: {cause.code}: "
-                    f"{cause.message}", subject=_subject(namespace, sync),
-                    hint="nothing is applied or pruned until it can be read")
+    return AcmError(
+        errors.INVENTORY_READ_FAILED,
+        f"the inventory of sync {sync!r} (ResourceInventories in {namespace} "
+        f"labelled {parts.selector(sync)}) could not be read: {cause.code}: "
+        f"{cause.message}",
+        subject=_subject(namespace, sync),
+        hint="nothing is applied or pruned until it can be read",
+    )

@@ -71,17 +71,27 @@ def part_name(sync: str, generation: int, index: int) -> str:
     return f"{sync}.g{generation}.{index}"
 
 
-def body(sync: str, namespace: str, generation: int, index: int, parts: list[list[str]]
-         ) -> dict[str, Any]:
+def body(sync: str, namespace: str, generation: int, index: int, parts: list[list[str]]) -> dict[str, Any]:
     """The ResourceInventory holding ``parts[index]`` of one write."""
     entries = parts[index]
-    return {"apiVersion": api.API_VERSION, "kind": "ResourceInventory",
-            "metadata": {"name": part_name(sync, generation, index), "namespace": namespace,
-                         "labels": {MANAGED_BY_LABEL: MANAGED_BY, INVENTORY_SYNC_LABEL: sync,
-                                    INVENTORY_GENERATION_LABEL: str(generation)},
-                         "annotations": {INVENTORY_PART_ANNOTATION: str(index),
-                                         INVENTORY_PARTS_ANNOTATION: str(len(parts))}},
-            "spec": {"count": len(entries), "objects": entries}}
+    return {
+        "apiVersion": api.API_VERSION,
+        "kind": "ResourceInventory",
+        "metadata": {
+            "name": part_name(sync, generation, index),
+            "namespace": namespace,
+            "labels": {
+                MANAGED_BY_LABEL: MANAGED_BY,
+                INVENTORY_SYNC_LABEL: sync,
+                INVENTORY_GENERATION_LABEL: str(generation),
+            },
+            "annotations": {
+                INVENTORY_PART_ANNOTATION: str(index),
+                INVENTORY_PARTS_ANNOTATION: str(len(parts)),
+            },
+        },
+        "spec": {"count": len(entries), "objects": entries},
+    }
 
 
 def selector(sync: str) -> str:
@@ -97,9 +107,13 @@ def parse(item: dict[str, Any]) -> Part:
     spec = _mapping(item.get("spec"))
     objects = spec.get("objects")
     entries = tuple(objects) if isinstance(objects, list) else () if objects is None else (objects,)
-    return Part(str(meta.get("name", "")), _number(labels.get(INVENTORY_GENERATION_LABEL)),
-                _number(notes.get(INVENTORY_PART_ANNOTATION)),
-                _number(notes.get(INVENTORY_PARTS_ANNOTATION)), entries)
+    return Part(
+        str(meta.get("name", "")),
+        _number(labels.get(INVENTORY_GENERATION_LABEL)),
+        _number(notes.get(INVENTORY_PART_ANNOTATION)),
+        _number(notes.get(INVENTORY_PARTS_ANNOTATION)),
+        entries,
+    )
 
 
 def _mapping(value: object) -> dict[str, Any]:
@@ -122,8 +136,11 @@ def complete_generations(parts: Iterable[Part]) -> set[int]:
         indices, counts = found.setdefault(part.generation, (set(), set()))
         indices.add(part.index)
         counts.add(part.count)
-    return {generation for generation, (indices, counts) in found.items()
-            if len(counts) == 1 and _covers(indices, next(iter(counts)))}
+    return {
+        generation
+        for generation, (indices, counts) in found.items()
+        if len(counts) == 1 and _covers(indices, next(iter(counts)))
+    }
 
 
 def _covers(indices: set[int], count: int) -> bool:

@@ -37,8 +37,11 @@ def why_not_established(cluster: Client, name: str) -> str:
     except AcmError:  # the API server went away: the wait's own error says enough
         return ""
     conditions = (crd.get("status") or {}).get("conditions") or []
-    return "; ".join(f"{c.get('type')}: {c.get('reason', '')} {c.get('message', '')}".strip()
-                     for c in conditions if c.get("status") == "False")
+    return "; ".join(
+        f"{c.get('type')}: {c.get('reason', '')} {c.get('message', '')}".strip()
+        for c in conditions
+        if c.get("status") == "False"
+    )
 
 
 def not_established(cluster: Client, names: list[str], timeout: float = 60.0) -> list[str]:
@@ -57,5 +60,6 @@ def crds_established(cluster: Client, names: list[str], timeout: float = 60.0) -
     """Return once every named CRD is Established; a coded error after ``timeout`` seconds."""
     pending = not_established(cluster, names, timeout)
     if pending:
-        raise AcmError(errors.CRD_NOT_ESTABLISHED,
-                       f"CRDs not Established after {timeout:g}s: {', '.join(pending)}")
+        raise AcmError(
+            errors.CRD_NOT_ESTABLISHED, f"CRDs not Established after {timeout:g}s: {', '.join(pending)}"
+        )

@@ -18,9 +18,15 @@ APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 
 
-def server_side_apply(path: str, body: Any, *, field_manager: str = api.FIELD_MANAGER,
-                      force: bool = True, field_validation: str | None = None,
-                      dry_run: bool = False) -> Call:
+def server_side_apply(
+    path: str,
+    body: Any,
+    *,
+    field_manager: str = api.FIELD_MANAGER,
+    force: bool = True,
+    field_validation: str | None = None,
+    dry_run: bool = False,
+) -> Call:
     """A server-side apply of ``body`` to the object at ``path``. ``force`` takes over fields
     another manager holds; ``field_validation`` ("Ignore" for a kind already checked offline)
     overrides the server's own; ``dry_run`` has the server check it and store nothing."""
@@ -34,8 +40,7 @@ def server_side_apply(path: str, body: Any, *, field_manager: str = api.FIELD_MA
     return Call("PATCH", path, query, body, APPLY)
 
 
-def merge_patch(path: str, patch: Any, *, field_manager: str | None = None,
-                dry_run: bool = False) -> Call:
+def merge_patch(path: str, patch: Any, *, field_manager: str | None = None, dry_run: bool = False) -> Call:
     """A JSON merge patch of the object (or subresource) at ``path``: what it names is set,
     what it sets to null is removed, nothing else is touched."""
     query = {}
@@ -52,8 +57,14 @@ def create(path: str, body: Any, *, field_manager: str = api.FIELD_MANAGER) -> C
     return Call("POST", path, {"fieldManager": field_manager}, body)
 
 
-def delete(path: str, *, uid: str | None = None, propagation: str | None = None,
-           selector: str | None = None, dry_run: bool = False) -> Call:
+def delete(
+    path: str,
+    *,
+    uid: str | None = None,
+    propagation: str | None = None,
+    selector: str | None = None,
+    dry_run: bool = False,
+) -> Call:
     """A delete of the object at ``path``, or with ``selector`` of every object of the
     collection at ``path`` it selects. ``uid``: only while the object is still that one (a
     precondition); ``propagation``: the policy for its dependents (else the server's default)."""
@@ -72,5 +83,6 @@ def delete(path: str, *, uid: str | None = None, propagation: str | None = None,
 
 def send(client: Client, call: Call) -> None:
     """Send one write; raises what ``Client.request`` raises (ApiError, a coded error)."""
-    client.request(call.method, call.path, query=call.query, body=call.body,
-                   content_type=call.content_type, decode=False)
+    client.request(
+        call.method, call.path, query=call.query, body=call.body, content_type=call.content_type, decode=False
+    )

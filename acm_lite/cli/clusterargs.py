@@ -15,31 +15,57 @@ from acm_lite.reconcile.pipeline import SyncSpec
 
 
 def add_connection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kubeconfig", metavar="FILE",
-                        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
+    )
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context to use")
 
 
 def add_sync_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repo", metavar="URL|PATH",
-                        help="Git URL, local Git repository, or plain directory (with --fleet: "
-                             "overrides the fleet file's)")
+    parser.add_argument(
+        "--repo",
+        metavar="URL|PATH",
+        help="Git URL, local Git repository, or plain directory (with --fleet: overrides the fleet file's)",
+    )
     parser.add_argument("--revision", default="HEAD", help="branch, tag or commit (default: HEAD)")
     parser.add_argument("--dir", default=".", help="sub-directory of the repository to sync")
-    parser.add_argument("--source-format", choices=declare.SOURCE_FORMATS, default=declare.HIERARCHY,
-                        help="repository format (default: hierarchy)")
-    parser.add_argument("--cluster", metavar="NAME", action="append",
-                        help="this cluster's name, for cluster selectors (labels from "
-                             "clusterregistry/); with --fleet, a cluster to include (repeatable)")
-    parser.add_argument("--fleet", type=Path, metavar="FILE",
-                        help="act on every cluster of a fleet file (or those named by --cluster)")
-    parser.add_argument("--parallel", type=int, default=4, metavar="N",
-                        help="with --fleet: clusters handled at once (default 4)")
-    parser.add_argument("--name", default=api.DEFAULT_SYNC,
-                        help=f"name of the sync and its inventory (default: {api.DEFAULT_SYNC})")
+    parser.add_argument(
+        "--source-format",
+        choices=declare.SOURCE_FORMATS,
+        default=declare.HIERARCHY,
+        help="repository format (default: hierarchy)",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="NAME",
+        action="append",
+        help="this cluster's name, for cluster selectors (labels from "
+        "clusterregistry/); with --fleet, a cluster to include (repeatable)",
+    )
+    parser.add_argument(
+        "--fleet",
+        type=Path,
+        metavar="FILE",
+        help="act on every cluster of a fleet file (or those named by --cluster)",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=4,
+        metavar="N",
+        help="with --fleet: clusters handled at once (default 4)",
+    )
+    parser.add_argument(
+        "--name",
+        default=api.DEFAULT_SYNC,
+        help=f"name of the sync and its inventory (default: {api.DEFAULT_SYNC})",
+    )
     parser.add_argument("--no-schema", action="store_true", help="skip OpenAPI schema checks")
-    parser.add_argument("--namespace", metavar="NS",
-                        help="a tenant sync: only namespaced objects, all in NS (like RepoSync)")
+    parser.add_argument(
+        "--namespace", metavar="NS", help="a tenant sync: only namespaced objects, all in NS (like RepoSync)"
+    )
     percluster.add_policy_arguments(parser)
     add_connection(parser)
     parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
@@ -54,19 +80,26 @@ def spec(args: argparse.Namespace) -> SyncSpec:
         raise UsageError("--repo is required (or --fleet with spec.sync.repo)")
     if args.cluster and len(args.cluster) > 1:
         raise UsageError("--cluster may be given once without --fleet")
-    return SyncSpec(repo=args.repo, name=args.name, revision=args.revision, dir=args.dir,
-                    source_format=args.source_format,
-                    cluster_name=args.cluster[0] if args.cluster else None,
-                    namespace=args.namespace)
+    return SyncSpec(
+        repo=args.repo,
+        name=args.name,
+        revision=args.revision,
+        dir=args.dir,
+        source_format=args.source_format,
+        cluster_name=args.cluster[0] if args.cluster else None,
+        namespace=args.namespace,
+    )
 
 
 def fleet_override(args: argparse.Namespace) -> Callable[[SyncSpec], SyncSpec]:
     """Command-line source flags win over the fleet file's sync settings."""
+
     def apply(spec: SyncSpec) -> SyncSpec:
         changes: dict[str, Any] = {}
         if args.repo:
-            changes.update(repo=args.repo, revision=args.revision, dir=args.dir,
-                           source_format=args.source_format)
+            changes.update(
+                repo=args.repo, revision=args.revision, dir=args.dir, source_format=args.source_format
+            )
         if args.name != api.DEFAULT_SYNC:
             changes["name"] = args.name
         return replace(spec, **changes)

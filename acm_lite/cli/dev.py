@@ -16,37 +16,62 @@ from acm_lite.fleet import registry
 
 
 def register(sub: Subcommands) -> None:
-    dev = sub.add_parser("dev", help="local control planes for trying acm-lite out",
-                         description="Build the control-plane binaries and run local clusters "
-                                     "(etcd + kube-apiserver on loopback, no kubelet).")
+    dev = sub.add_parser(
+        "dev",
+        help="local control planes for trying acm-lite out",
+        description="Build the control-plane binaries and run local clusters "
+        "(etcd + kube-apiserver on loopback, no kubelet).",
+    )
     verbs = dev.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
-    build = verbs.add_parser("build", help="build or find kube-apiserver, kubectl, etcd, helm and kustomize",
-                             description="Build the binaries from the Go module proxy into the "
-                                         "cache, or reuse them (KUBEBUILDER_ASSETS is honoured).")
-    build.add_argument("components", nargs="*", type=_component, metavar="COMPONENT",
-                       help="kube-apiserver, kubectl, etcd, helm, kustomize (default: all)")
+    build = verbs.add_parser(
+        "build",
+        help="build or find kube-apiserver, kubectl, etcd, helm and kustomize",
+        description="Build the binaries from the Go module proxy into the "
+        "cache, or reuse them (KUBEBUILDER_ASSETS is honoured).",
+    )
+    build.add_argument(
+        "components",
+        nargs="*",
+        type=_component,
+        metavar="COMPONENT",
+        help="kube-apiserver, kubectl, etcd, helm, kustomize (default: all)",
+    )
     build.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     build.set_defaults(handler=_build)
 
-    up = verbs.add_parser("up", help="start local clusters and wait until they are ready",
-                          description="Start one etcd and a kube-apiserver per cluster, detached; "
-                                      "returns when every API server is ready.")
+    up = verbs.add_parser(
+        "up",
+        help="start local clusters and wait until they are ready",
+        description="Start one etcd and a kube-apiserver per cluster, detached; "
+        "returns when every API server is ready.",
+    )
     which = up.add_mutually_exclusive_group()
-    which.add_argument("--clusters", type=_positive, default=1, metavar="N",
-                       help="start N clusters named dev-1 ... dev-N (default 1)")
-    which.add_argument("--fleet", type=Path, metavar="FILE",
-                       help="start one cluster per entry of a fleet file, named as there")
+    which.add_argument(
+        "--clusters",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="start N clusters named dev-1 ... dev-N (default 1)",
+    )
+    which.add_argument(
+        "--fleet",
+        type=Path,
+        metavar="FILE",
+        help="start one cluster per entry of a fleet file, named as there",
+    )
     up.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     up.set_defaults(handler=_up)
 
-    env = verbs.add_parser("env", help="print shell exports for the running local clusters",
-                           description='Print KUBECONFIG and PATH exports: '
-                                       'eval "$(acm-lite dev env)". KUBECONFIG holds a context '
-                                       "per cluster (named after it, the first one current).")
-    env.add_argument("--cluster", metavar="NAME",
-                     help="a kubeconfig with only this cluster")
+    env = verbs.add_parser(
+        "env",
+        help="print shell exports for the running local clusters",
+        description="Print KUBECONFIG and PATH exports: "
+        'eval "$(acm-lite dev env)". KUBECONFIG holds a context '
+        "per cluster (named after it, the first one current).",
+    )
+    env.add_argument("--cluster", metavar="NAME", help="a kubeconfig with only this cluster")
     env.set_defaults(handler=_env)
 
     status = verbs.add_parser("status", help="list the running local clusters")
@@ -60,7 +85,8 @@ def register(sub: Subcommands) -> None:
 def _component(value: str) -> str:
     if value not in binaries.components():
         raise argparse.ArgumentTypeError(
-            f"unknown component {value!r} (choose from {', '.join(binaries.components())})")
+            f"unknown component {value!r} (choose from {', '.join(binaries.components())})"
+        )
     return value
 
 
@@ -75,8 +101,13 @@ def _build(args: argparse.Namespace) -> int:
     paths = binaries.ensure_all(args.components or None, progress=output.progress)
     versions = binaries.components()
     rows = [{"name": n, "version": versions[n].version, "path": str(p)} for n, p in paths.items()]
-    output.emit(rows, args.output, lambda rs: output.table(
-        [[r["name"], r["version"], r["path"]] for r in rs], ["NAME", "VERSION", "PATH"]))
+    output.emit(
+        rows,
+        args.output,
+        lambda rs: output.table(
+            [[r["name"], r["version"], r["path"]] for r in rs], ["NAME", "VERSION", "PATH"]
+        ),
+    )
     return ExitStatus.SUCCESS
 
 
@@ -87,13 +118,23 @@ def _names(args: argparse.Namespace) -> list[str]:
 
 
 def _rows(env: Environment) -> list[dict[str, Any]]:
-    return [{"name": c.name, "server": c.url, "kubeconfig": c.kubeconfig, "pid": c.pid,
-             "running": process.alive(c.pid)} for c in env.clusters]
+    return [
+        {
+            "name": c.name,
+            "server": c.url,
+            "kubeconfig": c.kubeconfig,
+            "pid": c.pid,
+            "running": process.alive(c.pid),
+        }
+        for c in env.clusters
+    ]
 
 
 def _text(rows: list[dict[str, Any]]) -> str:
-    return output.table([[r["name"], r["server"], "yes" if r["running"] else "no", r["kubeconfig"]]
-                         for r in rows], ["NAME", "SERVER", "RUNNING", "KUBECONFIG"])
+    return output.table(
+        [[r["name"], r["server"], "yes" if r["running"] else "no", r["kubeconfig"]] for r in rows],
+        ["NAME", "SERVER", "RUNNING", "KUBECONFIG"],
+    )
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -110,8 +151,11 @@ def _env(args: argparse.Namespace) -> int:
     if args.cluster:
         cluster = env.cluster(args.cluster)
         if cluster is None:
-            raise AcmError(DEV_CLUSTER_UNKNOWN, f"no local cluster named {args.cluster!r}",
-                           hint=f"running: {', '.join(c.name for c in env.clusters)}")
+            raise AcmError(
+                DEV_CLUSTER_UNKNOWN,
+                f"no local cluster named {args.cluster!r}",
+                hint=f"running: {', '.join(c.name for c in env.clusters)}",
+            )
         path = cluster.kubeconfig
     print(f"export KUBECONFIG={shlex.quote(path)}")
     kubectl = binaries.find("kubectl")

@@ -19,10 +19,12 @@ CHANGING = (Action.CREATE, Action.UPDATE, Action.PRUNE, Action.UNMANAGE)
 
 def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
-        "diff", help="show what a sync would change",
+        "diff",
+        help="show what a sync would change",
         description="Plan a sync without writing anything and print a unified diff per object "
-                    "that would change, prunes included. Exit 0 when nothing would change, 1 when "
-                    "something would, 3 on errors (as kubectl diff: >1).")
+        "that would change, prunes included. Exit 0 when nothing would change, 1 when "
+        "something would, 3 on errors (as kubectl diff: >1).",
+    )
     clusterargs.add_sync_source(parser)
     parser.set_defaults(handler=handle)
 
@@ -30,15 +32,29 @@ def register(sub: Subcommands) -> None:
 def _data(result: SyncResult) -> dict[str, Any]:
     assert result.changeset is not None
     changes = result.changeset.of(*CHANGING)
-    return {"commit": result.status.commit, "counts": result.changeset.counts(),
-            "changes": [{"object": c.subject, "action": c.action.value, "reason": c.reason,
-                         "diff": render_diff.unified(c)} for c in changes]}
+    return {
+        "commit": result.status.commit,
+        "counts": result.changeset.counts(),
+        "changes": [
+            {
+                "object": c.subject,
+                "action": c.action.value,
+                "reason": c.reason,
+                "diff": render_diff.unified(c),
+            }
+            for c in changes
+        ],
+    }
 
 
 def _fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
     fleet = registry.load(args.fleet)
-    outcomes = fanout.sync_all(fleet.select(args.cluster), options, parallel=args.parallel,
-                               overrides=clusterargs.fleet_override(args))
+    outcomes = fanout.sync_all(
+        fleet.select(args.cluster),
+        options,
+        parallel=args.parallel,
+        overrides=clusterargs.fleet_override(args),
+    )
     clusters, failed = [], False
     for o in outcomes:
         if not o.ok or o.result is None or o.result.changeset is None:
@@ -46,17 +62,24 @@ def _fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
             print(f"# {o.cluster.name}\n{report.problems(o.problems)}", file=sys.stderr)
             continue
         clusters.append({"name": o.cluster.name, **_data(o.result)})
-    output.emit({"fleet": fleet.name, "clusters": clusters}, args.output, lambda d: "\n".join(
-        f"# {c['name']}: {sum(1 for _ in c['changes'])} change(s)\n"
-        + "".join(x["diff"] for x in c["changes"]) for c in d["clusters"]).rstrip())
+    output.emit(
+        {"fleet": fleet.name, "clusters": clusters},
+        args.output,
+        lambda d: "\n".join(
+            f"# {c['name']}: {sum(1 for _ in c['changes'])} change(s)\n"
+            + "".join(x["diff"] for x in c["changes"])
+            for c in d["clusters"]
+        ).rstrip(),
+    )
     if failed:
         return ExitStatus.UNAVAILABLE
     return ExitStatus.FAILURE if any(c["changes"] for c in clusters) else ExitStatus.SUCCESS
 
 
 def handle(args: argparse.Namespace) -> int:
-    options = pipeline.SyncOptions(plan_only=True, schema=not args.no_schema,
-                                   policies=percluster.policy_sources(args))
+    options = pipeline.SyncOptions(
+        plan_only=True, schema=not args.no_schema, policies=percluster.policy_sources(args)
+    )
     if args.fleet:
         return _fleet(args, options)
     spec = clusterargs.spec(args)

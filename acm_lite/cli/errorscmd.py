@@ -10,16 +10,21 @@ from acm_lite.cli.exitcodes import ExitStatus
 
 
 def register(sub: Subcommands) -> None:
-    parser = sub.add_parser("errors", help="list error codes or explain one",
-                            description="List acm-lite's error codes, or explain one.")
+    parser = sub.add_parser(
+        "errors",
+        help="list error codes or explain one",
+        description="List acm-lite's error codes, or explain one.",
+    )
     parser.add_argument("code", nargs="?", help="a code such as KNV1017 or ACM9001")
     parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     parser.set_defaults(handler=handle)
 
 
 def _text(rows: list[dict[str, str]]) -> str:
-    return output.table([[r["code"], r["name"], r["category"], r["summary"]] for r in rows],
-                        ["CODE", "NAME", "CATEGORY", "SUMMARY"])
+    return output.table(
+        [[r["code"], r["name"], r["category"], r["summary"]] for r in rows],
+        ["CODE", "NAME", "CATEGORY", "SUMMARY"],
+    )
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -30,7 +35,6 @@ def handle(args: argparse.Namespace) -> int:
             print(f"unknown error code {args.code}; `acm-lite errors` lists them all")
             return ExitStatus.FAILURE
         codes = [code]
-    rows = [{"code": c.id, "name": c.name, "category": c.category.value, "summary": c.summary}
-            for c in codes]
+    rows = [{"code": c.id, "name": c.name, "category": c.category.value, "summary": c.summary} for c in codes]
     output.emit(rows, args.output, _text)
     return ExitStatus.SUCCESS

@@ -14,37 +14,70 @@ from acm_lite.source.auth import strip_userinfo
 
 
 def register(sub: Subcommands) -> None:
-    fleet = sub.add_parser("fleet", help="the clusters of a fleet",
-                           description="List a fleet's clusters, or show each one's sync state.")
+    fleet = sub.add_parser(
+        "fleet",
+        help="the clusters of a fleet",
+        description="List a fleet's clusters, or show each one's sync state.",
+    )
     verbs = fleet.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
-    for verb, text in (("list", "the clusters of the fleet file, with their labels and sync"),
-                       ("status", "reachability, Kubernetes version, last synced commit, state "
-                                  "(SYNCED, PENDING, ERROR, STALLED) and errors of each cluster")):
+    for verb, text in (
+        ("list", "the clusters of the fleet file, with their labels and sync"),
+        (
+            "status",
+            "reachability, Kubernetes version, last synced commit, state "
+            "(SYNCED, PENDING, ERROR, STALLED) and errors of each cluster",
+        ),
+    ):
         parser = verbs.add_parser(verb, help=text, description=text[0].upper() + text[1:] + ".")
-        parser.add_argument("--fleet", type=Path, metavar="FILE",
-                            default=os.environ.get("ACM_LITE_FLEET"),
-                            required="ACM_LITE_FLEET" not in os.environ,
-                            help="fleet file (default: $ACM_LITE_FLEET)")
-        parser.add_argument("--cluster", action="append", metavar="NAME",
-                            help="only this cluster (repeatable)")
+        parser.add_argument(
+            "--fleet",
+            type=Path,
+            metavar="FILE",
+            default=os.environ.get("ACM_LITE_FLEET"),
+            required="ACM_LITE_FLEET" not in os.environ,
+            help="fleet file (default: $ACM_LITE_FLEET)",
+        )
+        parser.add_argument(
+            "--cluster", action="append", metavar="NAME", help="only this cluster (repeatable)"
+        )
         parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
         parser.set_defaults(handler=_list if verb == "list" else _status)
 
 
 def _list(args: argparse.Namespace) -> int:
     fleet = registry.load(args.fleet)
-    rows = [{"name": c.name, "provider": c.provider, "labels": c.labels,
-             "kubeconfig": c.kubeconfig or ("secret:" + c.secret_ref["name"] if c.secret_ref
-                                            else "(default)"),
-             "context": c.context or "", "repo": c.sync.repo and strip_userinfo(c.sync.repo),
-             "revision": c.sync.revision,
-             "dir": c.sync.dir, "sourceFormat": c.sync.source_format}
-            for c in fleet.select(args.cluster)]
-    output.emit({"fleet": fleet.name, "clusters": rows}, args.output, lambda d: output.table(
-        [[r["name"], r["provider"], ",".join(f"{k}={v}" for k, v in r["labels"].items()),
-          r["context"], f"{r['repo'] or ''}@{r['revision']}:{r['dir']}"] for r in d["clusters"]],
-        ["NAME", "PROVIDER", "LABELS", "CONTEXT", "SOURCE"]))
+    rows = [
+        {
+            "name": c.name,
+            "provider": c.provider,
+            "labels": c.labels,
+            "kubeconfig": c.kubeconfig or ("secret:" + c.secret_ref["name"] if c.secret_ref else "(default)"),
+            "context": c.context or "",
+            "repo": c.sync.repo and strip_userinfo(c.sync.repo),
+            "revision": c.sync.revision,
+            "dir": c.sync.dir,
+            "sourceFormat": c.sync.source_format,
+        }
+        for c in fleet.select(args.cluster)
+    ]
+    output.emit(
+        {"fleet": fleet.name, "clusters": rows},
+        args.output,
+        lambda d: output.table(
+            [
+                [
+                    r["name"],
+                    r["provider"],
+                    ",".join(f"{k}={v}" for k, v in r["labels"].items()),
+                    r["context"],
+                    f"{r['repo'] or ''}@{r['revision']}:{r['dir']}",
+                ]
+                for r in d["clusters"]
+            ],
+            ["NAME", "PROVIDER", "LABELS", "CONTEXT", "SOURCE"],
+        ),
+    )
     return ExitStatus.SUCCESS
 
 
@@ -55,10 +88,21 @@ def _status(args: argparse.Namespace) -> int:
 
     def text(data: dict[str, Any]) -> str:
         table = output.table(
-            [[r["name"], r["provider"], "yes" if r["reachable"] else "no", r["version"],
-              r["state"], (r["commit"] or "")[:12], str(r["errors"]), str(r["managedObjects"])]
-             for r in data["clusters"]],
-            ["NAME", "PROVIDER", "REACHABLE", "VERSION", "STATE", "COMMIT", "ERRORS", "MANAGED"])
+            [
+                [
+                    r["name"],
+                    r["provider"],
+                    "yes" if r["reachable"] else "no",
+                    r["version"],
+                    r["state"],
+                    (r["commit"] or "")[:12],
+                    str(r["errors"]),
+                    str(r["managedObjects"]),
+                ]
+                for r in data["clusters"]
+            ],
+            ["NAME", "PROVIDER", "REACHABLE", "VERSION", "STATE", "COMMIT", "ERRORS", "MANAGED"],
+        )
         notes = [f"  {r['name']}: {r['message']}" for r in data["clusters"] if r["message"]]
         return "\n".join([table, *notes])
 

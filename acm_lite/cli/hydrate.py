@@ -26,21 +26,37 @@ _NAME_MAX = 255  # bytes in one file name (Linux, macOS)
 
 def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
-        "hydrate", help="write the resolved objects per cluster",
+        "hydrate",
+        help="write the resolved objects per cluster",
         description="Resolve inheritance, selectors and namespaces, then write one file per "
-                    "object under OUTPUT/<cluster>/ (defaultcluster when no cluster is named).")
+        "object under OUTPUT/<cluster>/ (defaultcluster when no cluster is named).",
+    )
     percluster.add_arguments(parser)
-    parser.add_argument("--output", "--dest", dest="dest", type=Path, required=True,
-                        metavar="DIR", help="directory to write to")
-    parser.add_argument("--flat", action="store_true",
-                        help="write one file per cluster, OUTPUT/<cluster>.yaml")
-    parser.add_argument("-o", dest="output", choices=output.FORMATS, default="text",
-                        help="format of the summary printed (default: text)")
+    parser.add_argument(
+        "--output",
+        "--dest",
+        dest="dest",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="directory to write to",
+    )
+    parser.add_argument(
+        "--flat", action="store_true", help="write one file per cluster, OUTPUT/<cluster>.yaml"
+    )
+    parser.add_argument(
+        "-o",
+        dest="output",
+        choices=output.FORMATS,
+        default="text",
+        help="format of the summary printed (default: text)",
+    )
     parser.set_defaults(handler=handle)
 
 
 def file_names(objs: list[Manifest]) -> list[str]:
     """``[namespace/]kind_name.yaml``, lower-case; the group is added where names would clash."""
+
     def name(obj: Manifest, with_group: bool) -> str:
         kind = f"{obj.kind}.{obj.group}" if with_group and obj.group else obj.kind
         base = f"{kind}_{obj.name}.yaml".lower()
@@ -57,8 +73,11 @@ def _dump(objs: list[Manifest]) -> str:
 
 def _check_cluster(cluster: str) -> None:
     if not cluster_names.valid(cluster):
-        raise AcmError(errors.INVALID_CLUSTER_NAME, f"{cluster!r} is not a valid cluster name: "
-                       f"{cluster_names.RULE}", subject=f"cluster {cluster!r}")
+        raise AcmError(
+            errors.INVALID_CLUSTER_NAME,
+            f"{cluster!r} is not a valid cluster name: {cluster_names.RULE}",
+            subject=f"cluster {cluster!r}",
+        )
 
 
 def _check_segments(rel: str, cluster: str) -> None:
@@ -66,18 +85,22 @@ def _check_segments(rel: str, cluster: str) -> None:
     parts = rel.split("/")
     for part in parts:
         if part in ("", ".", "..") or "\0" in part or len(part.encode("utf-8", "replace")) > _NAME_MAX:
-            raise AcmError(errors.UNSAFE_OUTPUT_PATH,
-                           f"the object file name {rel!r} is not a safe path below --output",
-                           subject=f"cluster {cluster}",
-                           hint="object names, namespaces and kinds may not hold '/', '..' or NUL "
-                                f"and a file name is at most {_NAME_MAX} bytes")
+            raise AcmError(
+                errors.UNSAFE_OUTPUT_PATH,
+                f"the object file name {rel!r} is not a safe path below --output",
+                subject=f"cluster {cluster}",
+                hint="object names, namespaces and kinds may not hold '/', '..' or NUL "
+                f"and a file name is at most {_NAME_MAX} bytes",
+            )
 
 
 def _refuse_link(path: Path) -> None:
     if path.is_symlink():
-        raise AcmError(errors.UNSAFE_OUTPUT_PATH,
-                       f"{path} is a symbolic link; hydrate neither follows nor removes it",
-                       hint="remove the link, or write to another --output")
+        raise AcmError(
+            errors.UNSAFE_OUTPUT_PATH,
+            f"{path} is a symbolic link; hydrate neither follows nor removes it",
+            hint="remove the link, or write to another --output",
+        )
 
 
 def _write_file(path: Path, text: str) -> None:
@@ -91,7 +114,7 @@ def _write_file(path: Path, text: str) -> None:
     try:
         data = text.encode("utf-8")
         while data:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
     finally:
         os.close(fd)
 
@@ -132,8 +155,11 @@ def write(dest: Path, cluster: str, objs: list[Manifest], flat: bool) -> list[st
             written.append(str(path))
         return written
     except OSError as e:
-        raise AcmError(errors.OUTPUT_WRITE_FAILED, f"cannot write {e.filename or dest}: "
-                       f"{e.strerror or e}", subject=f"cluster {cluster}") from None
+        raise AcmError(
+            errors.OUTPUT_WRITE_FAILED,
+            f"cannot write {e.filename or dest}: {e.strerror or e}",
+            subject=f"cluster {cluster}",
+        ) from None
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -145,14 +171,22 @@ def handle(args: argparse.Namespace) -> int:
             summary.append({"cluster": cluster, "objects": 0, "written": False})
             continue
         files = write(args.dest, cluster, result.objects, args.flat)
-        summary.append({"cluster": cluster, "objects": len(result.objects), "written": True,
-                        "files": len(files)})
+        summary.append(
+            {"cluster": cluster, "objects": len(result.objects), "written": True, "files": len(files)}
+        )
     problems = percluster.problems_text(results)
     if problems and args.output == "text":
         print(problems, file=sys.stderr)
-    data = {"output": str(args.dest), "clusters": summary,
-            "errors": percluster.problems_json(results)}
-    output.emit(data, args.output, lambda d: output.table(
-        [[c["cluster"], str(c["objects"]), "yes" if c["written"] else "no (blocking errors)"]
-         for c in d["clusters"]], ["CLUSTER", "OBJECTS", "WRITTEN"]))
+    data = {"output": str(args.dest), "clusters": summary, "errors": percluster.problems_json(results)}
+    output.emit(
+        data,
+        args.output,
+        lambda d: output.table(
+            [
+                [c["cluster"], str(c["objects"]), "yes" if c["written"] else "no (blocking errors)"]
+                for c in d["clusters"]
+            ],
+            ["CLUSTER", "OBJECTS", "WRITTEN"],
+        ),
+    )
     return ExitStatus.FAILURE if any(r.blocking for r in results) else ExitStatus.SUCCESS

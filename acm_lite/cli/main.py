@@ -91,8 +91,7 @@ def _machine_readable(args: argparse.Namespace, error: AcmError) -> None:
 def _internal(e: Exception, debug: bool) -> int:
     if debug:
         raise e
-    print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)",
-          file=sys.stderr)
+    print(f"internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)", file=sys.stderr)
     return ExitStatus.INTERNAL
 
 

@@ -28,9 +28,7 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     """A plain, left-aligned table like kubectl's."""
     cells = [headers, *rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join(
-        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells
-    )
+    return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
 def progress(message: str) -> None:

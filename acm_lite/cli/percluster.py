@@ -19,27 +19,45 @@ DEFAULT_CLUSTER = "defaultcluster"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", nargs="?", type=Path, default=Path("."),
-                        help="the repository directory (default: the current directory)")
-    parser.add_argument("--source-format", choices=declare.SOURCE_FORMATS,
-                        default=declare.HIERARCHY, help="repository format (default: hierarchy)")
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        help="the repository directory (default: the current directory)",
+    )
+    parser.add_argument(
+        "--source-format",
+        choices=declare.SOURCE_FORMATS,
+        default=declare.HIERARCHY,
+        help="repository format (default: hierarchy)",
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--cluster", metavar="NAME", help="render for this cluster only")
     which.add_argument("--clusters", metavar="A,B,...", help="render for these clusters")
-    parser.add_argument("--fleet", type=Path, metavar="FILE",
-                        help="cluster names and labels from a fleet file")
-    parser.add_argument("--no-schema", action="store_true",
-                        help="skip OpenAPI schema validation of objects")
+    parser.add_argument(
+        "--fleet", type=Path, metavar="FILE", help="cluster names and labels from a fleet file"
+    )
+    parser.add_argument("--no-schema", action="store_true", help="skip OpenAPI schema validation of objects")
     add_policy_arguments(parser)
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--policies", action="append", type=Path, default=[], metavar="DIR",
-                        help="also enforce the Gatekeeper templates and constraints in DIR "
-                             "(repeatable)")
-    parser.add_argument("--policy-bundle", action="append", default=[], metavar="NAME",
-                        help="enforce a bundle of the shipped library, e.g. "
-                             "pod-security-baseline (repeatable)")
+    parser.add_argument(
+        "--policies",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="also enforce the Gatekeeper templates and constraints in DIR (repeatable)",
+    )
+    parser.add_argument(
+        "--policy-bundle",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="enforce a bundle of the shipped library, e.g. pod-security-baseline (repeatable)",
+    )
 
 
 def policy_sources(args: argparse.Namespace) -> library.PolicySources:
@@ -49,12 +67,18 @@ def policy_sources(args: argparse.Namespace) -> library.PolicySources:
 def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[ClusterTarget]:
     """Which clusters to render: as named, the fleet's, or (like nomos) every declared cluster
     plus ``defaultcluster``."""
-    wanted = [args.cluster] if args.cluster else (
-        [n.strip() for n in args.clusters.split(",") if n.strip()] if args.clusters else None)
+    wanted = (
+        [args.cluster]
+        if args.cluster
+        else ([n.strip() for n in args.clusters.split(",") if n.strip()] if args.clusters else None)
+    )
     for name in wanted or ():
         if not cluster_names.valid(name):
-            raise AcmError(errors.INVALID_CLUSTER_NAME, f"{name!r} is not a valid cluster name: "
-                           f"{cluster_names.RULE}", subject="--cluster/--clusters")
+            raise AcmError(
+                errors.INVALID_CLUSTER_NAME,
+                f"{name!r} is not a valid cluster name: {cluster_names.RULE}",
+                subject="--cluster/--clusters",
+            )
     if args.fleet:
         fleet = registry.load(args.fleet)
         chosen = [c for c in fleet.clusters if wanted is None or c.name in wanted]
@@ -68,8 +92,11 @@ def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[Cluster
 def declare_all(args: argparse.Namespace) -> list[declare.Declared]:
     """Each target cluster's declared set, with policy violations among its problems."""
     if not args.path.is_dir():
-        raise AcmError(errors.SOURCE_DIR_NOT_FOUND, f"{args.path} is not a directory",
-                       hint="give the repository's directory (a checkout)")
+        raise AcmError(
+            errors.SOURCE_DIR_NOT_FOUND,
+            f"{args.path} is not a directory",
+            hint="give the repository's directory (a checkout)",
+        )
     source = declare.load(args.path, args.source_format)
     options = declare.Options(source_format=args.source_format, schema=not args.no_schema)
     extra = library.load(policy_sources(args))
@@ -102,12 +129,14 @@ def problems_json(results: list[declare.Declared]) -> list[dict[str, Any]]:
 def problems_text(results: list[declare.Declared]) -> str:
     merged = merged_problems(results)
     all_clusters = [cluster_name(r) for r in results]
-    notes = [f"clusters: {', '.join(clusters)}"
-             if len(all_clusters) > 1 and clusters != all_clusters else ""
-             for _, clusters in merged]
+    notes = [
+        f"clusters: {', '.join(clusters)}" if len(all_clusters) > 1 and clusters != all_clusters else ""
+        for _, clusters in merged
+    ]
     return report.problems([p for p, _ in merged], notes)
 
 
 def format_choice(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--output", choices=output.FORMATS, default="text",
-                        help="output format (default: text)")
+    parser.add_argument(
+        "-o", "--output", choices=output.FORMATS, default="text", help="output format (default: text)"
+    )

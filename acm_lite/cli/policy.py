@@ -12,14 +12,20 @@ from acm_lite.policy import verify
 
 
 def register(sub: Subcommands) -> None:
-    policy = sub.add_parser("policy", help="Gatekeeper policies: test them",
-                            description="Work with Gatekeeper ConstraintTemplates and Constraints.")
+    policy = sub.add_parser(
+        "policy",
+        help="Gatekeeper policies: test them",
+        description="Work with Gatekeeper ConstraintTemplates and Constraints.",
+    )
     verbs = policy.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
-    run = verbs.add_parser("verify", help="run gator Suite files",
-                           description="Run every gator Suite (test.gatekeeper.sh/v1alpha1) found "
-                                       "under each PATH, as `gator verify` does. Exit 1 on any "
-                                       "failure.")
+    run = verbs.add_parser(
+        "verify",
+        help="run gator Suite files",
+        description="Run every gator Suite (test.gatekeeper.sh/v1alpha1) found "
+        "under each PATH, as `gator verify` does. Exit 1 on any "
+        "failure.",
+    )
     run.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     run.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     run.set_defaults(handler=_verify)
@@ -36,10 +42,8 @@ def _text(data: dict[str, Any]) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    results = [r for suite, root in verify.find_suites(args.paths)
-               for r in verify.run_suite(suite, root)]
+    results = [r for suite, root in verify.find_suites(args.paths) for r in verify.run_suite(suite, root)]
     passed = sum(1 for r in results if r.passed)
-    data = {"cases": [r.to_dict() for r in results], "passed": passed,
-            "failed": len(results) - passed}
+    data = {"cases": [r.to_dict() for r in results], "passed": passed, "failed": len(results) - passed}
     output.emit(data, args.output, _text)
     return ExitStatus.SUCCESS if results and passed == len(results) else ExitStatus.FAILURE

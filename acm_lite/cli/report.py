@@ -59,6 +59,8 @@ def _failed(result: SyncResult, commit: str, counts: str, total: float) -> str:
     else:
         progress = "nothing applied"
     detail = f" ({counts})" if counts and result.planned else ""
-    return (f"{result.status.state.value}: sync of {commit} as {result.spec.name!r} failed at "
-            f"stage {stage} — {progress}{detail}; {len(blocking)} error(s): {codes} "
-            f"({total:.1f}s)")
+    return (
+        f"{result.status.state.value}: sync of {commit} as {result.spec.name!r} failed at "
+        f"stage {stage} — {progress}{detail}; {len(blocking)} error(s): {codes} "
+        f"({total:.1f}s)"
+    )

@@ -27,38 +27,76 @@ from acm_lite.reconcile.leader import LeaderElector
 
 def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
-        "serve", help="run the sync daemon",
+        "serve",
+        help="run the sync daemon",
         description="Run the pipeline in a loop for one sync (--repo ...) or every cluster of a "
-                    "fleet (--fleet): poll every --period, sync when the commit changed, repair "
-                    "drift between passes, resync every --resync. SIGTERM stops it gracefully.")
+        "fleet (--fleet): poll every --period, sync when the commit changed, repair "
+        "drift between passes, resync every --resync. SIGTERM stops it gracefully.",
+    )
     clusterargs.add_sync_source(parser)
-    parser.add_argument("--period", type=float, default=15.0, metavar="SECONDS",
-                        help="how often to poll the source (default 15)")
-    parser.add_argument("--resync", type=float, default=3600.0, metavar="SECONDS",
-                        help="full pass at least this often (default 3600)")
-    parser.add_argument("--no-drift-repair", dest="drift_repair", action="store_false",
-                        help="do not watch managed objects between passes")
+    parser.add_argument(
+        "--period",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="how often to poll the source (default 15)",
+    )
+    parser.add_argument(
+        "--resync",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="full pass at least this often (default 3600)",
+    )
+    parser.add_argument(
+        "--no-drift-repair",
+        dest="drift_repair",
+        action="store_false",
+        help="do not watch managed objects between passes",
+    )
     add_pass_timeout(parser)
-    parser.add_argument("--unready-after", type=float, default=0.0, metavar="SECONDS",
-                        help="/readyz fails once a sync's passes have failed for this long "
-                             "(default: four periods, at least 60)")
-    parser.add_argument("--metrics-address", default="127.0.0.1:9090", metavar="HOST:PORT",
-                        help="/healthz, /readyz and /metrics (default 127.0.0.1:9090; 'off')")
-    parser.add_argument("--leader-elect", action="store_true",
-                        help="hold a Lease so that only one replica writes")
+    parser.add_argument(
+        "--unready-after",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="/readyz fails once a sync's passes have failed for this long "
+        "(default: four periods, at least 60)",
+    )
+    parser.add_argument(
+        "--metrics-address",
+        default="127.0.0.1:9090",
+        metavar="HOST:PORT",
+        help="/healthz, /readyz and /metrics (default 127.0.0.1:9090; 'off')",
+    )
+    parser.add_argument(
+        "--leader-elect", action="store_true", help="hold a Lease so that only one replica writes"
+    )
     parser.add_argument("--lease-namespace", default=api.SYSTEM_NAMESPACE)
     parser.add_argument("--lease-name", default="acm-lite")
-    parser.add_argument("--identity", default=f"{socket.gethostname()}-{os.getpid()}",
-                        help="this replica's name in the Lease")
+    parser.add_argument(
+        "--identity", default=f"{socket.gethostname()}-{os.getpid()}", help="this replica's name in the Lease"
+    )
     parser.add_argument("--log-format", choices=("json", "text"), default="json")
-    parser.add_argument("--webhook-secret-file", type=Path, metavar="FILE",
-                        help="enable POST /webhook for GitHub and GitLab push events signed with "
-                             "the secret in FILE (also $ACM_LITE_WEBHOOK_SECRET)")
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="syncs to run: a YAML file of RootSync objects (acm-lite.io/v1alpha1)")
-    parser.add_argument("--from-cluster", action="store_true",
-                        help="sync every RootSync in the cluster's acm-lite-system namespace: "
-                             "creating one starts syncing it, deleting one stops")
+    parser.add_argument(
+        "--webhook-secret-file",
+        type=Path,
+        metavar="FILE",
+        help="enable POST /webhook for GitHub and GitLab push events signed with "
+        "the secret in FILE (also $ACM_LITE_WEBHOOK_SECRET)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="syncs to run: a YAML file of RootSync objects (acm-lite.io/v1alpha1)",
+    )
+    parser.add_argument(
+        "--from-cluster",
+        action="store_true",
+        help="sync every RootSync in the cluster's acm-lite-system namespace: "
+        "creating one starts syncing it, deleting one stops",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -66,13 +104,14 @@ def _workers(args: argparse.Namespace) -> list[tuple[pipeline.SyncSpec, Callable
     if args.from_cluster:
         return []
     if args.config:
-        return [(spec, lambda: clusterargs.connect(args))
-                for spec in rootsyncs.from_config(args.config)]
+        return [(spec, lambda: clusterargs.connect(args)) for spec in rootsyncs.from_config(args.config)]
     if args.fleet:
         fleet = registry.load(args.fleet)
         override = clusterargs.fleet_override(args)
-        return [(override(fanout.spec_for(m)), functools.partial(fanout.connect, m))
-                for m in fleet.select(args.cluster)]
+        return [
+            (override(fanout.spec_for(m)), functools.partial(fanout.connect, m))
+            for m in fleet.select(args.cluster)
+        ]
     spec = clusterargs.spec(args)
     return [(spec, lambda: clusterargs.connect(args))]
 
@@ -94,38 +133,54 @@ def _listen(args: argparse.Namespace, daemon: Daemon) -> Server:
     """The endpoints on --metrics-address; an address that cannot be used is a coded error."""
     host, _, port = args.metrics_address.rpartition(":")
     if not port.isdigit() or int(port) > 65535:
-        raise clusterargs.UsageError(f"--metrics-address {args.metrics_address!r} is not "
-                                     "HOST:PORT or 'off'")
+        raise clusterargs.UsageError(f"--metrics-address {args.metrics_address!r} is not HOST:PORT or 'off'")
     secret = _webhook_secret(args)
     try:
-        return metrics_mod.serve((host.strip("[]") or "0.0.0.0", int(port)), daemon.metrics,
-                                 daemon.ready, daemon.wake_all, secret)
+        return metrics_mod.serve(
+            (host.strip("[]") or "0.0.0.0", int(port)), daemon.metrics, daemon.ready, daemon.wake_all, secret
+        )
     except OSError as e:
-        raise AcmError(errors.LISTEN_FAILED, f"cannot listen on {args.metrics_address}: {e}",
-                       hint="choose another --metrics-address, or 'off'") from e
+        raise AcmError(
+            errors.LISTEN_FAILED,
+            f"cannot listen on {args.metrics_address}: {e}",
+            hint="choose another --metrics-address, or 'off'",
+        ) from e
 
 
 def handle(args: argparse.Namespace) -> int:
     if not (args.repo or args.fleet or args.from_cluster or args.config):
         raise clusterargs.UsageError("give --repo, --config, --fleet or --from-cluster")
     logs.configure(args.log_format)
-    sync_options = pipeline.SyncOptions(force_conflicts=True, schema=not args.no_schema,
-                                        policies=percluster.policy_sources(args),
-                                        deadline=args.pass_timeout)
+    sync_options = pipeline.SyncOptions(
+        force_conflicts=True,
+        schema=not args.no_schema,
+        policies=percluster.policy_sources(args),
+        deadline=args.pass_timeout,
+    )
     elector = None
     if args.leader_elect:
-        elector = LeaderElector(Cluster.connect(args.kubeconfig, args.context),
-                                args.lease_namespace, args.lease_name, args.identity)
-    daemon = Daemon(_workers(args), sync_options,
-                    DaemonOptions(period=args.period, resync=args.resync,
-                                  drift_repair=args.drift_repair,
-                                  unready_after=args.unready_after), elector)
+        elector = LeaderElector(
+            Cluster.connect(args.kubeconfig, args.context),
+            args.lease_namespace,
+            args.lease_name,
+            args.identity,
+        )
+    daemon = Daemon(
+        _workers(args),
+        sync_options,
+        DaemonOptions(
+            period=args.period,
+            resync=args.resync,
+            drift_repair=args.drift_repair,
+            unready_after=args.unready_after,
+        ),
+        elector,
+    )
     server = None
     if args.metrics_address != "off":
         server = _listen(args, daemon)
     daemon.start()
-    supervisor = (rootsyncs.RootSyncs(daemon, lambda: clusterargs.connect(args))
-                  if args.from_cluster else None)
+    supervisor = rootsyncs.RootSyncs(daemon, lambda: clusterargs.connect(args)) if args.from_cluster else None
     try:
         while not daemon.stop_event.wait(min(args.period, 5.0)):
             if supervisor is not None:

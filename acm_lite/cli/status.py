@@ -12,9 +12,12 @@ from acm_lite.status import store
 
 
 def register(sub: Subcommands) -> None:
-    parser = sub.add_parser("status", help="show the syncs of a cluster",
-                            description="Show each sync's state (SYNCED, PENDING, ERROR, STALLED),"
-                                        " commit, errors and managed objects.")
+    parser = sub.add_parser(
+        "status",
+        help="show the syncs of a cluster",
+        description="Show each sync's state (SYNCED, PENDING, ERROR, STALLED),"
+        " commit, errors and managed objects.",
+    )
     parser.add_argument("--name", help="only this sync")
     clusterargs.add_connection(parser)
     parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
@@ -23,21 +26,35 @@ def register(sub: Subcommands) -> None:
 
 def _entry(item: dict[str, Any]) -> dict[str, Any]:
     status = item.get("status") or {}
-    return {"name": item["metadata"]["name"], "spec": item.get("spec") or {},
-            "state": status.get("state", "PENDING"), "commit": status.get("commit"),
-            "lastSyncedCommit": status.get("lastSyncedCommit"),
-            "errors": status.get("errors") or [], "counts": status.get("counts") or {},
-            "managedObjects": status.get("managedObjects", 0),
-            "stage": status.get("stage", ""), "message": status.get("message", ""),
-            "lastUpdate": status.get("lastUpdate")}
+    return {
+        "name": item["metadata"]["name"],
+        "spec": item.get("spec") or {},
+        "state": status.get("state", "PENDING"),
+        "commit": status.get("commit"),
+        "lastSyncedCommit": status.get("lastSyncedCommit"),
+        "errors": status.get("errors") or [],
+        "counts": status.get("counts") or {},
+        "managedObjects": status.get("managedObjects", 0),
+        "stage": status.get("stage", ""),
+        "message": status.get("message", ""),
+        "lastUpdate": status.get("lastUpdate"),
+    }
 
 
 def _text(data: dict[str, Any]) -> str:
     if not data["syncs"]:
         return f"No syncs in namespace {api.SYSTEM_NAMESPACE}."
-    rows = [[s["name"], s["state"], (s["commit"] or s["lastSyncedCommit"] or "")[:12],
-             str(len(s["errors"])), str(s["managedObjects"]), s["lastUpdate"] or ""]
-            for s in data["syncs"]]
+    rows = [
+        [
+            s["name"],
+            s["state"],
+            (s["commit"] or s["lastSyncedCommit"] or "")[:12],
+            str(len(s["errors"])),
+            str(s["managedObjects"]),
+            s["lastUpdate"] or "",
+        ]
+        for s in data["syncs"]
+    ]
     lines = [output.table(rows, ["NAME", "STATE", "COMMIT", "ERRORS", "MANAGED", "LAST UPDATE"])]
     for sync in data["syncs"]:
         if sync.get("message"):

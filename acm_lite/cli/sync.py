@@ -21,33 +21,60 @@ from acm_lite.reconcile.pipeline import SyncResult
 
 def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
-        "sync", help="sync a repository to a cluster",
+        "sync",
+        help="sync a repository to a cluster",
         description="Run the pipeline once: fetch, validate, plan against live state, apply with "
-                    "server-side apply, prune what left the source, record status. A blocking "
-                    "error before apply applies nothing. Exit 0 when synced without errors.")
-    parser.add_argument("--once", action="store_true", required=True,
-                        help="run one pass and exit (the loop is `acm-lite serve`)")
+        "server-side apply, prune what left the source, record status. A blocking "
+        "error before apply applies nothing. Exit 0 when synced without errors.",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        required=True,
+        help="run one pass and exit (the loop is `acm-lite serve`)",
+    )
     clusterargs.add_sync_source(parser)
-    parser.add_argument("--dry-run", action="store_true",
-                        help="plan and have the API server validate every write, change nothing")
-    parser.add_argument("--no-force-conflicts", dest="force_conflicts", action="store_false",
-                        help="fail instead of taking over fields another field manager owns")
-    parser.add_argument("--allow-prune-all", action="store_true",
-                        help="allow a commit that would prune every object of the sync")
-    parser.add_argument("--concurrency", type=int, default=16, metavar="N",
-                        help="objects applied at once (default 16)")
-    parser.add_argument("--crd-timeout", type=_seconds, default=60.0, metavar="SECONDS",
-                        help="how long CRDs the sync applies get to become Established before "
-                             "the objects after them are postponed (default 60)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="plan and have the API server validate every write, change nothing",
+    )
+    parser.add_argument(
+        "--no-force-conflicts",
+        dest="force_conflicts",
+        action="store_false",
+        help="fail instead of taking over fields another field manager owns",
+    )
+    parser.add_argument(
+        "--allow-prune-all",
+        action="store_true",
+        help="allow a commit that would prune every object of the sync",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=16, metavar="N", help="objects applied at once (default 16)"
+    )
+    parser.add_argument(
+        "--crd-timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long CRDs the sync applies get to become Established before "
+        "the objects after them are postponed (default 60)",
+    )
     add_pass_timeout(parser)
     parser.set_defaults(handler=handle)
 
 
 def add_pass_timeout(parser: argparse.ArgumentParser) -> None:
     """The pass deadline; how long one request may take is $ACM_LITE_REQUEST_TIMEOUT."""
-    parser.add_argument("--pass-timeout", type=float, default=1800.0, metavar="SECONDS",
-                        help="stop sending requests once a pass has run this long (default "
-                             "1800; 0: no limit); $ACM_LITE_REQUEST_TIMEOUT bounds one request")
+    parser.add_argument(
+        "--pass-timeout",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="stop sending requests once a pass has run this long (default "
+        "1800; 0: no limit); $ACM_LITE_REQUEST_TIMEOUT bounds one request",
+    )
 
 
 def _seconds(text: str) -> float:
@@ -62,14 +89,20 @@ def _seconds(text: str) -> float:
 
 
 def result_json(result: SyncResult) -> dict[str, Any]:
-    return {"sync": result.spec.name, "commit": result.status.commit,
-            "state": result.status.state.value, "counts": result.counts,
-            "durationSeconds": result.status.durations,
-            "stage": result.status.stage, "applied": result.applied, "planned": result.planned,
-            "errors": [p.to_dict() for p in result.problems],
-            "statusRecorded": result.status_error is None,
-            **({"statusError": result.status_error.to_dict()} if result.status_error else {}),
-            "objects": [r.to_dict() for r in result.results if r.outcome is not Outcome.UNCHANGED]}
+    return {
+        "sync": result.spec.name,
+        "commit": result.status.commit,
+        "state": result.status.state.value,
+        "counts": result.counts,
+        "durationSeconds": result.status.durations,
+        "stage": result.status.stage,
+        "applied": result.applied,
+        "planned": result.planned,
+        "errors": [p.to_dict() for p in result.problems],
+        "statusRecorded": result.status_error is None,
+        **({"statusError": result.status_error.to_dict()} if result.status_error else {}),
+        "objects": [r.to_dict() for r in result.results if r.outcome is not Outcome.UNCHANGED],
+    }
 
 
 def exit_status(result: SyncResult) -> ExitStatus:
@@ -86,35 +119,67 @@ def fleet_json(outcomes: list[fanout.ClusterResult]) -> list[dict[str, Any]]:
     rows = []
     for o in outcomes:
         result = o.result
-        rows.append({"name": o.cluster.name, "provider": o.cluster.provider,
-                     "state": result.status.state.value if result else "ERROR",
-                     "commit": result.status.commit if result else None,
-                     "counts": result.counts if result else {},
-                     "errors": [p.to_dict() for p in o.problems], "ok": o.ok,
-                     "seconds": round(o.seconds, 2)})
+        rows.append(
+            {
+                "name": o.cluster.name,
+                "provider": o.cluster.provider,
+                "state": result.status.state.value if result else "ERROR",
+                "commit": result.status.commit if result else None,
+                "counts": result.counts if result else {},
+                "errors": [p.to_dict() for p in o.problems],
+                "ok": o.ok,
+                "seconds": round(o.seconds, 2),
+            }
+        )
     return rows
 
 
 def fleet_text(rows: list[dict[str, Any]]) -> str:
-    table = output.table([[r["name"], r["provider"], r["state"], (r["commit"] or "")[:12],
-                           *(str(r["counts"].get(k, 0)) for k in
-                             ("created", "configured", "pruned", "failed")),
-                           str(len(r["errors"])), f"{r['seconds']:.1f}s"] for r in rows],
-                         ["CLUSTER", "PROVIDER", "STATE", "COMMIT", "CREATED", "CONFIGURED",
-                          "PRUNED", "FAILED", "ERRORS", "TIME"])
-    details = [f"  {r['name']}: {e['code']} {e['name']}: {e['message']}"
-               + (f" ({e['source']})" if e.get("source") else "")
-               for r in rows for e in r["errors"]]
+    table = output.table(
+        [
+            [
+                r["name"],
+                r["provider"],
+                r["state"],
+                (r["commit"] or "")[:12],
+                *(str(r["counts"].get(k, 0)) for k in ("created", "configured", "pruned", "failed")),
+                str(len(r["errors"])),
+                f"{r['seconds']:.1f}s",
+            ]
+            for r in rows
+        ],
+        [
+            "CLUSTER",
+            "PROVIDER",
+            "STATE",
+            "COMMIT",
+            "CREATED",
+            "CONFIGURED",
+            "PRUNED",
+            "FAILED",
+            "ERRORS",
+            "TIME",
+        ],
+    )
+    details = [
+        f"  {r['name']}: {e['code']} {e['name']}: {e['message']}"
+        + (f" ({e['source']})" if e.get("source") else "")
+        for r in rows
+        for e in r["errors"]
+    ]
     return "\n".join([table, *details])
 
 
 def _sync_fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
     fleet = registry.load(args.fleet)
-    outcomes = fanout.sync_all(fleet.select(args.cluster), options, parallel=args.parallel,
-                               overrides=clusterargs.fleet_override(args))
+    outcomes = fanout.sync_all(
+        fleet.select(args.cluster),
+        options,
+        parallel=args.parallel,
+        overrides=clusterargs.fleet_override(args),
+    )
     rows = fleet_json(outcomes)
-    output.emit({"fleet": fleet.name, "clusters": rows}, args.output,
-                lambda d: fleet_text(d["clusters"]))
+    output.emit({"fleet": fleet.name, "clusters": rows}, args.output, lambda d: fleet_text(d["clusters"]))
     if all(o.ok for o in outcomes):
         return ExitStatus.SUCCESS
     if all(o.result is None for o in outcomes):  # no cluster could even be tried
@@ -132,17 +197,25 @@ def check_local_repo(repo: str) -> None:
         return
     path = Path(repo).expanduser()
     if not path.exists():
-        raise AcmError(errors.SOURCE_DIR_NOT_FOUND, f"--repo {repo}: no such file or directory",
-                       path=repo, hint="give a Git URL, a local Git repository or a directory")
+        raise AcmError(
+            errors.SOURCE_DIR_NOT_FOUND,
+            f"--repo {repo}: no such file or directory",
+            path=repo,
+            hint="give a Git URL, a local Git repository or a directory",
+        )
 
 
 def handle(args: argparse.Namespace) -> int:
-    options = pipeline.SyncOptions(dry_run=args.dry_run, force_conflicts=args.force_conflicts,
-                                   allow_prune_all=args.allow_prune_all,
-                                   concurrency=args.concurrency, crd_timeout=args.crd_timeout,
-                                   schema=not args.no_schema,
-                                   policies=percluster.policy_sources(args),
-                                   deadline=args.pass_timeout)
+    options = pipeline.SyncOptions(
+        dry_run=args.dry_run,
+        force_conflicts=args.force_conflicts,
+        allow_prune_all=args.allow_prune_all,
+        concurrency=args.concurrency,
+        crd_timeout=args.crd_timeout,
+        schema=not args.no_schema,
+        policies=percluster.policy_sources(args),
+        deadline=args.pass_timeout,
+    )
     if args.fleet:
         if args.repo:
             check_local_repo(args.repo)
@@ -156,9 +229,9 @@ def handle(args: argparse.Namespace) -> int:
         if text and r.outcome is not Outcome.UNCHANGED:
             print(report.result_line(r, dry_run=args.dry_run), flush=True)
 
-    result = pipeline.run(spec, cluster, options,
-                          progress=output.progress if text else lambda _m: None,
-                          on_result=on_result)
+    result = pipeline.run(
+        spec, cluster, options, progress=output.progress if text else lambda _m: None, on_result=on_result
+    )
     if result.exception is not None and getattr(args, "debug", False):
         traceback.print_exception(result.exception, file=sys.stderr)
     if text:

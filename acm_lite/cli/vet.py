@@ -15,9 +15,11 @@ from acm_lite.fleet import registry
 
 def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
-        "vet", help="validate a Config Sync repository",
+        "vet",
+        help="validate a Config Sync repository",
         description="Validate a repository in Config Sync's hierarchical or unstructured format "
-                    "for every cluster it targets. Exit 0 when clean, 1 on any blocking error.")
+        "for every cluster it targets. Exit 0 when clean, 1 on any blocking error.",
+    )
     percluster.add_arguments(parser)
     percluster.format_choice(parser)
     parser.set_defaults(handler=handle)
@@ -48,10 +50,12 @@ def unknown_clusters(args: argparse.Namespace) -> tuple[list[str], str]:
 
 
 def _unknown(names: list[str], where: str) -> Problem:
-    return Problem(errors.UNKNOWN_CLUSTER,
-                   f"cluster {', '.join(repr(n) for n in names)} is not declared in the {where}",
-                   hint="check the name; clusters come from clusterregistry/ Cluster objects, "
-                        "cluster-name-selector annotations, or the fleet file")
+    return Problem(
+        errors.UNKNOWN_CLUSTER,
+        f"cluster {', '.join(repr(n) for n in names)} is not declared in the {where}",
+        hint="check the name; clusters come from clusterregistry/ Cluster objects, "
+        "cluster-name-selector annotations, or the fleet file",
+    )
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -90,22 +90,38 @@ class Client(Protocol):
     """What the stages that read and write objects need of a cluster: one request, and a batch
     of them sent side by side. ``Cluster`` is the real one; tests pass fakes that record."""
 
-    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None,
-                body: Any = None, content_type: str | None = None,
-                accept: str = "application/json", decode: bool = True) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        accept: str = "application/json",
+        decode: bool = True,
+    ) -> Any:
         """One request; its decoded JSON answer, or ApiError / a transient AcmError."""
         ...
 
-    def request_many(self, calls: Sequence[Call], width: int,
-                     on_answer: Callable[[int, ApiError | AcmError | None], None] = ...,
-                     ) -> list[ApiError | AcmError | None]:
+    def request_many(
+        self,
+        calls: Sequence[Call],
+        width: int,
+        on_answer: Callable[[int, ApiError | AcmError | None], None] = ...,
+    ) -> list[ApiError | AcmError | None]:
         """``calls``, at most ``width`` at a time; for each, None or its error (see
         ``Cluster.request_many``)."""
         ...
 
 
-def load_configuration(kubeconfig: str | None = None, context: str | None = None, *,
-                       content: bytes | None = None, origin: str = "") -> k8s_client.Configuration:
+def load_configuration(
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    *,
+    content: bytes | None = None,
+    origin: str = "",
+) -> k8s_client.Configuration:
     """Usual resolution: an explicit file, else $KUBECONFIG or ~/.kube/config, else in-cluster.
     ``content`` is a kubeconfig already in memory (one kept in a Secret), read from there rather
     than from a copy on disk; ``origin`` names it in errors. (The official client still keeps the
@@ -117,36 +133,44 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
         if content is not None:
             _load_kubeconfig(io.StringIO(content.decode()), context, cfg)
         elif kubeconfig or os.environ.get("KUBECONFIG") or default.exists():
-            _load_kubeconfig(kubeconfig or os.environ.get("KUBECONFIG") or str(default), context,
-                             cfg)
+            _load_kubeconfig(kubeconfig or os.environ.get("KUBECONFIG") or str(default), context, cfg)
         elif os.environ.get("KUBERNETES_SERVICE_HOST"):
             loader = incluster_config.InClusterConfigLoader(  # type: ignore[no-untyped-call]
-                token_filename=os.environ.get("ACM_LITE_SERVICEACCOUNT_TOKEN",
-                                              incluster_config.SERVICE_TOKEN_FILENAME),
-                cert_filename=os.environ.get("ACM_LITE_SERVICEACCOUNT_CA",
-                                             incluster_config.SERVICE_CERT_FILENAME))
+                token_filename=os.environ.get(
+                    "ACM_LITE_SERVICEACCOUNT_TOKEN", incluster_config.SERVICE_TOKEN_FILENAME
+                ),
+                cert_filename=os.environ.get(
+                    "ACM_LITE_SERVICEACCOUNT_CA", incluster_config.SERVICE_CERT_FILENAME
+                ),
+            )
             loader.load_and_set(cfg)  # type: ignore[no-untyped-call]
         else:
             raise ConfigException("no kubeconfig found and not running in a cluster")
     except (ConfigException, OSError, ValueError, TypeError) as e:
-        where = origin if content is not None else (
-            kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
-        raise AcmError(errors.KUBECONFIG_ERROR, f"cannot load cluster configuration: {e}",
-                       path=where, hint="check --kubeconfig and --context") from e
+        where = (
+            origin
+            if content is not None
+            else (kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
+        )
+        raise AcmError(
+            errors.KUBECONFIG_ERROR,
+            f"cannot load cluster configuration: {e}",
+            path=where,
+            hint="check --kubeconfig and --context",
+        ) from e
     return cfg
 
 
-def _load_kubeconfig(source: str | io.StringIO, context: str | None,
-                     cfg: k8s_client.Configuration) -> None:
+def _load_kubeconfig(source: str | io.StringIO, context: str | None, cfg: k8s_client.Configuration) -> None:
     """Fill ``cfg`` from a kubeconfig (a file's path, or a stream of its text) at ``context``."""
     loader = kube_config._get_kube_config_loader(  # type: ignore[no-untyped-call]
-        filename=source, active_context=context, persist_config=False)
+        filename=source, active_context=context, persist_config=False
+    )
     loader.load_and_set(cfg)
     user = getattr(loader, "_user", None)
     if user is not None and "exec" in user and not cfg.api_key:
         # the official client only logs a failing credential plugin; fail here instead
-        command = user["exec"].safe_get("command") if hasattr(user["exec"], "safe_get") \
-            else "the exec plugin"
+        command = user["exec"].safe_get("command") if hasattr(user["exec"], "safe_get") else "the exec plugin"
         raise ConfigException(f"credential plugin {command!r} produced no credentials")
 
 
@@ -194,8 +218,9 @@ class Cluster:
     ``deadline`` (a time.monotonic() value, set by a pass) refuses requests past it; the
     ``breaker`` refuses them while the server is down."""
 
-    def __init__(self, cfg: k8s_client.Configuration, name: str = "", *,
-                 timeouts: tuple[float, float] | None = None):
+    def __init__(
+        self, cfg: k8s_client.Configuration, name: str = "", *, timeouts: tuple[float, float] | None = None
+    ):
         self.cfg = cfg
         self.name = name
         self.host = cfg.host.rstrip("/")
@@ -206,34 +231,50 @@ class Cluster:
         connect_timeout, read_timeout = timeouts or _timeouts()
         self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
         pool_args: dict[str, Any] = {
-            "num_pools": 4, "maxsize": MAX_CONNECTIONS, "block": True,
+            "num_pools": 4,
+            "maxsize": MAX_CONNECTIONS,
+            "block": True,
             "timeout": urllib3.Timeout(connect=connect_timeout, read=read_timeout),
             "retries": False,
             "cert_reqs": "CERT_REQUIRED" if cfg.verify_ssl else "CERT_NONE",
-            "ca_certs": cfg.ssl_ca_cert, "cert_file": cfg.cert_file, "key_file": cfg.key_file,
+            "ca_certs": cfg.ssl_ca_cert,
+            "cert_file": cfg.cert_file,
+            "key_file": cfg.key_file,
         }
         if cfg.assert_hostname is not None:
             pool_args["assert_hostname"] = cfg.assert_hostname
         if getattr(cfg, "tls_server_name", None):
             pool_args["server_hostname"] = cfg.tls_server_name
         self._pool: urllib3.PoolManager = (
-            urllib3.ProxyManager(cfg.proxy, **pool_args) if cfg.proxy
-            else urllib3.PoolManager(**pool_args))
+            urllib3.ProxyManager(cfg.proxy, **pool_args) if cfg.proxy else urllib3.PoolManager(**pool_args)
+        )
         # plain requests take the lean transport; watches, proxied clusters and addresses it
         # does not speak stay with urllib3
         self._transport: Transport | None = None
         if not cfg.proxy:
             with contextlib.suppress(ValueError):
                 self._transport = Transport(
-                    self.host, _tls_settings(cfg), max_connections=MAX_CONNECTIONS,
-                    connect_timeout=connect_timeout, read_timeout=read_timeout)
+                    self.host,
+                    _tls_settings(cfg),
+                    max_connections=MAX_CONNECTIONS,
+                    connect_timeout=connect_timeout,
+                    read_timeout=read_timeout,
+                )
 
     @classmethod
-    def connect(cls, kubeconfig: str | None = None, context: str | None = None,
-                name: str = "", *, content: bytes | None = None, origin: str = "") -> Cluster:
+    def connect(
+        cls,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        name: str = "",
+        *,
+        content: bytes | None = None,
+        origin: str = "",
+    ) -> Cluster:
         """The cluster a kubeconfig (see ``load_configuration``) names."""
-        return cls(load_configuration(kubeconfig, context, content=content, origin=origin),
-                   name or context or "")
+        return cls(
+            load_configuration(kubeconfig, context, content=content, origin=origin), name or context or ""
+        )
 
     def _headers(self, content_type: str | None, accept: str) -> dict[str, str]:
         headers = {"Accept": accept, "User-Agent": "acm-lite"}
@@ -241,27 +282,38 @@ class Cluster:
             headers["Content-Type"] = content_type
         # the official client keeps bearer tokens (kubeconfig tokens, exec plugins, in-cluster
         # service accounts) under "BearerToken", prefix included; asking refreshes expired ones
-        token = (self.cfg.get_api_key_with_prefix("BearerToken")
-                 or self.cfg.get_api_key_with_prefix("authorization"))
+        token = self.cfg.get_api_key_with_prefix("BearerToken") or self.cfg.get_api_key_with_prefix(
+            "authorization"
+        )
         if token:
             headers["Authorization"] = token
         return headers
 
-    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None,
-                body: Any = None, content_type: str | None = None,
-                accept: str = "application/json", decode: bool = True) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        accept: str = "application/json",
+        decode: bool = True,
+    ) -> Any:
         """Send one request; the decoded JSON answer, or ApiError / a transient AcmError."""
         self._admit()
-        target, data, headers = self._prepare(Call(method, path, query, body, content_type),
-                                              accept)
+        target, data, headers = self._prepare(Call(method, path, query, body, content_type), accept)
         status, payload = self._send(method, self.host + target, data, headers)
         if status >= 400:
             raise _api_error(status, payload)
         return json.loads(payload) if payload and decode else None
 
-    def request_many(self, calls: Sequence[Call], width: int,
-                     on_answer: Callable[[int, ApiError | AcmError | None], None] = _ignore,
-                     ) -> list[ApiError | AcmError | None]:
+    def request_many(
+        self,
+        calls: Sequence[Call],
+        width: int,
+        on_answer: Callable[[int, ApiError | AcmError | None], None] = _ignore,
+    ) -> list[ApiError | AcmError | None]:
         """Send ``calls``, at most ``width`` at a time; for each, in order, None once it
         succeeded (answers are not decoded) or its error: an ApiError for an answer of 400 or
         more, a transient AcmError when the API server could not be reached. ``on_answer``
@@ -281,13 +333,23 @@ class Cluster:
             raise self._tripped()
         return outcomes
 
-    def _many_in_threads(self, calls: Sequence[Call], width: int,
-                         on_answer: Callable[[int, ApiError | AcmError | None], None],
-                         outcomes: list[ApiError | AcmError | None]) -> None:
+    def _many_in_threads(
+        self,
+        calls: Sequence[Call],
+        width: int,
+        on_answer: Callable[[int, ApiError | AcmError | None], None],
+        outcomes: list[ApiError | AcmError | None],
+    ) -> None:
         def one(call: Call) -> ApiError | AcmError | None:
             try:
-                self.request(call.method, call.path, query=call.query, body=call.body,
-                             content_type=call.content_type, decode=False)
+                self.request(
+                    call.method,
+                    call.path,
+                    query=call.query,
+                    body=call.body,
+                    content_type=call.content_type,
+                    decode=False,
+                )
             except (ApiError, AcmError) as e:
                 return e
             return None
@@ -302,9 +364,14 @@ class Cluster:
                     pool.shutdown(wait=True, cancel_futures=True)
                     return
 
-    def _many_in_one_thread(self, transport: Transport, calls: Sequence[Call], width: int,
-                            on_answer: Callable[[int, ApiError | AcmError | None], None],
-                            outcomes: list[ApiError | AcmError | None]) -> None:
+    def _many_in_one_thread(
+        self,
+        transport: Transport,
+        calls: Sequence[Call],
+        width: int,
+        on_answer: Callable[[int, ApiError | AcmError | None], None],
+        outcomes: list[ApiError | AcmError | None],
+    ) -> None:
         def lazily() -> Iterator[tuple[str, str, dict[str, str], bytes | None]]:
             for call in calls:  # encoded as connections free up, while others wait on answers
                 self._admit()  # a refusal ends the exchange; requests in flight are dropped
@@ -331,20 +398,24 @@ class Cluster:
             raise self._tripped()
         deadline = self.deadline
         if deadline is not None and time.monotonic() > deadline:
-            raise AcmError(errors.PASS_DEADLINE_EXCEEDED,
-                           f"the pass ran past its deadline; no further request was sent to "
-                           f"{self.host}", hint="the next pass continues; a pass this long "
-                           "may need a longer --pass-timeout")
+            raise AcmError(
+                errors.PASS_DEADLINE_EXCEEDED,
+                f"the pass ran past its deadline; no further request was sent to {self.host}",
+                hint="the next pass continues; a pass this long may need a longer --pass-timeout",
+            )
 
     def _tripped(self) -> AcmError:
         breaker = self.breaker
-        return AcmError(errors.API_SERVER_UNREACHABLE,
-                        f"the API server at {self.host} failed {breaker.failures} requests in a "
-                        f"row (last: {breaker.last_error}); no further request was sent",
-                        hint="is the cluster up and reachable? the next pass tries again")
+        return AcmError(
+            errors.API_SERVER_UNREACHABLE,
+            f"the API server at {self.host} failed {breaker.failures} requests in a "
+            f"row (last: {breaker.last_error}); no further request was sent",
+            hint="is the cluster up and reachable? the next pass tries again",
+        )
 
-    def _prepare(self, call: Call, accept: str = "application/json"
-                 ) -> tuple[str, bytes | None, dict[str, str]]:
+    def _prepare(
+        self, call: Call, accept: str = "application/json"
+    ) -> tuple[str, bytes | None, dict[str, str]]:
         """The path with its query, the encoded body and the headers of ``call``; counted."""
         target = call.path
         if call.query:
@@ -354,8 +425,11 @@ class Cluster:
             except TypeError:  # a value that cannot be a cache key
                 target += _query_string.__wrapped__(items)
         body, content_type = call.body, call.content_type
-        data = None if body is None else (body if isinstance(body, bytes) else
-                                          json.dumps(body, separators=(",", ":")).encode())
+        data = (
+            None
+            if body is None
+            else (body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode())
+        )
         if data is not None and content_type is None:
             content_type = "application/json"
         with self._lock:
@@ -363,14 +437,16 @@ class Cluster:
         return target, data, self._headers(content_type, accept)
 
     def _unreachable(self, error: Exception) -> AcmError:
-        return AcmError(errors.API_SERVER_ERROR, f"cannot reach the API server at {self.host}: "
-                        f"{type(error).__name__}: {error}", hint="is the cluster up and reachable?")
+        return AcmError(
+            errors.API_SERVER_ERROR,
+            f"cannot reach the API server at {self.host}: {type(error).__name__}: {error}",
+            hint="is the cluster up and reachable?",
+        )
 
-    def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]
-              ) -> tuple[int, bytes]:
+    def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
         try:
             if self._transport is not None:
-                response = self._transport.request(method, url[len(self.host):], headers, data)
+                response = self._transport.request(method, url[len(self.host) :], headers, data)
                 self.breaker.success()
                 return response.status, response.data
             resp = self._pool.request(method, url, body=data, headers=headers)
@@ -393,10 +469,13 @@ class Cluster:
         with self._lock:
             self.requests["WATCH"] += 1
         try:
-            resp = self._pool.request("GET", url, headers=self._headers(None, "application/json"),
-                                      preload_content=False,
-                                      timeout=urllib3.Timeout(connect=self._connect_timeout,
-                                                              read=silence))
+            resp = self._pool.request(
+                "GET",
+                url,
+                headers=self._headers(None, "application/json"),
+                preload_content=False,
+                timeout=urllib3.Timeout(connect=self._connect_timeout, read=silence),
+            )
         except urllib3.exceptions.HTTPError as e:
             raise AcmError(errors.API_SERVER_ERROR, f"cannot watch {path}: {e}") from e
         try:
@@ -439,10 +518,16 @@ def _query_string(items: tuple[tuple[str, Any], ...]) -> str:
 
 def _tls_settings(cfg: k8s_client.Configuration) -> TLSSettings:
     server_hostname = getattr(cfg, "tls_server_name", None) or (
-        cfg.assert_hostname if isinstance(cfg.assert_hostname, str) else None)
-    return TLSSettings(verify=bool(cfg.verify_ssl), check_hostname=cfg.assert_hostname is not False,
-                       ca_file=cfg.ssl_ca_cert, cert_file=cfg.cert_file, key_file=cfg.key_file,
-                       server_hostname=server_hostname)
+        cfg.assert_hostname if isinstance(cfg.assert_hostname, str) else None
+    )
+    return TLSSettings(
+        verify=bool(cfg.verify_ssl),
+        check_hostname=cfg.assert_hostname is not False,
+        ca_file=cfg.ssl_ca_cert,
+        cert_file=cfg.cert_file,
+        key_file=cfg.key_file,
+        server_hostname=server_hostname,
+    )
 
 
 def _api_error(status: int, data: bytes) -> ApiError:

@@ -16,8 +16,7 @@ from acm_lite.cluster.client import ApiError, Client
 from acm_lite.errors import AcmError
 from acm_lite.objects import GroupKind, ObjectId
 
-_AGGREGATED = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
-               "application/json")
+_AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 
 
 @dataclass(frozen=True)
@@ -32,8 +31,11 @@ class Resource:
         return f"{self.group_kind.group}/{self.version}" if self.group_kind.group else self.version
 
     def collection(self, namespace: str | None = None) -> str:
-        base = (f"/apis/{self.group_kind.group}/{self.version}" if self.group_kind.group
-                else f"/api/{self.version}")
+        base = (
+            f"/apis/{self.group_kind.group}/{self.version}"
+            if self.group_kind.group
+            else f"/api/{self.version}"
+        )
         if self.namespaced and namespace:
             return f"{base}/namespaces/{namespace}/{self.plural}"
         return f"{base}/{self.plural}"
@@ -54,8 +56,7 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _parse_aggregated(doc: dict[str, Any], *, core: bool = False
-                      ) -> dict[GroupKind, dict[str, Resource]]:
+def _parse_aggregated(doc: dict[str, Any], *, core: bool = False) -> dict[GroupKind, dict[str, Resource]]:
     """Every served version of each kind, the group's preferred version first. Entries too
     malformed to address (an aggregated API server may publish anything) are skipped; only
     ``core`` (/api) has a group without a name."""
@@ -67,12 +68,13 @@ def _parse_aggregated(doc: dict[str, Any], *, core: bool = False
             for res in _mappings(version.get("resources")):
                 kind = _mapping(res.get("responseKind")).get("kind")
                 plural = res.get("resource")
-                if not (kind and plural and served_as and isinstance(name, str)
-                        and (core or name)):
+                if not (kind and plural and served_as and isinstance(name, str) and (core or name)):
                     continue
                 gk = GroupKind(name, str(kind))
-                found.setdefault(gk, {}).setdefault(str(served_as), Resource(
-                    gk, str(served_as), str(plural), res.get("scope") == "Namespaced"))
+                found.setdefault(gk, {}).setdefault(
+                    str(served_as),
+                    Resource(gk, str(served_as), str(plural), res.get("scope") == "Namespaced"),
+                )
     return found
 
 
@@ -91,9 +93,10 @@ class Discovery:
         for root in ("/api", "/apis"):
             doc = self._get(root)
             if doc.get("kind") != "APIGroupDiscoveryList":
-                raise AcmError(errors.API_SERVER_ERROR,
-                               "the API server does not offer aggregated discovery (Kubernetes "
-                               "1.30+ is required)")
+                raise AcmError(
+                    errors.API_SERVER_ERROR,
+                    "the API server does not offer aggregated discovery (Kubernetes 1.30+ is required)",
+                )
             found.update(_parse_aggregated(doc, core=root == "/api"))
         with self._lock:
             self._resources = found
@@ -106,8 +109,7 @@ class Discovery:
             raise e.to_acm(path) from e
         return result
 
-    def find(self, gk: GroupKind, version: str | None = None, *, fallback: bool = False
-             ) -> Resource | None:
+    def find(self, gk: GroupKind, version: str | None = None, *, fallback: bool = False) -> Resource | None:
         """The resource serving ``gk`` at ``version`` (the preferred one when the version is
         None, or with ``fallback`` when that version is not served); None when not served."""
         with self._lock:
@@ -125,8 +127,7 @@ class Discovery:
         with self._lock:
             return list(self._resources.get(gk) or {})
 
-    def resource(self, gk: GroupKind, version: str | None = None, *, refresh: bool = True
-                 ) -> Resource:
+    def resource(self, gk: GroupKind, version: str | None = None, *, refresh: bool = True) -> Resource:
         """The resource serving ``gk`` at ``version`` (None: its preferred version); refreshes
         once before giving up, as a CRD may have just started serving it."""
         found = self.find(gk, version)
@@ -140,8 +141,13 @@ class Discovery:
             return found
         served = self.versions(gk)
         if not served:
-            raise AcmError(errors.UNKNOWN_RESOURCE, f"the cluster serves no resource for {gk}",
-                           hint="declare or install its CustomResourceDefinition")
-        raise AcmError(errors.VERSION_NOT_SERVED,
-                       f"the cluster serves {gk} at {', '.join(served)}, not at {version!r}",
-                       hint=f"declare it at a served version (preferred: {served[0]})")
+            raise AcmError(
+                errors.UNKNOWN_RESOURCE,
+                f"the cluster serves no resource for {gk}",
+                hint="declare or install its CustomResourceDefinition",
+            )
+        raise AcmError(
+            errors.VERSION_NOT_SERVED,
+            f"the cluster serves {gk} at {', '.join(served)}, not at {version!r}",
+            hint=f"declare it at a served version (preferred: {served[0]})",
+        )

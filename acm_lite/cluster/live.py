@@ -15,14 +15,18 @@ from acm_lite.objects import GroupKind, ObjectId
 PAGE = 500
 
 
-def list_all(cluster: Client, resource: Resource, label_selector: str | None = None,
-             namespace: str | None = None) -> list[dict[str, Any]]:
+def list_all(
+    cluster: Client, resource: Resource, label_selector: str | None = None, namespace: str | None = None
+) -> list[dict[str, Any]]:
     """Every object of one resource type (in one namespace, or all), page by page."""
     items: list[dict[str, Any]] = []
     token = None
     while True:
-        page = cluster.request("GET", resource.collection(namespace), query={
-            "limit": PAGE, "continue": token, "labelSelector": label_selector})
+        page = cluster.request(
+            "GET",
+            resource.collection(namespace),
+            query={"limit": PAGE, "continue": token, "labelSelector": label_selector},
+        )
         for item in page.get("items") or []:
             item.setdefault("apiVersion", resource.api_version)  # lists omit them per item
             item.setdefault("kind", resource.group_kind.kind)
@@ -37,8 +41,9 @@ def _oid(gk: GroupKind, item: dict[str, Any]) -> ObjectId:
     return ObjectId(gk.group, gk.kind, meta.get("namespace", ""), meta.get("name", ""))
 
 
-def _listed(cluster: Client, resource: Resource, namespace: str | None = None,
-            label_selector: str | None = None) -> list[tuple[ObjectId, dict[str, Any]]]:
+def _listed(
+    cluster: Client, resource: Resource, namespace: str | None = None, label_selector: str | None = None
+) -> list[tuple[ObjectId, dict[str, Any]]]:
     gk = resource.group_kind
     try:
         return [(_oid(gk, i), i) for i in list_all(cluster, resource, label_selector, namespace)]
@@ -48,8 +53,9 @@ def _listed(cluster: Client, resource: Resource, namespace: str | None = None,
         raise e.to_acm(f"list {resource.plural}") from e
 
 
-def _unlabelled(resource: Resource, wanted: set[ObjectId],
-                found: list[tuple[ObjectId, dict[str, Any]]]) -> list[str | None]:
+def _unlabelled(
+    resource: Resource, wanted: set[ObjectId], found: list[tuple[ObjectId, dict[str, Any]]]
+) -> list[str | None]:
     """Where the wanted objects a labelled LIST did not return live (adoption candidates, or a
     first sync): the namespaces to list unfiltered, or [None] for a cluster-scoped kind."""
     missing = wanted - {oid for oid, _ in found}
@@ -60,8 +66,9 @@ def _unlabelled(resource: Resource, wanted: set[ObjectId],
     return [*sorted({oid.namespace for oid in missing})]
 
 
-def _addressed(discovery: Discovery, wanted: Iterable[ObjectId], versions: Mapping[ObjectId, str]
-               ) -> dict[Resource, set[ObjectId]]:
+def _addressed(
+    discovery: Discovery, wanted: Iterable[ObjectId], versions: Mapping[ObjectId, str]
+) -> dict[Resource, set[ObjectId]]:
     """The wanted objects by the resource they are read at: the version they are declared at
     when the cluster serves it, else (objects only recorded, or declared at a version no longer
     served) the kind's preferred version. Kinds the cluster does not serve are left out."""
@@ -69,16 +76,19 @@ def _addressed(discovery: Discovery, wanted: Iterable[ObjectId], versions: Mappi
     for oid in wanted:
         by_address.setdefault((oid.group, oid.kind, versions.get(oid)), set()).add(oid)
     out: dict[Resource, set[ObjectId]] = {}
-    for (group, kind, version), oids in sorted(by_address.items(), key=lambda a: (
-            a[0][0], a[0][1], a[0][2] or "")):
+    for (group, kind, version), oids in sorted(
+        by_address.items(), key=lambda a: (a[0][0], a[0][1], a[0][2] or "")
+    ):
         resource = discovery.find(GroupKind(group, kind), version, fallback=True)
         if resource is not None:
             out.setdefault(resource, set()).update(oids)
     return out
 
 
-def _merged(batches: Iterable[tuple[Resource, list[tuple[ObjectId, dict[str, Any]]]]],
-            addressed: dict[Resource, set[ObjectId]]) -> dict[ObjectId, dict[str, Any]]:
+def _merged(
+    batches: Iterable[tuple[Resource, list[tuple[ObjectId, dict[str, Any]]]]],
+    addressed: dict[Resource, set[ObjectId]],
+) -> dict[ObjectId, dict[str, Any]]:
     """One live object per identity: a kind listed at several versions gives each object the
     body read at its own version (objects nobody asked for: the first version listed)."""
     lists = Counter(resource.group_kind for resource in addressed)
@@ -98,9 +108,16 @@ def _merged(batches: Iterable[tuple[Resource, list[tuple[ObjectId, dict[str, Any
     return out
 
 
-def snapshot(cluster: Client, discovery: Discovery, wanted: Iterable[ObjectId],
-             label_selector: str, *, concurrency: int = 8, scope: str | None = None,
-             versions: Mapping[ObjectId, str] | None = None) -> dict[ObjectId, dict[str, Any]]:
+def snapshot(
+    cluster: Client,
+    discovery: Discovery,
+    wanted: Iterable[ObjectId],
+    label_selector: str,
+    *,
+    concurrency: int = 8,
+    scope: str | None = None,
+    versions: Mapping[ObjectId, str] | None = None,
+) -> dict[ObjectId, dict[str, Any]]:
     """Live state of the wanted objects (and any other object of their kinds that carries
     ``label_selector``), each read at the version ``versions`` declares it at (the preferred
     one for the rest); kinds the cluster does not serve yet are skipped.
@@ -112,19 +129,31 @@ def snapshot(cluster: Client, discovery: Discovery, wanted: Iterable[ObjectId],
     addressed = _addressed(discovery, wanted, versions or {})
     served = list(addressed.items())
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        labelled = list(pool.map(
-            lambda rw: _listed(cluster, rw[0], scope if rw[0].namespaced else None,
-                               label_selector=label_selector), served))
-        rest = [(resource, namespace) for (resource, want), found in zip(served, labelled,
-                                                                         strict=True)
-                for namespace in _unlabelled(resource, want, found)]
+        labelled = list(
+            pool.map(
+                lambda rw: _listed(
+                    cluster, rw[0], scope if rw[0].namespaced else None, label_selector=label_selector
+                ),
+                served,
+            )
+        )
+        rest = [
+            (resource, namespace)
+            for (resource, want), found in zip(served, labelled, strict=True)
+            for namespace in _unlabelled(resource, want, found)
+        ]
         if scope is None and sum(1 for _, namespace in rest if namespace) > 1:
             existing = _namespaces(cluster, discovery)  # nothing lives in a namespace not there
             if existing is not None:
                 rest = [(r, ns) for r, ns in rest if ns is None or ns in existing]
         unlabelled = list(pool.map(lambda rn: _listed(cluster, rn[0], rn[1]), rest))
-    return _merged([*zip((r for r, _ in served), labelled, strict=True),
-                    *zip((r for r, _ in rest), unlabelled, strict=True)], addressed)
+    return _merged(
+        [
+            *zip((r for r, _ in served), labelled, strict=True),
+            *zip((r for r, _ in rest), unlabelled, strict=True),
+        ],
+        addressed,
+    )
 
 
 def _namespaces(cluster: Client, discovery: Discovery) -> set[str] | None:

@@ -80,8 +80,9 @@ class _Connection:
 
 
 class Transport:
-    def __init__(self, url: str, tls: TLSSettings, *, max_connections: int,
-                 connect_timeout: float, read_timeout: float):
+    def __init__(
+        self, url: str, tls: TLSSettings, *, max_connections: int, connect_timeout: float, read_timeout: float
+    ):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"unsupported API server address {url!r}")
@@ -98,8 +99,7 @@ class Transport:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
 
-    def request(self, method: str, path: str, headers: dict[str, str], body: bytes | None
-                ) -> Response:
+    def request(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> Response:
         message = self._message(method, path, headers, body)
         with self._slots:
             for _attempt in range(2):
@@ -163,12 +163,10 @@ class Transport:
                 sock = context.wrap_socket(sock, server_hostname=self._server_hostname)
             sock.settimeout(self._read_timeout)
         except (OSError, ValueError) as e:
-            raise TransportError(f"cannot connect to {self.host}:{self.port}: "
-                                 f"{type(e).__name__}: {e}") from e
+            raise TransportError(f"cannot connect to {self.host}:{self.port}: {type(e).__name__}: {e}") from e
         return _Connection(sock)
 
-    def _message(self, method: str, path: str, headers: dict[str, str], body: bytes | None
-                 ) -> bytes:
+    def _message(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> bytes:
         head = [f"{method} {self.prefix}{path} HTTP/1.1\r\n".encode(), self._host_header]
         head.extend(f"{k}: {v}\r\n".encode() for k, v in headers.items())
         head.append(b"Content-Length: %d\r\n\r\n" % len(body) if body is not None else b"\r\n")
@@ -213,8 +211,7 @@ class _Lane:
 class _Flight:
     """One request of an exchange, and where it stands."""
 
-    __slots__ = ("answer", "attempts", "deadline", "message", "method", "position", "reused",
-                 "sent")
+    __slots__ = ("answer", "attempts", "deadline", "message", "method", "position", "reused", "sent")
 
     def __init__(self, position: int, method: str, message: bytes):
         self.position = position
@@ -247,8 +244,7 @@ class _Exchange:
         busy = 0
         checked = time.monotonic()
         while True:
-            while self.slots < self.width and self.transport._slots.acquire(
-                    blocking=self.slots == 0):
+            while self.slots < self.width and self.transport._slots.acquire(blocking=self.slots == 0):
                 self.slots += 1  # the first waits; more only if other users left them free
             while busy < self.slots and (item := next(pending, None)) is not None:
                 position, (method, path, headers, body) = item
@@ -262,8 +258,7 @@ class _Exchange:
                 return
             # timeouts are looked for a few times per read timeout, not after every answer
             check_every = min(0.5, self.transport._read_timeout / 4)
-            for key, _ in self.selector.select(max(0.0, checked + check_every
-                                                   - time.monotonic())):
+            for key, _ in self.selector.select(max(0.0, checked + check_every - time.monotonic())):
                 lane: _Lane = key.data
                 if lane.flight is None:
                     self._stray(lane)
@@ -281,8 +276,7 @@ class _Exchange:
                 position = lane.flight.position
                 self._drop(lane)
                 busy -= 1
-                yield position, TransportError(
-                    f"no answer within {self.transport._read_timeout:g}s")
+                yield position, TransportError(f"no answer within {self.transport._read_timeout:g}s")
 
     def _lane(self) -> _Lane:
         if self.free:
@@ -327,8 +321,9 @@ class _Exchange:
             self._drop(lane)
             if flight.reused and flight.attempts < 2:  # closed while idle: never seen; anew
                 return self._launch(flight)
-            return flight.position, TransportError(str(e.__cause__ or "the server closed the "
-                                                       "connection before answering"))
+            return flight.position, TransportError(
+                str(e.__cause__ or "the server closed the connection before answering")
+            )
         except (OSError, ValueError) as e:
             self._drop(lane)
             return flight.position, TransportError(f"{type(e).__name__}: {e}")
@@ -345,7 +340,7 @@ class _Exchange:
     def _send(self, lane: _Lane, flight: _Flight) -> bool:
         """Send what the socket takes; True once the whole request is out."""
         try:
-            flight.sent += lane.conn.sock.send(flight.message[flight.sent:])
+            flight.sent += lane.conn.sock.send(flight.message[flight.sent :])
         except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
             pass
         except (ConnectionError, ssl.SSLEOFError) as e:
@@ -419,7 +414,7 @@ class _Answer:
                 raise ValueError("response header too large")
             return False
         self._parse_head(conn.buffer[:end])
-        conn.buffer = conn.buffer[end + 4:]
+        conn.buffer = conn.buffer[end + 4 :]
         return True
 
     def _length(self, conn: _Connection, eof: bool) -> bool:
@@ -429,7 +424,7 @@ class _Answer:
         end = conn.buffer.find(b"\r\n")
         if end < 0:
             return False
-        line, conn.buffer = conn.buffer[:end], conn.buffer[end + 2:]
+        line, conn.buffer = conn.buffer[:end], conn.buffer[end + 2 :]
         self.length = int(line.split(b";", 1)[0], 16)
         self.mode = "chunk-data" if self.length else "trailer"
         return True
@@ -441,8 +436,8 @@ class _Answer:
         """``self.length`` bytes of body, and ``after`` more to skip; then mode ``then``."""
         if len(conn.buffer) < self.length + after:
             return False
-        self.chunks.append(conn.buffer[:self.length])
-        conn.buffer = conn.buffer[self.length + after:]
+        self.chunks.append(conn.buffer[: self.length])
+        conn.buffer = conn.buffer[self.length + after :]
         self.mode = then
         return True
 
@@ -453,7 +448,7 @@ class _Answer:
             return False
         if end == 0:
             self.mode = "done"
-        conn.buffer = conn.buffer[end + 2:]
+        conn.buffer = conn.buffer[end + 2 :]
         return True
 
     def _until_close(self, conn: _Connection, eof: bool) -> bool:
@@ -474,8 +469,7 @@ class _Answer:
         length = _field(fields, b"\r\ncontent-length:")
         chunked = b"chunked" in (_field(fields, b"\r\ntransfer-encoding:") or b"")
         connection = _field(fields, b"\r\nconnection:")
-        self.keep = b"close" not in connection if connection is not None else (
-            status_line[0] == b"HTTP/1.1")
+        self.keep = b"close" not in connection if connection is not None else (status_line[0] == b"HTTP/1.1")
         if self.method == "HEAD" or self.status in (204, 304) or 100 <= self.status < 200:
             self.mode = "done"
         elif chunked:
@@ -486,14 +480,13 @@ class _Answer:
             self.mode, self.keep = "until-close", False
 
 
-
 def _field(fields: bytes, name: bytes) -> bytes | None:
     """The value of the header line ``name`` (lower case, after a line break) in ``fields``."""
     start = fields.find(name)
     if start < 0:
         return None
     start += len(name)
-    return fields[start:fields.index(b"\r\n", start)]
+    return fields[start : fields.index(b"\r\n", start)]
 
 
 class _ClosedBeforeAnswerError(Exception):

@@ -182,8 +182,11 @@ def _start_apiserver(
     server = APIServer(name, proc.pid, port, str(directory), binary)
     kubeconfig.write(
         Path(server.kubeconfig),
-        [kubeconfig.Entry(name, server.url, directory / "ca.crt", directory / "admin.crt",
-                          directory / "admin.key")],
+        [
+            kubeconfig.Entry(
+                name, server.url, directory / "ca.crt", directory / "admin.crt", directory / "admin.key"
+            )
+        ],
     )
     return server, proc
 
@@ -215,18 +218,31 @@ def start(
     etcd, etcd_proc = _start_etcd(base, etcd_binary, detached)
     env = Environment(root=str(base), etcd=etcd)
     try:
-        process.wait_ready("etcd", etcd_proc, base / "etcd.log",
-                           lambda: _http_ok(f"{etcd.url}/health"), start_timeout())
+        process.wait_ready(
+            "etcd", etcd_proc, base / "etcd.log", lambda: _http_ok(f"{etcd.url}/health"), start_timeout()
+        )
         started = [_start_apiserver(base, n, apiserver_binary, etcd, detached) for n in names]
         env.clusters = [server for server, _ in started]
         for server, proc in started:
-            process.wait_ready(f"kube-apiserver {server.name}", proc,
-                               Path(server.dir) / "apiserver.log",
-                               lambda s=server: _apiserver_ready(s), start_timeout())  # type: ignore[misc]
+            process.wait_ready(
+                f"kube-apiserver {server.name}",
+                proc,
+                Path(server.dir) / "apiserver.log",
+                lambda s=server: _apiserver_ready(s),  # type: ignore[misc]
+                start_timeout(),
+            )
         kubeconfig.write(
             Path(env.merged_kubeconfig),
-            [kubeconfig.Entry(c.name, c.url, Path(c.file("ca.crt")), Path(c.file("admin.crt")),
-                              Path(c.file("admin.key"))) for c in env.clusters],
+            [
+                kubeconfig.Entry(
+                    c.name,
+                    c.url,
+                    Path(c.file("ca.crt")),
+                    Path(c.file("admin.crt")),
+                    Path(c.file("admin.key")),
+                )
+                for c in env.clusters
+            ],
         )
         env.save()
     except BaseException:
@@ -250,10 +266,14 @@ def restart_apiserver(env: Environment, name: str, detached: bool = False) -> AP
     old = env.cluster(name)
     if old is None:
         raise ValueError(f"no cluster {name!r}")
-    server, proc = _start_apiserver(Path(env.root), name, old.binary, env.etcd, detached,
-                                    port=old.port)
-    process.wait_ready(f"kube-apiserver {name}", proc, Path(server.dir) / "apiserver.log",
-                       lambda: _apiserver_ready(server), start_timeout())
+    server, proc = _start_apiserver(Path(env.root), name, old.binary, env.etcd, detached, port=old.port)
+    process.wait_ready(
+        f"kube-apiserver {name}",
+        proc,
+        Path(server.dir) / "apiserver.log",
+        lambda: _apiserver_ready(server),
+        start_timeout(),
+    )
     env.clusters[env.clusters.index(old)] = server
     env.save()
     return server

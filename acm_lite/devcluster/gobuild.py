@@ -85,8 +85,11 @@ def other_replacements(gomod: str) -> list[tuple[str, str]]:
     """Non-local replace lines of a go.mod, carried over to the wrapper unchanged."""
     block = re.search(r"^replace \((.*?)^\)", gomod, re.MULTILINE | re.DOTALL)
     text = block.group(1) if block else ""
-    text += "\n".join(line[len("replace ") :] for line in gomod.splitlines()
-                      if line.startswith("replace ") and "(" not in line)
+    text += "\n".join(
+        line[len("replace ") :]
+        for line in gomod.splitlines()
+        if line.startswith("replace ") and "(" not in line
+    )
     out = []
     for m in _OTHER_REPLACE.finditer(text):
         old = m.group(1) + (m.group(2) or "").replace(" ", "@")
@@ -95,8 +98,14 @@ def other_replacements(gomod: str) -> list[tuple[str, str]]:
 
 
 def _module_gomod(module: str, version: str, workdir: Path, progress: Progress) -> str:
-    info = json.loads(_run(["go", "mod", "download", "-json", f"{module}@{version}"], workdir,
-                           f"{module}@{version}", progress))
+    info = json.loads(
+        _run(
+            ["go", "mod", "download", "-json", f"{module}@{version}"],
+            workdir,
+            f"{module}@{version}",
+            progress,
+        )
+    )
     return Path(info["GoMod"]).read_text()
 
 
@@ -128,8 +137,22 @@ def _build_kubernetes(command: str, version: str, out: Path, progress: Progress)
         progress(f"{command} {version}: resolving modules ({len(edits)} replacements)")
         _run(["go", "get", f"k8s.io/kubernetes@{version}"], work, command, progress)
         progress(f"{command} {version}: compiling")
-        _run(["go", "build", "-v", "-trimpath", "-ldflags", _kubernetes_ldflags(version),
-              "-o", str(out), f"k8s.io/kubernetes/cmd/{command}"], work, command, progress)
+        _run(
+            [
+                "go",
+                "build",
+                "-v",
+                "-trimpath",
+                "-ldflags",
+                _kubernetes_ldflags(version),
+                "-o",
+                str(out),
+                f"k8s.io/kubernetes/cmd/{command}",
+            ],
+            work,
+            command,
+            progress,
+        )
 
 
 def build_kube_apiserver(version: str, out: Path, progress: Progress) -> None:
@@ -140,8 +163,9 @@ def build_kubectl(version: str, out: Path, progress: Progress) -> None:
     _build_kubernetes("kubectl", version, out, progress)
 
 
-def _build_simple(module: str, package: str, *, ldflags: str, version: str, out: Path,
-                  progress: Progress) -> None:
+def _build_simple(
+    module: str, package: str, *, ldflags: str, version: str, out: Path, progress: Progress
+) -> None:
     name = out.name.removesuffix(".partial")
     with tempfile.TemporaryDirectory(prefix="acm-lite-build-") as tmp:
         work = Path(tmp)
@@ -149,8 +173,12 @@ def _build_simple(module: str, package: str, *, ldflags: str, version: str, out:
         progress(f"{name} {version}: resolving modules")
         _run(["go", "get", f"{module}@{version}"], work, name, progress)
         progress(f"{name} {version}: compiling")
-        _run(["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(out), package],
-             work, name, progress)
+        _run(
+            ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(out), package],
+            work,
+            name,
+            progress,
+        )
 
 
 def build_etcd(version: str, out: Path, progress: Progress) -> None:
@@ -162,8 +190,7 @@ def build_helm(version: str, out: Path, progress: Progress) -> None:
     major = version.lstrip("v").split(".")[0]
     module = f"helm.sh/helm/v{major}"
     ldflags = f"-s -w -X {module}/internal/version.version={version}"
-    _build_simple(module, f"{module}/cmd/helm", ldflags=ldflags, version=version, out=out,
-                  progress=progress)
+    _build_simple(module, f"{module}/cmd/helm", ldflags=ldflags, version=version, out=out, progress=progress)
 
 
 def kustomize_ldflags(version: str) -> str:
@@ -176,5 +203,6 @@ def kustomize_ldflags(version: str) -> str:
 def build_kustomize(version: str, out: Path, progress: Progress) -> None:
     major = version.lstrip("v").split(".")[0]
     module = f"sigs.k8s.io/kustomize/kustomize/v{major}"
-    _build_simple(module, module, ldflags=kustomize_ldflags(version), version=version, out=out,
-                  progress=progress)
+    _build_simple(
+        module, module, ldflags=kustomize_ldflags(version), version=version, out=out, progress=progress
+    )

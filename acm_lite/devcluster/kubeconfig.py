@@ -32,18 +32,21 @@ def render(entries: list[Entry]) -> dict[str, object]:
         "preferences": {},
         "current-context": entries[0].name,
         "clusters": [
-            {"name": e.name, "cluster": {"server": e.server,
-                                         "certificate-authority-data": _b64(e.ca)}}
+            {"name": e.name, "cluster": {"server": e.server, "certificate-authority-data": _b64(e.ca)}}
             for e in entries
         ],
         "users": [
-            {"name": f"{e.name}-admin", "user": {"client-certificate-data": _b64(e.client_cert),
-                                                 "client-key-data": _b64(e.client_key)}}
+            {
+                "name": f"{e.name}-admin",
+                "user": {
+                    "client-certificate-data": _b64(e.client_cert),
+                    "client-key-data": _b64(e.client_key),
+                },
+            }
             for e in entries
         ],
         "contexts": [
-            {"name": e.name, "context": {"cluster": e.name, "user": f"{e.name}-admin"}}
-            for e in entries
+            {"name": e.name, "context": {"cluster": e.name, "user": f"{e.name}-admin"}} for e in entries
         ],
     }
 

@@ -24,8 +24,9 @@ def current() -> Environment:
     """The running environment, or a coded error telling how to start one."""
     env = Environment.load(state_root())
     if env is None or not _running(env):
-        raise AcmError(DEV_STATE_MISSING, "no local control plane is running",
-                       hint="start one with `acm-lite dev up`")
+        raise AcmError(
+            DEV_STATE_MISSING, "no local control plane is running", hint="start one with `acm-lite dev up`"
+        )
     return env
 
 
@@ -35,15 +36,18 @@ def up(names: list[str], progress: binaries.Progress) -> Environment:
     existing = Environment.load(root)
     if existing is not None:
         if _running(existing):
-            raise AcmError(DEV_ALREADY_RUNNING,
-                           f"local clusters {', '.join(c.name for c in existing.clusters)} "
-                           "are running", hint="stop them with `acm-lite dev down`")
+            raise AcmError(
+                DEV_ALREADY_RUNNING,
+                f"local clusters {', '.join(c.name for c in existing.clusters)} are running",
+                hint="stop them with `acm-lite dev down`",
+            )
         controlplane.stop(existing)  # stale state of a crashed run: clear it
     etcd = binaries.ensure("etcd", progress)
     apiserver = binaries.ensure("kube-apiserver", progress)
     progress(f"starting etcd and {len(names)} kube-apiserver(s): {', '.join(names)}")
-    return controlplane.start(names, etcd_binary=str(etcd), apiserver_binary=str(apiserver),
-                              root=root, detached=True)
+    return controlplane.start(
+        names, etcd_binary=str(etcd), apiserver_binary=str(apiserver), root=root, detached=True
+    )
 
 
 def down() -> Environment | None:

@@ -35,8 +35,7 @@ class ClusterResult:
 
     @property
     def problems(self) -> list[Problem]:
-        return ([self.problem] if self.problem else []) + (self.result.problems if self.result
-                                                           else [])
+        return ([self.problem] if self.problem else []) + (self.result.problems if self.result else [])
 
 
 def _secret_kubeconfig(ref: dict[str, str]) -> tuple[bytes, str]:
@@ -51,47 +50,60 @@ def _secret_kubeconfig(ref: dict[str, str]) -> tuple[bytes, str]:
         raise e.to_acm(f"Secret {namespace}/{ref['name']}") from e
     data = (secret.get("data") or {}).get(ref.get("key") or "kubeconfig")
     if not data:
-        raise AcmError(errors.KUBECONFIG_ERROR,
-                       f"Secret {namespace}/{ref['name']} has no key {ref.get('key', 'kubeconfig')}")
+        raise AcmError(
+            errors.KUBECONFIG_ERROR,
+            f"Secret {namespace}/{ref['name']} has no key {ref.get('key', 'kubeconfig')}",
+        )
     return base64.b64decode(data), f"Secret {namespace}/{ref['name']}"
 
 
 def connect(member: FleetCluster) -> Cluster:
     if member.secret_ref:
         content, origin = _secret_kubeconfig(member.secret_ref)
-        return Cluster.connect(None, member.context, name=member.name, content=content,
-                               origin=origin)
+        return Cluster.connect(None, member.context, name=member.name, content=content, origin=origin)
     return Cluster.connect(member.kubeconfig, member.context, name=member.name)
 
 
 def spec_for(member: FleetCluster) -> SyncSpec:
     """The sync of one member, its fleet labels feeding cluster selectors."""
-    return SyncSpec(repo=member.sync.repo or "", name=member.sync.name,
-                    revision=member.sync.revision, dir=member.sync.dir,
-                    source_format=member.sync.source_format, cluster_name=member.name,
-                    cluster_labels=member.labels)
+    return SyncSpec(
+        repo=member.sync.repo or "",
+        name=member.sync.name,
+        revision=member.sync.revision,
+        dir=member.sync.dir,
+        source_format=member.sync.source_format,
+        cluster_name=member.name,
+        cluster_labels=member.labels,
+    )
 
 
 def _problem(member: FleetCluster, error: AcmError) -> Problem:
     return error.to_problem(message=f"{member.name}: {error.message}")
 
 
-def sync_all(members: list[FleetCluster], options: SyncOptions, *,
-             parallel: int = 4, overrides: Callable[[SyncSpec], SyncSpec] = lambda s: s
-             ) -> list[ClusterResult]:
+def sync_all(
+    members: list[FleetCluster],
+    options: SyncOptions,
+    *,
+    parallel: int = 4,
+    overrides: Callable[[SyncSpec], SyncSpec] = lambda s: s,
+) -> list[ClusterResult]:
     """One pass per cluster, ``parallel`` at a time; outcomes in fleet order."""
+
     def one(member: FleetCluster) -> ClusterResult:
         started = time.monotonic()
         try:
             spec = overrides(spec_for(member))
             if not spec.repo:
-                raise AcmError(errors.INVALID_FLEET, "no repository to sync",
-                               hint="set spec.sync.repo in the fleet file, or pass --repo")
+                raise AcmError(
+                    errors.INVALID_FLEET,
+                    "no repository to sync",
+                    hint="set spec.sync.repo in the fleet file, or pass --repo",
+                )
             result = pipeline.run(spec, connect(member), options)
             return ClusterResult(member, result, seconds=time.monotonic() - started)
         except AcmError as e:
-            return ClusterResult(member, problem=_problem(member, e),
-                                 seconds=time.monotonic() - started)
+            return ClusterResult(member, problem=_problem(member, e), seconds=time.monotonic() - started)
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(pool.map(one, members))
@@ -111,17 +123,20 @@ class ClusterState:
     def to_dict(self) -> dict[str, Any]:
         status = self.status
         errors_found = len(status.errors) if status else 0
-        return {"name": self.cluster.name, "provider": self.cluster.provider,
-                "labels": self.cluster.labels, "reachable": self.reachable,
-                "version": self.version,
-                "state": status.state.value if status else ("PENDING" if self.reachable
-                                                            else "ERROR"),
-                "commit": status.commit if status else None,
-                "lastSyncedCommit": status.synced_commit if status else None,
-                "errors": errors_found + (1 if self.problem else 0),
-                "managedObjects": status.managed if status else 0,
-                "lastUpdate": status.last_update if status else None,
-                "message": self.problem.message if self.problem else ""}
+        return {
+            "name": self.cluster.name,
+            "provider": self.cluster.provider,
+            "labels": self.cluster.labels,
+            "reachable": self.reachable,
+            "version": self.version,
+            "state": status.state.value if status else ("PENDING" if self.reachable else "ERROR"),
+            "commit": status.commit if status else None,
+            "lastSyncedCommit": status.synced_commit if status else None,
+            "errors": errors_found + (1 if self.problem else 0),
+            "managedObjects": status.managed if status else 0,
+            "lastUpdate": status.last_update if status else None,
+            "message": self.problem.message if self.problem else "",
+        }
 
 
 def states(members: list[FleetCluster], parallel: int = 8) -> list[ClusterState]:
@@ -142,5 +157,3 @@ def states(members: list[FleetCluster], parallel: int = 8) -> list[ClusterState]
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(pool.map(one, members))
-
-

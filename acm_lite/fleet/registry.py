@@ -22,7 +22,8 @@ API_VERSION = api.API_VERSION
 KIND = "Fleet"
 _DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _SYNC = {
-    "type": "object", "additionalProperties": False,
+    "type": "object",
+    "additionalProperties": False,
     "properties": {
         "repo": {"type": "string", "minLength": 1},
         "revision": {"type": "string", "minLength": 1},
@@ -33,32 +34,48 @@ _SYNC = {
 }
 SCHEMA: dict[str, Any] = {
     "$schema": "http://json-schema.org/draft-07/schema#",
-    "type": "object", "required": ["apiVersion", "kind", "spec"],
+    "type": "object",
+    "required": ["apiVersion", "kind", "spec"],
     "properties": {
         "apiVersion": {"const": API_VERSION},
         "kind": {"const": KIND},
         "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
         "spec": {
-            "type": "object", "required": ["clusters"], "additionalProperties": False,
+            "type": "object",
+            "required": ["clusters"],
+            "additionalProperties": False,
             "properties": {
                 "sync": _SYNC,
-                "clusters": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "required": ["name"], "additionalProperties": False,
-                    "properties": {
-                        "name": {"type": "string", "pattern": _DNS_LABEL},
-                        "kubeconfig": {"type": "string", "minLength": 1},
-                        "kubeconfigSecretRef": {
-                            "type": "object", "required": ["name"], "additionalProperties": False,
-                            "properties": {"name": {"type": "string"},
-                                           "namespace": {"type": "string"},
-                                           "key": {"type": "string"}}},
-                        "context": {"type": "string", "minLength": 1},
-                        "labels": {"type": "object", "additionalProperties": {
-                            "type": "string", "maxLength": 63}},
-                        "sync": _SYNC,
+                "clusters": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string", "pattern": _DNS_LABEL},
+                            "kubeconfig": {"type": "string", "minLength": 1},
+                            "kubeconfigSecretRef": {
+                                "type": "object",
+                                "required": ["name"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "namespace": {"type": "string"},
+                                    "key": {"type": "string"},
+                                },
+                            },
+                            "context": {"type": "string", "minLength": 1},
+                            "labels": {
+                                "type": "object",
+                                "additionalProperties": {"type": "string", "maxLength": 63},
+                            },
+                            "sync": _SYNC,
+                        },
+                        "not": {"required": ["kubeconfig", "kubeconfigSecretRef"]},
                     },
-                    "not": {"required": ["kubeconfig", "kubeconfigSecretRef"]},
-                }},
+                },
             },
         },
     },
@@ -103,8 +120,12 @@ class Fleet:
         known = {c.name: c for c in self.clusters}
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise AcmError(INVALID_FLEET, f"no cluster named {', '.join(unknown)} in the fleet",
-                           path=self.path, hint=f"clusters: {', '.join(known)}")
+            raise AcmError(
+                INVALID_FLEET,
+                f"no cluster named {', '.join(unknown)} in the fleet",
+                path=self.path,
+                hint=f"clusters: {', '.join(known)}",
+            )
         return [known[n] for n in names]
 
 
@@ -117,11 +138,13 @@ def _where(error: jsonschema.ValidationError) -> str:
 
 def _sync(raw: dict[str, Any] | None, default: FleetSync) -> FleetSync:
     raw = raw or {}
-    return FleetSync(repo=raw.get("repo", default.repo),
-                     revision=raw.get("revision", default.revision),
-                     dir=raw.get("dir", default.dir),
-                     source_format=raw.get("sourceFormat", default.source_format),
-                     name=raw.get("name", default.name))
+    return FleetSync(
+        repo=raw.get("repo", default.repo),
+        revision=raw.get("revision", default.revision),
+        dir=raw.get("dir", default.dir),
+        source_format=raw.get("sourceFormat", default.source_format),
+        name=raw.get("name", default.name),
+    )
 
 
 def _kubeconfig(value: str | None, base: Path) -> str | None:
@@ -137,24 +160,33 @@ def load(path: Path) -> Fleet:
     if isinstance(docs, Problem):
         raise AcmError(INVALID_FLEET, f"cannot read fleet file: {docs.message}", path=str(path))
     if len(docs) != 1:
-        raise AcmError(INVALID_FLEET, f"a fleet file holds one document, not {len(docs)}",
-                       path=str(path))
+        raise AcmError(INVALID_FLEET, f"a fleet file holds one document, not {len(docs)}", path=str(path))
     doc = docs[0]
-    errors = sorted(jsonschema.Draft7Validator(SCHEMA).iter_errors(doc),
-                    key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(
+        jsonschema.Draft7Validator(SCHEMA).iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))
+    )
     if errors:
         shown = "; ".join(f"{_where(e)}: {e.message}" for e in errors[:5])
-        raise AcmError(INVALID_FLEET, shown, path=str(path),
-                       hint=f"a {KIND} ({API_VERSION}) lists spec.clusters[] with name, kubeconfig "
-                            "or kubeconfigSecretRef, context, labels and sync")
+        raise AcmError(
+            INVALID_FLEET,
+            shown,
+            path=str(path),
+            hint=f"a {KIND} ({API_VERSION}) lists spec.clusters[] with name, kubeconfig "
+            "or kubeconfigSecretRef, context, labels and sync",
+        )
     spec = doc["spec"]
     default = _sync(spec.get("sync"), FleetSync())
     clusters = tuple(
-        FleetCluster(name=c["name"], labels=dict(c.get("labels") or {}),
-                     kubeconfig=_kubeconfig(c.get("kubeconfig"), path.parent),
-                     context=c.get("context"), secret_ref=c.get("kubeconfigSecretRef"),
-                     sync=_sync(c.get("sync"), default))
-        for c in spec["clusters"])
+        FleetCluster(
+            name=c["name"],
+            labels=dict(c.get("labels") or {}),
+            kubeconfig=_kubeconfig(c.get("kubeconfig"), path.parent),
+            context=c.get("context"),
+            secret_ref=c.get("kubeconfigSecretRef"),
+            sync=_sync(c.get("sync"), default),
+        )
+        for c in spec["clusters"]
+    )
     names = [c.name for c in clusters]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

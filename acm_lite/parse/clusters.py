@@ -35,8 +35,7 @@ def cluster_labels(objs: list[Manifest], target: ClusterTarget) -> dict[str, str
     return {}
 
 
-def _active_selectors(objs: list[Manifest], labels: dict[str, str]
-                      ) -> tuple[dict[str, bool], list[Problem]]:
+def _active_selectors(objs: list[Manifest], labels: dict[str, str]) -> tuple[dict[str, bool], list[Problem]]:
     active: dict[str, bool] = {}
     problems = []
     for obj in objs:
@@ -49,29 +48,33 @@ def _active_selectors(objs: list[Manifest], labels: dict[str, str]
             problems.append(Problem.about(errors.INVALID_SELECTOR, f"invalid selector: {e}", obj))
             continue
         if selector.empty:
-            problems.append(Problem.about(errors.INVALID_SELECTOR,
-                                          "ClusterSelectors must define spec.selector", obj))
+            problems.append(
+                Problem.about(errors.INVALID_SELECTOR, "ClusterSelectors must define spec.selector", obj)
+            )
             continue
         active[obj.name] = selector.matches(labels)
     return active, problems
 
 
-def _selected(obj: Manifest, target: ClusterTarget, active: dict[str, bool]
-              ) -> bool | Problem:
+def _selected(obj: Manifest, target: ClusterTarget, active: dict[str, bool]) -> bool | Problem:
     legacy = obj.annotations.get(CLUSTER_SELECTOR_ANNOTATION)
     inline = obj.annotations.get(CLUSTER_NAME_SELECTOR_ANNOTATION)
     if legacy is not None and inline is not None:
-        return Problem.about(errors.CLUSTER_SELECTOR_ANNOTATION_CONFLICT,
-                             f"{CLUSTER_SELECTOR_ANNOTATION} and {CLUSTER_NAME_SELECTOR_ANNOTATION} "
-                             "may not both be set", obj)
+        return Problem.about(
+            errors.CLUSTER_SELECTOR_ANNOTATION_CONFLICT,
+            f"{CLUSTER_SELECTOR_ANNOTATION} and {CLUSTER_NAME_SELECTOR_ANNOTATION} may not both be set",
+            obj,
+        )
     if inline is not None:
         wanted = {n.strip().lower() for n in inline.split(",")}
         return target.name is not None and target.name.lower() in wanted
     if legacy is not None:
         if legacy not in active:
-            return Problem.about(errors.OBJECT_HAS_UNKNOWN_SELECTOR,
-                                 f"{CLUSTER_SELECTOR_ANNOTATION}={legacy} names no declared "
-                                 "ClusterSelector", obj)
+            return Problem.about(
+                errors.OBJECT_HAS_UNKNOWN_SELECTOR,
+                f"{CLUSTER_SELECTOR_ANNOTATION}={legacy} names no declared ClusterSelector",
+                obj,
+            )
         return active[legacy]
     return True
 

@@ -47,8 +47,9 @@ def walk(root: Path, max_files: int) -> Walk:
         try:
             entries = list(os.scandir(os.path.join(root, rel_dir)))
         except OSError as e:
-            problems.append(Problem(errors.OBJECT_PARSE, f"cannot list directory: {e.strerror}",
-                                    source=rel_dir or "."))
+            problems.append(
+                Problem(errors.OBJECT_PARSE, f"cannot list directory: {e.strerror}", source=rel_dir or ".")
+            )
             continue
         for entry in entries:
             if _skipped(entry.name):
@@ -56,13 +57,22 @@ def walk(root: Path, max_files: int) -> Walk:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             if entry.is_dir(follow_symlinks=False):
                 pending.append(rel)
-            elif ((entry.name.endswith(MANIFEST_SUFFIXES) or entry.is_symlink())
-                  and _accepted(entry, rel, real_root, problems)):
+            elif (entry.name.endswith(MANIFEST_SUFFIXES) or entry.is_symlink()) and _accepted(
+                entry, rel, real_root, problems
+            ):
                 found.append(rel)
                 if len(found) > max_files:
-                    return Walk([], [Problem(
-                        errors.TOO_MANY_FILES, f"more than {max_files} manifest files",
-                        source=".", hint="sync a sub-directory, or split the repository")])
+                    return Walk(
+                        [],
+                        [
+                            Problem(
+                                errors.TOO_MANY_FILES,
+                                f"more than {max_files} manifest files",
+                                source=".",
+                                hint="sync a sub-directory, or split the repository",
+                            )
+                        ],
+                    )
     return Walk(sorted(found), sorted(problems, key=lambda p: p.source or ""))
 
 
@@ -81,14 +91,25 @@ def _accepted(entry: os.DirEntry[str], rel: str, real_root: str, problems: list[
     except OSError as e:
         if manifest:
             why = "loops" if e.errno == errno.ELOOP else "points at nothing"
-            problems.append(Problem(errors.BROKEN_SYMLINK, f"symbolic link {why}", source=rel,
-                                    hint="remove the link or replace it with the file"))
+            problems.append(
+                Problem(
+                    errors.BROKEN_SYMLINK,
+                    f"symbolic link {why}",
+                    source=rel,
+                    hint="remove the link or replace it with the file",
+                )
+            )
         return False
     if target != real_root and not target.startswith(real_root.rstrip(os.sep) + os.sep):
         if manifest or stat.S_ISDIR(mode):
-            problems.append(Problem(errors.SYMLINK_OUTSIDE_SOURCE,
-                                    f"symbolic link points outside the source directory (to {target})",
-                                    source=rel, hint="replace the link with the file it points to"))
+            problems.append(
+                Problem(
+                    errors.SYMLINK_OUTSIDE_SOURCE,
+                    f"symbolic link points outside the source directory (to {target})",
+                    source=rel,
+                    hint="replace the link with the file it points to",
+                )
+            )
         return False
     if stat.S_ISDIR(mode) or not manifest:
         return False
@@ -99,11 +120,23 @@ def _accepted(entry: os.DirEntry[str], rel: str, real_root: str, problems: list[
 
 
 def _not_regular(rel: str, mode: int) -> Problem:
-    kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
-            else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-            else "not a regular file")
-    return Problem(errors.NOT_A_REGULAR_FILE, f"{kind}, not a regular file: it is not read",
-                   source=rel, hint="only regular files are read as manifests")
+    kind = (
+        "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    return Problem(
+        errors.NOT_A_REGULAR_FILE,
+        f"{kind}, not a regular file: it is not read",
+        source=rel,
+        hint="only regular files are read as manifests",
+    )
 
 
 def read_text(root: Path, rel: str, max_bytes: int) -> str | Problem:
@@ -131,8 +164,12 @@ def read_text(root: Path, rel: str, max_bytes: int) -> str | Problem:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        return Problem(errors.OBJECT_PARSE, f"not UTF-8 at line {line}: {e.reason} "
-                       f"(byte 0x{data[e.start]:02x})", source=rel, hint="save the file as UTF-8")
+        return Problem(
+            errors.OBJECT_PARSE,
+            f"not UTF-8 at line {line}: {e.reason} (byte 0x{data[e.start]:02x})",
+            source=rel,
+            hint="save the file as UTF-8",
+        )
     return text[1:] if text.startswith(_BOM) else text
 
 
@@ -149,5 +186,4 @@ def _read_bounded(fd: int, limit: int) -> bytes:
 
 
 def _too_large(rel: str, size: int, max_bytes: int) -> Problem:
-    return Problem(errors.FILE_TOO_LARGE, f"{size} bytes, over the {max_bytes}-byte limit",
-                   source=rel)
+    return Problem(errors.FILE_TOO_LARGE, f"{size} bytes, over the {max_bytes}-byte limit", source=rel)

@@ -18,11 +18,17 @@ from acm_lite.objects import GroupKind, Manifest
 from acm_lite.parse import namespace_selection, selectors
 
 TOP_DIRS = frozenset({"system", "cluster", "clusterregistry", "namespaces"})
-_EXPECTED_DIR = {kinds.REPO: "system", kinds.HIERARCHY_CONFIG: "system",
-                 kinds.NAMESPACE: "namespaces", kinds.NAMESPACE_SELECTOR: "namespaces"}
-_DIR_RULE = {"system": "only Repo and HierarchyConfig objects belong in system/",
-             "cluster": "cluster-scoped objects (except Namespaces) belong in cluster/",
-             "namespaces": "namespaced objects and Namespaces belong in namespaces/"}
+_EXPECTED_DIR = {
+    kinds.REPO: "system",
+    kinds.HIERARCHY_CONFIG: "system",
+    kinds.NAMESPACE: "namespaces",
+    kinds.NAMESPACE_SELECTOR: "namespaces",
+}
+_DIR_RULE = {
+    "system": "only Repo and HierarchyConfig objects belong in system/",
+    "cluster": "cluster-scoped objects (except Namespaces) belong in cluster/",
+    "namespaces": "namespaced objects and Namespaces belong in namespaces/",
+}
 
 
 @dataclass
@@ -37,13 +43,20 @@ class Node:
 
 def set_object_namespaces(objs: list[Manifest]) -> list[Manifest]:
     """Objects in a namespace directory without metadata.namespace get the directory's name."""
-    namespace_dirs = {o.directory for o in objs
-                      if o.group_kind == kinds.NAMESPACE and o.top_directory == "namespaces"
-                      and o.name == o.directory.rpartition("/")[2]}
+    namespace_dirs = {
+        o.directory
+        for o in objs
+        if o.group_kind == kinds.NAMESPACE
+        and o.top_directory == "namespaces"
+        and o.name == o.directory.rpartition("/")[2]
+    }
     skip = (kinds.NAMESPACE, kinds.NAMESPACE_SELECTOR)
-    return [o.with_namespace(o.directory.rpartition("/")[2])
-            if not o.namespace and o.directory in namespace_dirs and o.group_kind not in skip else o
-            for o in objs]
+    return [
+        o.with_namespace(o.directory.rpartition("/")[2])
+        if not o.namespace and o.directory in namespace_dirs and o.group_kind not in skip
+        else o
+        for o in objs
+    ]
 
 
 def _placement(obj: Manifest, scope: Scope) -> Problem | None:
@@ -57,8 +70,11 @@ def _placement(obj: Manifest, scope: Scope) -> Problem | None:
             expected = "cluster" if scope is Scope.CLUSTER else "namespaces"
     if obj.top_directory == expected:
         return None
-    return Problem.about(errors.INCORRECT_TOP_LEVEL_DIRECTORY,
-                         f"{_DIR_RULE[expected]}; move this {obj.kind} to {expected}/", obj)
+    return Problem.about(
+        errors.INCORRECT_TOP_LEVEL_DIRECTORY,
+        f"{_DIR_RULE[expected]}; move this {obj.kind} to {expected}/",
+        obj,
+    )
 
 
 def _build_tree(objs: list[Manifest]) -> Node:
@@ -83,9 +99,14 @@ class _Walk:
         """Walk ``node``; True when a namespace directory is at or below it."""
         namespaces = node.namespaces()
         if len(namespaces) > 1:
-            self.problems += [Problem.about(errors.MULTIPLE_SINGLETONS,
-                                            f"directory {node.path}/ declares {len(namespaces)} "
-                                            "Namespaces; it may declare one", n) for n in namespaces]
+            self.problems += [
+                Problem.about(
+                    errors.MULTIPLE_SINGLETONS,
+                    f"directory {node.path}/ declares {len(namespaces)} Namespaces; it may declare one",
+                    n,
+                )
+                for n in namespaces
+            ]
             return True
         if namespaces:
             self._namespace(node, namespaces[0], inherited)
@@ -93,28 +114,46 @@ class _Walk:
         own = [o for o in node.objects if o.group_kind != kinds.NAMESPACE_SELECTOR]
         for obj in own:
             if self.modes.get(obj.group_kind) == "none":
-                self.problems.append(Problem.about(
-                    errors.ILLEGAL_ABSTRACT_NAMESPACE_OBJECT_KIND,
-                    f"{obj.kind} has hierarchyMode none and may not be declared in the abstract "
-                    f"directory {node.path}/", obj))
+                self.problems.append(
+                    Problem.about(
+                        errors.ILLEGAL_ABSTRACT_NAMESPACE_OBJECT_KIND,
+                        f"{obj.kind} has hierarchyMode none and may not be declared in the abstract "
+                        f"directory {node.path}/",
+                        obj,
+                    )
+                )
         below = [self.visit(child, inherited + own) for child in node.children.values()]
         if own and not any(below):
             where = "has no subdirectories" if not node.children else "has no namespace below it"
-            self.problems.append(Problem(errors.UNSYNCABLE_RESOURCES,
-                                         f"abstract directory {node.path}/ holds objects but {where};"
-                                         " its objects would reach no namespace", source=node.path,
-                                         hint="add a namespace directory below it, or move them"))
+            self.problems.append(
+                Problem(
+                    errors.UNSYNCABLE_RESOURCES,
+                    f"abstract directory {node.path}/ holds objects but {where};"
+                    " its objects would reach no namespace",
+                    source=node.path,
+                    hint="add a namespace directory below it, or move them",
+                )
+            )
         return any(below)
 
     def _namespace(self, node: Node, namespace: Manifest, inherited: list[Manifest]) -> None:
         for child in node.children.values():
-            self.problems.append(Problem(errors.ILLEGAL_NAMESPACE_SUBDIRECTORY,
-                                         f"namespace directory {node.path}/ may not have "
-                                         f"subdirectories such as {child.path}/", source=child.path))
+            self.problems.append(
+                Problem(
+                    errors.ILLEGAL_NAMESPACE_SUBDIRECTORY,
+                    f"namespace directory {node.path}/ may not have subdirectories such as {child.path}/",
+                    source=child.path,
+                )
+            )
         misplaced = [s for s in self.selectors.values() if s.directory == node.path]
-        self.problems += [Problem.about(errors.ILLEGAL_KIND_IN_NAMESPACES,
-                                        "NamespaceSelectors may not be declared in a namespace "
-                                        "directory", s) for s in misplaced]
+        self.problems += [
+            Problem.about(
+                errors.ILLEGAL_KIND_IN_NAMESPACES,
+                "NamespaceSelectors may not be declared in a namespace directory",
+                s,
+            )
+            for s in misplaced
+        ]
         objects = [o for o in node.objects if o.group_kind != kinds.NAMESPACE_SELECTOR]
         objects += [o.with_namespace(namespace.name) for o in inherited]
         for obj in objects:
@@ -127,15 +166,24 @@ class _Walk:
             return True
         selector = self.selectors.get(name)
         if selector is None:
-            self.problems.append(Problem.about(errors.OBJECT_HAS_UNKNOWN_SELECTOR,
-                                               f"{NAMESPACE_SELECTOR_ANNOTATION}={name} names no "
-                                               "declared NamespaceSelector", obj))
+            self.problems.append(
+                Problem.about(
+                    errors.OBJECT_HAS_UNKNOWN_SELECTOR,
+                    f"{NAMESPACE_SELECTOR_ANNOTATION}={name} names no declared NamespaceSelector",
+                    obj,
+                )
+            )
             return False
         if not (obj.directory + "/").startswith(selector.directory + "/"):
-            self.problems.append(Problem.about(errors.OBJECT_HAS_UNKNOWN_SELECTOR,
-                                               f"NamespaceSelector {name!r} is declared in "
-                                               f"{selector.directory}/, not in this object's "
-                                               "directory or a parent of it", obj))
+            self.problems.append(
+                Problem.about(
+                    errors.OBJECT_HAS_UNKNOWN_SELECTOR,
+                    f"NamespaceSelector {name!r} is declared in "
+                    f"{selector.directory}/, not in this object's "
+                    "directory or a parent of it",
+                    obj,
+                )
+            )
             return False
         try:
             parsed = namespace_selection.read(selector)
@@ -155,8 +203,9 @@ def modes(objs: list[Manifest]) -> dict[GroupKind, str]:
     return table
 
 
-def flatten(objs: list[Manifest], scoper: Scoper, config_problems: Sequence[Problem]
-            ) -> tuple[list[Manifest], list[Problem]]:
+def flatten(
+    objs: list[Manifest], scoper: Scoper, config_problems: Sequence[Problem]
+) -> tuple[list[Manifest], list[Problem]]:
     """Cluster objects plus every namespace's objects with inheritance and selectors applied.
 
     ``config_problems``: what the rules over the HierarchyConfigs found (the read stage runs them);
@@ -167,8 +216,7 @@ def flatten(objs: list[Manifest], scoper: Scoper, config_problems: Sequence[Prob
     if any(p.blocking for p in problems):
         return [], problems
     in_tree = [o for o in objs if o.top_directory == "namespaces"]
-    walk = _Walk(modes(objs),
-                 {o.name: o for o in in_tree if o.group_kind == kinds.NAMESPACE_SELECTOR})
+    walk = _Walk(modes(objs), {o.name: o for o in in_tree if o.group_kind == kinds.NAMESPACE_SELECTOR})
     walk.visit(_build_tree(in_tree), [])
     cluster = [o for o in objs if o.top_directory == "cluster"]
     return cluster + walk.out, problems + walk.problems

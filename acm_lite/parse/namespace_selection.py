@@ -67,17 +67,25 @@ def validate(objs: list[Manifest], *, hierarchical: bool) -> list[Problem]:
             problems.append(Problem.about(errors.INVALID_SELECTOR, f"invalid selector: {e}", obj))
             continue
         if selection.dynamic and hierarchical:
-            problems.append(Problem.about(
-                errors.INVALID_SELECTOR, "a NamespaceSelector must not use the dynamic mode with "
-                "the hierarchy source format", obj,
-                hint="switch to the unstructured source format, or remove spec.mode"))
+            problems.append(
+                Problem.about(
+                    errors.INVALID_SELECTOR,
+                    "a NamespaceSelector must not use the dynamic mode with the hierarchy source format",
+                    obj,
+                    hint="switch to the unstructured source format, or remove spec.mode",
+                )
+            )
     return problems
 
 
 def has_dynamic(objs: Iterable[Manifest]) -> bool:
     """Whether any NamespaceSelector asks for live Namespaces (malformed ones are not counted)."""
-    return any(o.group_kind == kinds.NAMESPACE_SELECTOR and isinstance(o.body.get("spec"), dict)
-               and o.body["spec"].get("mode") == DYNAMIC for o in objs)
+    return any(
+        o.group_kind == kinds.NAMESPACE_SELECTOR
+        and isinstance(o.body.get("spec"), dict)
+        and o.body["spec"].get("mode") == DYNAMIC
+        for o in objs
+    )
 
 
 def live(items: Iterable[Mapping[str, Any]]) -> LiveNamespaces:

@@ -66,8 +66,10 @@ class _Loader(yaml.CSafeLoader):
 
 
 def duplicate_key(key: yaml.ScalarNode) -> ShapeError:
-    return ShapeError(errors.DUPLICATE_KEY, f"line {key.start_mark.line + 1}: key {key.value!r} is "
-                      "given twice in one mapping")
+    return ShapeError(
+        errors.DUPLICATE_KEY,
+        f"line {key.start_mark.line + 1}: key {key.value!r} is given twice in one mapping",
+    )
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -78,8 +80,11 @@ _Loader.yaml_implicit_resolvers = {
 _STR, _MAP, _SEQ, _MERGE = (f"tag:yaml.org,2002:{t}" for t in ("str", "map", "seq", "merge"))
 # the resolvers a plain scalar's first character selects, wildcard ones appended, as PyYAML
 # combines them on every call
-_IMPLICIT = {first: tuple(resolvers) + tuple(_Loader.yaml_implicit_resolvers.get(None, ()))
-             for first, resolvers in _Loader.yaml_implicit_resolvers.items() if first is not None}
+_IMPLICIT = {
+    first: tuple(resolvers) + tuple(_Loader.yaml_implicit_resolvers.get(None, ()))
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+    if first is not None
+}
 _WILDCARD = tuple(_Loader.yaml_implicit_resolvers.get(None, ()))
 _RESOLVED: dict[str, str] = {}  # plain scalar -> tag: keys and common values repeat endlessly
 _RESOLVED_MAX = 1 << 16
@@ -93,8 +98,10 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
         shape.int_or_error(node.value)  # raises, with the message
     value: int = yaml.SafeLoader.construct_yaml_int(loader, node)
     if value.bit_length() > _MAX_INT_BITS:
-        raise ShapeError(errors.UNSUPPORTED_VALUE, f"an integer of {value.bit_length()} bits "
-                         "(Kubernetes integers have at most 64)")
+        raise ShapeError(
+            errors.UNSUPPORTED_VALUE,
+            f"an integer of {value.bit_length()} bits (Kubernetes integers have at most 64)",
+        )
     return value
 
 
@@ -128,8 +135,7 @@ class _TreeLoader(_Loader):
             return _STR
         tag = _RESOLVED.get(value)
         if tag is None:
-            tag = next((tag for tag, rx in _IMPLICIT.get(value[:1], _WILDCARD) if rx.match(value)),
-                       _STR)
+            tag = next((tag for tag, rx in _IMPLICIT.get(value[:1], _WILDCARD) if rx.match(value)), _STR)
             if len(_RESOLVED) < _RESOLVED_MAX:
                 _RESOLVED[value] = tag
         return tag
@@ -206,11 +212,14 @@ _PARSE_ERRORS = (yaml.YAMLError, ValueError, LookupError, TypeError, RecursionEr
 def _documents(text: str, rel: str, limits: Limits) -> list[Any] | Problem:
     """The file's documents, each checked to be something a Kubernetes object can hold."""
     try:
-        docs, check = (_json_documents(text) if rel.endswith(".json")
-                       else _yaml_documents(text, limits))
+        docs, check = _json_documents(text) if rel.endswith(".json") else _yaml_documents(text, limits)
         if len(docs) > limits.max_documents:
-            return Problem(errors.TOO_MANY_DOCUMENTS, f"more than {limits.max_documents} YAML "
-                           "documents", source=rel, hint="split the file")
+            return Problem(
+                errors.TOO_MANY_DOCUMENTS,
+                f"more than {limits.max_documents} YAML documents",
+                source=rel,
+                hint="split the file",
+            )
         budget = limits.shape()
         for doc, needed in zip(docs, check, strict=True):
             if needed:  # the characters of a file's documents share one budget
@@ -263,16 +272,20 @@ def _yaml_documents(text: str, limits: Limits) -> tuple[list[Any], list[bool]]:
 
 def _flatten(doc: Any) -> list[Any]:
     """A ``v1/List`` (or any ``*List`` with items) stands for its items, as in kubectl."""
-    if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and isinstance(
-            doc.get("items"), list):
+    if (
+        isinstance(doc, dict)
+        and str(doc.get("kind", "")).endswith("List")
+        and isinstance(doc.get("items"), list)
+    ):
         return [item for inner in doc["items"] for item in _flatten(inner)]
     return [doc]
 
 
 def _to_manifest(doc: Any, rel: str, index: int) -> Manifest | Problem | None:
     if not isinstance(doc, dict):
-        return Problem(errors.OBJECT_PARSE,
-                       f"document {index + 1} is a {type(doc).__name__}, not an object", source=rel)
+        return Problem(
+            errors.OBJECT_PARSE, f"document {index + 1} is a {type(doc).__name__}, not an object", source=rel
+        )
     found = identity.problem(doc)
     if found:
         code, message, hint = found
@@ -320,12 +333,14 @@ def _wanted(rel: str, top_dirs: frozenset[str] | None) -> bool:
 
 def _reported(problem: Problem, top_dirs: frozenset[str] | None) -> bool:
     """A refusal below (or of) a top directory that is read; a limit of the whole walk."""
-    return (top_dirs is None or problem.code is errors.TOO_MANY_FILES
-            or (problem.source or "").split("/", 1)[0] in top_dirs)
+    return (
+        top_dirs is None
+        or problem.code is errors.TOO_MANY_FILES
+        or (problem.source or "").split("/", 1)[0] in top_dirs
+    )
 
 
-def read(root: Path, *, top_dirs: frozenset[str] | None = None,
-         limits: Limits | None = None) -> ReadResult:
+def read(root: Path, *, top_dirs: frozenset[str] | None = None, limits: Limits | None = None) -> ReadResult:
     """Every object under ``root`` (only below ``top_dirs`` when given), in path order."""
     limits = limits or Limits()
     found = files.walk(root, limits.max_files)

@@ -50,8 +50,9 @@ def _expression(expr: Any, index: int) -> Requirement:
     if not isinstance(key, str) or not key:
         raise SelectorError(f"matchExpressions[{index}].key must be a non-empty string")
     if operator not in OPERATORS:
-        raise SelectorError(f"matchExpressions[{index}].operator {operator!r} is not one of "
-                            f"{', '.join(OPERATORS)}")
+        raise SelectorError(
+            f"matchExpressions[{index}].operator {operator!r} is not one of {', '.join(OPERATORS)}"
+        )
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise SelectorError(f"matchExpressions[{index}].values must be a list of strings")
     if operator in ("In", "NotIn") and not values:
@@ -69,7 +70,8 @@ def parse(spec: Any) -> Selector:
         raise SelectorError("a label selector must be an object")
     match_labels = spec.get("matchLabels") or {}
     if not isinstance(match_labels, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in match_labels.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in match_labels.items()
+    ):
         raise SelectorError("matchLabels must map strings to strings")
     expressions = spec.get("matchExpressions") or []
     if not isinstance(expressions, list):

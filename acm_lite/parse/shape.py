@@ -39,8 +39,9 @@ def check(doc: Any, limits: ShapeLimits) -> ShapeLimits:
         value, depth, path = stack.pop()
         nodes += 1
         if nodes > limits.max_nodes:
-            raise ShapeError(errors.ALIAS_EXPANSION,
-                             f"the document expands to more than {limits.max_nodes} nodes")
+            raise ShapeError(
+                errors.ALIAS_EXPANSION, f"the document expands to more than {limits.max_nodes} nodes"
+            )
         if isinstance(value, dict):
             if depth >= limits.max_depth:
                 raise _too_deep(limits, path)
@@ -58,26 +59,32 @@ def check(doc: Any, limits: ShapeLimits) -> ShapeLimits:
             chars += len(value)
             _check_text(value, path)
         elif not isinstance(value, _SCALARS):
-            raise ShapeError(errors.UNSUPPORTED_VALUE,
-                             f"{field_path(path)} is a {type(value).__name__} "
-                             "(from a YAML tag), which JSON cannot carry")
+            raise ShapeError(
+                errors.UNSUPPORTED_VALUE,
+                f"{field_path(path)} is a {type(value).__name__} (from a YAML tag), which JSON cannot carry",
+            )
         if chars > limits.max_chars:
-            raise ShapeError(errors.ALIAS_EXPANSION,
-                             f"the document expands to more than {limits.max_chars} characters "
-                             "of strings (YAML aliases repeat what they point at)")
+            raise ShapeError(
+                errors.ALIAS_EXPANSION,
+                f"the document expands to more than {limits.max_chars} characters "
+                "of strings (YAML aliases repeat what they point at)",
+            )
     return ShapeLimits(limits.max_depth, limits.max_nodes, limits.max_chars - chars)
 
 
 def non_string_key(key: Any, at: str) -> ShapeError:
     shown = "null" if key is None else repr(key).lower() if isinstance(key, bool) else repr(key)
-    return ShapeError(errors.NON_STRING_KEY,
-                      f"key {shown} in {at} is a {type(key).__name__}, not a string; "
-                      f"quote it (\"{'null' if key is None else key}\": ...)")
+    return ShapeError(
+        errors.NON_STRING_KEY,
+        f"key {shown} in {at} is a {type(key).__name__}, not a string; "
+        f'quote it ("{"null" if key is None else key}": ...)',
+    )
 
 
 def _too_deep(limits: ShapeLimits, path: tuple[Any, ...]) -> ShapeError:
-    return ShapeError(errors.NESTING_TOO_DEEP,
-                      f"{field_path(path[:8])}... nests deeper than {limits.max_depth} levels")
+    return ShapeError(
+        errors.NESTING_TOO_DEEP, f"{field_path(path[:8])}... nests deeper than {limits.max_depth} levels"
+    )
 
 
 def _check_text(text: str, path: tuple[Any, ...]) -> None:
@@ -86,14 +93,19 @@ def _check_text(text: str, path: tuple[Any, ...]) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ShapeError(errors.UNSUPPORTED_VALUE, f"{field_path(path)} holds a lone surrogate "
-                         "(an escape such as \\ud800), which UTF-8 cannot encode") from None
+        raise ShapeError(
+            errors.UNSUPPORTED_VALUE,
+            f"{field_path(path)} holds a lone surrogate "
+            "(an escape such as \\ud800), which UTF-8 cannot encode",
+        ) from None
 
 
 def int_or_error(text: str) -> int:
     """``int(text)`` for a JSON or YAML integer, refusing one too long to convert (Python raises a
     ValueError past 4300 digits)."""
     if len(text) > MAX_INT_DIGITS:
-        raise ShapeError(errors.UNSUPPORTED_VALUE,
-                         f"an integer of {len(text)} digits (Kubernetes integers have at most 19)")
+        raise ShapeError(
+            errors.UNSUPPORTED_VALUE,
+            f"an integer of {len(text)} digits (Kubernetes integers have at most 19)",
+        )
     return int(text)

@@ -13,8 +13,12 @@ from acm_lite.parse import namespace_selection, selectors
 from acm_lite.parse.namespace_selection import LiveNamespaces
 
 
-def flatten(objs: list[Manifest], scoper: Scoper, default_namespace: str = "default",
-            live: LiveNamespaces | None = None) -> tuple[list[Manifest], list[Problem]]:
+def flatten(
+    objs: list[Manifest],
+    scoper: Scoper,
+    default_namespace: str = "default",
+    live: LiveNamespaces | None = None,
+) -> tuple[list[Manifest], list[Problem]]:
     problems = namespace_selection.validate(objs, hierarchical=False)
     named = {o.name: o for o in objs if o.group_kind == kinds.NAMESPACE_SELECTOR}
     namespaces = [o for o in objs if o.group_kind == kinds.NAMESPACE]
@@ -30,9 +34,13 @@ def flatten(objs: list[Manifest], scoper: Scoper, default_namespace: str = "defa
             out.append(obj.with_namespace(default_namespace))
             continue
         if selector_name not in named:
-            problems.append(Problem.about(errors.OBJECT_HAS_UNKNOWN_SELECTOR,
-                                          f"{NAMESPACE_SELECTOR_ANNOTATION}={selector_name} names "
-                                          "no declared NamespaceSelector", obj))
+            problems.append(
+                Problem.about(
+                    errors.OBJECT_HAS_UNKNOWN_SELECTOR,
+                    f"{NAMESPACE_SELECTOR_ANNOTATION}={selector_name} names no declared NamespaceSelector",
+                    obj,
+                )
+            )
             continue
         try:
             selection = namespace_selection.read(named[selector_name])

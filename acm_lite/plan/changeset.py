@@ -75,8 +75,12 @@ class Result:
     problem: Problem | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"object": self.change.subject, "action": self.change.action.value,
-                               "outcome": self.outcome.value, "reason": self.change.reason}
+        out: dict[str, Any] = {
+            "object": self.change.subject,
+            "action": self.change.action.value,
+            "outcome": self.outcome.value,
+            "reason": self.change.reason,
+        }
         if self.message:
             out["message"] = self.message
         if self.problem:

@@ -15,12 +15,34 @@ from typing import Any
 
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000),
-            "": Fraction(1), "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9),
-            "T": Fraction(10**12), "P": Fraction(10**15), "E": Fraction(10**18)}
+_DECIMAL = {
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 1000),
+    "": Fraction(1),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
+}
 # Keys whose values are resource quantities in the built-in APIs.
-QUANTITY_PARENTS = frozenset({"limits", "requests", "hard", "used", "capacity", "allocatable",
-                              "default", "defaultRequest", "max", "min", "maxLimitRequestRatio"})
+QUANTITY_PARENTS = frozenset(
+    {
+        "limits",
+        "requests",
+        "hard",
+        "used",
+        "capacity",
+        "allocatable",
+        "default",
+        "defaultRequest",
+        "max",
+        "min",
+        "maxLimitRequestRatio",
+    }
+)
 QUANTITY_KEYS = frozenset({"storage", "sizeLimit"})
 
 
@@ -59,8 +81,7 @@ def first_difference(declared: Any, live: Any) -> str | None:
         return None
     path = ""
     for step in reversed(found):
-        path = f"{path}[{step}]" if isinstance(step, int) else (f"{path}.{step}" if path
-                                                                  else str(step))
+        path = f"{path}[{step}]" if isinstance(step, int) else (f"{path}.{step}" if path else str(step))
     return path or "(root)"
 
 
@@ -86,8 +107,7 @@ def _difference(declared: Any, live: Any, key: str, *, quantity: bool) -> list[s
     return []
 
 
-def _dict_difference(declared: dict[Any, Any], live: dict[Any, Any], holder: str
-                     ) -> list[str | int] | None:
+def _dict_difference(declared: dict[Any, Any], live: dict[Any, Any], holder: str) -> list[str | int] | None:
     quantities = holder in QUANTITY_PARENTS  # requests: {cpu: ...}, hard: {...}, max: {...}
     for key, value in declared.items():
         if key not in live:
@@ -97,8 +117,7 @@ def _dict_difference(declared: dict[Any, Any], live: dict[Any, Any], holder: str
         other = live[key]
         if type(value) is type(other) and type(value) in _SCALARS and value == other:
             continue  # the common case, without a call
-        found = _difference(value, other, str(key),
-                            quantity=quantities or key in QUANTITY_KEYS)
+        found = _difference(value, other, str(key), quantity=quantities or key in QUANTITY_KEYS)
         if found is not None:
             found.append(str(key))
             return found
@@ -123,8 +142,7 @@ def secret_string_data_matches(declared: dict[str, Any], live: dict[str, Any]) -
 
 def difference(declared: dict[str, Any], live: dict[str, Any]) -> str | None:
     """First differing path of a whole object (Secret stringData handled)."""
-    if declared.get("kind") == "Secret" and declared.get("apiVersion") == "v1" and (
-            "stringData" in declared):
+    if declared.get("kind") == "Secret" and declared.get("apiVersion") == "v1" and ("stringData" in declared):
         if not secret_string_data_matches(declared, live):
             return "stringData"
         declared = {k: v for k, v in declared.items() if k != "stringData"}

@@ -60,8 +60,9 @@ def levels(objs: list[Manifest]) -> Levels:
         try:
             visit(obj.id)
         except _CycleError as cycle:
-            problems.append(Problem.about(errors.DEPENDENCY_CYCLE,
-                                          f"depends-on forms a cycle through {cycle.oid}", obj))
+            problems.append(
+                Problem.about(errors.DEPENDENCY_CYCLE, f"depends-on forms a cycle through {cycle.oid}", obj)
+            )
             visiting.clear()
             result.setdefault(obj.id, NAMESPACED_LEVEL)
     return Levels(result, tuple(problems))

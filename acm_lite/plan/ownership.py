@@ -30,8 +30,11 @@ def stamp(manifest: Manifest, sync: str, commit: str | None) -> dict[str, Any]:
     """
     meta = manifest.metadata
     labels = {**(meta.get("labels") or {}), MANAGED_BY_LABEL: MANAGED_BY, SYNC_LABEL: sync}
-    annotations = {**(meta.get("annotations") or {}), SOURCE_PATH: manifest.source,
-                   DECLARED_HASH: manifest.digest}
+    annotations = {
+        **(meta.get("annotations") or {}),
+        SOURCE_PATH: manifest.source,
+        DECLARED_HASH: manifest.digest,
+    }
     if commit:
         annotations[COMMIT] = commit
     return {**manifest.body, "metadata": {**meta, "labels": labels, "annotations": annotations}}
@@ -41,12 +44,12 @@ def without_commit(stamped: dict[str, Any]) -> dict[str, Any]:
     """A stamped body without the commit mark, which alone never warrants a write: what live
     objects are compared with (planning, drift repair, diffs)."""
     meta = dict(stamped.get("metadata") or {})
-    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
-                           if k != COMMIT}
+    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k != COMMIT}
     return {**stamped, "metadata": meta}
 
 
 def unmanage_patch() -> dict[str, Any]:
     """A merge patch removing every management mark and nothing else."""
-    return {"metadata": {"labels": dict.fromkeys(MARK_LABELS),
-                         "annotations": dict.fromkeys(MARK_ANNOTATIONS)}}
+    return {
+        "metadata": {"labels": dict.fromkeys(MARK_LABELS), "annotations": dict.fromkeys(MARK_ANNOTATIONS)}
+    }

@@ -20,11 +20,20 @@ class PlanOptions:
     take_over: bool = False  # adopt objects another sync manages (never by default)
 
 
-def _declared_change(obj: Manifest, live: dict[str, Any] | None, opts: PlanOptions,
-                     level: int) -> tuple[Change, Problem | None]:
+def _declared_change(
+    obj: Manifest, live: dict[str, Any] | None, opts: PlanOptions, level: int
+) -> tuple[Change, Problem | None]:
     def change(action: Action, reason: str, desired: dict[str, Any] | None = None) -> Change:
-        return Change(action, obj.id, reason, level=level, desired=desired, live=live,
-                      manifest=obj, depends_on=tuple(metadata.dependencies(obj)))
+        return Change(
+            action,
+            obj.id,
+            reason,
+            level=level,
+            desired=desired,
+            live=live,
+            manifest=obj,
+            depends_on=tuple(metadata.dependencies(obj)),
+        )
 
     if metadata.is_disabled(obj):
         if live is not None and metadata.owner(live) == opts.sync:
@@ -35,9 +44,12 @@ def _declared_change(obj: Manifest, live: dict[str, Any] | None, opts: PlanOptio
         return change(Action.CREATE, "not on the cluster", desired), None
     current_owner = metadata.owner(live)
     if current_owner and current_owner != opts.sync and not opts.take_over:
-        problem = Problem.about(errors.MANAGEMENT_CONFLICT,
-                                f"{obj.id} is managed by sync {current_owner!r}; not taking it over",
-                                obj, hint="remove it from one of the two sources")
+        problem = Problem.about(
+            errors.MANAGEMENT_CONFLICT,
+            f"{obj.id} is managed by sync {current_owner!r}; not taking it over",
+            obj,
+            hint="remove it from one of the two sources",
+        )
         return change(Action.SKIP, f"managed by sync {current_owner!r}"), problem
     if current_owner is None:
         return change(Action.UPDATE, "adopting an existing object", desired), None
@@ -49,8 +61,9 @@ def _declared_change(obj: Manifest, live: dict[str, Any] | None, opts: PlanOptio
     return change(Action.UNCHANGED, "matches the declared object", desired), None
 
 
-def manageable(declared: list[Manifest], live: Mapping[ObjectId, dict[str, Any]],
-               opts: PlanOptions) -> set[ObjectId]:
+def manageable(
+    declared: list[Manifest], live: Mapping[ObjectId, dict[str, Any]], opts: PlanOptions
+) -> set[ObjectId]:
     """The declared objects ``plan`` may go on to manage (create, update or leave unchanged): all
     but those whose management is disabled and those another sync owns. Cheap: what a pass
     records before it has made its plan."""
@@ -70,20 +83,35 @@ def _prune_change(oid: ObjectId, live: dict[str, Any] | None, opts: PlanOptions)
     if live is None:
         return None  # already gone
     if metadata.owner(live) != opts.sync:
-        return Change(Action.SKIP, oid, "left the source, but no longer owned by this sync",
-                      level=level, live=live)
+        return Change(
+            Action.SKIP, oid, "left the source, but no longer owned by this sync", level=level, live=live
+        )
     if metadata.live_annotation(live, metadata.DELETION) == metadata.DETACH:
-        return Change(Action.UNMANAGE, oid, f"left the source; {metadata.DELETION}: detach keeps it",
-                      level=level, live=live)
+        return Change(
+            Action.UNMANAGE,
+            oid,
+            f"left the source; {metadata.DELETION}: detach keeps it",
+            level=level,
+            live=live,
+        )
     if protected.never_delete(oid):
-        return Change(Action.UNMANAGE, oid, "left the source; a protected object is never "
-                      "deleted, only unmanaged", level=level, live=live)
+        return Change(
+            Action.UNMANAGE,
+            oid,
+            "left the source; a protected object is never deleted, only unmanaged",
+            level=level,
+            live=live,
+        )
     return Change(Action.PRUNE, oid, "left the source", level=level, live=live)
 
 
-def plan(declared: list[Manifest], live: Mapping[ObjectId, dict[str, Any]],
-         inventory: set[ObjectId], opts: PlanOptions, levels: order.Levels | None = None
-         ) -> ChangeSet:
+def plan(
+    declared: list[Manifest],
+    live: Mapping[ObjectId, dict[str, Any]],
+    inventory: set[ObjectId],
+    opts: PlanOptions,
+    levels: order.Levels | None = None,
+) -> ChangeSet:
     """``levels``: ``order.levels(declared)``, when the caller has it already."""
     result = ChangeSet()
     if levels is None:

@@ -11,8 +11,7 @@ from acm_lite import metadata
 from acm_lite.plan import ownership, secrets
 from acm_lite.plan.changeset import Action, Change
 
-_SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
-                  "selfLink")
+_SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
 
 
 def project(live: Any, shape: Any) -> Any:
@@ -46,10 +45,12 @@ def _bodies(change: Change) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
     if change.action is Action.UNMANAGE and change.live:
         before = _clean(change.live)
         meta = dict(before["metadata"])
-        meta["labels"] = {k: v for k, v in (meta.get("labels") or {}).items()
-                          if k not in metadata.MARK_LABELS}
-        meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items()
-                               if k not in metadata.MARK_ANNOTATIONS}
+        meta["labels"] = {
+            k: v for k, v in (meta.get("labels") or {}).items() if k not in metadata.MARK_LABELS
+        }
+        meta["annotations"] = {
+            k: v for k, v in (meta.get("annotations") or {}).items() if k not in metadata.MARK_ANNOTATIONS
+        }
         return before, {**before, "metadata": meta}
     desired = secrets.as_stored(ownership.without_commit(change.desired)) if change.desired else None
     live = project(_clean(change.live), desired) if change.live and desired else None
@@ -59,6 +60,7 @@ def _bodies(change: Change) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
 def unified(change: Change) -> str:
     before, after = before_after(change)
     name = change.subject.replace(" ", "/")
-    lines = difflib.unified_diff(_yaml(before), _yaml(after), fromfile=f"live/{name}",
-                                 tofile=f"desired/{name}")
+    lines = difflib.unified_diff(
+        _yaml(before), _yaml(after), fromfile=f"live/{name}", tofile=f"desired/{name}"
+    )
     return "".join(lines)

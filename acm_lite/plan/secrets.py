@@ -15,8 +15,7 @@ VALUE_FIELDS = ("data", "stringData")
 
 
 def is_secret(body: Any) -> bool:
-    return isinstance(body, dict) and body.get("kind") == "Secret" and (
-        body.get("apiVersion") == "v1")
+    return isinstance(body, dict) and body.get("kind") == "Secret" and (body.get("apiVersion") == "v1")
 
 
 def as_stored(body: dict[str, Any]) -> dict[str, Any]:
@@ -57,8 +56,9 @@ def _without_last_applied(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "metadata": {**meta, "annotations": {**annotations, LAST_APPLIED: MASK}}}
 
 
-def mask_pair(before: dict[str, Any] | None, after: dict[str, Any] | None
-              ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def mask_pair(
+    before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """``before`` and ``after`` with every Secret value masked; anything else as it is."""
     if not (is_secret(before) or is_secret(after)):
         return before, after
@@ -70,5 +70,7 @@ def mask_pair(before: dict[str, Any] | None, after: dict[str, Any] | None
                 old[name] = masked_old
             if name in new:
                 new[name] = masked_new
-    return ((_without_last_applied(old) if before is not None else None),
-            (_without_last_applied(new) if after is not None else None))
+    return (
+        (_without_last_applied(old) if before is not None else None),
+        (_without_last_applied(new) if after is not None else None),
+    )

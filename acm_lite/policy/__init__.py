@@ -16,9 +16,12 @@ from acm_lite.objects import Manifest
 from acm_lite.policy import sandbox
 
 
-def _check(objs: list[Manifest], policy_objects: list[Manifest],
-           live_namespaces: dict[str, dict[str, Any]] | None,
-           progress: sandbox.Progress) -> list[Problem]:
+def _check(
+    objs: list[Manifest],
+    policy_objects: list[Manifest],
+    live_namespaces: dict[str, dict[str, Any]] | None,
+    progress: sandbox.Progress,
+) -> list[Problem]:
     from acm_lite.policy import model, review
 
     policies = model.build(policy_objects, progress.mark)
@@ -28,25 +31,32 @@ def _check(objs: list[Manifest], policy_objects: list[Manifest],
     return problems + [v.problem() for v in violations]
 
 
-def stopped_problem(stopped: sandbox.Stopped, objs: list[Manifest],
-                    policy_objects: list[Manifest]) -> Problem:
+def stopped_problem(
+    stopped: sandbox.Stopped, objs: list[Manifest], policy_objects: list[Manifest]
+) -> Problem:
     """The coded problem of a policy pass that was stopped: against the policy object being
     compiled (ACM3001), or the declared object being evaluated (ACM3004)."""
-    culprit = (policy_objects[stopped.policy_index]
-               if 0 <= stopped.policy_index < len(policy_objects) else None)
+    culprit = (
+        policy_objects[stopped.policy_index] if 0 <= stopped.policy_index < len(policy_objects) else None
+    )
     label = f"{culprit.kind}/{culprit.name}" if culprit is not None else "a policy"
     if 0 <= stopped.object_index < len(objs):
-        return Problem.about(errors.POLICY_EVALUATION_ERROR,
-                             f"{label} could not be evaluated ({stopped.reason}); failing closed",
-                             objs[stopped.object_index])
+        return Problem.about(
+            errors.POLICY_EVALUATION_ERROR,
+            f"{label} could not be evaluated ({stopped.reason}); failing closed",
+            objs[stopped.object_index],
+        )
     message = f"{label} stopped the policy engine while compiling ({stopped.reason})"
     if culprit is not None:
         return Problem.about(errors.TEMPLATE_INVALID, message, culprit)
     return Problem(errors.POLICY_EVALUATION_ERROR, message)
 
 
-def check(objs: list[Manifest], policy_objects: list[Manifest],
-          live_namespaces: dict[str, dict[str, Any]] | None = None) -> list[Problem]:
+def check(
+    objs: list[Manifest],
+    policy_objects: list[Manifest],
+    live_namespaces: dict[str, dict[str, Any]] | None = None,
+) -> list[Problem]:
     """The policy stage: every violation and every broken policy, as coded problems (deny and
     broken policies block; warn and dryrun are reported only)."""
     if not policy_objects:

@@ -39,8 +39,10 @@ def _too_large(call: rego_ast.Reference) -> str | None:
     size = abs(high - low) / abs(step)
     if size <= MAX_RANGE:
         return None
-    return (f"{call.root}.{'.'.join(call.segments)} would build {size:.0f} numbers (at most "
-            f"{MAX_RANGE:,} are allowed)")
+    return (
+        f"{call.root}.{'.'.join(call.segments)} would build {size:.0f} numbers (at most "
+        f"{MAX_RANGE:,} are allowed)"
+    )
 
 
 def check(mods: list[Module]) -> str | None:

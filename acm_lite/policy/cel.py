@@ -22,8 +22,10 @@ class CelError(Exception):
 
 
 def _env() -> Any:
-    return cel.NewEnv(variables=dict.fromkeys(_TOP, cel.Type.DYN),
-                      extensions=[ext_strings.ExtStrings(), ext_optional.ExtOptional()])
+    return cel.NewEnv(
+        variables=dict.fromkeys(_TOP, cel.Type.DYN),
+        extensions=[ext_strings.ExtStrings(), ext_optional.ExtOptional()],
+    )
 
 
 _ENV = _env()
@@ -47,15 +49,20 @@ class CelProgram:
     """A template's CEL source: variables, validations, match conditions, failure policy."""
 
     def __init__(self, source: dict[str, Any]):
-        self.variables = [(str(v["name"]), compile_expression(str(v["expression"])))
-                          for v in source.get("variables") or []]
-        self.match_conditions = [compile_expression(str(m["expression"]))
-                                 for m in source.get("matchConditions") or []]
+        self.variables = [
+            (str(v["name"]), compile_expression(str(v["expression"]))) for v in source.get("variables") or []
+        ]
+        self.match_conditions = [
+            compile_expression(str(m["expression"])) for m in source.get("matchConditions") or []
+        ]
         self.validations = [
-            Validation(compile_expression(str(v["expression"])), str(v.get("message") or ""),
-                       compile_expression(str(v["messageExpression"]))
-                       if v.get("messageExpression") else None)
-            for v in source.get("validations") or []]
+            Validation(
+                compile_expression(str(v["expression"])),
+                str(v.get("message") or ""),
+                compile_expression(str(v["messageExpression"])) if v.get("messageExpression") else None,
+            )
+            for v in source.get("validations") or []
+        ]
         self.fail_closed = (source.get("failurePolicy") or "Fail") == "Fail"
 
     @staticmethod

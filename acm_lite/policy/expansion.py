@@ -29,8 +29,12 @@ class Expansion:
     def applies(self, body: dict[str, Any]) -> bool:
         group, _, version = str(body.get("apiVersion", "")).rpartition("/")
         kind = body.get("kind")
-        return any(({"*"} & groups or group in groups) and ({"*"} & versions or version in versions)
-                   and ({"*"} & kinds or kind in kinds) for groups, versions, kinds in self.apply_to)
+        return any(
+            ({"*"} & groups or group in groups)
+            and ({"*"} & versions or version in versions)
+            and ({"*"} & kinds or kind in kinds)
+            for groups, versions, kinds in self.apply_to
+        )
 
     def expand(self, body: dict[str, Any]) -> dict[str, Any] | None:
         source: Any = body
@@ -44,8 +48,12 @@ class Expansion:
         meta["name"] = f"{parent.get('name', '')}-{kind}".lower()
         if parent.get("namespace"):
             meta["namespace"] = parent["namespace"]
-        return {**source, "apiVersion": f"{group}/{version}" if group else version, "kind": kind,
-                "metadata": meta}
+        return {
+            **source,
+            "apiVersion": f"{group}/{version}" if group else version,
+            "kind": kind,
+            "metadata": meta,
+        }
 
 
 def load(obj: Manifest) -> Expansion | Problem:
@@ -56,20 +64,32 @@ def load(obj: Manifest) -> Expansion | Problem:
     gvk = spec.get("generatedGVK") or {}
     source = spec.get("templateSource")
     if not isinstance(source, str) or not source or not gvk.get("kind"):
-        return Problem.about(errors.EXPANSION_INVALID,
-                             "templateSource and generatedGVK.kind are required", obj)
-    apply_to = tuple((frozenset(a.get("groups") or []), frozenset(a.get("versions") or []),
-                      frozenset(a.get("kinds") or [])) for a in spec.get("applyTo") or [])
+        return Problem.about(
+            errors.EXPANSION_INVALID, "templateSource and generatedGVK.kind are required", obj
+        )
+    apply_to = tuple(
+        (
+            frozenset(a.get("groups") or []),
+            frozenset(a.get("versions") or []),
+            frozenset(a.get("kinds") or []),
+        )
+        for a in spec.get("applyTo") or []
+    )
     if not apply_to:
         return Problem.about(errors.EXPANSION_INVALID, "applyTo must name at least one kind", obj)
     action = spec.get("enforcementAction")
-    return Expansion(obj.name, apply_to, tuple(source.split(".")),
-                     (str(gvk.get("group", "")), str(gvk.get("version", "v1")), str(gvk["kind"])),
-                     action if isinstance(action, str) and action else None)
+    return Expansion(
+        obj.name,
+        apply_to,
+        tuple(source.split(".")),
+        (str(gvk.get("group", "")), str(gvk.get("version", "v1")), str(gvk["kind"])),
+        action if isinstance(action, str) and action else None,
+    )
 
 
-def expand_all(body: dict[str, Any], expansions: list[Expansion], depth: int = 0
-               ) -> list[tuple[dict[str, Any], Expansion]]:
+def expand_all(
+    body: dict[str, Any], expansions: list[Expansion], depth: int = 0
+) -> list[tuple[dict[str, Any], Expansion]]:
     """Every object generated from ``body`` (recursively), with the expansion that made it."""
     if depth >= MAX_DEPTH:
         return []

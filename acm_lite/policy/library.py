@@ -48,14 +48,18 @@ def read_directory(directory: Path) -> list[Manifest]:
     """Every ConstraintTemplate, Constraint and ExpansionTemplate under ``directory`` (sample and
     test folders, and gator Suite files, are skipped)."""
     if not directory.is_dir():
-        raise AcmError(errors.POLICY_SUITE_INVALID, f"policy directory {directory} does not exist",
-                       path=str(directory))
+        raise AcmError(
+            errors.POLICY_SUITE_INVALID, f"policy directory {directory} does not exist", path=str(directory)
+        )
     result = reader.read(directory)
     if result.problems:
         first = result.problems[0]
         raise AcmError(first.code, first.message, path=str(directory / (first.source or "")))
-    return [m for m in result.manifests if is_policy_object(m)
-            and not SKIPPED_DIRS & set(m.source.split("/")[:-1])]
+    return [
+        m
+        for m in result.manifests
+        if is_policy_object(m) and not SKIPPED_DIRS & set(m.source.split("/")[:-1])
+    ]
 
 
 def load(sources: PolicySources) -> list[Manifest]:
@@ -65,8 +69,11 @@ def load(sources: PolicySources) -> list[Manifest]:
         known = bundles()
         for name in sources.bundles:
             if name not in known:
-                raise AcmError(errors.POLICY_SUITE_INVALID, f"no policy bundle named {name!r}",
-                               hint=f"bundles: {', '.join(known)}")
+                raise AcmError(
+                    errors.POLICY_SUITE_INVALID,
+                    f"no policy bundle named {name!r}",
+                    hint=f"bundles: {', '.join(known)}",
+                )
         objs += read_directory(root() / "templates") + read_directory(root() / "expansion")
         for name in sources.bundles:
             objs += read_directory(root() / "bundles" / name)

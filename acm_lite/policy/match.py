@@ -41,8 +41,7 @@ def _kinds(match: dict[str, Any], obj: dict[str, Any]) -> bool:
     kind, group = obj.get("kind"), _group(obj)
     for entry in entries:
         kinds, groups = entry.get("kinds") or [], entry.get("apiGroups") or []
-        if (not kinds or "*" in kinds or kind in kinds) and (
-                not groups or "*" in groups or group in groups):
+        if (not kinds or "*" in kinds or kind in kinds) and (not groups or "*" in groups or group in groups):
             return True
     return False
 
@@ -81,22 +80,26 @@ def _selector(spec: Any, labels: dict[str, str]) -> bool:
         raise MatchError(str(e)) from e
 
 
-def matches(match: dict[str, Any], obj: dict[str, Any], namespace: dict[str, Any] | None,
-            source: str = "Original") -> bool:
+def matches(
+    match: dict[str, Any], obj: dict[str, Any], namespace: dict[str, Any] | None, source: str = "Original"
+) -> bool:
     """Does ``obj`` (with its Namespace object, when namespaced) fall under ``match``?"""
     if not (_kinds(match, obj) and _scope(match, obj) and _namespaces(match, obj)):
         return False
     meta = obj.get("metadata") or {}
-    if match.get("labelSelector") is not None and not _selector(match["labelSelector"],
-                                                                meta.get("labels") or {}):
+    if match.get("labelSelector") is not None and not _selector(
+        match["labelSelector"], meta.get("labels") or {}
+    ):
         return False
     if match.get("namespaceSelector") is not None:
         if _is_namespace(obj):
             ns_labels = meta.get("labels") or {}
         elif meta.get("namespace"):
             if namespace is None:
-                raise MatchError(f"namespaceSelector needs Namespace {meta['namespace']!r}, which "
-                                 "is neither declared nor on the cluster")
+                raise MatchError(
+                    f"namespaceSelector needs Namespace {meta['namespace']!r}, which "
+                    "is neither declared nor on the cluster"
+                )
             ns_labels = (namespace.get("metadata") or {}).get("labels") or {}
         else:
             ns_labels = None

@@ -78,8 +78,7 @@ def _code_sources(target: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[s
 def _sources_error(target: dict[str, Any]) -> str | None:
     for i, entry in enumerate(target.get("code") or []):
         shape = {"K8sNativeValidation": shapes.CEL_SOURCE, "Rego": REGO_SOURCE}.get(entry["engine"])
-        wrong = shapes.check(entry["source"], shape, f"spec.targets[0].code[{i}].source") if shape \
-            else None
+        wrong = shapes.check(entry["source"], shape, f"spec.targets[0].code[{i}].source") if shape else None
         if wrong:
             return wrong
     return None
@@ -110,8 +109,8 @@ def _template_error(obj: Manifest) -> str | None:
         return f"exactly one target {TARGET} is required"
     schema = _schema_of(spec)
     return _sources_error(targets[0]) or (
-        crd_schema.problem(schema, "spec.crd.spec.validation.openAPIV3Schema")
-        if schema is not None else None)
+        crd_schema.problem(schema, "spec.crd.spec.validation.openAPIV3Schema") if schema is not None else None
+    )
 
 
 def _program(obj: Manifest) -> RegoProgram | CelProgram | None:
@@ -155,9 +154,12 @@ def _actions(spec: dict[str, Any]) -> tuple[str, ...] | str:
 def load_constraint(obj: Manifest, templates: dict[str, Template]) -> Constraint | Problem:
     template = templates.get(obj.kind)
     if template is None:
-        return Problem.about(errors.TEMPLATE_MISSING,
-                             f"no ConstraintTemplate defines kind {obj.kind}", obj,
-                             hint=f"add a ConstraintTemplate named {obj.kind.lower()!r}")
+        return Problem.about(
+            errors.TEMPLATE_MISSING,
+            f"no ConstraintTemplate defines kind {obj.kind}",
+            obj,
+            hint=f"add a ConstraintTemplate named {obj.kind.lower()!r}",
+        )
     wrong = shapes.check(obj.body, shapes.CONSTRAINT) or _selectors_error(obj.spec)
     if wrong:
         return Problem.about(errors.CONSTRAINT_INVALID, wrong, obj)
@@ -171,10 +173,10 @@ def load_constraint(obj: Manifest, templates: dict[str, Template]) -> Constraint
         found = sorted(checker.iter_errors(parameters), key=lambda e: list(e.absolute_path))
         if found:
             where = ".".join(str(p) for p in found[0].absolute_path) or "(root)"
-            return Problem.about(errors.CONSTRAINT_INVALID,
-                                 f"spec.parameters.{where}: {found[0].message}", obj)
-    return Constraint(obj.kind, obj.name, obj, template, actions, spec.get("match") or {},
-                      parameters)
+            return Problem.about(
+                errors.CONSTRAINT_INVALID, f"spec.parameters.{where}: {found[0].message}", obj
+            )
+    return Constraint(obj.kind, obj.name, obj, template, actions, spec.get("match") or {}, parameters)
 
 
 def _selectors_error(spec: dict[str, Any]) -> str | None:
@@ -206,8 +208,7 @@ def _no_mark(_policy_index: int, _object_index: int) -> None:
     return None
 
 
-def build(objs: list[Manifest],
-          mark: Callable[[int, int], None] = _no_mark) -> PolicySet:
+def build(objs: list[Manifest], mark: Callable[[int, int], None] = _no_mark) -> PolicySet:
     """Templates, constraints and expansion templates among ``objs``, compiled; ``mark(i, -1)``
     is called before the i-th object is compiled."""
     policies = PolicySet(positions={id(obj): i for i, obj in enumerate(objs)})
@@ -226,9 +227,13 @@ def build(objs: list[Manifest],
         if obj.group != CONSTRAINTS_GROUP:
             continue
         if obj.kind.lower() in broken:  # fail closed: its template did not load
-            policies.problems.append(Problem.about(
-                errors.TEMPLATE_INVALID, f"constraint cannot be evaluated: template "
-                f"{obj.kind.lower()} is invalid", obj))
+            policies.problems.append(
+                Problem.about(
+                    errors.TEMPLATE_INVALID,
+                    f"constraint cannot be evaluated: template {obj.kind.lower()} is invalid",
+                    obj,
+                )
+            )
             continue
         constraint = load_constraint(obj, policies.templates)
         if isinstance(constraint, Problem):

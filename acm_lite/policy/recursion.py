@@ -48,8 +48,9 @@ def _dependencies(mods: list[Module]) -> dict[Path, set[Path]]:
     overlapping = _Overlaps(paths)
     graph: dict[Path, set[Path]] = {path: set() for path in paths}
     for module in mods:
-        names = {rule.path[len(module.package)] for m in mods if m.package == module.package
-                 for rule in m.rules}
+        names = {
+            rule.path[len(module.package)] for m in mods if m.package == module.package for rule in m.rules
+        }
         for rule in module.rules:
             for ref in rego_ast.references(_head_and_bodies(rule)):
                 target = rego_ast.resolve(ref, module, rule, names)
@@ -75,7 +76,7 @@ def _cycle(graph: dict[Path, set[Path]]) -> list[Path] | None:
                 del on_stack[node]
                 done.add(node)
             elif child in on_stack:
-                return [n for n, _ in stack[on_stack[child]:]] + [child]
+                return [n for n, _ in stack[on_stack[child] :]] + [child]
             elif child not in done:
                 on_stack[child] = len(stack)
                 stack.append((child, iter(sorted(graph[child]))))

@@ -50,8 +50,11 @@ class RegoProgram:
         except (RuntimeError, ValueError) as e:
             raise RegoError(_first_paragraph(str(e))) from e
         _static_checks(engine)
-        self.rule = f"{package}.violation" if package.startswith("data.") else (
-            f"data.{package.removeprefix('package ').strip()}.violation")
+        self.rule = (
+            f"{package}.violation"
+            if package.startswith("data.")
+            else (f"data.{package.removeprefix('package ').strip()}.violation")
+        )
         self._engine = engine
         self._local = threading.local()
         self._inventory_json = "{}"

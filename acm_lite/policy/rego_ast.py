@@ -85,8 +85,7 @@ def chain(node: Any) -> tuple[str, list[str], list[Any]] | None:
         literal = expression(value) if kind == "index" else None
         if kind == "field" and isinstance(value, str):
             segments.append(value)
-        elif literal is not None and literal[0] == "String" and isinstance(literal[1].get("value"),
-                                                                            str):
+        elif literal is not None and literal[0] == "String" and isinstance(literal[1].get("value"), str):
             segments.append(literal[1]["value"])
         else:
             dynamic.append(value)
@@ -94,9 +93,8 @@ def chain(node: Any) -> tuple[str, list[str], list[Any]] | None:
 
 
 def _span_text(text: str, span: Any) -> str | None:
-    if isinstance(span, dict) and isinstance(span.get("start"), int) and isinstance(span.get("end"),
-                                                                                     int):
-        return text.encode()[span["start"]:span["end"]].decode(errors="replace")
+    if isinstance(span, dict) and isinstance(span.get("start"), int) and isinstance(span.get("end"), int):
+        return text.encode()[span["start"] : span["end"]].decode(errors="replace")
     return None
 
 

@@ -22,8 +22,7 @@ from acm_lite.policy.model import Constraint, PolicySet
 from acm_lite.policy.rego import RegoError, RegoProgram
 
 SEVERITY = {"deny": 2, "warn": 1, "dryrun": 0}
-CODES = {"deny": errors.POLICY_VIOLATION, "warn": errors.POLICY_WARNING,
-         "dryrun": errors.POLICY_DRYRUN}
+CODES = {"deny": errors.POLICY_VIOLATION, "warn": errors.POLICY_WARNING, "dryrun": errors.POLICY_DRYRUN}
 Mark = Callable[[int, int], None]
 USER = {"username": "acm-lite", "groups": ["system:authenticated"]}
 
@@ -40,12 +39,18 @@ class Violation:
     def problem(self) -> Problem:
         meta = self.obj.get("metadata") or {}
         group, _, version = str(self.obj.get("apiVersion", "")).rpartition("/")
-        return Problem(CODES[self.action],
-                       f"[{self.action}] {self.constraint.label}: {self.message}",
-                       source=self.source,
-                       obj={"group": group, "version": version, "kind": str(self.obj.get("kind")),
-                            "namespace": str(meta.get("namespace", "")),
-                            "name": str(meta.get("name", ""))})
+        return Problem(
+            CODES[self.action],
+            f"[{self.action}] {self.constraint.label}: {self.message}",
+            source=self.source,
+            obj={
+                "group": group,
+                "version": version,
+                "kind": str(self.obj.get("kind")),
+                "namespace": str(meta.get("namespace", "")),
+                "name": str(meta.get("name", "")),
+            },
+        )
 
 
 def inventory(objs: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -56,21 +61,29 @@ def inventory(objs: Iterable[dict[str, Any]]) -> dict[str, Any]:
         meta = body.get("metadata") or {}
         gv, kind, name = body.get("apiVersion", ""), body.get("kind", ""), meta.get("name", "")
         if meta.get("namespace"):
-            tree["namespace"].setdefault(meta["namespace"], {}).setdefault(gv, {}).setdefault(
-                kind, {})[name] = body
+            tree["namespace"].setdefault(meta["namespace"], {}).setdefault(gv, {}).setdefault(kind, {})[
+                name
+            ] = body
         else:
             tree["cluster"].setdefault(gv, {}).setdefault(kind, {})[name] = body
     return tree
 
 
-def review_of(body: dict[str, Any], operation: str = "CREATE",
-              old: dict[str, Any] | None = None) -> dict[str, Any]:
+def review_of(
+    body: dict[str, Any], operation: str = "CREATE", old: dict[str, Any] | None = None
+) -> dict[str, Any]:
     meta = body.get("metadata") or {}
     group, _, version = str(body.get("apiVersion", "")).rpartition("/")
-    return {"kind": {"group": group, "version": version, "kind": body.get("kind", "")},
-            "name": meta.get("name", ""), "namespace": meta.get("namespace", ""),
-            "operation": operation, "object": body, "oldObject": old, "userInfo": USER,
-            "dryRun": False}
+    return {
+        "kind": {"group": group, "version": version, "kind": body.get("kind", "")},
+        "name": meta.get("name", ""),
+        "namespace": meta.get("namespace", ""),
+        "operation": operation,
+        "object": body,
+        "oldObject": old,
+        "userInfo": USER,
+        "dryRun": False,
+    }
 
 
 @dataclass
@@ -97,23 +110,28 @@ def _evaluate(constraint: Constraint, subject: Subject) -> list[dict[str, Any]]:
         return program.violations_raw(raw)
     assert isinstance(program, CelProgram)
     review = review_of(subject.body)
-    data = {"object": subject.body, "oldObject": None, "params": constraint.manifest.body,
-            "request": {k: v for k, v in review.items() if k not in ("object", "oldObject")},
-            "namespaceObject": subject.namespace,
-            "variables": {"params": constraint.parameters, "anyObject": subject.body}}
+    data = {
+        "object": subject.body,
+        "oldObject": None,
+        "params": constraint.manifest.body,
+        "request": {k: v for k, v in review.items() if k not in ("object", "oldObject")},
+        "namespaceObject": subject.namespace,
+        "variables": {"params": constraint.parameters, "anyObject": subject.body},
+    }
     return program.violations(data)
 
 
 def check(constraint: Constraint, subject: Subject) -> list[Violation] | Problem:
     try:
-        if not match_mod.matches(constraint.match, subject.body, subject.namespace,
-                                 subject.origin):
+        if not match_mod.matches(constraint.match, subject.body, subject.namespace, subject.origin):
             return []
         found = _evaluate(constraint, subject)
     except (match_mod.MatchError, RegoError) as e:
-        return Problem(errors.POLICY_EVALUATION_ERROR,
-                       f"{constraint.label} could not be evaluated ({e}); failing closed",
-                       source=subject.source)
+        return Problem(
+            errors.POLICY_EVALUATION_ERROR,
+            f"{constraint.label} could not be evaluated ({e}); failing closed",
+            source=subject.source,
+        )
     if not found or not constraint.actions:
         return []
     action = max(constraint.actions, key=lambda a: SEVERITY[a])
@@ -121,27 +139,34 @@ def check(constraint: Constraint, subject: Subject) -> list[Violation] | Problem
     if subject.implied_by is not None:
         prefix = f"[Implied by {subject.implied_by.name}] "
         action = subject.implied_by.enforcement_action or action
-    return [Violation(constraint, action, prefix + str(v.get("msg", "")), subject.body,
-                      subject.source, v.get("details")) for v in found]
+    return [
+        Violation(
+            constraint, action, prefix + str(v.get("msg", "")), subject.body, subject.source, v.get("details")
+        )
+        for v in found
+    ]
 
 
 def load_expansions(policies: PolicySet) -> tuple[list[expansion_mod.Expansion], list[Problem]]:
     """The policy set's ExpansionTemplates, and a problem for each malformed one."""
     loaded = [expansion_mod.load(obj) for obj in policies.expansions]
-    return ([e for e in loaded if not isinstance(e, Problem)],
-            [e for e in loaded if isinstance(e, Problem)])
+    return ([e for e in loaded if not isinstance(e, Problem)], [e for e in loaded if isinstance(e, Problem)])
 
 
 def with_expansions(subject: Subject, expansions: list[expansion_mod.Expansion]) -> list[Subject]:
     """``subject`` and every mock object the expansions generate from it."""
-    return [subject, *(Subject(generated, subject.source, subject.namespace, "Generated", made_by,
-                               index=subject.index)
-                       for generated, made_by in expansion_mod.expand_all(subject.body,
-                                                                          expansions))]
+    return [
+        subject,
+        *(
+            Subject(generated, subject.source, subject.namespace, "Generated", made_by, index=subject.index)
+            for generated, made_by in expansion_mod.expand_all(subject.body, expansions)
+        ),
+    ]
 
 
-def subjects(objs: list[Manifest], policies: PolicySet,
-             namespaces: dict[str, dict[str, Any]]) -> tuple[list[Subject], list[Problem]]:
+def subjects(
+    objs: list[Manifest], policies: PolicySet, namespaces: dict[str, dict[str, Any]]
+) -> tuple[list[Subject], list[Problem]]:
     expansions, problems = load_expansions(policies)
     out = []
     for i, obj in enumerate(objs):
@@ -154,10 +179,13 @@ def _no_mark(_policy_index: int, _object_index: int) -> None:
     return None
 
 
-def evaluate(objs: list[Manifest], policies: PolicySet,
-             live_namespaces: dict[str, dict[str, Any]] | None = None,
-             extra_inventory: Iterable[dict[str, Any]] = (),
-             mark: Mark = _no_mark) -> tuple[list[Violation], list[Problem]]:
+def evaluate(
+    objs: list[Manifest],
+    policies: PolicySet,
+    live_namespaces: dict[str, dict[str, Any]] | None = None,
+    extra_inventory: Iterable[dict[str, Any]] = (),
+    mark: Mark = _no_mark,
+) -> tuple[list[Violation], list[Problem]]:
     """Violations of every constraint by ``objs``; problems for what could not be evaluated.
     ``mark(constraint position, object index)`` is called before each evaluation (the position
     is the constraint's ``PolicySet.positions`` entry)."""

@@ -54,9 +54,11 @@ def _env_number(name: str, default: float) -> float:
 def limits() -> Limits:
     """The budget, from ``ACM_LITE_POLICY_MEMORY_MB``, ``ACM_LITE_POLICY_EVAL_SECONDS`` and
     ``ACM_LITE_POLICY_TOTAL_SECONDS`` when set."""
-    return Limits(int(_env_number("ACM_LITE_POLICY_MEMORY_MB", DEFAULT_MEMORY_MB)),
-                  _env_number("ACM_LITE_POLICY_EVAL_SECONDS", DEFAULT_EVAL_SECONDS),
-                  _env_number("ACM_LITE_POLICY_TOTAL_SECONDS", DEFAULT_TOTAL_SECONDS))
+    return Limits(
+        int(_env_number("ACM_LITE_POLICY_MEMORY_MB", DEFAULT_MEMORY_MB)),
+        _env_number("ACM_LITE_POLICY_EVAL_SECONDS", DEFAULT_EVAL_SECONDS),
+        _env_number("ACM_LITE_POLICY_TOTAL_SECONDS", DEFAULT_TOTAL_SECONDS),
+    )
 
 
 class Progress:
@@ -152,7 +154,7 @@ def _child(task: Callable[[Progress], T], progress: Progress, out_fd: int, budge
             data = pickle.dumps(_ChildAnswer(error=RuntimeError(f"{type(e).__name__}: {e}")))
         view = memoryview(data)
         while view:
-            view = view[os.write(out_fd, view):]
+            view = view[os.write(out_fd, view) :]
     finally:
         os._exit(0)
 
@@ -175,8 +177,10 @@ def _signal_reason(status: int, budget: Limits) -> str:
         return f"used more than {budget.total_seconds:.0f} s of CPU"
     name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
     if number in (signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS):
-        return (f"the policy engine crashed ({name}): out of its {budget.memory_mb} MiB memory "
-                "budget, or too deep a recursion")
+        return (
+            f"the policy engine crashed ({name}): out of its {budget.memory_mb} MiB memory "
+            "budget, or too deep a recursion"
+        )
     return f"the policy engine was stopped ({name})"
 
 

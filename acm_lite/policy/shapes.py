@@ -12,8 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-_TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", dict: "an object",
-               list: "a list", float: "a number"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    bool: "a boolean",
+    dict: "an object",
+    list: "a list",
+    float: "a number",
+}
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,7 @@ def _check_fields(value: dict[str, Any], shape: dict[str, Any], path: str) -> st
             if isinstance(field_shape, Required):
                 return f"{where} is required"
             continue
-        wrong = check(child, field_shape.shape if isinstance(field_shape, Required)
-                      else field_shape, where)
+        wrong = check(child, field_shape.shape if isinstance(field_shape, Required) else field_shape, where)
         if wrong:
             return wrong
     return None
@@ -89,38 +94,87 @@ def check(value: Any, shape: Any, path: str = "") -> str | None:
     return f"{path or '(root)'} must be {_describe(shape)}, not {_type_name(value)}"
 
 
-SELECTOR = {"matchLabels": MapOf(str),
-            "matchExpressions": [{"key": Required(str), "operator": Required(str),
-                                  "values": [str]}]}
+SELECTOR = {
+    "matchLabels": MapOf(str),
+    "matchExpressions": [{"key": Required(str), "operator": Required(str), "values": [str]}],
+}
 
-MATCH = {"kinds": [{"apiGroups": [str], "kinds": [str]}], "scope": str, "namespaces": [str],
-         "excludedNamespaces": [str], "labelSelector": SELECTOR, "namespaceSelector": SELECTOR,
-         "name": str, "source": str}
+MATCH = {
+    "kinds": [{"apiGroups": [str], "kinds": [str]}],
+    "scope": str,
+    "namespaces": [str],
+    "excludedNamespaces": [str],
+    "labelSelector": SELECTOR,
+    "namespaceSelector": SELECTOR,
+    "name": str,
+    "source": str,
+}
 
-CEL_SOURCE = {"validations": [{"expression": Required(str), "message": str,
-                               "messageExpression": str}],
-              "variables": [{"name": Required(str), "expression": Required(str)}],
-              "matchConditions": [{"name": str, "expression": Required(str)}],
-              "failurePolicy": str}
+CEL_SOURCE = {
+    "validations": [{"expression": Required(str), "message": str, "messageExpression": str}],
+    "variables": [{"name": Required(str), "expression": Required(str)}],
+    "matchConditions": [{"name": str, "expression": Required(str)}],
+    "failurePolicy": str,
+}
 
-TEMPLATE = {"spec": Required({
-    "crd": {"spec": {"names": {"kind": str, "shortNames": [str]},
-                     "validation": {"openAPIV3Schema": dict, "legacySchema": bool}}},
-    "targets": Required([{"target": Required(str), "rego": str, "libs": [str],
-                          "code": [{"engine": Required(str), "source": Required(dict)}]}])})}
+TEMPLATE = {
+    "spec": Required(
+        {
+            "crd": {
+                "spec": {
+                    "names": {"kind": str, "shortNames": [str]},
+                    "validation": {"openAPIV3Schema": dict, "legacySchema": bool},
+                }
+            },
+            "targets": Required(
+                [
+                    {
+                        "target": Required(str),
+                        "rego": str,
+                        "libs": [str],
+                        "code": [{"engine": Required(str), "source": Required(dict)}],
+                    }
+                ]
+            ),
+        }
+    )
+}
 
-CONSTRAINT = {"spec": {"enforcementAction": str,
-                       "scopedEnforcementActions": [{"action": str,
-                                                     "enforcementPoints": [{"name": str}]}],
-                       "match": MATCH, "parameters": dict}}
+CONSTRAINT = {
+    "spec": {
+        "enforcementAction": str,
+        "scopedEnforcementActions": [{"action": str, "enforcementPoints": [{"name": str}]}],
+        "match": MATCH,
+        "parameters": dict,
+    }
+}
 
-EXPANSION = {"spec": Required({
-    "applyTo": [{"groups": [str], "versions": [str], "kinds": [str]}],
-    "templateSource": str, "generatedGVK": {"group": str, "version": str, "kind": str},
-    "enforcementAction": str})}
+EXPANSION = {
+    "spec": Required(
+        {
+            "applyTo": [{"groups": [str], "versions": [str], "kinds": [str]}],
+            "templateSource": str,
+            "generatedGVK": {"group": str, "version": str, "kind": str},
+            "enforcementAction": str,
+        }
+    )
+}
 
-SUITE = {"tests": [{"name": str, "template": Required(str), "constraint": Required(str),
-                    "expansion": str,
-                    "cases": [{"name": str, "object": Required(str), "inventory": [str],
-                               "assertions": [{"violations": (int, str, bool),
-                                               "message": str}]}]}]}
+SUITE = {
+    "tests": [
+        {
+            "name": str,
+            "template": Required(str),
+            "constraint": Required(str),
+            "expansion": str,
+            "cases": [
+                {
+                    "name": str,
+                    "object": Required(str),
+                    "inventory": [str],
+                    "assertions": [{"violations": (int, str, bool), "message": str}],
+                }
+            ],
+        }
+    ]
+}

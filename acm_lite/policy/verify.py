@@ -35,8 +35,13 @@ class CaseResult:
     message: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"suite": self.suite, "test": self.test, "case": self.case, "passed": self.passed,
-                "message": self.message}
+        return {
+            "suite": self.suite,
+            "test": self.test,
+            "case": self.case,
+            "passed": self.passed,
+            "message": self.message,
+        }
 
 
 def find_suites(paths: list[Path]) -> list[tuple[Path, Path]]:
@@ -45,16 +50,22 @@ def find_suites(paths: list[Path]) -> list[tuple[Path, Path]]:
     found = []
     for path in paths:
         if not path.exists():
-            raise AcmError(errors.PATH_NOT_FOUND, f"{path}: no such file or directory",
-                           path=str(path), hint="name a gator Suite file or a directory of them")
+            raise AcmError(
+                errors.PATH_NOT_FOUND,
+                f"{path}: no such file or directory",
+                path=str(path),
+                hint="name a gator Suite file or a directory of them",
+            )
         files = [path] if path.is_file() else sorted(path.rglob("*.y*ml"))
         root = path.parent if path.is_file() else path
         for file in files:
             docs = reader.load_documents(file)
             if isinstance(docs, Problem):
                 continue  # not a suite gator could read either
-            if any(isinstance(d, dict) and d.get("kind") == "Suite"
-                   and d.get("apiVersion") == SUITE_API for d in docs):
+            if any(
+                isinstance(d, dict) and d.get("kind") == "Suite" and d.get("apiVersion") == SUITE_API
+                for d in docs
+            ):
                 found.append((file, root))
     return found
 
@@ -98,8 +109,9 @@ def _one(place: Place, rel: str) -> Manifest:
     return Manifest(docs[0], rel)
 
 
-ADMISSION_REVIEW = {"request": shapes.Required({"object": dict, "oldObject": dict,
-                                                "operation": str, "userInfo": dict})}
+ADMISSION_REVIEW = {
+    "request": shapes.Required({"object": dict, "oldObject": dict, "operation": str, "userInfo": dict})
+}
 
 
 def _checked(obj: dict[str, Any], rel: str) -> dict[str, Any]:
@@ -120,8 +132,7 @@ def _subject(body: dict[str, Any], rel: str, namespaces: dict[str, dict[str, Any
         obj = _checked(request.get("object") or request.get("oldObject") or {}, rel)
         if request.get("object") and request.get("oldObject"):
             _checked(request["oldObject"], rel)
-        reviewed = review.review_of(obj, request.get("operation", "CREATE"),
-                                    request.get("oldObject"))
+        reviewed = review.review_of(obj, request.get("operation", "CREATE"), request.get("oldObject"))
         reviewed["userInfo"] = request.get("userInfo") or review.USER
         subject = Subject(obj, rel, namespaces.get(_namespace_of(obj)), "Original")
         subject.review_json_text = json.dumps(reviewed)
@@ -148,8 +159,12 @@ def _count_ok(want: Any, matching: int) -> str | None:
 
 def _assertion_error(assertion: dict[str, Any]) -> str | None:
     want = assertion.get("violations")
-    if not (want is None or isinstance(want, bool) or want in ("yes", "no")
-            or (isinstance(want, int) and want >= 0)):
+    if not (
+        want is None
+        or isinstance(want, bool)
+        or want in ("yes", "no")
+        or (isinstance(want, int) and want >= 0)
+    ):
         return f"violations must be yes, no or a non-negative integer, not {want!r}"
     pattern = assertion.get("message")
     if pattern is not None:
@@ -160,8 +175,11 @@ def _assertion_error(assertion: dict[str, Any]) -> str | None:
 
 
 def _namespaces(inventory: list[dict[str, Any]], body: dict[str, Any]) -> dict[str, Any]:
-    namespaces = {str(_metadata(d).get("name", "")): d for d in inventory
-                  if d.get("kind") == "Namespace" and d.get("apiVersion") == "v1"}
+    namespaces = {
+        str(_metadata(d).get("name", "")): d
+        for d in inventory
+        if d.get("kind") == "Namespace" and d.get("apiVersion") == "v1"
+    }
     if body.get("kind") == "Namespace" and body.get("apiVersion") == "v1":
         namespaces.setdefault(str(_metadata(body).get("name", "")), body)
     return namespaces
@@ -199,8 +217,9 @@ def _run_case(place: Place, test: model.PolicySet, case: dict[str, Any]) -> str:
         return messages
     for assertion in assertions:
         pattern = assertion.get("message")
-        matching = sum(1 for m in messages if pattern is None
-                       or crd_schema.compile_pattern(pattern).search(m))
+        matching = sum(
+            1 for m in messages if pattern is None or crd_schema.compile_pattern(pattern).search(m)
+        )
         wrong = _count_ok(assertion.get("violations"), matching)
         if wrong:
             about = f" matching {pattern!r}" if pattern is not None else ""
@@ -261,8 +280,9 @@ def run_suite(path: Path, root: Path | None = None) -> Iterator[CaseResult]:
             continue
         wrong = shapes.check(doc, shapes.SUITE)
         if wrong:
-            yield CaseResult(suite, f"document {d}", "(suite)", False,
-                             f"{errors.POLICY_SUITE_INVALID}: {wrong} ({path})")
+            yield CaseResult(
+                suite, f"document {d}", "(suite)", False, f"{errors.POLICY_SUITE_INVALID}: {wrong} ({path})"
+            )
             continue
         for test in doc.get("tests") or []:
             yield from _run_test(place, suite, test)
@@ -276,6 +296,5 @@ def _run_test(place: Place, suite: str, test: dict[str, Any]) -> Iterator[CaseRe
         return
     for case in test.get("cases") or []:
         case_name = str(case.get("name", ""))
-        failure = _guarded(functools.partial(_case_failure, place, test, case),
-                           f"case {name}/{case_name}")
+        failure = _guarded(functools.partial(_case_failure, place, test, case), f"case {name}/{case_name}")
         yield CaseResult(suite, name, case_name, not failure, failure)

@@ -65,8 +65,7 @@ class Pass:
         self.result.problems += problems
         return any(p.blocking for p in problems)
 
-    def finish(self, stage: str, problems: list[Problem], state: State | None = None
-               ) -> SyncResult:
+    def finish(self, stage: str, problems: list[Problem], state: State | None = None) -> SyncResult:
         result = self.result
         result.problems += problems
         if not result.results and self.applied:  # apply stopped part-way: what it did counts
@@ -77,13 +76,17 @@ class Pass:
         previous = SyncStatus.from_status((self.existing or {}).get("status"))
         self.durations["total"] = round(time.monotonic() - self.started, 3)
         result.status = SyncStatus(
-            state=state or (State.ERROR if blocking else State.SYNCED), commit=commit,
+            state=state or (State.ERROR if blocking else State.SYNCED),
+            commit=commit,
             synced_commit=previous.synced_commit if blocking else commit,
             source={"repo": repo, "revision": self.spec.revision, "dir": self.spec.dir},
-            errors=[p.to_dict() for p in result.problems], counts=result.counts,
-            durations=self.durations, stage=stage if blocking else "",
+            errors=[p.to_dict() for p in result.problems],
+            counts=result.counts,
+            durations=self.durations,
+            stage=stage if blocking else "",
             managed=previous.managed if self.managed is None else self.managed,
-            message=_stopped(stage, result) if blocking else "")
+            message=_stopped(stage, result) if blocking else "",
+        )
         self.cluster.deadline = None  # the outcome is recorded even after the deadline
         if self.writes:
             self.record(result.status)
@@ -96,12 +99,21 @@ class Pass:
             return
         assert self.result.snapshot is not None
         previous = SyncStatus.from_status((self.existing or {}).get("status"))
-        self.record(SyncStatus(
-            State.PENDING, commit=self.result.snapshot.commit,
-            synced_commit=previous.synced_commit,
-            source={"repo": self.result.snapshot.repo, "revision": self.spec.revision,
-                    "dir": self.spec.dir}, managed=self.managed or 0, stage="apply",
-            message=f"applying {self.result.planned} changes"))
+        self.record(
+            SyncStatus(
+                State.PENDING,
+                commit=self.result.snapshot.commit,
+                synced_commit=previous.synced_commit,
+                source={
+                    "repo": self.result.snapshot.repo,
+                    "revision": self.spec.revision,
+                    "dir": self.spec.dir,
+                },
+                managed=self.managed or 0,
+                stage="apply",
+                message=f"applying {self.result.planned} changes",
+            )
+        )
 
     def record(self, status: SyncStatus) -> None:
         """Write the status; a failure (the API server went away) is kept on the result, and
@@ -110,8 +122,10 @@ class Pass:
             store.write_status(self.cluster, self.spec.name, status, self.existing)
         except AcmError as e:
             self.result.status_error = AcmError(
-                errors.STATUS_NOT_RECORDED, f"status of {self.spec.name!r} not recorded: "
-                f"{e.message}", hint="the next pass records its status")
+                errors.STATUS_NOT_RECORDED,
+                f"status of {self.spec.name!r} not recorded: {e.message}",
+                hint="the next pass records its status",
+            )
             return
         self.result.status_error = None
         self.existing = {**(self.existing or {}), "status": status.to_status()}
@@ -120,6 +134,5 @@ class Pass:
 def _stopped(stage: str, result: SyncResult) -> str:
     """One line on where a failed pass stopped and how far it got, for the RootSync's status."""
     if result.planned:
-        return (f"stopped at {stage}: {result.applied} of {result.planned} changes applied "
-                "before the failure")
+        return f"stopped at {stage}: {result.applied} of {result.planned} changes applied before the failure"
     return f"stopped at {stage}: nothing applied"

@@ -52,9 +52,17 @@ class DaemonOptions:
 class Worker:
     """One sync's loop."""
 
-    def __init__(self, spec: pipeline.SyncSpec, connect: Callable[[], Cluster], *,
-                 sync_options: pipeline.SyncOptions, options: DaemonOptions, metrics: Metrics,
-                 leader: Callable[[], bool], stop: threading.Event):
+    def __init__(
+        self,
+        spec: pipeline.SyncSpec,
+        connect: Callable[[], Cluster],
+        *,
+        sync_options: pipeline.SyncOptions,
+        options: DaemonOptions,
+        metrics: Metrics,
+        leader: Callable[[], bool],
+        stop: threading.Event,
+    ):
         self.spec, self.connect, self.sync_options = spec, connect, sync_options
         self.options, self.metrics, self.leader, self.stop = options, metrics, leader, stop
         self.synced_commit: str | None = None
@@ -100,8 +108,9 @@ class Worker:
         try:
             self._watch_local_directory()
         except Exception:  # no file events (e.g. out of inotify watches): polling still works
-            log.warning("cannot watch the local directory", exc_info=True,
-                        extra={"fields": {"sync": self.spec.name}})
+            log.warning(
+                "cannot watch the local directory", exc_info=True, extra={"fields": {"sync": self.spec.name}}
+            )
         while not (self.stop.is_set() or self.halt.is_set()):
             if self.leader():
                 self._attempt()
@@ -124,8 +133,9 @@ class Worker:
         except AcmError as e:  # the source or the cluster went away
             self._failed(e.to_problem(), None)
         except Exception as e:
-            log.error("poll raised", exc_info=True,
-                      extra={"fields": {"sync": self.spec.name, "stage": self.stage}})
+            log.error(
+                "poll raised", exc_info=True, extra={"fields": {"sync": self.spec.name, "stage": self.stage}}
+            )
             self._failed(pipeline.internal_problem(e, self.stage), e)
 
     def _failed(self, problem: Problem, exception: BaseException | None) -> None:
@@ -133,18 +143,27 @@ class Worker:
         self.busy.clear()
         self._note(ok=False)
         self.metrics.errors.labels(self.spec.name, problem.code.id).inc()
-        log.warning("pass failed", extra={"fields": {"sync": self.spec.name, "stage": self.stage,
-                                                     "error": problem.render()}})
+        log.warning(
+            "pass failed",
+            extra={"fields": {"sync": self.spec.name, "stage": self.stage, "error": problem.render()}},
+        )
         try:
-            result = pipeline.failed_pass(self.spec, self.cluster, self.sync_options, self.stage,
-                                          problems=[problem], exception=exception)
+            result = pipeline.failed_pass(
+                self.spec,
+                self.cluster,
+                self.sync_options,
+                self.stage,
+                problems=[problem],
+                exception=exception,
+            )
         except Exception:  # not even a cluster to report to: the log has it
-            log.warning("status not recorded", exc_info=True,
-                        extra={"fields": {"sync": self.spec.name}})
+            log.warning("status not recorded", exc_info=True, extra={"fields": {"sync": self.spec.name}})
             return
         if result.status_error is not None:
-            log.warning("status not recorded", extra={"fields": {
-                "sync": self.spec.name, "error": result.status_error.render()}})
+            log.warning(
+                "status not recorded",
+                extra={"fields": {"sync": self.spec.name, "error": result.status_error.render()}},
+            )
 
     def _note(self, *, ok: bool, input_fault: bool = False) -> None:
         """Keep the backoff and the failing streak up to date after a poll. A commit that is
@@ -191,8 +210,13 @@ class Worker:
         snapshot = pipeline.fetch_source(self.spec, self.sync_options, lambda _m: None)
         self.metrics.git_fetch.labels(self.spec.name).observe(time.monotonic() - started)
         changed = self.dirty if snapshot.commit is None else snapshot.commit != self.synced_commit
-        due = (changed or self.failures or self.passes == 0 or self.namespaces_changed
-               or time.monotonic() - self.last_full > self.options.resync)
+        due = (
+            changed
+            or self.failures
+            or self.passes == 0
+            or self.namespaces_changed
+            or time.monotonic() - self.last_full > self.options.resync
+        )
         if not due:
             self.metrics.skipped.labels(self.spec.name).inc()
             return
@@ -206,16 +230,22 @@ class Worker:
         self.passes += 1
         self.stage = "record"
         if result.exception is not None:
-            log.error("pass raised", exc_info=result.exception,
-                      extra={"fields": {"sync": self.spec.name, "stage": result.status.stage}})
+            log.error(
+                "pass raised",
+                exc_info=result.exception,
+                extra={"fields": {"sync": self.spec.name, "stage": result.status.stage}},
+            )
         self.record(result, time.monotonic() - started)
         if result.ok or result.live_namespaces is not None:  # a pass that failed first says nothing
             self._follow_namespaces(result.live_namespaces)
         # a status that could not be written counts as a failure: the next poll runs a pass
         blocking = [p for p in result.problems if p.blocking]
-        self._note(ok=result.ok and result.status_error is None,
-                   input_fault=bool(blocking) and result.status_error is None
-                   and all(p.code.category is errors.Category.PERMANENT for p in blocking))
+        self._note(
+            ok=result.ok and result.status_error is None,
+            input_fault=bool(blocking)
+            and result.status_error is None
+            and all(p.code.category is errors.Category.PERMANENT for p in blocking),
+        )
         if result.ok:
             self.synced_commit = result.status.commit
             self.last_full = time.monotonic()
@@ -238,17 +268,27 @@ class Worker:
     def _remediator(self) -> Remediator:
         if self.remediator is None:
             self.remediator = Remediator(
-                self.cluster, Discovery(self.cluster), self.spec.name, metrics=self.metrics,
-                allowed=lambda: (self.leader() and not self.busy.is_set()
-                                 and self.thread.is_alive()),  # no repairs for a dead loop
-                fight_threshold=self.options.fight_threshold, on_fight=self._fight)
+                self.cluster,
+                Discovery(self.cluster),
+                self.spec.name,
+                metrics=self.metrics,
+                allowed=lambda: (
+                    self.leader() and not self.busy.is_set() and self.thread.is_alive()
+                ),  # no repairs for a dead loop
+                fight_threshold=self.options.fight_threshold,
+                on_fight=self._fight,
+            )
         return self.remediator
 
     def _fight(self, change: Any) -> None:
         """A fight goes into the sync's status until the next pass rewrites it."""
-        problem = Problem(errors.FIGHT, f"{change.subject} keeps being changed back by another "
-                          "controller; repair paused until the next pass",
-                          obj=change.id.describe(), hint="find the other controller writing it")
+        problem = Problem(
+            errors.FIGHT,
+            f"{change.subject} keeps being changed back by another "
+            "controller; repair paused until the next pass",
+            obj=change.id.describe(),
+            hint="find the other controller writing it",
+        )
         try:
             store.add_error(self.cluster, self.spec.name, problem.to_dict())
         except AcmError as e:
@@ -266,14 +306,27 @@ class Worker:
             self.metrics.last_success.labels(name).set(time.time())
         changed = {k: v for k, v in result.counts.items() if v and k != "unchanged"}
         if changed or result.problems:
-            events.record(self.cluster, name, "Synced" if result.ok else "SyncFailed",
-                          _event_message(result), warning=not result.ok)
-        log.info("pass", extra={"fields": {"sync": name, "commit": result.status.commit,
-                                           "state": result.status.state.value,
-                                           "counts": {k: v for k, v in result.counts.items() if v},
-                                           "errors": [p.code.id for p in result.problems],
-                                           "statusRecorded": result.status_error is None,
-                                           "seconds": round(seconds, 3)}})
+            events.record(
+                self.cluster,
+                name,
+                "Synced" if result.ok else "SyncFailed",
+                _event_message(result),
+                warning=not result.ok,
+            )
+        log.info(
+            "pass",
+            extra={
+                "fields": {
+                    "sync": name,
+                    "commit": result.status.commit,
+                    "state": result.status.state.value,
+                    "counts": {k: v for k, v in result.counts.items() if v},
+                    "errors": [p.code.id for p in result.problems],
+                    "statusRecorded": result.status_error is None,
+                    "seconds": round(seconds, 3),
+                }
+            },
+        )
 
 
 def _event_message(result: pipeline.SyncResult) -> str:
@@ -286,9 +339,14 @@ def _event_message(result: pipeline.SyncResult) -> str:
 class Daemon:
     """Every worker, the lease, and the lifecycle around them."""
 
-    def __init__(self, workers: list[tuple[pipeline.SyncSpec, Callable[[], Cluster]]],
-                 sync_options: pipeline.SyncOptions, options: DaemonOptions,
-                 elector: LeaderElector | None = None, metrics: Metrics | None = None):
+    def __init__(
+        self,
+        workers: list[tuple[pipeline.SyncSpec, Callable[[], Cluster]]],
+        sync_options: pipeline.SyncOptions,
+        options: DaemonOptions,
+        elector: LeaderElector | None = None,
+        metrics: Metrics | None = None,
+    ):
         self.metrics = metrics or Metrics()
         self.elector = elector
         self.sync_options, self.options = sync_options, options
@@ -315,8 +373,15 @@ class Daemon:
             worker.thread.start()
 
     def add(self, spec: pipeline.SyncSpec, connect: Callable[[], Cluster]) -> Worker:
-        worker = Worker(spec, connect, sync_options=self.sync_options, options=self.options,
-                        metrics=self.metrics, leader=self.is_leader, stop=self.stop_event)
+        worker = Worker(
+            spec,
+            connect,
+            sync_options=self.sync_options,
+            options=self.options,
+            metrics=self.metrics,
+            leader=self.is_leader,
+            stop=self.stop_event,
+        )
         self.workers.append(worker)
         if self.started:
             worker.thread.start()

@@ -33,14 +33,29 @@ _DECLARED_LOCK = threading.Lock()
 _DECLARED_KEEP = 8
 
 
-def declared(snapshot: Snapshot, cluster: Cluster, *, source_format: str,
-             cluster_name: str | None, cluster_labels: Mapping[str, str] | None, schema: bool,
-             namespace: str | None) -> declare.Declared:
+def declared(
+    snapshot: Snapshot,
+    cluster: Cluster,
+    *,
+    source_format: str,
+    cluster_name: str | None,
+    cluster_labels: Mapping[str, str] | None,
+    schema: bool,
+    namespace: str | None,
+) -> declare.Declared:
     """Parse and validate a snapshot for one cluster (``namespace``: a tenant sync's), or return
     the declared set kept from an earlier pass that did the same."""
     labels = tuple(sorted((cluster_labels or {}).items()))
-    key = (snapshot.repo, snapshot.commit, snapshot.dir, source_format, cluster_name, labels,
-           schema, namespace)
+    key = (
+        snapshot.repo,
+        snapshot.commit,
+        snapshot.dir,
+        source_format,
+        cluster_name,
+        labels,
+        schema,
+        namespace,
+    )
     cached = None
     if snapshot.commit is not None:
         with _DECLARED_LOCK:
@@ -49,20 +64,24 @@ def declared(snapshot: Snapshot, cluster: Cluster, *, source_format: str,
                 _DECLARED.move_to_end(key)
     if cached is not None and cached.live is None:
         return cached.result
-    loaded = cached.loaded if cached is not None and cached.loaded is not None else (
-        declare.load(snapshot.root, source_format))
-    selectable = (live_namespaces(cluster)
-                  if declare.needs_live_namespaces(loaded, source_format) else None)
+    loaded = (
+        cached.loaded
+        if cached is not None and cached.loaded is not None
+        else (declare.load(snapshot.root, source_format))
+    )
+    selectable = live_namespaces(cluster) if declare.needs_live_namespaces(loaded, source_format) else None
     if cached is not None and cached.live == selectable:
         return cached.result
-    result = declare.declare(loaded, ClusterTarget(cluster_name, cluster_labels),
-                             declare.Options(source_format=source_format, schema=schema,
-                                             tenant_namespace=namespace,
-                                             live_namespaces=selectable))
+    result = declare.declare(
+        loaded,
+        ClusterTarget(cluster_name, cluster_labels),
+        declare.Options(
+            source_format=source_format, schema=schema, tenant_namespace=namespace, live_namespaces=selectable
+        ),
+    )
     if snapshot.commit is not None:
         with _DECLARED_LOCK:
-            _DECLARED[key] = _Rendered(result, selectable,
-                                       loaded if selectable is not None else None)
+            _DECLARED[key] = _Rendered(result, selectable, loaded if selectable is not None else None)
             while len(_DECLARED) > _DECLARED_KEEP:
                 _DECLARED.popitem(last=False)
     return result

@@ -13,17 +13,36 @@ from acm_lite.errors import AcmError
 log = logging.getLogger("acm_lite.events")
 
 
-def record(cluster: Cluster, sync: str, reason: str, message: str, *, warning: bool = False,
-           namespace: str = api.SYSTEM_NAMESPACE) -> None:
+def record(
+    cluster: Cluster,
+    sync: str,
+    reason: str,
+    message: str,
+    *,
+    warning: bool = False,
+    namespace: str = api.SYSTEM_NAMESPACE,
+) -> None:
     """Best effort: a failure to record an event never fails a pass."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = {"apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{sync}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
-            "involvedObject": {"apiVersion": api.API_VERSION, "kind": "RootSync", "name": sync,
-                               "namespace": namespace},
-            "reason": reason, "message": message[:1000], "type": "Warning" if warning else "Normal",
-            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-            "source": {"component": "acm-lite"}, "reportingComponent": "acm-lite"}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{sync}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": api.API_VERSION,
+            "kind": "RootSync",
+            "name": sync,
+            "namespace": namespace,
+        },
+        "reason": reason,
+        "message": message[:1000],
+        "type": "Warning" if warning else "Normal",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "source": {"component": "acm-lite"},
+        "reportingComponent": "acm-lite",
+    }
     try:
         cluster.request("POST", f"/api/v1/namespaces/{namespace}/events", body=body, decode=False)
     except (ApiError, AcmError) as e:

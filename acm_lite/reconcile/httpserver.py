@@ -25,11 +25,20 @@ log = logging.getLogger("acm_lite.http")
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _LENGTH = re.compile(r"[0-9]{1,18}")
-_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
-            404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-            411: "Length Required", 413: "Content Too Large",
-            431: "Request Header Fields Too Large", 500: "Internal Server Error",
-            503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    411: "Length Required",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -58,9 +67,11 @@ class Answer:
     content_type: str = "text/plain; charset=utf-8"
 
     def encode(self) -> bytes:
-        head = (f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Unknown')}\r\n"
-                f"Content-Type: {self.content_type}\r\nContent-Length: {len(self.body)}\r\n"
-                "Connection: close\r\n\r\n")
+        head = (
+            f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Unknown')}\r\n"
+            f"Content-Type: {self.content_type}\r\nContent-Length: {len(self.body)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
         return head.encode("latin-1") + self.body
 
 
@@ -80,8 +91,12 @@ def parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
     """Method, path and headers of a request head (without its final blank line)."""
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ")
-    if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1].startswith(b"/") \
-            or parts[2] not in (b"HTTP/1.0", b"HTTP/1.1"):
+    if (
+        len(parts) != 3
+        or not _TOKEN.fullmatch(parts[0])
+        or not parts[1].startswith(b"/")
+        or parts[2] not in (b"HTTP/1.0", b"HTTP/1.1")
+    ):
         raise BadRequestError(400, "malformed request line")
     headers: dict[str, str] = {}
     for line in lines[1:]:
@@ -142,11 +157,11 @@ class _Connection:
             self.length = body_length(self.head[2], limits)
             if self.length and self.head[0] != "POST":  # only a push carries a body
                 raise BadRequestError(413, f"a {self.head[0]} request carries no body")
-            self.buffer = self.buffer[end + 4:]
+            self.buffer = self.buffer[end + 4 :]
         if len(self.buffer) < self.length:
             return None
         method, path, headers = self.head
-        return Request(method, path, headers, self.buffer[:self.length])
+        return Request(method, path, headers, self.buffer[: self.length])
 
 
 class Server:

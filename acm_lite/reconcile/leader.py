@@ -31,8 +31,16 @@ def _parse(text: str | None) -> dt.datetime | None:
 class LeaderElector:
     """Acquire and renew a Lease; ``is_leader`` is true only while the lease is fresh."""
 
-    def __init__(self, cluster: Cluster, namespace: str, name: str, identity: str, *,
-                 duration: float = 15.0, renew_every: float = 3.0):
+    def __init__(
+        self,
+        cluster: Cluster,
+        namespace: str,
+        name: str,
+        identity: str,
+        *,
+        duration: float = 15.0,
+        renew_every: float = 3.0,
+    ):
         self.cluster, self.namespace, self.name = cluster, namespace, name
         self.identity, self.duration, self.renew_every = identity, duration, renew_every
         self._held_until = 0.0
@@ -51,8 +59,12 @@ class LeaderElector:
 
     def _body(self, lease: dict[str, Any] | None, transitions: int) -> dict[str, Any]:
         now = _micro(_now())
-        spec = {"holderIdentity": self.identity, "leaseDurationSeconds": int(self.duration),
-                "renewTime": now, "leaseTransitions": transitions}
+        spec = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": int(self.duration),
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        }
         if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
             spec["acquireTime"] = now
         else:
@@ -60,8 +72,7 @@ class LeaderElector:
         meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
         if lease is not None:
             meta["resourceVersion"] = lease["metadata"]["resourceVersion"]
-        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
-                "spec": spec}
+        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
 
     def try_acquire(self) -> bool:
         """One attempt to take or renew the lease (optimistic concurrency on resourceVersion)."""
@@ -79,13 +90,13 @@ class LeaderElector:
             spec = lease.get("spec") or {}
             holder = spec.get("holderIdentity") or ""
             renewed = _parse(spec.get("renewTime"))
-            expired = renewed is None or (
-                _now() - renewed).total_seconds() > float(spec.get("leaseDurationSeconds") or 15)
+            expired = renewed is None or (_now() - renewed).total_seconds() > float(
+                spec.get("leaseDurationSeconds") or 15
+            )
             if holder not in ("", self.identity) and not expired:
                 self._held_until = 0.0
                 return False
-            transitions = int(spec.get("leaseTransitions") or 0) + (
-                0 if holder == self.identity else 1)
+            transitions = int(spec.get("leaseTransitions") or 0) + (0 if holder == self.identity else 1)
             self.cluster.request("PUT", self.path, body=self._body(lease, transitions))
         self._held_until = started + self.duration * 2 / 3  # stop writing well before expiry
         return True

@@ -16,33 +16,58 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.sync_duration = Histogram("acm_lite_sync_duration_seconds",
-                                       "Duration of one pipeline pass.", ["sync"], registry=r,
-                                       buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
-        self.last_success = Gauge("acm_lite_last_sync_success_timestamp_seconds",
-                                  "Unix time of the last pass without errors.", ["sync"],
-                                  registry=r)
-        self.objects = Counter("acm_lite_objects_total", "Objects handled, by outcome.",
-                               ["sync", "outcome"], registry=r)
-        self.errors = Counter("acm_lite_errors_total", "Problems found, by code.",
-                              ["sync", "code"], registry=r)
-        self.drift_repairs = Counter("acm_lite_drift_repairs_total",
-                                     "Managed objects re-applied after someone changed them.",
-                                     ["sync"], registry=r)
-        self.fights = Counter("acm_lite_fights_total",
-                              "Objects another controller keeps reverting (repair paused).",
-                              ["sync"], registry=r)
-        self.git_fetch = Histogram("acm_lite_git_fetch_duration_seconds",
-                                   "Duration of fetching the source.", ["sync"], registry=r)
-        self.skipped = Counter("acm_lite_skipped_polls_total",
-                               "Polls that found neither a new commit nor drift.", ["sync"],
-                               registry=r)
+        self.sync_duration = Histogram(
+            "acm_lite_sync_duration_seconds",
+            "Duration of one pipeline pass.",
+            ["sync"],
+            registry=r,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+        )
+        self.last_success = Gauge(
+            "acm_lite_last_sync_success_timestamp_seconds",
+            "Unix time of the last pass without errors.",
+            ["sync"],
+            registry=r,
+        )
+        self.objects = Counter(
+            "acm_lite_objects_total", "Objects handled, by outcome.", ["sync", "outcome"], registry=r
+        )
+        self.errors = Counter(
+            "acm_lite_errors_total", "Problems found, by code.", ["sync", "code"], registry=r
+        )
+        self.drift_repairs = Counter(
+            "acm_lite_drift_repairs_total",
+            "Managed objects re-applied after someone changed them.",
+            ["sync"],
+            registry=r,
+        )
+        self.fights = Counter(
+            "acm_lite_fights_total",
+            "Objects another controller keeps reverting (repair paused).",
+            ["sync"],
+            registry=r,
+        )
+        self.git_fetch = Histogram(
+            "acm_lite_git_fetch_duration_seconds", "Duration of fetching the source.", ["sync"], registry=r
+        )
+        self.skipped = Counter(
+            "acm_lite_skipped_polls_total",
+            "Polls that found neither a new commit nor drift.",
+            ["sync"],
+            registry=r,
+        )
         self.leader = Gauge("acm_lite_leader", "1 when this replica holds the lease.", registry=r)
 
 
-def serve(address: tuple[str, int], metrics: Metrics, ready: Callable[[], bool],
-          on_push: Callable[[], None] | None = None, webhook_secret: bytes | None = None, *,
-          limits: Limits | None = None) -> Server:
+def serve(
+    address: tuple[str, int],
+    metrics: Metrics,
+    ready: Callable[[], bool],
+    on_push: Callable[[], None] | None = None,
+    webhook_secret: bytes | None = None,
+    *,
+    limits: Limits | None = None,
+) -> Server:
     """Start the endpoints on a background thread; the caller shuts the server down.
 
     With a webhook secret, ``POST /webhook`` accepts GitHub and GitLab push events whose signature

@@ -36,9 +36,11 @@ class SyncSpec:
     namespace: str | None = None  # a tenant sync, limited to this namespace
 
     def to_spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": "git",
-                                "git": {"repo": strip_userinfo(self.repo),
-                                        "revision": self.revision, "dir": self.dir}}
+        spec: dict[str, Any] = {
+            "sourceFormat": self.source_format,
+            "sourceType": "git",
+            "git": {"repo": strip_userinfo(self.repo), "revision": self.revision, "dir": self.dir},
+        }
         if self.cluster_name:
             spec["clusterName"] = self.cluster_name
         if self.namespace:

@@ -41,8 +41,9 @@ class NamespaceWatch:
             self.stop()
         elif self._stop.is_set() or not self.watching:  # a stopped thread ends on its own
             self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(self._stop,), daemon=True,
-                                            name="namespace-watch")
+            self._thread = threading.Thread(
+                target=self._run, args=(self._stop,), daemon=True, name="namespace-watch"
+            )
             self._thread.start()
 
     def stop(self) -> None:
@@ -68,12 +69,14 @@ class NamespaceWatch:
                 version = None
                 stop.wait(self.retry)
 
-    def _follow_events(self, items: dict[str, dict[str, Any]], version: str | None,
-                       stop: threading.Event) -> str | None:
+    def _follow_events(
+        self, items: dict[str, dict[str, Any]], version: str | None, stop: threading.Event
+    ) -> str | None:
         """Apply watch events to ``items`` until the server ends the watch; the version to go on
         from (None: list again)."""
-        for event in self.cluster.watch(PATH, {"resourceVersion": version, "timeoutSeconds": 60,
-                                               "allowWatchBookmarks": "true"}, stop):
+        for event in self.cluster.watch(
+            PATH, {"resourceVersion": version, "timeoutSeconds": 60, "allowWatchBookmarks": "true"}, stop
+        ):
             kind, obj = event.get("type"), event.get("object") or {}
             meta = obj.get("metadata") or {}
             if kind == "ERROR":  # too old a version: start over from a fresh LIST

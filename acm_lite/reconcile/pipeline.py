@@ -37,14 +37,27 @@ from acm_lite.source.snapshot import Snapshot
 from acm_lite.status import store
 from acm_lite.status.model import State
 
-__all__ = ["Progress", "SyncOptions", "SyncResult", "SyncSpec", "failed_pass", "fetch_source",
-           "internal_problem", "run"]
+__all__ = [
+    "Progress",
+    "SyncOptions",
+    "SyncResult",
+    "SyncSpec",
+    "failed_pass",
+    "fetch_source",
+    "internal_problem",
+    "run",
+]
 
 
-def run(spec: SyncSpec, cluster: Cluster, options: SyncOptions | None = None,
-        *, progress: Progress = lambda _m: None,
-        on_result: Callable[[Result], None] = lambda _r: None,
-        snapshot: Snapshot | None = None) -> SyncResult:
+def run(
+    spec: SyncSpec,
+    cluster: Cluster,
+    options: SyncOptions | None = None,
+    *,
+    progress: Progress = lambda _m: None,
+    on_result: Callable[[Result], None] = lambda _r: None,
+    snapshot: Snapshot | None = None,
+) -> SyncResult:
     """One full pass. Problems of the source, of single objects and of the cluster going away
     are part of the result; nothing raises except a bug. A caller that fetched the source
     already (the daemon's poll) hands its ``snapshot`` in rather than fetching twice."""
@@ -75,8 +88,9 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         store.install(cluster)
         sync.existing = store.read(cluster, spec.name)
         store.write_spec(cluster, spec.name, spec.to_spec(), sync.existing)
-    snapshot = sync.result.snapshot = sync.step("source", _source, spec, options, progress,
-                                                given=sync.result.snapshot)
+    snapshot = sync.result.snapshot = sync.step(
+        "source", _source, spec, options, progress, given=sync.result.snapshot
+    )
     declared = sync.step("parse", _parse, snapshot, spec, options.schema, cluster, progress)
     sync.result.live_namespaces = declared.live_namespaces
     if sync.blocked(declared.problems):
@@ -84,19 +98,28 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
     if sync.blocked(sync.step("policy", _policy, declared, options.policies)):
         return sync.finish("policy", [])
     record = sync.inventory = recording.Record(cluster, spec.name, writes=sync.writes)
-    plan = sync.step("plan", _plan, declared, snapshot.commit, spec, options, cluster,
-                     record=record, progress=progress)
+    plan = sync.step(
+        "plan", _plan, declared, snapshot.commit, spec, options, cluster, record=record, progress=progress
+    )
     sync.result.changeset, sync.result.planned = plan.changes, plan.changed
     if plan.cyclic or options.plan_only:
         return sync.finish("plan", plan.changes.problems)
-    problems = sync.step("apply", _apply, plan, options, cluster, record=record,
-                         before_first_write=sync.mark_applying, applied=sync.applied,
-                         on_result=on_result, progress=progress)
+    problems = sync.step(
+        "apply",
+        _apply,
+        plan,
+        options,
+        cluster,
+        record=record,
+        before_first_write=sync.mark_applying,
+        applied=sync.applied,
+        on_result=on_result,
+        progress=progress,
+    )
     return sync.finish("apply", problems)
 
 
-def _source(spec: SyncSpec, options: SyncOptions, progress: Progress, *, given: Snapshot | None
-            ) -> Snapshot:
+def _source(spec: SyncSpec, options: SyncOptions, progress: Progress, *, given: Snapshot | None) -> Snapshot:
     """The commit to sync: the one the caller fetched already, or fetched now. A source that
     cannot be fetched stops the pass; stalled when fetching again cannot help."""
     if given is not None:
@@ -104,8 +127,10 @@ def _source(spec: SyncSpec, options: SyncOptions, progress: Progress, *, given: 
     try:
         return fetch_source(spec, options, progress)
     except AcmError as e:
-        raise StageError([e.to_problem(source=strip_userinfo(spec.repo))],
-                         State.STALLED if e.category is errors.Category.PERMANENT else None) from e
+        raise StageError(
+            [e.to_problem(source=strip_userinfo(spec.repo))],
+            State.STALLED if e.category is errors.Category.PERMANENT else None,
+        ) from e
 
 
 def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Snapshot:
@@ -113,17 +138,30 @@ def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Sn
     path = Path(spec.repo)
     if path.is_dir() and not local.is_git_repository(path):
         return local.snapshot(path, spec.dir)
-    return git.fetch(spec.repo, spec.revision, spec.dir, cache=options.git_cache,
-                     auth=options.auth or GitAuth.from_env(), progress=progress)
+    return git.fetch(
+        spec.repo,
+        spec.revision,
+        spec.dir,
+        cache=options.git_cache,
+        auth=options.auth or GitAuth.from_env(),
+        progress=progress,
+    )
 
 
-def _parse(snapshot: Snapshot, spec: SyncSpec, schema: bool, cluster: Cluster, progress: Progress
-           ) -> declare.Declared:
+def _parse(
+    snapshot: Snapshot, spec: SyncSpec, schema: bool, cluster: Cluster, progress: Progress
+) -> declare.Declared:
     """The commit's files → what this cluster should hold (parsed, validated), or the problems."""
     progress(f"reading {snapshot.short_commit}")
     return declared_cache.declared(
-        snapshot, cluster, source_format=spec.source_format, cluster_name=spec.cluster_name,
-        cluster_labels=spec.cluster_labels, schema=schema, namespace=spec.namespace)
+        snapshot,
+        cluster,
+        source_format=spec.source_format,
+        cluster_name=spec.cluster_name,
+        cluster_labels=spec.cluster_labels,
+        schema=schema,
+        namespace=spec.namespace,
+    )
 
 
 def _policy(declared: declare.Declared, policies: PolicySources) -> list[Problem]:
@@ -142,12 +180,19 @@ class _Plan:
     @property
     def changed(self) -> int:
         """Changes the plan means to make (not counting unchanged or skipped objects)."""
-        return sum(1 for c in self.changes.changes
-                   if c.action not in (Action.UNCHANGED, Action.SKIP))
+        return sum(1 for c in self.changes.changes if c.action not in (Action.UNCHANGED, Action.SKIP))
 
 
-def _plan(declared: declare.Declared, commit: str | None, spec: SyncSpec, options: SyncOptions,
-          cluster: Cluster, *, record: recording.Record, progress: Progress) -> _Plan:
+def _plan(
+    declared: declare.Declared,
+    commit: str | None,
+    spec: SyncSpec,
+    options: SyncOptions,
+    cluster: Cluster,
+    *,
+    record: recording.Record,
+    progress: Progress,
+) -> _Plan:
     """The declared set, the live objects and the inventory's record → the change set. A commit
     that would prune all the record holds stops the pass; what the pass may apply is recorded
     while the plan is made."""
@@ -159,9 +204,14 @@ def _plan(declared: declare.Declared, commit: str | None, spec: SyncSpec, option
         raise StageError([refused])
     wanted = declared_ids | recorded
     progress(f"reading live state of {len({o.group_kind for o in wanted})} kinds")
-    current = live.snapshot(cluster, discovery, wanted, f"{metadata.SYNC_LABEL}={spec.name}",
-                            scope=spec.namespace,
-                            versions={o.id: o.version for o in declared.objects})
+    current = live.snapshot(
+        cluster,
+        discovery,
+        wanted,
+        f"{metadata.SYNC_LABEL}={spec.name}",
+        scope=spec.namespace,
+        versions={o.id: o.version for o in declared.objects},
+    )
     opts = planner.PlanOptions(spec.name, commit, options.take_over)
     levels = order.levels(declared.objects)
     may_apply = set() if levels.cyclic else planner.manageable(declared.objects, current, opts)
@@ -170,9 +220,17 @@ def _plan(declared: declare.Declared, commit: str | None, spec: SyncSpec, option
     return _Plan(changes, discovery, levels.cyclic)
 
 
-def _apply(plan: _Plan, options: SyncOptions, cluster: Cluster, *, record: recording.Record,
-           before_first_write: Callable[[], None], applied: list[Result],
-           on_result: Callable[[Result], None], progress: Progress) -> list[Problem]:
+def _apply(
+    plan: _Plan,
+    options: SyncOptions,
+    cluster: Cluster,
+    *,
+    record: recording.Record,
+    before_first_write: Callable[[], None],
+    applied: list[Result],
+    on_result: Callable[[Result], None],
+    progress: Progress,
+) -> list[Problem]:
     """The change set → the cluster, level by level; the inventory records what the sync manages
     before anything is applied and what is left after. ``applied`` gets the results as they
     arrive, then the applier's list; the problems of the stage are returned."""
@@ -186,12 +244,22 @@ def _apply(plan: _Plan, options: SyncOptions, cluster: Cluster, *, record: recor
         on_result(result)
 
     prevalidated = frozenset(builtin()) if options.schema else frozenset()
-    applier = Applier(cluster, plan.discovery, ApplyOptions(
-        force_conflicts=options.force_conflicts, concurrency=options.concurrency,
-        dry_run=options.dry_run, crd_timeout=options.crd_timeout, prevalidated=prevalidated),
-        seen)
-    progress(f"applying {sum(1 for c in changes.changes if c.action is not Action.UNCHANGED)}"
-             f" of {len(changes.changes)} objects")
+    applier = Applier(
+        cluster,
+        plan.discovery,
+        ApplyOptions(
+            force_conflicts=options.force_conflicts,
+            concurrency=options.concurrency,
+            dry_run=options.dry_run,
+            crd_timeout=options.crd_timeout,
+            prevalidated=prevalidated,
+        ),
+        seen,
+    )
+    progress(
+        f"applying {sum(1 for c in changes.changes if c.action is not Action.UNCHANGED)}"
+        f" of {len(changes.changes)} objects"
+    )
     results = applier.run(changes)
     applied[:] = results
     unrecorded = record.after_applying(managed, results)
@@ -205,12 +273,22 @@ def internal_problem(error: BaseException, stage: str) -> Problem:
     text = f"{type(error).__name__}: {error}"
     if len(text) > 500:
         text = text[:500] + "…"
-    return Problem(errors.INTERNAL_ERROR, f"the {stage} stage failed unexpectedly: {text}",
-                   hint="a bug in acm-lite; the traceback is in the log; the pass is retried")
+    return Problem(
+        errors.INTERNAL_ERROR,
+        f"the {stage} stage failed unexpectedly: {text}",
+        hint="a bug in acm-lite; the traceback is in the log; the pass is retried",
+    )
 
 
-def failed_pass(spec: SyncSpec, cluster: Cluster, options: SyncOptions, stage: str, *,
-                problems: list[Problem], exception: BaseException | None = None) -> SyncResult:
+def failed_pass(
+    spec: SyncSpec,
+    cluster: Cluster,
+    options: SyncOptions,
+    stage: str,
+    *,
+    problems: list[Problem],
+    exception: BaseException | None = None,
+) -> SyncResult:
     """The result (and recorded status) of a pass that failed before ``run`` could start it,
     such as a poll whose source could not be fetched."""
     sync = Pass(spec, cluster, options, lambda _m: None)
@@ -219,8 +297,9 @@ def failed_pass(spec: SyncSpec, cluster: Cluster, options: SyncOptions, stage: s
         try:
             sync.existing = store.read(cluster, spec.name)
         except AcmError as e:
-            sync.result.status_error = AcmError(errors.STATUS_NOT_RECORDED,
-                                                f"status not recorded: {e.message}")
+            sync.result.status_error = AcmError(
+                errors.STATUS_NOT_RECORDED, f"status not recorded: {e.message}"
+            )
             sync.writes = False
     return sync.finish(stage, problems)
 

@@ -74,8 +74,9 @@ class Record:
         try:
             self.notes += filter(None, [inventory.write(self.cluster, self.sync, objects)])
         except AcmError as e:
-            raise AcmError(e.code, f"{e.message}; nothing was applied", path=e.path,
-                           subject=e.subject, hint=e.hint) from e
+            raise AcmError(
+                e.code, f"{e.message}; nothing was applied", path=e.path, subject=e.subject, hint=e.hint
+            ) from e
 
     def _after(self, objects: set[ObjectId]) -> Problem | None:
         """Record the set left after pruning. Everything applied was recorded before applying, so
@@ -84,37 +85,45 @@ class Record:
         try:
             self.notes += filter(None, [inventory.write(self.cluster, self.sync, objects)])
         except AcmError as e:
-            return e.to_problem(message=f"{e.message}; the objects were applied and recorded "
-                                "before applying, and the next pass records what was pruned")
+            return e.to_problem(
+                message=f"{e.message}; the objects were applied and recorded "
+                "before applying, and the next pass records what was pruned"
+            )
         return None
 
 
-def refuse_prune_all(declared: set[ObjectId], recorded: set[ObjectId], allowed: bool
-                     ) -> Problem | None:
+def refuse_prune_all(declared: set[ObjectId], recorded: set[ObjectId], allowed: bool) -> Problem | None:
     """A commit that keeps none of the recorded objects is refused unless pruning all is
     ``allowed`` (an empty source, or a wrong directory, would delete everything)."""
     if allowed or not recorded:
         return None
     if not recorded & declared:
-        return Problem(errors.EMPTY_SOURCE,
-                       f"this commit would prune all {len(recorded)} objects the sync manages and "
-                       "keep none; refusing", hint="check --repo and --dir; pass --allow-prune-all "
-                       "if removing everything is intended")
+        return Problem(
+            errors.EMPTY_SOURCE,
+            f"this commit would prune all {len(recorded)} objects the sync manages and keep none; refusing",
+            hint="check --repo and --dir; pass --allow-prune-all if removing everything is intended",
+        )
     return None
 
 
 def managed(changes: ChangeSet) -> set[ObjectId]:
     """Declared objects this sync manages after the pass (not the disabled or conflicting ones)."""
-    return {c.id for c in changes.changes if c.manifest is not None
-            and c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)}
+    return {
+        c.id
+        for c in changes.changes
+        if c.manifest is not None and c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)
+    }
 
 
-def final(recorded: set[ObjectId], managed: set[ObjectId], results: list[Result]
-          ) -> set[ObjectId]:
+def final(recorded: set[ObjectId], managed: set[ObjectId], results: list[Result]) -> set[ObjectId]:
     """The record after applying: what the sync manages now, and of what it recorded before, all
     but what it released (pruned, unmanaged) and what left the source and is no longer its own."""
-    released = {r.change.id for r in results if r.change.id not in managed
-                and r.outcome in (Outcome.PRUNED, Outcome.UNMANAGED)}
-    dropped = {r.change.id for r in results if r.change.action is Action.SKIP
-               and r.change.manifest is None}  # left the source and no longer ours
+    released = {
+        r.change.id
+        for r in results
+        if r.change.id not in managed and r.outcome in (Outcome.PRUNED, Outcome.UNMANAGED)
+    }
+    dropped = {
+        r.change.id for r in results if r.change.action is Action.SKIP and r.change.manifest is None
+    }  # left the source and no longer ours
     return managed | (recorded - released - dropped)

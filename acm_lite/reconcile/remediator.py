@@ -33,9 +33,17 @@ def _version(change: Change) -> str | None:
 
 
 class Remediator:
-    def __init__(self, cluster: Cluster, discovery: Discovery, sync: str, *, metrics: Metrics,
-                 allowed: Callable[[], bool], fight_threshold: int = 5,
-                 on_fight: Callable[[Change], None] = lambda _c: None):
+    def __init__(
+        self,
+        cluster: Cluster,
+        discovery: Discovery,
+        sync: str,
+        *,
+        metrics: Metrics,
+        allowed: Callable[[], bool],
+        fight_threshold: int = 5,
+        on_fight: Callable[[Change], None] = lambda _c: None,
+    ):
         self.cluster, self.discovery, self.sync, self.metrics = cluster, discovery, sync, metrics
         self.allowed = allowed
         self.fight_threshold = fight_threshold
@@ -49,17 +57,23 @@ class Remediator:
 
     def update(self, changeset: ChangeSet) -> None:
         """After a pass: the declared state to defend, and watches on every kind it covers."""
-        desired = {c.id: c for c in changeset.changes if c.desired is not None
-                   and c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)}
+        desired = {
+            c.id: c
+            for c in changeset.changes
+            if c.desired is not None and c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)
+        }
         with self._lock:
             self._desired = desired
             self.fights.clear()
             self._repairs.clear()
-        for resource in self._resources({(oid.group_kind, _version(c)) for oid, c in
-                                         desired.items()}):
+        for resource in self._resources({(oid.group_kind, _version(c)) for oid, c in desired.items()}):
             if resource not in self._watched:
-                thread = threading.Thread(target=self._watch, args=(resource,), daemon=True,
-                                          name=f"watch-{resource.plural}.{resource.version}")
+                thread = threading.Thread(
+                    target=self._watch,
+                    args=(resource,),
+                    daemon=True,
+                    name=f"watch-{resource.plural}.{resource.version}",
+                )
                 self._watched[resource] = thread
                 thread.start()
 
@@ -84,9 +98,16 @@ class Remediator:
         version = None
         while not self._stop.is_set():
             try:
-                for event in self.cluster.watch(resource.collection(), {
-                        "labelSelector": selector, "resourceVersion": version,
-                        "allowWatchBookmarks": "true", "timeoutSeconds": 60}, self._stop):
+                for event in self.cluster.watch(
+                    resource.collection(),
+                    {
+                        "labelSelector": selector,
+                        "resourceVersion": version,
+                        "allowWatchBookmarks": "true",
+                        "timeoutSeconds": 60,
+                    },
+                    self._stop,
+                ):
                     obj = event.get("object") or {}
                     if event.get("type") == "ERROR":
                         version = None  # too old: start over from the current state
@@ -95,8 +116,9 @@ class Remediator:
                     if event.get("type") in ("MODIFIED", "DELETED", "ADDED"):
                         self.observe(resource, event["type"], obj)
             except (AcmError, ApiError) as e:
-                log.info("watch interrupted", extra={"fields": {"resource": resource.plural,
-                                                                "error": str(e)}})
+                log.info(
+                    "watch interrupted", extra={"fields": {"resource": resource.plural, "error": str(e)}}
+                )
                 self._stop.wait(1.0)
             except Exception:  # a bug must not end drift repair of this kind for good
                 log.exception("watch failed", extra={"fields": {"resource": resource.plural}})
@@ -105,9 +127,12 @@ class Remediator:
 
     def observe(self, resource: Resource, kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
-        oid = ObjectId(resource.group_kind.group, resource.group_kind.kind,
-                       meta.get("namespace", "") if resource.namespaced else "",
-                       meta.get("name", ""))
+        oid = ObjectId(
+            resource.group_kind.group,
+            resource.group_kind.kind,
+            meta.get("namespace", "") if resource.namespaced else "",
+            meta.get("name", ""),
+        )
         with self._lock:
             change = self._desired.get(oid)
         if change is None or change.desired is None or not self.allowed():
@@ -133,21 +158,27 @@ class Remediator:
                 history.append(now)
         if fought:
             self.metrics.fights.labels(self.sync).inc()
-            log.warning("fight: another controller keeps changing a managed object; repair "
-                        "paused until the next sync", extra={"fields": {
-                            "sync": self.sync, "object": change.subject}})
-            events.record(self.cluster, self.sync, "Fight",
-                          f"{change.subject} was changed back {self.fight_threshold} times "
-                          "within a minute; repair paused until the next sync", warning=True)
+            log.warning(
+                "fight: another controller keeps changing a managed object; repair "
+                "paused until the next sync",
+                extra={"fields": {"sync": self.sync, "object": change.subject}},
+            )
+            events.record(
+                self.cluster,
+                self.sync,
+                "Fight",
+                f"{change.subject} was changed back {self.fight_threshold} times "
+                "within a minute; repair paused until the next sync",
+                warning=True,
+            )
             self.on_fight(change)
             return
         try:
-            writes.send(self.cluster, writes.server_side_apply(resource.path_of(change.id),
-                                                               change.desired))
+            writes.send(self.cluster, writes.server_side_apply(resource.path_of(change.id), change.desired))
         except (ApiError, AcmError) as e:
-            log.warning("drift repair failed", extra={"fields": {"object": change.subject,
-                                                                 "error": str(e)}})
+            log.warning("drift repair failed", extra={"fields": {"object": change.subject, "error": str(e)}})
             return
         self.metrics.drift_repairs.labels(self.sync).inc()
-        log.info("drift repaired", extra={"fields": {"sync": self.sync, "object": change.subject,
-                                                     "why": why}})
+        log.info(
+            "drift repaired", extra={"fields": {"sync": self.sync, "object": change.subject, "why": why}}
+        )

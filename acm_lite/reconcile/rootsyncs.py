@@ -26,25 +26,30 @@ def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
     git = spec.get("git") or {}
     if not git.get("repo"):
         return None
-    return pipeline.SyncSpec(repo=git["repo"], name=item["metadata"]["name"],
-                             revision=git.get("revision", "HEAD"), dir=git.get("dir", "."),
-                             source_format=spec.get("sourceFormat", "hierarchy"),
-                             cluster_name=spec.get("clusterName"), namespace=spec.get("namespace"))
+    return pipeline.SyncSpec(
+        repo=git["repo"],
+        name=item["metadata"]["name"],
+        revision=git.get("revision", "HEAD"),
+        dir=git.get("dir", "."),
+        source_format=spec.get("sourceFormat", "hierarchy"),
+        cluster_name=spec.get("clusterName"),
+        namespace=spec.get("namespace"),
+    )
 
 
 def from_config(path: Path) -> list[pipeline.SyncSpec]:
     """The syncs of a config file: a YAML file of RootSync objects, each with spec.git.repo."""
     loaded = reader.load_documents(path)
     if isinstance(loaded, Problem):
-        raise AcmError(errors.INVALID_FLEET, f"cannot read config: {loaded.message}",
-                       path=str(path))
+        raise AcmError(errors.INVALID_FLEET, f"cannot read config: {loaded.message}", path=str(path))
     docs = [d for d in loaded if d]
     specs = []
     for i, doc in enumerate(docs):
         spec = spec_of(doc) if isinstance(doc, dict) and doc.get("kind") == "RootSync" else None
         if spec is None:
-            raise AcmError(errors.INVALID_FLEET, f"document {i + 1} is not a RootSync with "
-                           "spec.git.repo", path=str(path))
+            raise AcmError(
+                errors.INVALID_FLEET, f"document {i + 1} is not a RootSync with spec.git.repo", path=str(path)
+            )
         specs.append(spec)
     return specs
 
@@ -68,8 +73,7 @@ class RootSyncs:
         except Exception:  # a bug must not end the daemon: the syncs already running go on
             log.exception("listing RootSyncs failed")
             return
-        wanted = {item["metadata"]["name"]: found for item in items
-                  if (found := spec_of(item)) is not None}
+        wanted = {item["metadata"]["name"]: found for item in items if (found := spec_of(item)) is not None}
         for name in [n for n in self.specs if wanted.get(n) != self.specs[n]]:
             self.daemon.remove(name)
             del self.specs[name]

@@ -84,8 +84,7 @@ def where(value: str) -> Where:
     lowered = text.lower()
     if lowered.startswith("file:") or text.startswith("/"):
         return Where.OUTSIDE
-    if _SCHEME.match(text) or _USER.match(text) or lowered.startswith(("github.com/",
-                                                                       "github.com:")):
+    if _SCHEME.match(text) or _USER.match(text) or lowered.startswith(("github.com/", "github.com:")):
         return Where.REMOTE
     return Where.LOCAL
 
@@ -155,10 +154,12 @@ def _path_items(doc: Mapping[str, Any], keys: tuple[str, ...]) -> Iterator[Ref]:
 
 def kustomization_refs(doc: Mapping[str, Any]) -> list[Ref]:
     """Every path a Kustomization (or Component) names, in the fields kustomize loads from."""
-    refs = [*_listed(doc, ("resources", "bases", "components"), Kind.TARGET),
-            *_listed(doc, ("crds", "configurations", "patchesStrategicMerge"), Kind.FILE),
-            *_listed(doc, ("generators", "transformers", "validators"), Kind.PLUGIN),
-            *_path_items(doc, ("patches", "patchesJson6902", "replacements"))]
+    refs = [
+        *_listed(doc, ("resources", "bases", "components"), Kind.TARGET),
+        *_listed(doc, ("crds", "configurations", "patchesStrategicMerge"), Kind.FILE),
+        *_listed(doc, ("generators", "transformers", "validators"), Kind.PLUGIN),
+        *_path_items(doc, ("patches", "patchesJson6902", "replacements")),
+    ]
     openapi = doc.get("openapi")
     if isinstance(openapi, dict) and _text(openapi.get("path")):
         refs.append(Ref("openapi.path", openapi["path"], Kind.FILE))
@@ -197,12 +198,20 @@ def config_homes(doc: Mapping[str, Any]) -> list[str]:
 def charts(doc: Mapping[str, Any]) -> list[Chart]:
     """The Helm charts a Kustomization inflates (``helmCharts`` and the older generator field)."""
     home = _chart_home(doc)
-    found = [Chart(f"helmCharts[{i}]", _text(c.get("name")), _text(c.get("repo")),
-                   _text(c.get("version")), home)
-             for i, c in enumerate(_items(doc.get("helmCharts")))]
-    found += [Chart(f"helmChartInflationGenerator[{i}]", _text(c.get("chartName")),
-                    _text(c.get("chartRepoUrl")), _text(c.get("chartVersion")), home)
-              for i, c in enumerate(_items(doc.get("helmChartInflationGenerator")))]
+    found = [
+        Chart(f"helmCharts[{i}]", _text(c.get("name")), _text(c.get("repo")), _text(c.get("version")), home)
+        for i, c in enumerate(_items(doc.get("helmCharts")))
+    ]
+    found += [
+        Chart(
+            f"helmChartInflationGenerator[{i}]",
+            _text(c.get("chartName")),
+            _text(c.get("chartRepoUrl")),
+            _text(c.get("chartVersion")),
+            home,
+        )
+        for i, c in enumerate(_items(doc.get("helmChartInflationGenerator")))
+    ]
     return [chart for chart in found if chart.name]
 
 
@@ -230,8 +239,13 @@ def plugin_chart(doc: Mapping[str, Any]) -> Chart | None:
     """The chart a HelmChartInflationGenerator configuration inflates."""
     if _text(doc.get("kind")) != "HelmChartInflationGenerator" or not _text(doc.get("name")):
         return None
-    return Chart("HelmChartInflationGenerator", doc["name"], _text(doc.get("repo")),
-                 _text(doc.get("version")), _text(doc.get("chartHome")) or _HELM_DEFAULT_HOME)
+    return Chart(
+        "HelmChartInflationGenerator",
+        doc["name"],
+        _text(doc.get("repo")),
+        _text(doc.get("version")),
+        _text(doc.get("chartHome")) or _HELM_DEFAULT_HOME,
+    )
 
 
 def inline_documents(value: str) -> list[dict[str, Any]]:
@@ -252,11 +266,20 @@ class Switches:
     alpha_plugins: bool = False
 
 
-def command(kustomize: str, helm: str, target: str, switches: Switches,
-            restrictor: str = ROOT_ONLY) -> list[str]:
+def command(
+    kustomize: str, helm: str, target: str, switches: Switches, restrictor: str = ROOT_ONLY
+) -> list[str]:
     """``kustomize build`` with Helm inflation; plugins only when switched on."""
-    argv = [kustomize, "build", target, "--enable-helm", "--helm-command", helm,
-            "--load-restrictor", restrictor]
+    argv = [
+        kustomize,
+        "build",
+        target,
+        "--enable-helm",
+        "--helm-command",
+        helm,
+        "--load-restrictor",
+        restrictor,
+    ]
     if switches.alpha_plugins or switches.exec_plugins:
         argv.append("--enable-alpha-plugins")
     if switches.exec_plugins:
@@ -268,8 +291,9 @@ _PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
-def environment(parent: Mapping[str, str], work: str, switches: Switches,
-                closed_port: int | None) -> dict[str, str]:
+def environment(
+    parent: Mapping[str, str], work: str, switches: Switches, closed_port: int | None
+) -> dict[str, str]:
     """The whole environment of kustomize and helm: nothing of the parent's but the variables
     above (no credentials, tokens or kubeconfig), a home and temp directory inside the render
     directory, git without configuration or prompts, and, with the network off, every proxy
@@ -277,16 +301,22 @@ def environment(parent: Mapping[str, str], work: str, switches: Switches,
     env = {name: parent[name] for name in _PASSED if name in parent}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     home = posixpath.join(work, "home")
-    env.update({
-        "HOME": home, "TMPDIR": posixpath.join(work, "tmp"),
-        "XDG_CONFIG_HOME": posixpath.join(home, ".config"),
-        "XDG_CACHE_HOME": posixpath.join(home, ".cache"),
-        "XDG_DATA_HOME": posixpath.join(home, ".local", "share"),
-        "KUSTOMIZE_PLUGIN_HOME": posixpath.join(work, "plugins"),
-        "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_TERMINAL_PROMPT": "0",
-        "GIT_ASKPASS": "false", "SSH_ASKPASS": "false",
-        "GIT_SSH_COMMAND": "ssh -F /dev/null -o BatchMode=yes",
-    })
+    env.update(
+        {
+            "HOME": home,
+            "TMPDIR": posixpath.join(work, "tmp"),
+            "XDG_CONFIG_HOME": posixpath.join(home, ".config"),
+            "XDG_CACHE_HOME": posixpath.join(home, ".cache"),
+            "XDG_DATA_HOME": posixpath.join(home, ".local", "share"),
+            "KUSTOMIZE_PLUGIN_HOME": posixpath.join(work, "plugins"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "false",
+            "SSH_ASKPASS": "false",
+            "GIT_SSH_COMMAND": "ssh -F /dev/null -o BatchMode=yes",
+        }
+    )
     if switches.network:
         for name in _PROXIES:
             for variant in (name, name.lower()):
@@ -335,8 +365,11 @@ def _parsed(text: str) -> dict[str, Any] | None:
 
 def _edited(text: str, present: bool) -> str | None:
     if not present:
-        return text + ("" if text.endswith("\n") or not text else "\n") + (
-            "buildMetadata: [originAnnotations]\n")
+        return (
+            text
+            + ("" if text.endswith("\n") or not text else "\n")
+            + ("buildMetadata: [originAnnotations]\n")
+        )
     found = _TOP_KEY.search(text)
     if found is None:
         return None
@@ -345,15 +378,15 @@ def _edited(text: str, present: bool) -> str | None:
     if flow:
         inner = flow.group(1).strip()
         items = f"originAnnotations, {inner}" if inner else "originAnnotations"
-        return f"{text[:found.start()]}buildMetadata: [{items}]{text[found.end():]}"
+        return f"{text[: found.start()]}buildMetadata: [{items}]{text[found.end() :]}"
     if rest.strip() and not rest.strip().startswith("#"):
         return None
-    following = text[found.end() + 1:].split("\n", 1)[0]
+    following = text[found.end() + 1 :].split("\n", 1)[0]
     item = _ITEM.match(following)
     indent = item.group(1) if item else ""
     if item is None:
-        return f"{text[:found.start()]}buildMetadata: [originAnnotations]{text[found.end():]}"
-    return f"{text[:found.end()]}\n{indent}- originAnnotations{text[found.end():]}"
+        return f"{text[: found.start()]}buildMetadata: [originAnnotations]{text[found.end() :]}"
+    return f"{text[: found.end()]}\n{indent}- originAnnotations{text[found.end() :]}"
 
 
 def origin_file(annotation: str) -> str:
@@ -376,13 +409,20 @@ def _unquoted(value: str) -> str:
     return value
 
 
-def cache_key(commit: str, sync_dir: str, tools: Mapping[str, str], switches: Switches,
-              max_output_bytes: int) -> str:
+def cache_key(
+    commit: str, sync_dir: str, tools: Mapping[str, str], switches: Switches, max_output_bytes: int
+) -> str:
     """The identity of a rendered output: the same commit and directory rendered by the same
     binaries with the same choices gives the same objects."""
-    material = {"commit": commit, "dir": sync_dir, "tools": dict(sorted(tools.items())),
-                "network": switches.network, "exec": switches.exec_plugins,
-                "alpha": switches.alpha_plugins, "max_output": max_output_bytes}
+    material = {
+        "commit": commit,
+        "dir": sync_dir,
+        "tools": dict(sorted(tools.items())),
+        "network": switches.network,
+        "exec": switches.exec_plugins,
+        "alpha": switches.alpha_plugins,
+        "max_output": max_output_bytes,
+    }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 

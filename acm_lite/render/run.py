@@ -69,7 +69,7 @@ class _Reading:
             else:
                 self.out.append(chunk)
         elif self.err_bytes < MAX_STDERR:
-            self.err.append(chunk[:MAX_STDERR - self.err_bytes])
+            self.err.append(chunk[: MAX_STDERR - self.err_bytes])
             self.err_bytes += len(self.err[-1])
 
 
@@ -78,13 +78,21 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float,
-        max_stdout: int) -> Finished:
+def run(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float, max_stdout: int
+) -> Finished:
     """Run ``argv`` to its end or to a limit. Raises OSError when it cannot be started."""
     started = time.monotonic()
-    proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, close_fds=True)
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+    )
     reading = _Reading(proc, started + timeout, max_stdout)
     try:
         reading.loop()
@@ -100,6 +108,11 @@ def run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: floa
             if pipe is not None:
                 pipe.close()
     stopped = reading.timed_out or reading.too_large
-    return Finished(None if stopped else proc.returncode, b"".join(reading.out),
-                    b"".join(reading.err), reading.timed_out, reading.too_large,
-                    time.monotonic() - started)
+    return Finished(
+        None if stopped else proc.returncode,
+        b"".join(reading.out),
+        b"".join(reading.err),
+        reading.timed_out,
+        reading.too_large,
+        time.monotonic() - started,
+    )

@@ -91,8 +91,7 @@ class _Walk:
         self.seen = {sync_dir}
 
     def problem(self, code: errors.Code, message: str, rel: str, hint: str | None = None) -> None:
-        self.found.problems.append(Problem(code, message, source=shown_path(rel, self.sync_dir),
-                                           hint=hint))
+        self.found.problems.append(Problem(code, message, source=shown_path(rel, self.sync_dir), hint=hint))
 
     def run(self) -> References:
         while self.queue and not self.found.problems:
@@ -102,21 +101,29 @@ class _Walk:
                 continue  # kustomize says what is missing
             self.found.kustomizations += 1
             if self.found.kustomizations > self.limit:
-                self.problem(errors.RENDER_FAILED, f"more than {self.limit} kustomizations are "
-                             "reachable from the sync directory", directory)
+                self.problem(
+                    errors.RENDER_FAILED,
+                    f"more than {self.limit} kustomizations are reachable from the sync directory",
+                    directory,
+                )
                 break
             self.kustomization(directory, posixpath.join(directory, name) if directory else name)
         return self.found
 
     def documents(self, rel: str) -> list[Any] | None:
         if not inside(os.path.realpath(self.root / rel), self.real_root):
-            self.problem(errors.SYMLINK_OUTSIDE_SOURCE, "symbolic link points outside the "
-                         "source", rel, hint="replace the link with the file it points to")
+            self.problem(
+                errors.SYMLINK_OUTSIDE_SOURCE,
+                "symbolic link points outside the source",
+                rel,
+                hint="replace the link with the file it points to",
+            )
             return None
         found = reader.load_documents(self.root / rel)
         if isinstance(found, Problem):
-            self.problem(errors.RENDER_FAILED, f"cannot read {shown_path(rel, self.sync_dir)}: "
-                         f"{found.message}", rel)
+            self.problem(
+                errors.RENDER_FAILED, f"cannot read {shown_path(rel, self.sync_dir)}: {found.message}", rel
+            )
             return None
         return found
 
@@ -131,8 +138,11 @@ class _Walk:
             self.chart(directory, kfile, chart)
         for home in plan.config_homes(doc):
             if home.startswith("/") or ".." in home.split("/"):
-                self.problem(errors.RENDER_PATH_OUTSIDE_SOURCE, f"helm's configuration home "
-                             f"{errors.shown(home)} is not a plain relative directory", kfile)
+                self.problem(
+                    errors.RENDER_PATH_OUTSIDE_SOURCE,
+                    f"helm's configuration home {errors.shown(home)} is not a plain relative directory",
+                    kfile,
+                )
 
     def ref(self, directory: str, kfile: str, ref: Ref) -> None:
         kind = plan.where(ref.value)
@@ -141,15 +151,21 @@ class _Walk:
                 for doc in plan.inline_documents(ref.value):
                     self.plugin(directory, kfile, doc)
         elif kind is Where.OUTSIDE:
-            self.problem(errors.RENDER_PATH_OUTSIDE_SOURCE, f"{ref.field} names "
-                         f"{errors.shown(ref.value)}, outside the source", kfile,
-                         hint="name files by paths relative to the kustomization")
+            self.problem(
+                errors.RENDER_PATH_OUTSIDE_SOURCE,
+                f"{ref.field} names {errors.shown(ref.value)}, outside the source",
+                kfile,
+                hint="name files by paths relative to the kustomization",
+            )
         elif kind is Where.REMOTE and not self.exists_locally(directory, ref.value):
             if not self.switches.network:
-                self.problem(errors.RENDER_REMOTE_REFUSED, f"{ref.field} names the remote "
-                             f"{errors.shown(ref.value)}; rendering may not reach the network",
-                             kfile, hint="vendor it into the repository, or allow network "
-                             "access for rendering")
+                self.problem(
+                    errors.RENDER_REMOTE_REFUSED,
+                    f"{ref.field} names the remote "
+                    f"{errors.shown(ref.value)}; rendering may not reach the network",
+                    kfile,
+                    hint="vendor it into the repository, or allow network access for rendering",
+                )
         else:
             self.local(directory, kfile, ref)
 
@@ -165,9 +181,12 @@ class _Walk:
         rel = plan.join(directory, ref.value)
         real = os.path.realpath(self.root / rel) if rel is not None else ""
         if rel is None or not inside(real, self.real_root):
-            self.problem(errors.RENDER_PATH_OUTSIDE_SOURCE, f"{ref.field} names "
-                         f"{errors.shown(ref.value)}, which leads outside the source", kfile,
-                         hint="keep bases, patches and charts inside the repository")
+            self.problem(
+                errors.RENDER_PATH_OUTSIDE_SOURCE,
+                f"{ref.field} names {errors.shown(ref.value)}, which leads outside the source",
+                kfile,
+                hint="keep bases, patches and charts inside the repository",
+            )
             return None
         if not plan.within(rel, self.sync_dir) or not inside(real, self.real_sync):
             self.found.leaves_sync_dir = True
@@ -209,11 +228,15 @@ class _Walk:
             self.local(directory, kfile, Ref(chart.field, chart.directory(), Kind.DIRECTORY))
             return
         if chart.repo and not self.switches.network:
-            self.problem(errors.RENDER_REMOTE_REFUSED, f"{chart.field} pulls the chart "
-                         f"{errors.shown(chart.name)} from {errors.shown(chart.repo)}; rendering "
-                         "may not reach the network", kfile,
-                         hint=f"vendor the chart into {chart.directory()!r} next to the "
-                              "kustomization, or allow network access for rendering")
+            self.problem(
+                errors.RENDER_REMOTE_REFUSED,
+                f"{chart.field} pulls the chart "
+                f"{errors.shown(chart.name)} from {errors.shown(chart.repo)}; rendering "
+                "may not reach the network",
+                kfile,
+                hint=f"vendor the chart into {chart.directory()!r} next to the "
+                "kustomization, or allow network access for rendering",
+            )
 
 
 def references(root: Path, sync_dir: str, switches: plan.Switches, limit: int) -> References:
@@ -238,13 +261,13 @@ class _Copy:
     files: int = 0
 
 
-def copy_tree(root: Path, copy_root: str, dest: Path, sync_dir: str,
-              max_files: int) -> list[Problem]:
+def copy_tree(root: Path, copy_root: str, dest: Path, sync_dir: str, max_files: int) -> list[Problem]:
     """Copy ``copy_root`` of the snapshot to ``dest`` (``.git`` left out), refusing symbolic links
     that leave the snapshot; links inside it are kept, as relative links. Raises
     CopyRootTooNarrowError when a link points inside the snapshot but outside ``copy_root``."""
-    job = _Copy(os.path.realpath(root / copy_root), dest, os.path.realpath(root), sync_dir,
-                copy_root, max_files)
+    job = _Copy(
+        os.path.realpath(root / copy_root), dest, os.path.realpath(root), sync_dir, copy_root, max_files
+    )
     dest.mkdir(parents=True, exist_ok=True)
     pending = [""]
     while pending and not job.problems:
@@ -268,9 +291,13 @@ def _copy_entry(job: _Copy, entry: os.DirEntry[str], rel: str, pending: list[str
     elif entry.is_file(follow_symlinks=False):
         job.files += 1
         if job.files > job.max_files:
-            job.problems.append(Problem(errors.TOO_MANY_FILES, f"more than {job.max_files} "
-                                        "files to render from", source=shown_path(
-                                            job.prefix, job.sync_dir)))
+            job.problems.append(
+                Problem(
+                    errors.TOO_MANY_FILES,
+                    f"more than {job.max_files} files to render from",
+                    source=shown_path(job.prefix, job.sync_dir),
+                )
+            )
             return
         shutil.copyfile(entry.path, target, follow_symlinks=False)
         mode = entry.stat(follow_symlinks=False).st_mode
@@ -285,10 +312,14 @@ def _copy_link(job: _Copy, entry: os.DirEntry[str], rel: str) -> None:
         return  # dangling or looping: kustomize says so if it is named
     snapshot_rel = posixpath.join(job.prefix, rel) if job.prefix else rel
     if not inside(real, job.real_root):
-        job.problems.append(Problem(
-            errors.SYMLINK_OUTSIDE_SOURCE, "symbolic link points outside the source",
-            source=shown_path(snapshot_rel, job.sync_dir),
-            hint="replace the link with the file it points to"))
+        job.problems.append(
+            Problem(
+                errors.SYMLINK_OUTSIDE_SOURCE,
+                "symbolic link points outside the source",
+                source=shown_path(snapshot_rel, job.sync_dir),
+                hint="replace the link with the file it points to",
+            )
+        )
         return
     if not inside(real, job.source):
         raise CopyRootTooNarrowError(snapshot_rel)

@@ -74,30 +74,42 @@ def clear_cache() -> None:
     _MEMORY.clear()
 
 
-def _failed(code: Code, message: str, source: str | None, hint: str | None = None,
-            kustomization: str = "") -> Rendered:
-    return Rendered(problems=[Problem(code, message, source=source, hint=hint)],
-                    kustomization=kustomization)
+def _failed(
+    code: Code, message: str, source: str | None, hint: str | None = None, kustomization: str = ""
+) -> Rendered:
+    return Rendered(problems=[Problem(code, message, source=source, hint=hint)], kustomization=kustomization)
 
 
-def render(snapshot_root: Path, sync_dir: str = ".", options: Options | None = None, *,
-           commit: str | None = None, source_format: str = "unstructured") -> Rendered | None:
+def render(
+    snapshot_root: Path,
+    sync_dir: str = ".",
+    options: Options | None = None,
+    *,
+    commit: str | None = None,
+    source_format: str = "unstructured",
+) -> Rendered | None:
     """Render ``sync_dir`` of the snapshot at ``snapshot_root`` when it holds a kustomization;
     None when it needs no rendering (read it as usual). A ``commit`` makes the result cacheable
     (a plain directory, without one, is rendered every time)."""
     options = options or Options()
     sync = plan.normalize(sync_dir)
     if sync is None:
-        return _failed(errors.RENDER_INTERNAL, f"the sync directory {errors.shown(sync_dir)} "
-                       "is not inside the snapshot", None)
+        return _failed(
+            errors.RENDER_INTERNAL,
+            f"the sync directory {errors.shown(sync_dir)} is not inside the snapshot",
+            None,
+        )
     name = scan.kustomization_in(snapshot_root / sync)
     if name is None:
         return _missing(snapshot_root, sync)
     if source_format == HIERARCHY:
-        return _failed(errors.RENDER_NEEDS_UNSTRUCTURED, "sourceFormat must be unstructured when "
-                       "a kustomization is in the sync directory", name,
-                       "set sourceFormat: unstructured, or remove the kustomization",
-                       kustomization=name)
+        return _failed(
+            errors.RENDER_NEEDS_UNSTRUCTURED,
+            "sourceFormat must be unstructured when a kustomization is in the sync directory",
+            name,
+            "set sourceFormat: unstructured, or remove the kustomization",
+            kustomization=name,
+        )
     tools = _tools(options)
     if isinstance(tools, Rendered):
         return tools
@@ -115,8 +127,9 @@ def render(snapshot_root: Path, sync_dir: str = ".", options: Options | None = N
     return result
 
 
-def render_snapshot(snapshot: Snapshot, options: Options | None = None, *,
-                    source_format: str = "unstructured") -> Rendered | None:
+def render_snapshot(
+    snapshot: Snapshot, options: Options | None = None, *, source_format: str = "unstructured"
+) -> Rendered | None:
     """``render`` for a source stage's snapshot (whose ``root`` is already its sync directory)."""
     sync = plan.normalize(snapshot.dir) or ""
     depth = len(sync.split("/")) if sync else 0
@@ -129,10 +142,14 @@ def _missing(snapshot_root: Path, sync: str) -> Rendered | None:
     if below is None:
         return None
     shown = sync or "."
-    return _failed(errors.RENDER_FAILED, f"Kustomization config file is missing from the sync "
-                   f"directory {shown}. To fix, either add kustomization.yaml in the sync "
-                   f"directory to trigger the rendering process, or remove kustomization.yaml "
-                   f"from all sub directories to skip rendering (found {below}).", below)
+    return _failed(
+        errors.RENDER_FAILED,
+        f"Kustomization config file is missing from the sync "
+        f"directory {shown}. To fix, either add kustomization.yaml in the sync "
+        f"directory to trigger the rendering process, or remove kustomization.yaml "
+        f"from all sub directories to skip rendering (found {below}).",
+        below,
+    )
 
 
 @dataclass(frozen=True)
@@ -143,8 +160,10 @@ class _Tools:
 
 
 def _tools(options: Options) -> _Tools | Rendered:
-    found = {"kustomize": options.kustomize or binaries.find("kustomize"),
-             "helm": options.helm or binaries.find("helm")}
+    found = {
+        "kustomize": options.kustomize or binaries.find("kustomize"),
+        "helm": options.helm or binaries.find("helm"),
+    }
     identity: dict[str, str] = {}
     for tool, path in found.items():
         try:
@@ -152,8 +171,12 @@ def _tools(options: Options) -> _Tools | Rendered:
         except OSError:
             info = None
         if path is None or info is None:
-            return _failed(errors.RENDER_INTERNAL, f"the {tool} binary is not available",
-                           None, hint=f"run `acm-lite dev build {tool}` or set KUBEBUILDER_ASSETS")
+            return _failed(
+                errors.RENDER_INTERNAL,
+                f"the {tool} binary is not available",
+                None,
+                hint=f"run `acm-lite dev build {tool}` or set KUBEBUILDER_ASSETS",
+            )
         identity[tool] = f"{path}:{info.st_size}:{info.st_mtime_ns}"
     assert found["kustomize"] is not None and found["helm"] is not None
     return _Tools(found["kustomize"], found["helm"], identity)
@@ -162,8 +185,7 @@ def _tools(options: Options) -> _Tools | Rendered:
 def _key(commit: str | None, sync: str, tools: _Tools, options: Options) -> str | None:
     if commit is None:
         return None
-    return plan.cache_key(commit, sync, tools.identity, options.switches(),
-                          options.max_output_bytes)
+    return plan.cache_key(commit, sync, tools.identity, options.switches(), options.max_output_bytes)
 
 
 def _cached(key: str | None, name: str, options: Options) -> Rendered | None:
@@ -184,9 +206,13 @@ def _cached(key: str | None, name: str, options: Options) -> Rendered | None:
 
 def _copied(result: Rendered, cached: str = "") -> Rendered:
     """The same objects (never mutated) in lists of its own."""
-    return dataclasses.replace(result, manifests=list(result.manifests),
-                               problems=list(result.problems), cached=cached or result.cached,
-                               seconds=0.0 if cached else result.seconds)
+    return dataclasses.replace(
+        result,
+        manifests=list(result.manifests),
+        problems=list(result.problems),
+        cached=cached or result.cached,
+        seconds=0.0 if cached else result.seconds,
+    )
 
 
 @contextlib.contextmanager
@@ -206,8 +232,9 @@ class _Job:
     options: Options
 
 
-def _render(root: Path, sync: str, name: str, tools: _Tools,
-            options: Options) -> tuple[Rendered, bytes | None]:
+def _render(
+    root: Path, sync: str, name: str, tools: _Tools, options: Options
+) -> tuple[Rendered, bytes | None]:
     job = _Job(root, sync, name, tools, options)
     found = scan.references(root, sync, options.switches(), options.max_kustomizations)
     if found.problems:
@@ -216,8 +243,12 @@ def _render(root: Path, sync: str, name: str, tools: _Tools,
         with tempfile.TemporaryDirectory(prefix="acm-lite-render-", dir=options.work_dir) as tmp:
             return _in_work_dir(job, Path(tmp), found)
     except OSError as e:
-        return _failed(errors.RENDER_INTERNAL, f"the render directory could not be prepared: "
-                       f"{e.strerror or e}", name, kustomization=name), None
+        return _failed(
+            errors.RENDER_INTERNAL,
+            f"the render directory could not be prepared: {e.strerror or e}",
+            name,
+            kustomization=name,
+        ), None
 
 
 def _copy(job: _Job, work: Path, wide: bool) -> tuple[str, list[Problem]]:
@@ -243,13 +274,17 @@ def _in_work_dir(job: _Job, work: Path, found: scan.References) -> tuple[Rendere
     _add_origin_annotations(target / job.name)
     restrictor = plan.NO_RESTRICTIONS if found.leaves_own_root else plan.ROOT_ONLY
     switches = job.options.switches()
-    argv = plan.command(str(job.tools.kustomize), str(job.tools.helm), str(target), switches,
-                        restrictor)
+    argv = plan.command(str(job.tools.kustomize), str(job.tools.helm), str(target), switches, restrictor)
     with _closed_port() as port:
         env = plan.environment(os.environ, str(work), switches, port)
         try:
-            finished = run.run(argv, cwd=work, env=env, timeout=job.options.timeout_seconds,
-                               max_stdout=job.options.max_output_bytes)
+            finished = run.run(
+                argv,
+                cwd=work,
+                env=env,
+                timeout=job.options.timeout_seconds,
+                max_stdout=job.options.max_output_bytes,
+            )
         except OSError as e:
             return _not_started(e, job.name), None
     problem = _failure(finished, job, _shown_paths(work, copy_root, job.tools))
@@ -286,30 +321,41 @@ def _shown_paths(work: Path, copy_root: str, tools: _Tools) -> dict[str, str]:
 def _not_started(e: OSError, name: str) -> Rendered:
     transient = e.errno in (errno.EAGAIN, errno.ENOMEM, errno.EMFILE, errno.ENFILE)
     code = errors.RENDER_TRANSIENT if transient else errors.RENDER_INTERNAL
-    return _failed(code, f"kustomize could not be started: {e.strerror or e}", name,
-                   kustomization=name)
+    return _failed(code, f"kustomize could not be started: {e.strerror or e}", name, kustomization=name)
 
 
 def _failure(finished: run.Finished, job: _Job, shown: dict[str, str]) -> Problem | None:
     where, name, options = job.sync or ".", job.name, job.options
     if finished.timed_out:
-        return Problem(errors.RENDER_TRANSIENT, f"kustomize build in {where} did not finish "
-                       f"within {options.timeout_seconds:g}s and was stopped", source=name,
-                       hint="it is retried; raise the render time limit if it always takes longer")
+        return Problem(
+            errors.RENDER_TRANSIENT,
+            f"kustomize build in {where} did not finish within {options.timeout_seconds:g}s and was stopped",
+            source=name,
+            hint="it is retried; raise the render time limit if it always takes longer",
+        )
     if finished.too_large:
-        return Problem(errors.RENDER_OUTPUT_TOO_LARGE, f"kustomize build in {where} printed more "
-                       f"than {options.max_output_bytes} bytes and was stopped", source=name,
-                       hint="split the kustomization, or raise the render output limit")
+        return Problem(
+            errors.RENDER_OUTPUT_TOO_LARGE,
+            f"kustomize build in {where} printed more than {options.max_output_bytes} bytes and was stopped",
+            source=name,
+            hint="split the kustomization, or raise the render output limit",
+        )
     code = finished.returncode
     if code is not None and code < 0:
-        return Problem(errors.RENDER_TRANSIENT, f"kustomize build in {where} was killed by "
-                       f"{signal.Signals(-code).name}", source=name)
+        return Problem(
+            errors.RENDER_TRANSIENT,
+            f"kustomize build in {where} was killed by {signal.Signals(-code).name}",
+            source=name,
+        )
     if code:
         message = plan.scrub(finished.stderr.decode("utf-8", "replace").strip(), shown)
         if len(finished.stderr) >= run.MAX_STDERR:
             message += " [cut short]"
-        return Problem(errors.RENDER_FAILED, f"failed to run kustomize build in {where}: "
-                       f"{message or f'exit status {code}'}", source=name)
+        return Problem(
+            errors.RENDER_FAILED,
+            f"failed to run kustomize build in {where}: {message or f'exit status {code}'}",
+            source=name,
+        )
     return None
 
 

@@ -24,11 +24,13 @@ ALLOW_HTTP_ENV = "ACM_LITE_GIT_ALLOW_HTTP"
 USERNAME_VAR, PASSWORD_VAR = "ACM_LITE_GIT_HELPER_USERNAME", "ACM_LITE_GIT_HELPER_PASSWORD"
 # git appends the operation ("get", "store", "erase"); the helper reads git's request on stdin and
 # answers a "get" only when its protocol and host are the repository's own.
-_HELPER = ('!f() { test "$1" = get || exit 0; p=; h=; '
-           'while IFS= read -r l && test -n "$l"; do case "$l" in '
-           'protocol=*) p="${l#protocol=}";; host=*) h="${l#host=}";; esac; done; '
-           'test "$p" = %(protocol)s && test "$h" = %(host)s || exit 0; '
-           'printf "username=%%s\\npassword=%%s\\n" "$%(user)s" "$%(password)s"; }; f')
+_HELPER = (
+    '!f() { test "$1" = get || exit 0; p=; h=; '
+    'while IFS= read -r l && test -n "$l"; do case "$l" in '
+    'protocol=*) p="${l#protocol=}";; host=*) h="${l#host=}";; esac; done; '
+    'test "$p" = %(protocol)s && test "$h" = %(host)s || exit 0; '
+    'printf "username=%%s\\npassword=%%s\\n" "$%(user)s" "$%(password)s"; }; f'
+)
 
 
 def _truthy(value: str | None) -> bool:
@@ -50,19 +52,26 @@ class GitAuth:
         an in-cluster daemon."""
         key = os.environ.get("ACM_LITE_GIT_SSH_KEY")
         hosts = os.environ.get("ACM_LITE_GIT_KNOWN_HOSTS")
-        return cls(token=os.environ.get("ACM_LITE_GIT_TOKEN") or None,
-                   username=os.environ.get("ACM_LITE_GIT_USERNAME", "git"),
-                   ssh_key=Path(key) if key else None, known_hosts=Path(hosts) if hosts else None,
-                   allow_http=_truthy(os.environ.get(ALLOW_HTTP_ENV)))
+        return cls(
+            token=os.environ.get("ACM_LITE_GIT_TOKEN") or None,
+            username=os.environ.get("ACM_LITE_GIT_USERNAME", "git"),
+            ssh_key=Path(key) if key else None,
+            known_hosts=Path(hosts) if hosts else None,
+            allow_http=_truthy(os.environ.get(ALLOW_HTTP_ENV)),
+        )
 
     def with_url_credentials(self, url: str) -> GitAuth:
         """These credentials, with the user and password written in ``url`` (which win)."""
         parts = urlsplit(url)
         if not parts.password:
             return self
-        return GitAuth(token=unquote(parts.password), username=unquote(parts.username or "git"),
-                       ssh_key=self.ssh_key, known_hosts=self.known_hosts,
-                       allow_http=self.allow_http)
+        return GitAuth(
+            token=unquote(parts.password),
+            username=unquote(parts.username or "git"),
+            ssh_key=self.ssh_key,
+            known_hosts=self.known_hosts,
+            allow_http=self.allow_http,
+        )
 
     def withheld(self, url: str) -> bool:
         """A token that is not sent to ``url``: it is plain http and http was not allowed."""
@@ -72,8 +81,12 @@ class GitAuth:
         """Environment variables that give git these credentials for ``url`` only (and forbid
         prompting, and any credential helper of the user's own configuration)."""
         helper = self._helper(url)
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "",
-               **_config([("credential.helper", ""), *helper])}
+        env = {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "",
+            "SSH_ASKPASS": "",
+            **_config([("credential.helper", ""), *helper]),
+        }
         if helper and self.token:
             env.update({USERNAME_VAR: self.username, PASSWORD_VAR: self.token})
         env["GIT_SSH_COMMAND"] = shlex.join(self._ssh())
@@ -89,10 +102,13 @@ class GitAuth:
             return []
         if not _HOST.fullmatch(host):
             return []
-        helper = _HELPER % {"protocol": shlex.quote(scheme), "host": shlex.quote(host),
-                            "user": USERNAME_VAR, "password": PASSWORD_VAR}
-        return [(f"credential.{scheme}://{host}.helper", helper),
-                ("http.followRedirects", "initial")]
+        helper = _HELPER % {
+            "protocol": shlex.quote(scheme),
+            "host": shlex.quote(host),
+            "user": USERNAME_VAR,
+            "password": PASSWORD_VAR,
+        }
+        return [(f"credential.{scheme}://{host}.helper", helper), ("http.followRedirects", "initial")]
 
     def _ssh(self) -> list[str]:
         ssh = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15"]

@@ -29,9 +29,16 @@ from acm_lite.source.snapshot import Snapshot
 KEEP_CHECKOUTS = 5
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TIMEOUT = float(os.environ.get("ACM_LITE_GIT_TIMEOUT", "300"))
-_AUTH_SIGNS = ("authentication failed", "could not read username", "could not read password",
-               "permission denied", "403", "401", "invalid username or password",
-               "terminal prompts disabled")
+_AUTH_SIGNS = (
+    "authentication failed",
+    "could not read username",
+    "could not read password",
+    "permission denied",
+    "403",
+    "401",
+    "invalid username or password",
+    "terminal prompts disabled",
+)
 Progress = Callable[[str], None]
 _ASKING = re.compile(r"could not read (?:username|password) for '([^']+)'", re.IGNORECASE)
 
@@ -40,10 +47,16 @@ def _classify(stderr: str, url: str) -> AcmError:
     stderr = re.sub(r"^\s*stderr: '(.*)'\s*$", r"\1", stderr, flags=re.DOTALL)
     lowered = stderr.lower()
     if any(sign in lowered for sign in _AUTH_SIGNS):
-        return AcmError(errors.SOURCE_AUTH_FAILED, f"the Git remote {url} refused the credentials",
-                        hint="check the token (ACM_LITE_GIT_TOKEN) or SSH key, and its access")
-    return AcmError(errors.SOURCE_ERROR, f"cannot fetch from {url}: {stderr.strip()[-500:]}",
-                    hint="check the URL and that the Git server is reachable")
+        return AcmError(
+            errors.SOURCE_AUTH_FAILED,
+            f"the Git remote {url} refused the credentials",
+            hint="check the token (ACM_LITE_GIT_TOKEN) or SSH key, and its access",
+        )
+    return AcmError(
+        errors.SOURCE_ERROR,
+        f"cannot fetch from {url}: {stderr.strip()[-500:]}",
+        hint="check the URL and that the Git server is reachable",
+    )
 
 
 class GitSource:
@@ -63,8 +76,7 @@ class GitSource:
         env = self.auth.env(self.url)
         try:
             with runner.custom_environment(**env):
-                out = runner.execute(["git", *args], kill_after_timeout=TIMEOUT,
-                                     stdout_as_string=not binary)
+                out = runner.execute(["git", *args], kill_after_timeout=TIMEOUT, stdout_as_string=not binary)
                 return out if isinstance(out, str | bytes) else ""
         except git.GitCommandError as e:
             stderr = self.auth.scrub(str(e.stderr or e))
@@ -80,16 +92,20 @@ class GitSource:
         asking = _ASKING.search(stderr)
         other = urlsplit(asking.group(1)).netloc if asking else ""
         if self.auth.token and other and other != urlsplit(self.url).netloc:
-            return AcmError(errors.CREDENTIALS_WITHHELD,
-                            f"the Git remote {self.display_url} redirected to {other}, which asked "
-                            "for credentials; they are sent only to the repository's own host",
-                            hint="use the URL the server redirects to, if that host is trusted")
+            return AcmError(
+                errors.CREDENTIALS_WITHHELD,
+                f"the Git remote {self.display_url} redirected to {other}, which asked "
+                "for credentials; they are sent only to the repository's own host",
+                hint="use the URL the server redirects to, if that host is trusted",
+            )
         if not self.auth.withheld(self.url):
             return error
-        return AcmError(errors.CREDENTIALS_WITHHELD,
-                        f"the Git remote {self.display_url} asked for credentials; acm-lite sends "
-                        "them only over https", hint=f"use an https:// URL, or set "
-                        f"{ALLOW_HTTP_ENV}=1 if the network to the Git server is trusted")
+        return AcmError(
+            errors.CREDENTIALS_WITHHELD,
+            f"the Git remote {self.display_url} asked for credentials; acm-lite sends them only over https",
+            hint=f"use an https:// URL, or set "
+            f"{ALLOW_HTTP_ENV}=1 if the network to the Git server is trusted",
+        )
 
     def update(self) -> None:
         """Create the mirror, or bring it up to date (only new objects travel)."""
@@ -104,18 +120,24 @@ class GitSource:
 
     def resolve(self, revision: str) -> str:
         """The commit SHA of a branch, tag, SHA or ``HEAD``."""
-        candidates = [revision] if revision == "HEAD" else [
-            f"refs/heads/{revision}", f"refs/tags/{revision}", revision]
+        candidates = (
+            [revision]
+            if revision == "HEAD"
+            else [f"refs/heads/{revision}", f"refs/tags/{revision}", revision]
+        )
         for ref in candidates:
             try:
-                out = self._git("--git-dir", str(self.mirror), "rev-parse", "--verify", "--quiet",
-                                f"{ref}^{{commit}}")
+                out = self._git(
+                    "--git-dir", str(self.mirror), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"
+                )
                 return str(out).strip()
             except AcmError:
                 continue
-        raise AcmError(errors.REVISION_NOT_FOUND,
-                       f"revision {revision!r} is neither a branch, a tag nor a commit of "
-                       f"{self.display_url}", hint="check --revision")
+        raise AcmError(
+            errors.REVISION_NOT_FOUND,
+            f"revision {revision!r} is neither a branch, a tag nor a commit of {self.display_url}",
+            hint="check --revision",
+        )
 
     def checkout(self, commit: str) -> Path:
         """The files of ``commit``, exported once and then reused."""
@@ -127,8 +149,7 @@ class GitSource:
         staging = Path(tempfile.mkdtemp(prefix=f"{commit}.", dir=target.parent))
         tree = str(self._git("--git-dir", str(self.mirror), "rev-parse", f"{commit}^{{tree}}"))
         if tree.strip() != EMPTY_TREE:  # git archive of an empty tree is no readable tar
-            data = self._git("--git-dir", str(self.mirror), "archive", "--format=tar", commit,
-                             binary=True)
+            data = self._git("--git-dir", str(self.mirror), "archive", "--format=tar", commit, binary=True)
             assert isinstance(data, bytes)
             with tarfile.open(fileobj=io.BytesIO(data)) as archive:
                 archive.extractall(staging, filter="tar")  # links are kept; the reader vets them
@@ -140,14 +161,24 @@ class GitSource:
         return target
 
     def _prune_checkouts(self) -> None:
-        checkouts = sorted((p for p in (self.home / "checkouts").iterdir() if "." not in p.name),
-                           key=lambda p: p.stat().st_mtime, reverse=True)
+        checkouts = sorted(
+            (p for p in (self.home / "checkouts").iterdir() if "." not in p.name),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
         for old in checkouts[KEEP_CHECKOUTS:]:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def fetch(url: str, revision: str = "HEAD", directory: str = ".", *, cache: Path,
-          auth: GitAuth | None = None, progress: Progress = lambda _m: None) -> Snapshot:
+def fetch(
+    url: str,
+    revision: str = "HEAD",
+    directory: str = ".",
+    *,
+    cache: Path,
+    auth: GitAuth | None = None,
+    progress: Progress = lambda _m: None,
+) -> Snapshot:
     """``url`` at ``revision``, narrowed to ``directory``, as an immutable snapshot.
 
     One fetch at a time per mirror (threads of a fleet, or several processes), so concurrent
@@ -163,7 +194,9 @@ def fetch(url: str, revision: str = "HEAD", directory: str = ".", *, cache: Path
         root = source.checkout(commit)
     narrowed = (root / directory).resolve()
     if not narrowed.is_dir() or not (narrowed == root.resolve() or root.resolve() in narrowed.parents):
-        raise AcmError(errors.SOURCE_DIR_NOT_FOUND,
-                       f"directory {directory!r} does not exist at {revision} ({commit[:12]}) of "
-                       f"{source.display_url}", hint="check --dir")
+        raise AcmError(
+            errors.SOURCE_DIR_NOT_FOUND,
+            f"directory {directory!r} does not exist at {revision} ({commit[:12]}) of {source.display_url}",
+            hint="check --dir",
+        )
     return Snapshot(narrowed, source.display_url, revision, commit, directory)

@@ -17,6 +17,7 @@ def is_git_repository(path: Path) -> bool:
 def snapshot(path: Path, directory: str = ".") -> Snapshot:
     root = (path / directory).resolve()
     if not root.is_dir():
-        raise AcmError(errors.SOURCE_DIR_NOT_FOUND, f"directory {root} does not exist",
-                       hint="check the path and --dir")
+        raise AcmError(
+            errors.SOURCE_DIR_NOT_FOUND, f"directory {root} does not exist", hint="check the path and --dir"
+        )
     return Snapshot(root, str(path), "(local)", None, directory)

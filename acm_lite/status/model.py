@@ -34,24 +34,37 @@ class SyncStatus:
     last_update: str = field(default_factory=now)
 
     def to_status(self) -> dict[str, Any]:
-        return {"state": self.state.value, "commit": self.commit,
-                "lastSyncedCommit": self.synced_commit, "source": self.source,
-                "errors": self.errors, "errorCount": len(self.errors), "stage": self.stage,
-                "counts": self.counts, "durationSeconds": self.durations,
-                "managedObjects": self.managed, "message": self.message,
-                "lastUpdate": self.last_update}
+        return {
+            "state": self.state.value,
+            "commit": self.commit,
+            "lastSyncedCommit": self.synced_commit,
+            "source": self.source,
+            "errors": self.errors,
+            "errorCount": len(self.errors),
+            "stage": self.stage,
+            "counts": self.counts,
+            "durationSeconds": self.durations,
+            "managedObjects": self.managed,
+            "message": self.message,
+            "lastUpdate": self.last_update,
+        }
 
     @classmethod
     def from_status(cls, status: dict[str, Any] | None) -> SyncStatus:
         status = status or {}
-        return cls(state=State(status.get("state", "PENDING")), commit=status.get("commit"),
-                   synced_commit=status.get("lastSyncedCommit"),
-                   source=dict(status.get("source") or {}), errors=list(status.get("errors") or []),
-                   counts=dict(status.get("counts") or {}),
-                   durations=dict(status.get("durationSeconds") or {}),
-                   managed=int(status.get("managedObjects") or 0), stage=status.get("stage", ""),
-                   message=str(status.get("message") or ""),
-                   last_update=status.get("lastUpdate", ""))
+        return cls(
+            state=State(status.get("state", "PENDING")),
+            commit=status.get("commit"),
+            synced_commit=status.get("lastSyncedCommit"),
+            source=dict(status.get("source") or {}),
+            errors=list(status.get("errors") or []),
+            counts=dict(status.get("counts") or {}),
+            durations=dict(status.get("durationSeconds") or {}),
+            managed=int(status.get("managedObjects") or 0),
+            stage=status.get("stage", ""),
+            message=str(status.get("message") or ""),
+            last_update=status.get("lastUpdate", ""),
+        )
 
     def same_outcome(self, other: SyncStatus) -> bool:
         """Same state, commit, errors and managed set: rewriting it would tell nobody anything new.

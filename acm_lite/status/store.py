@@ -42,17 +42,25 @@ def install(cluster: Client) -> bool:
     except ApiError as e:
         if e.status != 404:
             raise e.to_acm(f"Namespace {api.SYSTEM_NAMESPACE}") from e
-        writes.send(cluster, writes.server_side_apply(
-            f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}",
-            {"apiVersion": "v1", "kind": "Namespace",
-             "metadata": {"name": api.SYSTEM_NAMESPACE,
-                          "labels": {metadata.PART_OF_LABEL: metadata.PART_OF}}}))
+        writes.send(
+            cluster,
+            writes.server_side_apply(
+                f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {
+                        "name": api.SYSTEM_NAMESPACE,
+                        "labels": {metadata.PART_OF_LABEL: metadata.PART_OF},
+                    },
+                },
+            ),
+        )
         wrote = True
     return wrote
 
 
-def read(cluster: Client, name: str, namespace: str = api.SYSTEM_NAMESPACE
-         ) -> dict[str, Any] | None:
+def read(cluster: Client, name: str, namespace: str = api.SYSTEM_NAMESPACE) -> dict[str, Any] | None:
     try:
         found: dict[str, Any] = cluster.request("GET", _path(namespace, name))
         return found
@@ -71,41 +79,63 @@ def list_syncs(cluster: Client, namespace: str = api.SYSTEM_NAMESPACE) -> list[d
         raise e.to_acm(f"RootSyncs in {namespace}") from e
 
 
-def write_spec(cluster: Client, name: str, spec: dict[str, Any],
-               existing: dict[str, Any] | None, namespace: str = api.SYSTEM_NAMESPACE) -> None:
+def write_spec(
+    cluster: Client,
+    name: str,
+    spec: dict[str, Any],
+    existing: dict[str, Any] | None,
+    namespace: str = api.SYSTEM_NAMESPACE,
+) -> None:
     """Record how the sync is configured (skipped when nothing changed)."""
     if existing is not None and existing.get("spec") == spec:
         return
     try:
-        writes.send(cluster, writes.server_side_apply(_path(namespace, name), {
-            "apiVersion": api.API_VERSION, "kind": "RootSync",
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}))
+        writes.send(
+            cluster,
+            writes.server_side_apply(
+                _path(namespace, name),
+                {
+                    "apiVersion": api.API_VERSION,
+                    "kind": "RootSync",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": spec,
+                },
+            ),
+        )
     except ApiError as e:
         raise e.to_acm(f"RootSync {namespace}/{name}") from e
 
 
-def write_status(cluster: Client, name: str, status: SyncStatus, existing: dict[str, Any] | None,
-                 namespace: str = api.SYSTEM_NAMESPACE) -> bool:
+def write_status(
+    cluster: Client,
+    name: str,
+    status: SyncStatus,
+    existing: dict[str, Any] | None,
+    namespace: str = api.SYSTEM_NAMESPACE,
+) -> bool:
     """Record the outcome; skipped (False) when it says nothing new, so a no-op sync writes nothing."""
     if existing is not None and SyncStatus.from_status(existing.get("status")).same_outcome(status):
         return False
     try:
-        writes.send(cluster, writes.merge_patch(_path(namespace, name, status=True),
-                                                {"status": status.to_status()}))
+        writes.send(
+            cluster, writes.merge_patch(_path(namespace, name, status=True), {"status": status.to_status()})
+        )
     except ApiError as e:
         raise e.to_acm(f"RootSync {namespace}/{name} status") from e
     return True
 
 
-def add_error(cluster: Client, name: str, problem: dict[str, Any],
-              namespace: str = api.SYSTEM_NAMESPACE) -> None:
+def add_error(
+    cluster: Client, name: str, problem: dict[str, Any], namespace: str = api.SYSTEM_NAMESPACE
+) -> None:
     """Record an error found between passes (a fight) on the sync's status, once."""
     found = read(cluster, name, namespace)
     if found is None:
         return
     status = SyncStatus.from_status(found.get("status"))
-    if any(e.get("code") == problem["code"] and e.get("object") == problem.get("object")
-           for e in status.errors):
+    if any(
+        e.get("code") == problem["code"] and e.get("object") == problem.get("object") for e in status.errors
+    ):
         return
     status.errors.append(problem)
     status.state = State.ERROR

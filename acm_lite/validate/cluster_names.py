@@ -24,6 +24,11 @@ def check(obj: Manifest) -> list[Problem]:
     bad = [n for n in cluster_name_selector(obj) if not valid(n)]
     if not bad:
         return []
-    return [Problem.about(errors.INVALID_CLUSTER_NAME,
-                          f"{CLUSTER_NAME_SELECTOR_ANNOTATION} names {', '.join(map(repr, bad))}: "
-                          f"{RULE}", obj, hint="list cluster names separated by commas")]
+    return [
+        Problem.about(
+            errors.INVALID_CLUSTER_NAME,
+            f"{CLUSTER_NAME_SELECTOR_ANNOTATION} names {', '.join(map(repr, bad))}: {RULE}",
+            obj,
+            hint="list cluster names separated by commas",
+        )
+    ]

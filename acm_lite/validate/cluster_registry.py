@@ -21,18 +21,32 @@ def check(objs: list[Manifest], *, hierarchical: bool) -> list[Problem]:
         if gk in _SELECTOR_KINDS:
             for key in (CLUSTER_SELECTOR_ANNOTATION, CLUSTER_NAME_SELECTOR_ANNOTATION):
                 if key in obj.annotations:
-                    problems.append(Problem.about(errors.ILLEGAL_SELECTOR_ANNOTATION,
-                                                  f"{gk.kind} objects may not declare {key}", obj))
+                    problems.append(
+                        Problem.about(
+                            errors.ILLEGAL_SELECTOR_ANNOTATION,
+                            f"{gk.kind} objects may not declare {key}",
+                            obj,
+                        )
+                    )
         if gk in (kinds.CLUSTER, kinds.CLUSTER_SELECTOR):
             if hierarchical and obj.top_directory != "clusterregistry":
-                problems.append(Problem.about(errors.INCORRECT_TOP_LEVEL_DIRECTORY,
-                                              f"{gk.kind} objects must be declared in "
-                                              "clusterregistry/", obj))
+                problems.append(
+                    Problem.about(
+                        errors.INCORRECT_TOP_LEVEL_DIRECTORY,
+                        f"{gk.kind} objects must be declared in clusterregistry/",
+                        obj,
+                    )
+                )
             if gk == kinds.CLUSTER_SELECTOR:
                 by_name[obj.name].append(obj)
     for name, same in by_name.items():
         if len(same) > 1:
-            problems += [Problem.about(errors.NAME_COLLISION,
-                                       f"ClusterSelectors must have unique names; {len(same)} are "
-                                       f"named {name!r}", o) for o in same]
+            problems += [
+                Problem.about(
+                    errors.NAME_COLLISION,
+                    f"ClusterSelectors must have unique names; {len(same)} are named {name!r}",
+                    o,
+                )
+                for o in same
+            ]
     return problems

@@ -57,8 +57,7 @@ def _keys(obj: Manifest, field: str, values: dict[str, Any]) -> list[Problem]:
     for key in values:
         reason = key_error(key) if isinstance(key, str) else None
         if reason:
-            problems.append(Problem.about(errors.INVALID_DATA_KEY,
-                                          f"{field} key {shown(key)} {reason}", obj))
+            problems.append(Problem.about(errors.INVALID_DATA_KEY, f"{field} key {shown(key)} {reason}", obj))
     return problems
 
 
@@ -70,10 +69,15 @@ def _base64(obj: Manifest, field: str, values: dict[str, Any]) -> tuple[list[Pro
             continue  # a wrong type is the schema check's business
         size = decoded_size(value)
         if size is None:
-            problems.append(Problem.about(
-                errors.INVALID_BASE64, f"{field}[{shown(key)}] is not valid base64", obj,
-                hint="encode with `base64 -w0`, or put plain text under stringData (Secret) "
-                     "or data (ConfigMap)"))
+            problems.append(
+                Problem.about(
+                    errors.INVALID_BASE64,
+                    f"{field}[{shown(key)}] is not valid base64",
+                    obj,
+                    hint="encode with `base64 -w0`, or put plain text under stringData (Secret) "
+                    "or data (ConfigMap)",
+                )
+            )
         else:
             sizes[key] = size
     return problems, sizes
@@ -82,15 +86,19 @@ def _base64(obj: Manifest, field: str, values: dict[str, Any]) -> tuple[list[Pro
 def _too_large(obj: Manifest, total: int, fields: str) -> list[Problem]:
     if total <= MAX_DATA_BYTES:
         return []
-    return [Problem.about(errors.DATA_TOO_LARGE,
-                          f"{fields} hold {total} bytes, more than the {MAX_DATA_BYTES} bytes "
-                          "(1 MiB) the API server accepts", obj,
-                          hint="split the data over several objects")]
+    return [
+        Problem.about(
+            errors.DATA_TOO_LARGE,
+            f"{fields} hold {total} bytes, more than the {MAX_DATA_BYTES} bytes "
+            "(1 MiB) the API server accepts",
+            obj,
+            hint="split the data over several objects",
+        )
+    ]
 
 
 def _text_size(values: dict[str, Any]) -> dict[str, int]:
-    return {k: len(v) if v.isascii() else len(v.encode())
-            for k, v in values.items() if isinstance(v, str)}
+    return {k: len(v) if v.isascii() else len(v.encode()) for k, v in values.items() if isinstance(v, str)}
 
 
 def _surely_small(*fields: dict[str, Any]) -> bool:
@@ -103,9 +111,11 @@ def _config_map(obj: Manifest) -> list[Problem]:
     data, binary = obj.mapping("data"), obj.mapping("binaryData")
     problems = _keys(obj, "data", data) + _keys(obj, "binaryData", binary)
     if binary:
-        problems += [Problem.about(errors.INVALID_DATA_KEY,
-                                   f"data key {shown(key)} is also a binaryData key", obj)
-                     for key in data if key in binary]
+        problems += [
+            Problem.about(errors.INVALID_DATA_KEY, f"data key {shown(key)} is also a binaryData key", obj)
+            for key in data
+            if key in binary
+        ]
     found, sizes = _base64(obj, "binaryData", binary) if binary else ([], {})
     if _surely_small(data, binary):
         return problems + found

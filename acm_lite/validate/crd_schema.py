@@ -21,9 +21,22 @@ from referencing.exceptions import NoSuchResource
 MAX_DEPTH = 64
 # what Kubernetes forbids in these schemas, and the Draft 7 keywords it does not have at all (a
 # validator would otherwise act on them, below where the structure check looks)
-FORBIDDEN = ("$ref", "$schema", "id", "definitions", "dependencies", "additionalItems",
-             "patternProperties", "$id", "const", "contains", "if", "then", "else",
-             "propertyNames")
+FORBIDDEN = (
+    "$ref",
+    "$schema",
+    "id",
+    "definitions",
+    "dependencies",
+    "additionalItems",
+    "patternProperties",
+    "$id",
+    "const",
+    "contains",
+    "if",
+    "then",
+    "else",
+    "propertyNames",
+)
 TYPES = frozenset({"object", "array", "string", "integer", "number", "boolean"})
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
@@ -80,8 +93,15 @@ def _node_error(node: Any, path: str) -> str | None:
     kind = node.get("type")
     if kind is not None and (not isinstance(kind, str) or kind not in TYPES):
         return f"{path}.type must be one of {', '.join(sorted(TYPES))}"
-    for key, want in (("properties", dict), ("required", list), ("enum", list), ("allOf", list),
-                      ("anyOf", list), ("oneOf", list), ("items", dict)):
+    for key, want in (
+        ("properties", dict),
+        ("required", list),
+        ("enum", list),
+        ("allOf", list),
+        ("anyOf", list),
+        ("oneOf", list),
+        ("items", dict),
+    ):
         if key in node and not isinstance(node[key], want):
             return f"{path}.{key} must be {'an object' if want is dict else 'a list'}"
     pattern = node.get("pattern")

@@ -19,11 +19,14 @@ def check(obj: Manifest) -> list[Problem]:
     if not isinstance(group, str):
         return [Problem.about(errors.INVALID_CRD_NAME, "spec.group must be a string", obj)]
     if group in ILLEGAL_GROUPS:
-        return [Problem.about(errors.UNSUPPORTED_OBJECT,
-                              f"CRDs of the {group} group may not be synced", obj)]
+        return [Problem.about(errors.UNSUPPORTED_OBJECT, f"CRDs of the {group} group may not be synced", obj)]
     expected = f"{names.get('plural', '')}.{group}"
     if obj.name != expected:
-        return [Problem.about(errors.INVALID_CRD_NAME,
-                              f"a CRD's metadata.name must be <plural>.<group>: expected "
-                              f"{expected!r}", obj)]
+        return [
+            Problem.about(
+                errors.INVALID_CRD_NAME,
+                f"a CRD's metadata.name must be <plural>.<group>: expected {expected!r}",
+                obj,
+            )
+        ]
     return []

@@ -23,10 +23,15 @@ def check(objs: list[Manifest]) -> list[Problem]:
                 problems.append(Problem.about(errors.INVALID_DEPENDS_ON, f"{DEPENDS_ON}: {e}", obj))
                 continue
             if target not in declared:
-                problems.append(Problem.about(errors.INVALID_DEPENDS_ON,
-                                              f"{DEPENDS_ON} names {target}, which is not declared "
-                                              "for this cluster", obj))
+                problems.append(
+                    Problem.about(
+                        errors.INVALID_DEPENDS_ON,
+                        f"{DEPENDS_ON} names {target}, which is not declared for this cluster",
+                        obj,
+                    )
+                )
             elif target == obj.id:
-                problems.append(Problem.about(errors.INVALID_DEPENDS_ON,
-                                              f"{DEPENDS_ON} names the object itself", obj))
+                problems.append(
+                    Problem.about(errors.INVALID_DEPENDS_ON, f"{DEPENDS_ON} names the object itself", obj)
+                )
     return problems

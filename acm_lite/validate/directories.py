@@ -14,16 +14,30 @@ def check(obj: Manifest) -> list[Problem]:
     directory = obj.directory.rpartition("/")[2]
     if obj.group_kind == kinds.NAMESPACE and obj.top_directory == NAMESPACES_DIR:
         if obj.directory == NAMESPACES_DIR:
-            return [Problem.about(errors.ILLEGAL_TOP_LEVEL_NAMESPACE,
-                                  "Namespaces must be declared in subdirectories of namespaces/",
-                                  obj, hint=f"move it to namespaces/{obj.name}/")]
+            return [
+                Problem.about(
+                    errors.ILLEGAL_TOP_LEVEL_NAMESPACE,
+                    "Namespaces must be declared in subdirectories of namespaces/",
+                    obj,
+                    hint=f"move it to namespaces/{obj.name}/",
+                )
+            ]
         if obj.name != directory:
-            return [Problem.about(errors.INVALID_NAMESPACE_NAME,
-                                  f"a Namespace's metadata.name must match its directory: "
-                                  f"expected {directory!r}", obj)]
+            return [
+                Problem.about(
+                    errors.INVALID_NAMESPACE_NAME,
+                    f"a Namespace's metadata.name must match its directory: expected {directory!r}",
+                    obj,
+                )
+            ]
         return []
     if obj.namespace and obj.top_directory == NAMESPACES_DIR and obj.namespace != directory:
-        return [Problem.about(errors.ILLEGAL_METADATA_NAMESPACE_DECLARATION,
-                              f"metadata.namespace must match the directory holding the object, "
-                              f"{directory!r}, or be left blank", obj)]
+        return [
+            Problem.about(
+                errors.ILLEGAL_METADATA_NAMESPACE_DECLARATION,
+                f"metadata.namespace must match the directory holding the object, "
+                f"{directory!r}, or be left blank",
+                obj,
+            )
+        ]
     return []

@@ -17,7 +17,13 @@ def check(objs: list[Manifest]) -> list[Problem]:
     for oid, same in seen.items():
         if len(same) > 1:
             files = ", ".join(sorted({o.source for o in same}))
-            problems += [Problem.about(errors.NAME_COLLISION,
-                                       f"{len(same)} objects are declared as {oid} (in {files})", o,
-                                       hint="rename or delete the duplicates") for o in same]
+            problems += [
+                Problem.about(
+                    errors.NAME_COLLISION,
+                    f"{len(same)} objects are declared as {oid} (in {files})",
+                    o,
+                    hint="rename or delete the duplicates",
+                )
+                for o in same
+            ]
     return problems

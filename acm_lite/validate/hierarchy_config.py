@@ -18,17 +18,28 @@ def check(objs: list[Manifest], scoper: Scoper) -> list[Problem]:
         for resource in hierarchy_resources(obj):
             mode = resource.get("hierarchyMode", "")
             if mode not in MODES:
-                problems.append(Problem.about(errors.ILLEGAL_HIERARCHY_MODE,
-                                              f"hierarchyMode {mode!r} is not one of none, inherit",
-                                              obj))
+                problems.append(
+                    Problem.about(
+                        errors.ILLEGAL_HIERARCHY_MODE,
+                        f"hierarchyMode {mode!r} is not one of none, inherit",
+                        obj,
+                    )
+                )
             for gk in hierarchy_group_kinds(resource):
                 if gk == kinds.NAMESPACE or gk.group == kinds.CONFIGMANAGEMENT_GROUP or not gk.kind:
-                    problems.append(Problem.about(errors.UNSUPPORTED_RESOURCE_IN_HIERARCHY_CONFIG,
-                                                  f"{gk or 'an empty kind'} cannot be configured "
-                                                  "for inheritance", obj))
+                    problems.append(
+                        Problem.about(
+                            errors.UNSUPPORTED_RESOURCE_IN_HIERARCHY_CONFIG,
+                            f"{gk or 'an empty kind'} cannot be configured for inheritance",
+                            obj,
+                        )
+                    )
                 elif scoper.scope(gk) is Scope.CLUSTER:
-                    problems.append(Problem.about(
-                        errors.CLUSTER_SCOPED_RESOURCE_IN_HIERARCHY_CONFIG,
-                        f"{gk} is cluster-scoped and cannot be inherited", obj))
+                    problems.append(
+                        Problem.about(
+                            errors.CLUSTER_SCOPED_RESOURCE_IN_HIERARCHY_CONFIG,
+                            f"{gk} is cluster-scoped and cannot be inherited",
+                            obj,
+                        )
+                    )
     return problems
-

@@ -23,10 +23,20 @@ def check(obj: Manifest, *, hierarchical: bool) -> list[Problem]:
     if gk == kinds.SYNC:
         return [Problem.about(errors.UNSUPPORTED_OBJECT, "the Sync kind is not supported", obj)]
     if not hierarchical and gk in (kinds.REPO, kinds.HIERARCHY_CONFIG):
-        return [Problem.about(errors.ILLEGAL_HIERARCHICAL_KIND,
-                              f"{gk.kind} may only be declared in a hierarchical repo", obj,
-                              hint="remove it, or use --source-format hierarchy")]
+        return [
+            Problem.about(
+                errors.ILLEGAL_HIERARCHICAL_KIND,
+                f"{gk.kind} may only be declared in a hierarchical repo",
+                obj,
+                hint="remove it, or use --source-format hierarchy",
+            )
+        ]
     if gk in DEPRECATED:
-        return [Problem.about(errors.DEPRECATED_GROUP_KIND,
-                              f"{gk} is served by no current Kubernetes; use {DEPRECATED[gk]}", obj)]
+        return [
+            Problem.about(
+                errors.DEPRECATED_GROUP_KIND,
+                f"{gk} is served by no current Kubernetes; use {DEPRECATED[gk]}",
+                obj,
+            )
+        ]
     return []

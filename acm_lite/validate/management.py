@@ -12,6 +12,10 @@ def check(obj: Manifest) -> list[Problem]:
     value = obj.annotations.get(MANAGED)
     if value is None or value == DISABLED:
         return []
-    return [Problem.about(errors.ILLEGAL_MANAGEMENT_ANNOTATION,
-                          f"invalid management annotation {MANAGED}={value}; if set, the value "
-                          f"must be {DISABLED!r}", obj)]
+    return [
+        Problem.about(
+            errors.ILLEGAL_MANAGEMENT_ANNOTATION,
+            f"invalid management annotation {MANAGED}={value}; if set, the value must be {DISABLED!r}",
+            obj,
+        )
+    ]

@@ -24,8 +24,10 @@ NAME_MAX = 63
 LABEL_VALUE_MAX = 63
 ANNOTATIONS_MAX_BYTES = 256 * 1024
 _NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?")
-_NAME_RULE = ("alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric "
-              f"character, at most {NAME_MAX} characters")
+_NAME_RULE = (
+    "alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric "
+    f"character, at most {NAME_MAX} characters"
+)
 
 
 # Values in messages are cut short: a hostile key or value can be megabytes long.
@@ -41,8 +43,10 @@ def qualified_name_error(key: str) -> str | None:
         if not prefix:
             return "the prefix before '/' is empty"
         if not is_subdomain(prefix):
-            return (f"the prefix {shown(prefix)} is not a DNS-1123 subdomain (lower-case letters, "
-                    "digits, '-' and '.', at most 253 characters)")
+            return (
+                f"the prefix {shown(prefix)} is not a DNS-1123 subdomain (lower-case letters, "
+                "digits, '-' and '.', at most 253 characters)"
+            )
     if not name:
         return "the name part is empty"
     if len(name) > NAME_MAX or not _NAME.fullmatch(name):
@@ -72,14 +76,17 @@ def _labels(obj: Manifest, labels: dict[str, Any], where: str) -> list[Problem]:
             continue  # a non-string key is the reader's error
         reason = qualified_name_error(key)
         if reason:
-            problems.append(Problem.about(errors.INVALID_LABEL,
-                                          f"{where} key {shown(key)} is invalid: {reason}", obj))
+            problems.append(
+                Problem.about(errors.INVALID_LABEL, f"{where} key {shown(key)} is invalid: {reason}", obj)
+            )
         if isinstance(value, str):
             reason = label_value_error(value)
             if reason:
-                problems.append(Problem.about(
-                    errors.INVALID_LABEL, f"{where} {shown(key)}: value {shown(value)} {reason}",
-                    obj))
+                problems.append(
+                    Problem.about(
+                        errors.INVALID_LABEL, f"{where} {shown(key)}: value {shown(value)} {reason}", obj
+                    )
+                )
     return problems
 
 
@@ -91,17 +98,24 @@ def _annotations(obj: Manifest, annotations: dict[str, Any], where: str) -> list
             continue
         reason = qualified_name_error(key.lower())
         if reason:
-            problems.append(Problem.about(errors.INVALID_ANNOTATION,
-                                          f"{where} key {shown(key)} is invalid: {reason}", obj))
+            problems.append(
+                Problem.about(
+                    errors.INVALID_ANNOTATION, f"{where} key {shown(key)} is invalid: {reason}", obj
+                )
+            )
         size += len(key) + (len(value) if isinstance(value, str) else 0)
     if size * 4 > ANNOTATIONS_MAX_BYTES:  # characters are 1-4 bytes: measure exactly only then
         total = _utf8_size(annotations)
         if total > ANNOTATIONS_MAX_BYTES:
-            problems.append(Problem.about(
-                errors.INVALID_ANNOTATION,
-                f"{where} total {total} bytes, more than the {ANNOTATIONS_MAX_BYTES} bytes "
-                "(256 KiB) the API server accepts", obj,
-                hint="keep large data in a ConfigMap, not in annotations"))
+            problems.append(
+                Problem.about(
+                    errors.INVALID_ANNOTATION,
+                    f"{where} total {total} bytes, more than the {ANNOTATIONS_MAX_BYTES} bytes "
+                    "(256 KiB) the API server accepts",
+                    obj,
+                    hint="keep large data in a ConfigMap, not in annotations",
+                )
+            )
     return problems
 
 
@@ -113,15 +127,19 @@ def _template(obj: Manifest) -> list[Problem]:
     path, template = found
     meta = workloads.mapping(template.get("metadata"))
     selector = workloads.mapping(workloads.mapping(obj.spec.get("selector")).get("matchLabels"))
-    return (_labels(obj, workloads.mapping(meta.get("labels")), f"{path}.metadata.labels")
-            + _annotations(obj, workloads.mapping(meta.get("annotations")),
-                           f"{path}.metadata.annotations")
-            + _labels(obj, selector, "spec.selector.matchLabels"))
+    return (
+        _labels(obj, workloads.mapping(meta.get("labels")), f"{path}.metadata.labels")
+        + _annotations(obj, workloads.mapping(meta.get("annotations")), f"{path}.metadata.annotations")
+        + _labels(obj, selector, "spec.selector.matchLabels")
+    )
 
 
 def _utf8_size(annotations: dict[str, Any]) -> int:
-    return sum(len(k.encode()) + (len(v.encode()) if isinstance(v, str) else 0)
-               for k, v in annotations.items() if isinstance(k, str))
+    return sum(
+        len(k.encode()) + (len(v.encode()) if isinstance(v, str) else 0)
+        for k, v in annotations.items()
+        if isinstance(k, str)
+    )
 
 
 def check(obj: Manifest) -> list[Problem]:

@@ -14,13 +14,20 @@ def check(obj: Manifest) -> list[Problem]:
         if value is None:
             continue
         if not isinstance(value, dict):
-            problems.append(Problem.about(errors.INVALID_ANNOTATION_VALUE,
-                                          f"metadata.{field} must be a map of strings", obj))
+            problems.append(
+                Problem.about(
+                    errors.INVALID_ANNOTATION_VALUE, f"metadata.{field} must be a map of strings", obj
+                )
+            )
             continue
         bad = sorted(str(k) for k, v in value.items() if not isinstance(v, str))
         if bad:
-            problems.append(Problem.about(
-                errors.INVALID_ANNOTATION_VALUE,
-                f"values of metadata.{field} {', '.join(bad)} are not strings", obj,
-                hint='quote them, e.g. "true" or "8080"'))
+            problems.append(
+                Problem.about(
+                    errors.INVALID_ANNOTATION_VALUE,
+                    f"values of metadata.{field} {', '.join(bad)} are not strings",
+                    obj,
+                    hint='quote them, e.g. "true" or "8080"',
+                )
+            )
     return problems

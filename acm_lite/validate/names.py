@@ -30,9 +30,13 @@ def check(obj: Manifest) -> list[Problem]:
         return [Problem.about(errors.MISSING_OBJECT_NAME, "metadata.name is missing or empty", obj)]
     rbac = obj.group == "rbac.authorization.k8s.io"
     if (rbac and not _path_segment_ok(name)) or (not rbac and not is_subdomain(name)):
-        rule = ("may not be '.' or '..' or contain '/' or '%'" if rbac else
-                "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', "
-                "at most 253 characters")
-        return [Problem.about(errors.INVALID_METADATA_NAME,
-                              f"metadata.name {name!r} is invalid: it {rule}", obj)]
+        rule = (
+            "may not be '.' or '..' or contain '/' or '%'"
+            if rbac
+            else "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', "
+            "at most 253 characters"
+        )
+        return [
+            Problem.about(errors.INVALID_METADATA_NAME, f"metadata.name {name!r} is invalid: it {rule}", obj)
+        ]
     return []

@@ -22,8 +22,7 @@ from acm_lite.objects import Manifest
 MAX_OBJECT_BYTES = 1536 * 1024
 JSON_PER_MARSHAL_BYTE = 6
 _MARSHAL_VERSION = 2  # no back-references: an aliased value counts each time it is written
-_UTF8 = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False,
-                         default=str)
+_UTF8 = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False, default=str)
 
 
 def encoded_size(body: dict[str, Any]) -> int:
@@ -46,7 +45,12 @@ def check(obj: Manifest) -> list[Problem]:
     size = encoded_size(obj.body)
     if size <= MAX_OBJECT_BYTES:
         return []
-    return [Problem.about(errors.OBJECT_TOO_LARGE,
-                          f"the object serialises to {size} bytes, more than the "
-                          f"{MAX_OBJECT_BYTES} bytes (1.5 MiB) etcd stores", obj,
-                          hint="split it into several objects")]
+    return [
+        Problem.about(
+            errors.OBJECT_TOO_LARGE,
+            f"the object serialises to {size} bytes, more than the "
+            f"{MAX_OBJECT_BYTES} bytes (1.5 MiB) etcd stores",
+            obj,
+            hint="split it into several objects",
+        )
+    ]

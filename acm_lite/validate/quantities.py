@@ -25,13 +25,14 @@ from acm_lite.validate.workloads import items, mapping
 # Possessive quantifiers, as Go's scanner never gives back what it read: backtracking would make
 # a long run of digits ending in a wrong character cost quadratic time.
 _SHAPE = re.compile(r"[+-]?+[0-9]*+(?:\.[0-9]*+)?+([eEinumkKMGTP]*+[+-]?+[0-9]*+)")
-_SUFFIXES = frozenset({"", "n", "u", "m", "k", "M", "G", "T", "P", "E",
-                       "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"})
+_SUFFIXES = frozenset({"", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"})
 _EXPONENT = re.compile(r"[eE]([+-]?[0-9]+)")
-_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
 # Go's strings.TrimSpace: Unicode White_Space (Python's str.strip also drops \x1c-\x1f).
-_GO_SPACE = ("\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
-             "\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _HINT = "write a number with an optional suffix, e.g. 500m, 1.5, 128Mi, 2Gi, 1e3"
 
 
@@ -82,11 +83,12 @@ def _pod_spec(spec: dict[str, Any], path: Path, out: list[tuple[Path, Any]]) -> 
         empty_dir = mapping(volume.get("emptyDir"))
         if "sizeLimit" in empty_dir:
             out.append(((*path, "volumes", i, "emptyDir"), {"sizeLimit": empty_dir["sizeLimit"]}))
-        claim = mapping(mapping(mapping(volume.get("ephemeral")).get("volumeClaimTemplate"))
-                        .get("spec"))
-        _requirements(claim.get("resources"),
-                      (*path, "volumes", i, "ephemeral", "volumeClaimTemplate", "spec",
-                       "resources"), out)
+        claim = mapping(mapping(mapping(volume.get("ephemeral")).get("volumeClaimTemplate")).get("spec"))
+        _requirements(
+            claim.get("resources"),
+            (*path, "volumes", i, "ephemeral", "volumeClaimTemplate", "spec", "resources"),
+            out,
+        )
 
 
 def _fields(obj: Manifest) -> list[tuple[Path, Any]]:
@@ -98,8 +100,11 @@ def _fields(obj: Manifest) -> list[tuple[Path, Any]]:
     kind, spec = obj.group_kind, obj.spec
     if kind == _STATEFULSET:
         for i, claim in enumerate(items(spec.get("volumeClaimTemplates"))):
-            _requirements(mapping(claim.get("spec")).get("resources"),
-                          ("spec", "volumeClaimTemplates", i, "spec", "resources"), out)
+            _requirements(
+                mapping(claim.get("spec")).get("resources"),
+                ("spec", "volumeClaimTemplates", i, "spec", "resources"),
+                out,
+            )
     elif kind == _PVC:
         _requirements(spec.get("resources"), ("spec", "resources"), out)
     elif kind == _PV:
@@ -121,8 +126,9 @@ _PV = GroupKind("", "PersistentVolume")
 _QUOTA = GroupKind("", "ResourceQuota")
 _LIMIT_RANGE = GroupKind("", "LimitRange")
 _RUNTIME_CLASS = GroupKind("node.k8s.io", "RuntimeClass")
-KINDS = frozenset({*workloads.POD_TEMPLATE_PATHS, _STATEFULSET, _PVC, _PV, _QUOTA, _LIMIT_RANGE,
-                   _RUNTIME_CLASS})
+KINDS = frozenset(
+    {*workloads.POD_TEMPLATE_PATHS, _STATEFULSET, _PVC, _PV, _QUOTA, _LIMIT_RANGE, _RUNTIME_CLASS}
+)
 
 
 def _all_valid(obj: Manifest) -> bool:
@@ -161,8 +167,12 @@ def check(obj: Manifest) -> list[Problem]:
             continue
         for name, value in quantities.items():
             if not valid(value):
-                problems.append(Problem.about(
-                    errors.INVALID_QUANTITY,
-                    f"{field_path((*path, str(name)))}: {shown(value)} is not a quantity", obj,
-                    hint=_HINT))
+                problems.append(
+                    Problem.about(
+                        errors.INVALID_QUANTITY,
+                        f"{field_path((*path, str(name)))}: {shown(value)} is not a quantity",
+                        obj,
+                        hint=_HINT,
+                    )
+                )
     return problems

@@ -14,16 +14,28 @@ _OWN_GROUP, _NAMESPACE = api.GROUP, kinds.NAMESPACE  # bound once: this runs for
 
 def check(obj: Manifest) -> list[Problem]:
     if obj.group == _OWN_GROUP:
-        return [Problem.about(errors.UNSUPPORTED_OBJECT,
-                              f"{obj.kind} is acm-lite's own kind ({api.GROUP}) and may not be "
-                              "declared in a source", obj,
-                              hint="configure syncs with `acm-lite serve --config` or the chart")]
+        return [
+            Problem.about(
+                errors.UNSUPPORTED_OBJECT,
+                f"{obj.kind} is acm-lite's own kind ({api.GROUP}) and may not be declared in a source",
+                obj,
+                hint="configure syncs with `acm-lite serve --config` or the chart",
+            )
+        ]
     if obj.group_kind == _NAMESPACE and obj.name in RESERVED_NAMESPACES:
-        return [Problem.about(errors.ILLEGAL_NAMESPACE,
-                              f"the {obj.name!r} Namespace is reserved for the syncer and must "
-                              "not be declared", obj)]
+        return [
+            Problem.about(
+                errors.ILLEGAL_NAMESPACE,
+                f"the {obj.name!r} Namespace is reserved for the syncer and must not be declared",
+                obj,
+            )
+        ]
     if obj.namespace in RESERVED_NAMESPACES:
-        return [Problem.about(errors.ILLEGAL_NAMESPACE,
-                              f"objects must not be declared in the reserved namespace "
-                              f"{obj.namespace!r}", obj)]
+        return [
+            Problem.about(
+                errors.ILLEGAL_NAMESPACE,
+                f"objects must not be declared in the reserved namespace {obj.namespace!r}",
+                obj,
+            )
+        ]
     return []

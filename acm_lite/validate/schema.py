@@ -39,20 +39,24 @@ MAX_ERRORS_PER_OBJECT = 5
 COMPILE_FROM = 200
 _Validator = Any
 SECRET = GroupKind("", "Secret")
-_FORMATS = {f: (lambda _value: True) for f in ("int32", "int64", "byte", "double", "date-time",
-                                               "int-or-string", "float")}
+_FORMATS = {
+    f: (lambda _value: True)
+    for f in ("int32", "int64", "byte", "double", "date-time", "int-or-string", "float")
+}
 
 
 def _schema_dir() -> Any:
     return resources.files("kubernetes_validate").joinpath(
-        f"kubernetes-json-schema/v{SCHEMA_VERSION}-local-strict")
+        f"kubernetes-json-schema/v{SCHEMA_VERSION}-local-strict"
+    )
 
 
 @cache
 def _registry() -> Registry[Any]:
     definitions = json.loads(_schema_dir().joinpath("_definitions.json").read_text())
     registry: Registry[Any] = crd_schema.NO_RETRIEVAL.with_resource(
-        definitions["$id"], Resource.from_contents(definitions))
+        definitions["$id"], Resource.from_contents(definitions)
+    )
     return registry
 
 
@@ -65,6 +69,7 @@ def _definitions_handler(definitions: dict[str, Any]) -> Callable[[str], Any]:
         if uri.split("#", 1)[0] != known:
             raise fastjsonschema.JsonSchemaDefinitionException(f"refusing to fetch {uri}")
         return definitions
+
     return resolve
 
 
@@ -86,15 +91,15 @@ def _builtin_validator(group: str, version: str, kind: str) -> _Validator | None
 def _bytecode(name: str, schema: dict[str, Any], definitions: dict[str, Any]) -> Any:
     """The compiled validator module of one schema, generated once per machine and kept (as
     marshalled bytecode) in the cache: generating costs ~0.25 s, loading under 1 ms."""
-    key = hashlib.sha256(json.dumps([schema, fastjsonschema.VERSION, sys.version],
-                                    sort_keys=True).encode()).hexdigest()[:20]
+    key = hashlib.sha256(
+        json.dumps([schema, fastjsonschema.VERSION, sys.version], sort_keys=True).encode()
+    ).hexdigest()[:20]
     path = cache_dir() / "schemas" / f"{name}-{key}.marshal"
     try:
         return marshal.loads(path.read_bytes())
     except (OSError, ValueError, EOFError):
         pass
-    source = fastjsonschema.compile_to_code(schema, handlers=_handlers(definitions),
-                                            formats=_FORMATS)
+    source = fastjsonschema.compile_to_code(schema, handlers=_handlers(definitions), formats=_FORMATS)
     code = compile(source, f"<schema {name}>", "exec")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,8 +136,9 @@ def _version_schema(version: Any) -> Any:
     return holder.get("openAPIV3Schema") if isinstance(holder, dict) else None
 
 
-def _crd_validators(objs: list[Manifest]) -> tuple[dict[tuple[GroupKind, str], _Validator],
-                                                   dict[int, Problem]]:
+def _crd_validators(
+    objs: list[Manifest],
+) -> tuple[dict[tuple[GroupKind, str], _Validator], dict[int, Problem]]:
     """A validator per CRD kind and version, and a problem per CRD whose schema is unusable
     (keyed by the CRD manifest's id); its objects are then checked against no schema."""
     out: dict[tuple[GroupKind, str], _Validator] = {}
@@ -218,15 +224,16 @@ class SchemaChecker:
             if (gk, obj.version) in self._crds:
                 return self._crds[(gk, obj.version)]  # None: its schema is unusable (reported)
             return Problem.about(
-                errors.SCHEMA_VIOLATION, f"version {obj.version!r} of {gk} is not defined by its "
-                "CRD", obj)
+                errors.SCHEMA_VIOLATION, f"version {obj.version!r} of {gk} is not defined by its CRD", obj
+            )
         builtin = kinds.builtin().get(gk)
         if builtin is None or gk in kinds.SOURCE_ONLY:
             return None
         if obj.version not in builtin.versions:
             served = ", ".join(f"{gk.group + '/' if gk.group else ''}{v}" for v in builtin.versions)
-            return Problem.about(errors.SCHEMA_VIOLATION,
-                                 f"{obj.api_version} is not served for {gk.kind}; use {served}", obj)
+            return Problem.about(
+                errors.SCHEMA_VIOLATION, f"{obj.api_version} is not served for {gk.kind}; use {served}", obj
+            )
         return _builtin_validator(obj.group, obj.version, obj.kind)
 
     def check(self, obj: Manifest) -> list[Problem]:

@@ -6,9 +6,17 @@ from acm_lite import errors
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
 
-METADATA_FIELDS = ("ownerReferences", "selfLink", "uid", "resourceVersion", "generation",
-                   "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                   "managedFields")
+METADATA_FIELDS = (
+    "ownerReferences",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+)
 
 
 def check(obj: Manifest) -> list[Problem]:
@@ -18,6 +26,11 @@ def check(obj: Manifest) -> list[Problem]:
         present.insert(0, "status")
     if not present:
         return []
-    return [Problem.about(errors.ILLEGAL_FIELDS_IN_CONFIG,
-                          f"fields set by the API server may not be declared: {', '.join(present)}",
-                          obj, hint="remove them (they come from `kubectl get -o yaml`)")]
+    return [
+        Problem.about(
+            errors.ILLEGAL_FIELDS_IN_CONFIG,
+            f"fields set by the API server may not be declared: {', '.join(present)}",
+            obj,
+            hint="remove them (they come from `kubectl get -o yaml`)",
+        )
+    ]

@@ -10,8 +10,13 @@ from acm_lite.objects import Manifest
 
 def check(objs: list[Manifest]) -> list[Problem]:
     unmanaged = {o.name for o in objs if o.group_kind == kinds.NAMESPACE and is_disabled(o)}
-    return [Problem.about(errors.MANAGED_RESOURCE_IN_UNMANAGED_NAMESPACE,
-                          f"Namespace {o.namespace!r} is declared unmanaged but this object in it "
-                          "is managed", o,
-                          hint="remove `managed: disabled` from the Namespace, or add it here")
-            for o in objs if o.namespace in unmanaged and not is_disabled(o)]
+    return [
+        Problem.about(
+            errors.MANAGED_RESOURCE_IN_UNMANAGED_NAMESPACE,
+            f"Namespace {o.namespace!r} is declared unmanaged but this object in it is managed",
+            o,
+            hint="remove `managed: disabled` from the Namespace, or add it here",
+        )
+        for o in objs
+        if o.namespace in unmanaged and not is_disabled(o)
+    ]

@@ -15,8 +15,9 @@ from acm_lite.devcluster import binaries, process
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "acm_lite", *args], env=env, text=True,
-                          capture_output=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "acm_lite", *args], env=env, text=True, capture_output=True, timeout=600
+    )
 
 
 def _exports(text: str, env: dict[str, str]) -> dict[str, str]:
@@ -24,8 +25,12 @@ def _exports(text: str, env: dict[str, str]) -> dict[str, str]:
     kubectl keeps its cache) is the test's own."""
     home = Path(env["ACM_LITE_STATE_DIR"]).parent / "home"
     script = f"{text}\nenv -0"
-    out = subprocess.run(["bash", "-c", script], capture_output=True, check=True,
-                         env={"PATH": "/usr/bin:/bin", "HOME": str(home)}).stdout.decode()
+    out = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home)},
+    ).stdout.decode()
     return dict(line.split("=", 1) for line in out.split("\0") if "=" in line)
 
 
@@ -50,13 +55,17 @@ def test_up_env_kubectl_down(user_env: dict[str, str], tmp_path: Path) -> None:
     exported = _exports(_cli("dev", "env", env=user_env).stdout, user_env)
     state = Path(user_env["ACM_LITE_STATE_DIR"]) / "dev"
     assert exported["KUBECONFIG"] == str(state / "kubeconfig")
-    version = subprocess.run(["kubectl", "get", "--raw", "/version"], env=exported,
-                             capture_output=True, text=True, check=True)
+    version = subprocess.run(
+        ["kubectl", "get", "--raw", "/version"], env=exported, capture_output=True, text=True, check=True
+    )
     assert json.loads(version.stdout)["gitVersion"] == binaries.components()["kubectl"].version
 
     apply = subprocess.run(
         ["kubectl", "create", "configmap", "hello", "--from-literal=greeting=hi"],
-        env=exported, capture_output=True, text=True)
+        env=exported,
+        capture_output=True,
+        text=True,
+    )
     assert apply.returncode == 0, apply.stderr
 
     state_dir = tmp_path / "state"
@@ -71,28 +80,30 @@ def test_up_env_kubectl_down(user_env: dict[str, str], tmp_path: Path) -> None:
     assert "ACM9004" in after.stderr
 
 
-def test_up_from_a_fleet_file_names_clusters_after_it(user_env: dict[str, str],
-                                                      tmp_path: Path) -> None:
+def test_up_from_a_fleet_file_names_clusters_after_it(user_env: dict[str, str], tmp_path: Path) -> None:
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(
         "apiVersion: acm-lite.io/v1alpha1\nkind: Fleet\nmetadata:\n  name: pair\nspec:\n"
         "  clusters:\n  - name: eks-prod\n    labels: {provider: eks}\n"
-        "  - name: baremetal-edge\n    labels: {provider: baremetal}\n")
+        "  - name: baremetal-edge\n    labels: {provider: baremetal}\n"
+    )
     up = _cli("dev", "up", "--fleet", str(fleet), env=user_env)
     assert up.returncode == 0, up.stderr
     status = json.loads(_cli("dev", "status", "-o", "json", env=user_env).stdout)
-    assert [(c["name"], c["running"]) for c in status] == [("eks-prod", True),
-                                                           ("baremetal-edge", True)]
+    assert [(c["name"], c["running"]) for c in status] == [("eks-prod", True), ("baremetal-edge", True)]
     for name in ("eks-prod", "baremetal-edge"):
         exported = _exports(_cli("dev", "env", "--cluster", name, env=user_env).stdout, user_env)
-        made = subprocess.run(["kubectl", "create", "namespace", f"on-{name}"], env=exported,
-                              capture_output=True, text=True)
+        made = subprocess.run(
+            ["kubectl", "create", "namespace", f"on-{name}"], env=exported, capture_output=True, text=True
+        )
         assert made.returncode == 0, made.stderr
     listed = subprocess.run(
         ["kubectl", "get", "namespaces", "-o", "name"],
-        env=_exports(_cli("dev", "env", "--cluster", "baremetal-edge", env=user_env).stdout,
-                     user_env),
-        capture_output=True, text=True, check=True).stdout.split()
+        env=_exports(_cli("dev", "env", "--cluster", "baremetal-edge", env=user_env).stdout, user_env),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert "namespace/on-baremetal-edge" in listed
     assert "namespace/on-eks-prod" not in listed
 

@@ -17,21 +17,24 @@ OLD, NEW, SAME = "old-pw-6c1d9", "new-pw-2f8e4", "same-user-a93b"
 
 
 def _secret(namespace: str, password: str) -> dict[str, object]:
-    return obj("v1", "Secret", "db", metadata={"namespace": namespace},
-               stringData={"password": password, "user": SAME})
+    return obj(
+        "v1",
+        "Secret",
+        "db",
+        metadata={"namespace": namespace},
+        stringData={"password": password, "user": SAME},
+    )
 
 
 def _leaks(text: str) -> list[str]:
-    return [v for v in (OLD, NEW, SAME)
-            if v in text or base64.b64encode(v.encode()).decode() in text]
+    return [v for v in (OLD, NEW, SAME) if v in text or base64.b64encode(v.encode()).decode() in text]
 
 
 def test_diff_masks_secret_values(control_plane: APIServer, tmp_path: Path) -> None:
     name, namespace = f"sec-{uuid.uuid4().hex[:6]}", f"sec-{uuid.uuid4().hex[:6]}"
     repo = GitRepo(tmp_path / "git")
     repo.commit({"ns.yaml": ns(namespace), "secret.yaml": _secret(namespace, OLD)})
-    common = ["--repo", repo.url, "--revision", "main", "--source-format", "unstructured",
-              "--name", name]
+    common = ["--repo", repo.url, "--revision", "main", "--source-format", "unstructured", "--name", name]
     kc, cache = control_plane.kubeconfig, tmp_path / "cache"
     created = cli(kc, "diff", *common, cache=cache)
     assert created.returncode == 1 and _leaks(created.stdout + created.stderr) == []

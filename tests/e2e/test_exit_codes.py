@@ -17,22 +17,34 @@ from tests.unit.repo_builder import cm
 
 ROOT = Path(__file__).resolve().parents[2]
 UNREACHABLE = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "gone",
-    "clusters": [{"name": "gone", "cluster": {"server": "https://127.0.0.1:1",
-                                              "insecure-skip-tls-verify": True}}],
+    "apiVersion": "v1",
+    "kind": "Config",
+    "current-context": "gone",
+    "clusters": [
+        {"name": "gone", "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True}}
+    ],
     "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
-    "users": [{"name": "u", "user": {"token": "t"}}]}
+    "users": [{"name": "u", "user": {"token": "t"}}],
+}
 
 
-def cli(*args: str, stdout: int = subprocess.PIPE, kubeconfig: str | None = None,
-        cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, stdout: int = subprocess.PIPE, kubeconfig: str | None = None, cache: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     if kubeconfig:
         env["KUBECONFIG"] = kubeconfig
     if cache:
         env["ACM_LITE_CACHE"] = str(cache)
-    return subprocess.run([sys.executable, "-m", "acm_lite", *args], stdout=stdout,
-                          stderr=subprocess.PIPE, text=True, timeout=300, cwd=ROOT, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "acm_lite", *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
 
 
 def _unreachable(tmp_path: Path) -> str:
@@ -58,25 +70,51 @@ def test_a_closed_stdout_ends_quietly(args: tuple[str, ...]) -> None:
 def test_sync_against_an_unreachable_api_server_is_transient(tmp_path: Path) -> None:
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo/a.yaml").write_text(yaml.safe_dump(cm("a", "default")))
-    run = cli("sync", "--once", "--repo", str(tmp_path / "repo"), "--source-format",
-              "unstructured", kubeconfig=_unreachable(tmp_path), cache=tmp_path / "cache")
+    run = cli(
+        "sync",
+        "--once",
+        "--repo",
+        str(tmp_path / "repo"),
+        "--source-format",
+        "unstructured",
+        kubeconfig=_unreachable(tmp_path),
+        cache=tmp_path / "cache",
+    )
     assert run.returncode == 3, run.stderr
     assert "KNV2002 APIServerError" in run.stderr
 
 
-def test_sync_of_a_missing_path_reports_the_source_error(control_plane: APIServer,
-                                                         tmp_path: Path) -> None:
-    run = cli("sync", "--once", "--repo", str(tmp_path / "nothing-here"), "--name", "missing-path",
-              kubeconfig=control_plane.kubeconfig, cache=tmp_path / "cache")
+def test_sync_of_a_missing_path_reports_the_source_error(control_plane: APIServer, tmp_path: Path) -> None:
+    run = cli(
+        "sync",
+        "--once",
+        "--repo",
+        str(tmp_path / "nothing-here"),
+        "--name",
+        "missing-path",
+        kubeconfig=control_plane.kubeconfig,
+        cache=tmp_path / "cache",
+    )
     assert run.returncode == 1, run.stderr
     assert "nothing-here" in run.stderr and "ACM1101 SourceDirNotFound" in run.stderr
     assert "nothing to do" not in run.stdout
 
 
-def test_sync_of_an_unreachable_url_is_a_transient_source_error(control_plane: APIServer,
-                                                                tmp_path: Path) -> None:
-    run = cli("sync", "--once", "--repo", "https://127.0.0.1:1/config.git", "--name", "gone-url",
-              "-o", "json", kubeconfig=control_plane.kubeconfig, cache=tmp_path / "cache")
+def test_sync_of_an_unreachable_url_is_a_transient_source_error(
+    control_plane: APIServer, tmp_path: Path
+) -> None:
+    run = cli(
+        "sync",
+        "--once",
+        "--repo",
+        "https://127.0.0.1:1/config.git",
+        "--name",
+        "gone-url",
+        "-o",
+        "json",
+        kubeconfig=control_plane.kubeconfig,
+        cache=tmp_path / "cache",
+    )
     assert run.returncode == 3, run.stderr
     errors = json.loads(run.stdout)["errors"]
     assert [e["code"] for e in errors] == ["KNV2004"]
@@ -84,10 +122,16 @@ def test_sync_of_an_unreachable_url_is_a_transient_source_error(control_plane: A
 
 def test_fleet_status_with_every_cluster_unreachable(tmp_path: Path) -> None:
     fleet = tmp_path / "fleet.yaml"
-    fleet.write_text(yaml.safe_dump({
-        "apiVersion": "acm-lite.io/v1alpha1", "kind": "Fleet", "metadata": {"name": "down"},
-        "spec": {"clusters": [{"name": n, "kubeconfig": _unreachable(tmp_path)}
-                              for n in ("a", "b")]}}))
+    fleet.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "acm-lite.io/v1alpha1",
+                "kind": "Fleet",
+                "metadata": {"name": "down"},
+                "spec": {"clusters": [{"name": n, "kubeconfig": _unreachable(tmp_path)} for n in ("a", "b")]},
+            }
+        )
+    )
     run = cli("fleet", "status", "--fleet", str(fleet))
     assert run.returncode == 3, (run.stdout, run.stderr)
     assert "KNV2002" in run.stdout + run.stderr or "cannot reach" in run.stdout

@@ -20,18 +20,17 @@ from tests.unit.repo_builder import cm, ns
 PASSWORD = "pw-b71e0c9d4a"
 
 
-def _cli(kubeconfig: str, cache: Path, *args: str, allow_http: bool
-         ) -> subprocess.CompletedProcess[str]:
+def _cli(kubeconfig: str, cache: Path, *args: str, allow_http: bool) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KUBECONFIG": kubeconfig, "ACM_LITE_CACHE": str(cache)}
     env.pop("ACM_LITE_GIT_ALLOW_HTTP", None)
     if allow_http:
         env["ACM_LITE_GIT_ALLOW_HTTP"] = "1"
-    return subprocess.run([sys.executable, "-m", "acm_lite", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "acm_lite", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
-def test_a_password_in_the_repo_url_is_used_but_never_shown(control_plane: APIServer,
-                                                             tmp_path: Path) -> None:
+def test_a_password_in_the_repo_url_is_used_but_never_shown(control_plane: APIServer, tmp_path: Path) -> None:
     name, namespace = f"cred-{uuid.uuid4().hex[:6]}", f"cred-{uuid.uuid4().hex[:6]}"
     repo = GitRepo(tmp_path / "git")
     commit = repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
@@ -40,12 +39,25 @@ def test_a_password_in_the_repo_url_is_used_but_never_shown(control_plane: APISe
     with gitserver.serve(repo.bare.parent, credentials=("alice", PASSWORD)) as server:
         host, port = server.server_address[:2]
         url = f"http://alice:{PASSWORD}@{host!s}:{port}/{repo.bare.name}"
-        common = ["sync", "--once", "--repo", url, "--revision", "main",
-                  "--source-format", "unstructured", "--name", name, "-o", "json"]
+        common = [
+            "sync",
+            "--once",
+            "--repo",
+            url,
+            "--revision",
+            "main",
+            "--source-format",
+            "unstructured",
+            "--name",
+            name,
+            "-o",
+            "json",
+        ]
         refused = _cli(kc, cache, *common, allow_http=False)
         synced = _cli(kc, cache, *common, allow_http=True)
-        missing = _cli(kc, cache, *[a.replace(repo.bare.name, "missing.git") for a in common],
-                       allow_http=True)
+        missing = _cli(
+            kc, cache, *[a.replace(repo.bare.name, "missing.git") for a in common], allow_http=True
+        )
     assert refused.returncode != 0 and "ACM1030" in refused.stdout + refused.stderr
     assert synced.returncode == 0, synced.stderr
     assert json.loads(synced.stdout)["commit"] == commit
@@ -53,7 +65,14 @@ def test_a_password_in_the_repo_url_is_used_but_never_shown(control_plane: APISe
     recorded = store.read(cluster, name)
     assert recorded is not None
     assert recorded["spec"]["git"]["repo"] == f"http://{host!s}:{port}/missing.git"  # the last run
-    for shown in (refused.stdout, refused.stderr, synced.stdout, synced.stderr, missing.stdout,
-                  missing.stderr, json.dumps(recorded)):
+    for shown in (
+        refused.stdout,
+        refused.stderr,
+        synced.stdout,
+        synced.stderr,
+        missing.stdout,
+        missing.stderr,
+        json.dumps(recorded),
+    ):
         assert PASSWORD not in shown
     assert all(PASSWORD.encode() not in p.read_bytes() for p in cache.rglob("*") if p.is_file())

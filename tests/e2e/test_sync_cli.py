@@ -16,16 +16,16 @@ from tests.unit.repo_builder import cm, ns
 
 def cli(kubeconfig: str, *args: str, cache: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KUBECONFIG": kubeconfig, "ACM_LITE_CACHE": str(cache)}
-    return subprocess.run([sys.executable, "-m", "acm_lite", *args], capture_output=True,
-                          text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "acm_lite", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_sync_diff_status(control_plane: APIServer, tmp_path: Path) -> None:
     name, namespace = f"cli-{uuid.uuid4().hex[:6]}", f"cli-{uuid.uuid4().hex[:6]}"
     repo = GitRepo(tmp_path / "git")
     commit = repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
-    common = ["--repo", repo.url, "--revision", "main", "--source-format", "unstructured",
-              "--name", name]
+    common = ["--repo", repo.url, "--revision", "main", "--source-format", "unstructured", "--name", name]
     kc, cache = control_plane.kubeconfig, tmp_path / "cache"
 
     before = cli(kc, "diff", *common, cache=cache)
@@ -51,7 +51,8 @@ def test_sync_diff_status(control_plane: APIServer, tmp_path: Path) -> None:
 
     status = json.loads(cli(kc, "status", "--name", name, "-o", "json", cache=cache).stdout)
     assert [(s["name"], s["state"], s["commit"], s["managedObjects"]) for s in status["syncs"]] == [
-        (name, "SYNCED", commit, 2)]
+        (name, "SYNCED", commit, 2)
+    ]
     text = cli(kc, "status", cache=cache).stdout
     assert name in text and "SYNCED" in text
 
@@ -70,7 +71,8 @@ def test_unreachable_cluster_is_a_coded_error(tmp_path: Path) -> None:
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: gone\nclusters:\n- name: gone\n  cluster:\n"
         "    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\ncontexts:\n"
-        "- name: gone\n  context: {cluster: gone, user: u}\nusers:\n- name: u\n  user: {token: t}\n")
+        "- name: gone\n  context: {cluster: gone, user: u}\nusers:\n- name: u\n  user: {token: t}\n"
+    )
     run = cli(str(kubeconfig), "status", cache=tmp_path)
     assert run.returncode == 3
     assert "KNV2002 APIServerError" in run.stderr and "Traceback" not in run.stderr

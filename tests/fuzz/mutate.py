@@ -29,15 +29,72 @@ def _deep(depth: int) -> Any:
 
 # Values a hostile author would try: wrong types, path tricks, names that are not names, odd numbers.
 HOSTILE_VALUES: tuple[Any, ...] = (
-    "", "x", " ", 0, -1, 5, 2**63, 10**40, 1.5, float("inf"), True, False, None, [], {}, [1, "a"],
-    {"a": 1}, {1: "integer key"}, {True: "bool key"}, {None: "null key"}, "../../etc", "/tmp/abs",
-    "a/b", "..", "UPPER", "a" * 300, "é", "a\nb", "*", "${HOME}", "{{ .Values }}", "0x10",
-    "1e400", "-", "kube-system", "acm-lite-system", "default", "::", "[", _deep(60), ["x"] * 50,
+    "",
+    "x",
+    " ",
+    0,
+    -1,
+    5,
+    2**63,
+    10**40,
+    1.5,
+    float("inf"),
+    True,
+    False,
+    None,
+    [],
+    {},
+    [1, "a"],
+    {"a": 1},
+    {1: "integer key"},
+    {True: "bool key"},
+    {None: "null key"},
+    "../../etc",
+    "/tmp/abs",
+    "a/b",
+    "..",
+    "UPPER",
+    "a" * 300,
+    "é",
+    "a\nb",
+    "*",
+    "${HOME}",
+    "{{ .Values }}",
+    "0x10",
+    "1e400",
+    "-",
+    "kube-system",
+    "acm-lite-system",
+    "default",
+    "::",
+    "[",
+    _deep(60),
+    ["x"] * 50,
 )
 
 ODD_TEXT = (
-    "\x00", "\t", "\ufeff", "&a ", "*a", "<<: *a\n", "!!python/object:os.system ", "!custom ", "? ",
-    "--- ", "...\n", "%YAML 1.1\n", "{", "[", "'", '"', "\\", "\u2028", "\xff", ": ", "- ", "#",
+    "\x00",
+    "\t",
+    "\ufeff",
+    "&a ",
+    "*a",
+    "<<: *a\n",
+    "!!python/object:os.system ",
+    "!custom ",
+    "? ",
+    "--- ",
+    "...\n",
+    "%YAML 1.1\n",
+    "{",
+    "[",
+    "'",
+    '"',
+    "\\",
+    "\u2028",
+    "\xff",
+    ": ",
+    "- ",
+    "#",
 )
 
 
@@ -52,8 +109,14 @@ class Case:
 
 def manifests(root: Path) -> list[Path]:
     """The tree's own manifests (not those a mutation added: they are hostile by design)."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
-                  and p.suffix in MANIFEST_SUFFIXES and not p.name.startswith("fuzz-"))
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and not p.is_symlink()
+        and p.suffix in MANIFEST_SUFFIXES
+        and not p.name.startswith("fuzz-")
+    )
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -111,6 +174,7 @@ def replace_value(rng: random.Random, root: Path) -> str:
         value = rng.choice(HOSTILE_VALUES)
         parent[path[-1]] = value
         return f"= {value!r:.60}"
+
     return _mutate_tree(rng, root, edit)
 
 
@@ -118,6 +182,7 @@ def drop_key(rng: random.Random, root: Path) -> str:
     def edit(parent: Any, path: tuple[Any, ...]) -> str:
         del parent[path[-1]]
         return "dropped"
+
     return _mutate_tree(rng, root, edit)
 
 
@@ -125,10 +190,26 @@ def rename_key(rng: random.Random, root: Path) -> str:
     def edit(parent: Any, path: tuple[Any, ...]) -> str:
         if not isinstance(parent, dict):
             return "not a mapping, left"
-        new = rng.choice((1, True, None, "", "metadata", "apiVersion", "kind", "spec", "a" * 70,
-                          "acm-lite.io/sync", "configsync.gke.io/x", "Data", "status"))
+        new = rng.choice(
+            (
+                1,
+                True,
+                None,
+                "",
+                "metadata",
+                "apiVersion",
+                "kind",
+                "spec",
+                "a" * 70,
+                "acm-lite.io/sync",
+                "configsync.gke.io/x",
+                "Data",
+                "status",
+            )
+        )
         parent[new] = parent.pop(path[-1])
         return f"renamed to {new!r}"
+
     return _mutate_tree(rng, root, edit)
 
 
@@ -153,6 +234,7 @@ def splice(rng: random.Random, root: Path) -> str:
     def edit(text: str) -> str:
         at = rng.randrange(len(text) + 1)
         return text[:at] + rng.choice(ODD_TEXT) + text[at:]
+
     return "spliced " + _text_edit(rng, root, edit)
 
 
@@ -167,6 +249,7 @@ def shuffle_lines(rng: random.Random, root: Path) -> str:
         else:
             lines.insert(i, lines[j])
         return "".join(lines)
+
     return "lines moved in " + _text_edit(rng, root, edit)
 
 
@@ -174,14 +257,31 @@ def add_file(rng: random.Random, root: Path) -> str:
     """A file or link a repository should not be able to use against the reader."""
     dirs = [root, *(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink())]
     where = rng.choice(dirs)
-    kind = rng.choice(("link-out", "link-loop", "link-self", "dir-named-yaml", "empty", "binary",
-                       "deep-json", "deep-yaml", "big-number", "surrogate", "list-doc",
-                       "scalar-doc", "many-docs", "alias-fanout"))
+    kind = rng.choice(
+        (
+            "link-out",
+            "link-loop",
+            "link-self",
+            "dir-named-yaml",
+            "empty",
+            "binary",
+            "deep-json",
+            "deep-yaml",
+            "big-number",
+            "surrogate",
+            "list-doc",
+            "scalar-doc",
+            "many-docs",
+            "alias-fanout",
+        )
+    )
     path = where / f"fuzz-{kind}.yaml"
     writers: dict[str, Callable[[], None]] = {
         "link-out": lambda: path.symlink_to("/etc/hostname"),
-        "link-loop": lambda: (path.symlink_to(where / "fuzz-loop2.yaml"),
-                              (where / "fuzz-loop2.yaml").symlink_to(path)),
+        "link-loop": lambda: (
+            path.symlink_to(where / "fuzz-loop2.yaml"),
+            (where / "fuzz-loop2.yaml").symlink_to(path),
+        ),
         "link-self": lambda: path.symlink_to(path.name),
         "dir-named-yaml": path.mkdir,
         "empty": lambda: path.write_text(""),
@@ -190,24 +290,33 @@ def add_file(rng: random.Random, root: Path) -> str:
         "deep-yaml": lambda: path.write_text("a:\n" + "".join("  " * i + "a:\n" for i in range(1, 400))),
         "big-number": lambda: path.write_text(
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big, namespace: default}\n"
-            f"data: {{k: v}}\nimmutable: {'9' * 5000}\n"),
+            f"data: {{k: v}}\nimmutable: {'9' * 5000}\n"
+        ),
         "surrogate": lambda: path.write_text(
-            'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\ndata: {k: "\\ud800"}\n'),
+            'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\ndata: {k: "\\ud800"}\n'
+        ),
         "list-doc": lambda: path.write_text("- a\n- b\n"),
         "scalar-doc": lambda: path.write_text("just a string\n"),
         "many-docs": lambda: path.write_text("---\n{}\n" * 200),
         "alias-fanout": lambda: path.write_text(
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: fan}\n"
-            "data:\n  a: &x " + "y" * 10000 + "\n"
-            + "".join(f"  k{i}: *x\n" for i in range(60))),
+            "data:\n  a: &x " + "y" * 10000 + "\n" + "".join(f"  k{i}: *x\n" for i in range(60))
+        ),
     }
     writers[kind]()
     return f"added {kind} at {path.relative_to(root)}"
 
 
 MUTATIONS: tuple[Callable[[random.Random, Path], str], ...] = (
-    replace_value, replace_value, replace_value, drop_key, rename_key, truncate, splice,
-    shuffle_lines, add_file,
+    replace_value,
+    replace_value,
+    replace_value,
+    drop_key,
+    rename_key,
+    truncate,
+    splice,
+    shuffle_lines,
+    add_file,
 )
 
 

@@ -60,9 +60,21 @@ def _read(run: Run, line: str, running: list[str]) -> None:
 def fuzz(*extra: str, cases: int, budget: float) -> Run:
     """Run the worker and watch it; a silent worker past CASE_SECONDS is a hang."""
     proc = subprocess.Popen(
-        [sys.executable, str(WORKER), "--seed", str(SEED), "--cases", str(cases),
-         "--budget", str(budget), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            str(WORKER),
+            "--seed",
+            str(SEED),
+            "--cases",
+            str(cases),
+            "--budget",
+            str(budget),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
     run, running = Run(), []
@@ -96,5 +108,6 @@ def test_offline_commands_survive_mutated_inputs() -> None:
 
 def test_sync_survives_mutated_inputs(control_plane: APIServer) -> None:
     """What vet lets through, `sync --once --dry-run` must handle against a real API server."""
-    _check(fuzz("--kubeconfig", str(control_plane.kubeconfig), "--first", "1000",
-                cases=60, budget=120), least=60)
+    _check(
+        fuzz("--kubeconfig", str(control_plane.kubeconfig), "--first", "1000", cases=60, budget=120), least=60
+    )

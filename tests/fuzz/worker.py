@@ -47,13 +47,29 @@ def _policy_base(work: Path) -> Path:
 def commands(target: str, case: Path, scratch: Path, kubeconfig: str | None) -> list[list[str]]:
     """The commands each target's mutated tree is put through."""
     if target == "policies":
-        return [["vet", str(BASES["unstructured"]), "--source-format", "unstructured",
-                 "--policies", str(case)], ["policy", "verify", str(case)]]
+        return [
+            ["vet", str(BASES["unstructured"]), "--source-format", "unstructured", "--policies", str(case)],
+            ["policy", "verify", str(case)],
+        ]
     fmt = ["--source-format", target]
     out = [["vet", str(case), *fmt], ["hydrate", str(case), *fmt, "--output", str(scratch / "out")]]
     if kubeconfig:
-        out.append(["sync", "--once", "--dry-run", "--repo", str(case), *fmt, "--name", "fuzz",
-                    "--kubeconfig", kubeconfig, "--cluster", "eks-prod"])
+        out.append(
+            [
+                "sync",
+                "--once",
+                "--dry-run",
+                "--repo",
+                str(case),
+                *fmt,
+                "--name",
+                "fuzz",
+                "--kubeconfig",
+                kubeconfig,
+                "--cluster",
+                "eks-prod",
+            ]
+        )
     return out
 
 
@@ -68,8 +84,9 @@ def _escaped(scratch: Path) -> list[str]:
     return sorted(p.name for p in scratch.iterdir() if p.name not in ("out", "sentinel"))
 
 
-def run_case(index: int, target: str, base: Path, work: Path, *, kubeconfig: str | None,
-             report: io.TextIOBase) -> None:
+def run_case(
+    index: int, target: str, base: Path, work: Path, *, kubeconfig: str | None, report: io.TextIOBase
+) -> None:
     case = mutate.make_case(base, work, seed=ARGS.seed, index=index)
     scratch = work / f"scratch-{index}"
     (scratch / "sentinel").mkdir(parents=True)

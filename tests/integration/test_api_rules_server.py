@@ -11,15 +11,29 @@ from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.devcluster.controlplane import APIServer
 from tests.support.api_cases import Case, all_cases
 
-RESOURCES = {"ConfigMap": "configmaps", "Secret": "secrets", "Pod": "pods",
-             "Deployment": "deployments", "CronJob": "cronjobs", "Job": "jobs",
-             "ResourceQuota": "resourcequotas",
-             "LimitRange": "limitranges", "PersistentVolumeClaim": "persistentvolumeclaims",
-             "StatefulSet": "statefulsets", "PodTemplate": "podtemplates"}
+RESOURCES = {
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+    "Pod": "pods",
+    "Deployment": "deployments",
+    "CronJob": "cronjobs",
+    "Job": "jobs",
+    "ResourceQuota": "resourcequotas",
+    "LimitRange": "limitranges",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+    "StatefulSet": "statefulsets",
+    "PodTemplate": "podtemplates",
+}
 # What the server's refusal says for each code: the same rule, not some other one.
-REASONS = {"ACM1040": "labels", "ACM1041": "annotations", "ACM1042": "quantit",
-           "ACM1043": "data[", "ACM1044": "base64", "ACM1045": "Too long",
-           "ACM1046": "too large"}
+REASONS = {
+    "ACM1040": "labels",
+    "ACM1041": "annotations",
+    "ACM1042": "quantit",
+    "ACM1043": "data[",
+    "ACM1044": "base64",
+    "ACM1045": "Too long",
+    "ACM1046": "too large",
+}
 
 
 def _apply(cluster: Cluster, case: Case, namespace: str) -> None:
@@ -30,8 +44,7 @@ def _apply(cluster: Cluster, case: Case, namespace: str) -> None:
     query = {"fieldManager": "acm-lite", "force": "true"}
     if not case.stored:
         query["dryRun"] = "All"
-    cluster.request("PATCH", path, query=query, body=body,
-                    content_type="application/apply-patch+yaml")
+    cluster.request("PATCH", path, query=query, body=body, content_type="application/apply-patch+yaml")
 
 
 @pytest.mark.parametrize("case", all_cases(), ids=lambda c: c.name)

@@ -17,8 +17,9 @@ def empty_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_without_go_the_error_says_what_to_install(empty_cache: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_go_the_error_says_what_to_install(
+    empty_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", str(empty_cache))
     with pytest.raises(AcmError) as failed:
         binaries.ensure("etcd")
@@ -26,8 +27,9 @@ def test_without_go_the_error_says_what_to_install(empty_cache: Path,
     assert "KUBEBUILDER_ASSETS" in (failed.value.hint or "")
 
 
-def test_unreachable_module_proxy_is_a_coded_build_failure(empty_cache: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_module_proxy_is_a_coded_build_failure(
+    empty_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GOMODCACHE", str(empty_cache / "gomod"))
     monkeypatch.setenv("GOPROXY", "off")
     monkeypatch.setenv("GOFLAGS", "-modcacherw")

@@ -29,14 +29,21 @@ REPO_URL = "https://git.example.com/platform/config.git"
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(binaries.ensure("helm")), *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([str(binaries.ensure("helm")), *args], capture_output=True, text=True, timeout=120)
 
 
 def render(release: str, *sets: str, crds: bool = False) -> list[dict[str, Any]]:
-    run = helm("template", release, str(CHART), "--namespace", "acm-lite-system",
-               "--set", f"sync.repo={REPO_URL}", *(a for s in sets for a in ("--set", s)),
-               *(["--include-crds"] if crds else []))
+    run = helm(
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        "acm-lite-system",
+        "--set",
+        f"sync.repo={REPO_URL}",
+        *(a for s in sets for a in ("--set", s)),
+        *(["--include-crds"] if crds else []),
+    )
     assert run.returncode == 0, run.stderr
     return [d for d in yaml.safe_load_all(run.stdout) if d]
 
@@ -44,8 +51,7 @@ def render(release: str, *sets: str, crds: bool = False) -> list[dict[str, Any]]
 def test_lint_and_schema() -> None:
     lint = helm("lint", "--strict", str(CHART), "--set", f"sync.repo={REPO_URL}")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    bad = helm("template", "x", str(CHART), "--set", f"sync.repo={REPO_URL}",
-               "--set", "replicaCount=none")
+    bad = helm("template", "x", str(CHART), "--set", f"sync.repo={REPO_URL}", "--set", "replicaCount=none")
     assert bad.returncode != 0 and "replicaCount" in bad.stderr
     missing = helm("template", "x", str(CHART))
     assert missing.returncode != 0 and "sync.repo is required" in missing.stderr
@@ -65,9 +71,11 @@ def test_rendered_objects() -> None:
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert "--leader-elect" in container["args"] and f"--repo={REPO_URL}" in container["args"]
     assert {e["name"] for e in container["env"]} >= {"ACM_LITE_GIT_TOKEN", "ACM_LITE_GIT_SSH_KEY"}
-    assert {k: len(v) for k, v in by_kind.items() if k in (
-        "ServiceAccount", "Service", "ServiceMonitor", "PodDisruptionBudget")} == {
-        "ServiceAccount": 1, "Service": 1, "ServiceMonitor": 1, "PodDisruptionBudget": 1}
+    assert {
+        k: len(v)
+        for k, v in by_kind.items()
+        if k in ("ServiceAccount", "Service", "ServiceMonitor", "PodDisruptionBudget")
+    } == {"ServiceAccount": 1, "Service": 1, "ServiceMonitor": 1, "PodDisruptionBudget": 1}
     bindings = {b["metadata"]["name"]: b["roleRef"]["name"] for b in by_kind["ClusterRoleBinding"]}
     assert bindings == {"acm-read": "acm-read", "acm-root-sync": "cluster-admin"}
 
@@ -83,51 +91,98 @@ def _install(server: APIServer, docs: list[dict[str, Any]], tmp_path: Path, name
     store.install(Cluster.connect(server.kubeconfig))
     manifest = tmp_path / f"{name}.yaml"
     manifest.write_text(yaml.safe_dump_all(docs))
-    run = subprocess.run([str(binaries.ensure("kubectl")), "--kubeconfig", server.kubeconfig,
-                          "apply", "--server-side", "--force-conflicts", "-f", str(manifest)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            str(binaries.ensure("kubectl")),
+            "--kubeconfig",
+            server.kubeconfig,
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            str(manifest),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def _in_cluster_env(cluster: Cluster, server: APIServer, sa: str, tmp_path: Path
-                    ) -> dict[str, str]:
+def _in_cluster_env(cluster: Cluster, server: APIServer, sa: str, tmp_path: Path) -> dict[str, str]:
     token = cluster.request(
-        "POST", f"/api/v1/namespaces/acm-lite-system/serviceaccounts/{sa}/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-              "spec": {"expirationSeconds": 3600}})["status"]["token"]
+        "POST",
+        f"/api/v1/namespaces/acm-lite-system/serviceaccounts/{sa}/token",
+        body={
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        },
+    )["status"]["token"]
     (tmp_path / f"{sa}.token").write_text(token)
     port = server.url.rsplit(":", 1)[1]
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    return {**env, "HOME": str(tmp_path), "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-            "KUBERNETES_SERVICE_PORT": port,
-            "ACM_LITE_SERVICEACCOUNT_TOKEN": str(tmp_path / f"{sa}.token"),
-            "ACM_LITE_SERVICEACCOUNT_CA": server.file("ca.crt"),
-            "ACM_LITE_CACHE": str(tmp_path / "cache")}
+    return {
+        **env,
+        "HOME": str(tmp_path),
+        "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+        "KUBERNETES_SERVICE_PORT": port,
+        "ACM_LITE_SERVICEACCOUNT_TOKEN": str(tmp_path / f"{sa}.token"),
+        "ACM_LITE_SERVICEACCOUNT_CA": server.file("ca.crt"),
+        "ACM_LITE_CACHE": str(tmp_path / "cache"),
+    }
 
 
 def test_in_cluster_daemon_with_the_charts_rbac_syncs_sample_repo(
-        control_plane: APIServer, tmp_path: Path) -> None:
+    control_plane: APIServer, tmp_path: Path
+) -> None:
     admin = Cluster.connect(control_plane.kubeconfig)
     docs = render("incluster", crds=True)
     _install(control_plane, [d for d in docs if d["kind"] != "Deployment"], tmp_path, "chart-root")
     env = _in_cluster_env(admin, control_plane, "incluster", tmp_path)
     repo = GitRepo(tmp_path / "git")
-    repo.write({p.relative_to(ROOT / "sample-repo").as_posix(): p.read_text()
-                for p in (ROOT / "sample-repo").rglob("*.yaml")})
+    repo.write(
+        {
+            p.relative_to(ROOT / "sample-repo").as_posix(): p.read_text()
+            for p in (ROOT / "sample-repo").rglob("*.yaml")
+        }
+    )
     repo.commit({})
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "acm_lite", "serve", "--repo", repo.url, "--revision", "main",
-         "--cluster", "eks-prod", "--name", "in-cluster", "--period", "1",
-         "--metrics-address", "off", "--leader-elect", "--lease-name", "incluster"],
-        env=env, stderr=(tmp_path / "serve.log").open("w"), text=True)
+        [
+            sys.executable,
+            "-m",
+            "acm_lite",
+            "serve",
+            "--repo",
+            repo.url,
+            "--revision",
+            "main",
+            "--cluster",
+            "eks-prod",
+            "--name",
+            "in-cluster",
+            "--period",
+            "1",
+            "--metrics-address",
+            "off",
+            "--leader-elect",
+            "--lease-name",
+            "incluster",
+        ],
+        env=env,
+        stderr=(tmp_path / "serve.log").open("w"),
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         state, errors = None, None
         while time.monotonic() < deadline and state != "SYNCED" and daemon.poll() is None:
             time.sleep(0.5)
             try:
-                found = admin.request("GET", "/apis/acm-lite.io/v1alpha1/namespaces/"
-                                             "acm-lite-system/rootsyncs/in-cluster")
+                found = admin.request(
+                    "GET", "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs/in-cluster"
+                )
                 state = (found.get("status") or {}).get("state")
                 errors = (found.get("status") or {}).get("errors")
             except ApiError:
@@ -136,11 +191,11 @@ def test_in_cluster_daemon_with_the_charts_rbac_syncs_sample_repo(
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=60)
             raise AssertionError(f"{errors}: {(tmp_path / 'serve.log').read_text()[-3000:]}")
-        payments = admin.request("GET", "/apis/apps/v1/namespaces/payments/deployments/"
-                                        "payments-api")
+        payments = admin.request("GET", "/apis/apps/v1/namespaces/payments/deployments/payments-api")
         assert payments["metadata"]["labels"]["acm-lite.io/sync"] == "in-cluster"
-        lease = admin.request("GET", "/apis/coordination.k8s.io/v1/namespaces/acm-lite-system/"
-                                     "leases/incluster")
+        lease = admin.request(
+            "GET", "/apis/coordination.k8s.io/v1/namespaces/acm-lite-system/leases/incluster"
+        )
         assert lease["spec"]["holderIdentity"]
     finally:
         daemon.send_signal(signal.SIGTERM)
@@ -148,8 +203,9 @@ def test_in_cluster_daemon_with_the_charts_rbac_syncs_sample_repo(
 
 
 @pytest.mark.parametrize("as_tenant", [True], ids=["tenant"])
-def test_a_tenant_install_writes_only_its_namespace(control_plane: APIServer, tmp_path: Path,
-                                                    as_tenant: bool) -> None:
+def test_a_tenant_install_writes_only_its_namespace(
+    control_plane: APIServer, tmp_path: Path, as_tenant: bool
+) -> None:
     admin = Cluster.connect(control_plane.kubeconfig)
     for name in ("tenant-a", "tenant-b"):
         try:
@@ -157,31 +213,66 @@ def test_a_tenant_install_writes_only_its_namespace(control_plane: APIServer, tm
         except ApiError as e:
             assert e.status == 409
     docs = render("tenant", "rbac.scope=namespace", "rbac.namespaces={tenant-a}", crds=True)
-    assert not any(d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "cluster-admin"
-                   for d in docs)
-    _install(control_plane, [d for d in docs if d["kind"] != "Deployment"], tmp_path,
-             "chart-tenant")
+    assert not any(
+        d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "cluster-admin" for d in docs
+    )
+    _install(control_plane, [d for d in docs if d["kind"] != "Deployment"], tmp_path, "chart-tenant")
     env = _in_cluster_env(admin, control_plane, "tenant", tmp_path)
     repo = GitRepo(tmp_path / "git")
-    repo.commit({"ok.yaml": cm("mine", "tenant-a"), "other.yaml": cm("theirs", "tenant-b"),
-                 "role.yaml": {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                               "metadata": {"name": "tenant-grab"}, "rules": []}})
-    common = ["--repo", repo.url, "--revision", "main", "--source-format", "unstructured",
-              "--name", "tenant-a-sync", "--namespace", "tenant-a", "-o", "json"]
-    run = subprocess.run([sys.executable, "-m", "acm_lite", "sync", "--once", *common],
-                         env=env, capture_output=True, text=True, timeout=120)
+    repo.commit(
+        {
+            "ok.yaml": cm("mine", "tenant-a"),
+            "other.yaml": cm("theirs", "tenant-b"),
+            "role.yaml": {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": "tenant-grab"},
+                "rules": [],
+            },
+        }
+    )
+    common = [
+        "--repo",
+        repo.url,
+        "--revision",
+        "main",
+        "--source-format",
+        "unstructured",
+        "--name",
+        "tenant-a-sync",
+        "--namespace",
+        "tenant-a",
+        "-o",
+        "json",
+    ]
+    run = subprocess.run(
+        [sys.executable, "-m", "acm_lite", "sync", "--once", *common],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1, run.stderr
     errors = json.loads(run.stdout)["errors"]
     assert sorted((e["code"], e["object"]["name"]) for e in errors) == [
-        ("KNV1058", "tenant-grab"), ("KNV1058", "theirs")]
-    for path in ("/api/v1/namespaces/tenant-a/configmaps/mine",
-                 "/api/v1/namespaces/tenant-b/configmaps/theirs",
-                 "/apis/rbac.authorization.k8s.io/v1/clusterroles/tenant-grab"):
+        ("KNV1058", "tenant-grab"),
+        ("KNV1058", "theirs"),
+    ]
+    for path in (
+        "/api/v1/namespaces/tenant-a/configmaps/mine",
+        "/api/v1/namespaces/tenant-b/configmaps/theirs",
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles/tenant-grab",
+    ):
         with pytest.raises(ApiError) as gone:
             admin.request("GET", path)
         assert gone.value.status == 404  # nothing applied
     repo.commit({"other.yaml": None, "role.yaml": None})
-    fine = subprocess.run([sys.executable, "-m", "acm_lite", "sync", "--once", *common],
-                          env=env, capture_output=True, text=True, timeout=120)
+    fine = subprocess.run(
+        [sys.executable, "-m", "acm_lite", "sync", "--once", *common],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert fine.returncode == 0, fine.stdout + fine.stderr
     assert admin.request("GET", "/api/v1/namespaces/tenant-a/configmaps/mine")["data"] == {"k": "v"}

@@ -32,26 +32,35 @@ from tests.unit.repo_builder import cm, ns
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
-
 @pytest.fixture
 def setup(control_plane: APIServer, tmp_path: Path) -> Iterator[tuple[GitRepo, str, str]]:
     suffix = uuid.uuid4().hex[:6]
     yield GitRepo(tmp_path / "git"), f"d-{suffix}", f"d-{suffix}"
 
 
-def daemon_for(control_plane: APIServer, repo: GitRepo, name: str, tmp_path: Path,
-               elector: LeaderElector | None = None, *,
-               options: DaemonOptions | None = None) -> tuple[Daemon, Cluster]:
+def daemon_for(
+    control_plane: APIServer,
+    repo: GitRepo,
+    name: str,
+    tmp_path: Path,
+    elector: LeaderElector | None = None,
+    *,
+    options: DaemonOptions | None = None,
+) -> tuple[Daemon, Cluster]:
     cluster = Cluster.connect(control_plane.kubeconfig)
     spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
-    daemon = Daemon([(spec, lambda: cluster)], SyncOptions(git_cache=tmp_path / "cache"),
-                    options or DaemonOptions(period=0.3), elector)
+    daemon = Daemon(
+        [(spec, lambda: cluster)],
+        SyncOptions(git_cache=tmp_path / "cache"),
+        options or DaemonOptions(period=0.3),
+        elector,
+    )
     return daemon, cluster
 
 
 def test_loop_new_commit_drift_repair_skips_and_metrics(
-        control_plane: APIServer, setup: tuple[GitRepo, str, str], tmp_path: Path) -> None:
+    control_plane: APIServer, setup: tuple[GitRepo, str, str], tmp_path: Path
+) -> None:
     repo, name, namespace = setup
     repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
     daemon, cluster = daemon_for(control_plane, repo, name, tmp_path)
@@ -74,21 +83,30 @@ def test_loop_new_commit_drift_repair_skips_and_metrics(
         assert worker.passes == passes
         assert cluster.writes == writes  # an unchanged poll writes nothing
 
-        cluster.request("PATCH", f"{path}/a", body={"data": {"k": "edited"}},
-                        content_type="application/merge-patch+json")
+        cluster.request(
+            "PATCH", f"{path}/a", body={"data": {"k": "edited"}}, content_type="application/merge-patch+json"
+        )
         eventually(lambda: (get(cluster, f"{path}/a") or {}).get("data") == {"k": "v"}, 5)
         cluster.request("DELETE", f"{path}/b")
         eventually(lambda: get(cluster, f"{path}/b") is not None, 5)
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as resp:
             families = {f.name: f for f in text_string_to_metric_families(resp.read().decode())}
-        repairs = [s.value for s in families["acm_lite_drift_repairs"].samples
-                   if s.name.endswith("_total") and s.labels["sync"] == name]
+        repairs = [
+            s.value
+            for s in families["acm_lite_drift_repairs"].samples
+            if s.name.endswith("_total") and s.labels["sync"] == name
+        ]
         assert repairs and repairs[0] >= 2
-        assert any(s.labels.get("sync") == name for s in
-                   families["acm_lite_sync_duration_seconds"].samples)
-        assert next(s.value for s in families["acm_lite_skipped_polls"].samples
-                    if s.name.endswith("_total") and s.labels["sync"] == name) > 0
+        assert any(s.labels.get("sync") == name for s in families["acm_lite_sync_duration_seconds"].samples)
+        assert (
+            next(
+                s.value
+                for s in families["acm_lite_skipped_polls"].samples
+                if s.name.endswith("_total") and s.labels["sync"] == name
+            )
+            > 0
+        )
         for endpoint in ("/healthz", "/readyz"):
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{endpoint}") as resp:
                 assert resp.status == 200
@@ -97,21 +115,25 @@ def test_loop_new_commit_drift_repair_skips_and_metrics(
         server.shutdown()
 
 
-def test_two_daemons_one_lease_one_writer(control_plane: APIServer,
-                                          setup: tuple[GitRepo, str, str], tmp_path: Path) -> None:
+def test_two_daemons_one_lease_one_writer(
+    control_plane: APIServer, setup: tuple[GitRepo, str, str], tmp_path: Path
+) -> None:
     repo, name, namespace = setup
     repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
     lease_cluster = Cluster.connect(control_plane.kubeconfig)
     lease_name = f"lease-{name}"
-    electors = [LeaderElector(lease_cluster, "default", lease_name, who, duration=6.0,
-                              renew_every=1.0) for who in ("one", "two")]
-    pairs = [daemon_for(control_plane, repo, name, tmp_path / who, e)
-             for who, e in zip(("one", "two"), electors, strict=True)]
+    electors = [
+        LeaderElector(lease_cluster, "default", lease_name, who, duration=6.0, renew_every=1.0)
+        for who in ("one", "two")
+    ]
+    pairs = [
+        daemon_for(control_plane, repo, name, tmp_path / who, e)
+        for who, e in zip(("one", "two"), electors, strict=True)
+    ]
     for daemon, _ in pairs:
         daemon.start()
     try:
-        eventually(lambda: get(pairs[0][1], f"/api/v1/namespaces/{namespace}/configmaps/a")
-                   is not None)
+        eventually(lambda: get(pairs[0][1], f"/api/v1/namespaces/{namespace}/configmaps/a") is not None)
         time.sleep(2)
         leaders = [e.is_leader() for e in electors]
         assert sorted(leaders) == [False, True]
@@ -122,26 +144,46 @@ def test_two_daemons_one_lease_one_writer(control_plane: APIServer,
         other = 1 - lead
         repo.commit({"b.yaml": cm("b", namespace)})
         eventually(electors[other].is_leader, 10)
-        eventually(lambda: get(pairs[other][1], f"/api/v1/namespaces/{namespace}/configmaps/b")
-                   is not None)
+        eventually(lambda: get(pairs[other][1], f"/api/v1/namespaces/{namespace}/configmaps/b") is not None)
         assert pairs[other][1].writes > 0
     finally:
         for daemon, _ in pairs:
             daemon.stop()
 
 
-def test_sigterm_mid_sync_then_restart_converges(control_plane: APIServer,
-                                                 setup: tuple[GitRepo, str, str],
-                                                 tmp_path: Path) -> None:
+def test_sigterm_mid_sync_then_restart_converges(
+    control_plane: APIServer, setup: tuple[GitRepo, str, str], tmp_path: Path
+) -> None:
     repo, name, namespace = setup
     files: dict[str, Any] = {"ns.yaml": ns(namespace)}
     files.update({f"cm/{i:03d}.yaml": cm(f"c{i:03d}", namespace) for i in range(300)})
     repo.commit(files)
     env = {**os.environ, "ACM_LITE_CACHE": str(tmp_path / "cache")}
-    args = [sys.executable, "-m", "acm_lite", "serve", "--repo", repo.url, "--revision", "main",
-            "--source-format", "unstructured", "--name", name, "--kubeconfig",
-            control_plane.kubeconfig, "--period", "0.5", "--metrics-address", "off",
-            "--leader-elect", "--lease-namespace", "default", "--lease-name", f"l-{name}"]
+    args = [
+        sys.executable,
+        "-m",
+        "acm_lite",
+        "serve",
+        "--repo",
+        repo.url,
+        "--revision",
+        "main",
+        "--source-format",
+        "unstructured",
+        "--name",
+        name,
+        "--kubeconfig",
+        control_plane.kubeconfig,
+        "--period",
+        "0.5",
+        "--metrics-address",
+        "off",
+        "--leader-elect",
+        "--lease-namespace",
+        "default",
+        "--lease-name",
+        f"l-{name}",
+    ]
     cluster = Cluster.connect(control_plane.kubeconfig)
 
     def count() -> int:
@@ -156,8 +198,7 @@ def test_sigterm_mid_sync_then_restart_converges(control_plane: APIServer,
     finally:
         if first.poll() is None:
             first.kill()
-    lease = cluster.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/default/leases/"
-                                   f"l-{name}")
+    lease = cluster.request("GET", f"/apis/coordination.k8s.io/v1/namespaces/default/leases/l-{name}")
     assert lease["spec"].get("holderIdentity", "") == ""  # released on the way out
     (tmp_path / "serve.log").write_text("")
     second = subprocess.Popen(args, env=env, stderr=(tmp_path / "serve.log").open("a"), text=True)
@@ -171,15 +212,16 @@ def test_sigterm_mid_sync_then_restart_converges(control_plane: APIServer,
 
 
 @contextmanager
-def _serving(control_plane: APIServer, tmp_path: Path, *extra: str
-             ) -> Iterator[subprocess.Popen[str]]:
+def _serving(control_plane: APIServer, tmp_path: Path, *extra: str) -> Iterator[subprocess.Popen[str]]:
     """The daemon as a process for the body of a ``with``; its JSON logs go to a file (a pipe
     nobody reads would block it). Stopped with SIGTERM afterwards, which it must end cleanly."""
     log = (tmp_path / "serve.log").open("w")
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "acm_lite", "serve", "--kubeconfig", control_plane.kubeconfig,
-         *extra], env={**os.environ, "ACM_LITE_CACHE": str(tmp_path / "cache")},
-        stderr=log, text=True)
+        [sys.executable, "-m", "acm_lite", "serve", "--kubeconfig", control_plane.kubeconfig, *extra],
+        env={**os.environ, "ACM_LITE_CACHE": str(tmp_path / "cache")},
+        stderr=log,
+        text=True,
+    )
     try:
         yield daemon
     finally:
@@ -191,9 +233,9 @@ def _wait_for_pass(daemon: subprocess.Popen[str], tmp_path: Path) -> None:
     eventually(lambda: '"message": "pass"' in (tmp_path / "serve.log").read_text(), 60)
 
 
-def test_a_signed_push_webhook_syncs_at_once(control_plane: APIServer,
-                                            setup: tuple[GitRepo, str, str],
-                                            tmp_path: Path) -> None:
+def test_a_signed_push_webhook_syncs_at_once(
+    control_plane: APIServer, setup: tuple[GitRepo, str, str], tmp_path: Path
+) -> None:
     import hashlib
     import hmac
 
@@ -202,18 +244,35 @@ def test_a_signed_push_webhook_syncs_at_once(control_plane: APIServer,
     (tmp_path / "secret").write_text("hook-secret\n")
     port = free_port()
     cluster = Cluster.connect(control_plane.kubeconfig)
-    with _serving(control_plane, tmp_path, "--repo", repo.url, "--revision", "main",
-                  "--source-format", "unstructured", "--name", name, "--period", "600",
-                  "--metrics-address", f"127.0.0.1:{port}",
-                  "--webhook-secret-file", str(tmp_path / "secret")) as daemon:
+    with _serving(
+        control_plane,
+        tmp_path,
+        "--repo",
+        repo.url,
+        "--revision",
+        "main",
+        "--source-format",
+        "unstructured",
+        "--name",
+        name,
+        "--period",
+        "600",
+        "--metrics-address",
+        f"127.0.0.1:{port}",
+        "--webhook-secret-file",
+        str(tmp_path / "secret"),
+    ) as daemon:
         _wait_for_pass(daemon, tmp_path)
         repo.commit({"b.yaml": cm("b", namespace)})
         body = b'{"ref": "refs/heads/main"}'
 
         def post(signature: str) -> int:
             request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/webhook", data=body, method="POST",
-                headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": signature})
+                f"http://127.0.0.1:{port}/webhook",
+                data=body,
+                method="POST",
+                headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": signature},
+            )
             try:
                 with urllib.request.urlopen(request) as resp:
                     return int(resp.status)
@@ -225,15 +284,14 @@ def test_a_signed_push_webhook_syncs_at_once(control_plane: APIServer,
         assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/b") is None
         good = "sha256=" + hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
         assert post(good) == 202
-        eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/b")
-                   is not None, 10)
+        eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/b") is not None, 10)
         listed = cluster.request("GET", "/api/v1/namespaces/acm-lite-system/events")["items"]
-        assert any(e["involvedObject"]["name"] == name and e["reason"] == "Synced"
-                   for e in listed)
+        assert any(e["involvedObject"]["name"] == name and e["reason"] == "Synced" for e in listed)
 
 
 def test_a_saved_file_in_a_local_directory_syncs_within_seconds(
-        control_plane: APIServer, setup: tuple[GitRepo, str, str], tmp_path: Path) -> None:
+    control_plane: APIServer, setup: tuple[GitRepo, str, str], tmp_path: Path
+) -> None:
     import yaml
 
     _, name, namespace = setup
@@ -241,38 +299,54 @@ def test_a_saved_file_in_a_local_directory_syncs_within_seconds(
     folder.mkdir()
     (folder / "ns.yaml").write_text(yaml.safe_dump(ns(namespace)))
     cluster = Cluster.connect(control_plane.kubeconfig)
-    with _serving(control_plane, tmp_path, "--repo", str(folder), "--source-format",
-                  "unstructured", "--name", name, "--period", "600",
-                  "--metrics-address", "off") as daemon:
+    with _serving(
+        control_plane,
+        tmp_path,
+        "--repo",
+        str(folder),
+        "--source-format",
+        "unstructured",
+        "--name",
+        name,
+        "--period",
+        "600",
+        "--metrics-address",
+        "off",
+    ) as daemon:
         _wait_for_pass(daemon, tmp_path)
         saved = time.monotonic()
         (folder / "cm.yaml").write_text(yaml.safe_dump(cm("saved", namespace)))
-        eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/saved")
-                   is not None, 10)
+        eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/saved") is not None, 10)
         assert time.monotonic() - saved < 5
 
 
-def test_rootsync_objects_start_and_stop_syncs(control_plane: APIServer,
-                                              setup: tuple[GitRepo, str, str],
-                                              tmp_path: Path) -> None:
+def test_rootsync_objects_start_and_stop_syncs(
+    control_plane: APIServer, setup: tuple[GitRepo, str, str], tmp_path: Path
+) -> None:
     repo, name, namespace = setup
     repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
     cluster = Cluster.connect(control_plane.kubeconfig)
     from acm_lite.status import store
 
     store.install(cluster)
-    with _serving(control_plane, tmp_path, "--from-cluster", "--period", "0.5",
-                  "--metrics-address", "off"):
+    with _serving(control_plane, tmp_path, "--from-cluster", "--period", "0.5", "--metrics-address", "off"):
         time.sleep(1)
         assert get(cluster, f"/api/v1/namespaces/{namespace}") is None
         path = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs"
-        cluster.request("POST", path, body={
-            "apiVersion": "acm-lite.io/v1alpha1", "kind": "RootSync",
-            "metadata": {"name": name, "namespace": "acm-lite-system"},
-            "spec": {"sourceFormat": "unstructured", "git": {"repo": repo.url,
-                                                             "revision": "main", "dir": "."}}})
-        eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a")
-                   is not None, 30)
+        cluster.request(
+            "POST",
+            path,
+            body={
+                "apiVersion": "acm-lite.io/v1alpha1",
+                "kind": "RootSync",
+                "metadata": {"name": name, "namespace": "acm-lite-system"},
+                "spec": {
+                    "sourceFormat": "unstructured",
+                    "git": {"repo": repo.url, "revision": "main", "dir": "."},
+                },
+            },
+        )
+        eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a") is not None, 30)
         cluster.request("DELETE", f"{path}/{name}")
         time.sleep(3)  # the worker notices and stops
         repo.commit({"b.yaml": cm("b", namespace)})
@@ -281,33 +355,73 @@ def test_rootsync_objects_start_and_stop_syncs(control_plane: APIServer,
         assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a") is not None  # kept
 
 
-def test_syncs_from_a_config_file(control_plane: APIServer, setup: tuple[GitRepo, str, str],
-                                  tmp_path: Path) -> None:
+def test_syncs_from_a_config_file(
+    control_plane: APIServer, setup: tuple[GitRepo, str, str], tmp_path: Path
+) -> None:
     import yaml
 
     repo, name, namespace = setup
-    repo.commit({"one/ns.yaml": ns(f"{namespace}-1"), "one/a.yaml": cm("a", f"{namespace}-1"),
-                 "two/ns.yaml": ns(f"{namespace}-2"), "two/a.yaml": cm("a", f"{namespace}-2")})
-    (tmp_path / "syncs.yaml").write_text(yaml.safe_dump_all([
-        {"apiVersion": "acm-lite.io/v1alpha1", "kind": "RootSync",
-         "metadata": {"name": f"{name}-{n}"},
-         "spec": {"sourceFormat": "unstructured", "git": {"repo": repo.url, "revision": "main",
-                                                          "dir": d}}}
-        for n, d in ((1, "one"), (2, "two"))]))
+    repo.commit(
+        {
+            "one/ns.yaml": ns(f"{namespace}-1"),
+            "one/a.yaml": cm("a", f"{namespace}-1"),
+            "two/ns.yaml": ns(f"{namespace}-2"),
+            "two/a.yaml": cm("a", f"{namespace}-2"),
+        }
+    )
+    (tmp_path / "syncs.yaml").write_text(
+        yaml.safe_dump_all(
+            [
+                {
+                    "apiVersion": "acm-lite.io/v1alpha1",
+                    "kind": "RootSync",
+                    "metadata": {"name": f"{name}-{n}"},
+                    "spec": {
+                        "sourceFormat": "unstructured",
+                        "git": {"repo": repo.url, "revision": "main", "dir": d},
+                    },
+                }
+                for n, d in ((1, "one"), (2, "two"))
+            ]
+        )
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
-    refused = subprocess.run([sys.executable, "-m", "acm_lite", "serve", "--kubeconfig",
-                              control_plane.kubeconfig, "--config", str(bad),
-                              "--metrics-address", "off"], capture_output=True, text=True,
-                             timeout=60)
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "acm_lite",
+            "serve",
+            "--kubeconfig",
+            control_plane.kubeconfig,
+            "--config",
+            str(bad),
+            "--metrics-address",
+            "off",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode == 1 and "ACM4001" in refused.stderr
     cluster = Cluster.connect(control_plane.kubeconfig)
-    with _serving(control_plane, tmp_path, "--config", str(tmp_path / "syncs.yaml"),
-                  "--period", "0.5", "--metrics-address", "off"):
+    with _serving(
+        control_plane,
+        tmp_path,
+        "--config",
+        str(tmp_path / "syncs.yaml"),
+        "--period",
+        "0.5",
+        "--metrics-address",
+        "off",
+    ):
         path = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs"
+
         def states() -> list[str | None]:  # PENDING while a pass runs, then where it ended
-            return [((get(cluster, f"{path}/{name}-{n}") or {}).get("status") or {}).get("state")
-                    for n in (1, 2)]
+            return [
+                ((get(cluster, f"{path}/{name}-{n}") or {}).get("status") or {}).get("state") for n in (1, 2)
+            ]
 
         eventually(lambda: states() == ["SYNCED", "SYNCED"], 60)
         for n in (1, 2):
@@ -316,13 +430,14 @@ def test_syncs_from_a_config_file(control_plane: APIServer, setup: tuple[GitRepo
             assert live["metadata"]["labels"]["acm-lite.io/sync"] == f"{name}-{n}"
 
 
-def test_a_fight_is_reported_instead_of_looped_on(control_plane: APIServer,
-                                                 setup: tuple[GitRepo, str, str],
-                                                 tmp_path: Path) -> None:
+def test_a_fight_is_reported_instead_of_looped_on(
+    control_plane: APIServer, setup: tuple[GitRepo, str, str], tmp_path: Path
+) -> None:
     repo, name, namespace = setup
     repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
-    daemon, cluster = daemon_for(control_plane, repo, name, tmp_path,
-                                 options=DaemonOptions(period=0.3, fight_threshold=3))
+    daemon, cluster = daemon_for(
+        control_plane, repo, name, tmp_path, options=DaemonOptions(period=0.3, fight_threshold=3)
+    )
     daemon.start()
     worker = daemon.workers[0]
     path = f"/api/v1/namespaces/{namespace}/configmaps/a"
@@ -331,21 +446,23 @@ def test_a_fight_is_reported_instead_of_looped_on(control_plane: APIServer,
         rogue = Cluster.connect(control_plane.kubeconfig)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not worker.remediator.fights:  # type: ignore[union-attr]
-            rogue.request("PATCH", path, body={"data": {"k": "mine"}},
-                          content_type="application/merge-patch+json")
+            rogue.request(
+                "PATCH", path, body={"data": {"k": "mine"}}, content_type="application/merge-patch+json"
+            )
             time.sleep(0.2)
         assert worker.remediator is not None and worker.remediator.fights
-        rogue.request("PATCH", path, body={"data": {"k": "mine"}},
-                      content_type="application/merge-patch+json")
+        rogue.request(
+            "PATCH", path, body={"data": {"k": "mine"}}, content_type="application/merge-patch+json"
+        )
         time.sleep(1.5)
         assert (get(cluster, path) or {}).get("data") == {"k": "mine"}  # no more looping
-        status = cluster.request("GET", "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/"
-                                        f"rootsyncs/{name}")["status"]
+        status = cluster.request(
+            "GET", f"/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs/{name}"
+        )["status"]
         assert status["state"] == "ERROR"
         assert [e["code"] for e in status["errors"]] == ["KNV2005"]
         listed = cluster.request("GET", "/api/v1/namespaces/acm-lite-system/events")["items"]
-        assert any(e["involvedObject"]["name"] == name and e["reason"] == "Fight"
-                   for e in listed)
+        assert any(e["involvedObject"]["name"] == name and e["reason"] == "Fight" for e in listed)
         assert daemon.metrics.fights.labels(name)._value.get() == 1
     finally:
         daemon.stop()

@@ -49,7 +49,8 @@ def status_of(cluster: Cluster, name: str) -> dict[str, Any]:
 
 
 def test_a_pass_that_raises_is_reported_and_the_loop_goes_on(
-        control_plane: APIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    control_plane: APIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     name = namespace = f"f-{uuid.uuid4().hex[:6]}"
     repo = GitRepo(tmp_path / "git")
     repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
@@ -63,8 +64,11 @@ def test_a_pass_that_raises_is_reported_and_the_loop_goes_on(
     monkeypatch.setattr(policy, "check", check_that_trips)
     cluster = Cluster.connect(control_plane.kubeconfig)
     spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
-    daemon = Daemon([(spec, lambda: cluster)], SyncOptions(git_cache=tmp_path / "cache"),
-                    DaemonOptions(period=0.3, backoff_max=0.6, unready_after=1.5))
+    daemon = Daemon(
+        [(spec, lambda: cluster)],
+        SyncOptions(git_cache=tmp_path / "cache"),
+        DaemonOptions(period=0.3, backoff_max=0.6, unready_after=1.5),
+    )
     port = free_port()
     server = metrics_mod.serve(("127.0.0.1", port), daemon.metrics, daemon.ready)
     daemon.start()
@@ -98,31 +102,49 @@ def test_a_pass_that_raises_is_reported_and_the_loop_goes_on(
 @pytest.fixture(scope="module")
 def hangable(control_plane_binaries: dict[str, Path]) -> Iterator[Environment]:
     """A control plane of its own, whose kube-apiserver the tests stop (SIGSTOP) and resume."""
-    env = controlplane.start(["hang"], etcd_binary=str(control_plane_binaries["etcd"]),
-                             apiserver_binary=str(control_plane_binaries["kube-apiserver"]))
+    env = controlplane.start(
+        ["hang"],
+        etcd_binary=str(control_plane_binaries["etcd"]),
+        apiserver_binary=str(control_plane_binaries["kube-apiserver"]),
+    )
     yield env
     os.kill(env.clusters[0].pid, signal.SIGCONT)
     controlplane.stop(env)
 
 
 def many(namespace: str, count: int) -> dict[str, Any]:
-    return {"ns.yaml": ns(namespace),
-            **{f"cm/{i:04d}.yaml": cm(f"c{i:04d}", namespace) for i in range(count)}}
+    return {
+        "ns.yaml": ns(namespace),
+        **{f"cm/{i:04d}.yaml": cm(f"c{i:04d}", namespace) for i in range(count)},
+    }
 
 
-def test_sync_once_against_an_api_server_that_hangs_mid_pass(
-        hangable: Environment, tmp_path: Path) -> None:
+def test_sync_once_against_an_api_server_that_hangs_mid_pass(hangable: Environment, tmp_path: Path) -> None:
     server = hangable.clusters[0]
     name = namespace = f"h-{uuid.uuid4().hex[:6]}"
     repo = GitRepo(tmp_path / "git")
     commit = repo.commit(many(namespace, 400))
-    args = [sys.executable, "-m", "acm_lite", "sync", "--once", "--repo", repo.url,
-            "--revision", "main", "--source-format", "unstructured", "--name", name,
-            "--kubeconfig", server.kubeconfig, "--concurrency", "4"]
-    env = {**os.environ, "ACM_LITE_CACHE": str(tmp_path / "cache"),
-           "ACM_LITE_REQUEST_TIMEOUT": str(TIMEOUT)}
-    sync = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    args = [
+        sys.executable,
+        "-m",
+        "acm_lite",
+        "sync",
+        "--once",
+        "--repo",
+        repo.url,
+        "--revision",
+        "main",
+        "--source-format",
+        "unstructured",
+        "--name",
+        name,
+        "--kubeconfig",
+        server.kubeconfig,
+        "--concurrency",
+        "4",
+    ]
+    env = {**os.environ, "ACM_LITE_CACHE": str(tmp_path / "cache"), "ACM_LITE_REQUEST_TIMEOUT": str(TIMEOUT)}
+    sync = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert sync.stdout is not None
     lines = []
     try:
@@ -171,16 +193,19 @@ def _answers(cluster: Cluster) -> bool:
 
 
 def test_the_daemon_backs_off_from_a_hung_api_server_and_recovers(
-        hangable: Environment, tmp_path: Path) -> None:
+    hangable: Environment, tmp_path: Path
+) -> None:
     server = hangable.clusters[0]
     name = namespace = f"r-{uuid.uuid4().hex[:6]}"
     repo = GitRepo(tmp_path / "git")
     repo.commit({"ns.yaml": ns(namespace)})
     cluster = Cluster(load_configuration(server.kubeconfig), timeouts=(TIMEOUT, TIMEOUT))
     spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
-    daemon = Daemon([(spec, lambda: cluster)], SyncOptions(git_cache=tmp_path / "cache",
-                                                           concurrency=4),
-                    DaemonOptions(period=0.3, backoff_max=1.0, unready_after=2.0))
+    daemon = Daemon(
+        [(spec, lambda: cluster)],
+        SyncOptions(git_cache=tmp_path / "cache", concurrency=4),
+        DaemonOptions(period=0.3, backoff_max=1.0, unready_after=2.0),
+    )
     port = free_port()
     http = metrics_mod.serve(("127.0.0.1", port), daemon.metrics, daemon.ready)
     daemon.start()

@@ -18,30 +18,43 @@ from tests.unit.repo_builder import cm, ns, obj
 
 
 def _repo(repo: GitRepo, team: str, mode: str) -> str:
-    selector = obj("configmanagement.gke.io/v1", "NamespaceSelector", "team",
-                   spec={"mode": mode, "selector": {"matchLabels": {"team": team}}})
-    return repo.commit({"sel.yaml": selector, "declared.yaml": ns(f"{team}-declared", {"team": team}),
-                        "cm.yaml": cm("team-config", annotations={
-                            "configmanagement.gke.io/namespace-selector": "team"})})
+    selector = obj(
+        "configmanagement.gke.io/v1",
+        "NamespaceSelector",
+        "team",
+        spec={"mode": mode, "selector": {"matchLabels": {"team": team}}},
+    )
+    return repo.commit(
+        {
+            "sel.yaml": selector,
+            "declared.yaml": ns(f"{team}-declared", {"team": team}),
+            "cm.yaml": cm("team-config", annotations={"configmanagement.gke.io/namespace-selector": "team"}),
+        }
+    )
 
 
 def _namespace(cluster: Cluster, name: str, labels: dict[str, str]) -> None:
-    cluster.request("POST", "/api/v1/namespaces",
-                    body={"apiVersion": "v1", "kind": "Namespace",
-                          "metadata": {"name": name, "labels": labels}})
+    cluster.request(
+        "POST",
+        "/api/v1/namespaces",
+        body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}},
+    )
 
 
 def _label(cluster: Cluster, name: str, labels: dict[str, Any]) -> None:
-    cluster.request("PATCH", f"/api/v1/namespaces/{name}", body={"metadata": {"labels": labels}},
-                    content_type="application/merge-patch+json")
+    cluster.request(
+        "PATCH",
+        f"/api/v1/namespaces/{name}",
+        body={"metadata": {"labels": labels}},
+        content_type="application/merge-patch+json",
+    )
 
 
 def _config_in(cluster: Cluster, namespace: str) -> bool:
     return get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/team-config") is not None
 
 
-def test_sync_selects_live_namespaces_only_in_dynamic_mode(control_plane: APIServer,
-                                                           tmp_path: Path) -> None:
+def test_sync_selects_live_namespaces_only_in_dynamic_mode(control_plane: APIServer, tmp_path: Path) -> None:
     cluster = Cluster.connect(control_plane.kubeconfig)
     team = f"dyn-{uuid.uuid4().hex[:6]}"
     _namespace(cluster, f"{team}-live", {"team": team})
@@ -67,8 +80,11 @@ def test_daemon_follows_live_namespace_labels(control_plane: APIServer, tmp_path
     _repo(repo, team, "dynamic")
     spec = SyncSpec(repo=repo.url, name=team, revision="main", source_format="unstructured")
     # a long period: only the namespace watch can explain a pass within the test's waits
-    daemon = Daemon([(spec, lambda: cluster)], SyncOptions(git_cache=tmp_path / "cache"),
-                    DaemonOptions(period=600, drift_repair=False))
+    daemon = Daemon(
+        [(spec, lambda: cluster)],
+        SyncOptions(git_cache=tmp_path / "cache"),
+        DaemonOptions(period=600, drift_repair=False),
+    )
     daemon.start()
     worker = daemon.workers[0]
     try:

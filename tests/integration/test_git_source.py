@@ -17,8 +17,13 @@ TOKEN = "tok-3f9c1a7e5b"
 
 
 def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-                          cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def _commit(work: Path, files: dict[str, str], message: str) -> str:
@@ -62,8 +67,9 @@ def test_branch_tag_commit_and_subdirectory(remote: tuple[Path, Path], tmp_path:
     assert gitsource.fetch(str(bare), cache=cache).commit == second  # HEAD: the default branch
 
 
-def test_snapshots_are_immutable_and_refetch_is_incremental(remote: tuple[Path, Path],
-                                                            tmp_path: Path) -> None:
+def test_snapshots_are_immutable_and_refetch_is_incremental(
+    remote: tuple[Path, Path], tmp_path: Path
+) -> None:
     bare, work = remote
     first = _commit(work, {"a.yaml": "one"}, "first")
     cache = tmp_path / "cache"
@@ -126,8 +132,9 @@ def test_http_token_auth(remote: tuple[Path, Path], tmp_path: Path) -> None:
                 gitsource.fetch(url, cache=cache, auth=auth)
             assert refused.value.code.id == "ACM1103"
             assert TOKEN not in refused.value.render()
-        snap = gitsource.fetch(url, "main", cache=cache,
-                               auth=GitAuth(token=TOKEN, username="alice", allow_http=True))
+        snap = gitsource.fetch(
+            url, "main", cache=cache, auth=GitAuth(token=TOKEN, username="alice", allow_http=True)
+        )
         assert snap.commit == commit
         assert any(auth for _, _, auth in server.requests)
     # the credential is never written to disk with the mirror
@@ -138,7 +145,8 @@ def test_http_token_auth(remote: tuple[Path, Path], tmp_path: Path) -> None:
 
 
 def test_credentials_in_the_url_are_used_but_never_shown_or_stored(
-        remote: tuple[Path, Path], tmp_path: Path) -> None:
+    remote: tuple[Path, Path], tmp_path: Path
+) -> None:
     bare, work = remote
     commit = _commit(work, {"a.yaml": "x"}, "first")
     cache = tmp_path / "cache"
@@ -146,10 +154,8 @@ def test_credentials_in_the_url_are_used_but_never_shown_or_stored(
         host, port = server.server_address[:2]
         loopback = GitAuth(allow_http=True)
         with pytest.raises(AcmError) as failed:
-            gitsource.fetch(f"http://alice:{TOKEN}@{host!s}:{port}/missing.git", cache=cache,
-                            auth=loopback)
-        snap = gitsource.fetch(f"http://alice:{TOKEN}@{host!s}:{port}/repo.git", cache=cache,
-                               auth=loopback)
+            gitsource.fetch(f"http://alice:{TOKEN}@{host!s}:{port}/missing.git", cache=cache, auth=loopback)
+        snap = gitsource.fetch(f"http://alice:{TOKEN}@{host!s}:{port}/repo.git", cache=cache, auth=loopback)
     assert TOKEN not in failed.value.render()
     assert "alice" not in failed.value.render()
     assert snap.commit == commit
@@ -161,14 +167,20 @@ def test_credentials_in_the_url_are_used_but_never_shown_or_stored(
 
 @pytest.mark.parametrize("challenge", [False, True], ids=["at-once", "after-auth"])
 def test_a_redirect_to_another_host_never_receives_the_token(
-        remote: tuple[Path, Path], tmp_path: Path, challenge: bool) -> None:
+    remote: tuple[Path, Path], tmp_path: Path, challenge: bool
+) -> None:
     bare, work = remote
     _commit(work, {"a.yaml": "x"}, "first")
-    with (gitserver.serve(bare.parent, credentials=("alice", TOKEN), host="127.0.0.2") as other,
-          gitserver.redirect(gitserver.url(other, ""), challenge=challenge) as first,
-          pytest.raises(AcmError) as refused):
-        gitsource.fetch(gitserver.url(first, "repo.git"), cache=tmp_path / "cache",
-                        auth=GitAuth(token=TOKEN, username="alice", allow_http=True))
+    with (
+        gitserver.serve(bare.parent, credentials=("alice", TOKEN), host="127.0.0.2") as other,
+        gitserver.redirect(gitserver.url(other, ""), challenge=challenge) as first,
+        pytest.raises(AcmError) as refused,
+    ):
+        gitsource.fetch(
+            gitserver.url(first, "repo.git"),
+            cache=tmp_path / "cache",
+            auth=GitAuth(token=TOKEN, username="alice", allow_http=True),
+        )
     assert other.requests, "the redirect was not followed"
     assert [auth for _, _, auth in other.requests] == [None] * len(other.requests)
     assert TOKEN not in refused.value.render()
@@ -179,19 +191,18 @@ def test_a_redirect_to_another_host_never_receives_the_token(
         assert refused.value.code.id == "ACM1030" and "127.0.0.2" in refused.value.message
 
 
-def test_plain_http_sends_no_token_without_the_opt_in(remote: tuple[Path, Path],
-                                                      tmp_path: Path) -> None:
+def test_plain_http_sends_no_token_without_the_opt_in(remote: tuple[Path, Path], tmp_path: Path) -> None:
     bare, work = remote
     _commit(work, {"a.yaml": "x"}, "first")
     with gitserver.serve(bare.parent, credentials=("alice", TOKEN)) as server:
         url = gitserver.url(server, "repo.git")
         with pytest.raises(AcmError) as withheld:
-            gitsource.fetch(url, cache=tmp_path / "cache",
-                            auth=GitAuth(token=TOKEN, username="alice"))
+            gitsource.fetch(url, cache=tmp_path / "cache", auth=GitAuth(token=TOKEN, username="alice"))
         host, port = server.server_address[:2]
         with pytest.raises(AcmError) as in_url:
-            gitsource.fetch(f"http://alice:{TOKEN}@{host!s}:{port}/repo.git",
-                            cache=tmp_path / "cache", auth=GitAuth())
+            gitsource.fetch(
+                f"http://alice:{TOKEN}@{host!s}:{port}/repo.git", cache=tmp_path / "cache", auth=GitAuth()
+            )
     assert server.requests
     assert [auth for _, _, auth in server.requests] == [None] * len(server.requests)
     for error in (withheld.value, in_url.value):
@@ -199,9 +210,9 @@ def test_plain_http_sends_no_token_without_the_opt_in(remote: tuple[Path, Path],
         assert "https" in error.render() and TOKEN not in error.render()
 
 
-def test_the_users_own_credential_helpers_are_not_asked(remote: tuple[Path, Path],
-                                                        tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_users_own_credential_helpers_are_not_asked(
+    remote: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A helper in the user's git configuration would store (or hand out) credentials for the
     repository; acm-lite's configuration resets the list."""
     bare, work = remote
@@ -209,12 +220,15 @@ def test_the_users_own_credential_helpers_are_not_asked(remote: tuple[Path, Path
     home = tmp_path / "home"
     home.mkdir()
     marker = tmp_path / "asked"
-    (home / ".gitconfig").write_text(f"[credential]\n\thelper = \"!f() {{ touch {marker}; }}; f\"\n")
+    (home / ".gitconfig").write_text(f'[credential]\n\thelper = "!f() {{ touch {marker}; }}; f"\n')
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     with gitserver.serve(bare.parent, credentials=("alice", TOKEN)) as server:
-        gitsource.fetch(gitserver.url(server, "repo.git"), cache=tmp_path / "cache",
-                        auth=GitAuth(token=TOKEN, username="alice", allow_http=True))
+        gitsource.fetch(
+            gitserver.url(server, "repo.git"),
+            cache=tmp_path / "cache",
+            auth=GitAuth(token=TOKEN, username="alice", allow_http=True),
+        )
     assert not marker.exists()
 
 
@@ -234,15 +248,14 @@ def test_ssh_key_auth_against_a_real_ssh_server(remote: tuple[Path, Path], tmp_p
         url = f"ssh://git@127.0.0.1:{port}/repo.git"
         cache = tmp_path / "cache"
         with pytest.raises(AcmError) as refused:
-            gitsource.fetch(url, cache=cache, auth=GitAuth(ssh_key=stranger,
-                                                           known_hosts=known_hosts))
+            gitsource.fetch(url, cache=cache, auth=GitAuth(ssh_key=stranger, known_hosts=known_hosts))
         assert refused.value.code.id == "ACM1103"
         wrong_host = keys / "wrong_hosts"
         wrong_host.write_text(f"[127.0.0.1]:{port} {(keys / 'client.pub').read_text().strip()}\n")
         with pytest.raises(AcmError):  # a host key that does not match is refused too
-            gitsource.fetch(url, cache=cache, auth=GitAuth(ssh_key=client_key,
-                                                           known_hosts=wrong_host))
-        snap = gitsource.fetch(url, "main", cache=cache,
-                               auth=GitAuth(ssh_key=client_key, known_hosts=known_hosts))
+            gitsource.fetch(url, cache=cache, auth=GitAuth(ssh_key=client_key, known_hosts=wrong_host))
+        snap = gitsource.fetch(
+            url, "main", cache=cache, auth=GitAuth(ssh_key=client_key, known_hosts=known_hosts)
+        )
     assert snap.commit == commit
     assert (snap.root / "a.yaml").read_text() == "over ssh"

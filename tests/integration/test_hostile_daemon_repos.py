@@ -22,13 +22,13 @@ REPOS = Path(__file__).resolve().parents[1] / "hostile" / "daemon" / "repos"
 
 
 @pytest.mark.parametrize("case", sorted(p.name for p in REPOS.iterdir() if p.is_dir()))
-def test_a_hostile_repository_never_raises_out_of_a_pass(control_plane: APIServer,
-                                                         tmp_path: Path, case: str) -> None:
+def test_a_hostile_repository_never_raises_out_of_a_pass(
+    control_plane: APIServer, tmp_path: Path, case: str
+) -> None:
     repo = tmp_path / case
     shutil.copytree(REPOS / case, repo)
     cluster = Cluster.connect(control_plane.kubeconfig)
-    spec = SyncSpec(repo=str(repo), name=f"hostile-{uuid.uuid4().hex[:6]}",
-                    source_format="unstructured")
+    spec = SyncSpec(repo=str(repo), name=f"hostile-{uuid.uuid4().hex[:6]}", source_format="unstructured")
     result = pipeline.run(spec, cluster, SyncOptions(git_cache=tmp_path / "cache"))
     assert all(errors.lookup(p.code.id) is p.code for p in result.problems)
     if result.exception is not None:  # a stage failed on it: coded, recorded, no traceback

@@ -30,8 +30,7 @@ def cluster(control_plane: APIServer) -> Cluster:
 
 
 def _case(name: str, sync: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((CASES / name / "case.yaml").read_text()
-                                            .replace("SYNC", sync))
+    loaded: dict[str, Any] = yaml.safe_load((CASES / name / "case.yaml").read_text().replace("SYNC", sync))
     return loaded
 
 
@@ -45,8 +44,9 @@ def test_hostile_inventory(cluster: Cluster, name: str) -> None:
     sync = f"h-{uuid.uuid4().hex[:8]}"
     case = _case(name, sync)
     for obj in case["objects"]:
-        cluster.request("POST", COLLECTION, body={
-            "apiVersion": api.API_VERSION, "kind": "ResourceInventory", **obj})
+        cluster.request(
+            "POST", COLLECTION, body={"apiVersion": api.API_VERSION, "kind": "ResourceInventory", **obj}
+        )
 
     if "code" in case:
         with pytest.raises(AcmError) as raised:

@@ -54,8 +54,9 @@ class CrashingCluster(Cluster):
             self._count()
         return super().request(method, path, **kwargs)
 
-    def request_many(self, calls: Sequence[Call], width: int, *_args: Any
-                     ) -> list[ApiError | AcmError | None]:
+    def request_many(
+        self, calls: Sequence[Call], width: int, *_args: Any
+    ) -> list[ApiError | AcmError | None]:
         out: list[ApiError | AcmError | None] = []
         for call in calls:
             self._count()
@@ -76,36 +77,45 @@ def sync_name() -> str:
 
 
 def ids(n: int, start: int = 0, prefix: str = "cm") -> set[ObjectId]:
-    return {ObjectId("", "ConfigMap", f"team-{i % 7}", f"{prefix}-{i:06d}")
-            for i in range(start, start + n)}
+    return {ObjectId("", "ConfigMap", f"team-{i % 7}", f"{prefix}-{i:06d}") for i in range(start, start + n)}
 
 
 def listed(cluster: Cluster, sync: str) -> list[dict[str, Any]]:
     path = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{api.SYSTEM_NAMESPACE}/resourceinventories"
-    items: list[dict[str, Any]] = cluster.request(
-        "GET", path, query={"labelSelector": parts.selector(sync)})["items"]
+    items: list[dict[str, Any]] = cluster.request("GET", path, query={"labelSelector": parts.selector(sync)})[
+        "items"
+    ]
     return items
 
 
 def generations(cluster: Cluster, sync: str) -> list[str]:
-    return sorted(i["metadata"]["labels"][metadata.INVENTORY_GENERATION_LABEL]
-                  for i in listed(cluster, sync))
+    return sorted(i["metadata"]["labels"][metadata.INVENTORY_GENERATION_LABEL] for i in listed(cluster, sync))
 
 
 def legacy_write(cluster: Cluster, sync: str, objects: set[ObjectId]) -> None:
     """The single object earlier versions of acm-lite wrote, byte for byte the same body."""
-    body = {"apiVersion": api.API_VERSION, "kind": "ResourceInventory",
-            "metadata": {"name": sync, "namespace": api.SYSTEM_NAMESPACE,
-                         "labels": {"app.kubernetes.io/managed-by": "acm-lite"}},
-            "spec": {"count": len(objects), "objects": sorted(map(inventory.encode, objects))}}
-    cluster.request("PATCH", f"/apis/{api.GROUP}/{api.VERSION}/namespaces/"
-                    f"{api.SYSTEM_NAMESPACE}/resourceinventories/{sync}", body=body,
-                    query={"fieldManager": api.FIELD_MANAGER, "force": "true"},
-                    content_type="application/apply-patch+yaml")
+    body = {
+        "apiVersion": api.API_VERSION,
+        "kind": "ResourceInventory",
+        "metadata": {
+            "name": sync,
+            "namespace": api.SYSTEM_NAMESPACE,
+            "labels": {"app.kubernetes.io/managed-by": "acm-lite"},
+        },
+        "spec": {"count": len(objects), "objects": sorted(map(inventory.encode, objects))},
+    }
+    cluster.request(
+        "PATCH",
+        f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{api.SYSTEM_NAMESPACE}/resourceinventories/{sync}",
+        body=body,
+        query={"fieldManager": api.FIELD_MANAGER, "force": "true"},
+        content_type="application/apply-patch+yaml",
+    )
 
 
-def test_an_inventory_of_many_parts_is_read_back_whole_with_one_list(cluster: Cluster,
-                                                                     sync_name: str) -> None:
+def test_an_inventory_of_many_parts_is_read_back_whole_with_one_list(
+    cluster: Cluster, sync_name: str
+) -> None:
     recorded = ids(1234)
     inventory.write(cluster, sync_name, recorded, limit=SMALL)
     items = listed(cluster, sync_name)
@@ -116,8 +126,7 @@ def test_an_inventory_of_many_parts_is_read_back_whole_with_one_list(cluster: Cl
     assert cluster.requests["GET"] - before == 1  # one labelled LIST, no GET of the old object
 
 
-def test_sixty_thousand_entries_pass_etcds_request_limit(cluster: Cluster, sync_name: str
-                                                         ) -> None:
+def test_sixty_thousand_entries_pass_etcds_request_limit(cluster: Cluster, sync_name: str) -> None:
     recorded = ids(60_000)
     entries = sorted(map(inventory.encode, recorded))
     assert len(json.dumps(entries)) > ETCD_LIMIT
@@ -131,13 +140,16 @@ def test_sixty_thousand_entries_pass_etcds_request_limit(cluster: Cluster, sync_
     assert inventory.read(cluster, sync_name) == recorded
 
 
-@pytest.mark.parametrize(("old", "new"), [
-    (ids(200), ids(120) | ids(150, start=500)),  # grows from 4 parts to 6
-    (ids(400), ids(60, start=100)),  # shrinks from 8 parts to 2
-])
-def test_a_write_killed_at_any_request_loses_nothing(control_plane: APIServer, cluster: Cluster,
-                                                     old: set[ObjectId], new: set[ObjectId]
-                                                     ) -> None:
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (ids(200), ids(120) | ids(150, start=500)),  # grows from 4 parts to 6
+        (ids(400), ids(60, start=100)),  # shrinks from 8 parts to 2
+    ],
+)
+def test_a_write_killed_at_any_request_loses_nothing(
+    control_plane: APIServer, cluster: Cluster, old: set[ObjectId], new: set[ObjectId]
+) -> None:
     new_parts = len(parts.split(map(inventory.encode, new), SMALL))
     for fail_at in range(new_parts + 1):  # each part's create, then the delete of the old ones
         sync = f"crash-{uuid.uuid4().hex[:8]}"
@@ -156,12 +168,14 @@ def test_a_write_killed_at_any_request_loses_nothing(control_plane: APIServer, c
 
 
 def test_a_failed_write_is_a_coded_error_and_keeps_the_previous_record(
-        control_plane: APIServer, cluster: Cluster, sync_name: str) -> None:
+    control_plane: APIServer, cluster: Cluster, sync_name: str
+) -> None:
     old = ids(300)
     inventory.write(cluster, sync_name, old, limit=SMALL)
     with pytest.raises(AcmError) as raised:  # etcd refuses the one oversized part
-        inventory.write(cluster, sync_name, old | ids(60_000, start=1000),
-                        limit=PartLimit(entries=10**9, bytes=10**9))
+        inventory.write(
+            cluster, sync_name, old | ids(60_000, start=1000), limit=PartLimit(entries=10**9, bytes=10**9)
+        )
     assert raised.value.code is errors.INVENTORY_WRITE_FAILED
     assert "request is too large" in raised.value.message
     assert f"{sync_name}.g2.0" in raised.value.message
@@ -169,20 +183,21 @@ def test_a_failed_write_is_a_coded_error_and_keeps_the_previous_record(
 
 
 def test_the_single_object_of_older_versions_is_read_then_replaced(
-        control_plane: APIServer, cluster: Cluster, sync_name: str) -> None:
+    control_plane: APIServer, cluster: Cluster, sync_name: str
+) -> None:
     old = ids(120)
     legacy_write(cluster, sync_name, old)
     assert inventory.read(cluster, sync_name) == old
 
     new = ids(80, start=60)
     with pytest.raises(Killed):  # killed after the first of two parts: the old object counts
-        inventory.write(CrashingCluster(control_plane.kubeconfig, 1), sync_name, new,
-                        limit=SMALL)
+        inventory.write(CrashingCluster(control_plane.kubeconfig, 1), sync_name, new, limit=SMALL)
     assert inventory.read(cluster, sync_name) >= old
 
     inventory.write(cluster, sync_name, new, limit=SMALL)
-    path = (f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{api.SYSTEM_NAMESPACE}/"
-            f"resourceinventories/{sync_name}")
+    path = (
+        f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{api.SYSTEM_NAMESPACE}/resourceinventories/{sync_name}"
+    )
     with pytest.raises(ApiError) as gone:
         cluster.request("GET", path)
     assert gone.value.status == 404
@@ -199,8 +214,7 @@ def test_parts_no_longer_needed_are_deleted(cluster: Cluster, sync_name: str) ->
     assert inventory.read(cluster, sync_name) == set()
 
 
-def test_a_sync_named_like_another_syncs_part_never_touches_it(cluster: Cluster,
-                                                                 sync_name: str) -> None:
+def test_a_sync_named_like_another_syncs_part_never_touches_it(cluster: Cluster, sync_name: str) -> None:
     """The single object of older versions is named after its sync; a sync called like another
     sync's part (``foo.g1.0``) must neither read that part as its record nor delete it."""
     inventory.write(cluster, sync_name, ids(120), limit=SMALL)
@@ -219,13 +233,12 @@ def _sync(cluster: Cluster, repo: GitRepo, name: str, cache: Path) -> pipeline.S
 
 
 def test_a_sync_records_many_parts_and_prunes_from_them(
-        cluster: Cluster, sync_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, sync_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(inventory, "PART_LIMIT", SMALL)
     repo = GitRepo(tmp_path / "git")
     space = f"{sync_name}-ns"
-    repo.commit({"ns.yaml": ns(space),
-                 **{f"cm/{i:03d}.yaml": cm(f"c{i:03d}", space) for i in range(130)}})
+    repo.commit({"ns.yaml": ns(space), **{f"cm/{i:03d}.yaml": cm(f"c{i:03d}", space) for i in range(130)}})
     first = _sync(cluster, repo, sync_name, tmp_path / "cache")
     assert first.ok, [p.render() for p in first.problems]
     assert len(listed(cluster, sync_name)) == 3  # 131 entries, 50 a part
@@ -239,7 +252,7 @@ def test_a_sync_records_many_parts_and_prunes_from_them(
 
 
 def test_an_inventory_etcd_refuses_stops_the_pass_and_says_so(
-        cluster: Cluster, sync_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, sync_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     space = f"{sync_name}-ns"
     declared = {ObjectId("", "ConfigMap", space, "c0")}
@@ -268,21 +281,21 @@ class RefusingCluster(Cluster):
 
     refuse = False
 
-    def request_many(self, calls: Sequence[Call], width: int, **kwargs: Any
-                     ) -> list[ApiError | AcmError | None]:
+    def request_many(
+        self, calls: Sequence[Call], width: int, **kwargs: Any
+    ) -> list[ApiError | AcmError | None]:
         if self.refuse and any("resourceinventories" in c.path for c in calls):
-            return [ApiError(503, "ServiceUnavailable", "etcdserver: leader changed")
-                    for _ in calls]
+            return [ApiError(503, "ServiceUnavailable", "etcdserver: leader changed") for _ in calls]
         return super().request_many(calls, width, **kwargs)
 
 
 def test_a_record_refused_after_pruning_keeps_the_results_and_says_so(
-        control_plane: APIServer, sync_name: str, tmp_path: Path) -> None:
+    control_plane: APIServer, sync_name: str, tmp_path: Path
+) -> None:
     cluster = RefusingCluster(load_configuration(control_plane.kubeconfig))
     repo = GitRepo(tmp_path / "git")
     space = f"{sync_name}-ns"
-    repo.commit({"ns.yaml": ns(space),
-                 **{f"cm/{i:02d}.yaml": cm(f"c{i:02d}", space) for i in range(30)}})
+    repo.commit({"ns.yaml": ns(space), **{f"cm/{i:02d}.yaml": cm(f"c{i:02d}", space) for i in range(30)}})
     assert _sync(cluster, repo, sync_name, tmp_path / "cache").ok
 
     repo.commit(dict.fromkeys(f"cm/{i:02d}.yaml" for i in range(10, 30)))
@@ -301,7 +314,8 @@ def test_a_record_refused_after_pruning_keeps_the_results_and_says_so(
     assert again.ok, [p.render() for p in again.problems]
     assert inventory.read(cluster, sync_name) >= {
         ObjectId("", "Namespace", "", space),
-        *(ObjectId("", "ConfigMap", space, f"c{i:02d}") for i in range(10))}
+        *(ObjectId("", "ConfigMap", space, f"c{i:02d}") for i in range(10)),
+    }
 
 
 class NoDeleteCluster(Cluster):
@@ -314,7 +328,8 @@ class NoDeleteCluster(Cluster):
 
 
 def test_parts_that_cannot_be_deleted_are_reported_not_hidden(
-        control_plane: APIServer, cluster: Cluster, sync_name: str, tmp_path: Path) -> None:
+    control_plane: APIServer, cluster: Cluster, sync_name: str, tmp_path: Path
+) -> None:
     cluster = NoDeleteCluster(load_configuration(control_plane.kubeconfig))
     assert inventory.write(cluster, sync_name, ids(10)) is None  # nothing to replace: no DELETE sent
     warning = inventory.write(cluster, sync_name, ids(5))

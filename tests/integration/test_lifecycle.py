@@ -42,8 +42,11 @@ def _assert_gone(footprint: dict[str, object], *, dirs: bool = True) -> None:
 
 
 def test_stop_leaves_no_process_port_or_directory(control_plane_binaries: dict[str, Path]) -> None:
-    env = controlplane.start(["a", "b"], etcd_binary=str(control_plane_binaries["etcd"]),
-                             apiserver_binary=str(control_plane_binaries["kube-apiserver"]))
+    env = controlplane.start(
+        ["a", "b"],
+        etcd_binary=str(control_plane_binaries["etcd"]),
+        apiserver_binary=str(control_plane_binaries["kube-apiserver"]),
+    )
     footprint = _footprint(env)
     assert all(process.alive(p) for p in footprint["pids"])  # type: ignore[attr-defined]
     assert all(process.port_open(p) for p in footprint["ports"][::2])  # type: ignore[index]
@@ -59,8 +62,9 @@ def test_failed_start_cleans_up(control_plane_binaries: dict[str, Path], tmp_pat
     from acm_lite.errors import AcmError
 
     with pytest.raises(AcmError) as failed:
-        controlplane.start(["x"], etcd_binary=str(control_plane_binaries["etcd"]),
-                           apiserver_binary=str(broken), root=root)
+        controlplane.start(
+            ["x"], etcd_binary=str(control_plane_binaries["etcd"]), apiserver_binary=str(broken), root=root
+        )
     assert failed.value.code.id == "ACM9003"
     assert "refusing to start" in failed.value.message
     assert not root.exists()
@@ -80,17 +84,23 @@ def test_hangs_with_a_control_plane(dev_env):
 """
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
-                         ids=["ctrl-c", "sigterm", "sigkill"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"]
+)
 def test_interrupted_test_run_leaves_nothing_behind(
-        control_plane_binaries: dict[str, Path], tmp_path: Path, signum: int) -> None:
+    control_plane_binaries: dict[str, Path], tmp_path: Path, signum: int
+) -> None:
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["tests.conftest"]\n')
     (tmp_path / "test_child.py").write_text(textwrap.dedent(_CHILD_TEST))
     marker = tmp_path / "footprint.json"
     env = {**os.environ, "PYTHONPATH": str(REPO), "FOOTPRINT": str(marker)}
     child = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_child.py"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 180
         while not marker.exists():

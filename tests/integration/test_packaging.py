@@ -36,10 +36,23 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
     for name in ("acm_lite", "policies"):
-        shutil.copytree(ROOT / name, src / name, symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(dist), str(src)], check=True, timeout=600)
+        shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(src),
+        ],
+        check=True,
+        timeout=600,
+    )
     (built,) = dist.glob("acm_lite-*.whl")
     return built
 
@@ -51,11 +64,29 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(purelib, "test-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                    "--no-index", "-q", str(wheel)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
     return venv
 
 
@@ -65,45 +96,75 @@ def _clean_env() -> dict[str, str]:
 
 
 def _run(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(venv / "bin" / "acm-lite"), *args], capture_output=True, text=True,
-                          cwd=cwd, env=_clean_env(), timeout=300)
+    return subprocess.run(
+        [str(venv / "bin" / "acm-lite"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=_clean_env(),
+        timeout=300,
+    )
 
 
 def test_wheel_holds_the_library_and_the_license(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "acm_lite/policies/bundles/pod-security-baseline/constraints.yaml" in names
     shipped = {n.removeprefix("acm_lite/policies/") for n in names if n.startswith("acm_lite/policies/")}
-    in_repo = {str(p.relative_to(ROOT / "policies")) for p in (ROOT / "policies").rglob("*")
-               if p.is_file() and p.suffix in (".yaml", ".md")}
+    in_repo = {
+        str(p.relative_to(ROOT / "policies"))
+        for p in (ROOT / "policies").rglob("*")
+        if p.is_file() and p.suffix in (".yaml", ".md")
+    }
     assert shipped == in_repo
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 
 
-def test_installed_wheel_enforces_a_bundle_outside_the_checkout(installed: Path,
-                                                               tmp_path: Path) -> None:
+def test_installed_wheel_enforces_a_bundle_outside_the_checkout(installed: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "pod.yaml").write_text(PRIVILEGED_POD)
-    run = _run(installed, "vet", str(repo), "--source-format", "unstructured",
-               "--policy-bundle", "pod-security-baseline", cwd=tmp_path)
+    run = _run(
+        installed,
+        "vet",
+        str(repo),
+        "--source-format",
+        "unstructured",
+        "--policy-bundle",
+        "pod-security-baseline",
+        cwd=tmp_path,
+    )
     assert run.returncode == 1, run.stderr
     assert "ACM3100 PolicyViolation" in run.stdout and "privileged" in run.stdout.lower()
-    where = subprocess.run([str(installed / "bin" / "python"), "-c",
-                            "import acm_lite.policy.library as l; print(l.root())"],
-                           capture_output=True, text=True, cwd=tmp_path, check=True,
-                           env=_clean_env()).stdout
+    where = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", "import acm_lite.policy.library as l; print(l.root())"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+        env=_clean_env(),
+    ).stdout
     assert where.startswith(str(installed)), where
     (repo / "pod.yaml").write_text(PRIVILEGED_POD.replace("privileged: true", "privileged: false"))
-    clean = _run(installed, "vet", str(repo), "--source-format", "unstructured",
-                 "--policy-bundle", "pod-security-baseline", cwd=tmp_path)
+    clean = _run(
+        installed,
+        "vet",
+        str(repo),
+        "--source-format",
+        "unstructured",
+        "--policy-bundle",
+        "pod-security-baseline",
+        cwd=tmp_path,
+    )
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
 
 def test_every_imported_distribution_is_declared() -> None:
     """urllib3 was imported without being declared: any third-party import must be."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = {d.split(">")[0].split("=")[0].split("[")[0].strip().lower().replace("_", "-")
-                for d in project["dependencies"]}
+    declared = {
+        d.split(">")[0].split("=")[0].split("[")[0].strip().lower().replace("_", "-")
+        for d in project["dependencies"]
+    }
     owners = metadata.packages_distributions()
     imported: set[str] = set()
     for path in (ROOT / "acm_lite").rglob("*.py"):
@@ -113,6 +174,9 @@ def test_every_imported_distribution_is_declared() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 imported.add(node.module.split(".")[0])
     third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "acm_lite"}
-    missing = {m: owners.get(m) for m in third_party
-               if not {o.lower().replace("_", "-") for o in owners.get(m, [m])} & declared}
+    missing = {
+        m: owners.get(m)
+        for m in third_party
+        if not {o.lower().replace("_", "-") for o in owners.get(m, [m])} & declared
+    }
     assert not missing

@@ -37,23 +37,29 @@ def _adopt_own_namespace(cluster: Cluster, sync_name: str) -> None:
     """What a version of acm-lite that let a source declare acm-lite-system left behind: the
     namespace carrying this sync's marks, and recorded in its inventory."""
     store.install(cluster)
-    cluster.request("PATCH", f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}", content_type=MERGE,
-                    body={"metadata": {"labels": {metadata.MANAGED_BY_LABEL: metadata.MANAGED_BY,
-                                                  metadata.SYNC_LABEL: sync_name},
-                                       "annotations": {metadata.SOURCE_PATH: "system.yaml"}}})
+    cluster.request(
+        "PATCH",
+        f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}",
+        content_type=MERGE,
+        body={
+            "metadata": {
+                "labels": {metadata.MANAGED_BY_LABEL: metadata.MANAGED_BY, metadata.SYNC_LABEL: sync_name},
+                "annotations": {metadata.SOURCE_PATH: "system.yaml"},
+            }
+        },
+    )
     recorded = inventory.read(cluster, sync_name)
-    inventory.write(cluster, sync_name,
-                    recorded | {ObjectId("", "Namespace", "", api.SYSTEM_NAMESPACE)})
+    inventory.write(cluster, sync_name, recorded | {ObjectId("", "Namespace", "", api.SYSTEM_NAMESPACE)})
 
 
-def test_protected_namespaces_leaving_the_source_are_unmanaged(cluster: Cluster,
-                                                               tmp_path: Path) -> None:
+def test_protected_namespaces_leaving_the_source_are_unmanaged(cluster: Cluster, tmp_path: Path) -> None:
     suffix = uuid.uuid4().hex[:8]
     sync_name, team, kube_foo = f"sync-{suffix}", f"team-{suffix}", f"kube-foo-{suffix}"
     protected = ["kube-node-lease", "kube-public", "default", kube_foo]
     repo = GitRepo(tmp_path / "git")
-    repo.commit({**{f"{name}.yaml": ns(name) for name in protected},
-                 "team.yaml": ns(team), "cm.yaml": cm("a", team)})
+    repo.commit(
+        {**{f"{name}.yaml": ns(name) for name in protected}, "team.yaml": ns(team), "cm.yaml": cm("a", team)}
+    )
     adopted = _sync(cluster, repo, sync_name)
     assert adopted.ok, [p.render() for p in adopted.problems]
     _adopt_own_namespace(cluster, sync_name)
@@ -66,9 +72,11 @@ def test_protected_namespaces_leaving_the_source_are_unmanaged(cluster: Cluster,
 
     assert result.ok, [p.render() for p in result.problems]
     assert result.status.state.value == "SYNCED"
-    assert {r.change.id.name: r.outcome.value for r in result.results
-            if r.change.id.kind == "Namespace" and r.change.id.name != team} == dict.fromkeys(
-        [*protected, api.SYSTEM_NAMESPACE], "unmanaged")
+    assert {
+        r.change.id.name: r.outcome.value
+        for r in result.results
+        if r.change.id.kind == "Namespace" and r.change.id.name != team
+    } == dict.fromkeys([*protected, api.SYSTEM_NAMESPACE], "unmanaged")
     for name in [*protected, api.SYSTEM_NAMESPACE]:
         live = get(cluster, f"/api/v1/namespaces/{name}")
         assert live is not None, f"{name} was deleted"

@@ -22,7 +22,7 @@ from tests.support.kube import get
 from tests.unit.repo_builder import cm, ns, obj
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "DELETECOLLECTION"}
-_METRIC = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$')
+_METRIC = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$")
 
 
 @pytest.fixture(scope="session")
@@ -61,17 +61,15 @@ def sync(cluster: Cluster, repo: GitRepo, name: str, **options: Any) -> pipeline
     return pipeline.run(spec, cluster, SyncOptions(git_cache=repo.bare.parent / "cache", **options))
 
 
-
 def outcomes(result: pipeline.SyncResult) -> dict[str, str]:
-    return {r.change.subject: r.outcome.value for r in result.results
-            if r.outcome is not Outcome.UNCHANGED}
+    return {r.change.subject: r.outcome.value for r in result.results if r.outcome is not Outcome.UNCHANGED}
 
 
-def test_first_sync_resync_change_and_prune(cluster: Cluster, repo: GitRepo,
-                                            names: tuple[str, str]) -> None:
+def test_first_sync_resync_change_and_prune(cluster: Cluster, repo: GitRepo, names: tuple[str, str]) -> None:
     sync_name, namespace = names
-    first = repo.commit({"ns.yaml": ns(namespace),
-                         "a.yaml": cm("a", namespace), "b.yaml": cm("b", namespace)})
+    first = repo.commit(
+        {"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace), "b.yaml": cm("b", namespace)}
+    )
     result = sync(cluster, repo, sync_name)
     assert result.ok, [p.render() for p in result.problems]
     assert result.counts["created"] == 3
@@ -99,32 +97,36 @@ def test_first_sync_resync_change_and_prune(cluster: Cluster, repo: GitRepo,
     repo.commit({"a.yaml": {**cm("a", namespace), "data": {"k": "changed"}}, "b.yaml": None})
     changed = sync(cluster, repo, sync_name)
     assert changed.ok
-    assert outcomes(changed) == {f"ConfigMap {namespace}/a": "configured",
-                                 f"ConfigMap {namespace}/b": "pruned"}
+    assert outcomes(changed) == {
+        f"ConfigMap {namespace}/a": "configured",
+        f"ConfigMap {namespace}/b": "pruned",
+    }
     assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a")["data"] == {"k": "changed"}
     assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/b") is None
 
 
-def test_drift_is_repaired_on_the_next_sync(cluster: Cluster, repo: GitRepo,
-                                            names: tuple[str, str]) -> None:
+def test_drift_is_repaired_on_the_next_sync(cluster: Cluster, repo: GitRepo, names: tuple[str, str]) -> None:
     sync_name, namespace = names
     repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
     assert sync(cluster, repo, sync_name).ok
-    cluster.request("PATCH", f"/api/v1/namespaces/{namespace}/configmaps/a",
-                    body={"data": {"k": "edited by hand"}},
-                    content_type="application/merge-patch+json")
+    cluster.request(
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}/configmaps/a",
+        body={"data": {"k": "edited by hand"}},
+        content_type="application/merge-patch+json",
+    )
     repaired = sync(cluster, repo, sync_name)
     assert outcomes(repaired) == {f"ConfigMap {namespace}/a": "configured"}
     assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a")["data"] == {"k": "v"}
 
 
-def test_managed_disabled_strips_marks_and_leaves_the_object(cluster: Cluster, repo: GitRepo,
-                                                             names: tuple[str, str]) -> None:
+def test_managed_disabled_strips_marks_and_leaves_the_object(
+    cluster: Cluster, repo: GitRepo, names: tuple[str, str]
+) -> None:
     sync_name, namespace = names
     repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
     assert sync(cluster, repo, sync_name).ok
-    repo.commit({"a.yaml": cm("a", namespace, annotations={
-        "configmanagement.gke.io/managed": "disabled"})})
+    repo.commit({"a.yaml": cm("a", namespace, annotations={"configmanagement.gke.io/managed": "disabled"})})
     result = sync(cluster, repo, sync_name)
     assert result.ok
     assert outcomes(result) == {f"ConfigMap {namespace}/a": "unmanaged"}
@@ -137,11 +139,16 @@ def test_managed_disabled_strips_marks_and_leaves_the_object(cluster: Cluster, r
     assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a") is not None
 
 
-def test_detach_annotation_keeps_an_object_on_removal(cluster: Cluster, repo: GitRepo,
-                                                      names: tuple[str, str]) -> None:
+def test_detach_annotation_keeps_an_object_on_removal(
+    cluster: Cluster, repo: GitRepo, names: tuple[str, str]
+) -> None:
     sync_name, namespace = names
-    repo.commit({"ns.yaml": ns(namespace), "keep.yaml": cm("keep", namespace, annotations={
-        metadata.DELETION: metadata.DETACH})})
+    repo.commit(
+        {
+            "ns.yaml": ns(namespace),
+            "keep.yaml": cm("keep", namespace, annotations={metadata.DELETION: metadata.DETACH}),
+        }
+    )
     assert sync(cluster, repo, sync_name).ok
     repo.commit({"keep.yaml": None})
     result = sync(cluster, repo, sync_name)
@@ -150,50 +157,59 @@ def test_detach_annotation_keeps_an_object_on_removal(cluster: Cluster, repo: Gi
     assert live is not None and metadata.owner(live) is None
 
 
-def test_objects_of_another_sync_are_never_taken_over(cluster: Cluster, tmp_path: Path,
-                                                      names: tuple[str, str]) -> None:
+def test_objects_of_another_sync_are_never_taken_over(
+    cluster: Cluster, tmp_path: Path, names: tuple[str, str]
+) -> None:
     sync_name, namespace = names
     first, second = GitRepo(tmp_path / "one"), GitRepo(tmp_path / "two")
     first.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
     assert sync(cluster, first, sync_name).ok
-    second.commit({"a.yaml": {**cm("a", namespace), "data": {"k": "other"}},
-                   "b.yaml": cm("b", namespace)})
+    second.commit({"a.yaml": {**cm("a", namespace), "data": {"k": "other"}}, "b.yaml": cm("b", namespace)})
     result = sync(cluster, second, sync_name + "-other")
     assert not result.ok
     assert [p.code.id for p in result.problems] == ["KNV1060"]
-    assert outcomes(result) == {f"ConfigMap {namespace}/a": "skipped",
-                                f"ConfigMap {namespace}/b": "created"}
+    assert outcomes(result) == {f"ConfigMap {namespace}/a": "skipped", f"ConfigMap {namespace}/b": "created"}
     live = get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a")
     assert live["data"] == {"k": "v"} and metadata.owner(live) == sync_name
 
 
-def test_existing_unmanaged_objects_are_adopted(cluster: Cluster, repo: GitRepo,
-                                                names: tuple[str, str]) -> None:
+def test_existing_unmanaged_objects_are_adopted(
+    cluster: Cluster, repo: GitRepo, names: tuple[str, str]
+) -> None:
     # two namespaces hold unmanaged copies; a third does not exist yet (nothing to look for there)
     sync_name, namespace = names
     spaces = [f"{namespace}-{n}" for n in range(3)]
     for space in spaces[:2]:
         cluster.request("POST", "/api/v1/namespaces", body=ns(space))
-        cluster.request("POST", f"/api/v1/namespaces/{space}/configmaps",
-                        body={**cm("pre", space), "data": {"k": "old"}})
+        cluster.request(
+            "POST", f"/api/v1/namespaces/{space}/configmaps", body={**cm("pre", space), "data": {"k": "old"}}
+        )
     files = {f"{space}.yaml": ns(space) for space in spaces}
     files.update({f"{space}-pre.yaml": cm("pre", space) for space in spaces})
     repo.commit(files)
     result = sync(cluster, repo, sync_name)
     assert result.ok
     assert {space: outcomes(result)[f"ConfigMap {space}/pre"] for space in spaces} == {
-        spaces[0]: "configured", spaces[1]: "configured", spaces[2]: "created"}
+        spaces[0]: "configured",
+        spaces[1]: "configured",
+        spaces[2]: "created",
+    }
     for space in spaces:
         live = get(cluster, f"/api/v1/namespaces/{space}/configmaps/pre")
         assert metadata.owner(live) == sync_name and live["data"] == {"k": "v"}
 
 
-def test_a_rejected_object_fails_alone_and_is_retried(cluster: Cluster, repo: GitRepo,
-                                                      names: tuple[str, str]) -> None:
+def test_a_rejected_object_fails_alone_and_is_retried(
+    cluster: Cluster, repo: GitRepo, names: tuple[str, str]
+) -> None:
     sync_name, namespace = names
-    bad_service = obj("v1", "Service", "bad", metadata={"namespace": namespace},
-                      spec={"type": "ClusterIP", "clusterIP": "not-an-ip",
-                            "ports": [{"port": 80}]})
+    bad_service = obj(
+        "v1",
+        "Service",
+        "bad",
+        metadata={"namespace": namespace},
+        spec={"type": "ClusterIP", "clusterIP": "not-an-ip", "ports": [{"port": 80}]},
+    )
     repo.commit({"ns.yaml": ns(namespace), "ok.yaml": cm("ok", namespace), "svc.yaml": bad_service})
     result = sync(cluster, repo, sync_name)
     assert not result.ok
@@ -212,13 +228,15 @@ def test_a_rejected_object_fails_alone_and_is_retried(cluster: Cluster, repo: Gi
     assert store.read(cluster, sync_name)["status"]["state"] == "SYNCED"
 
 
-def test_blocking_source_errors_apply_nothing(cluster: Cluster, repo: GitRepo,
-                                              names: tuple[str, str]) -> None:
+def test_blocking_source_errors_apply_nothing(
+    cluster: Cluster, repo: GitRepo, names: tuple[str, str]
+) -> None:
     sync_name, namespace = names
     good = repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
     assert sync(cluster, repo, sync_name).ok
-    repo.commit({"a.yaml": {**cm("a", namespace), "data": {"k": "new"}},
-                 "broken.yaml": "apiVersion: v1\nkind: [\n"})
+    repo.commit(
+        {"a.yaml": {**cm("a", namespace), "data": {"k": "new"}}, "broken.yaml": "apiVersion: v1\nkind: [\n"}
+    )
     before = server_writes(cluster)
     result = sync(cluster, repo, sync_name)
     assert not result.ok and [p.code.id for p in result.problems] == ["KNV1006"]
@@ -229,8 +247,9 @@ def test_blocking_source_errors_apply_nothing(cluster: Cluster, repo: GitRepo,
     assert server_writes(cluster) - before == 1  # only the status
 
 
-def test_a_commit_that_would_prune_everything_is_refused(cluster: Cluster, repo: GitRepo,
-                                                         names: tuple[str, str]) -> None:
+def test_a_commit_that_would_prune_everything_is_refused(
+    cluster: Cluster, repo: GitRepo, names: tuple[str, str]
+) -> None:
     sync_name, namespace = names
     repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
     assert sync(cluster, repo, sync_name).ok
@@ -243,16 +262,32 @@ def test_a_commit_that_would_prune_everything_is_refused(cluster: Cluster, repo:
     assert store.read(cluster, sync_name)["status"]["managedObjects"] == 0
 
 
-def test_crd_and_its_custom_resources_in_one_commit(cluster: Cluster, repo: GitRepo,
-                                                    names: tuple[str, str]) -> None:
+def test_crd_and_its_custom_resources_in_one_commit(
+    cluster: Cluster, repo: GitRepo, names: tuple[str, str]
+) -> None:
     sync_name, namespace = names
     group = f"{namespace}.acme.io"
-    crd = obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"gadgets.{group}", spec={
-        "group": group, "scope": "Namespaced", "names": {"kind": "Gadget", "plural": "gadgets"},
-        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-            "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]})
-    gadget = obj(f"{group}/v1", "Gadget", "g1", metadata={"namespace": namespace},
-                 spec={"size": 3})
+    crd = obj(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        f"gadgets.{group}",
+        spec={
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"kind": "Gadget", "plural": "gadgets"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    )
+    gadget = obj(f"{group}/v1", "Gadget", "g1", metadata={"namespace": namespace}, spec={"size": 3})
     repo.commit({"ns.yaml": ns(namespace), "crd.yaml": crd, "gadget.yaml": gadget})
     result = sync(cluster, repo, sync_name)
     assert result.ok, [p.render() for p in result.problems]
@@ -261,16 +296,27 @@ def test_crd_and_its_custom_resources_in_one_commit(cluster: Cluster, repo: GitR
     assert live is not None and live["spec"] == {"size": 3}
 
 
-def test_depends_on_orders_applies(cluster: Cluster, repo: GitRepo,
-                                   names: tuple[str, str]) -> None:
+def test_depends_on_orders_applies(cluster: Cluster, repo: GitRepo, names: tuple[str, str]) -> None:
     sync_name, namespace = names
-    repo.commit({"ns.yaml": ns(namespace), "first.yaml": cm("first", namespace),
-                 "second.yaml": cm("second", namespace, annotations={
-                     "config.kubernetes.io/depends-on": f"/namespaces/{namespace}/ConfigMap/first"})})
+    repo.commit(
+        {
+            "ns.yaml": ns(namespace),
+            "first.yaml": cm("first", namespace),
+            "second.yaml": cm(
+                "second",
+                namespace,
+                annotations={"config.kubernetes.io/depends-on": f"/namespaces/{namespace}/ConfigMap/first"},
+            ),
+        }
+    )
     order: list[str] = []
     spec = SyncSpec(repo=repo.url, name=sync_name, revision="main", source_format="unstructured")
-    result = pipeline.run(spec, cluster, SyncOptions(git_cache=repo.bare.parent / "cache"),
-                          on_result=lambda r: order.append(r.change.id.name))
+    result = pipeline.run(
+        spec,
+        cluster,
+        SyncOptions(git_cache=repo.bare.parent / "cache"),
+        on_result=lambda r: order.append(r.change.id.name),
+    )
     assert result.ok
     assert order.index("first") < order.index("second")
     assert order.index(namespace) < order.index("first")
@@ -288,21 +334,30 @@ def test_dry_run_writes_nothing(cluster: Cluster, repo: GitRepo, names: tuple[st
     # nothing; the ConfigMap in the namespace that does not exist yet could not be validated
     assert server_writes(cluster) - before == 1
     messages = {r.change.id.kind: r.message for r in result.results}
-    assert messages == {"Namespace": "", "ConfigMap": "not validated: its namespace would be "
-                                                      "created by this sync"}
+    assert messages == {
+        "Namespace": "",
+        "ConfigMap": "not validated: its namespace would be created by this sync",
+    }
 
 
-def test_a_denied_object_blocks_the_commit(cluster: Cluster, repo: GitRepo,
-                                           names: tuple[str, str]) -> None:
+def test_a_denied_object_blocks_the_commit(cluster: Cluster, repo: GitRepo, names: tuple[str, str]) -> None:
     from acm_lite.policy.library import PolicySources
 
     sync_name, namespace = names
     good = repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
     baseline = PolicySources(("pod-security-baseline",))
     assert sync(cluster, repo, sync_name, policies=baseline).ok
-    privileged = obj("v1", "Pod", "root-shell", metadata={"namespace": namespace}, spec={
-        "containers": [{"name": "sh", "image": "registry.acme.io/sh:1",
-                        "securityContext": {"privileged": True}}]})
+    privileged = obj(
+        "v1",
+        "Pod",
+        "root-shell",
+        metadata={"namespace": namespace},
+        spec={
+            "containers": [
+                {"name": "sh", "image": "registry.acme.io/sh:1", "securityContext": {"privileged": True}}
+            ]
+        },
+    )
     repo.commit({"a.yaml": {**cm("a", namespace), "data": {"k": "new"}}, "pod.yaml": privileged})
     before = server_writes(cluster)
     blocked = sync(cluster, repo, sync_name, policies=baseline)
@@ -311,7 +366,6 @@ def test_a_denied_object_blocks_the_commit(cluster: Cluster, repo: GitRepo,
     assert get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/a")["data"] == {"k": "v"}
     assert get(cluster, f"/api/v1/namespaces/{namespace}/pods/root-shell") is None
     status = store.read(cluster, sync_name)["status"]
-    assert (status["state"], status["stage"], status["lastSyncedCommit"]) == (
-        "ERROR", "policy", good)
+    assert (status["state"], status["stage"], status["lastSyncedCommit"]) == ("ERROR", "policy", good)
     assert status["errors"][0]["code"] == "ACM3100"
     assert server_writes(cluster) - before == 1  # only the status

@@ -26,27 +26,38 @@ def _files(version: str, names: range) -> dict[str, object]:
 
 def _live(cluster: Cluster) -> dict[str, str]:
     items = cluster.request("GET", "/api/v1/namespaces/crash/configmaps")["items"]
-    return {i["metadata"]["name"]: (i.get("data") or {}).get("v", "") for i in items
-            if i["metadata"]["name"].startswith("c")}
+    return {
+        i["metadata"]["name"]: (i.get("data") or {}).get("v", "")
+        for i in items
+        if i["metadata"]["name"].startswith("c")
+    }
 
 
-def test_killed_api_server_mid_sync_then_convergence(control_plane_binaries: dict[str, Path],
-                                                     tmp_path: Path) -> None:
-    env = controlplane.start(["crash"], etcd_binary=str(control_plane_binaries["etcd"]),
-                             apiserver_binary=str(control_plane_binaries["kube-apiserver"]))
+def test_killed_api_server_mid_sync_then_convergence(
+    control_plane_binaries: dict[str, Path], tmp_path: Path
+) -> None:
+    env = controlplane.start(
+        ["crash"],
+        etcd_binary=str(control_plane_binaries["etcd"]),
+        apiserver_binary=str(control_plane_binaries["kube-apiserver"]),
+    )
     try:
         repo = GitRepo(tmp_path / "git")
         repo.commit({"ns.yaml": ns("crash"), **_files("one", range(COUNT))})
-        spec = SyncSpec(repo=repo.url, name="crash", revision="main",
-                        source_format="unstructured")
+        spec = SyncSpec(repo=repo.url, name="crash", revision="main", source_format="unstructured")
         options = SyncOptions(git_cache=tmp_path / "cache", concurrency=4)
         cluster = Cluster.connect(env.clusters[0].kubeconfig)
         assert pipeline.run(spec, cluster, options).ok
 
         # commit 2: every object changes, 50 leave the source, 50 new ones arrive
         removed = range(COUNT - 50, COUNT)
-        second = repo.commit({**_files("two", range(COUNT - 50)), **dict.fromkeys(
-            f"cm/{i:04d}.yaml" for i in removed), **_files("two", range(COUNT, COUNT + 50))})
+        second = repo.commit(
+            {
+                **_files("two", range(COUNT - 50)),
+                **dict.fromkeys(f"cm/{i:04d}.yaml" for i in removed),
+                **_files("two", range(COUNT, COUNT + 50)),
+            }
+        )
         declared = {f"c{i:04d}" for i in [*range(COUNT - 50), *range(COUNT, COUNT + 50)]}
 
         before = cluster.requests["PATCH"]  # the first pass's writes count too
@@ -82,7 +93,10 @@ def test_killed_api_server_mid_sync_then_convergence(control_plane_binaries: dic
         assert _live(cluster) == dict.fromkeys(sorted(declared), "two")
         status = store.read(cluster, "crash")["status"]  # type: ignore[index]
         assert (status["state"], status["errors"], status["managedObjects"]) == (
-            "SYNCED", [], len(declared) + 1)
+            "SYNCED",
+            [],
+            len(declared) + 1,
+        )
         again = pipeline.run(spec, cluster, options)
         assert again.ok and set(again.counts) and again.counts["unchanged"] == len(declared) + 1
     finally:

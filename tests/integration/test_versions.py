@@ -41,50 +41,92 @@ def names() -> Iterator[tuple[str, str]]:
 
 
 def _schema() -> dict[str, Any]:
-    return {"openAPIV3Schema": {"type": "object", "properties": {"spec": {
-        "type": "object", "properties": {"size": {"type": "integer"},
-                                         "color": {"type": "string"}}}}}}
+    return {
+        "openAPIV3Schema": {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {"size": {"type": "integer"}, "color": {"type": "string"}},
+                }
+            },
+        }
+    }
 
 
 def widget_crd(group: str) -> dict[str, Any]:
     """v1 served but not stored, v2 served and stored; no conversion webhook needed."""
-    return obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}", spec={
-        "group": group, "scope": "Namespaced", "conversion": {"strategy": "None"},
-        "names": {"kind": "Widget", "plural": "widgets", "singular": "widget",
-                  "listKind": "WidgetList"},
-        "versions": [{"name": "v1", "served": True, "storage": False, "schema": _schema()},
-                     {"name": "v2", "served": True, "storage": True, "schema": _schema()}]})
+    return obj(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        f"widgets.{group}",
+        spec={
+            "group": group,
+            "scope": "Namespaced",
+            "conversion": {"strategy": "None"},
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+            "versions": [
+                {"name": "v1", "served": True, "storage": False, "schema": _schema()},
+                {"name": "v2", "served": True, "storage": True, "schema": _schema()},
+            ],
+        },
+    )
 
 
 def widget(group: str, version: str, name: str, namespace: str, size: int) -> dict[str, Any]:
-    return obj(f"{group}/{version}", "Widget", name, metadata={"namespace": namespace},
-               spec={"size": size, "color": "blue"})
+    return obj(
+        f"{group}/{version}",
+        "Widget",
+        name,
+        metadata={"namespace": namespace},
+        spec={"size": size, "color": "blue"},
+    )
 
 
 def hpa_v1(namespace: str) -> dict[str, Any]:
-    return obj("autoscaling/v1", "HorizontalPodAutoscaler", "h1",
-               metadata={"namespace": namespace},
-               spec={"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
-                                        "name": "web"},
-                     "minReplicas": 1, "maxReplicas": 3, "targetCPUUtilizationPercentage": 50})
+    return obj(
+        "autoscaling/v1",
+        "HorizontalPodAutoscaler",
+        "h1",
+        metadata={"namespace": namespace},
+        spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1,
+            "maxReplicas": 3,
+            "targetCPUUtilizationPercentage": 50,
+        },
+    )
 
 
 def hpa_v2(namespace: str) -> dict[str, Any]:
-    return obj("autoscaling/v2", "HorizontalPodAutoscaler", "h2",
-               metadata={"namespace": namespace},
-               spec={"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
-                                        "name": "web"},
-                     "minReplicas": 1, "maxReplicas": 4,
-                     "metrics": [{"type": "Resource", "resource": {
-                         "name": "cpu", "target": {"type": "Utilization",
-                                                   "averageUtilization": 60}}}]})
+    return obj(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "h2",
+        metadata={"namespace": namespace},
+        spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1,
+            "maxReplicas": 4,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}},
+                }
+            ],
+        },
+    )
 
 
 def repo_files(group: str, namespace: str) -> dict[str, Any]:
-    return {"ns.yaml": ns(namespace), "crd.yaml": widget_crd(group),
-            "w1.yaml": widget(group, "v1", "w1", namespace, 1),
-            "w2.yaml": widget(group, "v2", "w2", namespace, 2),
-            "h1.yaml": hpa_v1(namespace), "h2.yaml": hpa_v2(namespace)}
+    return {
+        "ns.yaml": ns(namespace),
+        "crd.yaml": widget_crd(group),
+        "w1.yaml": widget(group, "v1", "w1", namespace, 1),
+        "w2.yaml": widget(group, "v2", "w2", namespace, 2),
+        "h1.yaml": hpa_v1(namespace),
+        "h2.yaml": hpa_v2(namespace),
+    }
 
 
 def _deletes(cluster: Cluster) -> Counter[tuple[str, str, str]]:
@@ -97,7 +139,8 @@ def _deletes(cluster: Cluster) -> Counter[tuple[str, str, str]]:
             if labels["resource"] == "resourceinventories":
                 continue
             counted[labels["group"], labels["version"], labels["resource"]] += int(
-                float(line.rsplit(" ", 1)[1]))
+                float(line.rsplit(" ", 1)[1])
+            )
     return counted
 
 
@@ -112,15 +155,18 @@ def _lists(cluster: Cluster, path: str) -> bool:
 
 def sync(cluster: Cluster, repo: GitRepo, name: str, **options: Any) -> pipeline.SyncResult:
     spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
-    return pipeline.run(spec, cluster, SyncOptions(git_cache=repo.bare.parent / "cache",
-                                                   **options))
+    return pipeline.run(spec, cluster, SyncOptions(git_cache=repo.bare.parent / "cache", **options))
 
 
-def test_objects_at_every_served_version(cluster: Cluster, tmp_path: Path,
-                                         names: tuple[str, str], *,
-                                         capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch,
-                                         control_plane: APIServer) -> None:
+def test_objects_at_every_served_version(
+    cluster: Cluster,
+    tmp_path: Path,
+    names: tuple[str, str],
+    *,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    control_plane: APIServer,
+) -> None:
     sync_name, namespace = names
     group = f"{namespace}.acme.io"
     repo = GitRepo(tmp_path / "git")
@@ -146,22 +192,41 @@ def test_objects_at_every_served_version(cluster: Cluster, tmp_path: Path,
     monkeypatch.setenv("KUBECONFIG", control_plane.kubeconfig)
     monkeypatch.setenv("ACM_LITE_CACHE", str(tmp_path / "cli-cache"))
     capsys.readouterr()
-    code = main(["diff", "--repo", repo.url, "--revision", "main", "--source-format",
-                 "unstructured", "--name", sync_name])
+    code = main(
+        [
+            "diff",
+            "--repo",
+            repo.url,
+            "--revision",
+            "main",
+            "--source-format",
+            "unstructured",
+            "--name",
+            sync_name,
+        ]
+    )
     shown = capsys.readouterr()
     assert (code, shown.out) == (0, ""), shown
 
     # kubectl-like edits through the API at the other version; the next sync repairs them
-    cluster.request("PATCH", f"/apis/{group}/v2/namespaces/{namespace}/widgets/w1",
-                    body={"spec": {"size": 9}}, content_type=MERGE)
-    cluster.request("PATCH", f"/apis/autoscaling/v2/namespaces/{namespace}/"
-                    "horizontalpodautoscalers/h1", body={"spec": {"maxReplicas": 7}},
-                    content_type=MERGE)
+    cluster.request(
+        "PATCH",
+        f"/apis/{group}/v2/namespaces/{namespace}/widgets/w1",
+        body={"spec": {"size": 9}},
+        content_type=MERGE,
+    )
+    cluster.request(
+        "PATCH",
+        f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers/h1",
+        body={"spec": {"maxReplicas": 7}},
+        content_type=MERGE,
+    )
     repaired = sync(cluster, repo, sync_name)
     assert repaired.ok, [p.render() for p in repaired.problems]
-    assert outcomes(repaired) == {f"{group}/Widget {namespace}/w1": "configured",
-                                  f"autoscaling/HorizontalPodAutoscaler {namespace}/h1":
-                                  "configured"}
+    assert outcomes(repaired) == {
+        f"{group}/Widget {namespace}/w1": "configured",
+        f"autoscaling/HorizontalPodAutoscaler {namespace}/h1": "configured",
+    }
     assert get(cluster, w1)["spec"]["size"] == 1  # type: ignore[index]
     assert get(cluster, h1)["spec"]["maxReplicas"] == 3  # type: ignore[index]
 
@@ -179,14 +244,19 @@ def test_objects_at_every_served_version(cluster: Cluster, tmp_path: Path,
     assert pruned.ok, [p.render() for p in pruned.problems]
     assert set(outcomes(pruned).values()) == {"pruned"} and len(outcomes(pruned)) == 4
     # each removed at the version it was declared with (h1 at autoscaling/v1, not v2)
-    assert _deletes(cluster) - deletes == Counter({
-        ("autoscaling", "v1", "horizontalpodautoscalers"): 1,
-        ("autoscaling", "v2", "horizontalpodautoscalers"): 1, (group, "v2", "widgets"): 2})
+    assert _deletes(cluster) - deletes == Counter(
+        {
+            ("autoscaling", "v1", "horizontalpodautoscalers"): 1,
+            ("autoscaling", "v2", "horizontalpodautoscalers"): 1,
+            (group, "v2", "widgets"): 2,
+        }
+    )
     assert get(cluster, w1) is None and get(cluster, h1) is None
 
 
 def test_drift_is_watched_and_repaired_at_the_declared_version(
-        cluster: Cluster, tmp_path: Path, names: tuple[str, str]) -> None:
+    cluster: Cluster, tmp_path: Path, names: tuple[str, str]
+) -> None:
     sync_name, namespace = names
     group = f"{namespace}.acme.io"
     repo = GitRepo(tmp_path / "git")
@@ -194,47 +264,63 @@ def test_drift_is_watched_and_repaired_at_the_declared_version(
     discovery = Discovery(cluster)  # as a daemon's: older than the CRD the pass creates
     result = sync(cluster, repo, sync_name)
     assert result.ok and result.changeset is not None, [p.render() for p in result.problems]
-    remediator = Remediator(cluster, discovery, sync_name, metrics=Metrics(),
-                            allowed=lambda: True)
+    remediator = Remediator(cluster, discovery, sync_name, metrics=Metrics(), allowed=lambda: True)
     remediator.update(result.changeset)
     try:
         w1 = f"/apis/{group}/v1/namespaces/{namespace}/widgets/w1"
         h1 = f"/apis/autoscaling/v1/namespaces/{namespace}/horizontalpodautoscalers/h1"
-        cluster.request("PATCH", f"/apis/{group}/v2/namespaces/{namespace}/widgets/w1",
-                        body={"spec": {"size": 9}}, content_type=MERGE)
-        cluster.request("PATCH", f"/apis/autoscaling/v2/namespaces/{namespace}/"
-                        "horizontalpodautoscalers/h1", body={"spec": {"maxReplicas": 7}},
-                        content_type=MERGE)
+        cluster.request(
+            "PATCH",
+            f"/apis/{group}/v2/namespaces/{namespace}/widgets/w1",
+            body={"spec": {"size": 9}},
+            content_type=MERGE,
+        )
+        cluster.request(
+            "PATCH",
+            f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers/h1",
+            body={"spec": {"maxReplicas": 7}},
+            content_type=MERGE,
+        )
         eventually(lambda: (get(cluster, w1) or {}).get("spec", {}).get("size") == 1)
         eventually(lambda: (get(cluster, h1) or {}).get("spec", {}).get("maxReplicas") == 3)
     finally:
         remediator.stop()
 
 
-def test_a_version_no_longer_served(cluster: Cluster, tmp_path: Path,
-                                    names: tuple[str, str]) -> None:
+def test_a_version_no_longer_served(cluster: Cluster, tmp_path: Path, names: tuple[str, str]) -> None:
     """Objects recorded at a version the cluster stopped serving are pruned at a served one;
     objects still declared at it fail with a code."""
     sync_name, namespace = names
     group = f"{namespace}.acme.io"
     repo = GitRepo(tmp_path / "git")
-    repo.commit({"ns.yaml": ns(namespace), "crd.yaml": widget_crd(group),
-                 "w1.yaml": widget(group, "v1", "w1", namespace, 1),
-                 "w2.yaml": widget(group, "v1", "w2", namespace, 2)})
+    repo.commit(
+        {
+            "ns.yaml": ns(namespace),
+            "crd.yaml": widget_crd(group),
+            "w1.yaml": widget(group, "v1", "w1", namespace, 1),
+            "w2.yaml": widget(group, "v1", "w2", namespace, 2),
+        }
+    )
     assert sync(cluster, repo, sync_name).ok
     dropped = widget_crd(group)
     dropped["spec"]["versions"][0]["served"] = False
-    cluster.request("PATCH", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                    f"widgets.{group}", body={"spec": {"versions": dropped["spec"]["versions"]}},
-                    content_type=MERGE)
+    cluster.request(
+        "PATCH",
+        f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}",
+        body={"spec": {"versions": dropped["spec"]["versions"]}},
+        content_type=MERGE,
+    )
     eventually(lambda: Discovery(cluster).versions(GroupKind(group, "Widget")) == ["v2"])
     eventually(lambda: _lists(cluster, f"/apis/{group}/v2/namespaces/{namespace}/widgets"))
     repo.commit({"crd.yaml": dropped, "w1.yaml": None})
 
     result = sync(cluster, repo, sync_name)
     assert outcomes(result).get(f"{group}/Widget {namespace}/w1") == "pruned", (
-        [r.to_dict() for r in result.results], [p.render() for p in result.problems])
-    assert [(p.code.id, (p.obj or {}).get("name")) for p in result.problems] == [
-        ("ACM2030", "w2")], [p.render() for p in result.problems]
+        [r.to_dict() for r in result.results],
+        [p.render() for p in result.problems],
+    )
+    assert [(p.code.id, (p.obj or {}).get("name")) for p in result.problems] == [("ACM2030", "w2")], [
+        p.render() for p in result.problems
+    ]
     assert get(cluster, f"/apis/{group}/v2/namespaces/{namespace}/widgets/w1") is None
     assert get(cluster, f"/apis/{group}/v2/namespaces/{namespace}/widgets/w2") is not None

@@ -41,26 +41,41 @@ def _pod_template(name: str, size: int) -> dict[str, Any]:
     """A PodTemplate whose compact JSON is about ``size`` bytes (its container args fill it)."""
     chunk = 64 * KIB
     args = ["x" * chunk] * (size // chunk) + ["x" * (size % chunk)]
-    return {"apiVersion": "v1", "kind": "PodTemplate", "metadata": _meta(name),
-            "template": {"spec": {"containers": [{"name": "c", "image": "nginx", "args": args}]}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": _meta(name),
+        "template": {"spec": {"containers": [{"name": "c", "image": "nginx", "args": args}]}},
+    }
 
 
 def generated() -> list[Case]:
     limit = 256 * KIB
     secret = base64.b64encode(b"\0" * (MIB + 1)).decode()
     return [
-        Case("annotations-over-256KiB", _config_map("s1", {}, annotations={"a": "x" * limit}),
-             "ACM1041"),
-        Case("annotations-exactly-256KiB", _config_map("s2", {}, annotations={"a": "x" * (limit - 1)}),
-             None),
+        Case("annotations-over-256KiB", _config_map("s1", {}, annotations={"a": "x" * limit}), "ACM1041"),
+        Case("annotations-exactly-256KiB", _config_map("s2", {}, annotations={"a": "x" * (limit - 1)}), None),
         Case("configmap-data-over-1MiB", _config_map("s3", {"a": "x" * MIB, "b": "y"}), "ACM1045"),
         Case("configmap-data-exactly-1MiB", _config_map("s4", {"a": "x" * (MIB - 1), "b": "y"}), None),
-        Case("secret-data-over-1MiB", {"apiVersion": "v1", "kind": "Secret", "metadata": _meta("s5"),
-                                       "data": {"a": secret}}, "ACM1045"),
-        Case("quantity-megabyte-of-digits", {
-            "apiVersion": "v1", "kind": "Pod", "metadata": _meta("s8"),
-            "spec": {"containers": [{"name": "c", "image": "nginx", "resources": {
-                "requests": {"cpu": "1" * MIB + "x"}}}]}}, "ACM1042"),
+        Case(
+            "secret-data-over-1MiB",
+            {"apiVersion": "v1", "kind": "Secret", "metadata": _meta("s5"), "data": {"a": secret}},
+            "ACM1045",
+        ),
+        Case(
+            "quantity-megabyte-of-digits",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": _meta("s8"),
+                "spec": {
+                    "containers": [
+                        {"name": "c", "image": "nginx", "resources": {"requests": {"cpu": "1" * MIB + "x"}}}
+                    ]
+                },
+            },
+            "ACM1042",
+        ),
         Case("object-over-1.5MiB", _pod_template("s6", 1600 * KIB), "ACM1046", stored=True),
         Case("object-under-1.5MiB", _pod_template("s7", 1400 * KIB), None, stored=True),
     ]

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 
 def _backend() -> str:
-    exec_path = subprocess.run(["git", "--exec-path"], capture_output=True, text=True,
-                               check=True).stdout.strip()
+    exec_path = subprocess.run(
+        ["git", "--exec-path"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     return str(Path(exec_path) / "git-http-backend")
 
 
@@ -60,8 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
         for key, value in self.headers.items():
             env["HTTP_" + key.upper().replace("-", "_")] = value
-        out = subprocess.run([_backend()], input=body, env=env, capture_output=True,
-                             check=False).stdout
+        out = subprocess.run([_backend()], input=body, env=env, capture_output=True, check=False).stdout
         head, _, payload = out.partition(b"\r\n\r\n")
         status = 200
         headers = []
@@ -89,8 +89,9 @@ class _GitHTTPServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(root: Path, credentials: tuple[str, str] | None = None,
-          host: str = "127.0.0.1") -> Iterator[_GitHTTPServer]:
+def serve(
+    root: Path, credentials: tuple[str, str] | None = None, host: str = "127.0.0.1"
+) -> Iterator[_GitHTTPServer]:
     """Serve the bare repositories under ``root`` at ``http://HOST:PORT/<name>.git``."""
     server = _GitHTTPServer((host, 0), _Handler)
     server.root = root

@@ -49,8 +49,8 @@ def serve(root: Path, authorized_key: Path, host_key: Path) -> Iterator[int]:
             return
         target = (root / words[1].lstrip("/")).resolve()
         proc = await asyncio.create_subprocess_exec(
-            words[0], str(target), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
+            words[0], str(target), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         await process.redirect(stdin=proc.stdin, stdout=proc.stdout, stderr=proc.stderr)
         process.exit(await proc.wait())
 
@@ -58,20 +58,22 @@ def serve(root: Path, authorized_key: Path, host_key: Path) -> Iterator[int]:
     holder: dict[str, Any] = {}
 
     async def start() -> None:
-        server = await asyncssh.create_server(Server, "127.0.0.1", 0,
-                                              server_host_keys=[str(host_key)],
-                                              process_factory=handle, encoding=None)
+        server = await asyncssh.create_server(
+            Server, "127.0.0.1", 0, server_host_keys=[str(host_key)], process_factory=handle, encoding=None
+        )
         holder["server"] = server
         holder["port"] = server.sockets[0].getsockname()[1]
         ready.set()
 
-    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()),
-                                              loop.run_forever()), daemon=True)
+    thread = threading.Thread(
+        target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True
+    )
     thread.start()
     ready.wait(10)
     try:
         yield int(holder["port"])
     finally:
+
         async def close() -> None:
             holder["server"].close()
             await holder["server"].wait_closed()

@@ -14,9 +14,13 @@ def files(directory: Path, name: str) -> dict[str, str]:
     client.crt, client.key."""
     bundle = certs.generate(name)
     paths = {}
-    for role, data in (("ca", bundle.ca.cert), ("server.crt", bundle.serving.cert),
-                       ("server.key", bundle.serving.key), ("client.crt", bundle.admin.cert),
-                       ("client.key", bundle.admin.key)):
+    for role, data in (
+        ("ca", bundle.ca.cert),
+        ("server.crt", bundle.serving.cert),
+        ("server.key", bundle.serving.key),
+        ("client.crt", bundle.admin.cert),
+        ("client.key", bundle.admin.key),
+    ):
         (directory / role).write_bytes(data)
         paths[role] = str(directory / role)
     return paths

@@ -7,12 +7,17 @@ from typing import Any
 
 import yaml
 
-REPO = {"apiVersion": "configmanagement.gke.io/v1", "kind": "Repo",
-        "metadata": {"name": "repo"}, "spec": {"version": "1.0.0"}}
+REPO = {
+    "apiVersion": "configmanagement.gke.io/v1",
+    "kind": "Repo",
+    "metadata": {"name": "repo"},
+    "spec": {"version": "1.0.0"},
+}
 
 
-def ns(name: str, labels: dict[str, str] | None = None,
-       annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def ns(
+    name: str, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if labels:
         meta["labels"] = labels
@@ -21,8 +26,9 @@ def ns(name: str, labels: dict[str, str] | None = None,
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
-def cm(name: str, namespace: str | None = None, annotations: dict[str, str] | None = None,
-       **extra: Any) -> dict[str, Any]:
+def cm(
+    name: str, namespace: str | None = None, annotations: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if namespace:
         meta["namespace"] = namespace

@@ -26,16 +26,18 @@ def _no_build(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     original = binaries.components
 
     def tracked() -> dict[str, binaries.Component]:
-        return {n: binaries.Component(c.name, c.version,
-                                      lambda v, out, p, n=n: calls.append(n))  # type: ignore[misc]
-                for n, c in original().items()}
+        return {
+            n: binaries.Component(c.name, c.version, lambda v, out, p, n=n: calls.append(n))  # type: ignore[misc]
+            for n, c in original().items()
+        }
 
     monkeypatch.setattr(binaries, "components", tracked)
     return calls
 
 
 def test_kubebuilder_assets_are_used_and_nothing_is_built(
-        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assets = isolated / "assets"
     names = ("kube-apiserver", "kubectl", "etcd", "helm", "kustomize")
     for name in names:
@@ -47,7 +49,8 @@ def test_kubebuilder_assets_are_used_and_nothing_is_built(
 
 
 def test_assets_missing_a_binary_fall_back_to_the_cache(
-        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assets = isolated / "assets"
     _executable(assets / "etcd")
     monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
@@ -64,7 +67,8 @@ def test_cache_is_keyed_by_version(isolated: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_kustomize_is_pinned_and_its_version_can_be_overridden(
-        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pinned = binaries.components()["kustomize"]
     assert pinned.version == binaries.KUSTOMIZE_VERSION
     assert pinned.recipe is gobuild.build_kustomize
@@ -74,7 +78,8 @@ def test_kustomize_is_pinned_and_its_version_can_be_overridden(
 
 
 def test_kustomize_from_assets_is_found_without_a_build(
-        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assets = isolated / "assets"
     _executable(assets / "kustomize")
     monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
@@ -83,8 +88,7 @@ def test_kustomize_from_assets_is_found_without_a_build(
     assert calls == []
 
 
-def test_a_build_lands_atomically_in_the_cache(isolated: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_build_lands_atomically_in_the_cache(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Path] = []
 
     def recipe(version: str, out: Path, progress: binaries.Progress) -> None:
@@ -92,8 +96,9 @@ def test_a_build_lands_atomically_in_the_cache(isolated: Path,
         progress(f"building {version}")
         _executable(out)
 
-    monkeypatch.setattr(binaries, "components", lambda: {
-        "etcd": binaries.Component("etcd", "v3.7.3", recipe)})
+    monkeypatch.setattr(
+        binaries, "components", lambda: {"etcd": binaries.Component("etcd", "v3.7.3", recipe)}
+    )
     messages: list[str] = []
     built = binaries.ensure("etcd", messages.append)
     assert built == isolated / "cache" / "bin" / "etcd-v3.7.3" / "etcd"

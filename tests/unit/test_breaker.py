@@ -69,8 +69,7 @@ def test_a_batch_against_a_hung_server_stops_after_a_few_timeouts(lean: bool) ->
     heard: list[int] = []
     with hung() as server:
         cluster = cluster_for(server.url, lean=lean)
-        calls = [Call("PATCH", f"/api/v1/namespaces/n/configmaps/c{i}", None, {"i": i})
-                 for i in range(500)]
+        calls = [Call("PATCH", f"/api/v1/namespaces/n/configmaps/c{i}", None, {"i": i}) for i in range(500)]
         started = time.monotonic()
         with pytest.raises(AcmError) as raised:
             cluster.request_many(calls, width=16, on_answer=lambda p, _e: heard.append(p))

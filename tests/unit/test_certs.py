@@ -20,13 +20,16 @@ def test_bundle_signs_serving_and_admin_certificates_with_its_ca() -> None:
     sans = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
     assert sans.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
-    assert ExtendedKeyUsageOID.SERVER_AUTH in serving.extensions.get_extension_for_class(
-        x509.ExtendedKeyUsage).value
+    assert (
+        ExtendedKeyUsageOID.SERVER_AUTH
+        in serving.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    )
 
-    assert admin.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == (
-        "system:masters")
-    assert ExtendedKeyUsageOID.CLIENT_AUTH in admin.extensions.get_extension_for_class(
-        x509.ExtendedKeyUsage).value
+    assert admin.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == ("system:masters")
+    assert (
+        ExtendedKeyUsageOID.CLIENT_AUTH
+        in admin.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    )
 
 
 def test_service_account_key_pair_is_separate_and_fresh() -> None:

@@ -7,10 +7,26 @@ import pytest
 from acm_lite import __version__
 from acm_lite.cli.main import build_parser, main
 
-COMMANDS = [["sync"], ["diff"], ["status"], ["serve"], ["vet"], ["hydrate"], ["dev"], ["dev", "build"],
-            ["dev", "up"], ["dev", "env"],
-            ["dev", "status"], ["dev", "down"], ["policy"], ["policy", "verify"],
-            ["fleet"], ["fleet", "list"], ["fleet", "status"], ["errors"]]
+COMMANDS = [
+    ["sync"],
+    ["diff"],
+    ["status"],
+    ["serve"],
+    ["vet"],
+    ["hydrate"],
+    ["dev"],
+    ["dev", "build"],
+    ["dev", "up"],
+    ["dev", "env"],
+    ["dev", "status"],
+    ["dev", "down"],
+    ["policy"],
+    ["policy", "verify"],
+    ["fleet"],
+    ["fleet", "list"],
+    ["fleet", "status"],
+    ["errors"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -40,15 +56,20 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_errors_lists_and_explains_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["errors", "acm9001", "-o", "json"]) == 0
-    assert json.loads(capsys.readouterr().out) == [{
-        "code": "ACM9001", "name": "ToolchainMissing", "category": "permanent",
-        "summary": "A tool needed to build the local control-plane binaries (go) is not installed.",
-    }]
+    assert json.loads(capsys.readouterr().out) == [
+        {
+            "code": "ACM9001",
+            "name": "ToolchainMissing",
+            "category": "permanent",
+            "summary": "A tool needed to build the local control-plane binaries (go) is not installed.",
+        }
+    ]
     assert main(["errors", "KNV0000"]) == 1
 
 
-def test_coded_errors_become_exit_codes(monkeypatch: pytest.MonkeyPatch, tmp_path: object,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_coded_errors_become_exit_codes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ACM_LITE_STATE_DIR", str(tmp_path))
     assert main(["dev", "env"]) == 3
     err = capsys.readouterr().err

@@ -20,41 +20,68 @@ def nested(depth: int) -> dict[str, Any]:
     return schema
 
 
-@pytest.mark.parametrize(("schema", "expected"), [
-    *[({"type": "object", "properties": {"a": {keyword: value}}},
-       f"properties.a.{keyword} is not supported")
-      for keyword, value in (("$ref", "http://127.0.0.1/x"), ("$schema", "x"), ("id", "x"),
-                             ("definitions", {}), ("dependencies", {}), ("additionalItems", {}),
-                             ("patternProperties", {"^(a+)+$": {}}),
-                             # Draft 7 keywords Kubernetes' schemas lack, where a pattern could hide
-                             ("propertyNames", {"pattern": "(a)\\1"}), ("contains", {}),
-                             ("if", {}), ("then", {}), ("else", {}), ("const", 1), ("$id", "x"))],
-    ({"type": 5}, "openAPIV3Schema.type must be one of"),
-    ({"type": "thing"}, "openAPIV3Schema.type must be one of"),
-    ({"properties": []}, "openAPIV3Schema.properties must be an object"),
-    ({"properties": {"a": 5}}, "openAPIV3Schema.properties.a must be an object"),
-    ({"items": [{}]}, "openAPIV3Schema.items must be an object"),
-    ({"required": "a"}, "openAPIV3Schema.required must be a list"),
-    ({"minLength": "x"}, "openAPIV3Schema.minLength: 'x' is not of type 'integer'"),
-    ({"pattern": 5}, "openAPIV3Schema.pattern must be a string"),
-    ({"pattern": "(?<=a)b"}, "not a valid RE2 regular expression"),
-    ({"pattern": "(a)\\1"}, "not a valid RE2 regular expression"),
-    ({"allOf": [{"pattern": "(?=x)"}]}, "allOf[0].pattern is not a valid RE2"),
-    (nested(70), "nests deeper than 64 levels"),
-    ("x", "openAPIV3Schema must be an object"),
-])
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        *[
+            (
+                {"type": "object", "properties": {"a": {keyword: value}}},
+                f"properties.a.{keyword} is not supported",
+            )
+            for keyword, value in (
+                ("$ref", "http://127.0.0.1/x"),
+                ("$schema", "x"),
+                ("id", "x"),
+                ("definitions", {}),
+                ("dependencies", {}),
+                ("additionalItems", {}),
+                ("patternProperties", {"^(a+)+$": {}}),
+                # Draft 7 keywords Kubernetes' schemas lack, where a pattern could hide
+                ("propertyNames", {"pattern": "(a)\\1"}),
+                ("contains", {}),
+                ("if", {}),
+                ("then", {}),
+                ("else", {}),
+                ("const", 1),
+                ("$id", "x"),
+            )
+        ],
+        ({"type": 5}, "openAPIV3Schema.type must be one of"),
+        ({"type": "thing"}, "openAPIV3Schema.type must be one of"),
+        ({"properties": []}, "openAPIV3Schema.properties must be an object"),
+        ({"properties": {"a": 5}}, "openAPIV3Schema.properties.a must be an object"),
+        ({"items": [{}]}, "openAPIV3Schema.items must be an object"),
+        ({"required": "a"}, "openAPIV3Schema.required must be a list"),
+        ({"minLength": "x"}, "openAPIV3Schema.minLength: 'x' is not of type 'integer'"),
+        ({"pattern": 5}, "openAPIV3Schema.pattern must be a string"),
+        ({"pattern": "(?<=a)b"}, "not a valid RE2 regular expression"),
+        ({"pattern": "(a)\\1"}, "not a valid RE2 regular expression"),
+        ({"allOf": [{"pattern": "(?=x)"}]}, "allOf[0].pattern is not a valid RE2"),
+        (nested(70), "nests deeper than 64 levels"),
+        ("x", "openAPIV3Schema must be an object"),
+    ],
+)
 def test_unusable_schemas_are_named(schema: Any, expected: str) -> None:
     wrong = crd_schema.problem(schema)
     assert wrong is not None and expected in wrong
 
 
-@pytest.mark.parametrize("schema", [
-    {"type": "object", "properties": {"id": {"type": "string"}, "$ref": {"type": "string"},
-                                      "definitions": {"type": "object"}}},
-    {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[a-z]+$"}},
-    {"type": "array", "items": {"type": "integer", "minimum": 0}},
-    nested(60),
-])
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "$ref": {"type": "string"},
+                "definitions": {"type": "object"},
+            },
+        },
+        {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[a-z]+$"}},
+        {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        nested(60),
+    ],
+)
 def test_usable_schemas_pass(schema: Any) -> None:
     assert crd_schema.problem(schema) is None
 
@@ -65,29 +92,55 @@ def test_patterns_match_with_re2() -> None:
     assert not list(validator.iter_errors("aaaa"))
 
 
-def test_a_crd_group_of_the_wrong_type_is_coded(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    write(tmp_path, {"crd.yaml": {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.acme.io"},
-        "spec": {"group": [], "names": {"kind": "Widget", "plural": "widgets"},
-                 "scope": "Namespaced", "versions": []}}})
+def test_a_crd_group_of_the_wrong_type_is_coded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(
+        tmp_path,
+        {
+            "crd.yaml": {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": "widgets.acme.io"},
+                "spec": {
+                    "group": [],
+                    "names": {"kind": "Widget", "plural": "widgets"},
+                    "scope": "Namespaced",
+                    "versions": [],
+                },
+            }
+        },
+    )
     code = main(["vet", str(tmp_path), "--source-format", "unstructured"])
     out, err = capsys.readouterr()
     assert code == 1 and "KNV1048" in out and "internal error" not in err
 
 
-@pytest.mark.parametrize("version", [5, "x", [], {"name": "v1", "schema": 5},
-                                     {"name": "v1", "schema": {"openAPIV3Schema": "x"}}])
+@pytest.mark.parametrize(
+    "version", [5, "x", [], {"name": "v1", "schema": 5}, {"name": "v1", "schema": {"openAPIV3Schema": "x"}}]
+)
 def test_malformed_crd_versions_are_not_an_internal_error(
-        version: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write(tmp_path, {"crd.yaml": {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.acme.io"},
-        "spec": {"group": "acme.io", "names": {"kind": "Widget", "plural": "widgets"},
-                 "scope": "Namespaced", "versions": [version]}},
-        "w.yaml": {"apiVersion": "acme.io/v1", "kind": "Widget",
-                   "metadata": {"name": "w", "namespace": "default"}}})
+    version: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        tmp_path,
+        {
+            "crd.yaml": {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": "widgets.acme.io"},
+                "spec": {
+                    "group": "acme.io",
+                    "names": {"kind": "Widget", "plural": "widgets"},
+                    "scope": "Namespaced",
+                    "versions": [version],
+                },
+            },
+            "w.yaml": {
+                "apiVersion": "acme.io/v1",
+                "kind": "Widget",
+                "metadata": {"name": "w", "namespace": "default"},
+            },
+        },
+    )
     code = main(["vet", str(tmp_path), "--source-format", "unstructured"])
     _, err = capsys.readouterr()
     assert code in (0, 1) and "internal error" not in err

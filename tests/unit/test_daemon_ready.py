@@ -22,12 +22,11 @@ def no_cluster() -> Cluster:
 
 def daemon(tmp_path: object, **options: float) -> Daemon:
     spec = SyncSpec(repo="/nonexistent/repo", name="unit")
-    return Daemon([(spec, no_cluster)], SyncOptions(),
-                  DaemonOptions(period=0.05, backoff_max=0.1, **options))
+    return Daemon([(spec, no_cluster)], SyncOptions(), DaemonOptions(period=0.05, backoff_max=0.1, **options))
 
 
 def test_an_unexpected_exception_is_survived_logged_and_backed_off(
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: object
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: object
 ) -> None:
     calls: list[float] = []
 
@@ -54,8 +53,9 @@ def test_an_unexpected_exception_is_survived_logged_and_backed_off(
     assert all(g < 0.5 for g in gaps)  # backed off, capped at backoff_max, still polling
 
 
-def test_a_short_failure_streak_keeps_the_daemon_ready(monkeypatch: pytest.MonkeyPatch,
-                                                       tmp_path: object) -> None:
+def test_a_short_failure_streak_keeps_the_daemon_ready(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
     monkeypatch.setattr(Worker, "tick", lambda self: (_ for _ in ()).throw(ValueError("x")))
     d = daemon(tmp_path, unready_after=60)
     d.start()
@@ -68,8 +68,7 @@ def test_a_short_failure_streak_keeps_the_daemon_ready(monkeypatch: pytest.Monke
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_dead_worker_thread_fails_readiness(monkeypatch: pytest.MonkeyPatch,
-                                              tmp_path: object) -> None:
+def test_a_dead_worker_thread_fails_readiness(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     def die(self: Worker) -> None:
         raise SystemExit  # not an Exception: nothing catches it, the thread ends
 
@@ -85,8 +84,11 @@ def test_a_dead_worker_thread_fails_readiness(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_the_backoff_doubles_up_to_its_cap_even_after_days_of_failures(tmp_path: object) -> None:
-    worker = Daemon([(SyncSpec(repo="/nonexistent", name="unit"), no_cluster)], SyncOptions(),
-                    DaemonOptions(period=15.0, backoff_max=300.0)).workers[0]
+    worker = Daemon(
+        [(SyncSpec(repo="/nonexistent", name="unit"), no_cluster)],
+        SyncOptions(),
+        DaemonOptions(period=15.0, backoff_max=300.0),
+    ).workers[0]
     delays = []
     for failures in (0, 1, 2, 3, 5, 6, 2000):
         worker.failures = failures

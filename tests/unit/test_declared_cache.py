@@ -18,8 +18,10 @@ class Namespaces:
     """Answers the one request the cache may send: the LIST of the cluster's Namespaces."""
 
     def __init__(self, *labelled: tuple[str, str]):
-        self.items = [{"metadata": {"name": name, "labels": {"env": env}},
-                       "status": {"phase": "Active"}} for name, env in labelled]
+        self.items = [
+            {"metadata": {"name": name, "labels": {"env": env}}, "status": {"phase": "Active"}}
+            for name, env in labelled
+        ]
         self.lists = 0
 
     def request(self, method: str, path: str) -> dict[str, Any]:
@@ -28,12 +30,19 @@ class Namespaces:
         return {"items": self.items}
 
 
-def declared(root: Path, commit: str | None, cluster: Namespaces | None = None,
-             cluster_name: str | None = None) -> declare.Declared:
+def declared(
+    root: Path, commit: str | None, cluster: Namespaces | None = None, cluster_name: str | None = None
+) -> declare.Declared:
     snapshot = Snapshot(root, "https://example.com/repo.git", "main", commit)
-    return declared_cache.declared(snapshot, cast(Cluster, cluster or Namespaces()),
-                                   source_format=declare.UNSTRUCTURED, cluster_name=cluster_name,
-                                   cluster_labels=None, schema=False, namespace=None)
+    return declared_cache.declared(
+        snapshot,
+        cast(Cluster, cluster or Namespaces()),
+        source_format=declare.UNSTRUCTURED,
+        cluster_name=cluster_name,
+        cluster_labels=None,
+        schema=False,
+        namespace=None,
+    )
 
 
 def test_a_commit_rendered_the_same_way_is_read_once(tmp_path: Path) -> None:
@@ -57,8 +66,12 @@ def test_the_oldest_of_more_than_eight_is_dropped(tmp_path: Path) -> None:
 
 
 def test_dynamic_selectors_render_again_only_when_live_namespaces_change(tmp_path: Path) -> None:
-    selector = obj("configmanagement.gke.io/v1", "NamespaceSelector", "prod",
-                   spec={"mode": "dynamic", "selector": {"matchLabels": {"env": "prod"}}})
+    selector = obj(
+        "configmanagement.gke.io/v1",
+        "NamespaceSelector",
+        "prod",
+        spec={"mode": "dynamic", "selector": {"matchLabels": {"env": "prod"}}},
+    )
     alert = cm("pager", annotations={"configmanagement.gke.io/namespace-selector": "prod"})
     root = write(tmp_path / "repo", {"sel.yaml": selector, "alert.yaml": alert})
     cluster = Namespaces(("live-prod", "prod"))
@@ -71,5 +84,4 @@ def test_dynamic_selectors_render_again_only_when_live_namespaces_change(tmp_pat
     assert again is first
     assert cluster.lists == 3
     assert sorted(o.namespace for o in first.objects if o.kind == "ConfigMap") == ["live-prod"]
-    assert sorted(o.namespace for o in changed.objects if o.kind == "ConfigMap") == [
-        "live-prod", "new-prod"]
+    assert sorted(o.namespace for o in changed.objects if o.kind == "ConfigMap") == ["live-prod", "new-prod"]

@@ -20,31 +20,47 @@ def test_registering_a_code_twice_is_refused() -> None:
 
 
 def test_render_names_code_place_and_fix() -> None:
-    err = errors.AcmError(errors.INVALID_FLEET, "spec.clusters[2].name is empty",
-                          path="fleet.yaml", subject="Fleet/prod", hint="name it")
+    err = errors.AcmError(
+        errors.INVALID_FLEET,
+        "spec.clusters[2].name is empty",
+        path="fleet.yaml",
+        subject="Fleet/prod",
+        hint="name it",
+    )
     assert err.render() == (
-        "ACM4001 InvalidFleet: spec.clusters[2].name is empty (fleet.yaml, Fleet/prod)\n"
-        "  hint: name it")
-    assert err.to_dict() == {"code": "ACM4001", "name": "InvalidFleet",
-                             "message": "spec.clusters[2].name is empty", "path": "fleet.yaml",
-                             "subject": "Fleet/prod", "hint": "name it"}
+        "ACM4001 InvalidFleet: spec.clusters[2].name is empty (fleet.yaml, Fleet/prod)\n  hint: name it"
+    )
+    assert err.to_dict() == {
+        "code": "ACM4001",
+        "name": "InvalidFleet",
+        "message": "spec.clusters[2].name is empty",
+        "path": "fleet.yaml",
+        "subject": "Fleet/prod",
+        "hint": "name it",
+    }
 
 
-@pytest.mark.parametrize(("code", "status"), [
-    (errors.INVALID_FLEET, ExitStatus.FAILURE),
-    (errors.BINARY_BUILD_FAILED, ExitStatus.UNAVAILABLE),
-    (errors.DEV_STATE_MISSING, ExitStatus.UNAVAILABLE),
-])
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        (errors.INVALID_FLEET, ExitStatus.FAILURE),
+        (errors.BINARY_BUILD_FAILED, ExitStatus.UNAVAILABLE),
+        (errors.DEV_STATE_MISSING, ExitStatus.UNAVAILABLE),
+    ],
+)
 def test_exit_status_follows_the_category(code: errors.Code, status: ExitStatus) -> None:
     assert for_error(errors.AcmError(code, "x")) == status
 
 
 def test_an_error_becomes_a_problem_with_its_code_message_hint_and_path() -> None:
-    err = errors.AcmError(errors.KUBECONFIG_ERROR, "cannot load", path="kubeconfig",
-                          subject="Secret a/b", hint="check it")
-    assert err.to_problem() == errors.Problem(errors.KUBECONFIG_ERROR, "cannot load",
-                                              source="kubeconfig", hint="check it")
+    err = errors.AcmError(
+        errors.KUBECONFIG_ERROR, "cannot load", path="kubeconfig", subject="Secret a/b", hint="check it"
+    )
+    assert err.to_problem() == errors.Problem(
+        errors.KUBECONFIG_ERROR, "cannot load", source="kubeconfig", hint="check it"
+    )
     obj = {"group": "", "version": "v1", "kind": "ConfigMap", "namespace": "a", "name": "b"}
     moved = err.to_problem(source="repo.yaml", obj=obj, message="prod: cannot load")
-    assert moved == errors.Problem(errors.KUBECONFIG_ERROR, "prod: cannot load",
-                                   source="repo.yaml", obj=obj, hint="check it")
+    assert moved == errors.Problem(
+        errors.KUBECONFIG_ERROR, "prod: cannot load", source="repo.yaml", obj=obj, hint="check it"
+    )

@@ -31,8 +31,9 @@ def ok(body: bytes, status: str = "200 OK") -> bytes:
 
 def chunked(body: bytes, parts: int) -> bytes:
     size = -(-len(body) // parts)
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size])
-                      for i in range(0, len(body), size))
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size]) for i in range(0, len(body), size)
+    )
     return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
 
 
@@ -40,8 +41,7 @@ class Server:
     """Answers every request, on as many connections at once as clients open, with
     ``respond(path, body)``. Records the requests and the most it held unanswered at once."""
 
-    def __init__(self, respond: Callable[[str, bytes], bytes],
-                 context: ssl.SSLContext | None = None):
+    def __init__(self, respond: Callable[[str, bytes], bytes], context: ssl.SSLContext | None = None):
         self.respond = respond
         self.context = context
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -77,8 +77,14 @@ class Server:
                             return
                         buffer += data
                     head, _, buffer = buffer.partition(b"\r\n\r\n")
-                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                                   if line.lower().startswith(b"content-length:")), 0)
+                    length = next(
+                        (
+                            int(line.split(b":")[1])
+                            for line in head.split(b"\r\n")
+                            if line.lower().startswith(b"content-length:")
+                        ),
+                        0,
+                    )
                     while len(buffer) < length:
                         buffer += conn.recv(1 << 20)
                     body, buffer = buffer[:length], buffer[length:]
@@ -106,8 +112,9 @@ class Server:
 
 
 @contextmanager
-def serving(respond: Callable[[str, bytes], bytes], context: ssl.SSLContext | None = None
-            ) -> Iterator[Server]:
+def serving(
+    respond: Callable[[str, bytes], bytes], context: ssl.SSLContext | None = None
+) -> Iterator[Server]:
     server = Server(respond, context)
     try:
         yield server
@@ -116,12 +123,14 @@ def serving(respond: Callable[[str, bytes], bytes], context: ssl.SSLContext | No
 
 
 def transport(url: str, tls: TLSSettings | None = None, read_timeout: float = 5) -> Transport:
-    return Transport(url, tls or TLSSettings(), max_connections=8, connect_timeout=2,
-                     read_timeout=read_timeout)
+    return Transport(
+        url, tls or TLSSettings(), max_connections=8, connect_timeout=2, read_timeout=read_timeout
+    )
 
 
-def outcomes(t: Transport, paths: list[str], width: int, body: bytes | None = None
-             ) -> dict[int, Response | TransportError]:
+def outcomes(
+    t: Transport, paths: list[str], width: int, body: bytes | None = None
+) -> dict[int, Response | TransportError]:
     requests = [("PUT" if body else "GET", path, {"X-Test": "1"}, body) for path in paths]
     return dict(t.exchange(requests, width))
 
@@ -134,8 +143,10 @@ def test_every_answer_comes_back_in_its_position_over_at_most_width_connections(
             return ok(f"length-{n}".encode())
         if kind == "chunked":
             return chunked(f"chunked-{n}".encode() * 3, 3)
-        return (b"HTTP/1.1 201 Created\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
-                b"closed-%s" % (len(n) + 7, n.encode()))
+        return b"HTTP/1.1 201 Created\r\nConnection: close\r\nContent-Length: %d\r\n\r\nclosed-%s" % (
+            len(n) + 7,
+            n.encode(),
+        )
 
     paths = [f"/{('length', 'chunked', 'close')[i % 3]}/{i}" for i in range(60)]
     with serving(respond) as server:
@@ -146,8 +157,7 @@ def test_every_answer_comes_back_in_its_position_over_at_most_width_connections(
             kind, n = path.strip("/").split("/")
             answer = answers[i]
             assert isinstance(answer, Response)
-            expected = {"length": f"length-{n}", "chunked": f"chunked-{n}" * 3,
-                        "close": f"closed-{n}"}[kind]
+            expected = {"length": f"length-{n}", "chunked": f"chunked-{n}" * 3, "close": f"closed-{n}"}[kind]
             assert answer.data == expected.encode()
             assert answer.status == (201 if kind == "close" else 200)
         assert sorted(server.paths) == sorted(paths)
@@ -171,10 +181,15 @@ def test_a_reused_connection_closed_before_answering_sends_the_request_once_more
         return ok(path.encode())
 
     with serving(respond) as server:
-        answers = outcomes(transport(server.url), ["/first", "/drop-once", "/after", "/garbage",
-                                                   "/last"], width=1)
+        answers = outcomes(
+            transport(server.url), ["/first", "/drop-once", "/after", "/garbage", "/last"], width=1
+        )
     assert [getattr(answers[i], "data", None) for i in (0, 1, 2, 4)] == [
-        b"/first", b"/drop-once", b"/after", b"/last"]
+        b"/first",
+        b"/drop-once",
+        b"/after",
+        b"/last",
+    ]
     assert isinstance(answers[3], TransportError)
     assert "not an HTTP/1.x answer" in str(answers[3])
     assert seen["/drop-once"] == 2
@@ -204,8 +219,7 @@ def test_a_request_without_an_answer_times_out_alone() -> None:
 
     with serving(respond) as server:
         try:
-            answers = outcomes(transport(server.url, read_timeout=0.5),
-                               ["/hang", "/a", "/b", "/c"], width=2)
+            answers = outcomes(transport(server.url, read_timeout=0.5), ["/hang", "/a", "/b", "/c"], width=2)
         finally:
             release.set()
     assert isinstance(answers[0], TransportError)
@@ -219,8 +233,7 @@ def test_an_unreachable_server_is_an_error_for_every_request() -> None:
     free.close()
     answers = outcomes(transport(f"http://127.0.0.1:{port}"), ["/a", "/b", "/c"], width=2)
     assert sorted(answers) == [0, 1, 2]
-    assert all(isinstance(a, TransportError) and "cannot connect" in str(a)
-               for a in answers.values())
+    assert all(isinstance(a, TransportError) and "cannot connect" in str(a) for a in answers.values())
 
 
 def test_tls_large_requests_and_answers_spanning_many_records(tmp_path: Path) -> None:
@@ -231,13 +244,15 @@ def test_tls_large_requests_and_answers_spanning_many_records(tmp_path: Path) ->
     def respond(path: str, body: bytes) -> bytes:
         return chunked(big, 5) if path.startswith("/big") else ok(b"%d" % len(body))
 
-    settings = TLSSettings(ca_file=files["ca"], cert_file=files["client.crt"],
-                           key_file=files["client.key"])
+    settings = TLSSettings(ca_file=files["ca"], cert_file=files["client.crt"], key_file=files["client.key"])
     upload = b"x" * (4 << 20)  # more than a socket takes at once: sent in parts
     with serving(respond, context) as server:
         t = transport(server.url, settings)
-        answers = dict(t.exchange([("GET", f"/big/{i}", {}, None) for i in range(6)]
-                                  + [("PUT", "/upload", {}, upload)], 3))
+        answers = dict(
+            t.exchange(
+                [("GET", f"/big/{i}", {}, None) for i in range(6)] + [("PUT", "/upload", {}, upload)], 3
+            )
+        )
     assert all(getattr(answers[i], "data", None) == big for i in range(6))
     assert getattr(answers[6], "data", None) == str(len(upload)).encode()
 
@@ -245,8 +260,9 @@ def test_tls_large_requests_and_answers_spanning_many_records(tmp_path: Path) ->
 def test_request_many_maps_answers_to_api_errors_and_counts_the_requests() -> None:
     def respond(path: str, body: bytes) -> bytes:
         if path.startswith("/bad"):
-            status = json.dumps({"kind": "Status", "reason": "Invalid",
-                                 "message": "spec.replicas: must be a number"}).encode()
+            status = json.dumps(
+                {"kind": "Status", "reason": "Invalid", "message": "spec.replicas: must be a number"}
+            ).encode()
             return ok(status, "422 Unprocessable Entity")
         assert json.loads(body) == {"name": path.strip("/").split("?")[0]}
         return ok(b"{}")
@@ -255,13 +271,23 @@ def test_request_many_maps_answers_to_api_errors_and_counts_the_requests() -> No
         cfg = k8s_client.Configuration()
         cfg.host = server.url
         cluster = Cluster(cfg)
-        calls = [Call("PATCH", f"/{name}", {"fieldManager": "acm-lite", "dryRun": None},
-                      {"name": name}, "application/apply-patch+yaml")
-                 for name in ("a", "bad", "b")]
+        calls = [
+            Call(
+                "PATCH",
+                f"/{name}",
+                {"fieldManager": "acm-lite", "dryRun": None},
+                {"name": name},
+                "application/apply-patch+yaml",
+            )
+            for name in ("a", "bad", "b")
+        ]
         answers = cluster.request_many(calls, width=2)
         assert cluster.requests["PATCH"] == 3
-        assert sorted(server.paths) == ["/a?fieldManager=acm-lite", "/b?fieldManager=acm-lite",
-                                        "/bad?fieldManager=acm-lite"]
+        assert sorted(server.paths) == [
+            "/a?fieldManager=acm-lite",
+            "/b?fieldManager=acm-lite",
+            "/bad?fieldManager=acm-lite",
+        ]
     assert answers[0] is None and answers[2] is None
     assert answers[1] == ApiError(422, "Invalid", "spec.replicas: must be a number")
 
@@ -273,8 +299,11 @@ def test_request_many_maps_answers_to_api_errors_and_counts_the_requests() -> No
 
 
 def test_request_many_without_the_lean_transport_uses_threads() -> None:
-    with serving(lambda path, body: ok(b"{}") if path == "/ok" else
-                 ok(b'{"reason":"NotFound","message":"gone"}', "404 Not Found")) as server:
+    with serving(
+        lambda path, body: (
+            ok(b"{}") if path == "/ok" else ok(b'{"reason":"NotFound","message":"gone"}', "404 Not Found")
+        )
+    ) as server:
         cfg = k8s_client.Configuration()
         cfg.host = server.url
         cluster = Cluster(cfg)
@@ -315,8 +344,9 @@ def test_request_many_reports_each_answer_as_it_arrives(lean: bool) -> None:
         cluster = Cluster(cfg)
         if not lean:
             cluster._transport = None
-        answers = cluster.request_many([Call("GET", "/slow"), Call("GET", "/fast")], width=2,
-                                       on_answer=on_answer)
+        answers = cluster.request_many(
+            [Call("GET", "/slow"), Call("GET", "/fast")], width=2, on_answer=on_answer
+        )
     assert slow_saw == [True]
     assert heard == [(1, answers[1]), (0, None)]
     assert answers[0] is None and isinstance(answers[1], ApiError) and answers[1].status == 409

@@ -12,11 +12,13 @@ HEAD = "apiVersion: acm-lite.io/v1alpha1\nkind: Fleet\nmetadata:\n  name: prod\n
 
 def test_clusters_labels_kubeconfigs_and_syncs(tmp_path: Path) -> None:
     path = tmp_path / "fleet.yaml"
-    path.write_text(HEAD + "spec:\n  sync: {repo: https://git.example.com/c.git, revision: main}\n"
-                    "  clusters:\n  - name: eks-prod\n    labels:\n      provider: eks\n"
-                    "    kubeconfig: kube/eks.yaml\n    context: prod\n"
-                    "  - name: aks-staging\n    sync: {dir: clusters/staging}\n"
-                    "    kubeconfigSecretRef: {name: aks, namespace: acm-lite-system}\n")
+    path.write_text(
+        HEAD + "spec:\n  sync: {repo: https://git.example.com/c.git, revision: main}\n"
+        "  clusters:\n  - name: eks-prod\n    labels:\n      provider: eks\n"
+        "    kubeconfig: kube/eks.yaml\n    context: prod\n"
+        "  - name: aks-staging\n    sync: {dir: clusters/staging}\n"
+        "    kubeconfigSecretRef: {name: aks, namespace: acm-lite-system}\n"
+    )
     fleet = registry.load(path)
     assert fleet.name == "prod"
     eks, aks = fleet.clusters
@@ -30,22 +32,30 @@ def test_clusters_labels_kubeconfigs_and_syncs(tmp_path: Path) -> None:
         fleet.select(["nope"])
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("spec:\n  clusters: []\n", "spec.clusters: [] should be non-empty"),
-    ("spec:\n  clusters:\n  - name: Bad_Name\n", "spec.clusters[0].name: 'Bad_Name' does not match"),
-    ("spec:\n  clusters:\n  - name: a\n  - name: a\n", "cluster names repeat: a"),
-    ("spec:\n  clusters:\n  - name: a\n    labels: {env: 3}\n",
-     "spec.clusters[0].labels.env: 3 is not of type 'string'"),
-    ("spec:\n  clusters:\n  - just-a-string\n", "spec.clusters[0]: 'just-a-string' is not of type"),
-    ("spec:\n  clusters:\n  - name: a\n    kubeconfg: x\n", "spec.clusters[0]: Additional"),
-    ("spec:\n  clusters:\n  - name: a\n    sync: {sourceFormat: flat}\n",
-     "spec.clusters[0].sync.sourceFormat: 'flat' is not one of"),
-    ("spec:\n  clusters:\n  - name: a\n    kubeconfig: k\n    kubeconfigSecretRef: {name: s}\n",
-     "spec.clusters[0]:"),
-    ("spec: [unclosed\n", "cannot read fleet file"),
-])
-def test_mistakes_are_coded_and_point_at_the_entry(tmp_path: Path, body: str,
-                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("spec:\n  clusters: []\n", "spec.clusters: [] should be non-empty"),
+        ("spec:\n  clusters:\n  - name: Bad_Name\n", "spec.clusters[0].name: 'Bad_Name' does not match"),
+        ("spec:\n  clusters:\n  - name: a\n  - name: a\n", "cluster names repeat: a"),
+        (
+            "spec:\n  clusters:\n  - name: a\n    labels: {env: 3}\n",
+            "spec.clusters[0].labels.env: 3 is not of type 'string'",
+        ),
+        ("spec:\n  clusters:\n  - just-a-string\n", "spec.clusters[0]: 'just-a-string' is not of type"),
+        ("spec:\n  clusters:\n  - name: a\n    kubeconfg: x\n", "spec.clusters[0]: Additional"),
+        (
+            "spec:\n  clusters:\n  - name: a\n    sync: {sourceFormat: flat}\n",
+            "spec.clusters[0].sync.sourceFormat: 'flat' is not one of",
+        ),
+        (
+            "spec:\n  clusters:\n  - name: a\n    kubeconfig: k\n    kubeconfigSecretRef: {name: s}\n",
+            "spec.clusters[0]:",
+        ),
+        ("spec: [unclosed\n", "cannot read fleet file"),
+    ],
+)
+def test_mistakes_are_coded_and_point_at_the_entry(tmp_path: Path, body: str, message: str) -> None:
     path = tmp_path / "fleet.yaml"
     path.write_text(HEAD + body)
     with pytest.raises(AcmError) as failed:
@@ -66,4 +76,7 @@ def test_the_sample_fleet_loads() -> None:
     sample = Path(__file__).resolve().parents[2] / "sample-repo" / "fleet.yaml"
     fleet = registry.load(sample)
     assert [(c.name, c.provider) for c in fleet.clusters] == [
-        ("eks-prod", "eks"), ("aks-staging", "aks"), ("baremetal-edge", "baremetal")]
+        ("eks-prod", "eks"),
+        ("aks-staging", "aks"),
+        ("baremetal-edge", "baremetal"),
+    ]

@@ -19,12 +19,16 @@ from acm_lite.fleet.registry import FleetCluster
 
 
 def _kubeconfig(server: str, token: str) -> str:
-    return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "only",
-        "clusters": [{"name": "c", "cluster": {"server": server,
-                                               "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"token": token}}],
-        "contexts": [{"name": "only", "context": {"cluster": "c", "user": "u"}}]})
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "only",
+            "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+            "users": [{"name": "u", "user": {"token": token}}],
+            "contexts": [{"name": "only", "context": {"cluster": "c", "user": "u"}}],
+        }
+    )
 
 
 @pytest.fixture
@@ -37,8 +41,13 @@ def secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    answer: dict[str, Any] = {"data": {"kubeconfig": base64.b64encode(
-        _kubeconfig("https://127.0.0.1:2", "member-token").encode()).decode()}}
+    answer: dict[str, Any] = {
+        "data": {
+            "kubeconfig": base64.b64encode(
+                _kubeconfig("https://127.0.0.1:2", "member-token").encode()
+            ).decode()
+        }
+    }
     asked: list[tuple[str, str]] = []
 
     def request(self: Cluster, method: str, path: str, **_kw: Any) -> Any:
@@ -54,8 +63,9 @@ def test_connecting_again_and_again_leaves_no_kubeconfig_behind(secret: dict[str
     clusters = [fanout.connect(member) for _ in range(3)]
     assert {(c.host, c.name) for c in clusters} == {("https://127.0.0.1:2", "prod")}
     assert clusters[0]._headers(None, "application/json")["Authorization"] == "Bearer member-token"
-    assert secret["asked"] == [("https://127.0.0.1:1",
-                                "/api/v1/namespaces/fleet/secrets/prod-kubeconfig")] * 3
+    assert (
+        secret["asked"] == [("https://127.0.0.1:1", "/api/v1/namespaces/fleet/secrets/prod-kubeconfig")] * 3
+    )
     assert list(secret["scratch"].iterdir()) == []
 
 

@@ -24,14 +24,27 @@ CUT_OFF = None  # the connection is closed without an answer once the timeout ha
 # verified pushes: the body is never parsed, so any signed push body triggers a poll
 TRIGGERS = {"signed-push", "signed-non-json-body", "signed-deeply-nested-json"}
 EXPECTED: dict[str, int | None] = {
-    "negative-content-length": 400, "non-numeric-content-length": 400,
-    "float-content-length": 400, "conflicting-content-lengths": 400,
-    "huge-content-length": 413, "chunked-body": 411, "non-ascii-signature": 400,
-    "malformed-signature": 400, "non-ascii-gitlab-token": 400, "wrong-signature": 401,
-    "signed-non-json-body": 202, "signed-deeply-nested-json": 202,
-    "header-without-colon": 400, "folded-header": 400, "garbage-request-line": 400,
-    "absolute-form-target": 400, "unknown-method": 405, "oversized-headers": 431,
-    "body-never-sent": CUT_OFF, "headers-never-finished": CUT_OFF, "signed-push": 202,
+    "negative-content-length": 400,
+    "non-numeric-content-length": 400,
+    "float-content-length": 400,
+    "conflicting-content-lengths": 400,
+    "huge-content-length": 413,
+    "chunked-body": 411,
+    "non-ascii-signature": 400,
+    "malformed-signature": 400,
+    "non-ascii-gitlab-token": 400,
+    "wrong-signature": 401,
+    "signed-non-json-body": 202,
+    "signed-deeply-nested-json": 202,
+    "header-without-colon": 400,
+    "folded-header": 400,
+    "garbage-request-line": 400,
+    "absolute-form-target": 400,
+    "unknown-method": 405,
+    "oversized-headers": 431,
+    "body-never-sent": CUT_OFF,
+    "headers-never-finished": CUT_OFF,
+    "signed-push": 202,
 }
 
 
@@ -52,9 +65,14 @@ class Endpoints:
 @contextmanager
 def endpoints(limits: Limits | None = None) -> Iterator[Endpoints]:
     pushes: list[float] = []
-    server = metrics_mod.serve(("127.0.0.1", 0), Metrics(), lambda: True,
-                               lambda: pushes.append(time.monotonic()), SECRET,
-                               limits=limits or Limits(timeout=TIMEOUT))
+    server = metrics_mod.serve(
+        ("127.0.0.1", 0),
+        Metrics(),
+        lambda: True,
+        lambda: pushes.append(time.monotonic()),
+        SECRET,
+        limits=limits or Limits(timeout=TIMEOUT),
+    )
     try:
         yield Endpoints(server, pushes)
     finally:
@@ -84,8 +102,9 @@ def test_the_corpus_is_complete() -> None:
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED))
-def test_hostile_request(case: str, caplog: pytest.LogCaptureFixture,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_request(
+    case: str, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     caplog.set_level(logging.DEBUG, logger="acm_lite")
     with endpoints() as server:
         started = time.monotonic()
@@ -170,8 +189,9 @@ def test_bodies_held_at_once_are_bounded_server_wide() -> None:
         held = []
         for _ in range(8):
             sock = ep.connect()
-            sock.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
-                         + b"x" * 99_000)
+            sock.sendall(
+                b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 99_000
+            )
             held.append(sock)
         time.sleep(0.3)
         assert ep.get("/healthz") == 200

@@ -23,7 +23,8 @@ def _suite_dir(tmp_path: Path) -> Path:
 
 @pytest.mark.timeout(60)
 def test_a_fifo_beside_suites_is_skipped_and_a_fifo_suite_object_is_coded(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     suite = _suite_dir(tmp_path)
     os.mkfifo(suite / "pipe.yaml")  # found while looking for suites: never opened for reading
     sample = suite / "samples" / "allowed.yaml"
@@ -35,13 +36,17 @@ def test_a_fifo_beside_suites_is_skipped_and_a_fifo_suite_object_is_coded(
     assert "ACM3006" in out and "not a regular file" in out
 
 
-@pytest.mark.parametrize("content", [
-    "metadata: not-a-map\nkind: Namespace\napiVersion: v1\n",
-    "apiVersion: v1\nkind: Namespace\nmetadata: {name: 5}\n",
-    "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\nspec: {n: " + "9" * 5000 + "}\n",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "metadata: not-a-map\nkind: Namespace\napiVersion: v1\n",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: 5}\n",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\nspec: {n: " + "9" * 5000 + "}\n",
+    ],
+)
 def test_a_malformed_case_object_fails_its_case_with_a_code(
-        tmp_path: Path, content: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     suite = _suite_dir(tmp_path)
     (suite / "samples" / "allowed.yaml").write_text(content)
     code = main(["policy", "verify", str(suite)])
@@ -51,8 +56,9 @@ def test_a_malformed_case_object_fails_its_case_with_a_code(
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("command", [["vet", ".", "--fleet"], ["fleet", "list", "--fleet"]])
-def test_a_fifo_fleet_file_is_coded(tmp_path: Path, command: list[str],
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_fifo_fleet_file_is_coded(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     fifo = tmp_path / "fleet.yaml"
     os.mkfifo(fifo)
     code = main([*command, str(fifo)])

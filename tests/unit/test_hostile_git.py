@@ -24,10 +24,19 @@ SECRET = "SECRETPW"
 def test_a_password_in_the_url_is_never_shown(url: str, tmp_path: Path) -> None:
     assert SECRET not in strip_userinfo(f"fatal: unable to access '{url}': refused")
     unreached = SimpleNamespace(breaker=Breaker())  # the pass stops at the source
-    result = pipeline.run(SyncSpec(repo=url), unreached,  # type: ignore[arg-type]
-                          SyncOptions(plan_only=True, git_cache=tmp_path, auth=GitAuth()))
+    result = pipeline.run(
+        SyncSpec(repo=url),
+        unreached,  # type: ignore[arg-type]
+        SyncOptions(plan_only=True, git_cache=tmp_path, auth=GitAuth()),
+    )
     assert result.problems and not result.ok
-    shown = json.dumps([result.status.to_status(), [p.to_dict() for p in result.problems],
-                        [p.render() for p in result.problems], SyncSpec(repo=url).to_spec()])
+    shown = json.dumps(
+        [
+            result.status.to_status(),
+            [p.to_dict() for p in result.problems],
+            [p.render() for p in result.problems],
+            SyncSpec(repo=url).to_spec(),
+        ]
+    )
     assert SECRET not in shown
     assert not list(tmp_path.rglob(f"*{SECRET}*"))

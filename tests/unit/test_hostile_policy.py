@@ -21,8 +21,14 @@ CORPUS = ROOT / "tests" / "hostile" / "policy"
 
 
 def cli(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "acm_lite", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "acm_lite", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
 
 
 def vet(case: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
@@ -32,9 +38,16 @@ def vet(case: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[
     return run, json.loads(run.stdout)["errors"]
 
 
-@pytest.mark.parametrize("case", ["rego-mutual-recursion", "rego-self-recursive-function",
-                                  "rego-self-recursive-rule", "rego-recursion-through-package-ref",
-                                  "rego-recursion-through-libs"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "rego-mutual-recursion",
+        "rego-self-recursive-function",
+        "rego-self-recursive-rule",
+        "rego-recursion-through-package-ref",
+        "rego-recursion-through-libs",
+    ],
+)
 def test_recursive_rego_is_refused_before_evaluation(case: str) -> None:
     _, found = vet(CORPUS / case)
     assert {e["code"] for e in found} == {"ACM3001"}
@@ -48,8 +61,9 @@ def test_a_huge_literal_range_is_refused_at_compile_time() -> None:
     assert any("numbers.range would build" in e["message"] for e in found)
 
 
-@pytest.mark.parametrize("case", ["rego-huge-range-parameter", "rego-huge-sprintf-width",
-                                  "rego-cartesian-loop"])
+@pytest.mark.parametrize(
+    "case", ["rego-huge-range-parameter", "rego-huge-sprintf-width", "rego-cartesian-loop"]
+)
 def test_runaway_evaluation_is_stopped_and_coded(case: str) -> None:
     _, found = vet(CORPUS / case, ACM_LITE_POLICY_EVAL_SECONDS="3")
     [error] = found
@@ -100,10 +114,12 @@ def _with_url(case: str, url: str, tmp_path: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize(("case", "code"), [("crd-ref-remote", "ACM1020"),
-                                            ("template-parameter-ref-remote", "ACM3001")])
-def test_a_remote_ref_is_refused_and_never_fetched(case: str, code: str, recorder: str,
-                                                   tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("case", "code"), [("crd-ref-remote", "ACM1020"), ("template-parameter-ref-remote", "ACM3001")]
+)
+def test_a_remote_ref_is_refused_and_never_fetched(
+    case: str, code: str, recorder: str, tmp_path: Path
+) -> None:
     _, found = vet(_with_url(case, recorder, tmp_path))
     assert code in {e["code"] for e in found}
     assert any("$ref is not supported" in e["message"] for e in found)
@@ -119,9 +135,14 @@ def test_the_recorder_records(recorder: str) -> None:
     assert _Recorder.requests == ["/probe"]
 
 
-@pytest.mark.parametrize(("case", "code"), [("crd-pattern-redos", "ACM1006"),
-                                            ("crd-pattern-not-re2", "ACM1020"),
-                                            ("template-parameter-pattern-redos", "ACM3002")])
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("crd-pattern-redos", "ACM1006"),
+        ("crd-pattern-not-re2", "ACM1020"),
+        ("template-parameter-pattern-redos", "ACM3002"),
+    ],
+)
 def test_repository_patterns_run_in_re2(case: str, code: str) -> None:
     _, found = vet(CORPUS / case)
     assert [e["code"] for e in found] == [code]
@@ -143,10 +164,12 @@ def test_a_suite_message_pattern_re2_cannot_compile_is_coded() -> None:
 def test_schema_errors_never_show_secret_data() -> None:
     run, found = vet(CORPUS / "secret-data-in-schema-error")
     assert {e["code"] for e in found} == {"ACM1006"}
-    text = run.stdout + run.stderr + cli("vet", str(CORPUS / "secret-data-in-schema-error"),
-                                         "--source-format", "unstructured").stdout
-    for value in ("czNjcjN0LWRhdGE=", "12345678901234", "s3cr3t-string-data",
-                  "czNjcjN0LXdob2xlLWRhdGE="):
+    text = (
+        run.stdout
+        + run.stderr
+        + cli("vet", str(CORPUS / "secret-data-in-schema-error"), "--source-format", "unstructured").stdout
+    )
+    for value in ("czNjcjN0LWRhdGE=", "12345678901234", "s3cr3t-string-data", "czNjcjN0LXdob2xlLWRhdGE="):
         assert value not in text
     messages = " ".join(e["message"] for e in found)
     for field in ("data.password", "data.token", "stringData.api-key"):
@@ -159,18 +182,21 @@ def test_validators_never_retrieve_even_a_ref_that_slipped_through(recorder: str
 
     from acm_lite.validate import crd_schema
 
-    validator = crd_schema.validator({"type": "object", "properties": {
-        "a": {"$ref": f"{recorder}/a.json"}}})
+    validator = crd_schema.validator({"type": "object", "properties": {"a": {"$ref": f"{recorder}/a.json"}}})
     with pytest.raises(Unresolvable):
         list(validator.iter_errors({"a": 1}))
     assert _Recorder.requests == []
 
 
-@pytest.mark.parametrize(("case", "code"), [("rego-mutual-recursion", "ACM3001"),
-                                            ("rego-huge-range-parameter", "ACM3004"),
-                                            ("rego-parser-blowup", "ACM3001")])
-def test_the_calling_process_survives(case: str, code: str,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("rego-mutual-recursion", "ACM3001"),
+        ("rego-huge-range-parameter", "ACM3004"),
+        ("rego-parser-blowup", "ACM3001"),
+    ],
+)
+def test_the_calling_process_survives(case: str, code: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """What `sync` and the daemon call, in this very process: a crash would end the test run."""
     from acm_lite import policy
     from acm_lite.parse import reader

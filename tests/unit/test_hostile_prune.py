@@ -11,8 +11,13 @@ import pytest
 from acm_lite.cli.main import main
 
 CORPUS = Path(__file__).resolve().parents[1] / "hostile" / "prune"
-EXPECTED = {"own-namespace": "KNV1034", "object-in-own-namespace": "KNV1034",
-            "rootsync": "KNV1043", "inventory": "KNV1043", "own-crd": "KNV1043"}
+EXPECTED = {
+    "own-namespace": "KNV1034",
+    "object-in-own-namespace": "KNV1034",
+    "rootsync": "KNV1043",
+    "inventory": "KNV1043",
+    "own-crd": "KNV1043",
+}
 
 
 def test_every_case_is_listed() -> None:
@@ -20,8 +25,7 @@ def test_every_case_is_listed() -> None:
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED))
-def test_vet_refuses_with_the_config_sync_code(case: str, capsys: pytest.CaptureFixture[str]
-                                               ) -> None:
+def test_vet_refuses_with_the_config_sync_code(case: str, capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["vet", str(CORPUS / case), "--source-format", "unstructured", "-o", "json"])
     codes = [e["code"] for e in json.loads(capsys.readouterr().out)["errors"]]
     assert (status, codes) == (1, [EXPECTED[case]])

@@ -52,8 +52,14 @@ def time_bound(seconds: float) -> Iterator[None]:
 
 
 def base_repo(root: Path) -> Path:
-    return write(root, {"system/repo.yaml": REPO, "namespaces/ns-a/namespace.yaml": ns("ns-a"),
-                        "namespaces/ns-a/cm.yaml": cm("base")})
+    return write(
+        root,
+        {
+            "system/repo.yaml": REPO,
+            "namespaces/ns-a/namespace.yaml": ns("ns-a"),
+            "namespaces/ns-a/cm.yaml": cm("base"),
+        },
+    )
 
 
 @contextmanager
@@ -144,7 +150,8 @@ def _alias_string_bomb(at: Path) -> None:
     big = "x" * (1 << 20)
     (at / "x.yaml").write_text(
         f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb}}\ndata:\n  a0: &s {big}\n"
-        + "".join(f"  a{i}: *s\n" for i in range(1, 257)))
+        + "".join(f"  a{i}: *s\n" for i in range(1, 257))
+    )
 
 
 def _deep_at_limit(at: Path) -> None:
@@ -152,7 +159,8 @@ def _deep_at_limit(at: Path) -> None:
     depth = reader.Limits().max_depth - 1  # the document is level 0, spec's lists 1 to 99
     (at / "x.yaml").write_text(
         "apiVersion: example.com/v1\nkind: Thing\nmetadata: {name: deep}\n"
-        "spec: " + "[" * depth + "]" * depth + "\n")
+        "spec: " + "[" * depth + "]" * depth + "\n"
+    )
 
 
 def _deep_directories(at: Path) -> None:
@@ -209,14 +217,28 @@ def test_an_object_just_under_the_depth_limit_is_read(tmp_path: Path) -> None:
 
 
 DEEP = {
-    "deep-json": ("x.json", '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}, '
-                  '"data": ' + "[" * 10_000 + "]" * 10_000 + "}", "ACM1013"),
-    "deep-yaml": ("x.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata: "
-                  + "[" * 995 + "]" * 995 + "\n", "ACM1013"),
-    "deep-yaml-over-libyaml": ("x.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\n"
-                               "data: " + "[" * 5000 + "]" * 5000 + "\n", "KNV1006"),
-    "deep-block-yaml": ("x.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata:\n"
-                        + "".join(" " * i + "-\n" for i in range(990)), "ACM1013"),
+    "deep-json": (
+        "x.json",
+        '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d"}, '
+        '"data": ' + "[" * 10_000 + "]" * 10_000 + "}",
+        "ACM1013",
+    ),
+    "deep-yaml": (
+        "x.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata: " + "[" * 995 + "]" * 995 + "\n",
+        "ACM1013",
+    ),
+    "deep-yaml-over-libyaml": (
+        "x.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata: " + "[" * 5000 + "]" * 5000 + "\n",
+        "KNV1006",
+    ),
+    "deep-block-yaml": (
+        "x.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata:\n"
+        + "".join(" " * i + "-\n" for i in range(990)),
+        "ACM1013",
+    ),
 }
 
 
@@ -226,18 +248,27 @@ def test_deep_nesting_in_a_subprocess(case: str, tmp_path: Path) -> None:
     name, text, expect = DEEP[case]
     repo = base_repo(tmp_path / "repo")
     (repo / "namespaces" / "ns-a" / name).write_text(text)
-    for args in (["vet", str(repo), "-o", "json"],
-                 ["hydrate", str(repo), "--output", str(tmp_path / "out"), "-o", "json"]):
-        proc = subprocess.run([sys.executable, "-c", "from acm_lite.cli.main import run; run()",
-                               *args], capture_output=True, text=True, timeout=120)
+    for args in (
+        ["vet", str(repo), "-o", "json"],
+        ["hydrate", str(repo), "--output", str(tmp_path / "out"), "-o", "json"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-c", "from acm_lite.cli.main import run; run()", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 1, proc.stderr
         assert expect in {e["code"] for e in json.loads(proc.stdout)["errors"]}, proc.stdout
         assert "x." + name.rpartition(".")[2] in proc.stdout
 
 
 SAMPLE = Path(__file__).parents[2] / "sample-repo"
-SAMPLE_FILES = sorted(p.relative_to(SAMPLE).as_posix() for p in SAMPLE.rglob("*.yaml")
-                      if p.relative_to(SAMPLE).parts[0] in ("cluster", "namespaces", "clusterregistry"))
+SAMPLE_FILES = sorted(
+    p.relative_to(SAMPLE).as_posix()
+    for p in SAMPLE.rglob("*.yaml")
+    if p.relative_to(SAMPLE).parts[0] in ("cluster", "namespaces", "clusterregistry")
+)
 Doc = dict[str, Any]
 
 
@@ -272,8 +303,7 @@ DOC_MUTATIONS: dict[str, Callable[[Doc], Any]] = {
     "labels-list": lambda d: _meta(d, labels=["a"]),
     "labels-nested": lambda d: _meta(d, labels={"a": {"b": "c"}}),
     "annotation-int": lambda d: _annotate(d, "a", 5),
-    "selector-path": lambda d: _annotate(d, "configsync.gke.io/cluster-name-selector",
-                                         f"eks-prod,{VICTIM}"),
+    "selector-path": lambda d: _annotate(d, "configsync.gke.io/cluster-name-selector", f"eks-prod,{VICTIM}"),
     "selector-int": lambda d: _annotate(d, "configsync.gke.io/cluster-name-selector", 7),
     "cluster-selector-list": lambda d: _annotate(d, "configmanagement.gke.io/cluster-selector", ["x"]),
     "int-key": lambda d: {**d, "data": {1: "x"}},
@@ -296,18 +326,26 @@ TEXT_MUTATIONS: dict[str, Callable[[bytes], bytes]] = {
     "python-tag": lambda b: b + b"---\nx: !!python/object/apply:os.system ['true']\n",
     "custom-tag": lambda b: b + b"---\napiVersion: v1\nkind: ConfigMap\nmetadata: !Ref x\n",
     "alias-bomb": lambda b: b + b"---\n" + BOMB.encode(),
-    "big-int": lambda b: b + b"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: n}\nx: "
-                         + b"7" * 5000 + b"\n",
+    "big-int": lambda b: (
+        b + b"---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: n}\nx: " + b"7" * 5000 + b"\n"
+    ),
     "surrogate": lambda b: b + b'---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: "\\ud800"}\n',
-    "merge-key": lambda b: b + b"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\n"
-                           b"  labels: {<<: {a: b}, 1: c}\n",
+    "merge-key": lambda b: (
+        b + b"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\n  labels: {<<: {a: b}, 1: c}\n"
+    ),
 }
-BOMB = "\n".join([f"l0: &l0 [{', '.join(['x'] * 9)}]"]
-                 + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]) + "\n"
+BOMB = (
+    "\n".join(
+        [f"l0: &l0 [{', '.join(['x'] * 9)}]"]
+        + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    )
+    + "\n"
+)
 MUTATIONS = sorted(DOC_MUTATIONS) + sorted(TEXT_MUTATIONS)
 # each mutation lands on two sample files, rotating so every file is mutated by something
-MUTATION_CASES = [(m, SAMPLE_FILES[(i * 2 + k) % len(SAMPLE_FILES)])
-                  for i, m in enumerate(MUTATIONS) for k in range(2)]
+MUTATION_CASES = [
+    (m, SAMPLE_FILES[(i * 2 + k) % len(SAMPLE_FILES)]) for i, m in enumerate(MUTATIONS) for k in range(2)
+]
 
 
 def _mutate(path: Path, mutation: str) -> None:
@@ -320,8 +358,9 @@ def _mutate(path: Path, mutation: str) -> None:
 
 
 @pytest.mark.parametrize(("mutation", "rel"), MUTATION_CASES)
-def test_mutated_sample_repo(mutation: str, rel: str, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_mutated_sample_repo(
+    mutation: str, rel: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(SAMPLE, repo)
     _mutate(repo / rel, mutation)

@@ -40,10 +40,10 @@ def _change(spec: dict[str, Any]) -> Change:
         oid = manifest.id
     else:
         meta = live["metadata"]
-        oid = ObjectId(split_api_version(live["apiVersion"])[0], live["kind"],
-                       meta.get("namespace", ""), meta["name"])
-    return Change(action, oid, "hostile case", desired=spec.get("object"), live=live,
-                  manifest=manifest)
+        oid = ObjectId(
+            split_api_version(live["apiVersion"])[0], live["kind"], meta.get("namespace", ""), meta["name"]
+        )
+    return Change(action, oid, "hostile case", desired=spec.get("object"), live=live, manifest=manifest)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -70,8 +70,13 @@ def test_every_case_is_described() -> None:
 def test_malformed_discovery_keeps_only_what_it_can_address() -> None:
     spec = yaml.safe_load((CORPUS / "discovery-malformed" / "case.yaml").read_text())
     discovery = Discovery(cast(Cluster, DiscoveryServer(spec["discovery"])))
-    served = {str(gk): discovery.versions(gk) for gk in (
-        GroupKind("acme.io", "Widget"), GroupKind("acme.io", "Gadget"),
-        GroupKind("acme.io", "Gizmo"), GroupKind("", "Thing"))}
-    assert served == {"Widget.acme.io": ["v2"], "Gadget.acme.io": [], "Gizmo.acme.io": [],
-                      "Thing": []}
+    served = {
+        str(gk): discovery.versions(gk)
+        for gk in (
+            GroupKind("acme.io", "Widget"),
+            GroupKind("acme.io", "Gadget"),
+            GroupKind("acme.io", "Gizmo"),
+            GroupKind("", "Thing"),
+        )
+    }
+    assert served == {"Widget.acme.io": ["v2"], "Gadget.acme.io": [], "Gizmo.acme.io": [], "Thing": []}

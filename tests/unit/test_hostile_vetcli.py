@@ -16,8 +16,7 @@ from tests.support.api_cases import Case, all_cases
 def _codes(tmp_path: Path, case: Case) -> list[str]:
     (tmp_path / "object.yaml").write_text(yaml.safe_dump(case.body))
     source = declare.load(tmp_path, declare.UNSTRUCTURED)
-    result = declare.declare(source, ClusterTarget(None),
-                             declare.Options(source_format=declare.UNSTRUCTURED))
+    result = declare.declare(source, ClusterTarget(None), declare.Options(source_format=declare.UNSTRUCTURED))
     assert all(len(p.message) < 500 for p in result.problems)  # hostile values are cut short
     return sorted({p.code.id for p in result.problems if p.blocking})
 
@@ -29,5 +28,6 @@ def test_case(tmp_path: Path, case: Case) -> None:
 
 def test_corpus_is_documented() -> None:
     from tests.support.api_cases import CORPUS
+
     readme = (CORPUS / "README.md").read_text()
     assert all(f"`{p.name}`" in readme for p in CORPUS.glob("*.yaml"))

@@ -19,8 +19,14 @@ SELECTOR = "configsync.gke.io/cluster-name-selector"
 
 
 def repo_with(root: Path, *extra: dict[str, object]) -> Path:
-    return write_repo(root, {"system/repo.yaml": REPO, "namespaces/ns-a/namespace.yaml": ns("ns-a"),
-                             "namespaces/ns-a/objects.yaml": [cm("base"), *extra]})
+    return write_repo(
+        root,
+        {
+            "system/repo.yaml": REPO,
+            "namespaces/ns-a/namespace.yaml": ns("ns-a"),
+            "namespaces/ns-a/objects.yaml": [cm("base"), *extra],
+        },
+    )
 
 
 def sentinel(tmp_path: Path) -> Path:
@@ -41,10 +47,12 @@ def hydrate(repo: Path, out: Path, capsys: pytest.CaptureFixture[str], *args: st
     return code, captured.out + captured.err
 
 
-@pytest.mark.parametrize("entry", ["{victim}", "../victim", "x/../../victim", "../../../../../..{victim}",
-                                   "a\0b", "Prod"])
-def test_cluster_name_selector_entries_that_are_not_names(entry: str, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "entry", ["{victim}", "../victim", "x/../../victim", "../../../../../..{victim}", "a\0b", "Prod"]
+)
+def test_cluster_name_selector_entries_that_are_not_names(
+    entry: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     victim = sentinel(tmp_path)
     name = entry.format(victim=victim)
     repo = repo_with(tmp_path / "repo", cm("sel", annotations={SELECTOR: f"prod, {name}"}))
@@ -60,10 +68,18 @@ def test_cluster_name_selector_entries_that_are_not_names(entry: str, tmp_path: 
     assert {p.name for p in tmp_path.iterdir()} <= {"out", "repo", "victim"}
 
 
-@pytest.mark.parametrize("flag", [["--cluster", "../victim"], ["--cluster", "{victim}"],
-                                  ["--clusters", "prod,../../victim"], ["--cluster", "a\0b"]])
-def test_cluster_flags_that_are_not_names(flag: list[str], tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ["--cluster", "../victim"],
+        ["--cluster", "{victim}"],
+        ["--clusters", "prod,../../victim"],
+        ["--cluster", "a\0b"],
+    ],
+)
+def test_cluster_flags_that_are_not_names(
+    flag: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     victim = sentinel(tmp_path)
     repo = repo_with(tmp_path / "repo")
     code, text = hydrate(repo, tmp_path / "out", capsys, flag[0], flag[1].format(victim=victim))
@@ -72,7 +88,8 @@ def test_cluster_flags_that_are_not_names(flag: list[str], tmp_path: Path,
 
 
 def test_a_symlinked_cluster_directory_is_neither_followed_nor_removed(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     victim = sentinel(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
@@ -83,8 +100,9 @@ def test_a_symlinked_cluster_directory_is_neither_followed_nor_removed(
     assert (out / "defaultcluster").is_symlink()
 
 
-def test_a_symlinked_flat_file_is_not_written_through(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_symlinked_flat_file_is_not_written_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     victim = sentinel(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
@@ -95,8 +113,9 @@ def test_a_symlinked_flat_file_is_not_written_through(tmp_path: Path,
 
 
 @pytest.mark.parametrize("name", ["a\0b", "r" * 300])
-def test_object_names_that_cannot_be_file_names(name: str, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_object_names_that_cannot_be_file_names(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """RBAC names are path segments: NUL and any length pass vet, but never make a file."""
     role = obj("rbac.authorization.k8s.io/v1", "Role", name, rules=[])
     code, text = hydrate(repo_with(tmp_path / "repo", role), tmp_path / "out", capsys)
@@ -104,24 +123,37 @@ def test_object_names_that_cannot_be_file_names(name: str, tmp_path: Path,
     assert "internal error" not in text
 
 
-@pytest.mark.parametrize(("namespace", "name", "kind"), [
-    ("../../victim", "x", "ConfigMap"), ("", "a/../../victim", "ConfigMap"),
-    ("", "x", "../../Victim"), ("..", "x", "ConfigMap"), ("", "x\0", "ConfigMap")])
+@pytest.mark.parametrize(
+    ("namespace", "name", "kind"),
+    [
+        ("../../victim", "x", "ConfigMap"),
+        ("", "a/../../victim", "ConfigMap"),
+        ("", "x", "../../Victim"),
+        ("..", "x", "ConfigMap"),
+        ("", "x\0", "ConfigMap"),
+    ],
+)
 def test_write_checks_every_path_part_before_removing_anything(
-        namespace: str, name: str, kind: str, tmp_path: Path) -> None:
+    namespace: str, name: str, kind: str, tmp_path: Path
+) -> None:
     victim = sentinel(tmp_path)
     out = tmp_path / "out"
-    write(out, "prod", [Manifest({"apiVersion": "v1", "kind": "ConfigMap",
-                                  "metadata": {"name": "old"}}, "a.yaml")], flat=False)
-    bad = Manifest({"apiVersion": "v1", "kind": kind,
-                    "metadata": {"name": name, "namespace": namespace}}, "b.yaml")
+    write(
+        out,
+        "prod",
+        [Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "old"}}, "a.yaml")],
+        flat=False,
+    )
+    bad = Manifest(
+        {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": namespace}}, "b.yaml"
+    )
     with pytest.raises(AcmError) as raised:
         write(out, "prod", [bad], flat=False)
     assert raised.value.code.id == "ACM1017"
     assert_intact(victim)
     assert [p.name for p in (out / "prod").iterdir()] == ["configmap_old.yaml"]
-    good = Manifest({"apiVersion": "v1", "kind": "ConfigMap",
-                     "metadata": {"name": "new", "namespace": "ns"}}, "c.yaml")
+    good = Manifest(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new", "namespace": "ns"}}, "c.yaml"
+    )
     write(out, "prod", [good], flat=False)  # a valid run still replaces the earlier output
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.yaml")) == [
-        "prod/ns/configmap_new.yaml"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.yaml")) == ["prod/ns/configmap_new.yaml"]

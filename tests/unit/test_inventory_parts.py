@@ -67,9 +67,13 @@ def test_a_huge_part_count_is_compared_not_enumerated() -> None:
 
 def test_parts_of_any_shape_parse_without_raising() -> None:
     odd: list[dict[str, object]] = [
-        {}, {"metadata": [], "spec": "x"}, {"metadata": {"labels": "a", "annotations": None}},
-        {"metadata": {"name": "p", "labels": {metadata.INVENTORY_GENERATION_LABEL: 5}},
-         "spec": {"objects": 7}},
+        {},
+        {"metadata": [], "spec": "x"},
+        {"metadata": {"labels": "a", "annotations": None}},
+        {
+            "metadata": {"name": "p", "labels": {metadata.INVENTORY_GENERATION_LABEL: 5}},
+            "spec": {"objects": 7},
+        },
         {"metadata": {"annotations": {metadata.INVENTORY_PART_ANNOTATION: "9" * 5000}}},
     ]
     parsed = [parts.parse(item) for item in odd]

@@ -11,8 +11,10 @@ from acm_lite.devcluster import kubeconfig
 def test_one_context_per_cluster_with_embedded_credentials(tmp_path: Path) -> None:
     for f in ("ca", "crt", "key"):
         (tmp_path / f).write_bytes(f"{f}-bytes".encode())
-    entries = [kubeconfig.Entry(n, f"https://127.0.0.1:{p}", tmp_path / "ca", tmp_path / "crt",
-                                tmp_path / "key") for n, p in (("eks-prod", 1), ("aks", 2))]
+    entries = [
+        kubeconfig.Entry(n, f"https://127.0.0.1:{p}", tmp_path / "ca", tmp_path / "crt", tmp_path / "key")
+        for n, p in (("eks-prod", 1), ("aks", 2))
+    ]
     path = tmp_path / "kubeconfig"
     kubeconfig.write(path, entries)
     doc = yaml.safe_load(path.read_text())

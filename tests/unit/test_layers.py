@@ -21,15 +21,23 @@ PROBE = "layered"  # the small package's name
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-CONTRACTS: list[dict[str, Any]] = tomllib.loads(
-    (ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+CONTRACTS: list[dict[str, Any]] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"][
+    "importlinter"
+]["contracts"]
 
 
 def _lint(cwd: Path) -> subprocess.CompletedProcess[str]:
     """lint-imports run where ``cwd``'s pyproject.toml and package are; no cache is written."""
     env = {**os.environ, "PYTHONPATH": str(cwd), "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_contracts_are_kept() -> None:
@@ -63,8 +71,13 @@ def _toml(value: Any) -> str:
 def _probe(root: Path, injected: tuple[str, str] | None) -> Path:
     """A package with a module for every module the contracts name, the project's contracts
     pointed at it, and, when ``injected`` is (importer, imported), one import between the two."""
-    tails = {tail for contract in CONTRACTS if contract["type"] == "layers"
-             for layer in contract["layers"] for tail in _layer_modules(layer)}
+    tails = {
+        tail
+        for contract in CONTRACTS
+        if contract["type"] == "layers"
+        for layer in contract["layers"]
+        for tail in _layer_modules(layer)
+    }
     for contract in CONTRACTS:
         for key in ("modules", "source_modules", "forbidden_modules"):
             tails |= {m.removeprefix(f"{PACKAGE}.") for m in contract.get(key, [])}
@@ -82,8 +95,11 @@ def _probe(root: Path, injected: tuple[str, str] | None) -> Path:
     lines = ["[tool.importlinter]", f"root_package = {_toml(PROBE)}"]
     for contract in CONTRACTS:
         lines += ["", "[[tool.importlinter.contracts]]"]
-        lines += [f"{key} = {_toml(value if key == 'name' else _renamed(value))}"
-                  for key, value in contract.items() if key != "ignore_imports"]
+        lines += [
+            f"{key} = {_toml(value if key == 'name' else _renamed(value))}"
+            for key, value in contract.items()
+            if key != "ignore_imports"
+        ]
     (root / "pyproject.toml").write_text("\n".join(lines) + "\n")
     return root
 
@@ -97,8 +113,10 @@ def _violation(contract: dict[str, Any]) -> tuple[str, str]:
         first, second = contract["modules"][:2]
         return first.removeprefix(f"{PACKAGE}."), second.removeprefix(f"{PACKAGE}.")
     if contract["type"] == "forbidden":
-        return (contract["source_modules"][0].removeprefix(f"{PACKAGE}."),
-                contract["forbidden_modules"][0].removeprefix(f"{PACKAGE}."))
+        return (
+            contract["source_modules"][0].removeprefix(f"{PACKAGE}."),
+            contract["forbidden_modules"][0].removeprefix(f"{PACKAGE}."),
+        )
     raise AssertionError(f"no violation known for a {contract['type']} contract")
 
 
@@ -109,8 +127,7 @@ def test_probe_keeps_the_contracts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("contract", CONTRACTS, ids=[c["name"] for c in CONTRACTS])
-def test_each_contract_reports_an_import_that_breaks_it(contract: dict[str, Any],
-                                                        tmp_path: Path) -> None:
+def test_each_contract_reports_an_import_that_breaks_it(contract: dict[str, Any], tmp_path: Path) -> None:
     importer, imported = _violation(contract)
     result = _lint(_probe(tmp_path, (importer, imported)))
     assert result.returncode == 1, result.stdout + result.stderr

@@ -10,9 +10,20 @@ from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.objects import ObjectId
 
-GROUPS = [{"metadata": {"name": "acme.io"}, "versions": [
-    {"version": v, "resources": [{"resource": "widgets", "responseKind": {"kind": "Widget"},
-                                  "scope": "Namespaced"}]} for v in ("v2", "v1")]}]
+GROUPS = [
+    {
+        "metadata": {"name": "acme.io"},
+        "versions": [
+            {
+                "version": v,
+                "resources": [
+                    {"resource": "widgets", "responseKind": {"kind": "Widget"}, "scope": "Namespaced"}
+                ],
+            }
+            for v in ("v2", "v1")
+        ],
+    }
+]
 
 
 class ApiServer:
@@ -26,16 +37,23 @@ class ApiServer:
             return {"kind": "APIGroupDiscoveryList", "items": GROUPS if path == "/apis" else []}
         self.lists.append(path)
         version = path.split("/")[3]
-        return {"items": [{"apiVersion": f"acme.io/{version}", "kind": "Widget",
-                           "metadata": {"name": n, "namespace": "a"}} for n in ("w1", "w2")]}
+        return {
+            "items": [
+                {
+                    "apiVersion": f"acme.io/{version}",
+                    "kind": "Widget",
+                    "metadata": {"name": n, "namespace": "a"},
+                }
+                for n in ("w1", "w2")
+            ]
+        }
 
 
 def _read(versions: dict[ObjectId, str]) -> tuple[dict[str, str], list[str]]:
     server = ApiServer()
     cluster = cast(Cluster, server)
     w1, w2 = (ObjectId("acme.io", "Widget", "a", n) for n in ("w1", "w2"))
-    found = live.snapshot(cluster, Discovery(cluster), [w1, w2], "acm-lite.io/sync=s",
-                          versions=versions)
+    found = live.snapshot(cluster, Discovery(cluster), [w1, w2], "acm-lite.io/sync=s", versions=versions)
     return {oid.name: body["apiVersion"] for oid, body in found.items()}, sorted(server.lists)
 
 

@@ -11,26 +11,34 @@ from acm_lite.objects import Manifest, ObjectId
 
 
 def annotated(**annotations: str) -> Manifest:
-    return Manifest({"apiVersion": "v1", "kind": "ConfigMap",
-                     "metadata": {"name": "a", "annotations": annotations}}, "a.yaml")
+    return Manifest(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "annotations": annotations}},
+        "a.yaml",
+    )
 
 
 def with_key(key: str, value: str) -> Manifest:
     return annotated(**{key: value})
 
 
-@pytest.mark.parametrize(("ref", "expected"), [
-    ("apps/namespaces/ns/Deployment/web", ObjectId("apps", "Deployment", "ns", "web")),
-    ("/Namespace/ns", ObjectId("", "Namespace", "", "ns")),
-    (" rbac.authorization.k8s.io/ClusterRole/view ",
-     ObjectId("rbac.authorization.k8s.io", "ClusterRole", "", "view")),
-])
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("apps/namespaces/ns/Deployment/web", ObjectId("apps", "Deployment", "ns", "web")),
+        ("/Namespace/ns", ObjectId("", "Namespace", "", "ns")),
+        (
+            " rbac.authorization.k8s.io/ClusterRole/view ",
+            ObjectId("rbac.authorization.k8s.io", "ClusterRole", "", "view"),
+        ),
+    ],
+)
 def test_parse_reference(ref: str, expected: ObjectId) -> None:
     assert metadata.parse_reference(ref) == expected
 
 
-@pytest.mark.parametrize("ref", ["web", "apps/Deployment", "apps/namespaces//Deployment/web",
-                                 "apps//web", "a/b/c/d"])
+@pytest.mark.parametrize(
+    "ref", ["web", "apps/Deployment", "apps/namespaces//Deployment/web", "apps//web", "a/b/c/d"]
+)
 def test_parse_reference_refuses_malformed(ref: str) -> None:
     with pytest.raises(ValueError, match=r"GROUP|empty"):
         metadata.parse_reference(ref)
@@ -38,8 +46,10 @@ def test_parse_reference_refuses_malformed(ref: str) -> None:
 
 def test_dependencies_skip_malformed_entries() -> None:
     obj = with_key(metadata.DEPENDS_ON, "/Namespace/ns, nonsense,,apps/namespaces/ns/Deployment/w")
-    assert metadata.dependencies(obj) == [ObjectId("", "Namespace", "", "ns"),
-                                          ObjectId("apps", "Deployment", "ns", "w")]
+    assert metadata.dependencies(obj) == [
+        ObjectId("", "Namespace", "", "ns"),
+        ObjectId("apps", "Deployment", "ns", "w"),
+    ]
     assert metadata.dependencies(annotated()) == []
 
 
@@ -58,12 +68,15 @@ def test_cluster_name_selector_entries() -> None:
     assert metadata.cluster_name_selector(annotated()) == []
 
 
-@pytest.mark.parametrize(("labels", "expected"), [
-    ({metadata.MANAGED_BY_LABEL: metadata.MANAGED_BY, metadata.SYNC_LABEL: "root"}, "root"),
-    ({metadata.SYNC_LABEL: "root"}, None),  # not acm-lite's
-    ({metadata.MANAGED_BY_LABEL: metadata.MANAGED_BY}, None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({metadata.MANAGED_BY_LABEL: metadata.MANAGED_BY, metadata.SYNC_LABEL: "root"}, "root"),
+        ({metadata.SYNC_LABEL: "root"}, None),  # not acm-lite's
+        ({metadata.MANAGED_BY_LABEL: metadata.MANAGED_BY}, None),
+        (None, None),
+    ],
+)
 def test_owner(labels: dict[str, Any] | None, expected: str | None) -> None:
     live = {"metadata": {"labels": labels}}
     assert metadata.owner(live) == expected

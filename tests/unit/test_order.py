@@ -14,14 +14,13 @@ def configmap(name: str, *depends_on: str) -> Manifest:
     metadata: dict[str, object] = {"name": name, "namespace": "team"}
     if depends_on:
         metadata["annotations"] = {
-            DEPENDS_ON: ",".join(f"/namespaces/team/ConfigMap/{d}" for d in depends_on)}
-    return Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata},
-                    f"{name}.yaml", 0)
+            DEPENDS_ON: ",".join(f"/namespaces/team/ConfigMap/{d}" for d in depends_on)
+        }
+    return Manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata}, f"{name}.yaml", 0)
 
 
 def namespace(name: str) -> Manifest:
-    return Manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
-                    f"{name}.yaml", 0)
+    return Manifest({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, f"{name}.yaml", 0)
 
 
 def test_depends_on_pushes_an_object_past_its_dependency() -> None:
@@ -31,8 +30,11 @@ def test_depends_on_pushes_an_object_past_its_dependency() -> None:
 
     assert not levels.cyclic
     assert levels.problems == ()
-    assert dict(levels.of) == {team.id: order.NAMESPACE_LEVEL, first.id: order.NAMESPACED_LEVEL,
-                               second.id: order.NAMESPACED_LEVEL + 1}
+    assert dict(levels.of) == {
+        team.id: order.NAMESPACE_LEVEL,
+        first.id: order.NAMESPACED_LEVEL,
+        second.id: order.NAMESPACED_LEVEL + 1,
+    }
 
 
 def test_a_cycle_is_named_once_and_the_plan_reuses_the_levels_it_is_handed() -> None:

@@ -13,10 +13,20 @@ from acm_lite.plan.changeset import Action
 
 
 def configmap(name: str, **annotations: str) -> Manifest:
-    return Manifest({"apiVersion": "v1", "kind": "ConfigMap",
-                     "metadata": {"name": name, "namespace": "team",
-                                  **({"annotations": annotations} if annotations else {})},
-                     "data": {"k": name}}, f"{name}.yaml", 0)
+    return Manifest(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "namespace": "team",
+                **({"annotations": annotations} if annotations else {}),
+            },
+            "data": {"k": name},
+        },
+        f"{name}.yaml",
+        0,
+    )
 
 
 def live(obj: Manifest, sync: str | None) -> dict[str, Any]:
@@ -28,22 +38,37 @@ def live(obj: Manifest, sync: str | None) -> dict[str, Any]:
 def test_manageable_names_exactly_what_the_plan_creates_updates_or_keeps(take_over: bool) -> None:
     disabled = {"configmanagement.gke.io/managed": "disabled"}
     new, ours, changed, unowned, theirs, off, off_ours = (
-        configmap("new"), configmap("ours"), configmap("changed"), configmap("unowned"),
-        configmap("theirs"), configmap("off", **disabled), configmap("off-ours", **disabled))
+        configmap("new"),
+        configmap("ours"),
+        configmap("changed"),
+        configmap("unowned"),
+        configmap("theirs"),
+        configmap("off", **disabled),
+        configmap("off-ours", **disabled),
+    )
     before_change = configmap("changed")
     before_change.body["data"] = {"k": "old"}
-    current = {ours.id: live(ours, "root"), changed.id: live(before_change, "root"),
-               unowned.id: live(unowned, None), theirs.id: live(theirs, "other"),
-               off_ours.id: live(off_ours, "root")}
+    current = {
+        ours.id: live(ours, "root"),
+        changed.id: live(before_change, "root"),
+        unowned.id: live(unowned, None),
+        theirs.id: live(theirs, "other"),
+        off_ours.id: live(off_ours, "root"),
+    }
     declared = [new, ours, changed, unowned, theirs, off, off_ours]
     opts = planner.PlanOptions("root", "c0ffee", take_over)
 
     changes = planner.plan(declared, current, set(), opts)
-    managed = {c.id for c in changes.changes
-               if c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)}
+    managed = {c.id for c in changes.changes if c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)}
     actions = {c.id.name: c.action for c in changes.changes}
 
     assert planner.manageable(declared, current, opts) == managed
-    assert actions == {"new": Action.CREATE, "ours": Action.UNCHANGED, "changed": Action.UPDATE,
-                       "unowned": Action.UPDATE, "off": Action.SKIP, "off-ours": Action.UNMANAGE,
-                       "theirs": Action.UPDATE if take_over else Action.SKIP}
+    assert actions == {
+        "new": Action.CREATE,
+        "ours": Action.UNCHANGED,
+        "changed": Action.UPDATE,
+        "unowned": Action.UPDATE,
+        "off": Action.SKIP,
+        "off-ours": Action.UNMANAGE,
+        "theirs": Action.UPDATE if take_over else Action.SKIP,
+    }

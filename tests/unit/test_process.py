@@ -21,8 +21,7 @@ def test_free_port_is_free_and_port_open_sees_listeners() -> None:
 
 
 def test_stop_escalates_to_sigkill_for_a_process_ignoring_sigterm(tmp_path: Path) -> None:
-    proc = process.start(["bash", "-c", "trap '' TERM; sleep 30"], tmp_path / "log",
-                         detached=False)
+    proc = process.start(["bash", "-c", "trap '' TERM; sleep 30"], tmp_path / "log", detached=False)
     time.sleep(0.2)
     started = time.monotonic()
     process.stop(proc.pid, grace=0.5)

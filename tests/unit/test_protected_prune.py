@@ -15,8 +15,7 @@ from acm_lite.objects import Manifest, ObjectId
 from acm_lite.plan import ownership, planner
 from acm_lite.plan.changeset import Action, Change, ChangeSet, Outcome
 
-PROTECTED = ["default", "kube-system", "kube-public", "kube-node-lease", "kube-foo",
-             api.SYSTEM_NAMESPACE]
+PROTECTED = ["default", "kube-system", "kube-public", "kube-node-lease", "kube-foo", api.SYSTEM_NAMESPACE]
 
 
 def namespace_id(name: str) -> ObjectId:
@@ -25,9 +24,11 @@ def namespace_id(name: str) -> ObjectId:
 
 def adopted(oid: ObjectId, sync: str = "root") -> dict[str, Any]:
     """A live object this sync adopted: its body with acm-lite's marks."""
-    body = {"apiVersion": "v1" if not oid.group else f"{oid.group}/v1alpha1", "kind": oid.kind,
-            "metadata": {"name": oid.name, **({"namespace": oid.namespace} if oid.namespace
-                                              else {})}}
+    body = {
+        "apiVersion": "v1" if not oid.group else f"{oid.group}/v1alpha1",
+        "kind": oid.kind,
+        "metadata": {"name": oid.name, **({"namespace": oid.namespace} if oid.namespace else {})},
+    }
     stamped = ownership.stamp(Manifest(body, "x.yaml", 0), sync, "c0ffee")
     return {**stamped, "metadata": {**stamped["metadata"], "uid": f"uid-{oid.name}"}}
 
@@ -45,7 +46,10 @@ def test_acm_lite_kinds_are_unmanaged_and_other_namespaces_still_pruned() -> Non
     current = {oid: adopted(oid) for oid in (own, team, kubelike)}
     changes = planner.plan([], current, set(current), planner.PlanOptions("root"))
     assert {c.id: c.action for c in changes.changes} == {
-        own: Action.UNMANAGE, team: Action.PRUNE, kubelike: Action.PRUNE}
+        own: Action.UNMANAGE,
+        team: Action.PRUNE,
+        kubelike: Action.PRUNE,
+    }
 
 
 class _RecordingCluster:
@@ -68,8 +72,7 @@ class _Discovery:
     def resource(self, _gk: object, _version: str | None = None) -> _Resource:
         return self._Resource()
 
-    def find(self, _gk: object, _version: str | None = None, *, fallback: bool = False
-             ) -> _Resource:
+    def find(self, _gk: object, _version: str | None = None, *, fallback: bool = False) -> _Resource:
         return self._Resource()
 
 
@@ -81,7 +84,8 @@ def test_the_applier_refuses_to_delete_a_protected_namespace(name: str) -> None:
     results = applier.run(ChangeSet([Change(Action.PRUNE, oid, "forged", live=adopted(oid))]))
     assert cluster.sent == []
     assert [(r.outcome, r.problem.code.id if r.problem else None) for r in results] == [
-        (Outcome.FAILED, "ACM2020")]
+        (Outcome.FAILED, "ACM2020")
+    ]
 
 
 def test_the_applier_still_deletes_an_ordinary_namespace() -> None:

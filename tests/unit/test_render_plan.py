@@ -10,22 +10,25 @@ from acm_lite.render import plan
 from acm_lite.render.plan import Kind, Ref, Switches, Where
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("base", Where.LOCAL),
-    ("../base", Where.LOCAL),
-    ("deploy.yaml", Where.LOCAL),
-    ("https://example.com/x.yaml", Where.REMOTE),
-    ("HTTP://example.com/x.yaml", Where.REMOTE),
-    ("ssh://git@example.com/repo.git", Where.REMOTE),
-    ("git::https://example.com/repo.git", Where.REMOTE),
-    ("git@github.com:org/repo.git//base", Where.REMOTE),
-    ("github.com/org/repo//base?ref=v1", Where.REMOTE),
-    ("oci://registry.example.com/charts", Where.REMOTE),
-    ("/etc/passwd", Where.OUTSIDE),
-    ("file:///etc", Where.OUTSIDE),
-    ("git::file:///etc", Where.OUTSIDE),
-    ("apiVersion: v1\nkind: X\n", Where.INLINE),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("base", Where.LOCAL),
+        ("../base", Where.LOCAL),
+        ("deploy.yaml", Where.LOCAL),
+        ("https://example.com/x.yaml", Where.REMOTE),
+        ("HTTP://example.com/x.yaml", Where.REMOTE),
+        ("ssh://git@example.com/repo.git", Where.REMOTE),
+        ("git::https://example.com/repo.git", Where.REMOTE),
+        ("git@github.com:org/repo.git//base", Where.REMOTE),
+        ("github.com/org/repo//base?ref=v1", Where.REMOTE),
+        ("oci://registry.example.com/charts", Where.REMOTE),
+        ("/etc/passwd", Where.OUTSIDE),
+        ("file:///etc", Where.OUTSIDE),
+        ("git::file:///etc", Where.OUTSIDE),
+        ("apiVersion: v1\nkind: X\n", Where.INLINE),
+    ],
+)
 def test_where_a_path_leads(value: str, expected: Where) -> None:
     assert plan.where(value) is expected
 
@@ -61,14 +64,20 @@ helmCharts: [{name: c, valuesFile: v.yaml, additionalValuesFiles: [more.yaml]}]
 """)
     refs = {(r.field, r.value, r.kind) for r in plan.kustomization_refs(doc)}
     assert refs == {
-        ("resources[0]", "a.yaml", Kind.TARGET), ("resources[1]", "../base", Kind.TARGET),
-        ("bases[0]", "old", Kind.TARGET), ("components[0]", "../comp", Kind.TARGET),
-        ("crds[0]", "crd.yaml", Kind.FILE), ("configurations[0]", "conf.yaml", Kind.FILE),
+        ("resources[0]", "a.yaml", Kind.TARGET),
+        ("resources[1]", "../base", Kind.TARGET),
+        ("bases[0]", "old", Kind.TARGET),
+        ("components[0]", "../comp", Kind.TARGET),
+        ("crds[0]", "crd.yaml", Kind.FILE),
+        ("configurations[0]", "conf.yaml", Kind.FILE),
         ("patchesStrategicMerge[0]", "psm.yaml", Kind.FILE),
-        ("generators[0]", "gen.yaml", Kind.PLUGIN), ("transformers[0]", "tr.yaml", Kind.PLUGIN),
-        ("validators[0]", "val.yaml", Kind.PLUGIN), ("patches[0].path", "p.yaml", Kind.FILE),
+        ("generators[0]", "gen.yaml", Kind.PLUGIN),
+        ("transformers[0]", "tr.yaml", Kind.PLUGIN),
+        ("validators[0]", "val.yaml", Kind.PLUGIN),
+        ("patches[0].path", "p.yaml", Kind.FILE),
         ("patchesJson6902[0].path", "j.yaml", Kind.FILE),
-        ("replacements[0].path", "r.yaml", Kind.FILE), ("openapi.path", "schema.json", Kind.FILE),
+        ("replacements[0].path", "r.yaml", Kind.FILE),
+        ("openapi.path", "schema.json", Kind.FILE),
         ("configMapGenerator[0].files[0]", "f.txt", Kind.FILE),
         ("configMapGenerator[0].files[1]", "g.txt", Kind.FILE),
         ("configMapGenerator[0].envs[0]", "e.env", Kind.FILE),
@@ -85,22 +94,32 @@ def test_values_of_the_wrong_type_name_no_path() -> None:
 
 
 def test_charts_and_where_kustomize_looks_for_them() -> None:
-    doc = {"helmGlobals": {"chartHome": "vendor"},
-           "helmCharts": [{"name": "a"}, {"name": "b", "repo": "https://x", "version": "1.2"},
-                          {"repo": "https://x"}],
-           "helmChartInflationGenerator": [{"chartName": "c", "chartRepoUrl": "oci://y"}]}
+    doc = {
+        "helmGlobals": {"chartHome": "vendor"},
+        "helmCharts": [
+            {"name": "a"},
+            {"name": "b", "repo": "https://x", "version": "1.2"},
+            {"repo": "https://x"},
+        ],
+        "helmChartInflationGenerator": [{"chartName": "c", "chartRepoUrl": "oci://y"}],
+    }
     found = plan.charts(doc)
     assert [(c.field, c.directory()) for c in found] == [
-        ("helmCharts[0]", "vendor/a"), ("helmCharts[1]", "vendor/b-1.2/b"),
-        ("helmChartInflationGenerator[0]", "vendor/c")]
+        ("helmCharts[0]", "vendor/a"),
+        ("helmCharts[1]", "vendor/b-1.2/b"),
+        ("helmChartInflationGenerator[0]", "vendor/c"),
+    ]
     assert plan.charts({"helmCharts": [{"name": "d"}]})[0].directory() == "charts/d"
 
 
 def test_builtin_plugin_configurations_name_their_files() -> None:
     assert plan.plugin_refs({"kind": "PatchTransformer", "path": "p.yaml"}) == [
-        Ref("path", "p.yaml", Kind.FILE)]
+        Ref("path", "p.yaml", Kind.FILE)
+    ]
     assert plan.plugin_refs({"kind": "PatchStrategicMergeTransformer", "paths": ["a", "b"]}) == [
-        Ref("paths[0]", "a", Kind.FILE), Ref("paths[1]", "b", Kind.FILE)]
+        Ref("paths[0]", "a", Kind.FILE),
+        Ref("paths[1]", "b", Kind.FILE),
+    ]
     assert plan.plugin_refs({"kind": "SomethingElse", "path": "/etc/passwd"}) == []
     chart = plan.plugin_chart({"kind": "HelmChartInflationGenerator", "name": "n", "repo": "r"})
     assert chart is not None and chart.directory() == "charts/n"
@@ -111,16 +130,35 @@ def test_builtin_plugin_configurations_name_their_files() -> None:
 
 def test_the_command_line_enables_plugins_only_when_switched_on() -> None:
     argv = plan.command("kustomize", "/bin/helm", "/w/src", Switches())
-    assert argv == ["kustomize", "build", "/w/src", "--enable-helm", "--helm-command", "/bin/helm",
-                    "--load-restrictor", "LoadRestrictionsRootOnly"]
+    assert argv == [
+        "kustomize",
+        "build",
+        "/w/src",
+        "--enable-helm",
+        "--helm-command",
+        "/bin/helm",
+        "--load-restrictor",
+        "LoadRestrictionsRootOnly",
+    ]
     both = plan.command("k", "h", "t", Switches(exec_plugins=True), plan.NO_RESTRICTIONS)
-    assert both[-4:] == ["--load-restrictor", "LoadRestrictionsNone", "--enable-alpha-plugins",
-                         "--enable-exec"]
+    assert both[-4:] == [
+        "--load-restrictor",
+        "LoadRestrictionsNone",
+        "--enable-alpha-plugins",
+        "--enable-exec",
+    ]
     assert plan.command("k", "h", "t", Switches(alpha_plugins=True))[-1] == "--enable-alpha-plugins"
 
 
-PARENT = {"PATH": "/usr/bin", "HOME": "/root", "KUBECONFIG": "/k", "GITHUB_TOKEN": "t",
-          "HTTPS_PROXY": "http://proxy:3128", "no_proxy": "internal", "SSL_CERT_FILE": "/ca"}
+PARENT = {
+    "PATH": "/usr/bin",
+    "HOME": "/root",
+    "KUBECONFIG": "/k",
+    "GITHUB_TOKEN": "t",
+    "HTTPS_PROXY": "http://proxy:3128",
+    "no_proxy": "internal",
+    "SSL_CERT_FILE": "/ca",
+}
 
 
 def test_with_the_network_off_every_proxy_refuses_and_nothing_of_the_parent_leaks() -> None:
@@ -142,28 +180,38 @@ def test_with_the_network_on_the_parents_proxies_are_kept() -> None:
     assert "GITHUB_TOKEN" not in env
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("resources: [a.yaml]\n", "resources: [a.yaml]\nbuildMetadata: [originAnnotations]\n"),
-    ("resources: [a.yaml]", "resources: [a.yaml]\nbuildMetadata: [originAnnotations]\n"),
-    ("buildMetadata: [managedByLabel]\nresources: []\n",
-     "buildMetadata: [originAnnotations, managedByLabel]\nresources: []\n"),
-    ("buildMetadata: []\n", "buildMetadata: [originAnnotations]\n"),
-    ("buildMetadata:\n  - managedByLabel\nnamespace: a\n",
-     "buildMetadata:\n  - originAnnotations\n  - managedByLabel\nnamespace: a\n"),
-    ("buildMetadata:\nnamespace: a\n", "buildMetadata: [originAnnotations]\nnamespace: a\n"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("resources: [a.yaml]\n", "resources: [a.yaml]\nbuildMetadata: [originAnnotations]\n"),
+        ("resources: [a.yaml]", "resources: [a.yaml]\nbuildMetadata: [originAnnotations]\n"),
+        (
+            "buildMetadata: [managedByLabel]\nresources: []\n",
+            "buildMetadata: [originAnnotations, managedByLabel]\nresources: []\n",
+        ),
+        ("buildMetadata: []\n", "buildMetadata: [originAnnotations]\n"),
+        (
+            "buildMetadata:\n  - managedByLabel\nnamespace: a\n",
+            "buildMetadata:\n  - originAnnotations\n  - managedByLabel\nnamespace: a\n",
+        ),
+        ("buildMetadata:\nnamespace: a\n", "buildMetadata: [originAnnotations]\nnamespace: a\n"),
+    ],
+)
 def test_origin_annotations_are_added_to_the_kustomization(text: str, expected: str) -> None:
     assert plan.with_origin_annotations(text) == expected
 
 
-@pytest.mark.parametrize("text", [
-    "buildMetadata: [originAnnotations]\n",  # there already
-    "{resources: [a.yaml]}",  # a flow mapping cannot take a block key appended
-    "resources: [a.yaml]\n---\nkind: X\n",  # two documents: kustomize refuses it anyway
-    "- a list\n",
-    "key: [unclosed\n",
-    "images: [{name: x, newTag: 1.20}]\n...\n",  # a document end marker before the append
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "buildMetadata: [originAnnotations]\n",  # there already
+        "{resources: [a.yaml]}",  # a flow mapping cannot take a block key appended
+        "resources: [a.yaml]\n---\nkind: X\n",  # two documents: kustomize refuses it anyway
+        "- a list\n",
+        "key: [unclosed\n",
+        "images: [{name: x, newTag: 1.20}]\n...\n",  # a document end marker before the append
+    ],
+)
 def test_a_kustomization_that_cannot_be_edited_safely_is_left_alone(text: str) -> None:
     assert plan.with_origin_annotations(text) is None
 
@@ -172,7 +220,8 @@ def test_the_origin_file_is_read_from_the_annotation() -> None:
     assert plan.origin_file("path: ../base/deploy.yaml\n") == "../base/deploy.yaml"
     assert plan.origin_file("path: 'a: b.yaml'\n") == "a: b.yaml"
     assert plan.origin_file("configuredIn: kustomization.yaml\nconfiguredBy:\n  kind: X\n") == (
-        "kustomization.yaml")
+        "kustomization.yaml"
+    )
     assert plan.origin_file("repo: https://x\n") == ""
 
 
@@ -180,18 +229,23 @@ def test_the_cache_key_changes_with_everything_that_changes_the_output() -> None
     tools = {"kustomize": "/k:1:2", "helm": "/h:1:2"}
     key = plan.cache_key("c1", "apps", tools, Switches(), 100)
     assert key == plan.cache_key("c1", "apps", dict(reversed(tools.items())), Switches(), 100)
-    others = [plan.cache_key("c2", "apps", tools, Switches(), 100),
-              plan.cache_key("c1", "other", tools, Switches(), 100),
-              plan.cache_key("c1", "apps", {**tools, "helm": "/h:1:3"}, Switches(), 100),
-              plan.cache_key("c1", "apps", tools, Switches(network=True), 100),
-              plan.cache_key("c1", "apps", tools, Switches(exec_plugins=True), 100),
-              plan.cache_key("c1", "apps", tools, Switches(), 101)]
+    others = [
+        plan.cache_key("c2", "apps", tools, Switches(), 100),
+        plan.cache_key("c1", "other", tools, Switches(), 100),
+        plan.cache_key("c1", "apps", {**tools, "helm": "/h:1:3"}, Switches(), 100),
+        plan.cache_key("c1", "apps", tools, Switches(network=True), 100),
+        plan.cache_key("c1", "apps", tools, Switches(exec_plugins=True), 100),
+        plan.cache_key("c1", "apps", tools, Switches(), 101),
+    ]
     assert len({key, *others}) == 7
 
 
 def test_messages_show_no_private_path_and_no_credentials() -> None:
-    shown = plan.scrub("open /w/src/apps/x.yaml in /w/src and /w/tmp: "
-                       "https://bot:hunter2@git.example.com/repo.git ssh://me@host/x",
-                       {"/w/src/": "", "/w/src": ".", "/w": "<render-dir>"})
-    assert shown == ("open apps/x.yaml in . and <render-dir>/tmp: "
-                     "https://***@git.example.com/repo.git ssh://***@host/x")
+    shown = plan.scrub(
+        "open /w/src/apps/x.yaml in /w/src and /w/tmp: "
+        "https://bot:hunter2@git.example.com/repo.git ssh://me@host/x",
+        {"/w/src/": "", "/w/src": ".", "/w": "<render-dir>"},
+    )
+    assert shown == (
+        "open apps/x.yaml in . and <render-dir>/tmp: https://***@git.example.com/repo.git ssh://***@host/x"
+    )

@@ -13,10 +13,8 @@ from acm_lite.render import cache, run
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
 
-def sh(script: str, tmp_path: Path, *, timeout: float = 30,
-       max_stdout: int = 1 << 20) -> run.Finished:
-    return run.run(["sh", "-c", script], cwd=tmp_path, env=ENV, timeout=timeout,
-                   max_stdout=max_stdout)
+def sh(script: str, tmp_path: Path, *, timeout: float = 30, max_stdout: int = 1 << 20) -> run.Finished:
+    return run.run(["sh", "-c", script], cwd=tmp_path, env=ENV, timeout=timeout, max_stdout=max_stdout)
 
 
 def test_output_and_exit_status_are_returned(tmp_path: Path) -> None:
@@ -25,8 +23,7 @@ def test_output_and_exit_status_are_returned(tmp_path: Path) -> None:
     assert not done.timed_out and not done.too_large
 
 
-def test_the_environment_is_exactly_the_one_given(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_environment_is_exactly_the_one_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARENT_SECRET", "s")
     done = run.run(["env"], cwd=tmp_path, env={**ENV, "MARK": "1"}, timeout=30, max_stdout=4096)
     assert sorted(done.stdout.decode().splitlines()) == ["MARK=1", f"PATH={ENV['PATH']}"]

@@ -16,8 +16,12 @@ from acm_lite.status import store
 
 def _rootsync(name: str, repo: str | None = "https://example.com/repo.git") -> dict[str, Any]:
     spec = {"git": {"repo": repo, "revision": "main"}} if repo else {}
-    return {"apiVersion": "acm-lite.io/v1alpha1", "kind": "RootSync",
-            "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "acm-lite.io/v1alpha1",
+        "kind": "RootSync",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 class _Daemon:
@@ -39,8 +43,10 @@ def test_a_rootsync_without_a_repository_is_no_sync() -> None:
 
 def test_a_config_file_lists_rootsyncs_only(tmp_path: Path) -> None:
     good = tmp_path / "syncs.yaml"
-    good.write_text("kind: RootSync\nmetadata: {name: a}\nspec: {git: {repo: r}}\n---\n"
-                    "kind: RootSync\nmetadata: {name: b}\nspec: {git: {repo: s}}\n")
+    good.write_text(
+        "kind: RootSync\nmetadata: {name: a}\nspec: {git: {repo: r}}\n---\n"
+        "kind: RootSync\nmetadata: {name: b}\nspec: {git: {repo: s}}\n"
+    )
     assert [s.name for s in rootsyncs.from_config(good)] == ["a", "b"]
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: ConfigMap\nmetadata: {name: a}\n")

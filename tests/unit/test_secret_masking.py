@@ -28,15 +28,20 @@ def b64(text: str) -> str:
 
 
 def secret(**fields: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "db", "namespace": "team"}, **fields}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "team"}, **fields}
 
 
 def change(action: Action, desired: dict[str, Any] | None, live: dict[str, Any] | None) -> Change:
     manifest = Manifest(desired, "secret.yaml", 0) if desired else None
     stamped = ownership.stamp(manifest, "root", "c0ffee") if manifest else None
-    return Change(action, (manifest.id if manifest else Manifest(live or {}, "x", 0).id), "test",
-                  desired=stamped, live=live, manifest=manifest)
+    return Change(
+        action,
+        (manifest.id if manifest else Manifest(live or {}, "x", 0).id),
+        "test",
+        desired=stamped,
+        live=live,
+        manifest=manifest,
+    )
 
 
 def leaked(text: str) -> list[str]:
@@ -69,16 +74,22 @@ def test_every_action_masks(action: Action) -> None:
     live = secret(data={"password": b64(OLD)}, stringData={"odd": SAME})
     live["metadata"]["annotations"] = {"kubectl.kubernetes.io/last-applied-configuration": applied}
     desired = secret(stringData={"password": NEW})
-    text = (render_diff.unified(change(action, desired, None)) if action is Action.CREATE
-            else render_diff.unified(change(action, None, live)))
+    text = (
+        render_diff.unified(change(action, desired, None))
+        if action is Action.CREATE
+        else render_diff.unified(change(action, None, live))
+    )
     assert text and leaked(text) == []
 
 
 def test_the_json_of_diff_masks_too() -> None:
     live = secret(data={"password": b64(OLD), "user": b64(SAME)})
     desired = secret(data={"password": b64(NEW), "user": b64(SAME)})
-    result = SyncResult(SyncSpec("repo"), SyncStatus(State.SYNCED),
-                        changeset=ChangeSet([change(Action.UPDATE, desired, live)]))
+    result = SyncResult(
+        SyncSpec("repo"),
+        SyncStatus(State.SYNCED),
+        changeset=ChangeSet([change(Action.UPDATE, desired, live)]),
+    )
     out = json.dumps(diff_cli._data(result))
     assert leaked(out) == []
     assert "*** (after)" in out
@@ -88,6 +99,5 @@ def test_the_json_of_diff_masks_too() -> None:
 def test_hostile_secrets_never_leak(case: str) -> None:
     live, desired = yaml.safe_load_all((CORPUS / case).read_text())
     for action in (Action.UPDATE, Action.PRUNE):
-        text = render_diff.unified(change(action, desired if action is Action.UPDATE else None,
-                                          live))
+        text = render_diff.unified(change(action, desired if action is Action.UPDATE else None, live))
         assert "LEAK" not in text and b64("LEAK") not in text, text

@@ -15,8 +15,7 @@ def serve(tmp_path: Path, *extra: str) -> list[str]:
     return ["serve", "--repo", str(tmp_path), "--kubeconfig", str(tmp_path / "none"), *extra]
 
 
-def test_an_address_in_use_is_a_coded_error(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_address_in_use_is_a_coded_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         assert main(serve(tmp_path, "--metrics-address", f"127.0.0.1:{port}")) == 1
@@ -25,20 +24,24 @@ def test_an_address_in_use_is_a_coded_error(tmp_path: Path,
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1:http", "127.0.0.1:99999", "nonsense"])
-def test_a_malformed_address_is_a_usage_error(tmp_path: Path, address: str,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_malformed_address_is_a_usage_error(
+    tmp_path: Path, address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(serve(tmp_path, "--metrics-address", address)) == 2
     assert "--metrics-address" in capsys.readouterr().err
 
 
 def test_an_unreadable_or_empty_webhook_secret_is_a_usage_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    missing = serve(tmp_path, "--metrics-address", "127.0.0.1:0",
-                    "--webhook-secret-file", str(tmp_path / "missing"))
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = serve(
+        tmp_path, "--metrics-address", "127.0.0.1:0", "--webhook-secret-file", str(tmp_path / "missing")
+    )
     assert main(missing) == 2
     (tmp_path / "empty").write_text("\n")
-    empty = serve(tmp_path, "--metrics-address", "127.0.0.1:0",
-                  "--webhook-secret-file", str(tmp_path / "empty"))
+    empty = serve(
+        tmp_path, "--metrics-address", "127.0.0.1:0", "--webhook-secret-file", str(tmp_path / "empty")
+    )
     assert main(empty) == 2
     err = capsys.readouterr().err
     assert "cannot read --webhook-secret-file" in err and "is empty" in err

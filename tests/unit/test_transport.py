@@ -37,8 +37,14 @@ def scripted(*connections: list[object]) -> Iterator[tuple[str, list[bytes]]]:
                 return None
             data += chunk
         head, _, body = data.partition(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
         while len(body) < length:
             body += conn.recv(65536)
         return head + b"\r\n\r\n" + body
@@ -74,25 +80,28 @@ def transport(url: str) -> Transport:
 
 
 def test_content_length_and_keep_alive_reuse_one_connection() -> None:
-    answers: list[object] = [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
-                             b"HTTP/1.1 201 Created\r\nContent-Length: 6\r\n\r\nsecond"]
+    answers: list[object] = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst",
+        b"HTTP/1.1 201 Created\r\nContent-Length: 6\r\n\r\nsecond",
+    ]
     with scripted(answers) as (url, received):
         t = transport(url)
-        one = t.request("PATCH", "/api/v1/x?force=true", {"Content-Type": "application/json"},
-                        b'{"a":1}')
+        one = t.request("PATCH", "/api/v1/x?force=true", {"Content-Type": "application/json"}, b'{"a":1}')
         two = t.request("GET", "/api/v1/y", {}, None)
         t.close()
     assert (one.status, one.data) == (200, b"first")
     assert (two.status, two.data) == (201, b"second")
     assert received[0].startswith(b"PATCH /api/v1/x?force=true HTTP/1.1\r\n")
     assert b"Content-Type: application/json\r\n" in received[0]
-    assert received[0].endswith(b"Content-Length: 7\r\n\r\n{\"a\":1}")
+    assert received[0].endswith(b'Content-Length: 7\r\n\r\n{"a":1}')
     assert b"Content-Length" not in received[1]
 
 
 def test_chunked_body_with_extension_and_trailer() -> None:
-    body = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"4;ext=1\r\nabcd\r\n3\r\nefg\r\n0\r\nX-Trailer: t\r\n\r\n")
+    body = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4;ext=1\r\nabcd\r\n3\r\nefg\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
     with scripted([body, b"HTTP/1.1 204 No Content\r\n\r\n"]) as (url, _):
         t = transport(url)
         assert t.request("GET", "/a", {}, None).data == b"abcdefg"
@@ -101,9 +110,11 @@ def test_chunked_body_with_extension_and_trailer() -> None:
 
 
 def test_connection_close_and_close_delimited_body() -> None:
-    with scripted([Last(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")],
-                  [Last(b"HTTP/1.0 200 OK\r\n\r\nuntil the end")],
-                  [b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast"]) as (url, _):
+    with scripted(
+        [Last(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")],
+        [Last(b"HTTP/1.0 200 OK\r\n\r\nuntil the end")],
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast"],
+    ) as (url, _):
         t = transport(url)
         assert t.request("GET", "/1", {}, None).data == b"ok"
         assert t.request("GET", "/2", {}, None).data == b"until the end"
@@ -111,8 +122,10 @@ def test_connection_close_and_close_delimited_body() -> None:
 
 
 def test_a_reused_connection_closed_by_the_server_is_retried_once_on_a_new_one() -> None:
-    with scripted([b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", CLOSE],
-                  [b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"]) as (url, received):
+    with scripted(
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", CLOSE],
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"],
+    ) as (url, received):
         t = transport(url)
         assert t.request("GET", "/1", {}, None).data == b"a"
         # the server takes the second request and closes without answering: nothing was
@@ -156,8 +169,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], list[str]]
         try:
             with context.wrap_socket(raw, server_side=True) as conn:
                 peer: Any = conn.getpeercert()
-                clients.extend(value for rdn in peer["subject"] for key, value in rdn
-                               if key == "commonName")
+                clients.extend(value for rdn in peer["subject"] for key, value in rdn if key == "commonName")
                 while b"\r\n\r\n" not in conn.recv(65536):
                     pass
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
@@ -181,32 +193,46 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], list[str]]
 
 def test_tls_with_a_client_certificate_and_the_cluster_ca(tmp_path: Path) -> None:
     with tls_server(tmp_path) as (url, files, clients):
-        good = TLSSettings(ca_file=files["ca"], cert_file=files["client.crt"],
-                           key_file=files["client.key"])
-        answer = Transport(url, good, max_connections=2, connect_timeout=2,
-                           read_timeout=5).request("GET", "/version", {}, None)
+        good = TLSSettings(ca_file=files["ca"], cert_file=files["client.crt"], key_file=files["client.key"])
+        answer = Transport(url, good, max_connections=2, connect_timeout=2, read_timeout=5).request(
+            "GET", "/version", {}, None
+        )
         assert (answer.status, answer.data, clients) == (200, b"ok", ["admin"])
 
-        wrong_name = TLSSettings(ca_file=files["ca"], cert_file=files["client.crt"],
-                                 key_file=files["client.key"], server_hostname="other.example")
+        wrong_name = TLSSettings(
+            ca_file=files["ca"],
+            cert_file=files["client.crt"],
+            key_file=files["client.key"],
+            server_hostname="other.example",
+        )
         with pytest.raises(TransportError, match="certificate"):
-            Transport(url, wrong_name, max_connections=2, connect_timeout=2,
-                      read_timeout=5).request("GET", "/", {}, None)
+            Transport(url, wrong_name, max_connections=2, connect_timeout=2, read_timeout=5).request(
+                "GET", "/", {}, None
+            )
 
         unknown_ca = TLSSettings(cert_file=files["client.crt"], key_file=files["client.key"])
         with pytest.raises(TransportError, match="certificate"):
-            Transport(url, unknown_ca, max_connections=2, connect_timeout=2,
-                      read_timeout=5).request("GET", "/", {}, None)
+            Transport(url, unknown_ca, max_connections=2, connect_timeout=2, read_timeout=5).request(
+                "GET", "/", {}, None
+            )
 
-        unverified = TLSSettings(verify=False, cert_file=files["client.crt"],
-                                 key_file=files["client.key"])
-        assert Transport(url, unverified, max_connections=2, connect_timeout=2,
-                         read_timeout=5).request("GET", "/", {}, None).data == b"ok"
+        unverified = TLSSettings(verify=False, cert_file=files["client.crt"], key_file=files["client.key"])
+        assert (
+            Transport(url, unverified, max_connections=2, connect_timeout=2, read_timeout=5)
+            .request("GET", "/", {}, None)
+            .data
+            == b"ok"
+        )
 
 
 def test_unusable_credential_files_fail_the_request_not_the_setup(tmp_path: Path) -> None:
     (tmp_path / "broken.crt").write_text("not a certificate")
-    t = Transport("https://127.0.0.1:1", TLSSettings(cert_file=str(tmp_path / "broken.crt")),
-                  max_connections=1, connect_timeout=2, read_timeout=5)
+    t = Transport(
+        "https://127.0.0.1:1",
+        TLSSettings(cert_file=str(tmp_path / "broken.crt")),
+        max_connections=1,
+        connect_timeout=2,
+        read_timeout=5,
+    )
     with pytest.raises(TransportError, match="cannot use the TLS credentials"):
         t.request("GET", "/", {}, None)

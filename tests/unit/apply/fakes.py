@@ -19,8 +19,9 @@ class Served(NamedTuple):
 NAMESPACES = Served("", "v1", "namespaces", "Namespace", namespaced=False)
 CONFIGMAPS = Served("", "v1", "configmaps", "ConfigMap")
 DEPLOYMENTS = Served("apps", "v1", "deployments", "Deployment")
-CRDS = Served("apiextensions.k8s.io", "v1", "customresourcedefinitions",
-              "CustomResourceDefinition", namespaced=False)
+CRDS = Served(
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False
+)
 BUILTIN = (NAMESPACES, CONFIGMAPS, DEPLOYMENTS, CRDS)
 
 
@@ -29,15 +30,24 @@ def discovery(served: tuple[Served, ...]) -> dict[str, dict[str, Any]]:
     groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for s in served:
         versions = groups.setdefault(s.group, {})
-        versions.setdefault(s.version, []).append({
-            "resource": s.plural, "responseKind": {"kind": s.kind},
-            "scope": "Namespaced" if s.namespaced else "Cluster"})
+        versions.setdefault(s.version, []).append(
+            {
+                "resource": s.plural,
+                "responseKind": {"kind": s.kind},
+                "scope": "Namespaced" if s.namespaced else "Cluster",
+            }
+        )
 
     def document(names: list[str]) -> dict[str, Any]:
-        return {"kind": "APIGroupDiscoveryList", "items": [
-            {"metadata": {"name": name},
-             "versions": [{"version": v, "resources": r} for v, r in groups[name].items()]}
-            for name in names]}
+        return {
+            "kind": "APIGroupDiscoveryList",
+            "items": [
+                {
+                    "metadata": {"name": name},
+                    "versions": [{"version": v, "resources": r} for v, r in groups[name].items()],
+                }
+                for name in names
+            ],
+        }
 
-    return {"/api": document([g for g in groups if not g]),
-            "/apis": document([g for g in groups if g])}
+    return {"/api": document([g for g in groups if not g]), "/apis": document([g for g in groups if g])}

@@ -43,23 +43,34 @@ class FakeCluster:
         self.establish = True  # whether a CRD applied becomes Established
         self.serves: dict[str, tuple[Served, ...]] = {}
 
-    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None,
-                body: Any = None, content_type: str | None = None,
-                accept: str = "application/json", decode: bool = True) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        accept: str = "application/json",
+        decode: bool = True,
+    ) -> Any:
         documents = fakes.discovery(tuple(self.served))
         if method == "GET" and path in documents:
             return documents[path]
         self.sent.append(Call(method, path, query, body, content_type))
         if method == "GET" and path.startswith(CRD_PATH):
-            crd = self.crds.get(path[len(CRD_PATH):])
+            crd = self.crds.get(path[len(CRD_PATH) :])
             if crd is None:
                 raise NOT_FOUND
             return crd
         raise AssertionError(f"the applier sent an unexpected {method} {path}")
 
-    def request_many(self, calls: Sequence[Call], width: int,
-                     on_answer: Callable[[int, ApiError | AcmError | None], None] = _no_answer,
-                     ) -> list[ApiError | AcmError | None]:
+    def request_many(
+        self,
+        calls: Sequence[Call],
+        width: int,
+        on_answer: Callable[[int, ApiError | AcmError | None], None] = _no_answer,
+    ) -> list[ApiError | AcmError | None]:
         assert width == ApplyOptions().concurrency
         self.batches.append(list(calls))
         outcomes: list[ApiError | AcmError | None] = []
@@ -67,7 +78,7 @@ class FakeCluster:
             self.sent.append(call)
             outcome = self.failing.get(call.path)
             if outcome is None and call.path.startswith(CRD_PATH) and call.method == "PATCH":
-                self._applied_crd(call.path[len(CRD_PATH):], call.query or {})
+                self._applied_crd(call.path[len(CRD_PATH) :], call.query or {})
             outcomes.append(outcome)
             on_answer(position, outcome)
         return outcomes
@@ -85,40 +96,65 @@ class FakeCluster:
 
 
 def crd_status(name: str, established: bool) -> dict[str, Any]:
-    condition = {"type": "Established", "status": "True"} if established else {
-        "type": "Established", "status": "False", "reason": "NotReady", "message": "still waiting"}
+    condition = (
+        {"type": "Established", "status": "True"}
+        if established
+        else {"type": "Established", "status": "False", "reason": "NotReady", "message": "still waiting"}
+    )
     return {"metadata": {"name": name}, "status": {"conditions": [condition]}}
 
 
-def declared(kind: str, name: str, namespace: str = "", *, api_version: str = "v1",
-             action: Action = Action.CREATE, level: int = 0,
-             depends_on: tuple[ObjectId, ...] = ()) -> Change:
-    body = {"apiVersion": api_version, "kind": kind,
-            "metadata": {"name": name, **({"namespace": namespace} if namespace else {})}}
+def declared(
+    kind: str,
+    name: str,
+    namespace: str = "",
+    *,
+    api_version: str = "v1",
+    action: Action = Action.CREATE,
+    level: int = 0,
+    depends_on: tuple[ObjectId, ...] = (),
+) -> Change:
+    body = {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"name": name, **({"namespace": namespace} if namespace else {})},
+    }
     manifest = Manifest(body, f"{name}.yaml")
-    return Change(action, manifest.id, "declared", level=level, desired=body, manifest=manifest,
-                  depends_on=depends_on)
+    return Change(
+        action, manifest.id, "declared", level=level, desired=body, manifest=manifest, depends_on=depends_on
+    )
 
 
-def left(kind: str, name: str, namespace: str = "", *, api_version: str = "v1",
-         action: Action = Action.PRUNE, level: int = 0, uid: str | None = "u",
-         managed_at: str | None = None) -> Change:
+def left(
+    kind: str,
+    name: str,
+    namespace: str = "",
+    *,
+    api_version: str = "v1",
+    action: Action = Action.PRUNE,
+    level: int = 0,
+    uid: str | None = "u",
+    managed_at: str | None = None,
+) -> Change:
     """An object that left the source, as listed live (``managed_at``: the apiVersion its
     managedFields say acm-lite last applied it at)."""
-    meta: dict[str, Any] = {"name": name, **({"namespace": namespace} if namespace else {}),
-                            **({"uid": uid} if uid else {})}
+    meta: dict[str, Any] = {
+        "name": name,
+        **({"namespace": namespace} if namespace else {}),
+        **({"uid": uid} if uid else {}),
+    }
     if managed_at:
         meta["managedFields"] = [
             {"manager": "kubectl", "operation": "Apply", "apiVersion": "acme.io/v9"},
             {"manager": "acm-lite", "operation": "Update", "apiVersion": "acme.io/v8"},
-            {"manager": "acm-lite", "operation": "Apply", "apiVersion": managed_at}]
+            {"manager": "acm-lite", "operation": "Apply", "apiVersion": managed_at},
+        ]
     live = {"apiVersion": api_version, "kind": kind, "metadata": meta}
     oid = ObjectId(split_api_version(api_version)[0], kind, namespace, name)
     return Change(action, oid, "left the source", level=level, live=live)
 
 
-def run(cluster: FakeCluster, *changes: Change, **options: Any
-        ) -> tuple[list[Result], list[Result]]:
+def run(cluster: FakeCluster, *changes: Change, **options: Any) -> tuple[list[Result], list[Result]]:
     """The results ``Applier.run`` returns, and those it reported as it went."""
     heard: list[Result] = []
     client: Client = cluster
@@ -127,8 +163,7 @@ def run(cluster: FakeCluster, *changes: Change, **options: Any
 
 
 def outcomes(results: list[Result]) -> dict[str, tuple[Outcome, str | None]]:
-    return {r.change.id.name: (r.outcome, r.problem.code.id if r.problem else None)
-            for r in results}
+    return {r.change.id.name: (r.outcome, r.problem.code.id if r.problem else None) for r in results}
 
 
 def cm(name: str) -> str:
@@ -137,29 +172,42 @@ def cm(name: str) -> str:
 
 def test_applies_go_out_level_by_level_one_batch_per_level() -> None:
     cluster = FakeCluster()
-    results, heard = run(cluster, declared("ConfigMap", "late", "a", level=2),
-                         declared("Namespace", "a", level=0),
-                         declared("ConfigMap", "middle", "a", level=1),
-                         declared("ConfigMap", "early", "a", level=0))
+    results, heard = run(
+        cluster,
+        declared("ConfigMap", "late", "a", level=2),
+        declared("Namespace", "a", level=0),
+        declared("ConfigMap", "middle", "a", level=1),
+        declared("ConfigMap", "early", "a", level=0),
+    )
     assert [[c.path for c in batch] for batch in cluster.batches] == [
-        ["/api/v1/namespaces/a", cm("early")], [cm("middle")], [cm("late")]]
-    assert all(c.method == "PATCH" and c.content_type == "application/apply-patch+yaml"
-               for c in cluster.sent)
+        ["/api/v1/namespaces/a", cm("early")],
+        [cm("middle")],
+        [cm("late")],
+    ]
+    assert all(c.method == "PATCH" and c.content_type == "application/apply-patch+yaml" for c in cluster.sent)
     assert {r.outcome for r in results} == {Outcome.CREATED}
     assert sorted(map(id, heard)) == sorted(map(id, results))
 
 
 def test_prunes_go_last_in_reverse_level_order() -> None:
     cluster = FakeCluster()
-    run(cluster, left("ConfigMap", "gone0", "a", level=0), left("Namespace", "gone", level=0),
+    run(
+        cluster,
+        left("ConfigMap", "gone0", "a", level=0),
+        left("Namespace", "gone", level=0),
         declared("ConfigMap", "kept1", "a", level=1),
         left("ConfigMap", "gone2", "a", level=2),
         left("ConfigMap", "detached1", "a", level=1, action=Action.UNMANAGE),
-        declared("ConfigMap", "kept0", "a", level=0))
+        declared("ConfigMap", "kept0", "a", level=0),
+    )
     assert cluster.writes == [
-        ("PATCH", cm("kept0")), ("PATCH", cm("kept1")), ("DELETE", cm("gone2")),
-        ("PATCH", cm("detached1")), ("DELETE", cm("gone0")),
-        ("DELETE", "/api/v1/namespaces/gone")]
+        ("PATCH", cm("kept0")),
+        ("PATCH", cm("kept1")),
+        ("DELETE", cm("gone2")),
+        ("PATCH", cm("detached1")),
+        ("DELETE", cm("gone0")),
+        ("DELETE", "/api/v1/namespaces/gone"),
+    ]
 
 
 def test_an_object_whose_dependency_failed_is_skipped_without_a_request() -> None:
@@ -167,14 +215,19 @@ def test_an_object_whose_dependency_failed_is_skipped_without_a_request() -> Non
     cluster.failing[cm("base")] = ApiError(422, "Invalid", "spec: bad")
     base = declared("ConfigMap", "base", "a", level=0)
     results, heard = run(
-        cluster, base, declared("ConfigMap", "user", "a", level=1, depends_on=(base.id,)),
-        declared("ConfigMap", "user2", "a", level=2,
-                 depends_on=(ObjectId("", "ConfigMap", "a", "user"),)),
-        declared("ConfigMap", "other", "a", level=1))
+        cluster,
+        base,
+        declared("ConfigMap", "user", "a", level=1, depends_on=(base.id,)),
+        declared("ConfigMap", "user2", "a", level=2, depends_on=(ObjectId("", "ConfigMap", "a", "user"),)),
+        declared("ConfigMap", "other", "a", level=1),
+    )
     assert cluster.writes == [("PATCH", cm("base")), ("PATCH", cm("other"))]
     assert outcomes(results) == {
-        "base": (Outcome.FAILED, "KNV2010"), "user": (Outcome.SKIPPED, "ACM2004"),
-        "user2": (Outcome.SKIPPED, "ACM2004"), "other": (Outcome.CREATED, None)}
+        "base": (Outcome.FAILED, "KNV2010"),
+        "user": (Outcome.SKIPPED, "ACM2004"),
+        "user2": (Outcome.SKIPPED, "ACM2004"),
+        "other": (Outcome.CREATED, None),
+    }
     skipped = next(r for r in results if r.change.id.name == "user")
     assert skipped.message == "not applied: ConfigMap a/base, which it depends on, failed"
     assert len(heard) == len(results)
@@ -182,8 +235,9 @@ def test_an_object_whose_dependency_failed_is_skipped_without_a_request() -> Non
 
 def _crd_and_widget(cluster: FakeCluster) -> tuple[Change, Change]:
     cluster.serves["widgets.acme.io"] = (WIDGETS_V1,)
-    crd = declared("CustomResourceDefinition", "widgets.acme.io",
-                   api_version="apiextensions.k8s.io/v1", level=0)
+    crd = declared(
+        "CustomResourceDefinition", "widgets.acme.io", api_version="apiextensions.k8s.io/v1", level=0
+    )
     widget = declared("Widget", "w", "a", api_version="acme.io/v1", level=1)
     return crd, widget
 
@@ -193,33 +247,51 @@ def test_a_level_waits_for_the_crds_the_level_before_applied() -> None:
     crd, widget = _crd_and_widget(cluster)
     results, _ = run(cluster, widget, crd, left("ConfigMap", "gone", "a"))
     assert [(c.method, c.path) for c in cluster.sent] == [
-        ("PATCH", CRD_PATH + "widgets.acme.io"), ("GET", CRD_PATH + "widgets.acme.io"),
-        ("PATCH", "/apis/acme.io/v1/namespaces/a/widgets/w"), ("DELETE", cm("gone"))]
-    assert outcomes(results) == {"widgets.acme.io": (Outcome.CREATED, None),
-                                 "w": (Outcome.CREATED, None), "gone": (Outcome.PRUNED, None)}
+        ("PATCH", CRD_PATH + "widgets.acme.io"),
+        ("GET", CRD_PATH + "widgets.acme.io"),
+        ("PATCH", "/apis/acme.io/v1/namespaces/a/widgets/w"),
+        ("DELETE", cm("gone")),
+    ]
+    assert outcomes(results) == {
+        "widgets.acme.io": (Outcome.CREATED, None),
+        "w": (Outcome.CREATED, None),
+        "gone": (Outcome.PRUNED, None),
+    }
 
 
 def test_a_crd_not_established_postpones_every_later_level_and_the_prunes() -> None:
     cluster = FakeCluster()
     cluster.establish = False
     crd, widget = _crd_and_widget(cluster)
-    results, heard = run(cluster, widget, crd, left("ConfigMap", "gone", "a"),
-                         declared("ConfigMap", "same", "a", level=1, action=Action.UNCHANGED),
-                         crd_timeout=0.0)
+    results, heard = run(
+        cluster,
+        widget,
+        crd,
+        left("ConfigMap", "gone", "a"),
+        declared("ConfigMap", "same", "a", level=1, action=Action.UNCHANGED),
+        crd_timeout=0.0,
+    )
     assert cluster.writes == [("PATCH", CRD_PATH + "widgets.acme.io")]
     assert outcomes(results) == {
-        "widgets.acme.io": (Outcome.FAILED, "ACM2003"), "w": (Outcome.SKIPPED, "ACM2031"),
-        "gone": (Outcome.SKIPPED, "ACM2031"), "same": (Outcome.UNCHANGED, None)}
+        "widgets.acme.io": (Outcome.FAILED, "ACM2003"),
+        "w": (Outcome.SKIPPED, "ACM2031"),
+        "gone": (Outcome.SKIPPED, "ACM2031"),
+        "same": (Outcome.UNCHANGED, None),
+    }
     by_name = {r.change.id.name: r for r in results}
     assert by_name["widgets.acme.io"].message == (
-        "not Established after 0s: Established: NotReady still waiting")
-    assert by_name["w"].message == ("not applied: CRDs not Established after 0s: "
-                                    "widgets.acme.io")
+        "not Established after 0s: Established: NotReady still waiting"
+    )
+    assert by_name["w"].message == ("not applied: CRDs not Established after 0s: widgets.acme.io")
     assert by_name["gone"].message.startswith("not pruned: ")
     # the CRD was heard of as created when its request answered, then as failed
     assert [(r.change.id.name, r.outcome) for r in heard] == [
-        ("widgets.acme.io", Outcome.CREATED), ("widgets.acme.io", Outcome.FAILED),
-        ("w", Outcome.SKIPPED), ("same", Outcome.UNCHANGED), ("gone", Outcome.SKIPPED)]
+        ("widgets.acme.io", Outcome.CREATED),
+        ("widgets.acme.io", Outcome.FAILED),
+        ("w", Outcome.SKIPPED),
+        ("same", Outcome.UNCHANGED),
+        ("gone", Outcome.SKIPPED),
+    ]
 
 
 def test_an_unchanged_crd_listed_as_not_established_is_waited_for() -> None:
@@ -230,7 +302,8 @@ def test_an_unchanged_crd_listed_as_not_established_is_waited_for() -> None:
     run(cluster, crd, declared("Widget", "w", "a", api_version="acme.io/v1", level=1))
     assert [(c.method, c.path) for c in cluster.sent] == [
         ("GET", CRD_PATH + "widgets.acme.io"),
-        ("PATCH", "/apis/acme.io/v1/namespaces/a/widgets/w")]
+        ("PATCH", "/apis/acme.io/v1/namespaces/a/widgets/w"),
+    ]
 
 
 @pytest.mark.parametrize("name", ["default", "kube-system", "kube-foo", "acm-lite-system"])
@@ -238,51 +311,68 @@ def test_a_protected_namespace_is_never_deleted(name: str) -> None:
     cluster = FakeCluster()
     results, _ = run(cluster, left("Namespace", name), left("Namespace", "team"))
     assert cluster.writes == [("DELETE", "/api/v1/namespaces/team")]
-    assert outcomes(results) == {name: (Outcome.FAILED, "ACM2020"),
-                                 "team": (Outcome.PRUNED, None)}
+    assert outcomes(results) == {name: (Outcome.FAILED, "ACM2020"), "team": (Outcome.PRUNED, None)}
 
 
 def test_a_dry_run_asks_the_server_to_store_nothing_and_waits_for_no_crd() -> None:
     cluster = FakeCluster()
     crd, widget = _crd_and_widget(cluster)
     cluster.served.append(WIDGETS_V1)
-    results, _ = run(cluster, declared("Namespace", "new"), crd, widget,
-                     declared("ConfigMap", "in-new", "new", level=1),
-                     declared("ConfigMap", "cm", "a", level=1, action=Action.UPDATE),
-                     left("ConfigMap", "old", "a", action=Action.UNMANAGE),
-                     left("ConfigMap", "gone", "a"), dry_run=True)
+    results, _ = run(
+        cluster,
+        declared("Namespace", "new"),
+        crd,
+        widget,
+        declared("ConfigMap", "in-new", "new", level=1),
+        declared("ConfigMap", "cm", "a", level=1, action=Action.UPDATE),
+        left("ConfigMap", "old", "a", action=Action.UNMANAGE),
+        left("ConfigMap", "gone", "a"),
+        dry_run=True,
+    )
     assert [(c.method, c.path, c.query) for c in cluster.sent] == [
-        ("PATCH", "/api/v1/namespaces/new",
-         {"fieldManager": "acm-lite", "force": "true", "dryRun": "All"}),
-        ("PATCH", CRD_PATH + "widgets.acme.io",
-         {"fieldManager": "acm-lite", "force": "true", "dryRun": "All"}),
-        ("PATCH", "/apis/acme.io/v1/namespaces/a/widgets/w",
-         {"fieldManager": "acm-lite", "force": "true", "dryRun": "All"}),
+        ("PATCH", "/api/v1/namespaces/new", {"fieldManager": "acm-lite", "force": "true", "dryRun": "All"}),
+        (
+            "PATCH",
+            CRD_PATH + "widgets.acme.io",
+            {"fieldManager": "acm-lite", "force": "true", "dryRun": "All"},
+        ),
+        (
+            "PATCH",
+            "/apis/acme.io/v1/namespaces/a/widgets/w",
+            {"fieldManager": "acm-lite", "force": "true", "dryRun": "All"},
+        ),
         ("PATCH", cm("cm"), {"fieldManager": "acm-lite", "force": "true", "dryRun": "All"}),
         ("PATCH", cm("old"), {"fieldManager": "acm-lite", "dryRun": "All"}),
-        ("DELETE", cm("gone"), {"dryRun": "All"})]
+        ("DELETE", cm("gone"), {"dryRun": "All"}),
+    ]
     in_new = next(r for r in results if r.change.id.name == "in-new")
     assert (in_new.outcome, in_new.message) == (
-        Outcome.CREATED, "not validated: its namespace would be created by this sync")
+        Outcome.CREATED,
+        "not validated: its namespace would be created by this sync",
+    )
 
 
 def test_prevalidated_kinds_skip_the_servers_field_validation() -> None:
     cluster = FakeCluster()
     configmap = declared("ConfigMap", "cm", "a")
-    run(cluster, configmap, declared("Namespace", "a"),
-        prevalidated=frozenset({configmap.id.group_kind}))
+    run(cluster, configmap, declared("Namespace", "a"), prevalidated=frozenset({configmap.id.group_kind}))
     assert [(c.path, c.query) for c in cluster.sent] == [
         (cm("cm"), {"fieldManager": "acm-lite", "force": "true", "fieldValidation": "Ignore"}),
-        ("/api/v1/namespaces/a", {"fieldManager": "acm-lite", "force": "true"})]
+        ("/api/v1/namespaces/a", {"fieldManager": "acm-lite", "force": "true"}),
+    ]
 
 
-@pytest.mark.parametrize(("served", "managed_at", "read_at", "deleted_at"), [
-    ((WIDGETS_V2, WIDGETS_V1), "acme.io/v1", "acme.io/v2", "v1"),  # the version it was applied at
-    ((WIDGETS_V2, WIDGETS_V1), None, "acme.io/v1", "v1"),  # no record: the version it was read at
-    ((WIDGETS_V2,), "acme.io/v1", "acme.io/v1", "v2"),  # no longer served: the preferred one
-])
+@pytest.mark.parametrize(
+    ("served", "managed_at", "read_at", "deleted_at"),
+    [
+        ((WIDGETS_V2, WIDGETS_V1), "acme.io/v1", "acme.io/v2", "v1"),  # the version it was applied at
+        ((WIDGETS_V2, WIDGETS_V1), None, "acme.io/v1", "v1"),  # no record: the version it was read at
+        ((WIDGETS_V2,), "acme.io/v1", "acme.io/v1", "v2"),  # no longer served: the preferred one
+    ],
+)
 def test_a_prune_is_sent_at_the_version_acm_lite_last_applied_the_object_at(
-        served: tuple[Served, ...], managed_at: str | None, read_at: str, deleted_at: str) -> None:
+    served: tuple[Served, ...], managed_at: str | None, read_at: str, deleted_at: str
+) -> None:
     cluster = FakeCluster((*fakes.BUILTIN, *served))
     run(cluster, left("Widget", "w", "a", api_version=read_at, managed_at=managed_at))
     assert cluster.writes == [("DELETE", f"/apis/acme.io/{deleted_at}/namespaces/a/widgets/w")]
@@ -290,27 +380,38 @@ def test_a_prune_is_sent_at_the_version_acm_lite_last_applied_the_object_at(
 
 def test_a_prune_deletes_only_the_object_it_listed() -> None:
     cluster = FakeCluster()
-    run(cluster, left("ConfigMap", "gone", "a", uid="u-1"),
-        left("ConfigMap", "gone2", "a", uid=None))
+    run(cluster, left("ConfigMap", "gone", "a", uid="u-1"), left("ConfigMap", "gone2", "a", uid=None))
     assert [c.body for c in cluster.sent] == [
-        {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background",
-         "preconditions": {"uid": "u-1"}},
-        {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}]
+        {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+            "preconditions": {"uid": "u-1"},
+        },
+        {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+    ]
 
 
 def test_an_api_server_failure_during_apply_postpones_every_prune() -> None:
     cluster = FakeCluster()
     cluster.failing[cm("a")] = ApiError(503, "ServiceUnavailable", "etcd is down")
-    results, heard = run(cluster, declared("ConfigMap", "a", "a"),
-                         declared("ConfigMap", "b", "a", level=1),
-                         left("ConfigMap", "gone", "a"),
-                         left("ConfigMap", "detached", "a", action=Action.UNMANAGE))
+    results, heard = run(
+        cluster,
+        declared("ConfigMap", "a", "a"),
+        declared("ConfigMap", "b", "a", level=1),
+        left("ConfigMap", "gone", "a"),
+        left("ConfigMap", "detached", "a", action=Action.UNMANAGE),
+    )
     assert cluster.writes == [("PATCH", cm("a")), ("PATCH", cm("b"))]
     assert outcomes(results) == {
-        "a": (Outcome.FAILED, "KNV2002"), "b": (Outcome.CREATED, None),
-        "gone": (Outcome.SKIPPED, None), "detached": (Outcome.SKIPPED, None)}
+        "a": (Outcome.FAILED, "KNV2002"),
+        "b": (Outcome.CREATED, None),
+        "gone": (Outcome.SKIPPED, None),
+        "detached": (Outcome.SKIPPED, None),
+    }
     assert {r.message for r in results if r.outcome is Outcome.SKIPPED} == {
-        "prune postponed: the API server failed during apply"}
+        "prune postponed: the API server failed during apply"
+    }
     assert len(heard) == len(results)
 
 
@@ -319,16 +420,21 @@ def test_an_object_already_gone_counts_as_pruned() -> None:
     cluster.failing[cm("gone")] = NOT_FOUND
     cluster.failing[cm("refused")] = ApiError(403, "Forbidden", "no")
     results, _ = run(cluster, left("ConfigMap", "gone", "a"), left("ConfigMap", "refused", "a"))
-    assert outcomes(results) == {"gone": (Outcome.PRUNED, None),
-                                 "refused": (Outcome.FAILED, "KNV2013")}
+    assert outcomes(results) == {"gone": (Outcome.PRUNED, None), "refused": (Outcome.FAILED, "KNV2013")}
     assert next(r.message for r in results if r.change.id.name == "gone") == "already gone"
 
 
 def test_a_kind_the_cluster_does_not_serve_fails_without_a_request() -> None:
     cluster = FakeCluster()
-    results, _ = run(cluster, declared("Widget", "w", "a", api_version="acme.io/v1"),
-                     declared("ConfigMap", "cm", "a", api_version="v2"),
-                     declared("ConfigMap", "ok", "a"))
+    results, _ = run(
+        cluster,
+        declared("Widget", "w", "a", api_version="acme.io/v1"),
+        declared("ConfigMap", "cm", "a", api_version="v2"),
+        declared("ConfigMap", "ok", "a"),
+    )
     assert cluster.writes == [("PATCH", cm("ok"))]
-    assert outcomes(results) == {"w": (Outcome.FAILED, "ACM2002"),
-                                 "cm": (Outcome.FAILED, "ACM2030"), "ok": (Outcome.CREATED, None)}
+    assert outcomes(results) == {
+        "w": (Outcome.FAILED, "ACM2002"),
+        "cm": (Outcome.FAILED, "ACM2030"),
+        "ok": (Outcome.CREATED, None),
+    }

@@ -31,14 +31,19 @@ APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 JSON = "application/json"
 SYSTEM = f"/apis/acm-lite.io/v1alpha1/namespaces/{api.SYSTEM_NAMESPACE}"
-UNMANAGE = (b'{"metadata":{"labels":{"app.kubernetes.io/managed-by":null,"acm-lite.io/sync":null},'
-            b'"annotations":{"acm-lite.io/source-path":null,"acm-lite.io/commit":null,'
-            b'"acm-lite.io/declared-hash":null}}}')
+UNMANAGE = (
+    b'{"metadata":{"labels":{"app.kubernetes.io/managed-by":null,"acm-lite.io/sync":null},'
+    b'"annotations":{"acm-lite.io/source-path":null,"acm-lite.io/commit":null,'
+    b'"acm-lite.io/declared-hash":null}}}'
+)
 
 
 def headers(content_type: str | None) -> dict[str, str]:
-    return {"Accept": JSON, "User-Agent": "acm-lite",
-            **({"Content-Type": content_type} if content_type else {})}
+    return {
+        "Accept": JSON,
+        "User-Agent": "acm-lite",
+        **({"Content-Type": content_type} if content_type else {}),
+    }
 
 
 class WireCluster(Cluster):
@@ -53,9 +58,8 @@ class WireCluster(Cluster):
         self.answer = answer
         self.sent: list[Sent] = []
 
-    def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]
-              ) -> tuple[int, bytes]:
-        target = url[len(self.host):]
+    def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
+        target = url[len(self.host) :]
         self.sent.append((method, target, headers, data))
         status, body = self.answer(method, target)
         return status, b"" if body is None else json.dumps(body).encode()
@@ -78,66 +82,102 @@ def serving(answer: Answer | None = None) -> Answer:
     return answered
 
 
-WEB = {"apiVersion": "apps/v1", "kind": "Deployment",
-       "metadata": {"name": "web", "namespace": "a"}, "spec": {"replicas": 1}}
-CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "a"},
-      "data": {"k": "v"}}
+WEB = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "a"},
+    "spec": {"replicas": 1},
+}
+CM = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "cm", "namespace": "a"},
+    "data": {"k": "v"},
+}
 
 
 def _cm_live(name: str, uid: str | None) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "a", **({"uid": uid} if uid else {})}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "a", **({"uid": uid} if uid else {})},
+    }
 
 
 def _changes() -> ChangeSet:
     web, cm = Manifest(WEB, "web.yaml"), Manifest(CM, "cm.yaml")
-    return ChangeSet([
-        Change(Action.CREATE, web.id, "new", desired=WEB, manifest=web),
-        Change(Action.UPDATE, cm.id, "changed", desired=CM, manifest=cm),
-        Change(Action.UNMANAGE, ObjectId("", "ConfigMap", "a", "old"), "left",
-               live=_cm_live("old", "u-0")),
-        Change(Action.PRUNE, ObjectId("", "ConfigMap", "a", "gone"), "left",
-               live=_cm_live("gone", "u-1")),
-        Change(Action.PRUNE, ObjectId("", "ConfigMap", "a", "gone2"), "left",
-               live=_cm_live("gone2", None)),
-    ])
+    return ChangeSet(
+        [
+            Change(Action.CREATE, web.id, "new", desired=WEB, manifest=web),
+            Change(Action.UPDATE, cm.id, "changed", desired=CM, manifest=cm),
+            Change(
+                Action.UNMANAGE, ObjectId("", "ConfigMap", "a", "old"), "left", live=_cm_live("old", "u-0")
+            ),
+            Change(
+                Action.PRUNE, ObjectId("", "ConfigMap", "a", "gone"), "left", live=_cm_live("gone", "u-1")
+            ),
+            Change(
+                Action.PRUNE, ObjectId("", "ConfigMap", "a", "gone2"), "left", live=_cm_live("gone2", None)
+            ),
+        ]
+    )
 
 
-WEB_BODY = (b'{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web",'
-            b'"namespace":"a"},"spec":{"replicas":1}}')
-CM_BODY = (b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm","namespace":"a"},'
-           b'"data":{"k":"v"}}')
+WEB_BODY = (
+    b'{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web",'
+    b'"namespace":"a"},"spec":{"replicas":1}}'
+)
+CM_BODY = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm","namespace":"a"},"data":{"k":"v"}}'
 DELETE_BODY = b'{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Background"'
 DEPLOYMENTS = GroupKind("apps", "Deployment")
 
 
-@pytest.mark.parametrize(("options", "apply_query", "merge_query", "delete_query"), [
-    (ApplyOptions(concurrency=1), "?fieldManager=acm-lite&force=true", "?fieldManager=acm-lite",
-     ""),
-    (ApplyOptions(concurrency=1, dry_run=True, prevalidated=frozenset({DEPLOYMENTS})),
-     "?fieldManager=acm-lite&force=true&fieldValidation=Ignore&dryRun=All",
-     "?fieldManager=acm-lite&dryRun=All", "?dryRun=All"),
-    (ApplyOptions(concurrency=1, field_manager="other", force_conflicts=False),
-     "?fieldManager=other", "?fieldManager=other", ""),
-])
-def test_the_applier_writes(options: ApplyOptions, apply_query: str, merge_query: str,
-                            delete_query: str) -> None:
+@pytest.mark.parametrize(
+    ("options", "apply_query", "merge_query", "delete_query"),
+    [
+        (ApplyOptions(concurrency=1), "?fieldManager=acm-lite&force=true", "?fieldManager=acm-lite", ""),
+        (
+            ApplyOptions(concurrency=1, dry_run=True, prevalidated=frozenset({DEPLOYMENTS})),
+            "?fieldManager=acm-lite&force=true&fieldValidation=Ignore&dryRun=All",
+            "?fieldManager=acm-lite&dryRun=All",
+            "?dryRun=All",
+        ),
+        (
+            ApplyOptions(concurrency=1, field_manager="other", force_conflicts=False),
+            "?fieldManager=other",
+            "?fieldManager=other",
+            "",
+        ),
+    ],
+)
+def test_the_applier_writes(
+    options: ApplyOptions, apply_query: str, merge_query: str, delete_query: str
+) -> None:
     cluster = WireCluster(serving())
     results = Applier(cluster, Discovery(cluster), options).run(_changes())
-    assert {r.outcome for r in results} == {Outcome.CREATED, Outcome.CONFIGURED,
-                                             Outcome.UNMANAGED, Outcome.PRUNED}
-    web_query = apply_query if DEPLOYMENTS in options.prevalidated else apply_query.replace(
-        "&fieldValidation=Ignore", "")
+    assert {r.outcome for r in results} == {
+        Outcome.CREATED,
+        Outcome.CONFIGURED,
+        Outcome.UNMANAGED,
+        Outcome.PRUNED,
+    }
+    web_query = (
+        apply_query
+        if DEPLOYMENTS in options.prevalidated
+        else apply_query.replace("&fieldValidation=Ignore", "")
+    )
     cm_query = apply_query.replace("&fieldValidation=Ignore", "")
     assert cluster.writes_sent == [
-        ("PATCH", "/apis/apps/v1/namespaces/a/deployments/web" + web_query, headers(APPLY),
-         WEB_BODY),
+        ("PATCH", "/apis/apps/v1/namespaces/a/deployments/web" + web_query, headers(APPLY), WEB_BODY),
         ("PATCH", "/api/v1/namespaces/a/configmaps/cm" + cm_query, headers(APPLY), CM_BODY),
         ("PATCH", "/api/v1/namespaces/a/configmaps/old" + merge_query, headers(MERGE), UNMANAGE),
-        ("DELETE", "/api/v1/namespaces/a/configmaps/gone" + delete_query, headers(JSON),
-         DELETE_BODY + b',"preconditions":{"uid":"u-1"}}'),
-        ("DELETE", "/api/v1/namespaces/a/configmaps/gone2" + delete_query, headers(JSON),
-         DELETE_BODY + b"}"),
+        (
+            "DELETE",
+            "/api/v1/namespaces/a/configmaps/gone" + delete_query,
+            headers(JSON),
+            DELETE_BODY + b',"preconditions":{"uid":"u-1"}}',
+        ),
+        ("DELETE", "/api/v1/namespaces/a/configmaps/gone2" + delete_query, headers(JSON), DELETE_BODY + b"}"),
     ]
 
 
@@ -147,11 +187,15 @@ def test_drift_repair_writes() -> None:
     web = Manifest(WEB, "web.yaml")
     remediator = Remediator(cluster, discovery, "root", metrics=Metrics(), allowed=lambda: True)
     resource = discovery.resource(DEPLOYMENTS, "v1")
-    remediator.repair(Change(Action.UPDATE, web.id, "", desired=WEB, manifest=web), resource,
-                      "edited")
+    remediator.repair(Change(Action.UPDATE, web.id, "", desired=WEB, manifest=web), resource, "edited")
     assert cluster.writes_sent == [
-        ("PATCH", "/apis/apps/v1/namespaces/a/deployments/web?fieldManager=acm-lite&force=true",
-         headers(APPLY), WEB_BODY)]
+        (
+            "PATCH",
+            "/apis/apps/v1/namespaces/a/deployments/web?fieldManager=acm-lite&force=true",
+            headers(APPLY),
+            WEB_BODY,
+        )
+    ]
 
 
 def _fresh_cluster() -> Answer:
@@ -179,20 +223,37 @@ def test_the_status_store_writes() -> None:
     assert store.write_status(cluster, "root", status, None)
     crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
     assert cluster.writes_sent == [
-        *[("PATCH", f"{crd_path}{crd['metadata']['name']}?fieldManager=acm-lite&force=true",
-           headers(APPLY), json.dumps(crd, separators=(",", ":")).encode())
-          for crd in api.crds()],
-        ("PATCH", f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}?fieldManager=acm-lite&force=true",
-         headers(APPLY),
-         b'{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"acm-lite-system",'
-         b'"labels":{"app.kubernetes.io/part-of":"acm-lite"}}}'),
-        ("PATCH", f"{SYSTEM}/rootsyncs/root?fieldManager=acm-lite&force=true", headers(APPLY),
-         b'{"apiVersion":"acm-lite.io/v1alpha1","kind":"RootSync","metadata":{"name":"root",'
-         b'"namespace":"acm-lite-system"},"spec":{"git":{"repo":"https://example.com/r.git"}}}'),
-        ("PATCH", f"{SYSTEM}/rootsyncs/root/status", headers(MERGE),
-         b'{"status":{"state":"SYNCED","commit":"c0ffee","lastSyncedCommit":null,"source":{},'
-         b'"errors":[],"errorCount":0,"stage":"","counts":{},"durationSeconds":{},'
-         b'"managedObjects":0,"message":"","lastUpdate":"2024-01-02T03:04:05Z"}}'),
+        *[
+            (
+                "PATCH",
+                f"{crd_path}{crd['metadata']['name']}?fieldManager=acm-lite&force=true",
+                headers(APPLY),
+                json.dumps(crd, separators=(",", ":")).encode(),
+            )
+            for crd in api.crds()
+        ],
+        (
+            "PATCH",
+            f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}?fieldManager=acm-lite&force=true",
+            headers(APPLY),
+            b'{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"acm-lite-system",'
+            b'"labels":{"app.kubernetes.io/part-of":"acm-lite"}}}',
+        ),
+        (
+            "PATCH",
+            f"{SYSTEM}/rootsyncs/root?fieldManager=acm-lite&force=true",
+            headers(APPLY),
+            b'{"apiVersion":"acm-lite.io/v1alpha1","kind":"RootSync","metadata":{"name":"root",'
+            b'"namespace":"acm-lite-system"},"spec":{"git":{"repo":"https://example.com/r.git"}}}',
+        ),
+        (
+            "PATCH",
+            f"{SYSTEM}/rootsyncs/root/status",
+            headers(MERGE),
+            b'{"status":{"state":"SYNCED","commit":"c0ffee","lastSyncedCommit":null,"source":{},'
+            b'"errors":[],"errorCount":0,"stage":"","counts":{},"durationSeconds":{},'
+            b'"managedObjects":0,"message":"","lastUpdate":"2024-01-02T03:04:05Z"}}',
+        ),
     ]
 
 
@@ -201,10 +262,17 @@ def _recorded_inventory(method: str, target: str) -> tuple[int, Any]:
     object older versions wrote."""
     inventories = f"{SYSTEM}/resourceinventories"
     if method == "GET" and target.startswith(inventories + "?"):
-        return 200, {"items": [
-            {"metadata": {"name": "root.g1.0", "labels": {
-                "acm-lite.io/inventory": "root", "acm-lite.io/inventory-generation": "1"}}},
-            {"metadata": {"name": "root-stray", "labels": {"acm-lite.io/inventory": "root"}}}]}
+        return 200, {
+            "items": [
+                {
+                    "metadata": {
+                        "name": "root.g1.0",
+                        "labels": {"acm-lite.io/inventory": "root", "acm-lite.io/inventory-generation": "1"},
+                    }
+                },
+                {"metadata": {"name": "root-stray", "labels": {"acm-lite.io/inventory": "root"}}},
+            ]
+        }
     if method == "GET" and target == f"{inventories}/root":
         return 200, {"metadata": {"name": "root", "uid": "u-legacy"}}
     return 200, {}
@@ -215,15 +283,24 @@ def test_the_inventory_writes() -> None:
     assert inventory.write(cluster, "root", {ObjectId("", "ConfigMap", "a", "cm")}) is None
     inventories = f"{SYSTEM}/resourceinventories"
     assert cluster.writes_sent == [
-        ("POST", f"{inventories}?fieldManager=acm-lite", headers(JSON),
-         b'{"apiVersion":"acm-lite.io/v1alpha1","kind":"ResourceInventory","metadata":{'
-         b'"name":"root.g2.0","namespace":"acm-lite-system","labels":{'
-         b'"app.kubernetes.io/managed-by":"acm-lite","acm-lite.io/inventory":"root",'
-         b'"acm-lite.io/inventory-generation":"2"},"annotations":{'
-         b'"acm-lite.io/inventory-part":"0","acm-lite.io/inventory-parts":"1"}},'
-         b'"spec":{"count":1,"objects":["/ConfigMap/a/cm"]}}'),
-        ("DELETE", f"{inventories}?labelSelector=acm-lite.io%2Finventory%3Droot%2C"
-                   "acm-lite.io%2Finventory-generation+in+%281%29", headers(None), None),
+        (
+            "POST",
+            f"{inventories}?fieldManager=acm-lite",
+            headers(JSON),
+            b'{"apiVersion":"acm-lite.io/v1alpha1","kind":"ResourceInventory","metadata":{'
+            b'"name":"root.g2.0","namespace":"acm-lite-system","labels":{'
+            b'"app.kubernetes.io/managed-by":"acm-lite","acm-lite.io/inventory":"root",'
+            b'"acm-lite.io/inventory-generation":"2"},"annotations":{'
+            b'"acm-lite.io/inventory-part":"0","acm-lite.io/inventory-parts":"1"}},'
+            b'"spec":{"count":1,"objects":["/ConfigMap/a/cm"]}}',
+        ),
+        (
+            "DELETE",
+            f"{inventories}?labelSelector=acm-lite.io%2Finventory%3Droot%2C"
+            "acm-lite.io%2Finventory-generation+in+%281%29",
+            headers(None),
+            None,
+        ),
         ("DELETE", f"{inventories}/root-stray", headers(None), None),
         ("DELETE", f"{inventories}/root", headers(JSON), b'{"preconditions":{"uid":"u-legacy"}}'),
     ]

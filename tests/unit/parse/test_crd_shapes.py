@@ -15,15 +15,18 @@ from acm_lite.cli.main import main
 
 BASE = Path(__file__).resolve().parents[2] / "fuzz" / "bases" / "unstructured" / "crd.yaml"
 CRD = yaml.safe_load(BASE.read_text())
-WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget",
-          "metadata": {"name": "blue", "namespace": "shop"}, "spec": {"size": "small"}}
+WIDGET = {
+    "apiVersion": "example.com/v1",
+    "kind": "Widget",
+    "metadata": {"name": "blue", "namespace": "shop"},
+    "spec": {"size": "small"},
+}
 
 
 def _paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     if path:
         yield path
-    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(
-        node, list) else ()
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in children:
         yield from _paths(value, (*path, key))
 
@@ -38,8 +41,9 @@ def _mutated(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("path", list(_paths(CRD)), ids=lambda p: ".".join(map(str, p)))
-def test_a_crd_field_of_the_wrong_type_is_a_coded_error(tmp_path: Path, path: tuple[Any, ...],
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_crd_field_of_the_wrong_type_is_a_coded_error(
+    tmp_path: Path, path: tuple[Any, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
     for i, value in enumerate((5, "x", None, [5])):
         root = tmp_path / str(i)
         root.mkdir()

@@ -17,16 +17,19 @@ GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 
 
 def _tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): p.read_text()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize(("case", "args"), [
-    ("hierarchy", []),
-    ("unstructured", ["--source-format", "unstructured", "--flat"]),
-])
-def test_hydrate_matches_golden(case: str, args: list[str], tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("case", "args"),
+    [
+        ("hierarchy", []),
+        ("unstructured", ["--source-format", "unstructured", "--flat"]),
+    ],
+)
+def test_hydrate_matches_golden(
+    case: str, args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     assert main(["hydrate", str(GOLDEN / case / "repo"), "--output", str(out), *args]) == 0
     expected = GOLDEN / case / "expected"

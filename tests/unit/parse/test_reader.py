@@ -10,9 +10,13 @@ from acm_lite import metadata
 from acm_lite.parse import reader
 from tests.unit.repo_builder import cm, write
 
-BOMB = "\n".join(
-    [f"l0: &l0 [{', '.join(['x'] * 9)}]"]
-    + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]) + "\n"
+BOMB = (
+    "\n".join(
+        [f"l0: &l0 [{', '.join(['x'] * 9)}]"]
+        + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    )
+    + "\n"
+)
 
 
 def codes(result: reader.ReadResult) -> list[str]:
@@ -20,37 +24,70 @@ def codes(result: reader.ReadResult) -> list[str]:
 
 
 def test_multi_document_yaml_json_and_lists(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "a.yaml": "# comment only\n---\n" + "---\n".join(
-            ["apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n", "\n",
-             "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, "
-             "metadata: {name: s}}\n"]),
-        "b.json": '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}',
-        "notes.txt": "not a manifest", "README.md": "# hi",
-    })
+    write(
+        tmp_path,
+        {
+            "a.yaml": "# comment only\n---\n"
+            + "---\n".join(
+                [
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+                    "\n",
+                    "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, "
+                    "metadata: {name: s}}\n",
+                ]
+            ),
+            "b.json": '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}',
+            "notes.txt": "not a manifest",
+            "README.md": "# hi",
+        },
+    )
     result = reader.read(tmp_path)
     assert codes(result) == []
     assert [(m.kind, m.name, m.source) for m in result.manifests] == [
-        ("ConfigMap", "a", "a.yaml"), ("Secret", "s", "a.yaml"), ("ConfigMap", "b", "b.json")]
+        ("ConfigMap", "a", "a.yaml"),
+        ("Secret", "s", "a.yaml"),
+        ("ConfigMap", "b", "b.json"),
+    ]
 
 
 def test_hidden_paths_and_ci_directories_are_ignored(tmp_path: Path) -> None:
-    write(tmp_path, {".hidden/cm.yaml": cm("a"), "dir/.cm.yaml": cm("b"),
-                     ".github/workflows/ci.yaml": cm("c"), "ok/cm.yml": cm("d")})
+    write(
+        tmp_path,
+        {
+            ".hidden/cm.yaml": cm("a"),
+            "dir/.cm.yaml": cm("b"),
+            ".github/workflows/ci.yaml": cm("c"),
+            "ok/cm.yml": cm("d"),
+        },
+    )
     assert [m.name for m in reader.read(tmp_path).manifests] == ["d"]
 
 
 def test_timestamps_stay_strings_as_kubernetes_reads_them(tmp_path: Path) -> None:
-    write(tmp_path, {"cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
-                                "data:\n  since: 2024-01-01\n  at: 2024-01-01T10:00:00Z\n"})
+    write(
+        tmp_path,
+        {
+            "cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+            "data:\n  since: 2024-01-01\n  at: 2024-01-01T10:00:00Z\n"
+        },
+    )
     assert reader.read(tmp_path).manifests[0].body["data"] == {
-        "since": "2024-01-01", "at": "2024-01-01T10:00:00Z"}
+        "since": "2024-01-01",
+        "at": "2024-01-01T10:00:00Z",
+    }
 
 
 def test_local_config_objects_are_dropped(tmp_path: Path) -> None:
-    write(tmp_path, {"a.yaml": [
-        cm("local", annotations={metadata.LOCAL_CONFIG: "true"}),
-        cm("kept", annotations={metadata.LOCAL_CONFIG: "false"}), cm("plain")]})
+    write(
+        tmp_path,
+        {
+            "a.yaml": [
+                cm("local", annotations={metadata.LOCAL_CONFIG: "true"}),
+                cm("kept", annotations={metadata.LOCAL_CONFIG: "false"}),
+                cm("plain"),
+            ]
+        },
+    )
     assert [m.name for m in reader.read(tmp_path).manifests] == ["kept", "plain"]
 
 
@@ -62,17 +99,28 @@ def test_a_yaml_bomb_is_a_coded_error_not_a_hang(tmp_path: Path) -> None:
 
 
 def test_modest_aliases_are_fine(tmp_path: Path) -> None:
-    write(tmp_path, {"a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: "
-                               "&l {x: y}, annotations: *l}\n"})
+    write(
+        tmp_path,
+        {
+            "a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: "
+            "&l {x: y}, annotations: *l}\n"
+        },
+    )
     result = reader.read(tmp_path)
     assert codes(result) == []
     assert result.manifests[0].annotations == {"x": "y"}
 
 
 def test_size_and_document_limits(tmp_path: Path) -> None:
-    write(tmp_path, {"big.yaml": "a: " + "x" * 2000 + "\n",
-                     "many.yaml": "---\n".join(["apiVersion: v1\nkind: ConfigMap\n"
-                                                f"metadata: {{name: c{i}}}\n" for i in range(6)])})
+    write(
+        tmp_path,
+        {
+            "big.yaml": "a: " + "x" * 2000 + "\n",
+            "many.yaml": "---\n".join(
+                [f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n" for i in range(6)]
+            ),
+        },
+    )
     result = reader.read(tmp_path, limits=reader.Limits(max_file_bytes=1000, max_documents=5))
     assert sorted(codes(result)) == ["ACM1001", "ACM1002"]
     assert result.manifests == []
@@ -86,7 +134,9 @@ def test_symlinks_leaving_the_source_are_refused(tmp_path: Path) -> None:
     os.symlink(repo / "real.yaml", repo / "inside.yaml")
     result = reader.read(repo)
     assert sorted((p.code.id, p.source) for p in result.problems) == [
-        ("ACM1004", "link.yaml"), ("ACM1004", "linked-dir")]
+        ("ACM1004", "link.yaml"),
+        ("ACM1004", "linked-dir"),
+    ]
     assert sorted(m.source for m in result.manifests) == ["inside.yaml", "real.yaml"]
 
 
@@ -118,6 +168,7 @@ def test_the_tree_loader_builds_exactly_what_pyyaml_builds(text: str) -> None:
             return list(yaml.load_all(text, Loader=loader))
         except (yaml.YAMLError, reader.ShapeError) as e:  # both refuse a duplicate key alike
             return type(e).__name__, str(e)
+
     assert load(reader._TreeLoader) == load(reader._Loader)
 
 
@@ -127,8 +178,9 @@ def test_the_tree_loader_agrees_on_every_file_of_the_sample_repo() -> None:
     assert len(files) > 20
     for path in files:
         text = path.read_text()
-        assert list(yaml.load_all(text, Loader=reader._TreeLoader)) == \
-            list(yaml.load_all(text, Loader=reader._Loader)), path
+        assert list(yaml.load_all(text, Loader=reader._TreeLoader)) == list(
+            yaml.load_all(text, Loader=reader._Loader)
+        ), path
 
 
 def test_the_tree_loader_shares_aliased_nodes_and_falls_back_on_recursive_ones() -> None:

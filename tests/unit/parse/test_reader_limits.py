@@ -24,8 +24,10 @@ def test_a_non_string_key_names_its_line(tmp_path: Path) -> None:
     assert message.startswith("line 6: key 1 in a map is a int")
 
 
-@pytest.mark.parametrize(("text", "shown"), [("yes: x", "key true"), ("~: x", "key null"),
-                                              ("1.5: x", "key 1.5"), ("0x1F: x", "key 31")])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("yes: x", "key true"), ("~: x", "key null"), ("1.5: x", "key 1.5"), ("0x1F: x", "key 31")],
+)
 def test_every_implicitly_typed_key_is_refused(text: str, shown: str, tmp_path: Path) -> None:
     write(tmp_path, {"a.yaml": CM + f"data:\n  {text}\n"})
     [(code, _, message)] = found(reader.read(tmp_path))
@@ -73,8 +75,9 @@ def test_a_byte_order_mark_is_dropped_and_bad_utf8_names_its_line(tmp_path: Path
     (tmp_path / "latin1.yaml").write_bytes(CM.encode() + b"data: {a: caf\xe9}\n")
     result = reader.read(tmp_path)
     assert [m.name for m in result.manifests] == ["a"]
-    assert found(result) == [("KNV1006", "latin1.yaml",
-                              "not UTF-8 at line 4: invalid continuation byte (byte 0xe9)")]
+    assert found(result) == [
+        ("KNV1006", "latin1.yaml", "not UTF-8 at line 4: invalid continuation byte (byte 0xe9)")
+    ]
 
 
 def test_problems_outside_the_hierarchy_top_directories_are_not_reported(tmp_path: Path) -> None:
@@ -83,41 +86,71 @@ def test_problems_outside_the_hierarchy_top_directories_are_not_reported(tmp_pat
     os.mkfifo(tmp_path / "cluster" / "x.yaml")
     os.symlink(tmp_path.parent, tmp_path / "namespaces")  # a top directory leading out
     result = reader.read(tmp_path, top_dirs=frozenset({"cluster", "namespaces"}))
-    assert [(c, s) for c, s, _ in found(result)] == [("ACM1010", "cluster/x.yaml"),
-                                                     ("ACM1004", "namespaces")]
+    assert [(c, s) for c, s, _ in found(result)] == [("ACM1010", "cluster/x.yaml"), ("ACM1004", "namespaces")]
 
 
-@pytest.mark.parametrize(("text", "code", "part"), [
-    ('{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "\\ud800"}}',
-     "ACM1015", "data.k holds a lone surrogate"),
-    ('{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "n": ' + "1" * 4500 + "}",
-     "ACM1015", "an integer of 4500 digits"),
-    ('{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "x": '
-     + "[" * 150 + "]" * 150 + "}", "ACM1013", "nests deeper than 100 levels"),
-])
-def test_json_values_a_kubernetes_object_cannot_hold(text: str, code: str, part: str,
-                                                     tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "code", "part"),
+    [
+        (
+            '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "\\ud800"}}',
+            "ACM1015",
+            "data.k holds a lone surrogate",
+        ),
+        (
+            '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "n": ' + "1" * 4500 + "}",
+            "ACM1015",
+            "an integer of 4500 digits",
+        ),
+        (
+            '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "x": '
+            + "[" * 150
+            + "]" * 150
+            + "}",
+            "ACM1013",
+            "nests deeper than 100 levels",
+        ),
+    ],
+)
+def test_json_values_a_kubernetes_object_cannot_hold(text: str, code: str, part: str, tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text(text)
     [(got, source, message)] = found(reader.read(tmp_path))
     assert (got, source) == (code, "a.json") and part in message
 
 
-@pytest.mark.parametrize(("meta", "code"), [
-    ("{name: a, labels: [x]}", "KNV1054"), ("{name: a, annotations: {a: 1}}", "KNV1054"),
-    ("{name: [a]}", "KNV1006"), ("5", "KNV1006")])
+@pytest.mark.parametrize(
+    ("meta", "code"),
+    [
+        ("{name: a, labels: [x]}", "KNV1054"),
+        ("{name: a, annotations: {a: 1}}", "KNV1054"),
+        ("{name: [a]}", "KNV1006"),
+        ("5", "KNV1006"),
+    ],
+)
 def test_metadata_shapes_are_coded_at_parse_time(meta: str, code: str, tmp_path: Path) -> None:
     write(tmp_path, {"a.yaml": f"apiVersion: v1\nkind: ConfigMap\nmetadata: {meta}\n"})
     result = reader.read(tmp_path)
     assert [c for c, _, _ in found(result)] == [code] and result.manifests == []
 
 
-@pytest.mark.parametrize(("api_version", "kind", "ok"), [
-    ("v1", "ConfigMap", True), ("apps/v1", "Deployment", True),
-    ("cert-manager.io/v1", "ClusterIssuer", True), ("example.com/v1alpha1", "My-Kind", True),
-    ("a/../b/v1", "X", False), ("v1", "../X", False), ("v1", "Con fig", False), ("/v1", "X", False),
-    ("Apps/v1", "X", False), ("v1", "X" * 64, False)])
-def test_api_version_and_kind_must_be_identifiers(api_version: str, kind: str, ok: bool,
-                                                  tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("api_version", "kind", "ok"),
+    [
+        ("v1", "ConfigMap", True),
+        ("apps/v1", "Deployment", True),
+        ("cert-manager.io/v1", "ClusterIssuer", True),
+        ("example.com/v1alpha1", "My-Kind", True),
+        ("a/../b/v1", "X", False),
+        ("v1", "../X", False),
+        ("v1", "Con fig", False),
+        ("/v1", "X", False),
+        ("Apps/v1", "X", False),
+        ("v1", "X" * 64, False),
+    ],
+)
+def test_api_version_and_kind_must_be_identifiers(
+    api_version: str, kind: str, ok: bool, tmp_path: Path
+) -> None:
     write(tmp_path, {"a.yaml": {"apiVersion": api_version, "kind": kind, "metadata": {"name": "a"}}})
     assert (found(reader.read(tmp_path)) == []) is ok
 
@@ -127,4 +160,5 @@ def test_a_nul_byte_names_its_line_and_a_bad_tag_value_is_coded(tmp_path: Path) 
     (tmp_path / "tag.yaml").write_text(CM + "data: {a: !!bool maybe}\n")
     assert found(reader.read(tmp_path)) == [
         ("KNV1006", "nul.yaml", "invalid YAML at line 4: unacceptable character #x0000"),
-        ("KNV1006", "tag.yaml", "invalid YAML: a tagged value cannot be built (KeyError: 'maybe')")]
+        ("KNV1006", "tag.yaml", "invalid YAML: a tagged value cannot be built (KeyError: 'maybe')"),
+    ]

@@ -51,9 +51,18 @@ def test_fast_path_agrees_with_jsonschema(body: dict[str, Any]) -> None:
 
 
 def test_many_objects_of_a_kind_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    objs = [Manifest({"apiVersion": "v1", "kind": "ConfigMap",
-                      "metadata": {"name": f"c{i}", "namespace": "x"}, "data": {"k": "v"}}, "a.yaml")
-            for i in range(schema.COMPILE_FROM)]
+    objs = [
+        Manifest(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": f"c{i}", "namespace": "x"},
+                "data": {"k": "v"},
+            },
+            "a.yaml",
+        )
+        for i in range(schema.COMPILE_FROM)
+    ]
     bad = Manifest({**objs[0].body, "data": {"k": 1}}, "b.yaml")
     checker = schema.SchemaChecker([*objs, bad])
     assert [checker.check(o) for o in objs] == [[]] * len(objs)

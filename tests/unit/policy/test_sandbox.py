@@ -79,10 +79,13 @@ def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_a_hard_memory_limit_below_the_budget_still_lets_policies_run() -> None:
     """Under ``ulimit -v`` (a container, a CI runner) the child lowers its limit to what it may."""
-    script = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30)); "
-              "from acm_lite.policy import sandbox; print(sandbox.run(lambda p: 'ran'))")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60, check=True)
+    script = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30)); "
+        "from acm_lite.policy import sandbox; print(sandbox.run(lambda p: 'ran'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout.strip() == "ran", done.stdout + done.stderr
 
 
