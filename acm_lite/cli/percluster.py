@@ -156,7 +156,8 @@ def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[Cluster
 
 def load(args: argparse.Namespace) -> reader.ReadResult:
     """The repository's objects: rendered by kustomize when the directory holds a kustomization
-    (each named by the file it came from), else read as they are."""
+    (each named by the file it came from), else read as they are; a render that failed is
+    returned as it is (a ``render.Rendered``, its problems only)."""
     if not args.path.is_dir():
         raise AcmError(
             errors.SOURCE_DIR_NOT_FOUND,
@@ -165,7 +166,7 @@ def load(args: argparse.Namespace) -> reader.ReadResult:
         )
     rendered = render.render(args.path, ".", render_options(args), source_format=args.source_format)
     if rendered is not None:
-        return declare.from_render(rendered)
+        return rendered if any(p.blocking for p in rendered.problems) else declare.from_render(rendered)
     return declare.load(args.path, args.source_format)
 
 
@@ -173,6 +174,8 @@ def declare_all(args: argparse.Namespace, source: reader.ReadResult | None = Non
     """Each target cluster's declared set, with policy violations among its problems; ``source``:
     the repository as ``load`` read it already."""
     source = source or load(args)
+    if isinstance(source, render.Rendered):  # nothing to declare: the render's problems only
+        return [declare.Declared(t.name, problems=list(source.problems)) for t in targets(source, args)]
     options = declare.Options(source_format=args.source_format, schema=not args.no_schema)
     extra = library.load(policy_sources(args))
     results = [declare.declare(source, t, options) for t in targets(source, args)]
