@@ -7,6 +7,7 @@ is handed over here. Also the cluster names a source knows. No I/O beyond ``load
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,18 @@ def load(root: Path, source_format: str, limits: reader.Limits | None = None) ->
     """Read the manifests of a source root (only the four top directories for hierarchy)."""
     top = hierarchy.TOP_DIRS if source_format == HIERARCHY else None
     return reader.read(root, top_dirs=top, limits=limits)
+
+
+def from_render(rendered: reader.ReadResult) -> reader.ReadResult:
+    """Rendered objects as the read stage takes them: each named by the file kustomize read it
+    from (its origin, relative to the sync directory), so a problem with it names that file; by
+    the kustomization when kustomize recorded none. The kustomization stays in ``extra``."""
+    manifests = []
+    for m in rendered.manifests:
+        origin = m.extra.get("origin") or ""
+        source = posixpath.normpath(origin) if origin else m.source
+        manifests.append(Manifest(m.body, source, m.index, {**m.extra, "kustomization": m.source}))
+    return reader.ReadResult(manifests=manifests, problems=list(rendered.problems))
 
 
 def needs_live_namespaces(source: reader.ReadResult, source_format: str) -> bool:

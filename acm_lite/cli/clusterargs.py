@@ -67,6 +67,7 @@ def add_sync_source(parser: argparse.ArgumentParser) -> None:
         "--namespace", metavar="NS", help="a tenant sync: only namespaced objects, all in NS (like RepoSync)"
     )
     percluster.add_policy_arguments(parser)
+    percluster.add_render_arguments(parser)
     add_connection(parser)
     parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
 

@@ -78,7 +78,10 @@ def _fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
 
 def handle(args: argparse.Namespace) -> int:
     options = pipeline.SyncOptions(
-        plan_only=True, schema=not args.no_schema, policies=percluster.policy_sources(args)
+        plan_only=True,
+        schema=not args.no_schema,
+        policies=percluster.policy_sources(args),
+        render=percluster.render_options(args, cache=True),
     )
     if args.fleet:
         return _fleet(args, options)

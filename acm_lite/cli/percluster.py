@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from acm_lite import declare, errors, policy
+from acm_lite import declare, errors, paths, policy, render
 from acm_lite.cli import output, report
 from acm_lite.errors import AcmError, Problem
 from acm_lite.fleet import registry
@@ -40,6 +41,70 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-schema", action="store_true", help="skip OpenAPI schema validation of objects")
     add_policy_arguments(parser)
+    add_render_arguments(parser)
+
+
+def add_render_arguments(parser: argparse.ArgumentParser) -> None:
+    """What rendering a kustomization may do; everything reaching outside the source is off."""
+    group = parser.add_argument_group("rendering (a directory holding a kustomization)")
+    group.add_argument(
+        "--render-network",
+        action="store_true",
+        help="let kustomize and helm fetch remote bases, resources and Helm charts (default: off)",
+    )
+    group.add_argument(
+        "--render-exec",
+        action="store_true",
+        help="let kustomize run the exec KRM functions a kustomization names (default: off)",
+    )
+    group.add_argument(
+        "--render-alpha-plugins",
+        action="store_true",
+        help="let kustomize load alpha plugins (default: off)",
+    )
+    group.add_argument(
+        "--render-timeout",
+        type=_positive(float),
+        default=render.Options.timeout_seconds,
+        metavar="SECONDS",
+        help=f"stop a render after this long (default {render.Options.timeout_seconds:g})",
+    )
+    group.add_argument(
+        "--render-max-output",
+        type=_positive(int),
+        default=render.Options.max_output_bytes // _MIB,
+        metavar="MIB",
+        help=f"stop a render that prints more than this (default {render.Options.max_output_bytes // _MIB})",
+    )
+
+
+_MIB = 1024 * 1024
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+        return value
+
+    return parse
+
+
+def render_options(args: argparse.Namespace, *, cache: bool = False) -> render.Options:
+    """The render flags as the render stage's options; ``cache``: keep rendered commits on disk
+    too (under acm-lite's cache directory), so a later process renders nothing it rendered."""
+    return render.Options(
+        allow_network=args.render_network,
+        allow_exec=args.render_exec,
+        allow_alpha_plugins=args.render_alpha_plugins,
+        timeout_seconds=args.render_timeout,
+        max_output_bytes=args.render_max_output * _MIB,
+        cache_dir=paths.cache_dir() / "render" if cache else None,
+    )
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,15 +154,28 @@ def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[Cluster
     return [ClusterTarget(None), *(ClusterTarget(n) for n in declared)]
 
 
-def declare_all(args: argparse.Namespace) -> list[declare.Declared]:
-    """Each target cluster's declared set, with policy violations among its problems."""
+def load(args: argparse.Namespace) -> reader.ReadResult:
+    """The repository's objects: rendered by kustomize when the directory holds a kustomization
+    (each named by the file it came from), else read as they are; a render that failed is
+    returned as it is (a ``render.Rendered``, its problems only)."""
     if not args.path.is_dir():
         raise AcmError(
             errors.SOURCE_DIR_NOT_FOUND,
             f"{args.path} is not a directory",
             hint="give the repository's directory (a checkout)",
         )
-    source = declare.load(args.path, args.source_format)
+    rendered = render.render(args.path, ".", render_options(args), source_format=args.source_format)
+    if rendered is not None:
+        return rendered if any(p.blocking for p in rendered.problems) else declare.from_render(rendered)
+    return declare.load(args.path, args.source_format)
+
+
+def declare_all(args: argparse.Namespace, source: reader.ReadResult | None = None) -> list[declare.Declared]:
+    """Each target cluster's declared set, with policy violations among its problems; ``source``:
+    the repository as ``load`` read it already."""
+    source = source or load(args)
+    if isinstance(source, render.Rendered):  # nothing to declare: the render's problems only
+        return [declare.Declared(t.name, problems=list(source.problems)) for t in targets(source, args)]
     options = declare.Options(source_format=args.source_format, schema=not args.no_schema)
     extra = library.load(policy_sources(args))
     results = [declare.declare(source, t, options) for t in targets(source, args)]

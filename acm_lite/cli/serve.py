@@ -156,6 +156,7 @@ def handle(args: argparse.Namespace) -> int:
         schema=not args.no_schema,
         policies=percluster.policy_sources(args),
         deadline=args.pass_timeout,
+        render=percluster.render_options(args, cache=True),
     )
     elector = None
     if args.leader_elect:

@@ -38,6 +38,7 @@ def _entry(item: dict[str, Any]) -> dict[str, Any]:
         "stage": status.get("stage", ""),
         "message": status.get("message", ""),
         "lastUpdate": status.get("lastUpdate"),
+        **({"rendering": status["rendering"]} if status.get("rendering") else {}),
     }
 
 
@@ -59,10 +60,19 @@ def _text(data: dict[str, Any]) -> str:
     for sync in data["syncs"]:
         if sync.get("message"):
             lines.append(f"  {sync['name']}: {sync['message']}")
+        if sync.get("rendering"):
+            lines.append(f"  {sync['name']}: {_rendering(sync['rendering'])}")
         for err in sync["errors"]:
             where = f" ({err['source']})" if err.get("source") else ""
             lines.append(f"  {sync['name']}: {err['code']} {err['name']}: {err['message']}{where}")
     return "\n".join(lines)
+
+
+def _rendering(rendering: dict[str, Any]) -> str:
+    """One line on the render the status records: its outcome, the kustomization, the tools."""
+    tools = ", ".join(f"{k} {v}" for k, v in sorted((rendering.get("tools") or {}).items()))
+    where = f" ({rendering['kustomization']})" if rendering.get("kustomization") else ""
+    return f"{rendering.get('message', '')}{where}" + (f" with {tools}" if tools else "")
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -215,6 +215,7 @@ def handle(args: argparse.Namespace) -> int:
         schema=not args.no_schema,
         policies=percluster.policy_sources(args),
         deadline=args.pass_timeout,
+        render=percluster.render_options(args, cache=True),
     )
     if args.fleet:
         if args.repo:

@@ -11,6 +11,7 @@ from acm_lite.cli import Subcommands, output, percluster
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.errors import Problem
 from acm_lite.fleet import registry
+from acm_lite.parse import reader
 
 
 def register(sub: Subcommands) -> None:
@@ -31,7 +32,7 @@ def named_clusters(args: argparse.Namespace) -> list[str]:
     return [n.strip() for n in (args.clusters or "").split(",") if n.strip()]
 
 
-def unknown_clusters(args: argparse.Namespace) -> tuple[list[str], str]:
+def unknown_clusters(args: argparse.Namespace, source: reader.ReadResult | None) -> tuple[list[str], str]:
     """Clusters named with --cluster/--clusters that nothing declares, and where they were looked
     for: the fleet file with --fleet, else the repository (its Cluster objects and
     cluster-name-selector annotations). Vetting such a name silently checks a cluster that does
@@ -42,9 +43,8 @@ def unknown_clusters(args: argparse.Namespace) -> tuple[list[str], str]:
     if args.fleet:
         known = {c.name for c in registry.load(args.fleet).clusters}
         return [n for n in named if n not in known], f"fleet {args.fleet}"
-    if not args.path.is_dir():
-        return [], ""  # rendering reports the missing directory
-    source = declare.load(args.path, args.source_format)
+    if source is None:
+        return [], ""  # declaring reports the missing directory
     known = set(declare.declared_clusters(source.manifests))
     return [n for n in named if n not in known], f"repository {args.path}"
 
@@ -59,13 +59,14 @@ def _unknown(names: list[str], where: str) -> Problem:
 
 
 def handle(args: argparse.Namespace) -> int:
-    unknown, where = unknown_clusters(args)
+    source = percluster.load(args) if args.path.is_dir() else None
+    unknown, where = unknown_clusters(args, source)
     if unknown and args.fleet:  # the fleet is the list of clusters: refuse
         problem = _unknown(unknown, where)
         print(f"acm-lite: error: {problem.render()}", file=sys.stderr)
         output.emit({"errors": [problem.to_dict()]}, args.output, lambda _d: "")
         return ExitStatus.USAGE
-    results = percluster.declare_all(args)
+    results = percluster.declare_all(args, source)
     if unknown:
         for result in results:
             result.problems.append(_unknown(unknown, where))

@@ -45,6 +45,7 @@ class Pass:
         # apply's results as they arrive, then as the applier hands them back: a pass that stops
         # part-way keeps what it did
         self.applied: list[Result] = []
+        self.rendering: dict[str, Any] = {}  # what the render stage did, for the status
 
     @property
     def managed(self) -> int | None:
@@ -86,6 +87,7 @@ class Pass:
             stage=stage if blocking else "",
             managed=previous.managed if self.managed is None else self.managed,
             message=_stopped(stage, result) if blocking else "",
+            rendering=self.rendering,
         )
         self.cluster.deadline = None  # the outcome is recorded even after the deadline
         if self.writes:
@@ -112,6 +114,7 @@ class Pass:
                 managed=self.managed or 0,
                 stage="apply",
                 message=f"applying {self.result.planned} changes",
+                rendering=self.rendering,
             )
         )
 

@@ -1,13 +1,14 @@
-"""Declared sets kept for reuse by the passes of this process: a commit already rendered the same
-way is not read again (snapshots of a commit never change, and a declared set is never mutated)
-unless dynamic NamespaceSelectors select from live Namespaces that have changed since. I/O: reads
-the snapshot's files, and lists the cluster's Namespaces when a dynamic selector needs them."""
+"""Declared sets kept for reuse by the passes of this process: a commit already read (or rendered
+with the same options) the same way is not read again (snapshots of a commit never change, and a
+declared set is never mutated) unless dynamic NamespaceSelectors select from live Namespaces that
+have changed since. I/O: reads the snapshot's files, and lists the cluster's Namespaces when a
+dynamic selector needs them."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 from acm_lite import declare
@@ -42,9 +43,12 @@ def declared(
     cluster_labels: Mapping[str, str] | None,
     schema: bool,
     namespace: str | None,
+    rendered: reader.ReadResult | None = None,
+    render_options: Hashable = None,
 ) -> declare.Declared:
     """Parse and validate a snapshot for one cluster (``namespace``: a tenant sync's), or return
-    the declared set kept from an earlier pass that did the same."""
+    the declared set kept from an earlier pass that did the same. ``rendered``: what the render
+    stage made of the snapshot (read instead of its files), with the options it was made with."""
     labels = tuple(sorted((cluster_labels or {}).items()))
     key = (
         snapshot.repo,
@@ -55,6 +59,8 @@ def declared(
         labels,
         schema,
         namespace,
+        rendered is not None,
+        render_options,
     )
     cached = None
     if snapshot.commit is not None:
@@ -64,11 +70,12 @@ def declared(
                 _DECLARED.move_to_end(key)
     if cached is not None and cached.live is None:
         return cached.result
-    loaded = (
-        cached.loaded
-        if cached is not None and cached.loaded is not None
-        else (declare.load(snapshot.root, source_format))
-    )
+    if cached is not None and cached.loaded is not None:
+        loaded = cached.loaded
+    elif rendered is not None:
+        loaded = declare.from_render(rendered)
+    else:
+        loaded = declare.load(snapshot.root, source_format)
     selectable = live_namespaces(cluster) if declare.needs_live_namespaces(loaded, source_format) else None
     if cached is not None and cached.live == selectable:
         return cached.result

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acm_lite import api, declare
+from acm_lite import api, declare, render
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.paths import cache_dir
@@ -62,6 +62,7 @@ class SyncOptions:
     auth: GitAuth | None = None
     policies: PolicySources = field(default_factory=PolicySources)
     deadline: float = 1800.0  # seconds a pass may send requests for (0: no deadline)
+    render: render.Options = field(default_factory=render.Options)  # what rendering may do
 
 
 @dataclass

@@ -1,10 +1,12 @@
-"""One pass of the pipeline for one cluster, read top to bottom in ``_run``: source → parse
-(parse and validate, ``acm_lite.declare``) → policy → plan → apply → status. Each stage is a
+"""One pass of the pipeline for one cluster, read top to bottom in ``_run``: source → render
+(a kustomization, ``acm_lite.render``) → parse (parse and validate, ``acm_lite.declare``) → policy
+→ plan → apply → status. Each stage is a
 function of plain data, run by ``Pass.step``, which keeps its name and its time. A blocking problem
 before apply stops the pass with nothing applied.
 
 No I/O here; the stages call the modules that do it: the source (``source.git`` fetches,
-``source.local`` reads a directory), parse (``reconcile.declared_cache``: the files, and the live
+``source.local`` reads a directory), render (kustomize and helm on a private copy of the
+snapshot), parse (``reconcile.declared_cache``: the files, and the live
 Namespaces dynamic selectors choose from), plan (``cluster.discovery``, ``cluster.live``, and the
 inventory through ``reconcile.recording``), apply (``apply.applier``, the inventory again) and the
 status (``status.store``: installed and the spec written first, the status through
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from acm_lite import declare, errors, metadata, policy
+from acm_lite import declare, errors, metadata, policy, render
 from acm_lite.apply.applier import Applier, ApplyOptions
 from acm_lite.cluster import live
 from acm_lite.cluster.client import Cluster
@@ -81,8 +83,8 @@ def run(
 
 
 def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
-    """The stages in order, one ``sync.step`` each: a new stage (rendering between source and
-    parse) is one more line. Each hands its output on, and the pass stops where one blocks."""
+    """The stages in order, one ``sync.step`` each. Each hands its output on, and the pass stops
+    where one blocks: a render that fails stops it before anything is read, planned or applied."""
     spec, cluster, options, progress = sync.spec, sync.cluster, sync.options, sync.progress
     if sync.writes:
         store.install(cluster)
@@ -91,7 +93,24 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
     snapshot = sync.result.snapshot = sync.step(
         "source", _source, spec, options, progress, given=sync.result.snapshot
     )
-    declared = sync.step("parse", _parse, snapshot, spec, options.schema, cluster, progress)
+    rendered = sync.step("render", _render, snapshot, spec, options.render, progress)
+    if rendered is None:  # nothing to render: the pass times (and records) what it did
+        del sync.durations["render"]
+    else:
+        sync.rendering = _rendering(rendered, snapshot)
+        if sync.blocked(rendered.problems):
+            return sync.finish("render", [])
+    declared = sync.step(
+        "parse",
+        _parse,
+        snapshot,
+        spec,
+        options.schema,
+        cluster,
+        progress,
+        rendered=rendered,
+        render_options=options.render,
+    )
     sync.result.live_namespaces = declared.live_namespaces
     if sync.blocked(declared.problems):
         return sync.finish("parse", [])
@@ -148,10 +167,44 @@ def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Sn
     )
 
 
+def _render(
+    snapshot: Snapshot, spec: SyncSpec, options: render.Options, progress: Progress
+) -> render.Rendered | None:
+    """The sync directory rendered by kustomize when it holds a kustomization (a commit rendered
+    before with the same options comes from the render cache); None when it is read as it is."""
+    rendered = render.render_snapshot(snapshot, options, source_format=spec.source_format)
+    if rendered is not None and not rendered.problems:
+        how = f"cached in {rendered.cached}" if rendered.cached else f"{rendered.seconds:.1f}s"
+        progress(f"rendered {rendered.kustomization}: {len(rendered.manifests)} objects ({how})")
+    return rendered
+
+
+def _rendering(rendered: render.Rendered, snapshot: Snapshot) -> dict[str, object]:
+    """What the status says about a render (Config Sync's ``status.rendering`` message)."""
+    failed = any(p.blocking for p in rendered.problems)
+    out: dict[str, object] = {
+        "commit": snapshot.commit,
+        "message": "Rendering failed" if failed else "Rendering succeeded",
+    }
+    if rendered.kustomization:
+        out["kustomization"] = rendered.kustomization
+    if rendered.tools:
+        out["tools"] = dict(rendered.tools)
+    return out
+
+
 def _parse(
-    snapshot: Snapshot, spec: SyncSpec, schema: bool, cluster: Cluster, progress: Progress
+    snapshot: Snapshot,
+    spec: SyncSpec,
+    schema: bool,
+    cluster: Cluster,
+    progress: Progress,
+    *,
+    rendered: render.Rendered | None,
+    render_options: render.Options,
 ) -> declare.Declared:
-    """The commit's files → what this cluster should hold (parsed, validated), or the problems."""
+    """The commit's files (or what rendering made of them) → what this cluster should hold
+    (parsed, validated), or the problems."""
     progress(f"reading {snapshot.short_commit}")
     return declared_cache.declared(
         snapshot,
@@ -161,6 +214,8 @@ def _parse(
         cluster_labels=spec.cluster_labels,
         schema=schema,
         namespace=spec.namespace,
+        rendered=rendered,
+        render_options=render_options,
     )
 
 

@@ -64,6 +64,7 @@ class Rendered(reader.ReadResult):
     kustomization: str = ""  # relative to the sync directory; "" when there is none
     cached: str = ""  # "memory" or "disk" when nothing ran
     seconds: float = 0.0
+    tools: dict[str, str] = dataclasses.field(default_factory=dict)  # kustomize's and helm's versions
 
 
 _MEMORY: cache.Memory[Rendered] = cache.Memory(8)
@@ -116,10 +117,12 @@ def render(
     key = _key(commit, sync, tools, options)
     hit = _cached(key, name, options)
     if hit is not None:
+        hit.tools = dict(tools.versions)
         return hit
     started = time.monotonic()
     result, output = _render(snapshot_root, sync, name, tools, options)
     result.seconds = time.monotonic() - started
+    result.tools = dict(tools.versions)
     if key is not None and output is not None:
         _MEMORY.put(key, _copied(result))  # callers may extend their lists; the cache's stay
         if options.cache_dir is not None:
@@ -157,6 +160,7 @@ class _Tools:
     kustomize: Path
     helm: Path
     identity: dict[str, str]
+    versions: dict[str, str]
 
 
 def _tools(options: Options) -> _Tools | Rendered:
@@ -179,7 +183,16 @@ def _tools(options: Options) -> _Tools | Rendered:
             )
         identity[tool] = f"{path}:{info.st_size}:{info.st_mtime_ns}"
     assert found["kustomize"] is not None and found["helm"] is not None
-    return _Tools(found["kustomize"], found["helm"], identity)
+    versions = {tool: _version(tool, path) for tool, path in found.items() if path is not None}
+    return _Tools(found["kustomize"], found["helm"], identity, versions)
+
+
+def _version(tool: str, path: Path) -> str:
+    """The version a binary was built at, as its cache directory (``NAME-VERSION/NAME``) names
+    it; "unknown" for one found elsewhere (``KUBEBUILDER_ASSETS``, an explicit path)."""
+    prefix = f"{tool}-"
+    parent = path.parent.name
+    return parent[len(prefix) :] if parent.startswith(prefix) and len(parent) > len(prefix) else "unknown"
 
 
 def _key(commit: str | None, sync: str, tools: _Tools, options: Options) -> str | None:

@@ -32,9 +32,12 @@ class SyncStatus:
     stage: str = ""  # where the errors came from (or, while PENDING, the stage under way)
     message: str = ""  # where a failed pass stopped and how far it got
     last_update: str = field(default_factory=now)
+    # the render of a sync directory holding a kustomization (commit, message, kustomization,
+    # tools); empty, and left out of the status, for one read as it is
+    rendering: dict[str, Any] = field(default_factory=dict)
 
     def to_status(self) -> dict[str, Any]:
-        return {
+        status: dict[str, Any] = {
             "state": self.state.value,
             "commit": self.commit,
             "lastSyncedCommit": self.synced_commit,
@@ -48,6 +51,9 @@ class SyncStatus:
             "message": self.message,
             "lastUpdate": self.last_update,
         }
+        if self.rendering:
+            status["rendering"] = self.rendering
+        return status
 
     @classmethod
     def from_status(cls, status: dict[str, Any] | None) -> SyncStatus:
@@ -64,6 +70,7 @@ class SyncStatus:
             stage=status.get("stage", ""),
             message=str(status.get("message") or ""),
             last_update=status.get("lastUpdate", ""),
+            rendering=dict(status.get("rendering") or {}),
         )
 
     def same_outcome(self, other: SyncStatus) -> bool:

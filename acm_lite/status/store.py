@@ -116,10 +116,11 @@ def write_status(
     """Record the outcome; skipped (False) when it says nothing new, so a no-op sync writes nothing."""
     if existing is not None and SyncStatus.from_status(existing.get("status")).same_outcome(status):
         return False
+    body = status.to_status()
+    if "rendering" not in body and ((existing or {}).get("status") or {}).get("rendering"):
+        body["rendering"] = None  # a merge patch leaves a key it does not name
     try:
-        writes.send(
-            cluster, writes.merge_patch(_path(namespace, name, status=True), {"status": status.to_status()})
-        )
+        writes.send(cluster, writes.merge_patch(_path(namespace, name, status=True), {"status": body}))
     except ApiError as e:
         raise e.to_acm(f"RootSync {namespace}/{name} status") from e
     return True

@@ -80,6 +80,29 @@ def test_rendered_objects() -> None:
     assert bindings == {"acm-read": "acm-read", "acm-root-sync": "cluster-admin"}
 
 
+def test_render_values_become_the_daemons_render_flags() -> None:
+    def args(*sets: str) -> list[str]:
+        deployment = next(d for d in render("acm", *sets) if d["kind"] == "Deployment")
+        return [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"] if "render" in a]
+
+    assert args() == ["--render-timeout=300", "--render-max-output=64"]  # nothing reaching outside
+    assert args(
+        "render.network=true",
+        "render.exec=true",
+        "render.alphaPlugins=true",
+        "render.timeoutSeconds=30",
+        "render.maxOutputMiB=8",
+    ) == [
+        "--render-network",
+        "--render-exec",
+        "--render-alpha-plugins",
+        "--render-timeout=30",
+        "--render-max-output=8",
+    ]
+    bad = helm("template", "x", str(CHART), "--set", f"sync.repo={REPO_URL}", "--set", "render.network=yes")
+    assert bad.returncode != 0 and "network" in bad.stderr
+
+
 def test_chart_crds_are_the_ones_acm_lite_installs() -> None:
     for crd in (ROOT / "acm_lite" / "data" / "crds").iterdir():
         assert (CHART / "crds" / crd.name).read_text() == crd.read_text()

@@ -9,6 +9,8 @@ from typing import Any, cast
 
 from acm_lite import declare
 from acm_lite.cluster.client import Cluster
+from acm_lite.objects import Manifest
+from acm_lite.parse import reader
 from acm_lite.reconcile import declared_cache
 from acm_lite.source.snapshot import Snapshot
 from tests.unit.repo_builder import cm, ns, obj, write
@@ -85,3 +87,34 @@ def test_dynamic_selectors_render_again_only_when_live_namespaces_change(tmp_pat
     assert cluster.lists == 3
     assert sorted(o.namespace for o in first.objects if o.kind == "ConfigMap") == ["live-prod"]
     assert sorted(o.namespace for o in changed.objects if o.kind == "ConfigMap") == ["live-prod", "new-prod"]
+
+
+def test_a_rendered_source_is_read_instead_of_the_files_and_kept_by_its_render_options(
+    tmp_path: Path,
+) -> None:
+    root = write(tmp_path / "repo", {"ns.yaml": ns("team"), "cm.yaml": cm("raw", "team")})
+    snapshot = Snapshot(root, "https://example.com/repo.git", "main", "3" * 40)
+
+    def with_render(rendered: reader.ReadResult, options: object) -> declare.Declared:
+        return declared_cache.declared(
+            snapshot,
+            cast(Cluster, Namespaces()),
+            source_format=declare.UNSTRUCTURED,
+            cluster_name=None,
+            cluster_labels=None,
+            schema=False,
+            namespace=None,
+            rendered=rendered,
+            render_options=options,
+        )
+
+    def rendered(name: str) -> reader.ReadResult:
+        body = {**cm(name, "team"), "metadata": {"name": name, "namespace": "team"}}
+        return reader.ReadResult([Manifest(body, "kustomization.yaml", 0, {"origin": "base/../cm.yaml"})])
+
+    first = with_render(rendered("one"), ("network", False))
+    assert [(o.name, o.source) for o in first.objects] == [("one", "cm.yaml")]  # named by its origin
+    assert first.objects[0].extra["kustomization"] == "kustomization.yaml"
+    assert with_render(rendered("two"), ("network", False)) is first  # the same commit, options
+    assert [o.name for o in with_render(rendered("two"), ("network", True)).objects] == ["two"]
+    assert {o.name for o in declared(root, "3" * 40).objects} == {"raw", "team"}  # files: another key

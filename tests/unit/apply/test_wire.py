@@ -257,6 +257,21 @@ def test_the_status_store_writes() -> None:
     ]
 
 
+def test_a_status_without_a_render_removes_the_render_an_earlier_status_recorded() -> None:
+    cluster = WireCluster(lambda _m, _t: (200, {}))
+    rendering = {"commit": "c0ffee", "message": "Rendering succeeded"}
+    rendered = SyncStatus(State.SYNCED, commit="c0ffee", rendering=rendering)
+    assert store.write_status(cluster, "root", rendered, None)
+    assert json.loads(cluster.writes_sent[-1][3] or b"")["status"]["rendering"] == rendering
+    read = SyncStatus(State.SYNCED, commit="beef")
+    assert store.write_status(cluster, "root", read, {"status": rendered.to_status()})
+    assert (
+        json.loads(cluster.writes_sent[-1][3] or b"")["status"]["rendering"] is None
+    )  # merge patch: removed
+    assert store.write_status(cluster, "root", read, {"status": SyncStatus(State.ERROR).to_status()})
+    assert "rendering" not in json.loads(cluster.writes_sent[-1][3] or b"")["status"]  # nothing to remove
+
+
 def _recorded_inventory(method: str, target: str) -> tuple[int, Any]:
     """One earlier generation of parts, a stray part without a generation, and the single
     object older versions wrote."""
