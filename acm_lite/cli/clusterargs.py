@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite import api, declare
-from acm_lite.cli import output, percluster
+from acm_lite.cli import output, percluster, sourceargs
 from acm_lite.cluster.client import Cluster
 from acm_lite.reconcile.pipeline import SyncSpec
 
@@ -66,6 +66,7 @@ def add_sync_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--namespace", metavar="NS", help="a tenant sync: only namespaced objects, all in NS (like RepoSync)"
     )
+    sourceargs.add_arguments(parser)
     percluster.add_policy_arguments(parser)
     add_connection(parser)
     parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
@@ -76,6 +77,9 @@ def connect(args: argparse.Namespace) -> Cluster:
 
 
 def spec(args: argparse.Namespace) -> SyncSpec:
+    artifact = sourceargs.spec(args, UsageError)
+    if artifact is not None:
+        return artifact
     if not args.repo:
         raise UsageError("--repo is required (or --fleet with spec.sync.repo)")
     if args.cluster and len(args.cluster) > 1:
