@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -55,6 +56,7 @@ MAX_OUTPUT = 64 << 20
 TIMEOUT = float(os.environ.get("ACM_LITE_HELM_TIMEOUT", "120"))
 KEEP_RENDERED = 8
 _REFUSING_PROXY = "http://127.0.0.1:9"
+_CHART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 Progress = Callable[[str], None]
 
 
@@ -127,7 +129,7 @@ def fetch(
     progress: Progress = lambda _m: None,
 ) -> Snapshot:
     """The chart ``spec`` names, at the version it asks for, rendered."""
-    if not spec.chart or "/" in spec.chart or spec.chart in (".", ".."):
+    if not _CHART_NAME.fullmatch(spec.chart):
         raise AcmError(errors.ARTIFACT_NOT_FOUND, f"{errors.shown(spec.chart)} is not a chart name")
     progress(f"fetching {spec.display}")
     charts = cache / "helm" / "charts"
@@ -267,7 +269,8 @@ def _store(charts: Path, digest: str, data: bytes) -> Path:
 
 def _from_registry(spec: HelmSpec, charts: Path, credentials: Credentials | None) -> _Chart:
     base = strip_userinfo(spec.repo).removeprefix("oci://").rstrip("/")
-    ref = oci.Reference.parse(f"{base}/{spec.chart}")
+    parsed = oci.Reference.parse(f"{base}/{spec.chart}")
+    ref = oci.Reference(parsed.registry, parsed.repository)  # no tag yet: messages name the chart
     registry = oci.Registry(ref, credentials=credentials, ca_file=spec.ca_file)
     if spec.version and semver.is_exact(spec.version):
         version = spec.version.strip()

@@ -54,6 +54,7 @@ _REPOSITORY = re.compile(
 )
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
 @dataclass(frozen=True)
@@ -261,14 +262,21 @@ class Registry:
         return bytes(resp.body)
 
     def tags(self) -> list[str]:
-        resp = self.request(
-            f"/v2/{self.ref.repository}/tags/list?n=10000", limit=8 << 20, about=str(self.ref)
-        )
-        try:
-            tags = json.loads(resp.body).get("tags") or []
-        except (ValueError, AttributeError):
-            tags = []
-        return [t for t in tags if isinstance(t, str)]
+        """Every tag of the repository, following the registry's pages (at most 50 of them)."""
+        found: list[str] = []
+        path: str | None = f"/v2/{self.ref.repository}/tags/list?n=1000"
+        for _ in range(50):
+            if path is None:
+                break
+            resp = self.request(path, limit=8 << 20, about=str(self.ref))
+            try:
+                tags = json.loads(resp.body).get("tags") or []
+            except (ValueError, AttributeError):
+                tags = []
+            found += [t for t in tags if isinstance(t, str)]
+            following = _NEXT.search(resp.headers.get("link", ""))
+            path = following.group(1) if following and following.group(1).startswith("/v2/") else None
+        return found
 
     # pushing
 
