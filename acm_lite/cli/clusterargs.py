@@ -98,9 +98,13 @@ def spec(args: argparse.Namespace) -> SyncSpec:
 def fleet_override(args: argparse.Namespace) -> Callable[[SyncSpec], SyncSpec]:
     """Command-line source flags win over the fleet file's sync settings."""
 
+    artifact = sourceargs.spec(args, UsageError, fleet=True)
+
     def apply(spec: SyncSpec) -> SyncSpec:
         changes: dict[str, Any] = {}
-        if args.repo:
+        if artifact is not None:
+            changes.update(sourceargs.source_fields(artifact))
+        elif args.repo:
             changes.update(
                 repo=args.repo, revision=args.revision, dir=args.dir, source_format=args.source_format
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from acm_lite import declare
 from acm_lite.reconcile import model
@@ -62,12 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def spec(args: argparse.Namespace, usage_error: type[Exception]) -> SyncSpec | None:
-    """The spec of a Helm or OCI source; None for Git (the flags above unused)."""
+def spec(args: argparse.Namespace, usage_error: type[Exception], *, fleet: bool = False) -> SyncSpec | None:
+    """The spec of a Helm or OCI source; None for Git (the flags above unused). With ``fleet``,
+    the source for every member (``source_fields`` of it replace theirs)."""
     kind = getattr(args, "source_type", model.GIT)
     if kind == model.GIT:
         return None
-    if args.cluster and len(args.cluster) > 1:
+    if args.cluster and len(args.cluster) > 1 and not fleet:
         raise usage_error("--cluster may be given once without --fleet")
     common = {
         "name": args.name,
@@ -102,3 +104,15 @@ def spec(args: argparse.Namespace, usage_error: type[Exception]) -> SyncSpec | N
         oci=image,
         **common,
     )
+
+
+def source_fields(spec: SyncSpec) -> dict[str, Any]:
+    """What names the source in ``spec`` (a fleet member keeps its cluster and labels)."""
+    return {
+        "repo": spec.repo,
+        "dir": spec.dir,
+        "source_format": spec.source_format,
+        "source_type": spec.source_type,
+        "helm": spec.helm,
+        "oci": spec.oci,
+    }

@@ -127,3 +127,21 @@ def test_a_rootsync_written_from_a_spec_reads_back_as_that_spec(spec: SyncSpec) 
     back = rootsyncs.spec_of(item)
     assert back is not None and back.to_spec() == spec.to_spec()
     assert (back.source_type, back.repo) == (spec.source_type, spec.repo)
+
+
+def test_fleet_members_take_the_artifact_source_of_the_flags_and_keep_their_cluster() -> None:
+    member = SyncSpec(
+        repo="https://git.example/r.git",
+        name="root-sync",
+        cluster_name="eks-prod",
+        cluster_labels={"env": "prod"},
+    )
+    override = clusterargs.fleet_override(
+        parse("--fleet", "f.yaml", "--cluster", "eks-prod", "--cluster", "aks", "--source-type", "oci",
+              "--oci-image", "reg.example/c:v1", "--source-format", "unstructured")
+    )  # fmt: skip
+    spec = override(member)
+    assert (spec.source_type, spec.repo, spec.source_format) == ("oci", "reg.example/c:v1", "unstructured")
+    assert spec.oci is not None and spec.oci.image == "reg.example/c:v1"
+    assert (spec.cluster_name, spec.cluster_labels) == ("eks-prod", {"env": "prod"})
+    assert clusterargs.fleet_override(parse("--fleet", "f.yaml"))(member) == member
