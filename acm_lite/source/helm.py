@@ -14,7 +14,8 @@ nothing leaving it, and ``helm template`` runs in a directory of its own with no
 environment, no network (proxies pointing at a refusing loopback port), under a time limit
 (``KNV2016`` when passed) and an output limit (``ACM1073``); helm's own failure is ``KNV1068``.
 
-The snapshot's commit is ``<version>@<digest>`` (the chart's), so a newer chart matching the
+Without a release name the release is ``release-name``, as ``helm template`` (and so Config
+Sync) names it. The snapshot's commit is ``<version>@<digest>`` (the chart's), so a newer chart matching the
 constraint is a new commit at the next poll; when values, a release name, a namespace or
 ``includeCRDs`` are given, ``+<hash of them>`` follows, so that changing them is a new commit too.
 """
@@ -50,6 +51,7 @@ from acm_lite.source.transfer import Client, Credentials
 CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 DEFAULT_NAMESPACE = "default"
+DEFAULT_RELEASE = "release-name"  # helm template's own, which Config Sync keeps when none is named
 MAX_INDEX = 64 << 20
 MAX_CHART = int(os.environ.get("ACM_LITE_HELM_MAX_CHART_MB", "32")) << 20
 MAX_OUTPUT = 64 << 20
@@ -89,12 +91,13 @@ class HelmSpec:
             "repo": strip_userinfo(self.repo),
             "chart": self.chart,
             "auth": "none",
-            "releaseName": self.release_name or self.chart,
             "namespace": self.namespace or DEFAULT_NAMESPACE,
             "includeCRDs": self.include_crds,
         }
         if self.version:
             out["version"] = self.version
+        if self.release_name:
+            out["releaseName"] = self.release_name
         values = parse_values(self.values, "inline values") if self.values else None
         if values:
             out["values"] = values
@@ -159,7 +162,7 @@ def fetch(
 def _inputs(spec: HelmSpec) -> dict[str, Any]:
     """What besides the chart decides the output (empty when all are defaults)."""
     inputs: dict[str, Any] = {}
-    if spec.release_name and spec.release_name != spec.chart:
+    if spec.release_name and spec.release_name != DEFAULT_RELEASE:
         inputs["release"] = spec.release_name
     if spec.namespace and spec.namespace != DEFAULT_NAMESPACE:
         inputs["namespace"] = spec.namespace
@@ -193,7 +196,7 @@ def _from_repository(spec: HelmSpec, charts: Path, credentials: Credentials | No
     resp = client.get(index_url, limit=MAX_INDEX, authorization=authorization, origin=repo)
     entries = _entries(resp.body, repo, spec.chart)
     versions = [str(e.get("version", "")) for e in entries]
-    picked = semver.newest(versions, spec.version)
+    picked = semver.newest(versions, _wanted(spec))
     if picked is None:
         raise _no_version(spec, versions)
     entry = entries[versions.index(picked)]
@@ -246,6 +249,12 @@ def _entries(body: bytes, repo: str, chart: str) -> list[dict[str, Any]]:
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _wanted(spec: HelmSpec) -> str:
+    """The version or constraint asked for; ``latest`` (as in Config Sync) and empty mean the
+    newest release."""
+    return "" if spec.version.strip() == "latest" else spec.version
+
+
 def _no_version(spec: HelmSpec, versions: list[str]) -> AcmError:
     shown = ", ".join(versions[:10]) + (", ..." if len(versions) > 10 else "")
     wanted = repr(spec.version) if spec.version else "a release"
@@ -272,11 +281,11 @@ def _from_registry(spec: HelmSpec, charts: Path, credentials: Credentials | None
     parsed = oci.Reference.parse(f"{base}/{spec.chart}")
     ref = oci.Reference(parsed.registry, parsed.repository)  # no tag yet: messages name the chart
     registry = oci.Registry(ref, credentials=credentials, ca_file=spec.ca_file)
-    if spec.version and semver.is_exact(spec.version):
+    if semver.is_exact(_wanted(spec)):
         version = spec.version.strip()
     else:
         tags = [t.replace("_", "+") for t in registry.tags()]
-        picked = semver.newest(tags, spec.version)
+        picked = semver.newest(tags, _wanted(spec))
         if picked is None:
             raise _no_version(spec, tags)
         version = picked
@@ -311,7 +320,7 @@ def _rendered(spec: HelmSpec, chart: _Chart, commit: str, helm: Path, rendered: 
         out = work / "out"
         out.mkdir()
         values = _values(spec, work)
-        argv = [str(helm), "template", spec.release_name or spec.chart, str(chart_dir)]
+        argv = [str(helm), "template", spec.release_name or DEFAULT_RELEASE, str(chart_dir)]
         argv += ["--namespace", spec.namespace or DEFAULT_NAMESPACE]
         if spec.include_crds:
             argv.append("--include-crds")

@@ -236,7 +236,7 @@ def test_a_chart_range_picks_the_newest_match_and_a_newer_release_at_the_next_po
 
     first = run(cluster, spec, tmp_path)
     assert first.ok, [p.render() for p in first.problems]
-    assert configmap(cluster, namespace, "demo-settings") == {"version": "1.1.0", "greeting": "hello"}
+    assert configmap(cluster, namespace, "release-name-settings") == {"version": "1.1.0", "greeting": "hello"}
     assert first.status.commit is not None and first.status.commit.startswith("1.1.0@sha256:")
 
     again = run(cluster, spec, tmp_path)
@@ -245,7 +245,7 @@ def test_a_chart_range_picks_the_newest_match_and_a_newer_release_at_the_next_po
     _publish(helm_binary, helm_repository, tmp_path, "demo", "1.2.0")
     newer = run(cluster, spec, tmp_path)
     assert newer.ok and newer.status.commit is not None and newer.status.commit.startswith("1.2.0@sha256:")
-    assert configmap(cluster, namespace, "demo-settings") == {"version": "1.2.0", "greeting": "hello"}
+    assert configmap(cluster, namespace, "release-name-settings") == {"version": "1.2.0", "greeting": "hello"}
 
 
 def test_a_helm_repository_answering_404_is_not_found(
@@ -277,7 +277,7 @@ def test_a_chart_not_matching_the_index_digest_is_refused(
         cluster, helm_spec(helm_repository.url, "demo", "1.0.0", f"helm-{unique()}", namespace), tmp_path
     )
     refused(result, errors.DIGEST_MISMATCH, "demo")
-    assert configmap(cluster, namespace, "demo-settings") is None
+    assert configmap(cluster, namespace, "release-name-settings") is None
 
 
 def _index_by_hand(repo: HelmRepository, chart: str, version: str, data: bytes) -> None:
@@ -334,10 +334,13 @@ def test_wrong_or_missing_credentials_for_a_helm_repository(
         monkeypatch.setenv("ACM_LITE_HELM_PASSWORD", "wrong-password")
         message = refused(run(cluster, spec, tmp_path), errors.SOURCE_AUTH_FAILED, repo.url)
         assert "wrong-password" not in message
-        assert configmap(cluster, namespace, "demo-settings") is None
+        assert configmap(cluster, namespace, "release-name-settings") is None
         monkeypatch.setenv("ACM_LITE_HELM_PASSWORD", "right-password")
         assert run(cluster, spec, tmp_path).ok
-        assert configmap(cluster, namespace, "demo-settings") == {"version": "1.0.0", "greeting": "hello"}
+        assert configmap(cluster, namespace, "release-name-settings") == {
+            "version": "1.0.0",
+            "greeting": "hello",
+        }
     finally:
         repo.close()
 
@@ -454,4 +457,4 @@ def test_a_chart_in_a_registry_behind_basic_auth_and_tls(
     monkeypatch.setenv("ACM_LITE_HELM_PASSWORD", secure_registry.password or "")
     synced = run(cluster, spec, tmp_path)
     assert synced.ok, [p.render() for p in synced.problems]
-    assert configmap(cluster, namespace, f"{chart}-settings") == {"version": "3.1.4", "greeting": "hello"}
+    assert configmap(cluster, namespace, "release-name-settings") == {"version": "3.1.4", "greeting": "hello"}

@@ -97,7 +97,6 @@ def test_helm_spec_is_written_in_config_syncs_shape() -> None:
         "repo": "https://charts.example/stable",
         "chart": "app",
         "version": "^1.2",
-        "releaseName": "app",
         "namespace": "default",
         "includeCRDs": True,
         "values": {"replicas": 2},
