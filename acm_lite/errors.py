@@ -429,7 +429,26 @@ SOURCE_AUTH_FAILED = register(
     "ACM1103",
     "SourceAuthFailed",
     Category.PERMANENT,
-    "The Git remote refused the credentials (or asked for some).",
+    "The Git remote, Helm repository or OCI registry refused the credentials (or asked for some).",
+)
+ARTIFACT_NOT_FOUND = register(
+    "ACM1104",
+    "ArtifactNotFound",
+    Category.PERMANENT,
+    "The Helm repository, chart, chart version, OCI repository or tag does not exist (answered 404).",
+)
+ARTIFACT_REJECTED = register(
+    "ACM1105",
+    "ArtifactRejected",
+    Category.PERMANENT,
+    "A chart or OCI artifact is not a readable archive, holds a path leaving it (../, absolute), a "
+    "link or a special file, or is larger than its limit.",
+)
+DIGEST_MISMATCH = register(
+    "ACM1106",
+    "DigestMismatch",
+    Category.PERMANENT,
+    "A downloaded chart, manifest or layer does not match the digest its index or manifest names.",
 )
 
 # Talking to clusters and applying to them (ACM2001-ACM2009).
@@ -860,7 +879,8 @@ SOURCE_ERROR = register(
     "KNV2004",
     "SourceError",
     Category.TRANSIENT,
-    "The Git remote could not be reached, or the source could not be read.",
+    "The Git remote, Helm repository or OCI registry could not be reached (or answered with a "
+    "server error), or the source could not be read.",
 )
 FIGHT = register(
     "KNV2005",

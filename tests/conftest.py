@@ -15,6 +15,7 @@ from acm_lite.devcluster import binaries, controlplane
 from acm_lite.devcluster.controlplane import APIServer, Environment
 
 FLEET = ["eks-prod", "aks-staging", "baremetal-edge"]
+pytest_plugins = ["tests.artifact_servers"]
 
 
 def _sigterm(_signum: int, _frame: FrameType | None) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite import api, declare
-from acm_lite.cli import output, percluster
+from acm_lite.cli import output, percluster, sourceargs
 from acm_lite.cluster.client import Cluster
 from acm_lite.reconcile.pipeline import SyncSpec
 
@@ -66,6 +66,7 @@ def add_sync_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--namespace", metavar="NS", help="a tenant sync: only namespaced objects, all in NS (like RepoSync)"
     )
+    sourceargs.add_arguments(parser)
     percluster.add_policy_arguments(parser)
     percluster.add_render_arguments(parser)
     add_connection(parser)
@@ -77,6 +78,9 @@ def connect(args: argparse.Namespace) -> Cluster:
 
 
 def spec(args: argparse.Namespace) -> SyncSpec:
+    artifact = sourceargs.spec(args, UsageError)
+    if artifact is not None:
+        return artifact
     if not args.repo:
         raise UsageError("--repo is required (or --fleet with spec.sync.repo)")
     if args.cluster and len(args.cluster) > 1:
@@ -95,9 +99,13 @@ def spec(args: argparse.Namespace) -> SyncSpec:
 def fleet_override(args: argparse.Namespace) -> Callable[[SyncSpec], SyncSpec]:
     """Command-line source flags win over the fleet file's sync settings."""
 
+    artifact = sourceargs.spec(args, UsageError, fleet=True)
+
     def apply(spec: SyncSpec) -> SyncSpec:
         changes: dict[str, Any] = {}
-        if args.repo:
+        if artifact is not None:
+            changes.update(sourceargs.source_fields(artifact))
+        elif args.repo:
             changes.update(
                 repo=args.repo, revision=args.revision, dir=args.dir, source_format=args.source_format
             )

@@ -27,7 +27,7 @@ def register(sub: Subcommands) -> None:
 
     build = verbs.add_parser(
         "build",
-        help="build or find kube-apiserver, kubectl, etcd, helm and kustomize",
+        help="build or find kube-apiserver, kubectl, etcd, helm, kustomize and registry",
         description="Build the binaries from the Go module proxy into the "
         "cache, or reuse them (KUBEBUILDER_ASSETS is honoured).",
     )
@@ -36,7 +36,7 @@ def register(sub: Subcommands) -> None:
         nargs="*",
         type=_component,
         metavar="COMPONENT",
-        help="kube-apiserver, kubectl, etcd, helm, kustomize (default: all)",
+        help="kube-apiserver, kubectl, etcd, helm, kustomize, registry (default: all)",
     )
     build.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     build.set_defaults(handler=_build)

@@ -148,7 +148,7 @@ def _listen(args: argparse.Namespace, daemon: Daemon) -> Server:
 
 
 def handle(args: argparse.Namespace) -> int:
-    if not (args.repo or args.fleet or args.from_cluster or args.config):
+    if not (args.repo or args.fleet or args.from_cluster or args.config or args.source_type != "git"):
         raise clusterargs.UsageError("give --repo, --config, --fleet or --from-cluster")
     logs.configure(args.log_format)
     sync_options = pipeline.SyncOptions(

@@ -222,7 +222,8 @@ def handle(args: argparse.Namespace) -> int:
             check_local_repo(args.repo)
         return _sync_fleet(args, options)
     spec = clusterargs.spec(args)
-    check_local_repo(spec.repo)
+    if spec.source_type == "git":
+        check_local_repo(spec.repo)
     cluster = clusterargs.connect(args)
     text = args.output == "text"
 

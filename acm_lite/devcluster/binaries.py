@@ -1,4 +1,5 @@
-"""Find or build kube-apiserver, kubectl, etcd, helm and kustomize.
+"""Find or build kube-apiserver, kubectl, etcd, helm, kustomize and the OCI registry (distribution's
+``registry``, which tests and the demo serve charts and OCI artifacts from).
 
 Resolution order: ``KUBEBUILDER_ASSETS`` (the envtest convention: use what is there, build nothing),
 then the cache (``$ACM_LITE_CACHE`` or ``~/.cache/acm-lite``), keyed by component and version, then a
@@ -22,6 +23,8 @@ HELM_VERSION = "v3.22.0"
 # The newest kustomize whose go.mod this machine's Go accepts without a toolchain switch; it pairs
 # with sigs.k8s.io/kustomize/api v0.21.2 (v5.8.3 and api v0.21.3 ask for Go 1.27).
 KUSTOMIZE_VERSION = "v5.8.2"
+# The newest distribution release; its go.mod asks for Go 1.26.0.
+REGISTRY_VERSION = "v3.1.2"
 
 Progress = Callable[[str], None]
 
@@ -44,12 +47,14 @@ def components() -> dict[str, Component]:
     etcd = os.environ.get("ACM_LITE_ETCD_VERSION", ETCD_VERSION)
     helm = os.environ.get("ACM_LITE_HELM_VERSION", HELM_VERSION)
     kustomize = os.environ.get("ACM_LITE_KUSTOMIZE_VERSION", KUSTOMIZE_VERSION)
+    registry = os.environ.get("ACM_LITE_REGISTRY_VERSION", REGISTRY_VERSION)
     return {
         "kube-apiserver": Component("kube-apiserver", k8s, gobuild.build_kube_apiserver),
         "kubectl": Component("kubectl", k8s, gobuild.build_kubectl),
         "etcd": Component("etcd", etcd, gobuild.build_etcd),
         "helm": Component("helm", helm, gobuild.build_helm),
         "kustomize": Component("kustomize", kustomize, gobuild.build_kustomize),
+        "registry": Component("registry", registry, gobuild.build_registry),
     }
 
 

@@ -206,3 +206,13 @@ def build_kustomize(version: str, out: Path, progress: Progress) -> None:
     _build_simple(
         module, module, ldflags=kustomize_ldflags(version), version=version, out=out, progress=progress
     )
+
+
+def build_registry(version: str, out: Path, progress: Progress) -> None:
+    """distribution's ``registry`` (the OCI registry tests push charts and artifacts to)."""
+    major = version.lstrip("v").split(".")[0]
+    module = f"github.com/distribution/distribution/v{major}"
+    ldflags = f"-s -w -X {module}/version.version={version}"
+    _build_simple(
+        module, f"{module}/cmd/registry", ldflags=ldflags, version=version, out=out, progress=progress
+    )

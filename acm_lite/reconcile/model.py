@@ -16,10 +16,14 @@ from acm_lite.paths import cache_dir
 from acm_lite.plan.changeset import ChangeSet, Outcome, Result
 from acm_lite.policy.library import PolicySources
 from acm_lite.source.auth import GitAuth, strip_userinfo
+from acm_lite.source.helm import HelmSpec
+from acm_lite.source.oci import OciSpec
 from acm_lite.source.snapshot import Snapshot
 from acm_lite.status.model import SyncStatus
 
 Progress = Callable[[str], None]
+GIT, HELM, OCI = "git", "helm", "oci"
+SOURCE_TYPES = (GIT, HELM, OCI)
 
 
 @dataclass(frozen=True)
@@ -34,13 +38,18 @@ class SyncSpec:
     cluster_name: str | None = None
     cluster_labels: Mapping[str, str] | None = None
     namespace: str | None = None  # a tenant sync, limited to this namespace
+    source_type: str = GIT  # git, helm or oci; ``repo`` then names the chart or image for messages
+    helm: HelmSpec | None = None
+    oci: OciSpec | None = None
 
     def to_spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "sourceFormat": self.source_format,
-            "sourceType": "git",
-            "git": {"repo": strip_userinfo(self.repo), "revision": self.revision, "dir": self.dir},
-        }
+        spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": self.source_type}
+        if self.source_type == HELM and self.helm is not None:
+            spec["helm"] = self.helm.to_spec()
+        elif self.source_type == OCI and self.oci is not None:
+            spec["oci"] = self.oci.to_spec()
+        else:
+            spec["git"] = {"repo": strip_userinfo(self.repo), "revision": self.revision, "dir": self.dir}
         if self.cluster_name:
             spec["clusterName"] = self.cluster_name
         if self.namespace:

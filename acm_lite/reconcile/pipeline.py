@@ -24,18 +24,20 @@ from acm_lite.apply.applier import Applier, ApplyOptions
 from acm_lite.cluster import live
 from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
+from acm_lite.devcluster import binaries
 from acm_lite.errors import AcmError, Problem
 from acm_lite.kinds import builtin
 from acm_lite.plan import order, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
-from acm_lite.reconcile import collector, declared_cache, recording
+from acm_lite.reconcile import collector, declared_cache, model, recording
 from acm_lite.reconcile.bookkeeping import Pass, StageError
 from acm_lite.reconcile.model import Progress, SyncOptions, SyncResult, SyncSpec
-from acm_lite.source import git, local
+from acm_lite.source import git, helm, local, oci
 from acm_lite.source.auth import GitAuth, strip_userinfo
 from acm_lite.source.snapshot import Snapshot
+from acm_lite.source.transfer import Credentials
 from acm_lite.status import store
 from acm_lite.status.model import State
 
@@ -153,7 +155,20 @@ def _source(spec: SyncSpec, options: SyncOptions, progress: Progress, *, given: 
 
 
 def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Snapshot:
-    """The source stage's work: a Git commit fetched into the cache, or a plain directory."""
+    """The source stage's work: a Git commit fetched into the cache, a plain directory, a Helm
+    chart rendered (``sourceType: helm``) or an OCI artifact unpacked (``sourceType: oci``)."""
+    if spec.source_type == model.HELM and spec.helm is not None:
+        return helm.fetch(
+            spec.helm,
+            helm=binaries.find("helm"),
+            cache=options.git_cache,
+            credentials=Credentials.from_env("HELM"),
+            progress=progress,
+        )
+    if spec.source_type == model.OCI and spec.oci is not None:
+        return oci.fetch(
+            spec.oci, cache=options.git_cache, credentials=Credentials.from_env("OCI"), progress=progress
+        )
     path = Path(spec.repo)
     if path.is_dir() and not local.is_git_repository(path):
         return local.snapshot(path, spec.dir)

@@ -9,12 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from acm_lite import errors
 from acm_lite.cluster.client import Cluster
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse import reader
-from acm_lite.reconcile import pipeline
+from acm_lite.reconcile import model, pipeline
 from acm_lite.reconcile.daemon import Daemon
+from acm_lite.source.helm import HelmSpec
+from acm_lite.source.oci import OciSpec
 from acm_lite.status import store
 
 log = logging.getLogger("acm_lite.serve")  # the name `acm-lite serve`'s records have always had
@@ -23,6 +27,9 @@ log = logging.getLogger("acm_lite.serve")  # the name `acm-lite serve`'s records
 def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
     """The sync a RootSync object describes (None without a repository)."""
     spec = item.get("spec") or {}
+    artifact = _artifact_spec(item, spec)
+    if artifact is not None:
+        return artifact
     git = spec.get("git") or {}
     if not git.get("repo"):
         return None
@@ -35,6 +42,41 @@ def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
         cluster_name=spec.get("clusterName"),
         namespace=spec.get("namespace"),
     )
+
+
+def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncSpec | None:
+    """The sync of a RootSync whose source is a Helm chart or an OCI image (None otherwise)."""
+    common = {
+        "name": item["metadata"]["name"],
+        "cluster_name": spec.get("clusterName"),
+        "namespace": spec.get("namespace"),
+    }
+    kind = spec.get("sourceType")
+    helm = spec.get("helm") or {}
+    if kind == model.HELM and helm.get("repo") and helm.get("chart"):
+        chart = HelmSpec(
+            repo=str(helm["repo"]),
+            chart=str(helm["chart"]),
+            version=str(helm.get("version") or ""),
+            release_name=str(helm.get("releaseName") or ""),
+            namespace=str(helm.get("namespace") or ""),
+            values=yaml.safe_dump(helm["values"]) if isinstance(helm.get("values"), dict) else "",
+            include_crds=bool(helm.get("includeCRDs")),
+        )
+        return pipeline.SyncSpec(
+            repo=chart.display, source_format="unstructured", source_type=model.HELM, helm=chart, **common
+        )
+    image = (spec.get("oci") or {}).get("image")
+    if kind == model.OCI and image:
+        source = OciSpec(image=str(image), dir=str((spec.get("oci") or {}).get("dir") or "."))
+        return pipeline.SyncSpec(
+            repo=source.image,
+            source_format=spec.get("sourceFormat", "hierarchy"),
+            source_type=model.OCI,
+            oci=source,
+            **common,
+        )
+    return None
 
 
 def from_config(path: Path) -> list[pipeline.SyncSpec]:

@@ -39,7 +39,7 @@ def test_kubebuilder_assets_are_used_and_nothing_is_built(
     isolated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assets = isolated / "assets"
-    names = ("kube-apiserver", "kubectl", "etcd", "helm", "kustomize")
+    names = ("kube-apiserver", "kubectl", "etcd", "helm", "kustomize", "registry")
     for name in names:
         _executable(assets / name)
     monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))

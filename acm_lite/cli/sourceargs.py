@@ -1,0 +1,118 @@
+"""Flags naming a Helm chart or an OCI image as the source (Config Sync's ``sourceType: helm``
+and ``sourceType: oci``), a group of their own beside the Git flags. Credentials never come as
+flags: ``ACM_LITE_HELM_USERNAME`` / ``ACM_LITE_HELM_PASSWORD`` (or ``_PASSWORD_FILE``, or
+``ACM_LITE_HELM_TOKEN``), and the same with ``OCI``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from acm_lite import declare
+from acm_lite.reconcile import model
+from acm_lite.reconcile.pipeline import SyncSpec
+from acm_lite.source.helm import HelmSpec
+from acm_lite.source.oci import OciSpec
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "Helm and OCI sources",
+        "sync a Helm chart (rendered with helm template) or an OCI image of manifests instead of Git; "
+        "credentials from ACM_LITE_HELM_USERNAME/_PASSWORD (or _PASSWORD_FILE, _TOKEN) and "
+        "ACM_LITE_OCI_USERNAME/_PASSWORD",
+    )
+    group.add_argument(
+        "--source-type",
+        choices=model.SOURCE_TYPES,
+        default=model.GIT,
+        help="the kind of source (default: git)",
+    )
+    group.add_argument("--helm-repo", metavar="URL", help="Helm repository: https://... or oci://host/path")
+    group.add_argument("--helm-chart", metavar="NAME", help="chart name")
+    group.add_argument(
+        "--helm-version",
+        default="",
+        metavar="VERSION|RANGE",
+        help="chart version, or a constraint such as ^1.2 or '>=1.0 <2' (newest match; default: newest)",
+    )
+    group.add_argument(
+        "--helm-release", default="", metavar="NAME", help="release name (default: the chart's)"
+    )
+    group.add_argument(
+        "--helm-namespace", default="", metavar="NS", help="the release namespace (default: default)"
+    )
+    group.add_argument(
+        "--helm-values",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="values file (repeatable)",
+    )
+    group.add_argument("--helm-include-crds", action="store_true", help="render the chart's CRDs too")
+    group.add_argument(
+        "--oci-image", metavar="REF", help="image: host[:port]/path[:tag][@sha256:...]; --dir applies"
+    )
+    group.add_argument(
+        "--source-ca-file",
+        type=Path,
+        metavar="FILE",
+        help="CA certificate of the Helm repository or registry",
+    )
+
+
+def spec(args: argparse.Namespace, usage_error: type[Exception], *, fleet: bool = False) -> SyncSpec | None:
+    """The spec of a Helm or OCI source; None for Git (the flags above unused). With ``fleet``,
+    the source for every member (``source_fields`` of it replace theirs)."""
+    kind = getattr(args, "source_type", model.GIT)
+    if kind == model.GIT:
+        return None
+    if args.cluster and len(args.cluster) > 1 and not fleet:
+        raise usage_error("--cluster may be given once without --fleet")
+    common = {
+        "name": args.name,
+        "cluster_name": args.cluster[0] if args.cluster else None,
+        "namespace": args.namespace,
+    }
+    if kind == model.HELM:
+        if not (args.helm_repo and args.helm_chart):
+            raise usage_error("--source-type helm needs --helm-repo and --helm-chart")
+        chart = HelmSpec(
+            repo=args.helm_repo,
+            chart=args.helm_chart,
+            version=args.helm_version,
+            release_name=args.helm_release,
+            namespace=args.helm_namespace,
+            values_files=tuple(args.helm_values),
+            include_crds=args.helm_include_crds,
+            ca_file=args.source_ca_file,
+        )
+        # a chart renders to plain manifests: read unstructured, as Config Sync does
+        return SyncSpec(
+            repo=chart.display, source_format=declare.UNSTRUCTURED, source_type=kind, helm=chart, **common
+        )
+    if not args.oci_image:
+        raise usage_error("--source-type oci needs --oci-image")
+    image = OciSpec(image=args.oci_image, dir=args.dir, ca_file=args.source_ca_file)
+    return SyncSpec(
+        repo=image.image,
+        dir=args.dir,
+        source_format=args.source_format,
+        source_type=kind,
+        oci=image,
+        **common,
+    )
+
+
+def source_fields(spec: SyncSpec) -> dict[str, Any]:
+    """What names the source in ``spec`` (a fleet member keeps its cluster and labels)."""
+    return {
+        "repo": spec.repo,
+        "dir": spec.dir,
+        "source_format": spec.source_format,
+        "source_type": spec.source_type,
+        "helm": spec.helm,
+        "oci": spec.oci,
+    }

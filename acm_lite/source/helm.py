@@ -1,0 +1,451 @@
+"""A Helm chart as a source (Config Sync's ``sourceType: helm``): the chart fetched from a Helm
+repository over HTTP(S) or from an OCI registry (``oci://``), rendered by ``helm template`` into
+an immutable snapshot of manifests.
+
+From an HTTP repository, ``index.yaml`` is read and the version picked (an exact version, or a
+constraint such as ``^1.2`` or ``>=1.0 <2``: the newest match; empty is the newest release); the
+``.tgz`` is downloaded and checked against the index's digest. From a registry, the chart is the
+image ``<repo>/<chart>:<version>`` (a constraint is matched against its tags), pulled by
+``source.oci`` with its digests checked. Pulled charts are kept by digest under
+``<cache>/helm/charts/``.
+
+The chart is hostile: downloads are bounded, the archive may hold no link, no absolute path and
+nothing leaving it, and ``helm template`` runs in a directory of its own with no credential in its
+environment, no network (proxies pointing at a refusing loopback port), under a time limit
+(``KNV2016`` when passed) and an output limit (``ACM1073``); helm's own failure is ``KNV1068``.
+
+Without a release name the release is ``release-name``, as ``helm template`` (and so Config
+Sync) names it. The snapshot's commit is ``<version>@<digest>`` (the chart's), so a newer chart matching the
+constraint is a new commit at the next poll; when values, a release name, a namespace or
+``includeCRDs`` are given, ``+<hash of them>`` follows, so that changing them is a new commit too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import yaml
+
+from acm_lite import errors
+from acm_lite.errors import AcmError
+from acm_lite.source import archive, oci, semver
+from acm_lite.source.auth import strip_userinfo
+from acm_lite.source.snapshot import Snapshot
+from acm_lite.source.transfer import Client, Credentials
+
+CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_RELEASE = "release-name"  # helm template's own, which Config Sync keeps when none is named
+MAX_INDEX = 64 << 20
+MAX_CHART = int(os.environ.get("ACM_LITE_HELM_MAX_CHART_MB", "32")) << 20
+MAX_OUTPUT = 64 << 20
+TIMEOUT = float(os.environ.get("ACM_LITE_HELM_TIMEOUT", "120"))
+KEEP_RENDERED = 8
+_REFUSING_PROXY = "http://127.0.0.1:9"
+_CHART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class HelmSpec:
+    """What Config Sync's ``spec.helm`` names (values files are local files here, where Config
+    Sync names ConfigMaps), with a CA file for a private repository."""
+
+    repo: str
+    chart: str
+    version: str = ""
+    release_name: str = ""
+    namespace: str = ""
+    values: str = ""  # inline values, YAML or JSON text
+    values_files: tuple[Path, ...] = ()
+    include_crds: bool = False
+    ca_file: Path | None = field(default=None)
+
+    @property
+    def is_oci(self) -> bool:
+        return self.repo.startswith("oci://")
+
+    @property
+    def display(self) -> str:
+        """The repository and chart, as messages and the status name them."""
+        return f"{strip_userinfo(self.repo).rstrip('/')}/{self.chart}"
+
+    def to_spec(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "repo": strip_userinfo(self.repo),
+            "chart": self.chart,
+            "auth": "none",
+            "namespace": self.namespace or DEFAULT_NAMESPACE,
+            "includeCRDs": self.include_crds,
+        }
+        if self.version:
+            out["version"] = self.version
+        if self.release_name:
+            out["releaseName"] = self.release_name
+        values = parse_values(self.values, "inline values") if self.values else None
+        if values:
+            out["values"] = values
+        return out
+
+
+def parse_values(text: str, about: str) -> dict[str, Any]:
+    try:
+        values = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as e:
+        raise AcmError(errors.RENDER_FAILED, f"the Helm {about} are not YAML: {e}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise AcmError(errors.RENDER_FAILED, f"the Helm {about} are not a mapping")
+    return values
+
+
+@dataclass(frozen=True)
+class _Chart:
+    version: str
+    digest: str  # sha256:<hex> of the manifest (OCI) or of the .tgz (HTTP)
+    archive: Path  # the .tgz in the cache
+
+
+def fetch(
+    spec: HelmSpec,
+    *,
+    helm: Path | None,
+    cache: Path,
+    credentials: Credentials | None = None,
+    progress: Progress = lambda _m: None,
+) -> Snapshot:
+    """The chart ``spec`` names, at the version it asks for, rendered."""
+    if not _CHART_NAME.fullmatch(spec.chart):
+        raise AcmError(errors.ARTIFACT_NOT_FOUND, f"{errors.shown(spec.chart)} is not a chart name")
+    progress(f"fetching {spec.display}")
+    charts = cache / "helm" / "charts"
+    charts.mkdir(parents=True, exist_ok=True)
+    chart = (
+        _from_registry(spec, charts, credentials)
+        if spec.is_oci
+        else _from_repository(spec, charts, credentials)
+    )
+    inputs = _inputs(spec)
+    commit = f"{chart.version}@{chart.digest}"
+    if inputs:
+        commit += "+" + hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
+    if helm is None:
+        found = shutil.which("helm")
+        helm = Path(found) if found else None
+    if helm is None:
+        raise AcmError(
+            errors.RENDER_INTERNAL,
+            "the helm binary is not available",
+            hint="run `acm-lite dev build helm` or set KUBEBUILDER_ASSETS",
+        )
+    root = _rendered(spec, chart, commit, helm, cache / "helm" / "rendered")
+    return Snapshot(root, spec.display, spec.version or "(newest)", commit, ".")
+
+
+def _inputs(spec: HelmSpec) -> dict[str, Any]:
+    """What besides the chart decides the output (empty when all are defaults)."""
+    inputs: dict[str, Any] = {}
+    if spec.release_name and spec.release_name != DEFAULT_RELEASE:
+        inputs["release"] = spec.release_name
+    if spec.namespace and spec.namespace != DEFAULT_NAMESPACE:
+        inputs["namespace"] = spec.namespace
+    if spec.include_crds:
+        inputs["includeCRDs"] = True
+    if spec.values.strip():
+        inputs["values"] = spec.values
+    for path in spec.values_files:
+        try:
+            inputs.setdefault("files", []).append(hashlib.sha256(path.read_bytes()).hexdigest())
+        except OSError as e:
+            raise AcmError(
+                errors.PATH_NOT_FOUND, f"cannot read the Helm values file {path}: {e.strerror}"
+            ) from None
+    return inputs
+
+
+# HTTP repositories
+
+
+def _from_repository(spec: HelmSpec, charts: Path, credentials: Credentials | None) -> _Chart:
+    repo = strip_userinfo(spec.repo).rstrip("/")
+    if urlsplit(repo).scheme not in ("http", "https"):
+        raise AcmError(
+            errors.ARTIFACT_NOT_FOUND,
+            f"the Helm repository {errors.shown(repo)} is neither an http(s):// nor an oci:// URL",
+        )
+    client = Client(f"the Helm repository {repo}", ca_file=spec.ca_file, credentials=credentials)
+    authorization = credentials.header() if credentials else None
+    index_url = repo + "/index.yaml"
+    resp = client.get(index_url, limit=MAX_INDEX, authorization=authorization, origin=repo)
+    entries = _entries(resp.body, repo, spec.chart)
+    versions = [str(e.get("version", "")) for e in entries]
+    picked = semver.newest(versions, _wanted(spec))
+    if picked is None:
+        raise _no_version(spec, versions)
+    entry = entries[versions.index(picked)]
+    urls = entry.get("urls")
+    if not isinstance(urls, list) or not urls or not isinstance(urls[0], str):
+        raise AcmError(
+            errors.ARTIFACT_REJECTED, f"the index of {repo} names no URL for {spec.chart} {picked}"
+        )
+    digest = str(entry.get("digest") or "")
+    if digest and not digest.startswith("sha256:"):
+        digest = "sha256:" + digest
+    if digest and (charts / f"{digest[7:]}.tgz").is_file():
+        return _Chart(picked, digest, charts / f"{digest[7:]}.tgz")
+    url = urljoin(repo + "/", urls[0])
+    about = f"chart {spec.chart} {picked} from {repo}"
+    data = client.get(url, limit=MAX_CHART, authorization=authorization, origin=repo, about=about).body
+    got = "sha256:" + hashlib.sha256(data).hexdigest()
+    if digest and got != digest:
+        raise AcmError(
+            errors.DIGEST_MISMATCH,
+            f"{about} has digest {got}, not {digest} as the repository's index says",
+            hint="the repository or something between it and acm-lite altered the chart",
+        )
+    return _Chart(picked, got, _store(charts, got, data))
+
+
+def _entries(body: bytes, repo: str, chart: str) -> list[dict[str, Any]]:
+    about = f"the index of the Helm repository {repo}"
+    try:
+        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(body, Loader=_LOADER)):
+            raise AcmError(errors.ARTIFACT_REJECTED, f"{about} uses YAML aliases")
+        index = yaml.load(body, Loader=_LOADER)
+    except yaml.YAMLError as e:
+        raise AcmError(errors.ARTIFACT_REJECTED, f"{about} is not YAML: {str(e)[:200]}") from None
+    entries = index.get("entries") if isinstance(index, dict) else None
+    if not isinstance(entries, dict):
+        raise AcmError(errors.ARTIFACT_REJECTED, f"{about} has no entries")
+    found = entries.get(chart)
+    if not found:
+        raise AcmError(
+            errors.ARTIFACT_NOT_FOUND,
+            f"the Helm repository {repo} has no chart {errors.shown(chart)}",
+            hint="check the chart name",
+        )
+    if not isinstance(found, list):
+        raise AcmError(errors.ARTIFACT_REJECTED, f"{about}: the entry of {chart} is not a list")
+    return [e for e in found if isinstance(e, dict)]
+
+
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _wanted(spec: HelmSpec) -> str:
+    """The version or constraint asked for; ``latest`` (as in Config Sync) and empty mean the
+    newest release."""
+    return "" if spec.version.strip() == "latest" else spec.version
+
+
+def _no_version(spec: HelmSpec, versions: list[str]) -> AcmError:
+    shown = ", ".join(versions[:10]) + (", ..." if len(versions) > 10 else "")
+    wanted = repr(spec.version) if spec.version else "a release"
+    return AcmError(
+        errors.ARTIFACT_NOT_FOUND,
+        f"chart {spec.display} has no version matching {wanted} (versions: {shown or 'none'})",
+        hint="check the chart version or constraint",
+    )
+
+
+def _store(charts: Path, digest: str, data: bytes) -> Path:
+    target = charts / f"{digest[7:]}.tgz"
+    with tempfile.NamedTemporaryFile(dir=charts, prefix=".partial-", delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, target)
+    return target
+
+
+# OCI registries
+
+
+def _from_registry(spec: HelmSpec, charts: Path, credentials: Credentials | None) -> _Chart:
+    base = strip_userinfo(spec.repo).removeprefix("oci://").rstrip("/")
+    parsed = oci.Reference.parse(f"{base}/{spec.chart}")
+    ref = oci.Reference(parsed.registry, parsed.repository)  # no tag yet: messages name the chart
+    registry = oci.Registry(ref, credentials=credentials, ca_file=spec.ca_file)
+    if semver.is_exact(_wanted(spec)):
+        version = spec.version.strip()
+    else:
+        tags = [t.replace("_", "+") for t in registry.tags()]
+        picked = semver.newest(tags, _wanted(spec))
+        if picked is None:
+            raise _no_version(spec, tags)
+        version = picked
+    tagged = oci.Reference(ref.registry, ref.repository, version.replace("+", "_"))
+    registry.ref = tagged
+    digest, manifest = registry.manifest()
+    layers = [layer for layer in manifest["layers"] if layer.get("mediaType") == CHART_LAYER]
+    if len(layers) != 1:
+        raise AcmError(errors.ARTIFACT_REJECTED, f"{tagged} is not a Helm chart (no single chart layer)")
+    layer = str(layers[0]["digest"])
+    stored = charts / f"{layer[7:]}.tgz"
+    if not stored.is_file():
+        stored = _store(charts, layer, registry.blob(layer, MAX_CHART))
+    return _Chart(version, digest, stored)
+
+
+# rendering
+
+
+def _rendered(spec: HelmSpec, chart: _Chart, commit: str, helm: Path, rendered: Path) -> Path:
+    """``helm template`` of the chart, once per commit and binary; the directory it wrote."""
+    info = helm.stat()
+    key = hashlib.sha256(f"{commit}\0{helm}\0{info.st_size}\0{info.st_mtime_ns}".encode()).hexdigest()[:32]
+    target = rendered / key
+    if (target / "manifests.yaml").is_file():
+        os.utime(target)
+        return target
+    rendered.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".render-", dir=rendered) as tmp:
+        work = Path(tmp)
+        chart_dir = _unpacked(chart, spec, work / "chart")
+        out = work / "out"
+        out.mkdir()
+        values = _values(spec, work)
+        argv = [str(helm), "template", spec.release_name or DEFAULT_RELEASE, str(chart_dir)]
+        argv += ["--namespace", spec.namespace or DEFAULT_NAMESPACE]
+        if spec.include_crds:
+            argv.append("--include-crds")
+        for path in values:
+            argv += ["--values", str(path)]
+        (out / "manifests.yaml").write_bytes(_run(argv, work, spec))
+        with contextlib.suppress(OSError):
+            os.replace(out, target)
+    _prune(rendered)
+    return target
+
+
+def _unpacked(chart: _Chart, spec: HelmSpec, into: Path) -> Path:
+    into.mkdir()
+    about = f"chart {spec.display} {chart.version}"
+    archive.unpack(chart.archive.read_bytes(), into, about, symlinks=False)
+    tops = [p for p in into.iterdir()]
+    if len(tops) != 1 or not (tops[0] / "Chart.yaml").is_file():
+        raise AcmError(errors.ARTIFACT_REJECTED, f"{about}: not one chart directory with a Chart.yaml")
+    return tops[0]
+
+
+def _values(spec: HelmSpec, work: Path) -> list[Path]:
+    paths = list(spec.values_files)
+    if spec.values.strip():
+        parse_values(spec.values, "inline values")
+        inline = work / "values.inline.yaml"
+        inline.write_text(spec.values)
+        paths.append(inline)
+    return paths
+
+
+def _env(work: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SSL_CERT_FILE")}
+    home = work / "home"
+    home.mkdir()
+    env.update(
+        HOME=str(home),
+        TMPDIR=str(home),
+        HELM_CACHE_HOME=str(home / "cache"),
+        HELM_CONFIG_HOME=str(home / "config"),
+        HELM_DATA_HOME=str(home / "data"),
+        HTTP_PROXY=_REFUSING_PROXY,
+        HTTPS_PROXY=_REFUSING_PROXY,
+        http_proxy=_REFUSING_PROXY,
+        https_proxy=_REFUSING_PROXY,
+        NO_PROXY="",
+        no_proxy="",
+    )
+    return env
+
+
+def _run(argv: list[str], work: Path, spec: HelmSpec) -> bytes:
+    """helm's standard output, within the time and output limits."""
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=work,
+            env=_env(work),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as e:
+        raise AcmError(errors.RENDER_INTERNAL, f"cannot run helm: {e.strerror}") from None
+    try:
+        out, err, stopped = _drain(proc, time.monotonic() + TIMEOUT)
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    about = f"helm template of {spec.display}"
+    if stopped == "time":
+        raise AcmError(
+            errors.RENDER_TRANSIENT, f"{about} ran past its limit of {TIMEOUT:.0f} s and was stopped"
+        )
+    if stopped == "output":
+        raise AcmError(errors.RENDER_OUTPUT_TOO_LARGE, f"{about} printed more than {MAX_OUTPUT >> 20} MiB")
+    if proc.returncode != 0:
+        message = err.decode("utf-8", "replace").replace(str(work) + "/", "").strip()
+        raise AcmError(errors.RENDER_FAILED, f"{about} failed: {message[-1500:]}")
+    return out
+
+
+def _drain(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes, str]:
+    """Both pipes read until the end, the deadline (``"time"``) or the output limit
+    (``"output"``); standard error kept up to 16 KiB."""
+    out: list[bytes] = []
+    err = bytearray()
+    size = 0
+    assert proc.stdout is not None and proc.stderr is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ, True)
+        selector.register(proc.stderr, selectors.EVENT_READ, False)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return b"", bytes(err), "time"
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                elif key.data:
+                    size += len(chunk)
+                    if size > MAX_OUTPUT:
+                        return b"", bytes(err), "output"
+                    out.append(chunk)
+                elif len(err) < 16384:
+                    err += chunk[: 16384 - len(err)]
+    try:
+        proc.wait(max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        return b"", bytes(err), "time"
+    return b"".join(out), bytes(err), ""
+
+
+def _prune(rendered: Path) -> None:
+    kept = sorted(
+        (p for p in rendered.iterdir() if not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in kept[KEEP_RENDERED:]:
+        shutil.rmtree(old, ignore_errors=True)
