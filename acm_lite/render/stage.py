@@ -22,12 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from acm_lite import errors
+from acm_lite import bounded, errors
 from acm_lite.devcluster import binaries
 from acm_lite.errors import Code, Problem
 from acm_lite.objects import Manifest
 from acm_lite.parse import reader
-from acm_lite.render import cache, plan, run, scan
+from acm_lite.render import cache, plan, scan
 from acm_lite.source.snapshot import Snapshot
 
 HIERARCHY = "hierarchy"
@@ -291,7 +291,7 @@ def _in_work_dir(job: _Job, work: Path, found: scan.References) -> tuple[Rendere
     with _closed_port() as port:
         env = plan.environment(os.environ, str(work), switches, port)
         try:
-            finished = run.run(
+            finished = bounded.run(
                 argv,
                 cwd=work,
                 env=env,
@@ -337,7 +337,7 @@ def _not_started(e: OSError, name: str) -> Rendered:
     return _failed(code, f"kustomize could not be started: {e.strerror or e}", name, kustomization=name)
 
 
-def _failure(finished: run.Finished, job: _Job, shown: dict[str, str]) -> Problem | None:
+def _failure(finished: bounded.Finished, job: _Job, shown: dict[str, str]) -> Problem | None:
     where, name, options = job.sync or ".", job.name, job.options
     if finished.timed_out:
         return Problem(
@@ -362,7 +362,7 @@ def _failure(finished: run.Finished, job: _Job, shown: dict[str, str]) -> Proble
         )
     if code:
         message = plan.scrub(finished.stderr.decode("utf-8", "replace").strip(), shown)
-        if len(finished.stderr) >= run.MAX_STDERR:
+        if len(finished.stderr) >= bounded.MAX_STDERR:
             message += " [cut short]"
         return Problem(
             errors.RENDER_FAILED,

@@ -27,12 +27,8 @@ import hashlib
 import json
 import os
 import re
-import selectors
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +37,7 @@ from urllib.parse import urljoin, urlsplit
 
 import yaml
 
-from acm_lite import errors
+from acm_lite import bounded, errors
 from acm_lite.errors import AcmError
 from acm_lite.source import archive, oci, semver
 from acm_lite.source.auth import strip_userinfo
@@ -376,69 +372,20 @@ def _env(work: Path) -> dict[str, str]:
 def _run(argv: list[str], work: Path, spec: HelmSpec) -> bytes:
     """helm's standard output, within the time and output limits."""
     try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=work,
-            env=_env(work),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        finished = bounded.run(argv, cwd=work, env=_env(work), timeout=TIMEOUT, max_stdout=MAX_OUTPUT)
     except OSError as e:
         raise AcmError(errors.RENDER_INTERNAL, f"cannot run helm: {e.strerror}") from None
-    try:
-        out, err, stopped = _drain(proc, time.monotonic() + TIMEOUT)
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
     about = f"helm template of {spec.display}"
-    if stopped == "time":
+    if finished.timed_out:
         raise AcmError(
             errors.RENDER_TRANSIENT, f"{about} ran past its limit of {TIMEOUT:.0f} s and was stopped"
         )
-    if stopped == "output":
+    if finished.too_large:
         raise AcmError(errors.RENDER_OUTPUT_TOO_LARGE, f"{about} printed more than {MAX_OUTPUT >> 20} MiB")
-    if proc.returncode != 0:
-        message = err.decode("utf-8", "replace").replace(str(work) + "/", "").strip()
+    if finished.returncode != 0:
+        message = finished.stderr.decode("utf-8", "replace").replace(str(work) + "/", "").strip()
         raise AcmError(errors.RENDER_FAILED, f"{about} failed: {message[-1500:]}")
-    return out
-
-
-def _drain(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes, str]:
-    """Both pipes read until the end, the deadline (``"time"``) or the output limit
-    (``"output"``); standard error kept up to 16 KiB."""
-    out: list[bytes] = []
-    err = bytearray()
-    size = 0
-    assert proc.stdout is not None and proc.stderr is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ, True)
-        selector.register(proc.stderr, selectors.EVENT_READ, False)
-        while selector.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return b"", bytes(err), "time"
-            for key, _ in selector.select(left):
-                chunk = os.read(key.fd, 1 << 16)
-                if not chunk:
-                    selector.unregister(key.fileobj)
-                elif key.data:
-                    size += len(chunk)
-                    if size > MAX_OUTPUT:
-                        return b"", bytes(err), "output"
-                    out.append(chunk)
-                elif len(err) < 16384:
-                    err += chunk[: 16384 - len(err)]
-    try:
-        proc.wait(max(0.1, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        return b"", bytes(err), "time"
-    return b"".join(out), bytes(err), ""
+    return finished.stdout
 
 
 def _prune(rendered: Path) -> None:

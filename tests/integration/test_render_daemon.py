@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from acm_lite import bounded as render_run
 from acm_lite import render
 from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster import binaries
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
-from acm_lite.render import run as render_run
 from acm_lite.status import store
 from tests.support.gitrepo import GitRepo
 from tests.support.kube import eventually, get

@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from acm_lite import bounded as render_run
 from acm_lite import errors, render
 from acm_lite.devcluster import binaries
-from acm_lite.render import run as render_run
 from acm_lite.render import stage
 from acm_lite.source.snapshot import Snapshot
 from tests.unit.repo_builder import cm, ns, write
@@ -55,7 +55,7 @@ def runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         seen.append(list(argv))
         return real(argv, **kwargs)
 
-    monkeypatch.setattr(stage.run, "run", counted)
+    monkeypatch.setattr(render_run, "run", counted)
     return seen
 
 

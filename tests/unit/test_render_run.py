@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from acm_lite.render import cache, run
+from acm_lite import bounded as run
+from acm_lite.render import cache
 
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 

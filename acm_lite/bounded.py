@@ -1,6 +1,7 @@
-"""Run one render command (kustomize, which runs helm) under a wall-clock limit and an output
-limit: its own process group, killed whole when either is passed; standard output read up to the
-limit and no further, standard error kept up to a small bound.
+"""Run an external tool a repository or a chart drives (kustomize, which runs helm; helm template)
+under a wall-clock limit and an output limit: its own process group, killed whole when either is
+passed; standard output read up to the limit and no further, standard error kept up to a small
+bound.
 
 Subprocess I/O only; what the command is and what its result means is the caller's.
 """
@@ -102,7 +103,7 @@ def run(
             except subprocess.TimeoutExpired:
                 reading.timed_out = True
     finally:
-        _kill_group(proc)  # helm and anything else kustomize started, finished or not
+        _kill_group(proc)  # anything the tool started (kustomize runs helm), finished or not
         proc.wait()
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
