@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import selectors
 import signal
+import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,3 +119,56 @@ def run(
         reading.too_large,
         time.monotonic() - started,
     )
+
+
+_PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def sealed_environment(
+    parent: Mapping[str, str], work: str, *, network: bool, closed_port: int | None
+) -> dict[str, str]:
+    """The whole environment of a tool a repository or a chart drives: nothing of the parent's
+    but the variables above (no credentials, tokens or kubeconfig), a home and temp directory
+    inside ``work`` (the caller creates them), git without configuration or prompts, and, with
+    ``network`` off, every proxy pointing at a port on loopback that refuses connections
+    (``closed_port``) and git allowed no transport."""
+    env = {name: parent[name] for name in _PASSED if name in parent}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    home = posixpath.join(work, "home")
+    env.update(
+        {
+            "HOME": home,
+            "TMPDIR": posixpath.join(work, "tmp"),
+            "XDG_CONFIG_HOME": posixpath.join(home, ".config"),
+            "XDG_CACHE_HOME": posixpath.join(home, ".cache"),
+            "XDG_DATA_HOME": posixpath.join(home, ".local", "share"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "false",
+            "SSH_ASKPASS": "false",
+            "GIT_SSH_COMMAND": "ssh -F /dev/null -o BatchMode=yes",
+        }
+    )
+    if network:
+        for name in _PROXIES:
+            for variant in (name, name.lower()):
+                if variant in parent:
+                    env[variant] = parent[variant]
+        return env
+    refused = f"http://127.0.0.1:{closed_port or 9}"
+    for name in _PROXIES[:-1]:
+        env[name] = env[name.lower()] = refused
+    env["NO_PROXY"] = env["no_proxy"] = ""
+    env["GIT_ALLOW_PROTOCOL"] = "none"  # no transport at all, file:// included
+    env["GIT_SSH_COMMAND"] = "false"
+    return env
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port bound and never listened on: connecting to it is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])

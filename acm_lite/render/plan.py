@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from acm_lite import bounded
+
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 ROOT_ONLY = "LoadRestrictionsRootOnly"
@@ -287,48 +289,14 @@ def command(
     return argv
 
 
-_PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
-_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
-
-
 def environment(
     parent: Mapping[str, str], work: str, switches: Switches, closed_port: int | None
 ) -> dict[str, str]:
-    """The whole environment of kustomize and helm: nothing of the parent's but the variables
-    above (no credentials, tokens or kubeconfig), a home and temp directory inside the render
-    directory, git without configuration or prompts, and, with the network off, every proxy
-    pointing at a port on loopback that refuses connections and git allowed no transport."""
-    env = {name: parent[name] for name in _PASSED if name in parent}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    home = posixpath.join(work, "home")
-    env.update(
-        {
-            "HOME": home,
-            "TMPDIR": posixpath.join(work, "tmp"),
-            "XDG_CONFIG_HOME": posixpath.join(home, ".config"),
-            "XDG_CACHE_HOME": posixpath.join(home, ".cache"),
-            "XDG_DATA_HOME": posixpath.join(home, ".local", "share"),
-            "KUSTOMIZE_PLUGIN_HOME": posixpath.join(work, "plugins"),
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": "/dev/null",
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_ASKPASS": "false",
-            "SSH_ASKPASS": "false",
-            "GIT_SSH_COMMAND": "ssh -F /dev/null -o BatchMode=yes",
-        }
-    )
-    if switches.network:
-        for name in _PROXIES:
-            for variant in (name, name.lower()):
-                if variant in parent:
-                    env[variant] = parent[variant]
-        return env
-    refused = f"http://127.0.0.1:{closed_port or 9}"
-    for name in _PROXIES[:-1]:
-        env[name] = env[name.lower()] = refused
-    env["NO_PROXY"] = env["no_proxy"] = ""
-    env["GIT_ALLOW_PROTOCOL"] = "none"  # no transport at all, file:// included
-    env["GIT_SSH_COMMAND"] = "false"
+    """The whole environment of kustomize and helm: ``bounded.sealed_environment`` (nothing of
+    the parent's but what a tool needs, git sealed, and with the network off every proxy
+    refusing), with kustomize's plugin home inside the render directory."""
+    env = bounded.sealed_environment(parent, work, network=switches.network, closed_port=closed_port)
+    env["KUSTOMIZE_PLUGIN_HOME"] = posixpath.join(work, "plugins")
     return env
 
 

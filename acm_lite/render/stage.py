@@ -9,16 +9,13 @@ renders from the copy, where the root kustomization gets ``buildMetadata: [origi
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,14 +225,6 @@ def _copied(result: Rendered, cached: str = "") -> Rendered:
     )
 
 
-@contextlib.contextmanager
-def _closed_port() -> Iterator[int]:
-    """A loopback port bound and never listened on: connecting to it is refused at once."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class _Job:
     root: Path  # the snapshot root
@@ -288,7 +277,7 @@ def _in_work_dir(job: _Job, work: Path, found: scan.References) -> tuple[Rendere
     restrictor = plan.NO_RESTRICTIONS if found.leaves_own_root else plan.ROOT_ONLY
     switches = job.options.switches()
     argv = plan.command(str(job.tools.kustomize), str(job.tools.helm), str(target), switches, restrictor)
-    with _closed_port() as port:
+    with bounded.closed_port() as port:
         env = plan.environment(os.environ, str(work), switches, port)
         try:
             finished = bounded.run(

@@ -53,7 +53,6 @@ MAX_CHART = int(os.environ.get("ACM_LITE_HELM_MAX_CHART_MB", "32")) << 20
 MAX_OUTPUT = 64 << 20
 TIMEOUT = float(os.environ.get("ACM_LITE_HELM_TIMEOUT", "120"))
 KEEP_RENDERED = 8
-_REFUSING_PROXY = "http://127.0.0.1:9"
 _CHART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 Progress = Callable[[str], None]
 
@@ -349,22 +348,17 @@ def _values(spec: HelmSpec, work: Path) -> list[Path]:
     return paths
 
 
-def _env(work: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "SSL_CERT_FILE")}
-    home = work / "home"
-    home.mkdir()
+def _env(work: Path, closed_port: int) -> dict[str, str]:
+    """helm's environment: the sealed one every tool a chart drives gets (no network), with
+    helm's own homes inside it."""
+    env = bounded.sealed_environment(os.environ, str(work), network=False, closed_port=closed_port)
+    for directory in (env["HOME"], env["TMPDIR"]):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    home = Path(env["HOME"])
     env.update(
-        HOME=str(home),
-        TMPDIR=str(home),
         HELM_CACHE_HOME=str(home / "cache"),
         HELM_CONFIG_HOME=str(home / "config"),
         HELM_DATA_HOME=str(home / "data"),
-        HTTP_PROXY=_REFUSING_PROXY,
-        HTTPS_PROXY=_REFUSING_PROXY,
-        http_proxy=_REFUSING_PROXY,
-        https_proxy=_REFUSING_PROXY,
-        NO_PROXY="",
-        no_proxy="",
     )
     return env
 
@@ -372,7 +366,10 @@ def _env(work: Path) -> dict[str, str]:
 def _run(argv: list[str], work: Path, spec: HelmSpec) -> bytes:
     """helm's standard output, within the time and output limits."""
     try:
-        finished = bounded.run(argv, cwd=work, env=_env(work), timeout=TIMEOUT, max_stdout=MAX_OUTPUT)
+        with bounded.closed_port() as port:
+            finished = bounded.run(
+                argv, cwd=work, env=_env(work, port), timeout=TIMEOUT, max_stdout=MAX_OUTPUT
+            )
     except OSError as e:
         raise AcmError(errors.RENDER_INTERNAL, f"cannot run helm: {e.strerror}") from None
     about = f"helm template of {spec.display}"
