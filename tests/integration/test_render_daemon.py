@@ -6,13 +6,11 @@ from while the daemon stays ready."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from acm_lite import bounded as render_run
 from acm_lite import render
 from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster import binaries
@@ -34,25 +32,7 @@ CHART = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    render.clear_cache()
-    yield
-    render.clear_cache()
-
-
-@pytest.fixture
-def runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """Every kustomize the render stage runs."""
-    seen: list[list[str]] = []
-    real = render_run.run
-
-    def counted(argv: Any, **kwargs: Any) -> render_run.Finished:
-        seen.append(list(argv))
-        return real(argv, **kwargs)
-
-    monkeypatch.setattr(render_run, "run", counted)
-    return seen
+pytestmark = pytest.mark.usefixtures("fresh_render_cache")
 
 
 def status_of(cluster: Cluster, name: str) -> dict[str, Any]:

@@ -16,8 +16,7 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from acm_lite import bounded as render_run
-from acm_lite import errors, render
+from acm_lite import bounded, errors, render
 from acm_lite.devcluster import binaries
 from acm_lite.render import stage
 from acm_lite.source.snapshot import Snapshot
@@ -38,25 +37,7 @@ def options(tools: dict[str, Path], tmp_path: Path) -> render.Options:
     )
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    render.clear_cache()
-    yield
-    render.clear_cache()
-
-
-@pytest.fixture
-def runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """Every command the render stage runs."""
-    seen: list[list[str]] = []
-    real = render_run.run
-
-    def counted(argv: Any, **kwargs: Any) -> render_run.Finished:
-        seen.append(list(argv))
-        return real(argv, **kwargs)
-
-    monkeypatch.setattr(render_run, "run", counted)
-    return seen
+pytestmark = pytest.mark.usefixtures("fresh_render_cache")
 
 
 def fingerprint(root: Path) -> dict[str, str]:
@@ -359,7 +340,7 @@ def test_kustomize_itself_cannot_reach_the_network_when_it_is_off(
     (tmp_path / "home").mkdir()
     (tmp_path / "tmp").mkdir()
     write(root, {"kustomization.yaml": {"resources": ["https://config.render-test.invalid/base.yaml"]}})
-    finished = render_run.run(
+    finished = bounded.run(
         [str(options.kustomize), "build", str(root)], cwd=tmp_path, env=env, timeout=60, max_stdout=1 << 20
     )
     assert finished.returncode == 1
