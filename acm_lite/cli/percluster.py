@@ -64,14 +64,14 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--render-timeout",
-        type=_positive(float),
+        type=positive(float),
         default=render.Options.timeout_seconds,
         metavar="SECONDS",
         help=f"stop a render after this long (default {render.Options.timeout_seconds:g})",
     )
     group.add_argument(
         "--render-max-output",
-        type=_positive(int),
+        type=positive(int),
         default=render.Options.max_output_bytes // _MIB,
         metavar="MIB",
         help=f"stop a render that prints more than this (default {render.Options.max_output_bytes // _MIB})",
@@ -81,14 +81,17 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
 _MIB = 1024 * 1024
 
 
-def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
+def positive(kind: type[int] | type[float], what: str = "a positive number") -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` above zero and finite; anything else is a usage
+    error saying the value is not ``what``."""
+
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
             value = 0
         if not 0 < value < float("inf"):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
         return value
 
     return parse

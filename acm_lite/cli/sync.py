@@ -55,7 +55,7 @@ def register(sub: Subcommands) -> None:
     )
     parser.add_argument(
         "--crd-timeout",
-        type=_seconds,
+        type=percluster.positive(float, "a positive number of seconds"),
         default=60.0,
         metavar="SECONDS",
         help="how long CRDs the sync applies get to become Established before "
@@ -75,17 +75,6 @@ def add_pass_timeout(parser: argparse.ArgumentParser) -> None:
         help="stop sending requests once a pass has run this long (default "
         "1800; 0: no limit); $ACM_LITE_REQUEST_TIMEOUT bounds one request",
     )
-
-
-def _seconds(text: str) -> float:
-    """A positive number of seconds (argparse reports anything else as a usage error)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
 
 
 def result_json(result: SyncResult) -> dict[str, Any]:
