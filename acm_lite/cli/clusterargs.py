@@ -104,10 +104,17 @@ def fleet_override(args: argparse.Namespace) -> Callable[[SyncSpec], SyncSpec]:
     def apply(spec: SyncSpec) -> SyncSpec:
         changes: dict[str, Any] = {}
         if artifact is not None:
-            changes.update(sourceargs.source_fields(artifact))
-        elif args.repo:
+            changes.update(sourceargs.source_fields(artifact), source_auth="")
+        elif args.repo:  # a Git repository, also for a member whose fleet entry names a chart or image
             changes.update(
-                repo=args.repo, revision=args.revision, dir=args.dir, source_format=args.source_format
+                repo=args.repo,
+                revision=args.revision,
+                dir=args.dir,
+                source_format=args.source_format,
+                source_type="git",
+                helm=None,
+                oci=None,
+                source_auth="",
             )
         if args.name != api.DEFAULT_SYNC:
             changes["name"] = args.name

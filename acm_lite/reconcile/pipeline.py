@@ -162,12 +162,12 @@ def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Sn
             spec.helm,
             helm=binaries.find("helm"),
             cache=options.git_cache,
-            credentials=Credentials.from_env("HELM"),
+            credentials=_credentials(spec, "HELM"),
             progress=progress,
         )
     if spec.source_type == model.OCI and spec.oci is not None:
         return oci.fetch(
-            spec.oci, cache=options.git_cache, credentials=Credentials.from_env("OCI"), progress=progress
+            spec.oci, cache=options.git_cache, credentials=_credentials(spec, "OCI"), progress=progress
         )
     path = Path(spec.repo)
     if path.is_dir() and not local.is_git_repository(path):
@@ -180,6 +180,22 @@ def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Sn
         auth=options.auth or GitAuth.from_env(),
         progress=progress,
     )
+
+
+def _credentials(spec: SyncSpec, kind: str) -> Credentials | None:
+    """The chart's or image's credentials from ``ACM_LITE_<kind>_*``, as ``spec.source_auth`` asks:
+    none for ``none``; required for ``token``; otherwise those set, if any."""
+    if spec.source_auth == "none":
+        return None
+    found = Credentials.from_env(kind)
+    if found is None and spec.source_auth == "token":
+        raise AcmError(
+            errors.SOURCE_AUTH_FAILED,
+            f"{spec.repo}: auth is token, but neither ACM_LITE_{kind}_PASSWORD(_FILE) nor "
+            f"ACM_LITE_{kind}_TOKEN(_FILE) is set",
+            hint="give the daemon the Secret holding the credentials, or set auth: none",
+        )
+    return found
 
 
 def _render(
