@@ -64,6 +64,7 @@ class Waited:
     seconds: float = 0.0
     timed_out: bool = False
     timeout: float = 0.0
+    error: AcmError | None = None  # the API server could not be reached: the wait stopped
 
     @property
     def unsettled(self) -> list[Target]:
