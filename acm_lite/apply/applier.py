@@ -189,7 +189,10 @@ class Applier:
             if r.outcome is Outcome.UNCHANGED and health.compute(change.live).status is Status.CURRENT:
                 continue
             if r.outcome in (Outcome.CREATED, Outcome.CONFIGURED, Outcome.UNCHANGED):
-                targets.append(waiting.Target(change, self._resource(change)))
+                try:
+                    targets.append(waiting.Target(change, self._resource(change)))
+                except AcmError as e:  # no longer served: it cannot be read, so it is not Current
+                    self._not_current[change.id] = Health(Status.UNKNOWN, e.code.name, e.message)
         if not targets:
             return
         try:

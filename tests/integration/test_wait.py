@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from acm_lite import errors
+from acm_lite import errors, health
 from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.health import Status
@@ -172,3 +172,82 @@ def test_a_pass_that_waits_reads_every_object_until_current(
     assert (obj.get("kind"), obj.get("namespace"), obj.get("name")) == ("Deployment", namespace, "web")
     assert stuck.problems[0].source == "web.yaml"
     assert stuck.status.state.value == "SYNCED"  # the status records the apply; health is apart
+
+
+def widget_crd(group: str) -> dict[str, Any]:
+    """A CRD whose objects have a status subresource; their status starts out Reconciling (a
+    schema default) until something writes it, as a controller of them would."""
+    reconciling = {
+        "conditions": [{"type": "Reconciling", "status": "True", "reason": "Pending", "message": "new"}]
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                "status": {
+                                    "type": "object",
+                                    "default": reconciling,
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                },
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_a_custom_resource_that_reports_stalled_fails_the_wait(
+    cluster: Cluster, tmp_path: Path, names: tuple[str, str]
+) -> None:
+    sync_name, namespace = names
+    group = f"{namespace}.health.test"
+    repo = GitRepo(tmp_path / "git")
+    widget = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": namespace},
+        "spec": {"size": 3},
+    }
+    repo.commit({"crd.yaml": widget_crd(group), "ns.yaml": ns(namespace), "w.yaml": widget})
+    path = f"/apis/{group}/v1/namespaces/{namespace}/widgets/w"
+    stalled = {
+        "conditions": [{"type": "Stalled", "status": "True", "reason": "NoCapacity", "message": "size 3"}]
+    }
+    seen: list[Status] = []
+
+    def stall() -> None:
+        seen.append(health.compute(get(cluster, path)).status)  # before anything wrote its status
+        write_status(cluster, path, stalled)
+
+    writer = when_created(cluster, path, stall, settle=0.5)
+    try:
+        result = sync(cluster, repo, sync_name, wait=True, reconcile_timeout=60)
+        writer.join(5)
+        assert seen == [Status.IN_PROGRESS]
+        assert [(p.code, p.message) for p in result.problems] == [
+            (
+                errors.APPLY_ERROR,
+                f"failed to wait for {group}/Widget {namespace}/w: reconcile failed: "
+                "Failed (NoCapacity): size 3",
+            )
+        ]
+        assert result.waited is not None and not result.waited.timed_out
+    finally:
+        cluster.request("DELETE", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}")
