@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite import api, declare, render
+from acm_lite.apply.waiting import Waited
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.paths import cache_dir
@@ -71,6 +72,10 @@ class SyncOptions:
     take_over: bool = False
     concurrency: int = 16
     crd_timeout: float = 60.0  # seconds the CRDs a level applied get to become Established
+    # seconds applied objects get to become Current: depends-on targets before their dependents,
+    # and with ``wait`` every object (Config Sync's reconcileTimeout)
+    reconcile_timeout: float = 300.0
+    wait: bool = False  # after applying, wait until every object is Current (sync --once --wait)
     schema: bool = True
     git_cache: Path = field(default_factory=cache_dir)
     auth: GitAuth | None = None
@@ -91,6 +96,7 @@ class SyncResult:
     status_error: AcmError | None = None  # the status could not be written to the cluster
     exception: BaseException | None = None  # the bug behind an internal error, for the log
     live_namespaces: LiveNamespaces | None = None  # dynamic NamespaceSelectors chose from these
+    waited: Waited | None = None  # what waiting for the applied objects saw (``SyncOptions.wait``)
 
     @property
     def ok(self) -> bool:
