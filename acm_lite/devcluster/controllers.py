@@ -24,9 +24,11 @@ from acm_lite.devcluster.kwok import DEFAULT_NODES
 CONTROLLER_MANAGER = "kube-controller-manager"
 SCHEDULER = "kube-scheduler"
 KWOK = "kwok"
-# Controllers that need a cloud provider or a kubelet; every other default controller runs. The
-# node lifecycle controller stays: kwok renews the fake nodes' Leases as a kubelet would.
-DISABLED_CONTROLLERS = ("cloud-node-lifecycle-controller", "node-route-controller", "service-lb-controller")
+# Every controller enabled by default. The cloud ones (service load balancers, routes, cloud node
+# lifecycle) left kube-controller-manager for cloud-controller-manager and are not in 1.37's list;
+# none of the rest needs a kubelet: the node lifecycle controller reads the Leases kwok renews, and
+# node-ipam allocates nothing without --allocate-node-cidrs.
+CONTROLLERS = "*"
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,14 @@ def controller_manager_args(binary: str, directory: Path, port: int) -> list[str
     config = directory / "controller-manager.kubeconfig"
     return [
         binary,
+        # No delegated authentication or authorization: only /healthz (always allowed) is used, and
+        # the API server has no request-header CA for them to look up.
         f"--kubeconfig={config}",
-        f"--authentication-kubeconfig={config}",
-        f"--authorization-kubeconfig={config}",
         "--bind-address=127.0.0.1",
         f"--secure-port={port}",
         f"--cert-dir={directory / 'controller-manager-certs'}",
         "--leader-elect=false",
-        "--controllers=*," + ",".join(f"-{c}" for c in DISABLED_CONTROLLERS),
+        f"--controllers={CONTROLLERS}",
         # Each controller acts as its own ServiceAccount (as in a real cluster), so RBAC sees them
         # apart; tokens for them and for every namespace's `default` come from this key.
         "--use-service-account-credentials=true",
@@ -79,9 +81,9 @@ def scheduler_args(binary: str, directory: Path, port: int) -> list[str]:
     config = directory / "scheduler.kubeconfig"
     return [
         binary,
+        # No delegated authentication or authorization: only /healthz (always allowed) is used, and
+        # the API server has no request-header CA for them to look up.
         f"--kubeconfig={config}",
-        f"--authentication-kubeconfig={config}",
-        f"--authorization-kubeconfig={config}",
         "--bind-address=127.0.0.1",
         f"--secure-port={port}",
         f"--cert-dir={directory / 'scheduler-certs'}",

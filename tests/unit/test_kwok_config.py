@@ -83,15 +83,13 @@ def test_fake_nodes_carry_the_annotation_kwok_selects() -> None:
     assert "status" not in node and "taints" not in node["spec"]
 
 
-def test_controller_manager_runs_every_controller_but_the_cloud_ones_on_loopback(tmp_path: Path) -> None:
+def test_controller_manager_runs_every_default_controller_on_loopback(tmp_path: Path) -> None:
     args = controllers.controller_manager_args("/bin/kcm", tmp_path, 5555)
     flags = dict(a.split("=", 1) for a in args[1:])
     assert flags["--bind-address"] == "127.0.0.1" and flags["--secure-port"] == "5555"
     assert flags["--leader-elect"] == "false"
     assert flags["--use-service-account-credentials"] == "true"
-    assert flags["--controllers"] == (
-        "*,-cloud-node-lifecycle-controller,-node-route-controller,-service-lb-controller"
-    )
+    assert flags["--controllers"] == "*"
     assert flags["--kubeconfig"] == str(tmp_path / "controller-manager.kubeconfig")
     assert flags["--service-account-private-key-file"] == str(tmp_path / "sa.key")
     assert flags["--root-ca-file"] == str(tmp_path / "ca.crt")
