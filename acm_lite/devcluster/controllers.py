@@ -20,6 +20,7 @@ from typing import Any
 
 from acm_lite.devcluster import kubeconfig, kwok, process
 from acm_lite.devcluster.kwok import DEFAULT_NODES
+from acm_lite.errors import CONTROL_PLANE_START_FAILED, AcmError
 
 CONTROLLER_MANAGER = "kube-controller-manager"
 SCHEDULER = "kube-scheduler"
@@ -178,7 +179,11 @@ def create_nodes(server: str, context: ssl.SSLContext, names: list[str]) -> None
     for name in names:
         status, _ = _request(f"{server}/api/v1/nodes", context, "POST", kwok.node(name))
         if status not in (201, 409):
-            raise OSError(f"creating Node {name} returned HTTP {status}")
+            raise AcmError(
+                CONTROL_PLANE_START_FAILED,
+                f"creating the fake Node {name} failed ({f'HTTP {status}' if status else 'no answer'})",
+                subject=f"{server}/api/v1/nodes",
+            )
 
 
 def nodes_ready(server: str, context: ssl.SSLContext, names: list[str]) -> bool:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import http.server
+import ssl
+import threading
 from pathlib import Path
 
+import pytest
 import yaml
 
 from acm_lite.devcluster import controllers, controlplane, kwok
+from acm_lite.errors import CONTROL_PLANE_START_FAILED, AcmError
 
 
 def _stage(name: str) -> dict[str, object]:
@@ -134,3 +139,28 @@ def test_a_saved_full_environment_loads_with_its_controllers(tmp_path: Path) -> 
     assert loaded == env
     assert loaded is not None and loaded.pids == [1, 10, 11, 20]
     assert [c.full for c in loaded.clusters] == [True, False]
+
+
+def test_a_node_the_api_server_refuses_is_a_coded_start_failure() -> None:
+    seen: list[dict[str, object]] = []
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(yaml.safe_load(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(409 if len(seen) == 1 else 403)
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(AcmError) as raised:
+            controllers.create_nodes(url, ssl.create_default_context(), ["a", "b"])
+    finally:
+        server.shutdown()
+    assert raised.value.code is CONTROL_PLANE_START_FAILED
+    assert "fake Node b failed (HTTP 403)" in raised.value.message
+    assert [n["metadata"]["name"] for n in seen] == ["a", "b"]  # type: ignore[index]
