@@ -32,6 +32,9 @@ for cluster in eks-prod aks-staging baremetal-edge; do
   echo "$cluster: $(kubectl --context "$cluster" get namespaces -l app.kubernetes.io/managed-by=acm-lite \
       -o jsonpath='{.items[*].metadata.name}')"
 done
+echo "--- Deployments on eks-prod, rolled out by kube-controller-manager to kwok's fake nodes"
+kubectl --context eks-prod wait --for=condition=Available deployments --all -A --timeout=120s >/dev/null
+kubectl --context eks-prod get deployments -A
 echo
 echo "The clusters keep running. Use them with:  eval \"\$(acm-lite dev env)\"; kubectl --context eks-prod ..."
 echo "Try: edit $repo, commit, then: acm-lite diff --fleet $fleet --repo $repo --revision main"

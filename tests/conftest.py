@@ -12,6 +12,7 @@ import pytest
 from kubernetes import client, config
 
 from acm_lite.devcluster import binaries, controlplane
+from acm_lite.devcluster.controllers import Controllers
 from acm_lite.devcluster.controlplane import APIServer, Environment
 
 FLEET = ["eks-prod", "aks-staging", "baremetal-edge"]
@@ -57,6 +58,32 @@ def fleet(control_plane_binaries: dict[str, Path]) -> Iterator[dict[str, APIServ
     env = _start(FLEET, control_plane_binaries)
     yield {c.name: c for c in env.clusters}
     controlplane.stop(env)
+
+
+@pytest.fixture(scope="session")
+def live_env(control_plane_binaries: dict[str, Path]) -> Iterator[Environment]:
+    """One full cluster: kube-apiserver with kube-controller-manager, kube-scheduler, kwok and three
+    Ready fake nodes, so Deployments roll out, Jobs complete and namespaces finish deleting. The
+    other fixtures stay light (API servers only): they start faster and need nothing more."""
+    full = binaries.ensure_all(["kube-controller-manager", "kube-scheduler", "kwok"])
+    env = controlplane.start(
+        ["live"],
+        etcd_binary=str(control_plane_binaries["etcd"]),
+        apiserver_binary=str(control_plane_binaries["kube-apiserver"]),
+        controllers=Controllers(
+            controller_manager=str(full["kube-controller-manager"]),
+            scheduler=str(full["kube-scheduler"]),
+            kwok=str(full["kwok"]),
+        ),
+    )
+    yield env
+    controlplane.stop(env)
+
+
+@pytest.fixture(scope="session")
+def live_cluster(live_env: Environment) -> APIServer:
+    """The API server of the full cluster (``live_env``)."""
+    return live_env.clusters[0]
 
 
 @pytest.fixture(scope="session")

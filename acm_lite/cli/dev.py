@@ -9,7 +9,7 @@ from typing import Any
 
 from acm_lite.cli import Subcommands, output
 from acm_lite.cli.exitcodes import ExitStatus
-from acm_lite.devcluster import binaries, process, session
+from acm_lite.devcluster import binaries, kwok, process, session
 from acm_lite.devcluster.controlplane import Environment
 from acm_lite.errors import DEV_CLUSTER_UNKNOWN, AcmError
 from acm_lite.fleet import registry
@@ -19,15 +19,16 @@ def register(sub: Subcommands) -> None:
     dev = sub.add_parser(
         "dev",
         help="local control planes for trying acm-lite out",
-        description="Build the control-plane binaries and run local clusters "
-        "(etcd + kube-apiserver on loopback, no kubelet).",
+        description="Build the control-plane binaries and run local clusters on loopback: "
+        "etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok with fake nodes "
+        "(no kubelet, no containers), or the API server alone with --light.",
     )
     verbs = dev.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
     build = verbs.add_parser(
         "build",
-        help="build or find kube-apiserver, kubectl, etcd, helm, kustomize and registry",
+        help="build or find the control-plane binaries, kwok, kubectl, helm, kustomize and registry",
         description="Build the binaries from the Go module proxy into the "
         "cache, or reuse them (KUBEBUILDER_ASSETS is honoured).",
     )
@@ -36,7 +37,7 @@ def register(sub: Subcommands) -> None:
         nargs="*",
         type=_component,
         metavar="COMPONENT",
-        help="kube-apiserver, kubectl, etcd, helm, kustomize, registry (default: all)",
+        help=f"{', '.join(binaries.components())} (default: all)",
     )
     build.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     build.set_defaults(handler=_build)
@@ -44,8 +45,10 @@ def register(sub: Subcommands) -> None:
     up = verbs.add_parser(
         "up",
         help="start local clusters and wait until they are ready",
-        description="Start one etcd and a kube-apiserver per cluster, detached; "
-        "returns when every API server is ready.",
+        description="Start one etcd and, per cluster, a kube-apiserver with kube-controller-manager, "
+        "kube-scheduler and kwok managing fake nodes, detached; returns when every server is healthy, "
+        "every node Ready and the default ServiceAccount exists. Pods annotated "
+        "acm-lite.dev/simulate=fail fail, =crashloop never become Ready.",
     )
     which = up.add_mutually_exclusive_group()
     which.add_argument(
@@ -60,6 +63,18 @@ def register(sub: Subcommands) -> None:
         type=Path,
         metavar="FILE",
         help="start one cluster per entry of a fleet file, named as there",
+    )
+    up.add_argument(
+        "--light",
+        action="store_true",
+        help="API servers only: no controllers, scheduler or nodes (faster, less memory)",
+    )
+    up.add_argument(
+        "--nodes",
+        type=_positive,
+        default=kwok.DEFAULT_NODES,
+        metavar="N",
+        help=f"fake nodes per cluster (default {kwok.DEFAULT_NODES}; not with --light)",
     )
     up.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     up.set_defaults(handler=_up)
@@ -125,6 +140,9 @@ def _rows(env: Environment) -> list[dict[str, Any]]:
             "kubeconfig": c.kubeconfig,
             "pid": c.pid,
             "running": process.alive(c.pid),
+            "mode": "full" if c.full else "light",
+            "nodes": c.nodes,
+            "controllers": {child.name: process.alive(child.pid) for child in c.children},
         }
         for c in env.clusters
     ]
@@ -132,13 +150,23 @@ def _rows(env: Environment) -> list[dict[str, Any]]:
 
 def _text(rows: list[dict[str, Any]]) -> str:
     return output.table(
-        [[r["name"], r["server"], "yes" if r["running"] else "no", r["kubeconfig"]] for r in rows],
-        ["NAME", "SERVER", "RUNNING", "KUBECONFIG"],
+        [
+            [
+                r["name"],
+                r["server"],
+                "yes" if r["running"] and all(r["controllers"].values()) else "no",
+                r["mode"],
+                str(len(r["nodes"])),
+                r["kubeconfig"],
+            ]
+            for r in rows
+        ],
+        ["NAME", "SERVER", "RUNNING", "MODE", "NODES", "KUBECONFIG"],
     )
 
 
 def _up(args: argparse.Namespace) -> int:
-    env = session.up(_names(args), output.progress)
+    env = session.up(_names(args), output.progress, light=args.light, nodes=args.nodes)
     output.emit(_rows(env), args.output, _text)
     if args.output == "text":
         output.progress('ready: eval "$(acm-lite dev env)" then kubectl get --raw /version')

@@ -1,5 +1,6 @@
-"""Find or build kube-apiserver, kubectl, etcd, helm, kustomize and the OCI registry (distribution's
-``registry``, which tests and the demo serve charts and OCI artifacts from).
+"""Find or build kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, helm,
+kustomize and the OCI registry (distribution's ``registry``, which tests and the demo serve charts and
+OCI artifacts from).
 
 Resolution order: ``KUBEBUILDER_ASSETS`` (the envtest convention: use what is there, build nothing),
 then the cache (``$ACM_LITE_CACHE`` or ``~/.cache/acm-lite``), keyed by component and version, then a
@@ -25,6 +26,8 @@ HELM_VERSION = "v3.22.0"
 KUSTOMIZE_VERSION = "v5.8.2"
 # The newest distribution release; its go.mod asks for Go 1.26.0.
 REGISTRY_VERSION = "v3.1.2"
+# The newest kwok release; its go.mod asks for Go 1.26.0, so the local toolchain builds it.
+KWOK_VERSION = "v0.8.0"
 
 Progress = Callable[[str], None]
 
@@ -48,10 +51,16 @@ def components() -> dict[str, Component]:
     helm = os.environ.get("ACM_LITE_HELM_VERSION", HELM_VERSION)
     kustomize = os.environ.get("ACM_LITE_KUSTOMIZE_VERSION", KUSTOMIZE_VERSION)
     registry = os.environ.get("ACM_LITE_REGISTRY_VERSION", REGISTRY_VERSION)
+    kwok = os.environ.get("ACM_LITE_KWOK_VERSION", KWOK_VERSION)
     return {
         "kube-apiserver": Component("kube-apiserver", k8s, gobuild.build_kube_apiserver),
+        "kube-controller-manager": Component(
+            "kube-controller-manager", k8s, gobuild.build_kube_controller_manager
+        ),
+        "kube-scheduler": Component("kube-scheduler", k8s, gobuild.build_kube_scheduler),
         "kubectl": Component("kubectl", k8s, gobuild.build_kubectl),
         "etcd": Component("etcd", etcd, gobuild.build_etcd),
+        "kwok": Component("kwok", kwok, gobuild.build_kwok),
         "helm": Component("helm", helm, gobuild.build_helm),
         "kustomize": Component("kustomize", kustomize, gobuild.build_kustomize),
         "registry": Component("registry", registry, gobuild.build_registry),

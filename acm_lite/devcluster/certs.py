@@ -1,7 +1,9 @@
 """Certificates and keys for a local control plane, generated in memory.
 
-A CA signs the API server's serving certificate (localhost, 127.0.0.1) and an admin client
-certificate in group ``system:masters``; a separate key pair signs service-account tokens. No I/O.
+A CA signs the API server's serving certificate (localhost, 127.0.0.1), an admin client
+certificate in group ``system:masters`` and one client certificate per controller
+(kube-controller-manager and kube-scheduler as the users Kubernetes' bootstrap RBAC roles name,
+kwok as a member of ``system:masters``); a separate key pair signs service-account tokens. No I/O.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Bundle:
     serving: KeyPair
     admin: KeyPair
     service_account: KeyPair
+    controller_manager: KeyPair
+    scheduler: KeyPair
+    kwok: KeyPair
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -132,7 +137,16 @@ def generate(cluster: str) -> Bundle:
         ExtendedKeyUsageOID.SERVER_AUTH,
         [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
     )
-    admin = _leaf(_name("admin", "system:masters"), ca_key, ca_name, ExtendedKeyUsageOID.CLIENT_AUTH)
+    client = ExtendedKeyUsageOID.CLIENT_AUTH
+    admin = _leaf(_name("admin", "system:masters"), ca_key, ca_name, client)
     sa_key = _key()
     service_account = KeyPair(b"", _pem_key(sa_key), _pem_public(sa_key))
-    return Bundle(ca=ca, serving=serving, admin=admin, service_account=service_account)
+    return Bundle(
+        ca=ca,
+        serving=serving,
+        admin=admin,
+        service_account=service_account,
+        controller_manager=_leaf(_name("system:kube-controller-manager"), ca_key, ca_name, client),
+        scheduler=_leaf(_name("system:kube-scheduler"), ca_key, ca_name, client),
+        kwok=_leaf(_name("kwok", "system:masters"), ca_key, ca_name, client),
+    )

@@ -1,7 +1,9 @@
 """Local control planes: one etcd shared by named kube-apiservers, each with its own prefix.
 
 Started as controller-runtime's envtest starts them: loopback only, generated certificates, RBAC
-authorization, an admin client certificate in ``system:masters``, a kubeconfig per cluster.
+authorization, an admin client certificate in ``system:masters``, a kubeconfig per cluster. That is
+the light mode. The full mode also runs kube-controller-manager, kube-scheduler and kwok beside
+each API server, with a few fake Nodes (``controllers.py``), so workloads roll out.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from acm_lite.devcluster import certs, kubeconfig, process
+from acm_lite.devcluster import certs, controllers, kubeconfig, kwok, process
+from acm_lite.devcluster.controllers import Child, Controllers
 
 _TEMP_PREFIX = "acm-lite-dev-"
 
@@ -52,10 +55,21 @@ class APIServer:
     port: int
     dir: str
     binary: str
+    # Full mode: kube-controller-manager, kube-scheduler and kwok, and the fake Nodes.
+    children: list[Child] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def full(self) -> bool:
+        return bool(self.children)
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.pid, *(c.pid for c in self.children)]
 
     @property
     def kubeconfig(self) -> str:
@@ -92,8 +106,15 @@ class Environment:
         return cls(
             root=data["root"],
             etcd=EtcdServer(**data["etcd"]),
-            clusters=[APIServer(**c) for c in data["clusters"]],
+            clusters=[
+                APIServer(**{**c, "children": [Child(**child) for child in c.get("children", [])]})
+                for c in data["clusters"]
+            ],
         )
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.etcd.pid, *(pid for c in self.clusters for pid in c.pids)]
 
 
 def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
@@ -140,6 +161,15 @@ def _write_certs(directory: Path, name: str) -> None:
         "admin.key": bundle.admin.key,
         "sa.key": bundle.service_account.key,
         "sa.pub": bundle.service_account.public_key,
+        # The controller-manager signs certificates with the CA, and each controller has a client
+        # certificate of its own.
+        "ca.key": bundle.ca.key,
+        "controller-manager.crt": bundle.controller_manager.cert,
+        "controller-manager.key": bundle.controller_manager.key,
+        "scheduler.crt": bundle.scheduler.cert,
+        "scheduler.key": bundle.scheduler.key,
+        "kwok.crt": bundle.kwok.cert,
+        "kwok.key": bundle.kwok.key,
     }
     for file_name, data in files.items():
         path = directory / file_name
@@ -147,17 +177,13 @@ def _write_certs(directory: Path, name: str) -> None:
         path.chmod(0o600)
 
 
-def _start_apiserver(
-    root: Path, name: str, binary: str, etcd: EtcdServer, detached: bool, *, port: int | None = None
-) -> tuple[APIServer, subprocess.Popen[bytes]]:
-    directory = root / name
-    directory.mkdir(parents=True, exist_ok=True)
-    if not (directory / "ca.crt").exists():  # a restart keeps its certificates and kubeconfig
-        _write_certs(directory, name)
-    port = port or process.free_port()
-    args = [
+def apiserver_args(
+    binary: str, directory: Path, etcd_url: str, name: str, port: int, *, full: bool
+) -> list[str]:
+    """kube-apiserver's command line; the full mode admits Pods with their ServiceAccount."""
+    return [
         binary,
-        f"--etcd-servers={etcd.url}",
+        f"--etcd-servers={etcd_url}",
         f"--etcd-prefix=/registry-{name}",
         f"--secure-port={port}",
         "--bind-address=127.0.0.1",
@@ -173,11 +199,31 @@ def _start_apiserver(
         f"--service-account-signing-key-file={directory / 'sa.key'}",
         "--service-cluster-ip-range=10.0.0.0/24",
         "--allow-privileged=true",
-        "--disable-admission-plugins=ServiceAccount",
+        # Without a controller-manager no `default` ServiceAccount is ever created, and the
+        # ServiceAccount admission plugin would refuse every Pod.
+        *([] if full else ["--disable-admission-plugins=ServiceAccount"]),
         "--authorization-mode=RBAC",
         f"--cert-dir={directory / 'certs'}",
         "--profiling=false",
     ]
+
+
+def _start_apiserver(
+    root: Path,
+    name: str,
+    binary: str,
+    etcd: EtcdServer,
+    detached: bool,
+    *,
+    port: int | None = None,
+    full: bool = False,
+) -> tuple[APIServer, subprocess.Popen[bytes]]:
+    directory = root / name
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / "ca.crt").exists():  # a restart keeps its certificates and kubeconfig
+        _write_certs(directory, name)
+    port = port or process.free_port()
+    args = apiserver_args(binary, directory, etcd.url, name, port, full=full)
     proc = process.start(args, directory / "apiserver.log", detached=detached)
     server = APIServer(name, proc.pid, port, str(directory), binary)
     kubeconfig.write(
@@ -205,10 +251,15 @@ def start(
     apiserver_binary: str,
     root: Path | None = None,
     detached: bool = False,
+    controllers: Controllers | None = None,
 ) -> Environment:
     """Start one etcd and a kube-apiserver per name; return once every server is ready.
 
-    On any failure everything already started is stopped and the directory removed.
+    With ``controllers`` (the full mode), each cluster also gets kube-controller-manager,
+    kube-scheduler, kwok and ``controllers.nodes`` fake Nodes, and is ready once each of them
+    answers its health check, every Node is Ready and the ``default`` ServiceAccount exists.
+    Without (the light mode), only the API servers run. On any failure everything already started
+    is stopped and the directory removed.
     """
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"cluster names must be distinct and non-empty: {names}")
@@ -221,7 +272,8 @@ def start(
         process.wait_ready(
             "etcd", etcd_proc, base / "etcd.log", lambda: _http_ok(f"{etcd.url}/health"), start_timeout()
         )
-        started = [_start_apiserver(base, n, apiserver_binary, etcd, detached) for n in names]
+        full = controllers is not None
+        started = [_start_apiserver(base, n, apiserver_binary, etcd, detached, full=full) for n in names]
         env.clusters = [server for server, _ in started]
         for server, proc in started:
             process.wait_ready(
@@ -231,6 +283,8 @@ def start(
                 lambda s=server: _apiserver_ready(s),  # type: ignore[misc]
                 start_timeout(),
             )
+        if controllers is not None:
+            _start_controllers(env, controllers, detached)
         kubeconfig.write(
             Path(env.merged_kubeconfig),
             [
@@ -251,6 +305,37 @@ def start(
     return env
 
 
+def _start_controllers(env: Environment, spec: Controllers, detached: bool) -> None:
+    """Start every cluster's controllers, then wait for each and for its Nodes to be Ready."""
+    running: list[tuple[APIServer, Child, subprocess.Popen[bytes]]] = []
+    for server in env.clusters:
+        for child, proc in controllers.start(server.name, Path(server.dir), server.url, spec, detached):
+            server.children.append(child)  # recorded at once, so a failure stops it too
+            running.append((server, child, proc))
+        server.nodes = kwok.node_names(spec.nodes)
+    env.save()
+    for server, child, proc in running:
+        process.wait_ready(
+            f"{child.name} {server.name}",
+            proc,
+            Path(child.log),
+            lambda c=child: controllers.healthy(c),  # type: ignore[misc]
+            start_timeout(),
+        )
+    for server in env.clusters:
+        context = admin_ssl_context(server)
+        controllers.create_nodes(server.url, context, server.nodes)
+    for server in env.clusters:
+        kwok_proc = next(proc for s, c, proc in running if s is server and c.name == controllers.KWOK)
+        process.wait_ready(
+            f"{len(server.nodes)} Ready node(s) and the default ServiceAccount in {server.name}",
+            kwok_proc,
+            Path(server.dir) / "kwok.log",
+            controllers.ready_probe(server.url, admin_ssl_context(server), server.nodes),
+            start_timeout(),
+        )
+
+
 def stop_apiserver(env: Environment, name: str) -> None:
     """Kill one cluster's API server (SIGKILL, as a crash would); its data stays in etcd."""
     server = env.cluster(name)
@@ -266,7 +351,10 @@ def restart_apiserver(env: Environment, name: str, detached: bool = False) -> AP
     old = env.cluster(name)
     if old is None:
         raise ValueError(f"no cluster {name!r}")
-    server, proc = _start_apiserver(Path(env.root), name, old.binary, env.etcd, detached, port=old.port)
+    server, proc = _start_apiserver(
+        Path(env.root), name, old.binary, env.etcd, detached, port=old.port, full=old.full
+    )
+    server.children, server.nodes = old.children, old.nodes  # they reconnect on their own
     process.wait_ready(
         f"kube-apiserver {name}",
         proc,
@@ -288,7 +376,7 @@ def sweep_stale(parent: Path | None = None) -> list[str]:
     removed = []
     for candidate in Path(parent or tempfile.gettempdir()).glob(_TEMP_PREFIX + "*"):
         env = Environment.load(candidate)
-        pids = [] if env is None else [env.etcd.pid, *(c.pid for c in env.clusters)]
+        pids = [] if env is None else env.pids
         if env is not None and not any(process.alive(p) for p in pids):
             shutil.rmtree(candidate, ignore_errors=True)
             removed.append(str(candidate))
@@ -305,7 +393,12 @@ def _is_ours(pid: int, binary: str) -> bool:
 
 
 def stop(env: Environment) -> None:
-    """Stop every server of ``env`` (API servers first) and remove its directory."""
+    """Stop every server of ``env`` (controllers, then API servers, then etcd) and remove its
+    directory."""
+    for server in env.clusters:
+        for child in reversed(server.children):
+            if _is_ours(child.pid, child.binary):
+                process.stop(child.pid)
     for server in env.clusters:
         if _is_ours(server.pid, server.binary):
             process.stop(server.pid)

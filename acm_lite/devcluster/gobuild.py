@@ -159,6 +159,14 @@ def build_kube_apiserver(version: str, out: Path, progress: Progress) -> None:
     _build_kubernetes("kube-apiserver", version, out, progress)
 
 
+def build_kube_controller_manager(version: str, out: Path, progress: Progress) -> None:
+    _build_kubernetes("kube-controller-manager", version, out, progress)
+
+
+def build_kube_scheduler(version: str, out: Path, progress: Progress) -> None:
+    _build_kubernetes("kube-scheduler", version, out, progress)
+
+
 def build_kubectl(version: str, out: Path, progress: Progress) -> None:
     _build_kubernetes("kubectl", version, out, progress)
 
@@ -216,3 +224,10 @@ def build_registry(version: str, out: Path, progress: Progress) -> None:
     _build_simple(
         module, f"{module}/cmd/registry", ldflags=ldflags, version=version, out=out, progress=progress
     )
+
+
+def build_kwok(version: str, out: Path, progress: Progress) -> None:
+    """kwok, which simulates nodes and the pod lifecycle for the local clusters."""
+    module = "sigs.k8s.io/kwok"
+    ldflags = f"-s -w -X {module}/pkg/consts.Version={version.lstrip('v')}"
+    _build_simple(module, f"{module}/cmd/kwok", ldflags=ldflags, version=version, out=out, progress=progress)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acm_lite.devcluster import binaries, controlplane, process
+from acm_lite.devcluster import binaries, controlplane, kwok, process
+from acm_lite.devcluster.controllers import Controllers
 from acm_lite.devcluster.controlplane import Environment
 from acm_lite.errors import DEV_ALREADY_RUNNING, DEV_STATE_MISSING, AcmError
 from acm_lite.paths import state_dir
@@ -16,8 +17,7 @@ def state_root() -> Path:
 
 
 def _running(env: Environment) -> bool:
-    pids = [env.etcd.pid, *(c.pid for c in env.clusters)]
-    return any(process.alive(pid) for pid in pids)
+    return any(process.alive(pid) for pid in env.pids)
 
 
 def current() -> Environment:
@@ -30,8 +30,23 @@ def current() -> Environment:
     return env
 
 
-def up(names: list[str], progress: binaries.Progress) -> Environment:
-    """Start detached control planes named ``names``; refuse if some are running already."""
+def full_mode(nodes: int, progress: binaries.Progress) -> Controllers:
+    """The controllers of a full cluster (built when absent) with ``nodes`` fake Nodes."""
+    return Controllers(
+        controller_manager=str(binaries.ensure("kube-controller-manager", progress)),
+        scheduler=str(binaries.ensure("kube-scheduler", progress)),
+        kwok=str(binaries.ensure("kwok", progress)),
+        nodes=nodes,
+    )
+
+
+def up(
+    names: list[str], progress: binaries.Progress, *, light: bool = False, nodes: int = kwok.DEFAULT_NODES
+) -> Environment:
+    """Start detached control planes named ``names``; refuse if some are running already.
+
+    Full clusters (controllers, scheduler, kwok and ``nodes`` fake Nodes) unless ``light``.
+    """
     root = state_root()
     existing = Environment.load(root)
     if existing is not None:
@@ -44,9 +59,16 @@ def up(names: list[str], progress: binaries.Progress) -> Environment:
         controlplane.stop(existing)  # stale state of a crashed run: clear it
     etcd = binaries.ensure("etcd", progress)
     apiserver = binaries.ensure("kube-apiserver", progress)
-    progress(f"starting etcd and {len(names)} kube-apiserver(s): {', '.join(names)}")
+    spec = None if light else full_mode(nodes, progress)
+    what = "kube-apiserver(s)" if light else "cluster(s) with controllers, scheduler, kwok and nodes"
+    progress(f"starting etcd and {len(names)} {what}: {', '.join(names)}")
     return controlplane.start(
-        names, etcd_binary=str(etcd), apiserver_binary=str(apiserver), root=root, detached=True
+        names,
+        etcd_binary=str(etcd),
+        apiserver_binary=str(apiserver),
+        root=root,
+        detached=True,
+        controllers=spec,
     )
 
 

@@ -46,7 +46,17 @@ def test_up_env_kubectl_down(user_env: dict[str, str], tmp_path: Path) -> None:
     assert up.returncode == 0, up.stderr
     clusters = json.loads(up.stdout)
     assert [c["name"] for c in clusters] == ["dev-1"]
-    pids = [c["pid"] for c in clusters]
+    assert clusters[0]["mode"] == "full"
+    assert clusters[0]["controllers"] == {
+        "kube-controller-manager": True,
+        "kube-scheduler": True,
+        "kwok": True,
+    }
+    state_file = json.loads((Path(user_env["ACM_LITE_STATE_DIR"]) / "dev" / "state.json").read_text())
+    pids = [c["pid"] for c in clusters] + [
+        child["pid"] for c in state_file["clusters"] for child in c["children"]
+    ]
+    assert len(pids) == 4
 
     again = _cli("dev", "up", env=user_env)
     assert again.returncode == 1
@@ -67,6 +77,14 @@ def test_up_env_kubectl_down(user_env: dict[str, str], tmp_path: Path) -> None:
         text=True,
     )
     assert apply.returncode == 0, apply.stderr
+    nodes = subprocess.run(
+        ["kubectl", "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"],
+        env=exported,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert nodes.stdout.split() == ["kwok-node-1", "kwok-node-2", "kwok-node-3"]
 
     state_dir = tmp_path / "state"
     assert any(state_dir.iterdir())
@@ -80,17 +98,22 @@ def test_up_env_kubectl_down(user_env: dict[str, str], tmp_path: Path) -> None:
     assert "ACM9004" in after.stderr
 
 
-def test_up_from_a_fleet_file_names_clusters_after_it(user_env: dict[str, str], tmp_path: Path) -> None:
+def test_light_clusters_from_a_fleet_file_are_named_after_it(
+    user_env: dict[str, str], tmp_path: Path
+) -> None:
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(
         "apiVersion: acm-lite.io/v1alpha1\nkind: Fleet\nmetadata:\n  name: pair\nspec:\n"
         "  clusters:\n  - name: eks-prod\n    labels: {provider: eks}\n"
         "  - name: baremetal-edge\n    labels: {provider: baremetal}\n"
     )
-    up = _cli("dev", "up", "--fleet", str(fleet), env=user_env)
+    up = _cli("dev", "up", "--light", "--fleet", str(fleet), env=user_env)
     assert up.returncode == 0, up.stderr
     status = json.loads(_cli("dev", "status", "-o", "json", env=user_env).stdout)
-    assert [(c["name"], c["running"]) for c in status] == [("eks-prod", True), ("baremetal-edge", True)]
+    assert [(c["name"], c["running"], c["mode"], c["nodes"]) for c in status] == [
+        ("eks-prod", True, "light", []),
+        ("baremetal-edge", True, "light", []),
+    ]
     for name in ("eks-prod", "baremetal-edge"):
         exported = _exports(_cli("dev", "env", "--cluster", name, env=user_env).stdout, user_env)
         made = subprocess.run(

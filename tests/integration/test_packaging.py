@@ -116,6 +116,7 @@ def test_wheel_holds_the_library_and_the_license(wheel: Path) -> None:
         if p.is_file() and p.suffix in (".yaml", ".md")
     }
     assert shipped == in_repo
+    assert "acm_lite/data/kwok-stages.yaml" in names  # the Stages kwok runs in `dev up` clusters
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 
 

@@ -39,7 +39,17 @@ def test_kubebuilder_assets_are_used_and_nothing_is_built(
     isolated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assets = isolated / "assets"
-    names = ("kube-apiserver", "kubectl", "etcd", "helm", "kustomize", "registry")
+    names = (
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubectl",
+        "etcd",
+        "kwok",
+        "helm",
+        "kustomize",
+        "registry",
+    )
     for name in names:
         _executable(assets / name)
     monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
@@ -107,3 +117,22 @@ def test_a_build_lands_atomically_in_the_cache(isolated: Path, monkeypatch: pyte
     assert messages == ["building v3.7.3"]
     assert binaries.ensure("etcd") == built  # second call: cached, recipe not run again
     assert len(seen) == 1
+
+
+def test_controllers_share_the_kubernetes_pin_and_kwok_has_its_own(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    components = binaries.components()
+    assert components["kube-controller-manager"].version == binaries.KUBERNETES_VERSION
+    assert components["kube-controller-manager"].recipe is gobuild.build_kube_controller_manager
+    assert components["kube-scheduler"].version == binaries.KUBERNETES_VERSION
+    assert components["kube-scheduler"].recipe is gobuild.build_kube_scheduler
+    assert components["kwok"].version == binaries.KWOK_VERSION
+    assert components["kwok"].recipe is gobuild.build_kwok
+    monkeypatch.setenv("ACM_LITE_KUBERNETES_VERSION", "v1.36.0")
+    monkeypatch.setenv("ACM_LITE_KWOK_VERSION", "v0.7.0")
+    overridden = binaries.components()
+    assert overridden["kube-scheduler"].version == "v1.36.0"
+    assert overridden["kwok"].cached_path(isolated / "cache") == (
+        isolated / "cache" / "bin" / "kwok-v0.7.0" / "kwok"
+    )

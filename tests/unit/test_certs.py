@@ -37,3 +37,23 @@ def test_service_account_key_pair_is_separate_and_fresh() -> None:
     assert first.service_account.key != first.serving.key
     assert first.service_account.key != second.service_account.key
     assert first.service_account.public_key.startswith(b"-----BEGIN PUBLIC KEY-----")
+
+
+def test_each_controller_has_its_own_client_certificate_named_for_bootstrap_rbac() -> None:
+    bundle = certs.generate("demo")
+    ca = x509.load_pem_x509_certificate(bundle.ca.cert)
+    subjects = {}
+    for pair in (bundle.controller_manager, bundle.scheduler, bundle.kwok):
+        cert = x509.load_pem_x509_certificate(pair.cert)
+        cert.verify_directly_issued_by(ca)
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        assert list(usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+        common = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+        groups = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
+        subjects[common] = groups
+    assert subjects == {
+        "system:kube-controller-manager": [],
+        "system:kube-scheduler": [],
+        "kwok": ["system:masters"],
+    }
+    assert len({bundle.controller_manager.key, bundle.scheduler.key, bundle.kwok.key, bundle.admin.key}) == 4

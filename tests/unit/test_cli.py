@@ -50,8 +50,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["no-such-command"]) == 2
     assert main(["dev", "up", "--clusters", "0"]) == 2
-    assert main(["dev", "build", "kube-scheduler"]) == 2
-    assert "unknown component 'kube-scheduler'" in capsys.readouterr().err
+    assert main(["dev", "up", "--nodes", "0"]) == 2
+    assert main(["dev", "build", "kube-proxy"]) == 2
+    assert "unknown component 'kube-proxy'" in capsys.readouterr().err
 
 
 def test_errors_lists_and_explains_codes(capsys: pytest.CaptureFixture[str]) -> None:
