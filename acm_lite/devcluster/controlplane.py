@@ -99,18 +99,21 @@ class Environment:
 
     @classmethod
     def load(cls, root: Path) -> Environment | None:
+        """The environment saved under ``root``; None when there is none, or when its state file is
+        not one this version can read (another acm-lite version's, or damaged): such a directory is
+        left alone rather than crashing whoever looks at it."""
         try:
             data = json.loads((root / "state.json").read_text())
-        except FileNotFoundError:
+            return cls(
+                root=data["root"],
+                etcd=EtcdServer(**data["etcd"]),
+                clusters=[
+                    APIServer(**{**c, "children": [Child(**child) for child in c.get("children", [])]})
+                    for c in data["clusters"]
+                ],
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
-        return cls(
-            root=data["root"],
-            etcd=EtcdServer(**data["etcd"]),
-            clusters=[
-                APIServer(**{**c, "children": [Child(**child) for child in c.get("children", [])]})
-                for c in data["clusters"]
-            ],
-        )
 
     @property
     def pids(self) -> list[int]:

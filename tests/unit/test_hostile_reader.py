@@ -7,6 +7,7 @@ devices, symlink loops, bombs) are generated here.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ CORPUS = Path(__file__).parents[1] / "hostile" / "reader"
 CASES = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
 TIME_BOUND = 20.0  # seconds per command; generous for a loaded CI machine
 VICTIM = Path("/tmp/acm-lite-hostile-victim")  # named by the cluster-name-absolute case
+VICTIM_LOCK = Path("/tmp/acm-lite-hostile-victim.lock")
 
 
 class TooSlowError(BaseException):
@@ -64,19 +66,25 @@ def base_repo(root: Path) -> Path:
 
 @contextmanager
 def sentinels(tmp_path: Path) -> Iterator[list[Path]]:
-    """Directories outside the output that must survive every command unchanged."""
+    """Directories outside the output that must survive every command unchanged.
+
+    The victim's path is fixed (the corpus names it), so test runs on one machine take turns with
+    it: one run's cleanup must not remove the directory another run is checking.
+    """
     made = []
-    for path in (tmp_path / "sentinel", VICTIM):
-        created = not path.exists()
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "keep").write_text("keep\n")
-        made.append((path, created))
-    try:
-        yield [p for p, _ in made]
-    finally:
-        for path, created in made:
-            if created:
-                shutil.rmtree(path, ignore_errors=True)
+    with VICTIM_LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for path in (tmp_path / "sentinel", VICTIM):
+            created = not path.exists()
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "keep").write_text("keep\n")
+            made.append((path, created))
+        try:
+            yield [p for p, _ in made]
+        finally:
+            for path, created in made:
+                if created:
+                    shutil.rmtree(path, ignore_errors=True)
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

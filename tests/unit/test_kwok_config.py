@@ -164,3 +164,19 @@ def test_a_node_the_api_server_refuses_is_a_coded_start_failure() -> None:
     assert raised.value.code is CONTROL_PLANE_START_FAILED
     assert "fake Node b failed (HTTP 403)" in raised.value.message
     assert [n["metadata"]["name"] for n in seen] == ["a", "b"]  # type: ignore[index]
+
+
+def test_a_state_file_this_version_cannot_read_is_left_alone(tmp_path: Path) -> None:
+    newer = tmp_path / (controlplane._TEMP_PREFIX + "newer")
+    newer.mkdir()
+    (newer / "state.json").write_text(
+        '{"root": "x", "etcd": {"pid": 1, "port": 2, "peer_port": 3, "data_dir": "d", "binary": "e"},'
+        ' "clusters": [{"name": "c", "a_field_from_a_newer_version": 1}]}'
+    )
+    damaged = tmp_path / (controlplane._TEMP_PREFIX + "damaged")
+    damaged.mkdir()
+    (damaged / "state.json").write_text("{not json")
+    assert controlplane.Environment.load(newer) is None
+    assert controlplane.Environment.load(damaged) is None
+    assert controlplane.sweep_stale(tmp_path) == []
+    assert newer.is_dir() and damaged.is_dir()
