@@ -22,7 +22,7 @@ from pathlib import Path
 from acm_lite import declare, errors, metadata, policy, render
 from acm_lite.apply.applier import Applier, ApplyOptions
 from acm_lite.cluster import live
-from acm_lite.cluster.client import Cluster
+from acm_lite.cluster.client import Client, Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.devcluster import binaries
 from acm_lite.errors import AcmError, Problem
@@ -31,13 +31,12 @@ from acm_lite.plan import order, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
-from acm_lite.reconcile import collector, declared_cache, model, recording
+from acm_lite.reconcile import collector, declared_cache, model, recording, sourcerefs
 from acm_lite.reconcile.bookkeeping import Pass, StageError
 from acm_lite.reconcile.model import Progress, SyncOptions, SyncResult, SyncSpec
 from acm_lite.source import git, helm, local, oci
 from acm_lite.source.auth import GitAuth, strip_userinfo
 from acm_lite.source.snapshot import Snapshot
-from acm_lite.source.transfer import Credentials
 from acm_lite.status import store
 from acm_lite.status.model import State
 
@@ -93,7 +92,7 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         sync.existing = store.read(cluster, spec.name)
         store.write_spec(cluster, spec.name, spec.to_spec(), sync.existing)
     snapshot = sync.result.snapshot = sync.step(
-        "source", _source, spec, options, progress, given=sync.result.snapshot
+        "source", _source, spec, options, progress, given=sync.result.snapshot, cluster=cluster
     )
     rendered = sync.step("render", _render, snapshot, spec, options.render, progress)
     if rendered is None:  # nothing to render: the pass times (and records) what it did
@@ -140,13 +139,20 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
     return sync.finish("apply", problems)
 
 
-def _source(spec: SyncSpec, options: SyncOptions, progress: Progress, *, given: Snapshot | None) -> Snapshot:
+def _source(
+    spec: SyncSpec,
+    options: SyncOptions,
+    progress: Progress,
+    *,
+    given: Snapshot | None,
+    cluster: Cluster | None = None,
+) -> Snapshot:
     """The commit to sync: the one the caller fetched already, or fetched now. A source that
     cannot be fetched stops the pass; stalled when fetching again cannot help."""
     if given is not None:
         return given
     try:
-        return fetch_source(spec, options, progress)
+        return fetch_source(spec, options, progress, cluster=cluster)
     except AcmError as e:
         raise StageError(
             [e.to_problem(source=strip_userinfo(spec.repo))],
@@ -154,20 +160,29 @@ def _source(spec: SyncSpec, options: SyncOptions, progress: Progress, *, given: 
         ) from e
 
 
-def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Snapshot:
+def fetch_source(
+    spec: SyncSpec, options: SyncOptions, progress: Progress, *, cluster: Client | None = None
+) -> Snapshot:
     """The source stage's work: a Git commit fetched into the cache, a plain directory, a Helm
-    chart rendered (``sourceType: helm``) or an OCI artifact unpacked (``sourceType: oci``)."""
+    chart rendered (``sourceType: helm``) or an OCI artifact unpacked (``sourceType: oci``).
+    ``cluster`` is where a chart's ``valuesFileRefs`` ConfigMaps and ``secretRef`` Secret are
+    read (``reconcile.sourcerefs``)."""
     if spec.source_type == model.HELM and spec.helm is not None:
+        inputs = sourcerefs.helm_inputs(spec.helm, cluster, tenant=spec.namespace)
         return helm.fetch(
             spec.helm,
             helm=binaries.find("helm"),
             cache=options.git_cache,
-            credentials=Credentials.from_env("HELM"),
+            credentials=inputs.credentials,
             progress=progress,
+            ref_values=inputs.ref_values,
         )
     if spec.source_type == model.OCI and spec.oci is not None:
         return oci.fetch(
-            spec.oci, cache=options.git_cache, credentials=Credentials.from_env("OCI"), progress=progress
+            spec.oci,
+            cache=options.git_cache,
+            credentials=sourcerefs.oci_credentials(spec.oci),
+            progress=progress,
         )
     path = Path(spec.repo)
     if path.is_dir() and not local.is_git_repository(path):
