@@ -145,3 +145,33 @@ def test_fleet_members_take_the_artifact_source_of_the_flags_and_keep_their_clus
     assert spec.oci is not None and spec.oci.image == "reg.example/c:v1"
     assert (spec.cluster_name, spec.cluster_labels) == ("eks-prod", {"env": "prod"})
     assert clusterargs.fleet_override(parse("--fleet", "f.yaml"))(member) == member
+
+
+def test_config_sync_field_flags_reach_the_spec_and_the_rootsync_round_trips() -> None:
+    args = parse(
+        "--source-type", "helm", "--helm-repo", "https://charts.example", "--helm-chart", "web",
+        "--helm-deploy-namespace", "apps", "--helm-values-configmap", "base",
+        "--helm-values-configmap", "prod:prod.yaml", "--helm-auth", "token", "--helm-secret", "creds",
+    )  # fmt: skip
+    spec = clusterargs.spec(args)
+    assert spec.helm is not None
+    assert [(r.name, r.data_key) for r in spec.helm.values_file_refs] == [
+        ("base", "values.yaml"),
+        ("prod", "prod.yaml"),
+    ]
+    written = spec.to_spec()
+    assert written["helm"]["deployNamespace"] == "apps" and "namespace" not in written["helm"]
+    back = rootsyncs.spec_of({"metadata": {"name": spec.name}, "spec": written})
+    assert back is not None and back.helm is not None
+    assert (back.helm.deploy_namespace, back.helm.values_file_refs, back.helm.auth, back.helm.secret_ref) == (
+        "apps",
+        spec.helm.values_file_refs,
+        "token",
+        "creds",
+    )
+    image = clusterargs.spec(
+        parse("--source-type", "oci", "--oci-image", "r.example/a:1", "--oci-auth", "gcenode")
+    )
+    assert image.oci is not None and image.to_spec()["oci"]["auth"] == "gcenode"
+    with pytest.raises(SystemExit):
+        parse("--source-type", "helm", "--helm-auth", "password")
