@@ -2,15 +2,22 @@
 TLS, and a token server on loopback issuing signed JWTs for a user name and password. An OCI
 artifact and an ``oci://`` chart are pulled through the flow into a real API server; wrong
 credentials are ACM1103; the token appears in no message, log or status, and goes only to the
-registry (the token server sees the password, never a token)."""
+registry (the token server sees the password, never a token; a host a blob is redirected to sees
+neither)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import ssl
 import subprocess
+import threading
+import urllib.error
+import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,3 +204,99 @@ def test_a_missing_tag_behind_the_token_flow_is_not_found_without_the_token(
     assert [p.code for p in result.problems] == [errors.ARTIFACT_NOT_FOUND]
     assert missing in result.problems[0].message
     no_token_leaked(tokens, result.problems[0].render(), str(store.read(cluster, name)))
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Base of the two servers below: every request's path and Authorization header recorded."""
+
+    seen: list[tuple[str, str]]
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+    def reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def _serve(handler: type[_Recorder], registry: Registry) -> tuple[ThreadingHTTPServer, str]:
+    """``handler`` on a loopback port over TLS, with the registry's serving certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certs = registry.root / "certs"
+    context.load_cert_chain(str(certs / "server.crt"), str(certs / "server.key"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"127.0.0.1:{server.server_address[1]}"
+
+
+def test_the_token_goes_to_the_registry_host_only_not_where_a_blob_is_redirected(
+    token_registry: Registry, tokens: TokenServer, cluster: Cluster, tmp_path: Path
+) -> None:
+    """A front on another port passes the registry's answers on, but answers a blob with a
+    redirect to a third host (as registries do to their storage), which serves it from the
+    registry's own files: the token reaches the front, never the blob host."""
+    blobs_seen: list[tuple[str, str]] = []
+    front_seen: list[tuple[str, str]] = []
+    storage = token_registry.root / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256"
+    context = ssl.create_default_context(cafile=str(token_registry.ca_file))
+
+    class Blobs(_Recorder):
+        seen = blobs_seen
+
+        def do_GET(self) -> None:
+            self.seen.append((self.path, self.headers.get("Authorization", "")))
+            digest = self.path.rsplit("/", 1)[-1].removeprefix("sha256:")
+            data = (storage / digest[:2] / digest / "data").read_bytes()
+            self.reply(200, {"Content-Type": "application/octet-stream"}, data)
+
+    blob_server, blob_host = _serve(Blobs, token_registry)
+
+    class Front(_Recorder):
+        seen = front_seen
+
+        def do_GET(self) -> None:
+            self.seen.append((self.path, self.headers.get("Authorization", "")))
+            if "/blobs/" in self.path:
+                self.reply(
+                    307, {"Location": f"https://{blob_host}/storage/{self.path.rsplit('/', 1)[-1]}"}, b""
+                )
+                return
+            forwarded = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")}
+            request = urllib.request.Request(f"https://{token_registry.host}{self.path}", headers=forwarded)
+            try:
+                with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+                    status, headers, body = answer.status, answer.headers, answer.read()
+            except urllib.error.HTTPError as e:
+                status, headers, body = e.code, e.headers, e.read()
+            kept = ("content-type", "docker-content-digest", "www-authenticate", "link")
+            self.reply(status, {k: v for k, v in headers.items() if k.lower() in kept}, body)
+
+    front_server, front_host = _serve(Front, token_registry)
+    try:
+        space, name = f"tok-{unique()}", f"tok-{unique()}"
+        oci.push(
+            token_registry.image(f"configs/{name}", "v1"),
+            layer({"ns.yaml": ns(space), "cm.yaml": {**cm("settings", space), "data": {"via": "front"}}}),
+            credentials=creds(token_registry),
+            ca_file=token_registry.ca_file,
+        )
+        image = f"{front_host}/configs/{name}:v1"
+        result = run(cluster, oci_sync(token_registry, image, name), tmp_path)
+        assert result.ok, [p.render() for p in result.problems]
+        assert configmap(cluster, space, "settings") == {"via": "front"}
+
+        assert blobs_seen, "the layers came from the blob host"
+        assert all(authorization == "" for _, authorization in blobs_seen), blobs_seen
+        bearer = [a for _, a in front_seen if a.startswith("Bearer ")]
+        assert bearer and all(a.removeprefix("Bearer ") in tokens.issued for a in bearer)
+        assert all(s.scheme == "basic" for s in tokens.seen)
+    finally:
+        for server in (front_server, blob_server):
+            server.shutdown()
+            server.server_close()
