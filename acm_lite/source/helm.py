@@ -70,6 +70,7 @@ CLOUD_AUTH = ("gcenode", "gcpserviceaccount", "k8sserviceaccount")  # identities
 HELM_AUTH = (AUTH_NONE, AUTH_TOKEN, *CLOUD_AUTH)
 DEFAULT_VALUES_KEY = "values.yaml"  # a valuesFileRef without a dataKey, as in Config Sync
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,13 @@ class HelmSpec:
             )
         if any(not ref.name for ref in self.values_file_refs):
             raise invalid_sync(f"{kind}s must specify spec.helm.valuesFileRefs.name")
+        # names go into API paths: nothing but an object name may reach them
+        for field_name, name in [
+            *(("spec.helm.valuesFileRefs.name", ref.name) for ref in self.values_file_refs),
+            ("spec.helm.secretRef.name", self.secret_ref),
+        ]:
+            if name and not _DNS_SUBDOMAIN.fullmatch(name):
+                raise invalid_sync(f"{field_name} {errors.shown(name)} is not an object name")
 
 
 def invalid_sync(message: str) -> AcmError:

@@ -117,6 +117,11 @@ def test_aliases_and_unreadable_output_are_coded() -> None:
         (HelmSpec(repo="https://c", chart="c", auth="token"), "secretRef.name"),
         (HelmSpec(repo="https://c", chart="c", secret_ref="creds"), "must not specify spec.helm.secretRef"),
         (HelmSpec(repo="https://c", chart="c", values_file_refs=(ValuesFileRef(""),)), "valuesFileRefs.name"),
+        (
+            HelmSpec(repo="https://c", chart="c", values_file_refs=(ValuesFileRef("../secrets/creds"),)),
+            "is not an object name",
+        ),
+        (HelmSpec(repo="https://c", chart="c", auth="token", secret_ref="a/b"), "is not an object name"),
     ],
 )
 def test_invalid_helm_specs_are_config_syncs_knv1061(spec: HelmSpec, says: str) -> None:
