@@ -450,6 +450,13 @@ DIGEST_MISMATCH = register(
     Category.PERMANENT,
     "A downloaded chart, manifest or layer does not match the digest its index or manifest names.",
 )
+SOURCE_AUTH_UNSUPPORTED = register(
+    "ACM1107",
+    "SourceAuthUnsupported",
+    Category.PERMANENT,
+    "The Helm or OCI source asks for a cloud identity (gcenode, gcpserviceaccount, k8sserviceaccount) "
+    "acm-lite does not obtain.",
+)
 
 # Talking to clusters and applying to them (ACM2001-ACM2009).
 KUBECONFIG_ERROR = register(
@@ -853,6 +860,12 @@ MANAGEMENT_CONFLICT = register(
     "ManagementConflict",
     Category.PERMANENT,
     "The object is managed by another sync; it is not taken over.",
+)
+INVALID_SYNC = register(
+    "KNV1061",
+    "InvalidSyncError",
+    Category.PERMANENT,
+    "The RootSync's spec is invalid, or names a ConfigMap or Secret that is missing or unusable.",
 )
 CLUSTER_SELECTOR_ANNOTATION_CONFLICT = register(
     "KNV1066",

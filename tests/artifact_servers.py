@@ -1,5 +1,6 @@
 """Fixtures serving Helm charts and OCI artifacts on loopback: distribution's registry (plain, and
-with basic auth over TLS) for the whole run, and a Helm repository per test."""
+with basic auth over TLS, and
+with token auth and a token server over TLS) for the whole run, and a Helm repository per test."""
 
 from __future__ import annotations
 
@@ -40,6 +41,19 @@ def secure_registry(
     """A registry on loopback over TLS (its own CA) that asks for a user name and password."""
     started = registry_server.start(
         registry_binary, tmp_path_factory.mktemp("registry-auth"), auth=True, use_tls=True
+    )
+    yield started
+    registry_server.stop(started)
+
+
+@pytest.fixture(scope="session")
+def token_registry(
+    registry_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[registry_server.Registry]:
+    """A registry on loopback over TLS that accepts only the JWTs of a token server beside it
+    (distribution's ``auth: token``), which issues them for a user name and password."""
+    started = registry_server.start(
+        registry_binary, tmp_path_factory.mktemp("registry-token"), use_tls=True, token=True
     )
     yield started
     registry_server.stop(started)

@@ -111,6 +111,7 @@ def add_sync_source(parser: argparse.ArgumentParser) -> None:
         "--namespace", metavar="NS", help="a tenant sync: only namespaced objects, all in NS (like RepoSync)"
     )
     sourceargs.add_arguments(parser)
+    sourceargs.add_config_sync_arguments(parser)
     percluster.add_policy_arguments(parser)
     percluster.add_render_arguments(parser)
     add_connection(parser)
@@ -122,7 +123,7 @@ def connect(args: argparse.Namespace) -> Cluster:
 
 
 def spec(args: argparse.Namespace) -> SyncSpec:
-    artifact = sourceargs.spec(args, UsageError)
+    artifact = sourceargs.with_config_sync_fields(args, sourceargs.spec(args, UsageError))
     if artifact is not None:
         return artifact
     if not args.repo:
@@ -143,12 +144,12 @@ def spec(args: argparse.Namespace) -> SyncSpec:
 def fleet_override(args: argparse.Namespace) -> Callable[[SyncSpec], SyncSpec]:
     """Command-line source flags win over the fleet file's sync settings."""
 
-    artifact = sourceargs.spec(args, UsageError, fleet=True)
+    artifact = sourceargs.with_config_sync_fields(args, sourceargs.spec(args, UsageError, fleet=True))
 
     def apply(spec: SyncSpec) -> SyncSpec:
         changes: dict[str, Any] = {}
         if artifact is not None:
-            changes.update(sourceargs.source_fields(artifact), source_auth="")
+            changes.update(sourceargs.source_fields(artifact))
         elif args.repo:  # a Git repository, also for a member whose fleet entry names a chart or image
             changes.update(
                 repo=args.repo,
@@ -158,7 +159,6 @@ def fleet_override(args: argparse.Namespace) -> Callable[[SyncSpec], SyncSpec]:
                 source_type="git",
                 helm=None,
                 oci=None,
-                source_auth="",
             )
         if args.name != api.DEFAULT_SYNC:
             changes["name"] = args.name

@@ -6,14 +6,15 @@ flags: ``ACM_LITE_HELM_USERNAME`` / ``ACM_LITE_HELM_PASSWORD`` (or ``_PASSWORD_F
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from acm_lite import api, declare
 from acm_lite.reconcile import model
 from acm_lite.reconcile.pipeline import SyncSpec
-from acm_lite.source.helm import HelmSpec
-from acm_lite.source.oci import OciSpec
+from acm_lite.source.helm import AUTH_NONE, DEFAULT_VALUES_KEY, HELM_AUTH, HelmSpec, ValuesFileRef
+from acm_lite.source.oci import OCI_AUTH, OciSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,3 +143,63 @@ def offline_spec(args: argparse.Namespace, usage_error: type[Exception]) -> Sync
         raise usage_error(f"--source-type {kind} reads no directory: drop the path {args.path}")
     fields = {**vars(args), "name": api.DEFAULT_SYNC, "cluster": None, "namespace": None}
     return spec(argparse.Namespace(**fields), usage_error)
+
+
+def add_config_sync_arguments(parser: argparse.ArgumentParser) -> None:
+    """Config Sync's remaining ``spec.helm`` and ``spec.oci`` fields, a group of their own: the
+    deploy namespace, values from ConfigMaps, and the auth modes."""
+    group = parser.add_argument_group(
+        "Helm and OCI sources: Config Sync's deployNamespace, valuesFileRefs and auth",
+        "ConfigMaps and Secrets are read from the target cluster, in the namespace of the RootSyncs",
+    )
+    group.add_argument(
+        "--helm-deploy-namespace",
+        default="",
+        metavar="NS",
+        help="put every namespaced object of the chart in NS (not with --helm-namespace)",
+    )
+    group.add_argument(
+        "--helm-values-configmap",
+        action="append",
+        default=[],
+        metavar="NAME[:KEY]",
+        help="an immutable ConfigMap holding a values file under KEY (default values.yaml); repeatable, "
+        "later ones win, inline values win over all",
+    )
+    group.add_argument(
+        "--helm-auth",
+        choices=HELM_AUTH,
+        default=AUTH_NONE,
+        help="how to authenticate to the Helm repository (token needs --helm-secret; the cloud "
+        "identities are refused)",
+    )
+    group.add_argument(
+        "--helm-secret", default="", metavar="NAME", help="the Secret with username and password (auth token)"
+    )
+    group.add_argument(
+        "--oci-auth", choices=OCI_AUTH, default=AUTH_NONE, help="how to authenticate to the registry"
+    )
+
+
+def with_config_sync_fields(args: argparse.Namespace, spec: SyncSpec | None) -> SyncSpec | None:
+    """``spec`` with the fields of ``add_config_sync_arguments`` set."""
+    if spec is None:
+        return None
+    if spec.helm is not None:
+        refs = []
+        for given in getattr(args, "helm_values_configmap", []):
+            name, _, key = given.partition(":")
+            refs.append(ValuesFileRef(name, key or DEFAULT_VALUES_KEY))
+        chart = dataclasses.replace(
+            spec.helm,
+            deploy_namespace=getattr(args, "helm_deploy_namespace", ""),
+            values_file_refs=tuple(refs),
+            auth=getattr(args, "helm_auth", AUTH_NONE),
+            secret_ref=getattr(args, "helm_secret", ""),
+        )
+        return dataclasses.replace(spec, helm=chart)
+    if spec.oci is not None:
+        return dataclasses.replace(
+            spec, oci=dataclasses.replace(spec.oci, auth=getattr(args, "oci_auth", AUTH_NONE))
+        )
+    return spec

@@ -73,7 +73,6 @@ def spec_for(member: FleetCluster) -> SyncSpec:
         "name": sync.name,
         "cluster_name": member.name,
         "cluster_labels": member.labels,
-        "source_auth": sync.auth,
     }
     if sync.source_type == registry.HELM and sync.helm is not None:
         # a chart renders to plain manifests: read unstructured, as Config Sync does

@@ -6,9 +6,12 @@ kubeconfig, Helm values-file and CA-file paths are relative to the fleet file.
 
 A ``sync:`` (the fleet's default, or a cluster's) names a Git repository, a Helm chart or an OCI
 image with Config Sync's RootSync field names: ``sourceType: git|helm|oci``, ``helm: {repo, chart,
-version, releaseName, namespace, values, valuesFiles, includeCRDs, auth}``, ``oci: {image, dir,
-auth}``. A cluster's ``sync`` overrides the default's fields one by one; its ``helm`` or ``oci``
-replaces the default's whole.
+version, releaseName, namespace, deployNamespace, values, valuesFiles, valuesFileRefs,
+includeCRDs, auth, secretRef}``, ``oci: {image, dir, auth}``. ``auth`` and ``secretRef`` mean what
+they mean in a RootSync: ``token`` reads the Secret ``secretRef`` names from the member cluster's
+``acm-lite-system``; ``none`` sends the environment's ``ACM_LITE_HELM_*`` / ``ACM_LITE_OCI_*``
+credentials when they are set. A cluster's ``sync`` overrides the default's fields one by one; its
+``helm`` or ``oci`` replaces the default's whole.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ import yaml
 from acm_lite import api, metadata
 from acm_lite.errors import INVALID_FLEET, AcmError, Problem, shown
 from acm_lite.parse import reader
-from acm_lite.source.helm import HelmSpec
+from acm_lite.source import helm as helm_source
+from acm_lite.source import oci as oci_source
+from acm_lite.source.helm import HelmSpec, ValuesFileRef
 from acm_lite.source.oci import OciSpec
 
 API_VERSION = api.API_VERSION
@@ -33,11 +38,8 @@ KIND = "Fleet"
 _DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _USERINFO = re.compile(r"([A-Za-z][-+.A-Za-z0-9]*://)[^/@\s'\"]*@")  # credentials in a URL quoted
 GIT, HELM, OCI = "git", "helm", "oci"
-# How credentials reach a chart or image: "none" sends none; "token" sends the ones in
-# ACM_LITE_HELM_* / ACM_LITE_OCI_* (the daemon's Secret) and fails without them. Without ``auth``,
-# the environment's are sent when set, as on the command line.
-AUTH_MODES = ("none", "token")
 _TEXT = {"type": "string", "minLength": 1}
+_OBJECT_NAME = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"}
 _HELM = {
     "type": "object",
     "additionalProperties": False,
@@ -48,12 +50,32 @@ _HELM = {
         "version": {"type": "string"},
         "releaseName": {"type": "string", "pattern": _DNS_LABEL},
         "namespace": {"type": "string", "pattern": _DNS_LABEL},
+        "deployNamespace": {"type": "string", "pattern": _DNS_LABEL},
         "values": {"type": "object"},
         "valuesFiles": {"type": "array", "items": _TEXT},
+        "valuesFileRefs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {"name": _OBJECT_NAME, "dataKey": _TEXT},
+            },
+        },
         "includeCRDs": {"type": "boolean"},
-        "auth": {"enum": list(AUTH_MODES)},
+        "auth": {"enum": list(helm_source.HELM_AUTH)},
+        "secretRef": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {"name": _OBJECT_NAME},
+        },
         "caFile": _TEXT,
     },
+    # as in a RootSync: token needs the Secret, and only token takes one
+    "if": {"required": ["auth"], "properties": {"auth": {"const": helm_source.AUTH_TOKEN}}},
+    "then": {"required": ["secretRef"]},
+    "else": {"not": {"required": ["secretRef"]}},
 }
 _OCI = {
     "type": "object",
@@ -62,7 +84,7 @@ _OCI = {
     "properties": {
         "image": _TEXT,
         "dir": _TEXT,
-        "auth": {"enum": list(AUTH_MODES)},
+        "auth": {"enum": list(oci_source.OCI_AUTH)},
         "caFile": _TEXT,
     },
 }
@@ -140,13 +162,6 @@ class FleetSync:
     source_type: str = GIT
     helm: HelmSpec | None = None
     oci: OciSpec | None = None
-    helm_auth: str = ""  # "" or one of AUTH_MODES
-    oci_auth: str = ""
-
-    @property
-    def auth(self) -> str:
-        """How the chart's or image's credentials are sent ("" for a Git source)."""
-        return {HELM: self.helm_auth, OCI: self.oci_auth}.get(self.source_type, "")
 
 
 @dataclass(frozen=True)
@@ -222,8 +237,6 @@ def _sync(raw: dict[str, Any] | None, default: FleetSync, base: Path) -> FleetSy
         source_type=raw.get("sourceType") or inferred or default.source_type,
         helm=_helm(raw["helm"], base) if "helm" in raw else default.helm,
         oci=_oci(raw["oci"], base) if "oci" in raw else default.oci,
-        helm_auth=raw["helm"].get("auth", "") if "helm" in raw else default.helm_auth,
-        oci_auth=raw["oci"].get("auth", "") if "oci" in raw else default.oci_auth,
     )
 
 
@@ -239,6 +252,13 @@ def _helm(raw: dict[str, Any], base: Path) -> HelmSpec:
         values_files=tuple(Path(_relative(f, base)) for f in raw.get("valuesFiles") or ()),
         include_crds=bool(raw.get("includeCRDs", False)),
         ca_file=Path(_relative(raw["caFile"], base)) if raw.get("caFile") else None,
+        deploy_namespace=raw.get("deployNamespace", ""),
+        values_file_refs=tuple(
+            ValuesFileRef(ref["name"], ref.get("dataKey", helm_source.DEFAULT_VALUES_KEY))
+            for ref in raw.get("valuesFileRefs") or ()
+        ),
+        auth=raw.get("auth", helm_source.AUTH_NONE),
+        secret_ref=(raw.get("secretRef") or {}).get("name", ""),
     )
 
 
@@ -247,6 +267,7 @@ def _oci(raw: dict[str, Any], base: Path) -> OciSpec:
         image=raw["image"],
         dir=raw.get("dir", "."),
         ca_file=Path(_relative(raw["caFile"], base)) if raw.get("caFile") else None,
+        auth=raw.get("auth", "none"),
     )
 
 

@@ -207,7 +207,7 @@ class Worker:
         """One poll: a full pass only when there is something to do."""
         started = time.monotonic()
         self.stage = "source"
-        snapshot = pipeline.fetch_source(self.spec, self.sync_options, lambda _m: None)
+        snapshot = pipeline.fetch_source(self.spec, self.sync_options, lambda _m: None, cluster=self.cluster)
         self.metrics.git_fetch.labels(self.spec.name).observe(time.monotonic() - started)
         changed = self.dirty if snapshot.commit is None else snapshot.commit != self.synced_commit
         due = (

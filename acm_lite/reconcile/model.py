@@ -42,9 +42,6 @@ class SyncSpec:
     source_type: str = GIT  # git, helm or oci; ``repo`` then names the chart or image for messages
     helm: HelmSpec | None = None
     oci: OciSpec | None = None
-    # of a chart or image: "" (the environment's credentials when set), "none" or "token" (the
-    # environment's, which must be set)
-    source_auth: str = ""
 
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": self.source_type}
@@ -54,8 +51,6 @@ class SyncSpec:
             spec["oci"] = self.oci.to_spec()
         else:
             spec["git"] = {"repo": strip_userinfo(self.repo), "revision": self.revision, "dir": self.dir}
-        if self.source_auth and self.source_type in (HELM, OCI) and self.source_type in spec:
-            spec[self.source_type]["auth"] = self.source_auth
         if self.cluster_name:
             spec["clusterName"] = self.cluster_name
         if self.namespace:

@@ -24,7 +24,7 @@ from acm_lite import declare, errors, metadata, policy, render
 from acm_lite.apply import waiting
 from acm_lite.apply.applier import Applier, ApplyOptions
 from acm_lite.cluster import live
-from acm_lite.cluster.client import Cluster
+from acm_lite.cluster.client import Client, Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.devcluster import binaries
 from acm_lite.errors import AcmError, Problem
@@ -33,13 +33,12 @@ from acm_lite.plan import order, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
-from acm_lite.reconcile import collector, declared_cache, model, recording
+from acm_lite.reconcile import collector, declared_cache, model, recording, sourcerefs
 from acm_lite.reconcile.bookkeeping import Pass, StageError
 from acm_lite.reconcile.model import Progress, SyncOptions, SyncResult, SyncSpec
 from acm_lite.source import git, helm, local, oci
 from acm_lite.source.auth import GitAuth, strip_userinfo
 from acm_lite.source.snapshot import Snapshot
-from acm_lite.source.transfer import Credentials
 from acm_lite.status import store
 from acm_lite.status.model import State
 
@@ -95,7 +94,7 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         sync.existing = store.read(cluster, spec.name)
         store.write_spec(cluster, spec.name, spec.to_spec(), sync.existing)
     snapshot = sync.result.snapshot = sync.step(
-        "source", _source, spec, options, progress, given=sync.result.snapshot
+        "source", _source, spec, options, progress, given=sync.result.snapshot, cluster=cluster
     )
     rendered = sync.step("render", _render, snapshot, spec, options.render, progress)
     if rendered is None:  # nothing to render: the pass times (and records) what it did
@@ -184,13 +183,20 @@ def _wait(
         return waiting.Waited(targets, timeout=options.reconcile_timeout, error=e)
 
 
-def _source(spec: SyncSpec, options: SyncOptions, progress: Progress, *, given: Snapshot | None) -> Snapshot:
+def _source(
+    spec: SyncSpec,
+    options: SyncOptions,
+    progress: Progress,
+    *,
+    given: Snapshot | None,
+    cluster: Cluster | None = None,
+) -> Snapshot:
     """The commit to sync: the one the caller fetched already, or fetched now. A source that
     cannot be fetched stops the pass; stalled when fetching again cannot help."""
     if given is not None:
         return given
     try:
-        return fetch_source(spec, options, progress)
+        return fetch_source(spec, options, progress, cluster=cluster)
     except AcmError as e:
         raise StageError(
             [e.to_problem(source=strip_userinfo(spec.repo))],
@@ -198,20 +204,29 @@ def _source(spec: SyncSpec, options: SyncOptions, progress: Progress, *, given: 
         ) from e
 
 
-def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Snapshot:
+def fetch_source(
+    spec: SyncSpec, options: SyncOptions, progress: Progress, *, cluster: Client | None = None
+) -> Snapshot:
     """The source stage's work: a Git commit fetched into the cache, a plain directory, a Helm
-    chart rendered (``sourceType: helm``) or an OCI artifact unpacked (``sourceType: oci``)."""
+    chart rendered (``sourceType: helm``) or an OCI artifact unpacked (``sourceType: oci``).
+    ``cluster`` is where a chart's ``valuesFileRefs`` ConfigMaps and ``secretRef`` Secret are
+    read (``reconcile.sourcerefs``)."""
     if spec.source_type == model.HELM and spec.helm is not None:
+        inputs = sourcerefs.helm_inputs(spec.helm, cluster, tenant=spec.namespace)
         return helm.fetch(
             spec.helm,
             helm=binaries.find("helm"),
             cache=options.git_cache,
-            credentials=_credentials(spec, "HELM"),
+            credentials=inputs.credentials,
             progress=progress,
+            ref_values=inputs.ref_values,
         )
     if spec.source_type == model.OCI and spec.oci is not None:
         return oci.fetch(
-            spec.oci, cache=options.git_cache, credentials=_credentials(spec, "OCI"), progress=progress
+            spec.oci,
+            cache=options.git_cache,
+            credentials=sourcerefs.oci_credentials(spec.oci),
+            progress=progress,
         )
     path = Path(spec.repo)
     if path.is_dir() and not local.is_git_repository(path):
@@ -224,22 +239,6 @@ def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Sn
         auth=options.auth or GitAuth.from_env(),
         progress=progress,
     )
-
-
-def _credentials(spec: SyncSpec, kind: str) -> Credentials | None:
-    """The chart's or image's credentials from ``ACM_LITE_<kind>_*``, as ``spec.source_auth`` asks:
-    none for ``none``; required for ``token``; otherwise those set, if any."""
-    if spec.source_auth == "none":
-        return None
-    found = Credentials.from_env(kind)
-    if found is None and spec.source_auth == "token":
-        raise AcmError(
-            errors.SOURCE_AUTH_FAILED,
-            f"{spec.repo}: auth is token, but neither ACM_LITE_{kind}_PASSWORD(_FILE) nor "
-            f"ACM_LITE_{kind}_TOKEN(_FILE) is set",
-            hint="give the daemon the Secret holding the credentials, or set auth: none",
-        )
-    return found
 
 
 def _render(

@@ -17,7 +17,7 @@ from acm_lite.errors import AcmError, Problem
 from acm_lite.parse import reader
 from acm_lite.reconcile import model, pipeline
 from acm_lite.reconcile.daemon import Daemon
-from acm_lite.source.helm import HelmSpec
+from acm_lite.source.helm import DEFAULT_VALUES_KEY, HelmSpec, ValuesFileRef
 from acm_lite.source.oci import OciSpec
 from acm_lite.status import store
 
@@ -62,13 +62,20 @@ def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncS
             namespace=str(helm.get("namespace") or ""),
             values=yaml.safe_dump(helm["values"]) if isinstance(helm.get("values"), dict) else "",
             include_crds=bool(helm.get("includeCRDs")),
+            deploy_namespace=str(helm.get("deployNamespace") or ""),
+            values_file_refs=_values_file_refs(helm.get("valuesFileRefs")),
+            auth=str(helm.get("auth") or "none"),
+            secret_ref=str((helm.get("secretRef") or {}).get("name") or ""),
         )
         return pipeline.SyncSpec(
             repo=chart.display, source_format="unstructured", source_type=model.HELM, helm=chart, **common
         )
     image = (spec.get("oci") or {}).get("image")
     if kind == model.OCI and image:
-        source = OciSpec(image=str(image), dir=str((spec.get("oci") or {}).get("dir") or "."))
+        given = spec.get("oci") or {}
+        source = OciSpec(
+            image=str(image), dir=str(given.get("dir") or "."), auth=str(given.get("auth") or "none")
+        )
         return pipeline.SyncSpec(
             repo=source.image,
             source_format=spec.get("sourceFormat", "hierarchy"),
@@ -77,6 +84,22 @@ def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncS
             **common,
         )
     return None
+
+
+def _values_file_refs(given: Any) -> tuple[ValuesFileRef, ...]:
+    """``spec.helm.valuesFileRefs``: each a ConfigMap name and data key (``values.yaml`` when
+    none is named); an entry that is not a mapping has no name (``KNV1061`` when fetched)."""
+    if not isinstance(given, list):
+        return ()
+    return tuple(
+        ValuesFileRef(
+            name=str(ref.get("name") or "") if isinstance(ref, dict) else "",
+            data_key=str(ref.get("dataKey") or DEFAULT_VALUES_KEY)
+            if isinstance(ref, dict)
+            else DEFAULT_VALUES_KEY,
+        )
+        for ref in given
+    )
 
 
 def from_config(path: Path) -> list[pipeline.SyncSpec]:

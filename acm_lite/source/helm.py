@@ -16,8 +16,15 @@ environment, no network (proxies pointing at a refusing loopback port), under a 
 
 Without a release name the release is ``release-name``, as ``helm template`` (and so Config
 Sync) names it. The snapshot's commit is ``<version>@<digest>`` (the chart's), so a newer chart matching the
-constraint is a new commit at the next poll; when values, a release name, a namespace or
-``includeCRDs`` are given, ``+<hash of them>`` follows, so that changing them is a new commit too.
+constraint is a new commit at the next poll; when values (inline, files, or the text of the
+ConfigMaps ``valuesFileRefs`` names, which the caller reads), a release name, a namespace, a deploy
+namespace or ``includeCRDs`` are given, ``+<hash of them>`` follows, so that changing them is a
+new commit too (and a new render, never one from the cache).
+
+Values are passed to ``helm template`` in Config Sync's order: values files, then the
+``valuesFileRefs`` in the order named (a later one overrides an earlier one), then the inline
+``values``, which override them all. ``deployNamespace`` is applied to the output as Config
+Sync's helm-sync applies it (kpt's ``set-namespace``), see ``deploy_to``.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from acm_lite import bounded, errors
 from acm_lite.errors import AcmError
 from acm_lite.source import archive, oci, semver
 from acm_lite.source.auth import strip_userinfo
+from acm_lite.source.deploynamespace import deploy_to
 from acm_lite.source.snapshot import Snapshot
 from acm_lite.source.transfer import Client, Credentials
 
@@ -57,10 +65,31 @@ _CHART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 Progress = Callable[[str], None]
 
 
+AUTH_NONE, AUTH_TOKEN = "none", "token"
+CLOUD_AUTH = ("gcenode", "gcpserviceaccount", "k8sserviceaccount")  # identities of a cloud
+HELM_AUTH = (AUTH_NONE, AUTH_TOKEN, *CLOUD_AUTH)
+DEFAULT_VALUES_KEY = "values.yaml"  # a valuesFileRef without a dataKey, as in Config Sync
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+@dataclass(frozen=True)
+class ValuesFileRef:
+    """A ConfigMap (in the RootSync's namespace) and the key of it holding a values file."""
+
+    name: str
+    data_key: str = DEFAULT_VALUES_KEY
+
+    def to_spec(self) -> dict[str, str]:
+        return {"name": self.name, "dataKey": self.data_key}
+
+
 @dataclass(frozen=True)
 class HelmSpec:
-    """What Config Sync's ``spec.helm`` names (values files are local files here, where Config
-    Sync names ConfigMaps), with a CA file for a private repository."""
+    """What Config Sync's ``spec.helm`` names, with local values files and a CA file for a
+    private repository. ``auth`` and ``secret_ref`` (a Secret with ``username`` and
+    ``password``) and ``values_file_refs`` are read from the cluster by the caller, which hands
+    ``fetch`` the credentials and the values' text."""
 
     repo: str
     chart: str
@@ -71,6 +100,10 @@ class HelmSpec:
     values_files: tuple[Path, ...] = ()
     include_crds: bool = False
     ca_file: Path | None = field(default=None)
+    deploy_namespace: str = ""  # namespaced objects of the chart go here (RootSync only)
+    values_file_refs: tuple[ValuesFileRef, ...] = ()
+    auth: str = AUTH_NONE
+    secret_ref: str = ""  # the Secret holding the credentials of auth ``token``
 
     @property
     def is_oci(self) -> bool:
@@ -85,10 +118,17 @@ class HelmSpec:
         out: dict[str, Any] = {
             "repo": strip_userinfo(self.repo),
             "chart": self.chart,
-            "auth": "none",
-            "namespace": self.namespace or DEFAULT_NAMESPACE,
+            "auth": self.auth,
             "includeCRDs": self.include_crds,
         }
+        if self.deploy_namespace:
+            out["deployNamespace"] = self.deploy_namespace
+        else:
+            out["namespace"] = self.namespace or DEFAULT_NAMESPACE
+        if self.secret_ref:
+            out["secretRef"] = {"name": self.secret_ref}
+        if self.values_file_refs:
+            out["valuesFileRefs"] = [ref.to_spec() for ref in self.values_file_refs]
         if self.version:
             out["version"] = self.version
         if self.release_name:
@@ -97,6 +137,42 @@ class HelmSpec:
         if values:
             out["values"] = values
         return out
+
+    def check(self, kind: str = "RootSync") -> None:
+        """Config Sync's checks of the spec (``KNV1061``), with its messages."""
+        if self.namespace and self.deploy_namespace:
+            raise invalid_sync(
+                f"{kind}s must specify only one of 'spec.helm.namespace' or 'spec.helm.deployNamespace'"
+            )
+        if self.deploy_namespace and not _DNS_LABEL.fullmatch(self.deploy_namespace):
+            raise invalid_sync(
+                f"spec.helm.deployNamespace {errors.shown(self.deploy_namespace)} is not a namespace name"
+            )
+        if self.auth not in HELM_AUTH:
+            raise invalid_sync(
+                f"{kind}s must specify spec.helm.auth to be one of {','.join(sorted(HELM_AUTH))}"
+            )
+        if self.auth == AUTH_TOKEN and not self.secret_ref:
+            raise invalid_sync(
+                f"{kind}s must specify spec.helm.secretRef.name when spec.helm.auth is 'token'"
+            )
+        if self.auth != AUTH_TOKEN and self.secret_ref:
+            raise invalid_sync(
+                f"{kind}s must not specify spec.helm.secretRef.name when spec.helm.auth is {self.auth!r}"
+            )
+        if any(not ref.name for ref in self.values_file_refs):
+            raise invalid_sync(f"{kind}s must specify spec.helm.valuesFileRefs.name")
+        # names go into API paths: nothing but an object name may reach them
+        for field_name, name in [
+            *(("spec.helm.valuesFileRefs.name", ref.name) for ref in self.values_file_refs),
+            ("spec.helm.secretRef.name", self.secret_ref),
+        ]:
+            if name and not _DNS_SUBDOMAIN.fullmatch(name):
+                raise invalid_sync(f"{field_name} {errors.shown(name)} is not an object name")
+
+
+def invalid_sync(message: str) -> AcmError:
+    return AcmError(errors.INVALID_SYNC, message, hint="fix the RootSync's spec (or the flags)")
 
 
 def parse_values(text: str, about: str) -> dict[str, Any]:
@@ -125,8 +201,11 @@ def fetch(
     cache: Path,
     credentials: Credentials | None = None,
     progress: Progress = lambda _m: None,
+    ref_values: tuple[tuple[str, str], ...] = (),
 ) -> Snapshot:
-    """The chart ``spec`` names, at the version it asks for, rendered."""
+    """The chart ``spec`` names, at the version it asks for, rendered. ``ref_values`` are the
+    values files ``spec.values_file_refs`` name, read by the caller: (what names it, its text)."""
+    spec.check()
     if not _CHART_NAME.fullmatch(spec.chart):
         raise AcmError(errors.ARTIFACT_NOT_FOUND, f"{errors.shown(spec.chart)} is not a chart name")
     progress(f"fetching {spec.display}")
@@ -137,7 +216,7 @@ def fetch(
         if spec.is_oci
         else _from_repository(spec, charts, credentials)
     )
-    inputs = _inputs(spec)
+    inputs = _inputs(spec, ref_values)
     commit = f"{chart.version}@{chart.digest}"
     if inputs:
         commit += "+" + hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
@@ -150,13 +229,17 @@ def fetch(
             "the helm binary is not available",
             hint="run `acm-lite dev build helm` or set KUBEBUILDER_ASSETS",
         )
-    root = _rendered(spec, chart, commit, helm, cache / "helm" / "rendered")
+    root = _rendered(spec, chart, commit, helm, cache / "helm" / "rendered", ref_values=ref_values)
     return Snapshot(root, spec.display, spec.version or "(newest)", commit, ".")
 
 
-def _inputs(spec: HelmSpec) -> dict[str, Any]:
+def _inputs(spec: HelmSpec, ref_values: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     """What besides the chart decides the output (empty when all are defaults)."""
     inputs: dict[str, Any] = {}
+    if spec.deploy_namespace:
+        inputs["deployNamespace"] = spec.deploy_namespace
+    if ref_values:
+        inputs["valuesFileRefs"] = [hashlib.sha256(text.encode()).hexdigest() for _, text in ref_values]
     if spec.release_name and spec.release_name != DEFAULT_RELEASE:
         inputs["release"] = spec.release_name
     if spec.namespace and spec.namespace != DEFAULT_NAMESPACE:
@@ -300,7 +383,15 @@ def _from_registry(spec: HelmSpec, charts: Path, credentials: Credentials | None
 # rendering
 
 
-def _rendered(spec: HelmSpec, chart: _Chart, commit: str, helm: Path, rendered: Path) -> Path:
+def _rendered(
+    spec: HelmSpec,
+    chart: _Chart,
+    commit: str,
+    helm: Path,
+    rendered: Path,
+    *,
+    ref_values: tuple[tuple[str, str], ...] = (),
+) -> Path:
     """``helm template`` of the chart, once per commit and binary; the directory it wrote."""
     info = helm.stat()
     key = hashlib.sha256(f"{commit}\0{helm}\0{info.st_size}\0{info.st_mtime_ns}".encode()).hexdigest()[:32]
@@ -314,14 +405,17 @@ def _rendered(spec: HelmSpec, chart: _Chart, commit: str, helm: Path, rendered: 
         chart_dir = _unpacked(chart, spec, work / "chart")
         out = work / "out"
         out.mkdir()
-        values = _values(spec, work)
+        values = _values(spec, work, ref_values)
         argv = [str(helm), "template", spec.release_name or DEFAULT_RELEASE, str(chart_dir)]
         argv += ["--namespace", spec.namespace or DEFAULT_NAMESPACE]
         if spec.include_crds:
             argv.append("--include-crds")
         for path in values:
             argv += ["--values", str(path)]
-        (out / "manifests.yaml").write_bytes(_run(argv, work, spec))
+        output = _run(argv, work, spec)
+        if spec.deploy_namespace:
+            output = deploy_to(output, spec.deploy_namespace, f"helm template of {spec.display}")
+        (out / "manifests.yaml").write_bytes(output)
         with contextlib.suppress(OSError):
             os.replace(out, target)
     _prune(rendered)
@@ -338,8 +432,15 @@ def _unpacked(chart: _Chart, spec: HelmSpec, into: Path) -> Path:
     return tops[0]
 
 
-def _values(spec: HelmSpec, work: Path) -> list[Path]:
+def _values(spec: HelmSpec, work: Path, ref_values: tuple[tuple[str, str], ...] = ()) -> list[Path]:
+    """The values files in Config Sync's order: local files, the ConfigMaps' in the order named,
+    then the inline values (the last one given wins, as with ``helm --values``)."""
     paths = list(spec.values_files)
+    for i, (about, text) in enumerate(ref_values):
+        parse_values(text, f"values of {about}")
+        path = work / f"values.ref-{i}.yaml"
+        path.write_text(text)
+        paths.append(path)
     if spec.values.strip():
         parse_values(spec.values, "inline values")
         inline = work / "values.inline.yaml"

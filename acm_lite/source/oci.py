@@ -113,9 +113,22 @@ class OciSpec:
     image: str
     dir: str = "."
     ca_file: Path | None = None
+    auth: str = "none"  # none, or a cloud identity: gcenode, gcpserviceaccount, k8sserviceaccount
 
     def to_spec(self) -> dict[str, Any]:
-        return {"image": self.image, "dir": self.dir, "auth": "none"}
+        return {"image": self.image, "dir": self.dir, "auth": self.auth}
+
+    def check(self, kind: str = "RootSync") -> None:
+        """Config Sync's check of ``spec.oci.auth`` (``KNV1061``), with its message."""
+        if self.auth not in OCI_AUTH:
+            raise AcmError(
+                errors.INVALID_SYNC,
+                f"{kind}s must specify spec.oci.auth to be one of {','.join(sorted(OCI_AUTH))}",
+                hint="fix the RootSync's spec (or the flags)",
+            )
+
+
+OCI_AUTH = ("none", "gcenode", "gcpserviceaccount", "k8sserviceaccount")
 
 
 def _loopback(host: str) -> bool:
@@ -357,6 +370,7 @@ def fetch(
     progress: Any = lambda _m: None,
 ) -> Snapshot:
     """The image ``spec`` names, unpacked (once per digest) and narrowed to ``spec.dir``."""
+    spec.check()
     ref = Reference.parse(spec.image)
     progress(f"pulling {ref}")
     registry = Registry(ref, credentials=credentials, ca_file=spec.ca_file)

@@ -1,6 +1,8 @@
 """distribution's OCI registry on loopback for tests: a config file of its own, optional basic
-auth (an htpasswd file hashed with bcrypt) and optional TLS (a CA and serving certificate from
-``devcluster.certs``). The process dies with the test run, as the control planes do."""
+auth (an htpasswd file hashed with bcrypt) or token auth (``auth: token`` trusting the signing
+certificate of a ``tokenserver.TokenServer``, which is started here on the same TLS
+certificate), and optional TLS (a CA and serving certificate from ``devcluster.certs``). The
+process dies with the test run, as the control planes do."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import yaml
 
 from acm_lite.devcluster import process
 from tests.support import tls
+from tests.support.tokenserver import ISSUER, SERVICE, TokenServer
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Registry:
     ca_file: Path | None = None
     username: str | None = None
     password: str | None = None
+    token_server: TokenServer | None = None
 
     @property
     def scheme(self) -> str:
@@ -35,7 +39,11 @@ class Registry:
         return f"{self.host}/{repository}:{tag}"
 
 
-def start(binary: Path, root: Path, *, auth: bool = False, use_tls: bool = False) -> Registry:
+def start(
+    binary: Path, root: Path, *, auth: bool = False, use_tls: bool = False, token: bool = False
+) -> Registry:
+    """With ``token`` (which needs ``use_tls``), a token server is started and the registry
+    accepts only its tokens."""
     root.mkdir(parents=True, exist_ok=True)
     port = process.free_port()
     config: dict[str, object] = {
@@ -52,6 +60,7 @@ def start(binary: Path, root: Path, *, auth: bool = False, use_tls: bool = False
         (root / "htpasswd").write_text(f"{username}:{hashed}\n")
         config["auth"] = {"htpasswd": {"realm": "acm-lite-test", "path": str(root / "htpasswd")}}
     ca_file = None
+    token_server = None
     if use_tls:
         certs = root / "certs"
         certs.mkdir(exist_ok=True)
@@ -61,11 +70,25 @@ def start(binary: Path, root: Path, *, auth: bool = False, use_tls: bool = False
             "tls": {"certificate": paths["server.crt"], "key": paths["server.key"]},
         }
         ca_file = Path(paths["ca"])
+        if token:
+            username, password = "robot", secrets.token_urlsafe(12)
+            token_server = TokenServer(username, password, root / "token-signer.pem")
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(paths["server.crt"], paths["server.key"])
+            token_server.serve(context)
+            config["auth"] = {
+                "token": {
+                    "realm": token_server.url,
+                    "service": SERVICE,
+                    "issuer": ISSUER,
+                    "rootcertbundle": str(token_server.cert_file),
+                }
+            }
     (root / "config.yml").write_text(yaml.safe_dump(config))
     proc = process.start(
         [str(binary), "serve", str(root / "config.yml")], root / "registry.log", detached=False
     )
-    registry = Registry(f"127.0.0.1:{port}", proc.pid, root, ca_file, username, password)
+    registry = Registry(f"127.0.0.1:{port}", proc.pid, root, ca_file, username, password, token_server)
     process.wait_ready("registry", proc, root / "registry.log", lambda: _answers(registry), 30)
     return registry
 
@@ -83,3 +106,5 @@ def _answers(registry: Registry) -> bool:
 
 def stop(registry: Registry) -> None:
     process.stop(registry.pid)
+    if registry.token_server is not None:
+        registry.token_server.close()

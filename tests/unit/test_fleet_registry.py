@@ -104,6 +104,8 @@ HELM_AND_OCI = """spec:
         valuesFiles: [values/prod.yaml, /abs/extra.yaml]
         includeCRDs: true
         auth: token
+        secretRef: {name: charts-credentials}
+        valuesFileRefs: [{name: web-values}, {name: web-prod, dataKey: prod.yaml}]
   - name: imaged
     sync:
       sourceType: oci
@@ -116,9 +118,14 @@ def test_helm_and_oci_entries_become_their_sources(tmp_path: Path) -> None:
     path = tmp_path / "fleet.yaml"
     path.write_text(HEAD + HELM_AND_OCI)
     git_one, charted, imaged = registry.load(path).clusters
-    assert git_one.sync.source_type == "git" and git_one.sync.helm is None and git_one.sync.auth == ""
+    assert git_one.sync.source_type == "git" and git_one.sync.helm is None and git_one.sync.oci is None
     helm = charted.sync.helm
-    assert charted.sync.source_type == "helm" and charted.sync.auth == "token" and helm is not None
+    assert charted.sync.source_type == "helm" and helm is not None
+    assert (helm.auth, helm.secret_ref) == ("token", "charts-credentials")
+    assert [(r.name, r.data_key) for r in helm.values_file_refs] == [
+        ("web-values", "values.yaml"),
+        ("web-prod", "prod.yaml"),
+    ]
     assert (helm.repo, helm.chart, helm.version, helm.release_name, helm.namespace, helm.include_crds) == (
         "https://charts.example.com/stable",
         "web",
@@ -131,7 +138,7 @@ def test_helm_and_oci_entries_become_their_sources(tmp_path: Path) -> None:
     # relative values files are relative to the fleet file, as kubeconfigs are
     assert helm.values_files == (tmp_path / "values" / "prod.yaml", Path("/abs/extra.yaml"))
     assert imaged.sync.oci is not None and imaged.sync.oci.dir == "prod"
-    assert imaged.sync.oci.ca_file == tmp_path / "ca.pem" and imaged.sync.auth == "none"
+    assert imaged.sync.oci.ca_file == tmp_path / "ca.pem" and imaged.sync.oci.auth == "none"
 
     web = fanout.spec_for(charted)
     assert (web.name, web.source_type, web.source_format, web.cluster_name) == (
@@ -142,6 +149,7 @@ def test_helm_and_oci_entries_become_their_sources(tmp_path: Path) -> None:
     )
     assert web.repo == "https://charts.example.com/stable/web"
     assert web.to_spec()["helm"]["auth"] == "token" and web.to_spec()["helm"]["releaseName"] == "front"
+    assert web.to_spec()["helm"]["secretRef"] == {"name": "charts-credentials"}
     image = fanout.spec_for(imaged)
     assert (image.repo, image.dir, image.source_type) == ("reg.example.com/configs/prod:v3", "prod", "oci")
     assert fanout.spec_for(git_one).to_spec()["git"]["repo"] == "https://git.example.com/c.git"
@@ -151,12 +159,12 @@ def test_a_cluster_inherits_the_default_chart_and_a_repo_switches_it_back_to_git
     path = tmp_path / "fleet.yaml"
     path.write_text(
         HEAD + "spec:\n  sync:\n    sourceType: helm\n"
-        "    helm: {repo: 'oci://reg.example.com/charts', chart: web, auth: token}\n"
+        "    helm: {repo: 'oci://reg.example.com/charts', chart: web, auth: token, secretRef: {name: s}}\n"
         "  clusters:\n  - name: a\n  - name: b\n    sync: {repo: https://git.example.com/b.git}\n"
     )
     a, b = registry.load(path).clusters
-    assert a.sync.source_type == "helm" and a.sync.helm is not None and a.sync.auth == "token"
-    assert b.sync.source_type == "git" and b.sync.auth == "" and fanout.spec_for(b).helm is None
+    assert a.sync.source_type == "helm" and a.sync.helm is not None and a.sync.helm.auth == "token"
+    assert b.sync.source_type == "git" and fanout.spec_for(b).helm is None
 
 
 @pytest.mark.parametrize(
@@ -173,7 +181,17 @@ def test_a_cluster_inherits_the_default_chart_and_a_repo_switches_it_back_to_git
         ("{helm: {repo: 'ftp://c.example.com', chart: web}}", "does not match"),
         ("{helm: {repo: 'https://c.example.com', chart: ../web}}", "does not match"),
         ("{helm: {repo: 'https://c.example.com', chart: web, values: [1]}}", "is not of type 'object'"),
-        ("{helm: {repo: 'https://c.example.com', chart: web, auth: gcenode}}", "'gcenode' is not one of"),
+        ("{helm: {repo: 'https://c.example.com', chart: web, auth: password}}", "'password' is not one of"),
+        ("{helm: {repo: 'https://c.example.com', chart: web, auth: token}}", "'secretRef' is a required"),
+        (
+            "{helm: {repo: 'https://c.example.com', chart: web, secretRef: {name: s}}}",
+            "should not be valid",
+        ),
+        ("{oci: {image: r.example.com/a, auth: token}}", "'token' is not one of"),
+        (
+            "{helm: {repo: 'https://c.example.com', chart: web, valuesFileRefs: [{name: ../x}]}}",
+            "does not match",
+        ),
         ("{oci: {image: r.example.com/a, password: hunter2}}", "'password' was unexpected"),
         ("{helm: {repo: 'ftp://robot:hunter2@c.example.com', chart: web}}", "'ftp://c.example.com' does not"),
     ],

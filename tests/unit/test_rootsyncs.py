@@ -74,3 +74,35 @@ def test_workers_follow_the_rootsyncs_of_the_cluster(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(store, "list_syncs", away)
     followed.refresh()  # the API server is away: the syncs already running go on
     assert sorted(daemon.running) == ["b", "c"]
+
+
+def test_a_helm_rootsync_carries_deploy_namespace_values_file_refs_and_auth() -> None:
+    item = {
+        "metadata": {"name": "chart"},
+        "spec": {
+            "sourceType": "helm",
+            "helm": {
+                "repo": "https://charts.example",
+                "chart": "web",
+                "deployNamespace": "apps",
+                "valuesFileRefs": [{"name": "base"}, {"name": "prod", "dataKey": "prod.yaml"}, "junk"],
+                "auth": "token",
+                "secretRef": {"name": "creds"},
+            },
+        },
+    }
+    spec = rootsyncs.spec_of(item)
+    assert spec is not None and spec.helm is not None
+    refs = [(r.name, r.data_key) for r in spec.helm.values_file_refs]
+    assert refs == [("base", "values.yaml"), ("prod", "prod.yaml"), ("", "values.yaml")]
+    assert (spec.helm.deploy_namespace, spec.helm.auth, spec.helm.secret_ref) == ("apps", "token", "creds")
+    with pytest.raises(AcmError) as caught:  # the entry that is not a mapping has no name
+        spec.helm.check()
+    assert caught.value.code is errors.INVALID_SYNC
+    oci = rootsyncs.spec_of(
+        {
+            "metadata": {"name": "o"},
+            "spec": {"sourceType": "oci", "oci": {"image": "r.example/a:1", "auth": "gcenode"}},
+        }
+    )
+    assert oci is not None and oci.oci is not None and oci.oci.auth == "gcenode"

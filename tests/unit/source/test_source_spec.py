@@ -155,45 +155,47 @@ def test_a_repo_flag_turns_a_chart_member_of_a_fleet_back_to_git() -> None:
         repo="https://charts.example/web",
         source_format="unstructured",
         source_type="helm",
-        helm=HelmSpec(repo="https://charts.example", chart="web"),
-        source_auth="token",
+        helm=HelmSpec(repo="https://charts.example", chart="web", auth="token", secret_ref="creds"),
         cluster_name="edge",
     )
     spec = clusterargs.fleet_override(parse("--fleet", "f.yaml", "--repo", "https://git.example/r.git"))(
         member
     )
-    assert (spec.source_type, spec.repo, spec.helm, spec.source_auth) == (
-        "git",
-        "https://git.example/r.git",
-        None,
-        "",
-    )
+    assert (spec.source_type, spec.repo, spec.helm) == ("git", "https://git.example/r.git", None)
     assert spec.to_spec()["git"]["repo"] == "https://git.example/r.git" and "helm" not in spec.to_spec()
     assert spec.cluster_name == "edge"
     image = clusterargs.fleet_override(
         parse("--fleet", "f.yaml", "--source-type", "oci", "--oci-image", "reg.example/c:v1")
     )(member)
-    assert (image.source_type, image.helm, image.source_auth) == ("oci", None, "")
+    assert (image.source_type, image.helm) == ("oci", None)
+    assert image.oci is not None and image.oci.auth == "none"
 
 
-def test_the_auth_of_a_chart_or_image_decides_which_credentials_are_sent(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for var in ("USERNAME", "PASSWORD", "PASSWORD_FILE", "TOKEN", "TOKEN_FILE"):
-        monkeypatch.delenv(f"ACM_LITE_OCI_{var}", raising=False)
-    image = SyncSpec(repo="reg.example/c:v1", source_type="oci", oci=OciSpec(image="reg.example/c:v1"))
-    with pytest.raises(AcmError) as missing:
-        pipeline._credentials(replace(image, source_auth="token"), "OCI")
-    assert (
-        missing.value.code is errors.SOURCE_AUTH_FAILED and "ACM_LITE_OCI_PASSWORD" in missing.value.message
+def test_config_sync_field_flags_reach_the_spec_and_the_rootsync_round_trips() -> None:
+    args = parse(
+        "--source-type", "helm", "--helm-repo", "https://charts.example", "--helm-chart", "web",
+        "--helm-deploy-namespace", "apps", "--helm-values-configmap", "base",
+        "--helm-values-configmap", "prod:prod.yaml", "--helm-auth", "token", "--helm-secret", "creds",
+    )  # fmt: skip
+    spec = clusterargs.spec(args)
+    assert spec.helm is not None
+    assert [(r.name, r.data_key) for r in spec.helm.values_file_refs] == [
+        ("base", "values.yaml"),
+        ("prod", "prod.yaml"),
+    ]
+    written = spec.to_spec()
+    assert written["helm"]["deployNamespace"] == "apps" and "namespace" not in written["helm"]
+    back = rootsyncs.spec_of({"metadata": {"name": spec.name}, "spec": written})
+    assert back is not None and back.helm is not None
+    assert (back.helm.deploy_namespace, back.helm.values_file_refs, back.helm.auth, back.helm.secret_ref) == (
+        "apps",
+        spec.helm.values_file_refs,
+        "token",
+        "creds",
     )
-    assert pipeline._credentials(image, "OCI") is None
-    monkeypatch.setenv("ACM_LITE_OCI_USERNAME", "robot")
-    monkeypatch.setenv("ACM_LITE_OCI_PASSWORD", "s3cret")
-    found = pipeline._credentials(image, "OCI")
-    assert found is not None and (found.username, found.password) == ("robot", "s3cret")
-    token = pipeline._credentials(replace(image, source_auth="token"), "OCI")
-    assert token is not None and token.password == "s3cret"
-    assert pipeline._credentials(replace(image, source_auth="none"), "OCI") is None
-    assert replace(image, source_auth="none").to_spec()["oci"]["auth"] == "none"
-    assert replace(image, source_auth="token").to_spec()["oci"]["auth"] == "token"
+    image = clusterargs.spec(
+        parse("--source-type", "oci", "--oci-image", "r.example/a:1", "--oci-auth", "gcenode")
+    )
+    assert image.oci is not None and image.to_spec()["oci"]["auth"] == "gcenode"
+    with pytest.raises(SystemExit):
+        parse("--source-type", "helm", "--helm-auth", "password")
