@@ -4,15 +4,12 @@ back (no network)."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from acm_lite import errors
 from acm_lite.cli import clusterargs
-from acm_lite.errors import AcmError
-from acm_lite.reconcile import pipeline, rootsyncs
+from acm_lite.reconcile import rootsyncs
 from acm_lite.reconcile.pipeline import SyncSpec
 from acm_lite.source.helm import HelmSpec
 from acm_lite.source.oci import OciSpec
