@@ -569,6 +569,16 @@ INVENTORY_CLEANUP_FAILED = register(
     blocking=False,
 )
 
+# Per-object health: the ResourceStatus record of each managed object's status (ACM2050-ACM2059).
+RESOURCE_STATUS_NOT_RECORDED = register(
+    "ACM2050",
+    "ResourceStatusNotRecorded",
+    Category.TRANSIENT,
+    "The health of the managed objects could not be written to their ResourceStatus parts; the "
+    "next pass or health change writes it again.",
+    blocking=False,
+)
+
 # Policy (Gatekeeper templates and constraints, evaluated in-process): broken policies and suites
 # (ACM3001-ACM3099).
 TEMPLATE_INVALID = register(
@@ -893,6 +903,14 @@ EMPTY_SOURCE = register(
     "EmptySourceError",
     Category.PERMANENT,
     "The commit would prune every object of the sync (empty source, or a wrong --dir).",
+)
+NOT_RECONCILED = register(
+    "KNV2009",
+    "ApplyError",
+    Category.WAITING,
+    "An applied object did not become Current: it reports Failed, or it was not Current within "
+    "the reconcile timeout. Reported on the RootSync; the rest of the commit is applied.",
+    blocking=False,
 )
 RESOURCE_ERROR = register(
     "KNV2010", "ResourceError", Category.PERMANENT, "The API server rejected an object (invalid, or refused)."
