@@ -15,7 +15,7 @@ from acm_lite.reconcile import recording
 from acm_lite.reconcile.model import Progress, SyncOptions, SyncResult, SyncSpec
 from acm_lite.source.auth import strip_userinfo
 from acm_lite.status import store
-from acm_lite.status.model import State, SyncStatus
+from acm_lite.status.model import State, SyncStatus, conditions
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -46,6 +46,8 @@ class Pass:
         # part-way keeps what it did
         self.applied: list[Result] = []
         self.rendering: dict[str, Any] = {}  # what the render stage did, for the status
+        self.health: dict[str, int] | None = None  # objects per health status, once read
+        self.generation = 0  # the RootSync's metadata.generation the status answers
 
     @property
     def managed(self) -> int | None:
@@ -88,7 +90,10 @@ class Pass:
             managed=previous.managed if self.managed is None else self.managed,
             message=_stopped(stage, result) if blocking else "",
             rendering=self.rendering,
+            observed_generation=self.generation or previous.observed_generation,
+            health=self.health if self.health is not None else previous.health,
         )
+        result.status.conditions = conditions(result.status, previous.conditions)
         self.cluster.deadline = None  # the outcome is recorded even after the deadline
         if self.writes:
             self.record(result.status)
@@ -101,22 +106,24 @@ class Pass:
             return
         assert self.result.snapshot is not None
         previous = SyncStatus.from_status((self.existing or {}).get("status"))
-        self.record(
-            SyncStatus(
-                State.PENDING,
-                commit=self.result.snapshot.commit,
-                synced_commit=previous.synced_commit,
-                source={
-                    "repo": self.result.snapshot.repo,
-                    "revision": self.spec.revision,
-                    "dir": self.spec.dir,
-                },
-                managed=self.managed or 0,
-                stage="apply",
-                message=f"applying {self.result.planned} changes",
-                rendering=self.rendering,
-            )
+        status = SyncStatus(
+            State.PENDING,
+            commit=self.result.snapshot.commit,
+            synced_commit=previous.synced_commit,
+            source={
+                "repo": self.result.snapshot.repo,
+                "revision": self.spec.revision,
+                "dir": self.spec.dir,
+            },
+            managed=self.managed or 0,
+            stage="apply",
+            message=f"applying {self.result.planned} changes",
+            rendering=self.rendering,
+            observed_generation=self.generation or previous.observed_generation,
+            health=previous.health,
         )
+        status.conditions = conditions(status, previous.conditions)
+        self.record(status)
 
     def record(self, status: SyncStatus) -> None:
         """Write the status; a failure (the API server went away) is kept on the result, and

@@ -3,6 +3,7 @@ and its result. Plain data, no I/O."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 from acm_lite import api, declare, render
 from acm_lite.errors import AcmError, Problem
+from acm_lite.objects import ObjectId
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.paths import cache_dir
 from acm_lite.plan.changeset import ChangeSet, Outcome, Result
@@ -20,8 +22,11 @@ from acm_lite.source.helm import HelmSpec
 from acm_lite.source.oci import OciSpec
 from acm_lite.source.snapshot import Snapshot
 from acm_lite.status.model import SyncStatus
+from acm_lite.status.resources import Entry
 
 Progress = Callable[[str], None]
+DEFAULT_RECONCILE_TIMEOUT = 300.0  # Config Sync's default reconcileTimeout, 5m
+MAX_RECONCILE_TIMEOUT = 7 * 24 * 3600.0
 GIT, HELM, OCI = "git", "helm", "oci"
 SOURCE_TYPES = (GIT, HELM, OCI)
 
@@ -41,6 +46,7 @@ class SyncSpec:
     source_type: str = GIT  # git, helm or oci; ``repo`` then names the chart or image for messages
     helm: HelmSpec | None = None
     oci: OciSpec | None = None
+    reconcile_timeout: float | None = None  # spec.override.reconcileTimeout; None: the default
 
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": self.source_type}
@@ -54,6 +60,8 @@ class SyncSpec:
             spec["clusterName"] = self.cluster_name
         if self.namespace:
             spec["namespace"] = self.namespace
+        if self.reconcile_timeout is not None:
+            spec["override"] = {"reconcileTimeout": duration_text(self.reconcile_timeout)}
         return spec
 
 
@@ -72,6 +80,9 @@ class SyncOptions:
     policies: PolicySources = field(default_factory=PolicySources)
     deadline: float = 1800.0  # seconds a pass may send requests for (0: no deadline)
     render: render.Options = field(default_factory=render.Options)  # what rendering may do
+    # seconds an applied object has to become Current before it is reported (KNV2009); a
+    # RootSync's spec.override.reconcileTimeout overrides it
+    reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT
 
 
 @dataclass
@@ -86,6 +97,9 @@ class SyncResult:
     status_error: AcmError | None = None  # the status could not be written to the cluster
     exception: BaseException | None = None  # the bug behind an internal error, for the log
     live_namespaces: LiveNamespaces | None = None  # dynamic NamespaceSelectors chose from these
+    health: list[Entry] | None = None  # each managed object's health after apply (None: not read)
+    written: set[ObjectId] = field(default_factory=set)  # objects this pass created or configured
+    health_stored: dict[str, list[Entry]] = field(default_factory=dict)  # the parts as stored
 
     @property
     def ok(self) -> bool:
@@ -105,3 +119,28 @@ class SyncResult:
 
 
 _APPLIED = frozenset({Outcome.CREATED, Outcome.CONFIGURED, Outcome.PRUNED, Outcome.UNMANAGED})
+
+
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(text: object) -> float | None:
+    """A Go duration as Kubernetes writes one (``5m``, ``1h30m``, ``90s``, ``1.5m``) in seconds;
+    None for anything else, or one that is zero, negative or over a week."""
+    if not isinstance(text, str) or not 0 < len(text) <= 32:
+        return None
+    position, total = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != position:
+            return None
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if position != len(text) or not 0 < total <= MAX_RECONCILE_TIMEOUT:
+        return None
+    return total
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds as a Go duration Kubernetes and Config Sync read (``300s``)."""
+    return f"{seconds:g}s"

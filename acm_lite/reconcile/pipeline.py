@@ -10,7 +10,8 @@ snapshot), parse (``reconcile.declared_cache``: the files, and the live
 Namespaces dynamic selectors choose from), plan (``cluster.discovery``, ``cluster.live``, and the
 inventory through ``reconcile.recording``), apply (``apply.applier``, the inventory again) and the
 status (``status.store``: installed and the spec written first, the status through
-``reconcile.bookkeeping``)."""
+``reconcile.bookkeeping``) and health (``reconcile.healthstage``: each managed object's status
+read after apply and recorded in its ResourceStatus parts)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from acm_lite.plan import order, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
-from acm_lite.reconcile import collector, declared_cache, model, recording
+from acm_lite.reconcile import collector, declared_cache, healthstage, model, recording
 from acm_lite.reconcile.bookkeeping import Pass, StageError
 from acm_lite.reconcile.model import Progress, SyncOptions, SyncResult, SyncSpec
 from acm_lite.source import git, helm, local, oci
@@ -91,7 +92,7 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
     if sync.writes:
         store.install(cluster)
         sync.existing = store.read(cluster, spec.name)
-        store.write_spec(cluster, spec.name, spec.to_spec(), sync.existing)
+        sync.generation = store.write_spec(cluster, spec.name, spec.to_spec(), sync.existing)
     snapshot = sync.result.snapshot = sync.step(
         "source", _source, spec, options, progress, given=sync.result.snapshot
     )
@@ -137,6 +138,21 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         on_result=on_result,
         progress=progress,
     )
+    if sync.writes:
+        recorded = sync.step(
+            "health",
+            healthstage.record,
+            cluster,
+            plan.discovery,
+            spec.name,
+            sync.applied,
+            label_selector=f"{metadata.SYNC_LABEL}={spec.name}",
+            scope=spec.namespace,
+        )
+        sync.result.health, sync.result.written = recorded.entries, recorded.applied
+        sync.result.health_stored = recorded.stored
+        sync.health = recorded.counts
+        problems = problems + recorded.problems
     return sync.finish("apply", problems)
 
 

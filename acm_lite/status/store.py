@@ -85,25 +85,33 @@ def write_spec(
     spec: dict[str, Any],
     existing: dict[str, Any] | None,
     namespace: str = api.SYSTEM_NAMESPACE,
-) -> None:
-    """Record how the sync is configured (skipped when nothing changed)."""
+) -> int:
+    """Record how the sync is configured (skipped when nothing changed); the RootSync's
+    ``metadata.generation`` afterwards (0 when it cannot be told), which its status answers."""
     if existing is not None and existing.get("spec") == spec:
-        return
+        return _generation(existing)
+    call = writes.server_side_apply(
+        _path(namespace, name),
+        {
+            "apiVersion": api.API_VERSION,
+            "kind": "RootSync",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        },
+    )
     try:
-        writes.send(
-            cluster,
-            writes.server_side_apply(
-                _path(namespace, name),
-                {
-                    "apiVersion": api.API_VERSION,
-                    "kind": "RootSync",
-                    "metadata": {"name": name, "namespace": namespace},
-                    "spec": spec,
-                },
-            ),
+        answer = cluster.request(
+            call.method, call.path, query=call.query, body=call.body, content_type=call.content_type
         )
     except ApiError as e:
         raise e.to_acm(f"RootSync {namespace}/{name}") from e
+    return _generation(answer)
+
+
+def _generation(obj: object) -> int:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    found = meta.get("generation") if isinstance(meta, dict) else None
+    return found if isinstance(found, int) and not isinstance(found, bool) and found > 0 else 0
 
 
 def write_status(
