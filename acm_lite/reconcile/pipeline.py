@@ -34,7 +34,7 @@ from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
 from acm_lite.reconcile import collector, declared_cache, healthstage, model, recording
 from acm_lite.reconcile.bookkeeping import Pass, StageError
-from acm_lite.reconcile.model import Progress, SyncOptions, SyncResult, SyncSpec
+from acm_lite.reconcile.model import DEFAULT_RECONCILE_TIMEOUT, Progress, SyncOptions, SyncResult, SyncSpec
 from acm_lite.source import git, helm, local, oci
 from acm_lite.source.auth import GitAuth, strip_userinfo
 from acm_lite.source.snapshot import Snapshot
@@ -43,6 +43,7 @@ from acm_lite.status import store
 from acm_lite.status.model import State
 
 __all__ = [
+    "DEFAULT_RECONCILE_TIMEOUT",
     "Progress",
     "SyncOptions",
     "SyncResult",
