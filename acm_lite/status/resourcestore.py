@@ -4,6 +4,7 @@ apply per part that changed, one DELETE per part no longer used."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +15,7 @@ from acm_lite.errors import AcmError, Problem
 from acm_lite.status import resources
 from acm_lite.status.resources import Entry
 
+STARTING_WAIT = 10.0  # seconds a LIST waits out a just-installed CRD's storage starting
 Stored = dict[str, list[Entry]]  # part index → entries, as last written or read
 
 
@@ -25,12 +27,18 @@ def _path(namespace: str, name: str = "") -> str:
 def read(cluster: Client, sync: str, namespace: str = api.SYSTEM_NAMESPACE) -> Stored:
     """The parts stored for ``sync`` (none when the CRD is not installed or nothing was written).
     Parts under names this layout does not make are left out."""
-    try:
-        listed = cluster.request("GET", _path(namespace), query={"labelSelector": resources.selector(sync)})
-    except ApiError as e:
-        if e.status == 404:
-            return {}
-        raise e.to_acm(f"ResourceStatuses of sync {sync!r} in {namespace}") from e
+    deadline = time.monotonic() + STARTING_WAIT
+    while True:
+        try:
+            listed = cluster.request(
+                "GET", _path(namespace), query={"labelSelector": resources.selector(sync)}
+            )
+            break
+        except ApiError as e:
+            # a just-installed CRD's storage answers 429 for a moment while it starts
+            if e.status != 429 or time.monotonic() > deadline:
+                return _failed_read(e, sync, namespace)
+        time.sleep(0.2)
     items = listed.get("items") if isinstance(listed, dict) else None
     out: Stored = {}
     for item in items if isinstance(items, list) else []:
@@ -40,6 +48,12 @@ def read(cluster: Client, sync: str, namespace: str = api.SYSTEM_NAMESPACE) -> S
             if index is not None:
                 out[index] = entries
     return out
+
+
+def _failed_read(e: ApiError, sync: str, namespace: str) -> Stored:
+    if e.status == 404:  # the CRD is not installed: nothing was recorded
+        return {}
+    raise e.to_acm(f"ResourceStatuses of sync {sync!r} in {namespace}") from e
 
 
 def entries(stored: Stored) -> list[Entry]:
