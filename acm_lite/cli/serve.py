@@ -56,6 +56,13 @@ def register(sub: Subcommands) -> None:
     )
     add_pass_timeout(parser)
     parser.add_argument(
+        "--no-health-tracking",
+        dest="health_tracking",
+        action="store_false",
+        help="do not follow each object's health between passes (each pass still records it, "
+        "and no reconcile timeout is reported)",
+    )
+    parser.add_argument(
         "--reconcile-timeout",
         type=percluster.positive(float, "a positive number of seconds"),
         default=pipeline.DEFAULT_RECONCILE_TIMEOUT,
@@ -184,6 +191,7 @@ def handle(args: argparse.Namespace) -> int:
             resync=args.resync,
             drift_repair=args.drift_repair,
             unready_after=args.unready_after,
+            health_tracking=args.health_tracking,
         ),
         elector,
     )

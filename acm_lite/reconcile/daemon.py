@@ -43,6 +43,8 @@ class DaemonOptions:
     fight_threshold: int = 5
     drift_repair: bool = True
     unready_after: float = 0.0  # seconds of failing passes before /readyz fails (0: see below)
+    # follow each object's health between passes (through the drift watches, so only with them)
+    health_tracking: bool = True
 
     @property
     def unready_threshold(self) -> float:
@@ -250,7 +252,7 @@ class Worker:
             and result.status_error is None
             and all(p.code.category is errors.Category.PERMANENT for p in blocking),
         )
-        if result.health is not None:
+        if result.health is not None and self.options.health_tracking and self.options.drift_repair:
             self._health().reset(
                 result.health,
                 stored=result.health_stored,
@@ -300,7 +302,7 @@ class Worker:
                 ),  # no repairs for a dead loop
                 fight_threshold=self.options.fight_threshold,
                 on_fight=self._fight,
-                on_event=self._health().observe,
+                on_event=self._health().observe if self.options.health_tracking else lambda _o, _b: None,
             )
         return self.remediator
 
