@@ -8,7 +8,7 @@ from typing import Any
 from acm_lite import api, metadata
 from acm_lite.apply import wait, writes
 from acm_lite.cluster.client import ApiError, Client
-from acm_lite.status.model import State, SyncStatus
+from acm_lite.status.model import State, SyncStatus, conditions
 
 ROOTSYNCS = "rootsyncs"
 
@@ -153,4 +153,5 @@ def add_error(
         return
     status.errors.append(problem)
     status.state = State.ERROR
+    status.conditions = conditions(status, status.conditions)
     write_status(cluster, name, status, found, namespace)
