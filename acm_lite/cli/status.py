@@ -85,20 +85,32 @@ def _text(data: dict[str, Any]) -> str:
             (s["commit"] or s["lastSyncedCommit"] or "")[:12],
             str(len(s["errors"])),
             str(s["managedObjects"]),
+            _ready(s),
             s["lastUpdate"] or "",
         ]
         for s in data["syncs"]
     ]
-    lines = [output.table(rows, ["NAME", "STATE", "COMMIT", "ERRORS", "MANAGED", "LAST UPDATE"])]
+    lines = [output.table(rows, ["NAME", "STATE", "COMMIT", "ERRORS", "MANAGED", "READY", "LAST UPDATE"])]
     for sync in data["syncs"]:
         if sync.get("message"):
             lines.append(f"  {sync['name']}: {sync['message']}")
+        ready = next((c for c in sync.get("conditions") or [] if c.get("type") == "Ready"), None)
+        if ready is not None and ready.get("status") != "True" and ready.get("message"):
+            lines.append(f"  {sync['name']}: not ready: {ready['message']}")
         if sync.get("rendering"):
             lines.append(f"  {sync['name']}: {_rendering(sync['rendering'])}")
         for err in sync["errors"]:
             where = f" ({err['source']})" if err.get("source") else ""
             lines.append(f"  {sync['name']}: {err['code']} {err['name']}: {err['message']}{where}")
     return "\n".join(lines)
+
+
+def _ready(sync: dict[str, Any]) -> str:
+    """The Ready condition's status (True, False), or "-" before a pass recorded conditions."""
+    for c in sync.get("conditions") or []:
+        if isinstance(c, dict) and c.get("type") == "Ready":
+            return str(c.get("status", "-"))
+    return "-"
 
 
 def _rendering(rendering: dict[str, Any]) -> str:

@@ -281,6 +281,10 @@ def check_listing(control_plane: APIServer, name: str, capsys: pytest.CaptureFix
     text = capsys.readouterr().out
     assert "Widget.health.acm-lite.test" in text and f"{name}/w1" in text
     assert "Failed" in text and "QuotaExceeded: no quota left" in text
+    assert main(["status", "--kubeconfig", control_plane.kubeconfig, "--name", name]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].split()[5] == "READY" and text.splitlines()[1].split()[5] == "False"
+    assert f"{name}: not ready: 1 error(s); first: KNV2009" in text
 
 
 def gauge(daemon: Daemon, sync: str) -> dict[str, float]:
