@@ -474,7 +474,8 @@ DEPENDENCY_FAILED = register(
     "ACM2004",
     "DependencyNotReady",
     Category.WAITING,
-    "An object was not applied because an object it depends on failed.",
+    "An object was not applied because an object it depends on failed, or did not become Current "
+    "in time (config.kubernetes.io/depends-on).",
 )
 CREDENTIALS_REJECTED = register(
     "ACM2005",
@@ -904,13 +905,14 @@ EMPTY_SOURCE = register(
     Category.PERMANENT,
     "The commit would prune every object of the sync (empty source, or a wrong --dir).",
 )
-NOT_RECONCILED = register(
+APPLY_ERROR = register(
     "KNV2009",
     "ApplyError",
     Category.WAITING,
-    "An applied object did not become Current: it reports Failed, or it was not Current within "
-    "the reconcile timeout. Reported on the RootSync; the rest of the commit is applied.",
-    blocking=False,
+    "An applied object did not become Current (it is Failed, or was not Current when the wait's "
+    "time ran out), or a pruned one was not gone in time (sync --wait). The daemon reports the "
+    "same on the RootSync for objects Failed or not Current within the reconcile timeout, "
+    "without holding the rest of the commit back.",
 )
 RESOURCE_ERROR = register(
     "KNV2010", "ResourceError", Category.PERMANENT, "The API server rejected an object (invalid, or refused)."

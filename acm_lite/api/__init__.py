@@ -4,6 +4,8 @@ reading the CRDs the package ships (``crds``)."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 from importlib import resources
 from typing import Any
@@ -20,6 +22,10 @@ NAMESPACE_ENV = "ACM_LITE_NAMESPACE"  # the daemon's own namespace, when install
 OWN_NAMESPACES = frozenset(n for n in (SYSTEM_NAMESPACE, os.environ.get(NAMESPACE_ENV)) if n)
 FIELD_MANAGER = "acm-lite"
 DEFAULT_SYNC = "root-sync"
+# On each CRD acm-lite ships: ``crd_hash`` of its spec, so an installation can tell a CRD of an
+# older acm-lite (or one installed by hand) from its own without comparing what the API server
+# defaulted into the live one.
+CRD_HASH_ANNOTATION = f"{GROUP}/crd-hash"
 
 
 @functools.cache
@@ -31,3 +37,10 @@ def crds() -> tuple[dict[str, Any], ...]:
         for f in sorted(folder.iterdir(), key=lambda f: f.name)
         if f.name.endswith(".yaml")
     )
+
+
+def crd_hash(crd: dict[str, Any]) -> str:
+    """A short hash of what decides how a CRD behaves: its spec (names, scope, versions and their
+    schemas), as canonical JSON."""
+    text = json.dumps(crd.get("spec"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

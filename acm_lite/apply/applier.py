@@ -1,5 +1,6 @@
-"""Execute a change set: server-side apply in level order, waiting for CRDs between levels, then
-prunes in reverse level order. The requests of a level go out side by side, at most
+"""Execute a change set: server-side apply in level order, waiting for CRDs between levels and for
+``config.kubernetes.io/depends-on`` targets to be Current before their dependents, then prunes in
+reverse level order. The requests of a level go out side by side, at most
 ``concurrency`` at a time. Failures are results, not exceptions."""
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from acm_lite import api, errors, kinds
-from acm_lite.apply import wait, writes
+from acm_lite import api, errors, health, kinds
+from acm_lite.apply import wait, waiting, writes
 from acm_lite.cluster.client import ApiError, Call, Client
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.errors import AcmError, Category, Problem
+from acm_lite.health import Health, Status
 from acm_lite.objects import GroupKind, ObjectId, split_api_version
 from acm_lite.plan import ownership, protected
 from acm_lite.plan.changeset import Action, Change, ChangeSet, Outcome, Result
@@ -33,6 +35,10 @@ class ApplyOptions:
     concurrency: int = 16
     dry_run: bool = False
     crd_timeout: float = 60.0
+    # seconds the depends-on targets a level applied get to become Current before the objects
+    # depending on them are skipped (Config Sync's reconcileTimeout, 5m by default)
+    reconcile_timeout: float = 300.0
+    selector: str | None = None  # the label selector every applied object carries (for lists)
     prevalidated: frozenset[GroupKind] = frozenset()  # kinds whose fields were checked offline
 
 
@@ -55,6 +61,7 @@ class Applier:
         self.options = options
         self.on_result = on_result
         self._new_namespaces: set[str] = set()
+        self._not_current: dict[ObjectId, Health] = {}  # depends-on targets that did not become Current
 
     def _call(self, change: Change) -> Call:
         """The request that carries out ``change``, at the version the object is declared at."""
@@ -148,7 +155,58 @@ class Applier:
                 errors.DEPENDENCY_FAILED, f"not applied: {blocked[0]}, which it depends on, failed"
             )
             return Result(change, Outcome.SKIPPED, error.message, _problem(change, error))
+        unready = [d for d in change.depends_on if d in self._not_current]
+        if unready:
+            error = AcmError(errors.DEPENDENCY_FAILED, self._not_ready(change.id, unready[0]))
+            return Result(change, Outcome.SKIPPED, error.message, _problem(change, error))
         return None
+
+    def _not_ready(self, dependent: ObjectId, dependency: ObjectId) -> str:
+        seen = self._not_current[dependency]
+        detail = seen.status.value + (f" ({seen.reason})" if seen.reason else "")
+        if seen.message:
+            detail += f": {seen.message}"
+        if seen.status is Status.FAILED:
+            why = f"is {detail}"
+        else:
+            why = f"is not Current after {self.options.reconcile_timeout:g}s: {detail}"
+        return f"not applied: {dependency}, which {dependent} depends on, {why}"
+
+    def _await_dependencies(self, wave: list[Result], later: list[Change]) -> None:
+        """Wait until the objects of this level that later changes depend on (and that are to be
+        applied) are Current, as Config Sync's applier waits for a dependency to reconcile; those
+        that are Failed, or not Current within the reconcile timeout, are remembered, and their
+        dependents are skipped. Objects left unchanged that were Current when listed are not read
+        again; a dry run does not wait."""
+        if self.options.dry_run:
+            return
+        named = {d for c in later if c.action in (Action.CREATE, Action.UPDATE) for d in c.depends_on}
+        targets = []
+        for r in wave:
+            change = r.change
+            if change.id not in named or change.manifest is None:
+                continue
+            if r.outcome is Outcome.UNCHANGED and health.compute(change.live).status is Status.CURRENT:
+                continue
+            if r.outcome in (Outcome.CREATED, Outcome.CONFIGURED, Outcome.UNCHANGED):
+                try:
+                    targets.append(waiting.Target(change, self._resource(change)))
+                except AcmError as e:  # no longer served: it cannot be read, so it is not Current
+                    self._not_current[change.id] = Health(Status.UNKNOWN, e.code.name, e.message)
+        if not targets:
+            return
+        try:
+            waited = waiting.wait(
+                self.cluster,
+                targets,
+                self.options.reconcile_timeout,
+                selector=self.options.selector,
+                fail_fast=False,
+            )
+        except AcmError as e:  # the API server went away while we waited
+            self._not_current.update({t.id: Health(Status.UNKNOWN, e.code.name, e.message) for t in targets})
+            return
+        self._not_current.update({t.id: waited.health[t.id] for t in waited.unsettled})
 
     def _wave(
         self, changes: list[Change], failed: set[ObjectId], problems: dict[ObjectId, Problem]
@@ -248,9 +306,13 @@ class Applier:
 
         forward = [c for c in changeset.changes if not removal(c)]
         backward = [c for c in changeset.changes if removal(c)]
+        depending = [c for c in forward if c.depends_on]  # most commits: none, and no waits
+        self._not_current = {}
         for number, level in groupby(sorted(forward, key=lambda c: c.level), key=lambda c: c.level):
             wave = self._wave(list(level), failed, problems)
             stuck, cause = self._after_level(wave)
+            if depending and cause is None:
+                self._await_dependencies(wave, [c for c in depending if c.level > number])
             replaced = {r.change.id for r in stuck}
             results += [r for r in wave if r.change.id not in replaced] + stuck
             for result in stuck:

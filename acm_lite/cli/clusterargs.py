@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +23,48 @@ def add_connection(parser: argparse.ArgumentParser) -> None:
         help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
     )
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context to use")
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
+MAX_TIMEOUT = 7 * 24 * 3600.0  # a week: longer is a mistake, not a wait
+
+
+def duration(text: str) -> float:
+    """An argparse type: seconds from ``300``, ``300s``, ``5m``, ``1h30m`` or ``1m30s``, above
+    zero and at most a week."""
+    found = _DURATION.fullmatch(text.strip())
+    seconds = 0.0
+    if found and text.strip():
+        hours, minutes, secs = (float(g) if g else 0.0 for g in found.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    if not (0 < seconds <= MAX_TIMEOUT and math.isfinite(seconds)):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration such as 300, 90s, 5m or 1h (up to a week)"
+        )
+    return seconds
+
+
+def add_wait(parser: argparse.ArgumentParser, *, applies: bool = True) -> None:
+    """``--wait`` and ``--timeout``; a command that ``applies`` nothing accepts and ignores them,
+    so one set of flags serves sync and diff."""
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="after applying, wait until every applied object is Current and every pruned one gone; "
+        "exit 1 naming each that Failed or was not Current by --timeout"
+        if applies
+        else "accepted for symmetry with sync; diff applies nothing, so there is nothing to wait for",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=duration,
+        default=300.0,
+        metavar="DURATION",
+        help="how long applied objects get to become Current: with --wait every object, and "
+        "always the depends-on targets before their dependents (default 5m)"
+        if applies
+        else "accepted for symmetry with sync; ignored",
+    )
 
 
 def add_sync_source(parser: argparse.ArgumentParser) -> None:
@@ -104,10 +148,17 @@ def fleet_override(args: argparse.Namespace) -> Callable[[SyncSpec], SyncSpec]:
     def apply(spec: SyncSpec) -> SyncSpec:
         changes: dict[str, Any] = {}
         if artifact is not None:
-            changes.update(sourceargs.source_fields(artifact))
-        elif args.repo:
+            changes.update(sourceargs.source_fields(artifact), source_auth="")
+        elif args.repo:  # a Git repository, also for a member whose fleet entry names a chart or image
             changes.update(
-                repo=args.repo, revision=args.revision, dir=args.dir, source_format=args.source_format
+                repo=args.repo,
+                revision=args.revision,
+                dir=args.dir,
+                source_format=args.source_format,
+                source_type="git",
+                helm=None,
+                oci=None,
+                source_auth="",
             )
         if args.name != api.DEFAULT_SYNC:
             changes["name"] = args.name

@@ -26,6 +26,7 @@ def register(sub: Subcommands) -> None:
         "something would, 3 on errors (as kubectl diff: >1).",
     )
     clusterargs.add_sync_source(parser)
+    clusterargs.add_wait(parser, applies=False)
     parser.set_defaults(handler=handle)
 
 
@@ -83,6 +84,8 @@ def handle(args: argparse.Namespace) -> int:
         policies=percluster.policy_sources(args),
         render=percluster.render_options(args, cache=True),
     )
+    if args.wait:
+        output.progress("--wait: diff applies nothing, so there is nothing to wait for")
     if args.fleet:
         return _fleet(args, options)
     spec = clusterargs.spec(args)

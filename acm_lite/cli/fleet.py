@@ -54,9 +54,10 @@ def _list(args: argparse.Namespace) -> int:
             "labels": c.labels,
             "kubeconfig": c.kubeconfig or ("secret:" + c.secret_ref["name"] if c.secret_ref else "(default)"),
             "context": c.context or "",
-            "repo": c.sync.repo and strip_userinfo(c.sync.repo),
-            "revision": c.sync.revision,
-            "dir": c.sync.dir,
+            "sourceType": c.sync.source_type,
+            "repo": _source(c.sync),
+            "revision": _revision(c.sync),
+            "dir": c.sync.oci.dir if c.sync.source_type == registry.OCI and c.sync.oci else c.sync.dir,
             "sourceFormat": c.sync.source_format,
         }
         for c in fleet.select(args.cluster)
@@ -79,6 +80,23 @@ def _list(args: argparse.Namespace) -> int:
         ),
     )
     return ExitStatus.SUCCESS
+
+
+def _source(sync: registry.FleetSync) -> str | None:
+    """The repository, chart or image a member syncs, without credentials."""
+    if sync.source_type == registry.HELM and sync.helm:
+        return sync.helm.display
+    if sync.source_type == registry.OCI and sync.oci:
+        return strip_userinfo(sync.oci.image)
+    return sync.repo and strip_userinfo(sync.repo)
+
+
+def _revision(sync: registry.FleetSync) -> str:
+    if sync.source_type == registry.HELM and sync.helm:
+        return sync.helm.version or "(newest)"
+    if sync.source_type == registry.OCI:
+        return "(image)"
+    return sync.revision
 
 
 def _status(args: argparse.Namespace) -> int:

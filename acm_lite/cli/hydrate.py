@@ -14,6 +14,7 @@ import yaml
 
 from acm_lite import errors
 from acm_lite.cli import Subcommands, output, percluster
+from acm_lite.cli.clusterargs import UsageError
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.errors import AcmError
 from acm_lite.objects import Manifest
@@ -29,7 +30,8 @@ def register(sub: Subcommands) -> None:
         "hydrate",
         help="write the resolved objects per cluster",
         description="Resolve inheritance, selectors and namespaces, then write one file per "
-        "object under OUTPUT/<cluster>/ (defaultcluster when no cluster is named).",
+        "object under OUTPUT/<cluster>/ (defaultcluster when no cluster is named); the source is a "
+        "directory, or a Helm chart or OCI image (--source-type helm|oci).",
     )
     percluster.add_arguments(parser)
     parser.add_argument(
@@ -163,6 +165,7 @@ def write(dest: Path, cluster: str, objs: list[Manifest], flat: bool) -> list[st
 
 
 def handle(args: argparse.Namespace) -> int:
+    percluster.prepare(args, UsageError)
     results = percluster.declare_all(args)
     summary = []
     for result in results:

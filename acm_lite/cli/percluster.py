@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite import declare, errors, paths, policy, render
-from acm_lite.cli import output, report
+from acm_lite.cli import output, report, sourceargs
 from acm_lite.errors import AcmError, Problem
 from acm_lite.fleet import registry
 from acm_lite.parse import reader
 from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.policy import library
+from acm_lite.reconcile import pipeline
+from acm_lite.reconcile.pipeline import SyncOptions
+from acm_lite.source.snapshot import Snapshot
 from acm_lite.validate import cluster_names
 
 DEFAULT_CLUSTER = "defaultcluster"
@@ -24,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "path",
         nargs="?",
         type=Path,
-        default=Path("."),
-        help="the repository directory (default: the current directory)",
+        default=None,
+        help="the repository directory (default: the current directory; none with --source-type helm|oci)",
     )
     parser.add_argument(
         "--source-format",
@@ -42,6 +45,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-schema", action="store_true", help="skip OpenAPI schema validation of objects")
     add_policy_arguments(parser)
     add_render_arguments(parser)
+    sourceargs.add_offline_arguments(parser)
+
+
+def prepare(args: argparse.Namespace, usage_error: type[Exception]) -> None:
+    """Settle what the command reads: ``args.artifact``, the Helm chart or OCI image the source
+    flags name (read as the spec says: a chart is unstructured), else the directory ``args.path``
+    (the current one when none is given)."""
+    args.artifact = sourceargs.offline_spec(args, usage_error)
+    if args.artifact is not None:
+        args.source_format = args.artifact.source_format
+    elif args.path is None:
+        args.path = Path(".")
+
+
+def source_name(args: argparse.Namespace) -> str:
+    """The source as messages name it: the directory, or the chart or image."""
+    artifact = getattr(args, "artifact", None)
+    return artifact.repo if artifact is not None else str(args.path)
 
 
 def add_render_arguments(parser: argparse.ArgumentParser) -> None:
@@ -160,7 +181,11 @@ def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[Cluster
 def load(args: argparse.Namespace) -> reader.ReadResult:
     """The repository's objects: rendered by kustomize when the directory holds a kustomization
     (each named by the file it came from), else read as they are; a render that failed is
-    returned as it is (a ``render.Rendered``, its problems only)."""
+    returned as it is (a ``render.Rendered``, its problems only). A Helm chart or OCI image
+    (``args.artifact``) is fetched first, as ``sync`` fetches it, into acm-lite's cache."""
+    artifact = getattr(args, "artifact", None)
+    if artifact is not None:
+        return _load_snapshot(pipeline.fetch_source(artifact, SyncOptions(), lambda _m: None), args)
     if not args.path.is_dir():
         raise AcmError(
             errors.SOURCE_DIR_NOT_FOUND,
@@ -171,6 +196,13 @@ def load(args: argparse.Namespace) -> reader.ReadResult:
     if rendered is not None:
         return rendered if any(p.blocking for p in rendered.problems) else declare.from_render(rendered)
     return declare.load(args.path, args.source_format)
+
+
+def _load_snapshot(snapshot: Snapshot, args: argparse.Namespace) -> reader.ReadResult:
+    rendered = render.render_snapshot(snapshot, render_options(args), source_format=args.source_format)
+    if rendered is not None:
+        return rendered if any(p.blocking for p in rendered.problems) else declare.from_render(rendered)
+    return declare.load(snapshot.root, args.source_format)
 
 
 def declare_all(args: argparse.Namespace, source: reader.ReadResult | None = None) -> list[declare.Declared]:

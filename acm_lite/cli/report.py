@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from acm_lite import errors
 from acm_lite.errors import Problem
 from acm_lite.plan.changeset import Result
 from acm_lite.reconcile.pipeline import SyncResult
@@ -39,10 +40,19 @@ def summary(result: SyncResult, dry_run: bool = False) -> str:
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items() if n)
     commit = result.status.commit[:12] if result.status.commit else "(working tree)"
     total = result.status.durations.get("total", 0.0)
-    if result.ok:
+    waited = result.waited
+    unhealthy = [p for p in result.problems if p.blocking and p.code is errors.APPLY_ERROR]
+    if result.ok or (waited is not None and len(unhealthy) == sum(1 for p in result.problems if p.blocking)):
         verb = "would sync" if dry_run else "synced"
         head = f"{result.status.state.value}: {verb} {commit} as {result.spec.name!r}"
-        line = f"{head} — {counts or 'nothing to do'} ({total:.1f}s)"
+        health = ""
+        if waited is not None and not unhealthy:
+            health = f"; {len(waited.targets)} objects Current ({waited.seconds:.1f}s waited)"
+        elif waited is not None:
+            why = f"timed out after {waited.timeout:g}s" if waited.timed_out else "one Failed"
+            shortfall = f"{len(unhealthy)} of {len(waited.targets)} objects not Current"
+            health = f"; {shortfall} ({why}): {errors.APPLY_ERROR}"
+        line = f"{head} — {counts or 'nothing to do'}{health} ({total:.1f}s)"
     else:
         line = _failed(result, commit, counts, total)
     if result.status_error is not None:

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from acm_lite import declare
+from acm_lite import api, declare
 from acm_lite.reconcile import model
 from acm_lite.reconcile.pipeline import SyncSpec
 from acm_lite.source.helm import HelmSpec
@@ -116,3 +116,29 @@ def source_fields(spec: SyncSpec) -> dict[str, Any]:
         "helm": spec.helm,
         "oci": spec.oci,
     }
+
+
+def add_offline_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags above for the commands that read a source offline (vet, hydrate), with the
+    image's directory that ``sync`` takes from its Git flags."""
+    add_arguments(parser)
+    parser.add_argument(
+        "--dir",
+        default=".",
+        metavar="DIR",
+        help="with --source-type oci: the directory of the image to read (default: its root)",
+    )
+
+
+def offline_spec(args: argparse.Namespace, usage_error: type[Exception]) -> SyncSpec | None:
+    """The Helm chart or OCI image ``vet`` and ``hydrate`` read instead of a directory; None for
+    a directory (``args.path``, which a Helm or OCI source does not take)."""
+    kind = getattr(args, "source_type", model.GIT)
+    if kind == model.GIT:
+        if args.dir != ".":
+            raise usage_error("--dir is for --source-type oci; give the directory as the path")
+        return None
+    if args.path is not None:
+        raise usage_error(f"--source-type {kind} reads no directory: drop the path {args.path}")
+    fields = {**vars(args), "name": api.DEFAULT_SYNC, "cluster": None, "namespace": None}
+    return spec(argparse.Namespace(**fields), usage_error)

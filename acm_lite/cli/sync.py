@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite import errors
+from acm_lite.apply import waiting
 from acm_lite.cli import Subcommands, clusterargs, output, percluster, report
 from acm_lite.cli.exitcodes import ExitStatus, for_problems
 from acm_lite.errors import AcmError
 from acm_lite.fleet import fanout, registry
+from acm_lite.objects import ObjectId
 from acm_lite.plan.changeset import Outcome, Result
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncResult
@@ -61,6 +63,7 @@ def register(sub: Subcommands) -> None:
         help="how long CRDs the sync applies get to become Established before "
         "the objects after them are postponed (default 60)",
     )
+    clusterargs.add_wait(parser)
     add_pass_timeout(parser)
     parser.set_defaults(handler=handle)
 
@@ -77,7 +80,36 @@ def add_pass_timeout(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def health_json(waited: waiting.Waited) -> dict[str, Any]:
+    """What waiting saw: the counts per status, whether the time ran out, and each object's
+    health (status, reason, message)."""
+    return {
+        "seconds": round(waited.seconds, 3),
+        "timedOut": waited.timed_out,
+        "counts": waited.counts(),
+        "objects": [
+            {"object": str(t.id), **({"deleted": True} if t.gone else {}), **_health(waited, t.id)}
+            for t in waited.targets
+        ],
+    }
+
+
+def _health(waited: waiting.Waited, oid: ObjectId) -> dict[str, str]:
+    seen = waited.health.get(oid)
+    if seen is None:
+        return {"status": "Unknown", "reason": "NotRead", "message": "not read"}
+    return {"status": seen.status.value, "reason": seen.reason, "message": seen.message}
+
+
 def result_json(result: SyncResult) -> dict[str, Any]:
+    waited = result.waited
+    objects = [r.to_dict() for r in result.results if r.outcome is not Outcome.UNCHANGED]
+    if waited is not None:
+        for row, r in zip(
+            objects, (r for r in result.results if r.outcome is not Outcome.UNCHANGED), strict=True
+        ):
+            if r.change.id in waited.health:
+                row["health"] = _health(waited, r.change.id)
     return {
         "sync": result.spec.name,
         "commit": result.status.commit,
@@ -90,7 +122,8 @@ def result_json(result: SyncResult) -> dict[str, Any]:
         "errors": [p.to_dict() for p in result.problems],
         "statusRecorded": result.status_error is None,
         **({"statusError": result.status_error.to_dict()} if result.status_error else {}),
-        "objects": [r.to_dict() for r in result.results if r.outcome is not Outcome.UNCHANGED],
+        "objects": objects,
+        **({"health": health_json(waited)} if waited is not None else {}),
     }
 
 
@@ -201,11 +234,15 @@ def handle(args: argparse.Namespace) -> int:
         allow_prune_all=args.allow_prune_all,
         concurrency=args.concurrency,
         crd_timeout=args.crd_timeout,
+        reconcile_timeout=args.timeout,
+        wait=args.wait and not args.dry_run,
         schema=not args.no_schema,
         policies=percluster.policy_sources(args),
         deadline=args.pass_timeout,
         render=percluster.render_options(args, cache=True),
     )
+    if args.wait and args.dry_run:
+        output.progress("--wait: a dry run applies nothing, so there is nothing to wait for")
     if args.fleet:
         if args.repo:
             check_local_repo(args.repo)

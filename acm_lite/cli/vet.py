@@ -8,6 +8,7 @@ from typing import Any
 
 from acm_lite import declare, errors
 from acm_lite.cli import Subcommands, output, percluster
+from acm_lite.cli.clusterargs import UsageError
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.errors import Problem
 from acm_lite.fleet import registry
@@ -19,7 +20,8 @@ def register(sub: Subcommands) -> None:
         "vet",
         help="validate a Config Sync repository",
         description="Validate a repository in Config Sync's hierarchical or unstructured format "
-        "for every cluster it targets. Exit 0 when clean, 1 on any blocking error.",
+        "for every cluster it targets, or a Helm chart or OCI image (--source-type helm|oci) as "
+        "sync would read it. Exit 0 when clean, 1 on any blocking error.",
     )
     percluster.add_arguments(parser)
     percluster.format_choice(parser)
@@ -46,7 +48,7 @@ def unknown_clusters(args: argparse.Namespace, source: reader.ReadResult | None)
     if source is None:
         return [], ""  # declaring reports the missing directory
     known = set(declare.declared_clusters(source.manifests))
-    return [n for n in named if n not in known], f"repository {args.path}"
+    return [n for n in named if n not in known], f"repository {percluster.source_name(args)}"
 
 
 def _unknown(names: list[str], where: str) -> Problem:
@@ -59,7 +61,8 @@ def _unknown(names: list[str], where: str) -> Problem:
 
 
 def handle(args: argparse.Namespace) -> int:
-    source = percluster.load(args) if args.path.is_dir() else None
+    percluster.prepare(args, UsageError)
+    source = percluster.load(args) if args.artifact is not None or args.path.is_dir() else None
     unknown, where = unknown_clusters(args, source)
     if unknown and args.fleet:  # the fleet is the list of clusters: refuse
         problem = _unknown(unknown, where)

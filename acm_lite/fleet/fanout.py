@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from acm_lite import api, errors
+from acm_lite import api, declare, errors
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.errors import AcmError, Problem
+from acm_lite.fleet import registry
 from acm_lite.fleet.registry import FleetCluster
 from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.pipeline import SyncOptions, SyncResult, SyncSpec
@@ -65,15 +66,39 @@ def connect(member: FleetCluster) -> Cluster:
 
 
 def spec_for(member: FleetCluster) -> SyncSpec:
-    """The sync of one member, its fleet labels feeding cluster selectors."""
+    """The sync of one member, its fleet labels feeding cluster selectors: a Git repository, or
+    the Helm chart or OCI image its ``sourceType`` names."""
+    sync = member.sync
+    common: dict[str, Any] = {
+        "name": sync.name,
+        "cluster_name": member.name,
+        "cluster_labels": member.labels,
+        "source_auth": sync.auth,
+    }
+    if sync.source_type == registry.HELM and sync.helm is not None:
+        # a chart renders to plain manifests: read unstructured, as Config Sync does
+        return SyncSpec(
+            repo=sync.helm.display,
+            source_format=declare.UNSTRUCTURED,
+            source_type=registry.HELM,
+            helm=sync.helm,
+            **common,
+        )
+    if sync.source_type == registry.OCI and sync.oci is not None:
+        return SyncSpec(
+            repo=sync.oci.image,
+            dir=sync.oci.dir,
+            source_format=sync.source_format,
+            source_type=registry.OCI,
+            oci=sync.oci,
+            **common,
+        )
     return SyncSpec(
-        repo=member.sync.repo or "",
-        name=member.sync.name,
-        revision=member.sync.revision,
-        dir=member.sync.dir,
-        source_format=member.sync.source_format,
-        cluster_name=member.name,
-        cluster_labels=member.labels,
+        repo=sync.repo or "",
+        revision=sync.revision,
+        dir=sync.dir,
+        source_format=sync.source_format,
+        **common,
     )
 
 
@@ -98,7 +123,8 @@ def sync_all(
                 raise AcmError(
                     errors.INVALID_FLEET,
                     "no repository to sync",
-                    hint="set spec.sync.repo in the fleet file, or pass --repo",
+                    hint="set spec.sync.repo (or sourceType helm|oci with helm: or oci:) in the "
+                    "fleet file, or pass --repo",
                 )
             result = pipeline.run(spec, connect(member), options)
             return ClusterResult(member, result, seconds=time.monotonic() - started)

@@ -1,35 +1,83 @@
 """Fleet files: the clusters of a fleet — how to reach each, its labels, and what it syncs.
 
 A ``Fleet`` (``acm-lite.io/v1alpha1``) is checked against a JSON Schema; every mistake is a coded
-error naming the entry at fault (``spec.clusters[2].labels.provider``). Relative kubeconfig paths
-are relative to the fleet file.
+error naming the entry at fault (``spec.clusters[2] (cluster edge).labels.provider``). Relative
+kubeconfig, Helm values-file and CA-file paths are relative to the fleet file.
+
+A ``sync:`` (the fleet's default, or a cluster's) names a Git repository, a Helm chart or an OCI
+image with Config Sync's RootSync field names: ``sourceType: git|helm|oci``, ``helm: {repo, chart,
+version, releaseName, namespace, values, valuesFiles, includeCRDs, auth}``, ``oci: {image, dir,
+auth}``. A cluster's ``sync`` overrides the default's fields one by one; its ``helm`` or ``oci``
+replaces the default's whole.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 
 from acm_lite import api, metadata
-from acm_lite.errors import INVALID_FLEET, AcmError, Problem
+from acm_lite.errors import INVALID_FLEET, AcmError, Problem, shown
 from acm_lite.parse import reader
+from acm_lite.source.helm import HelmSpec
+from acm_lite.source.oci import OciSpec
 
 API_VERSION = api.API_VERSION
 KIND = "Fleet"
 _DNS_LABEL = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_USERINFO = re.compile(r"([A-Za-z][-+.A-Za-z0-9]*://)[^/@\s'\"]*@")  # credentials in a URL quoted
+GIT, HELM, OCI = "git", "helm", "oci"
+# How credentials reach a chart or image: "none" sends none; "token" sends the ones in
+# ACM_LITE_HELM_* / ACM_LITE_OCI_* (the daemon's Secret) and fails without them. Without ``auth``,
+# the environment's are sent when set, as on the command line.
+AUTH_MODES = ("none", "token")
+_TEXT = {"type": "string", "minLength": 1}
+_HELM = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["repo", "chart"],
+    "properties": {
+        "repo": {"type": "string", "pattern": "^(https?|oci)://"},
+        "chart": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$"},
+        "version": {"type": "string"},
+        "releaseName": {"type": "string", "pattern": _DNS_LABEL},
+        "namespace": {"type": "string", "pattern": _DNS_LABEL},
+        "values": {"type": "object"},
+        "valuesFiles": {"type": "array", "items": _TEXT},
+        "includeCRDs": {"type": "boolean"},
+        "auth": {"enum": list(AUTH_MODES)},
+        "caFile": _TEXT,
+    },
+}
+_OCI = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["image"],
+    "properties": {
+        "image": _TEXT,
+        "dir": _TEXT,
+        "auth": {"enum": list(AUTH_MODES)},
+        "caFile": _TEXT,
+    },
+}
 _SYNC = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "repo": {"type": "string", "minLength": 1},
-        "revision": {"type": "string", "minLength": 1},
-        "dir": {"type": "string", "minLength": 1},
+        "sourceType": {"enum": [GIT, HELM, OCI]},
+        "repo": _TEXT,
+        "revision": _TEXT,
+        "dir": _TEXT,
         "sourceFormat": {"enum": ["hierarchy", "unstructured"]},
         "name": {"type": "string", "pattern": _DNS_LABEL},
+        "helm": _HELM,
+        "oci": _OCI,
     },
 }
 SCHEMA: dict[str, Any] = {
@@ -89,6 +137,16 @@ class FleetSync:
     dir: str = "."
     source_format: str = "hierarchy"
     name: str = api.DEFAULT_SYNC
+    source_type: str = GIT
+    helm: HelmSpec | None = None
+    oci: OciSpec | None = None
+    helm_auth: str = ""  # "" or one of AUTH_MODES
+    oci_auth: str = ""
+
+    @property
+    def auth(self) -> str:
+        """How the chart's or image's credentials are sent ("" for a Git source)."""
+        return {HELM: self.helm_auth, OCI: self.oci_auth}.get(self.source_type, "")
 
 
 @dataclass(frozen=True)
@@ -129,29 +187,88 @@ class Fleet:
         return [known[n] for n in names]
 
 
-def _where(error: jsonschema.ValidationError) -> str:
+def _where(error: jsonschema.ValidationError, doc: Any) -> str:
+    """The entry at fault, a cluster also by its name: ``spec.clusters[1] (cluster edge).sync``."""
     parts = []
-    for p in error.absolute_path:
+    path = list(error.absolute_path)
+    for i, p in enumerate(path):
         parts.append(f"[{p}]" if isinstance(p, int) else f".{p}")
+        if isinstance(p, int) and path[:i] == ["spec", "clusters"]:
+            name = _cluster_name(doc, p)
+            if name:
+                parts.append(f" (cluster {name})")
     return "".join(parts).lstrip(".") or "(root)"
 
 
-def _sync(raw: dict[str, Any] | None, default: FleetSync) -> FleetSync:
+def _cluster_name(doc: Any, index: int) -> str:
+    try:
+        name = doc["spec"]["clusters"][index]["name"]
+    except (KeyError, IndexError, TypeError):
+        return ""
+    return shown(name) if isinstance(name, str) else ""
+
+
+def _sync(raw: dict[str, Any] | None, default: FleetSync, base: Path) -> FleetSync:
+    """One ``sync:`` over the default's: each field given wins; without ``sourceType``, a ``helm``,
+    ``oci`` or ``repo`` given names the source (in that order), else the default's does."""
     raw = raw or {}
+    inferred = next((k for k, field_ in ((HELM, "helm"), (OCI, "oci"), (GIT, "repo")) if field_ in raw), None)
     return FleetSync(
         repo=raw.get("repo", default.repo),
         revision=raw.get("revision", default.revision),
         dir=raw.get("dir", default.dir),
         source_format=raw.get("sourceFormat", default.source_format),
         name=raw.get("name", default.name),
+        source_type=raw.get("sourceType") or inferred or default.source_type,
+        helm=_helm(raw["helm"], base) if "helm" in raw else default.helm,
+        oci=_oci(raw["oci"], base) if "oci" in raw else default.oci,
+        helm_auth=raw["helm"].get("auth", "") if "helm" in raw else default.helm_auth,
+        oci_auth=raw["oci"].get("auth", "") if "oci" in raw else default.oci_auth,
     )
 
 
-def _kubeconfig(value: str | None, base: Path) -> str | None:
-    if value is None:
-        return None
+def _helm(raw: dict[str, Any], base: Path) -> HelmSpec:
+    values = raw.get("values")
+    return HelmSpec(
+        repo=raw["repo"],
+        chart=raw["chart"],
+        version=raw.get("version", ""),
+        release_name=raw.get("releaseName", ""),
+        namespace=raw.get("namespace", ""),
+        values=yaml.safe_dump(values, sort_keys=True) if values else "",
+        values_files=tuple(Path(_relative(f, base)) for f in raw.get("valuesFiles") or ()),
+        include_crds=bool(raw.get("includeCRDs", False)),
+        ca_file=Path(_relative(raw["caFile"], base)) if raw.get("caFile") else None,
+    )
+
+
+def _oci(raw: dict[str, Any], base: Path) -> OciSpec:
+    return OciSpec(
+        image=raw["image"],
+        dir=raw.get("dir", "."),
+        ca_file=Path(_relative(raw["caFile"], base)) if raw.get("caFile") else None,
+    )
+
+
+def _relative(value: str, base: Path) -> str:
     expanded = Path(os.path.expandvars(os.path.expanduser(value)))
     return str(expanded if expanded.is_absolute() else (base / expanded))
+
+
+def _kubeconfig(value: str | None, base: Path) -> str | None:
+    return None if value is None else _relative(value, base)
+
+
+def _check_source(sync: FleetSync, where: str, path: Path) -> None:
+    """The source ``sourceType`` names must be given (after the default's fields are merged in)."""
+    needed = {HELM: (sync.helm, "helm: {repo, chart}"), OCI: (sync.oci, "oci: {image}")}.get(sync.source_type)
+    if needed is not None and needed[0] is None:
+        raise AcmError(
+            INVALID_FLEET,
+            f"{where}: sourceType {sync.source_type} needs {needed[1]}",
+            path=str(path),
+            hint=f"add {needed[1]} to this sync or to spec.sync",
+        )
 
 
 def load(path: Path) -> Fleet:
@@ -166,7 +283,7 @@ def load(path: Path) -> Fleet:
         jsonschema.Draft7Validator(SCHEMA).iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))
     )
     if errors:
-        shown = "; ".join(f"{_where(e)}: {e.message}" for e in errors[:5])
+        shown = _USERINFO.sub(r"\1", "; ".join(f"{_where(e, doc)}: {e.message}" for e in errors[:5]))
         raise AcmError(
             INVALID_FLEET,
             shown,
@@ -175,7 +292,7 @@ def load(path: Path) -> Fleet:
             "or kubeconfigSecretRef, context, labels and sync",
         )
     spec = doc["spec"]
-    default = _sync(spec.get("sync"), FleetSync())
+    default = _sync(spec.get("sync"), FleetSync(), path.parent)
     clusters = tuple(
         FleetCluster(
             name=c["name"],
@@ -183,10 +300,12 @@ def load(path: Path) -> Fleet:
             kubeconfig=_kubeconfig(c.get("kubeconfig"), path.parent),
             context=c.get("context"),
             secret_ref=c.get("kubeconfigSecretRef"),
-            sync=_sync(c.get("sync"), default),
+            sync=_sync(c.get("sync"), default, path.parent),
         )
         for c in spec["clusters"]
     )
+    for i, cluster in enumerate(clusters):
+        _check_source(cluster.sync, f"spec.clusters[{i}] (cluster {cluster.name}).sync", path)
     names = [c.name for c in clusters]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

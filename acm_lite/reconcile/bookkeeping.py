@@ -48,6 +48,8 @@ class Pass:
         self.rendering: dict[str, Any] = {}  # what the render stage did, for the status
         self.health: dict[str, int] | None = None  # objects per health status, once read
         self.generation = 0  # the RootSync's metadata.generation the status answers
+        # objects that did not reconcile (KNV2009): on the status, never the pass's outcome
+        self.health_problems: list[Problem] = []
 
     @property
     def managed(self) -> int | None:
@@ -83,7 +85,7 @@ class Pass:
             commit=commit,
             synced_commit=previous.synced_commit if blocking else commit,
             source={"repo": repo, "revision": self.spec.revision, "dir": self.spec.dir},
-            errors=[p.to_dict() for p in result.problems],
+            errors=[p.to_dict() for p in result.problems] + [reported(p) for p in self.health_problems],
             counts=result.counts,
             durations=self.durations,
             stage=stage if blocking else "",
@@ -94,6 +96,7 @@ class Pass:
             health=self.health if self.health is not None else previous.health,
         )
         result.status.conditions = conditions(result.status, previous.conditions)
+        result.health_problems = list(self.health_problems)
         self.cluster.deadline = None  # the outcome is recorded even after the deadline
         if self.writes:
             self.record(result.status)
@@ -139,6 +142,12 @@ class Pass:
             return
         self.result.status_error = None
         self.existing = {**(self.existing or {}), "status": status.to_status()}
+
+
+def reported(problem: Problem) -> dict[str, object]:
+    """An object's health problem as the status lists it: it holds nothing back (``blocking``
+    False), whatever its code means to ``sync --wait``."""
+    return {**problem.to_dict(), "blocking": False}
 
 
 def _stopped(stage: str, result: SyncResult) -> str:

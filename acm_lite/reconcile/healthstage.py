@@ -1,6 +1,7 @@
 """The health stage of a pass, after apply: each managed object's status (``health.compute`` on
 the live object), recorded in the sync's ResourceStatus parts, and the objects that Failed as
-``KNV2009`` problems (not blocking: the rest of the commit is applied). I/O: one labelled LIST per
+``KNV2009`` problems for the RootSync's status (they never fail the pass: the rest of the commit
+is applied, and only ``sync --wait`` makes an object's health the pass's outcome). I/O: one labelled LIST per
 kind whose objects this pass changed (unchanged objects were read by the plan), the LIST of the
 stored parts, and a write per part that changed (``status.resourcestore``)."""
 
@@ -32,7 +33,8 @@ class Recorded:
     entries: list[Entry] = field(default_factory=list)
     stored: resourcestore.Stored = field(default_factory=dict)
     applied: set[ObjectId] = field(default_factory=set)  # written by this pass
-    problems: list[Problem] = field(default_factory=list)
+    failed: list[Problem] = field(default_factory=list)  # KNV2009: reported, never blocking the pass
+    problems: list[Problem] = field(default_factory=list)  # warnings: the record was not read or written
 
     @property
     def counts(self) -> dict[str, int]:
@@ -93,7 +95,7 @@ def record(
         obj = fresh.get(r.change.id) if r.outcome in _WRITTEN else r.change.live
         out.entries.append(entry(r.change.id, obj))
     out.entries.sort(key=lambda e: e.id)
-    out.problems = failures(out.entries)
+    out.failed = failures(out.entries)
     try:
         stored = resourcestore.read(cluster, sync)
     except AcmError as e:
@@ -121,7 +123,7 @@ def failures(entries: Iterable[Entry], timed_out: Iterable[Entry] = (), timeout:
     if rest > 0:
         out.append(
             Problem(
-                errors.NOT_RECONCILED,
+                errors.APPLY_ERROR,
                 f"and {rest} more objects did not reconcile (acm-lite status --resources lists them)",
             )
         )
@@ -132,7 +134,7 @@ def _problem(e: Entry, why: str) -> Problem:
     detail = f"{e.reason}: {e.message}" if e.reason and e.message else e.reason or e.message
     lead = why or f"is {e.status}"
     return Problem(
-        errors.NOT_RECONCILED,
+        errors.APPLY_ERROR,
         f"{e.id} {lead}: status {e.status}" + (f", {detail}" if detail else ""),
         obj=e.id.describe(),
         hint="see acm-lite status --resources; the rest of the commit is applied",

@@ -23,6 +23,7 @@ from acm_lite.cluster.client import Client
 from acm_lite.errors import AcmError, Problem
 from acm_lite.objects import ObjectId
 from acm_lite.reconcile import healthstage
+from acm_lite.reconcile.bookkeeping import reported
 from acm_lite.reconcile.metrics import Metrics
 from acm_lite.status import resources, resourcestore, store
 from acm_lite.status.model import SyncStatus, conditions
@@ -181,8 +182,8 @@ class HealthTracker:
             if found is None:
                 return 0
             status = SyncStatus.from_status(found.get("status"))
-            kept = [e for e in status.errors if e.get("code") != errors.NOT_RECONCILED.id]
-            status.errors = kept + [p.to_dict() for p in problems]
+            kept = [e for e in status.errors if e.get("code") != errors.APPLY_ERROR.id]
+            status.errors = kept + [reported(p) for p in problems]
             status.health = self.counts()
             status.conditions = conditions(status, status.conditions)
             wrote = store.write_status(self.cluster, self.sync, status, found)

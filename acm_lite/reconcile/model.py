@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from acm_lite import api, declare, render
+from acm_lite.apply.waiting import Waited
 from acm_lite.errors import AcmError, Problem
 from acm_lite.objects import ObjectId
 from acm_lite.parse.namespace_selection import LiveNamespaces
@@ -46,6 +47,9 @@ class SyncSpec:
     source_type: str = GIT  # git, helm or oci; ``repo`` then names the chart or image for messages
     helm: HelmSpec | None = None
     oci: OciSpec | None = None
+    # of a chart or image: "" (the environment's credentials when set), "none" or "token" (the
+    # environment's, which must be set)
+    source_auth: str = ""
     reconcile_timeout: float | None = None  # spec.override.reconcileTimeout; None: the default
 
     def to_spec(self) -> dict[str, Any]:
@@ -56,6 +60,8 @@ class SyncSpec:
             spec["oci"] = self.oci.to_spec()
         else:
             spec["git"] = {"repo": strip_userinfo(self.repo), "revision": self.revision, "dir": self.dir}
+        if self.source_auth and self.source_type in (HELM, OCI) and self.source_type in spec:
+            spec[self.source_type]["auth"] = self.source_auth
         if self.cluster_name:
             spec["clusterName"] = self.cluster_name
         if self.namespace:
@@ -74,15 +80,17 @@ class SyncOptions:
     take_over: bool = False
     concurrency: int = 16
     crd_timeout: float = 60.0  # seconds the CRDs a level applied get to become Established
+    # seconds applied objects get to become Current: depends-on targets before their dependents,
+    # with ``wait`` every object, and in the daemon every object before it is reported (KNV2009);
+    # Config Sync's reconcileTimeout, which a RootSync's spec.override.reconcileTimeout overrides
+    reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT
+    wait: bool = False  # after applying, wait until every object is Current (sync --once --wait)
     schema: bool = True
     git_cache: Path = field(default_factory=cache_dir)
     auth: GitAuth | None = None
     policies: PolicySources = field(default_factory=PolicySources)
     deadline: float = 1800.0  # seconds a pass may send requests for (0: no deadline)
     render: render.Options = field(default_factory=render.Options)  # what rendering may do
-    # seconds an applied object has to become Current before it is reported (KNV2009); a
-    # RootSync's spec.override.reconcileTimeout overrides it
-    reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT
 
 
 @dataclass
@@ -97,9 +105,12 @@ class SyncResult:
     status_error: AcmError | None = None  # the status could not be written to the cluster
     exception: BaseException | None = None  # the bug behind an internal error, for the log
     live_namespaces: LiveNamespaces | None = None  # dynamic NamespaceSelectors chose from these
+    waited: Waited | None = None  # what waiting for the applied objects saw (``SyncOptions.wait``)
     health: list[Entry] | None = None  # each managed object's health after apply (None: not read)
     written: set[ObjectId] = field(default_factory=set)  # objects this pass created or configured
     health_stored: dict[str, list[Entry]] = field(default_factory=dict)  # the parts as stored
+    # objects that did not reconcile (KNV2009), on the status but never holding the pass back
+    health_problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -1,6 +1,7 @@
 """One pass of the pipeline for one cluster, read top to bottom in ``_run``: source → render
 (a kustomization, ``acm_lite.render``) → parse (parse and validate, ``acm_lite.declare``) → policy
-→ plan → apply → status. Each stage is a
+→ plan → apply → status, then with ``SyncOptions.wait`` waiting until the applied objects are
+Current (after the status is recorded: the RootSync records the apply). Each stage is a
 function of plain data, run by ``Pass.step``, which keeps its name and its time. A blocking problem
 before apply stops the pass with nothing applied.
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acm_lite import declare, errors, metadata, policy, render
+from acm_lite.apply import waiting
 from acm_lite.apply.applier import Applier, ApplyOptions
 from acm_lite.cluster import live
 from acm_lite.cluster.client import Cluster
@@ -134,6 +136,7 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         options,
         cluster,
         record=record,
+        selector=f"{metadata.SYNC_LABEL}={spec.name}",
         before_first_write=sync.mark_applying,
         applied=sync.applied,
         on_result=on_result,
@@ -153,8 +156,50 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         sync.result.health, sync.result.written = recorded.entries, recorded.applied
         sync.result.health_stored = recorded.stored
         sync.health = recorded.counts
+        sync.health_problems = recorded.failed
         problems = problems + recorded.problems
-    return sync.finish("apply", problems)
+    result = sync.finish("apply", problems)
+    if options.wait and sync.writes and result.ok:
+        waited = result.waited = sync.step(
+            "wait", _wait, plan, result.results, options, cluster, sync_name=spec.name, progress=progress
+        )
+        result.problems += waited.problems() if waited.error is None else [waited.error.to_problem()]
+        sync.durations["total"] = round(time.monotonic() - sync.started, 3)  # the status's own dict
+    return result
+
+
+def _wait(
+    plan: _Plan,
+    results: list[Result],
+    options: SyncOptions,
+    cluster: Cluster,
+    *,
+    sync_name: str,
+    progress: Progress,
+) -> waiting.Waited:
+    """Read the applied objects until each is Current (and each pruned one gone), one is Failed,
+    or the reconcile timeout passed; progress says how many are Current as it changes."""
+    targets = waiting.targets(results, plan.discovery)
+    progress(f"waiting for {len(targets)} objects to be Current (timeout {options.reconcile_timeout:g}s)")
+    shown: list[dict[str, int]] = []
+
+    def said(waited: waiting.Waited) -> None:
+        counts = {k: n for k, n in waited.counts().items() if n}
+        if not shown or counts != shown[-1]:
+            shown.append(counts)
+            parts = ", ".join(f"{n} {k}" for k, n in counts.items())
+            progress(f"waiting: {parts} ({waited.seconds:.1f}s)")
+
+    try:
+        return waiting.wait(
+            cluster,
+            targets,
+            options.reconcile_timeout,
+            selector=f"{metadata.SYNC_LABEL}={sync_name}",
+            on_round=said,
+        )
+    except AcmError as e:  # the API server went away while we waited
+        return waiting.Waited(targets, timeout=options.reconcile_timeout, error=e)
 
 
 def _source(spec: SyncSpec, options: SyncOptions, progress: Progress, *, given: Snapshot | None) -> Snapshot:
@@ -179,12 +224,12 @@ def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Sn
             spec.helm,
             helm=binaries.find("helm"),
             cache=options.git_cache,
-            credentials=Credentials.from_env("HELM"),
+            credentials=_credentials(spec, "HELM"),
             progress=progress,
         )
     if spec.source_type == model.OCI and spec.oci is not None:
         return oci.fetch(
-            spec.oci, cache=options.git_cache, credentials=Credentials.from_env("OCI"), progress=progress
+            spec.oci, cache=options.git_cache, credentials=_credentials(spec, "OCI"), progress=progress
         )
     path = Path(spec.repo)
     if path.is_dir() and not local.is_git_repository(path):
@@ -197,6 +242,22 @@ def fetch_source(spec: SyncSpec, options: SyncOptions, progress: Progress) -> Sn
         auth=options.auth or GitAuth.from_env(),
         progress=progress,
     )
+
+
+def _credentials(spec: SyncSpec, kind: str) -> Credentials | None:
+    """The chart's or image's credentials from ``ACM_LITE_<kind>_*``, as ``spec.source_auth`` asks:
+    none for ``none``; required for ``token``; otherwise those set, if any."""
+    if spec.source_auth == "none":
+        return None
+    found = Credentials.from_env(kind)
+    if found is None and spec.source_auth == "token":
+        raise AcmError(
+            errors.SOURCE_AUTH_FAILED,
+            f"{spec.repo}: auth is token, but neither ACM_LITE_{kind}_PASSWORD(_FILE) nor "
+            f"ACM_LITE_{kind}_TOKEN(_FILE) is set",
+            hint="give the daemon the Secret holding the credentials, or set auth: none",
+        )
+    return found
 
 
 def _render(
@@ -313,6 +374,7 @@ def _apply(
     cluster: Cluster,
     *,
     record: recording.Record,
+    selector: str,
     before_first_write: Callable[[], None],
     applied: list[Result],
     on_result: Callable[[Result], None],
@@ -339,6 +401,8 @@ def _apply(
             concurrency=options.concurrency,
             dry_run=options.dry_run,
             crd_timeout=options.crd_timeout,
+            reconcile_timeout=options.reconcile_timeout,
+            selector=selector,
             prevalidated=prevalidated,
         ),
         seen,

@@ -210,6 +210,7 @@ def _cached(key: str | None, name: str, options: Options) -> Rendered | None:
     result = _parsed(disk.directory, disk.path(key).name, name, options)
     if result.problems:
         return None  # unreadable: render again
+    disk.touch(key)
     _MEMORY.put(key, result)
     return _copied(result, cached="disk")
 

@@ -119,7 +119,7 @@ def _counts(value: object) -> dict[str, int] | None:
 # and Flux-style tools read Ready).
 RECONCILING, STALLED, READY = "Reconciling", "Stalled", "Ready"
 MAX_CONDITION_MESSAGE = 512
-NOT_RECONCILED = codes.NOT_RECONCILED.id
+NOT_RECONCILED = codes.APPLY_ERROR.id
 
 
 def conditions(

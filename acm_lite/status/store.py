@@ -3,6 +3,7 @@ Cluster I/O; the write requests themselves are built by ``apply.writes``."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from acm_lite import api, metadata
@@ -11,6 +12,7 @@ from acm_lite.cluster.client import ApiError, Client
 from acm_lite.status.model import State, SyncStatus, conditions
 
 ROOTSYNCS = "rootsyncs"
+log = logging.getLogger("acm_lite.install")
 
 
 def _path(namespace: str, name: str = "", status: bool = False) -> str:
@@ -29,19 +31,34 @@ def installed(cluster: Client) -> bool:
 
 
 def install(cluster: Client) -> bool:
-    """Make sure the CRDs and the system namespace exist; True if anything was written.
+    """Make sure acm-lite's current CRDs and the system namespace exist; True if anything was written.
 
-    Reads first, so a running installation (or the Helm chart's) costs no write, and a service
-    account that may not write CRDs still works once the chart installed them.
+    Reads first, so a running installation (or the Helm chart's) costs no write. A CRD is written
+    when it is missing or its ``crd-hash`` annotation is not that of acm-lite's (an installation
+    upgraded from an older acm-lite, whose RootSync schema may refuse what this one writes). A
+    service account that may not write CRDs (403) still works on a CRD the chart installed: the
+    installed one is used, with a warning once per process.
     """
     wrote = False
+    pending = []
     for crd in api.crds():
         name = crd["metadata"]["name"]
-        if not wait.established(cluster, name):
-            writes.send(cluster, writes.server_side_apply(wait.CRD_PATH + name, crd))
-            wrote = True
-    if wrote:
-        wait.crds_established(cluster, [c["metadata"]["name"] for c in api.crds()])
+        live = _read_crd(cluster, name)
+        if live is not None and _current(live, crd):
+            if not wait.is_established(live):
+                pending.append(name)
+            continue
+        try:
+            writes.send(cluster, writes.server_side_apply(wait.CRD_PATH + name, _stamped(crd)))
+        except ApiError as e:
+            if e.status == 403 and live is not None:
+                _warn_outdated(name, live, crd)
+                continue
+            raise e.to_acm(f"CustomResourceDefinition {name}") from e
+        wrote = True
+        pending.append(name)
+    if pending:
+        wait.crds_established(cluster, pending)
     try:
         cluster.request("GET", f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}")
     except ApiError as e:
@@ -63,6 +80,54 @@ def install(cluster: Client) -> bool:
         )
         wrote = True
     return wrote
+
+
+def _read_crd(cluster: Client, name: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = cluster.request("GET", wait.CRD_PATH + name)
+        return found
+    except ApiError as e:
+        if e.status == 404:
+            return None
+        raise e.to_acm(f"CustomResourceDefinition {name}") from e
+
+
+def _hash(crd: dict[str, Any]) -> str:
+    return str(((crd.get("metadata") or {}).get("annotations") or {}).get(api.CRD_HASH_ANNOTATION, ""))
+
+
+def _stamped(crd: dict[str, Any]) -> dict[str, Any]:
+    """``crd`` with the hash of its spec as written, whatever the shipped file's annotation says."""
+    metadata = dict(crd["metadata"])
+    metadata["annotations"] = {
+        **(metadata.get("annotations") or {}),
+        api.CRD_HASH_ANNOTATION: api.crd_hash(crd),
+    }
+    return {**crd, "metadata": metadata}
+
+
+def _current(live: dict[str, Any], ours: dict[str, Any]) -> bool:
+    """Whether the live CRD is the one acm-lite ships (by the hash its annotation records)."""
+    return _hash(live) == api.crd_hash(ours)
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_outdated(name: str, live: dict[str, Any], ours: dict[str, Any]) -> None:
+    key = (name, _hash(live))
+    if key in _warned:
+        return
+    _warned.add(key)
+    log.warning(
+        "CustomResourceDefinition %s is not the one this acm-lite ships (crd-hash %s, not %s) and this "
+        "account may not update it (403); using the installed one. Upgrade it with the chart's crds/ "
+        "(helm does not upgrade CRDs) or kubectl apply.",
+        name,
+        _hash(live) or "(none)",
+        api.crd_hash(ours),
+        extra={"fields": {"crd": name}},
+    )
 
 
 def read(cluster: Client, name: str, namespace: str = api.SYSTEM_NAMESPACE) -> dict[str, Any] | None:

@@ -16,9 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
+from acm_lite.cli import clusterargs
+from acm_lite.cli.main import build_parser
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.devcluster import binaries
 from acm_lite.devcluster.controlplane import APIServer
+from acm_lite.reconcile.pipeline import SyncSpec
 from acm_lite.status import store
 from tests.support.gitrepo import GitRepo
 from tests.unit.repo_builder import cm, ns
@@ -101,6 +104,133 @@ def test_render_values_become_the_daemons_render_flags() -> None:
     ]
     bad = helm("template", "x", str(CHART), "--set", f"sync.repo={REPO_URL}", "--set", "render.network=yes")
     assert bad.returncode != 0 and "network" in bad.stderr
+
+
+def _daemon(*sets: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The daemon's container and the pod's volumes, as the chart renders them with ``sets``."""
+    deployment = next(d for d in render("acm", *sets) if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    return pod["containers"][0], pod.get("volumes") or []
+
+
+def _spec_of(container: dict[str, Any]) -> SyncSpec:
+    """What ``acm-lite serve`` makes of the container's arguments (parsed by acm-lite's own parser)."""
+    args = build_parser().parse_args(container["args"])
+    return clusterargs.spec(args)
+
+
+def test_a_git_source_gets_the_git_flags_and_no_artifact_credentials() -> None:
+    container, volumes = _daemon("git.secretName=git-creds", "source.secretName=ignored-for-git")
+    spec = _spec_of(container)
+    assert (spec.source_type, spec.repo, spec.revision) == ("git", REPO_URL, "main")
+    assert not any(a.startswith(("--source-type", "--helm-", "--oci-")) for a in container["args"])
+    env = {e["name"] for e in container["env"]}
+    assert "ACM_LITE_GIT_TOKEN" in env and not any(
+        e.startswith(("ACM_LITE_HELM", "ACM_LITE_OCI")) for e in env
+    )
+    assert {v["name"] for v in volumes} == {"cache", "tmp", "git-credentials"}
+
+
+def test_a_helm_source_gets_its_flags_values_file_and_credentials_as_files() -> None:
+    docs = render(
+        "acm",
+        "source.type=helm",
+        "source.helm.repo=oci://registry.example.com/charts",
+        "source.helm.chart=web",
+        "source.helm.version=>=1.0 <2",
+        "source.helm.releaseName=front",
+        "source.helm.namespace=shop",
+        "source.helm.includeCRDs=true",
+        "source.helm.values.replicas=3",
+        "source.secretName=chart-creds",
+        "source.caSecretName=chart-ca",
+    )
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    spec = _spec_of(container)
+    assert spec.source_type == "helm" and spec.helm is not None
+    assert (spec.helm.repo, spec.helm.chart, spec.helm.version) == (
+        "oci://registry.example.com/charts",
+        "web",
+        ">=1.0 <2",
+    )
+    assert (spec.helm.release_name, spec.helm.namespace, spec.helm.include_crds) == ("front", "shop", True)
+    assert spec.helm.values_files == (Path("/etc/acm-lite/helm-values/values.yaml"),)
+    assert spec.helm.ca_file == Path("/etc/acm-lite/source-ca/ca.crt")
+    assert not any("--repo=" in a for a in container["args"])
+    values = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "acm-helm-values")
+    assert yaml.safe_load(values["data"]["values.yaml"]) == {"replicas": 3}
+    assert "checksum/helm-values" in deployment["spec"]["template"]["metadata"]["annotations"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["ACM_LITE_HELM_USERNAME"]["valueFrom"]["secretKeyRef"] == {
+        "name": "chart-creds",
+        "key": "username",
+        "optional": True,
+    }
+    assert env["ACM_LITE_HELM_PASSWORD_FILE"]["value"] == "/etc/acm-lite/source/password"
+    assert "ACM_LITE_HELM_PASSWORD" not in env and not any("ACM_LITE_OCI" in e for e in env)
+    assert not any("chart-creds" in a or "password" in a for a in container["args"])
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["source-credentials"] == "/etc/acm-lite/source"
+    assert mounts["source-ca"] == "/etc/acm-lite/source-ca"
+    assert mounts["helm-values"] == "/etc/acm-lite/helm-values"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["source-credentials"]["secret"]["secretName"] == "chart-creds"
+    assert volumes["source-credentials"]["secret"]["items"] == [{"key": "password", "path": "password"}]
+    assert volumes["source-ca"]["secret"]["secretName"] == "chart-ca"
+    assert volumes["helm-values"]["configMap"]["name"] == "acm-helm-values"
+
+
+def test_an_oci_source_gets_its_flags_and_credentials() -> None:
+    container, volumes = _daemon(
+        "source.type=oci",
+        "source.oci.image=registry.example.com/configs/prod:v3",
+        "sync.dir=prod",
+        "sync.sourceFormat=unstructured",
+        "source.secretName=registry-creds",
+    )
+    spec = _spec_of(container)
+    assert spec.source_type == "oci" and spec.oci is not None
+    assert (spec.oci.image, spec.dir, spec.source_format) == (
+        "registry.example.com/configs/prod:v3",
+        "prod",
+        "unstructured",
+    )
+    env = {e["name"]: e for e in container["env"]}
+    assert env["ACM_LITE_OCI_PASSWORD_FILE"]["value"] == "/etc/acm-lite/source/password"
+    assert env["ACM_LITE_OCI_USERNAME"]["valueFrom"]["secretKeyRef"]["name"] == "registry-creds"
+    assert {v["name"] for v in volumes} == {"cache", "tmp", "source-credentials"}
+    assert "helm-values" not in {m["name"] for m in container["volumeMounts"]}
+
+
+def test_a_helm_or_oci_source_without_what_it_names_is_refused() -> None:
+    def refused(*sets: str) -> str:
+        run = helm("template", "x", str(CHART), *(a for s in sets for a in ("--set", s)))
+        assert run.returncode != 0, run.stdout
+        return run.stderr
+
+    assert "/source/helm/chart" in refused("source.type=helm", "source.helm.repo=https://charts.example.com")
+    assert "/source/oci/image" in refused("source.type=oci")
+    assert "/source/type" in refused("source.type=svn")
+    assert "'password' not allowed" in refused(
+        "source.type=oci", "source.oci.image=r.example.com/a:1", "source.password=x"
+    )
+    assert "/source/helm/repo" in refused(
+        "source.type=helm", "source.helm.repo=ftp://c.example.com", "source.helm.chart=web"
+    )
+    lint = helm(
+        "lint",
+        "--strict",
+        str(CHART),
+        "--set",
+        "source.type=helm",
+        "--set",
+        "source.helm.repo=https://charts.example.com",
+        "--set",
+        "source.helm.chart=web",
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr  # no sync.repo needed for a chart
 
 
 def test_chart_crds_are_the_ones_acm_lite_installs() -> None:

@@ -252,7 +252,8 @@ def check_first_pass(control_plane: APIServer, cluster: Cluster, name: str, comm
 
 def check_failed_reported(cluster: Cluster, name: str, result: pipeline.SyncResult) -> None:
     """A Failed object is KNV2009 with its reason and message; the rest is applied."""
-    failed = [p for p in result.problems if p.code.id == "KNV2009"]
+    assert not [p for p in result.problems if p.code.id == "KNV2009"]  # not the pass's outcome
+    failed = [p for p in result.health_problems if p.code.id == "KNV2009"]
     assert len(failed) == 1
     assert "Widget" in failed[0].message and "w1" in failed[0].message
     assert "QuotaExceeded" in failed[0].message and "no quota left" in failed[0].message
@@ -263,6 +264,7 @@ def check_failed_reported(cluster: Cluster, name: str, result: pipeline.SyncResu
     assert rootsync["status"]["state"] == "SYNCED"
     codes = [e["code"] for e in rootsync["status"]["errors"]]
     assert codes.count("KNV2009") == 1 and set(codes) == {"KNV2009", "KNV1021"}  # and two warnings
+    assert all(e["blocking"] is False for e in rootsync["status"]["errors"])
     assert condition(rootsync, "Stalled")["status"] == "True"
     assert condition(rootsync, "Ready")["status"] == "False"
 

@@ -42,6 +42,9 @@ class FakeCluster:
         self.crds: dict[str, dict[str, Any]] = {}
         self.establish = True  # whether a CRD applied becomes Established
         self.serves: dict[str, tuple[Served, ...]] = {}
+        # an object's path → the bodies successive reads of it return (the last one repeats);
+        # a list of a collection returns the current body of each object below it
+        self.objects: dict[str, list[dict[str, Any]]] = {}
 
     def request(
         self,
@@ -63,6 +66,14 @@ class FakeCluster:
             if crd is None:
                 raise NOT_FOUND
             return crd
+        if method == "GET" and path in self.objects:
+            bodies = self.objects[path]
+            return bodies.pop(0) if len(bodies) > 1 else bodies[0]
+        if method == "GET" and (query or {}).get("labelSelector"):
+            below = [p for p in self.objects if p.rpartition("/")[0] == path]
+            return {"items": [self.objects[p][0] for p in below], "metadata": {}}
+        if method == "GET" and path.startswith("/api"):
+            raise NOT_FOUND
         raise AssertionError(f"the applier sent an unexpected {method} {path}")
 
     def request_many(
@@ -438,3 +449,159 @@ def test_a_kind_the_cluster_does_not_serve_fails_without_a_request() -> None:
         "cm": (Outcome.FAILED, "ACM2030"),
         "ok": (Outcome.CREATED, None),
     }
+
+
+# depends-on: a dependency is waited for until Current before its dependents are applied
+
+
+def deployment(name: str, *, ready: int = 1, failed: bool = False) -> dict[str, Any]:
+    """A Deployment as the API server returns it, its status written here: Current with one
+    ready replica, InProgress with none, Failed past its progress deadline."""
+    progressing = (
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+        if failed
+        else {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
+    )
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "a", "generation": 1},
+        "spec": {"replicas": 1, "progressDeadlineSeconds": 600},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "conditions": [{"type": "Available", "status": "True" if ready else "False"}, progressing],
+        },
+    }
+
+
+def deploy_path(name: str) -> str:
+    return f"/apis/apps/v1/namespaces/a/deployments/{name}"
+
+
+def _db_and_app() -> tuple[Change, Change, Change]:
+    db = declared("Deployment", "db", "a", api_version="apps/v1", level=0)
+    app = declared("ConfigMap", "app", "a", level=1, depends_on=(db.id,))
+    other = declared("ConfigMap", "other", "a", level=1)
+    return db, app, other
+
+
+def test_a_dependent_is_applied_once_its_dependency_is_current() -> None:
+    cluster = FakeCluster()
+    cluster.objects[deploy_path("db")] = [
+        deployment("db", ready=0),
+        deployment("db", ready=0),
+        deployment("db"),
+    ]
+    db, app, other = _db_and_app()
+    results, _ = run(cluster, db, app, other)
+    assert [(c.method, c.path) for c in cluster.sent] == [
+        ("PATCH", deploy_path("db")),
+        ("GET", deploy_path("db")),  # InProgress
+        ("GET", deploy_path("db")),  # InProgress
+        ("GET", deploy_path("db")),  # Current: the next level goes out
+        ("PATCH", cm("app")),
+        ("PATCH", cm("other")),
+    ]
+    assert outcomes(results) == {
+        "db": (Outcome.CREATED, None),
+        "app": (Outcome.CREATED, None),
+        "other": (Outcome.CREATED, None),
+    }
+
+
+def test_a_dependent_of_a_failed_dependency_is_skipped_and_nothing_else_is_held_back() -> None:
+    cluster = FakeCluster()
+    cluster.objects[deploy_path("db")] = [deployment("db", ready=0, failed=True)]
+    db, app, other = _db_and_app()
+    then = declared("ConfigMap", "then", "a", level=2, depends_on=(app.id,))
+    results, heard = run(cluster, db, app, other, then, left("ConfigMap", "gone", "a"))
+    assert cluster.writes == [("PATCH", deploy_path("db")), ("PATCH", cm("other")), ("DELETE", cm("gone"))]
+    assert outcomes(results) == {
+        "db": (Outcome.CREATED, None),
+        "app": (Outcome.SKIPPED, "ACM2004"),
+        "then": (Outcome.SKIPPED, "ACM2004"),  # its dependency was skipped in turn
+        "other": (Outcome.CREATED, None),
+        "gone": (Outcome.PRUNED, None),
+    }
+    skipped = next(r for r in results if r.change.id.name == "app")
+    assert skipped.message == (
+        "not applied: apps/Deployment a/db, which ConfigMap a/app depends on, "
+        "is Failed (ProgressDeadlineExceeded): Progress deadline exceeded"
+    )
+    assert skipped.problem is not None and (skipped.problem.obj or {}).get("name") == "app"
+    assert len(heard) == len(results)
+
+
+def test_a_dependent_of_a_dependency_never_current_is_skipped_after_the_reconcile_timeout() -> None:
+    cluster = FakeCluster()
+    cluster.objects[deploy_path("db")] = [deployment("db", ready=0)]
+    db, app, other = _db_and_app()
+    results, _ = run(cluster, db, app, other, reconcile_timeout=0.5)
+    reads = [c for c in cluster.sent if c.method == "GET"]
+    assert len(reads) >= 2  # read again, with a backoff, until the time ran out
+    assert outcomes(results)["app"] == (Outcome.SKIPPED, "ACM2004")
+    assert outcomes(results)["other"] == (Outcome.CREATED, None)
+    skipped = next(r for r in results if r.change.id.name == "app")
+    assert skipped.message == (
+        "not applied: apps/Deployment a/db, which ConfigMap a/app depends on, is not Current after "
+        "0.5s: InProgress (LessAvailable): Available: 0/1"
+    )
+
+
+def test_a_commit_without_depends_on_sends_no_read() -> None:
+    cluster = FakeCluster()
+    cluster.objects[deploy_path("db")] = [deployment("db", ready=0)]  # never Current
+    db = declared("Deployment", "db", "a", api_version="apps/v1", level=0)
+    results, _ = run(cluster, db, declared("ConfigMap", "late", "a", level=1), declared("Namespace", "a"))
+    assert [c.method for c in cluster.sent] == ["PATCH", "PATCH", "PATCH"]
+    assert {r.outcome for r in results} == {Outcome.CREATED}
+
+
+def test_no_wait_when_the_dependents_need_no_request_or_in_a_dry_run() -> None:
+    db, app, _ = _db_and_app()
+    unchanged_app = Change(Action.UNCHANGED, app.id, "", level=1, manifest=app.manifest, depends_on=(db.id,))
+    cluster = FakeCluster()
+    cluster.objects[deploy_path("db")] = [deployment("db", ready=0)]
+    run(cluster, db, unchanged_app)
+    assert cluster.writes == [("PATCH", deploy_path("db"))] and len(cluster.sent) == 1
+    cluster = FakeCluster()
+    cluster.objects[deploy_path("db")] = [deployment("db", ready=0)]
+    results, _ = run(cluster, db, app, dry_run=True)
+    assert [c.method for c in cluster.sent] == ["PATCH", "PATCH"]
+    assert outcomes(results)["app"] == (Outcome.CREATED, None)
+
+
+def test_an_unchanged_dependency_current_when_listed_is_not_read_again() -> None:
+    db, app, _ = _db_and_app()
+    cluster = FakeCluster()
+    unchanged = Change(Action.UNCHANGED, db.id, "", level=0, manifest=db.manifest, live=deployment("db"))
+    results, _ = run(cluster, unchanged, app)
+    assert [(c.method, c.path) for c in cluster.sent] == [("PATCH", cm("app"))]
+    assert outcomes(results)["app"] == (Outcome.CREATED, None)
+    # one that was not Current when listed is read until it is
+    cluster = FakeCluster()
+    cluster.objects[deploy_path("db")] = [deployment("db")]
+    unchanged = Change(
+        Action.UNCHANGED, db.id, "", level=0, manifest=db.manifest, live=deployment("db", ready=0)
+    )
+    run(cluster, unchanged, app)
+    assert [(c.method, c.path) for c in cluster.sent] == [("GET", deploy_path("db")), ("PATCH", cm("app"))]
+
+
+def test_several_dependencies_of_one_kind_and_namespace_are_read_by_one_list() -> None:
+    cluster = FakeCluster()
+    cluster.objects[deploy_path("db")] = [deployment("db")]
+    cluster.objects[deploy_path("cache")] = [deployment("cache")]
+    db = declared("Deployment", "db", "a", api_version="apps/v1", level=0)
+    cache = declared("Deployment", "cache", "a", api_version="apps/v1", level=0)
+    app = declared("ConfigMap", "app", "a", level=1, depends_on=(db.id, cache.id))
+    results, _ = run(cluster, db, cache, app, selector="acm-lite.io/sync=root-sync")
+    reads = [c for c in cluster.sent if c.method == "GET"]
+    assert [(c.path, (c.query or {}).get("labelSelector")) for c in reads] == [
+        ("/apis/apps/v1/namespaces/a/deployments", "acm-lite.io/sync=root-sync")
+    ]
+    assert outcomes(results)["app"] == (Outcome.CREATED, None)

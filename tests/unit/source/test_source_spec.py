@@ -4,12 +4,15 @@ back (no network)."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from acm_lite import errors
 from acm_lite.cli import clusterargs
-from acm_lite.reconcile import rootsyncs
+from acm_lite.errors import AcmError
+from acm_lite.reconcile import pipeline, rootsyncs
 from acm_lite.reconcile.pipeline import SyncSpec
 from acm_lite.source.helm import HelmSpec
 from acm_lite.source.oci import OciSpec
@@ -145,3 +148,52 @@ def test_fleet_members_take_the_artifact_source_of_the_flags_and_keep_their_clus
     assert spec.oci is not None and spec.oci.image == "reg.example/c:v1"
     assert (spec.cluster_name, spec.cluster_labels) == ("eks-prod", {"env": "prod"})
     assert clusterargs.fleet_override(parse("--fleet", "f.yaml"))(member) == member
+
+
+def test_a_repo_flag_turns_a_chart_member_of_a_fleet_back_to_git() -> None:
+    member = SyncSpec(
+        repo="https://charts.example/web",
+        source_format="unstructured",
+        source_type="helm",
+        helm=HelmSpec(repo="https://charts.example", chart="web"),
+        source_auth="token",
+        cluster_name="edge",
+    )
+    spec = clusterargs.fleet_override(parse("--fleet", "f.yaml", "--repo", "https://git.example/r.git"))(
+        member
+    )
+    assert (spec.source_type, spec.repo, spec.helm, spec.source_auth) == (
+        "git",
+        "https://git.example/r.git",
+        None,
+        "",
+    )
+    assert spec.to_spec()["git"]["repo"] == "https://git.example/r.git" and "helm" not in spec.to_spec()
+    assert spec.cluster_name == "edge"
+    image = clusterargs.fleet_override(
+        parse("--fleet", "f.yaml", "--source-type", "oci", "--oci-image", "reg.example/c:v1")
+    )(member)
+    assert (image.source_type, image.helm, image.source_auth) == ("oci", None, "")
+
+
+def test_the_auth_of_a_chart_or_image_decides_which_credentials_are_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for var in ("USERNAME", "PASSWORD", "PASSWORD_FILE", "TOKEN", "TOKEN_FILE"):
+        monkeypatch.delenv(f"ACM_LITE_OCI_{var}", raising=False)
+    image = SyncSpec(repo="reg.example/c:v1", source_type="oci", oci=OciSpec(image="reg.example/c:v1"))
+    with pytest.raises(AcmError) as missing:
+        pipeline._credentials(replace(image, source_auth="token"), "OCI")
+    assert (
+        missing.value.code is errors.SOURCE_AUTH_FAILED and "ACM_LITE_OCI_PASSWORD" in missing.value.message
+    )
+    assert pipeline._credentials(image, "OCI") is None
+    monkeypatch.setenv("ACM_LITE_OCI_USERNAME", "robot")
+    monkeypatch.setenv("ACM_LITE_OCI_PASSWORD", "s3cret")
+    found = pipeline._credentials(image, "OCI")
+    assert found is not None and (found.username, found.password) == ("robot", "s3cret")
+    token = pipeline._credentials(replace(image, source_auth="token"), "OCI")
+    assert token is not None and token.password == "s3cret"
+    assert pipeline._credentials(replace(image, source_auth="none"), "OCI") is None
+    assert replace(image, source_auth="none").to_spec()["oci"]["auth"] == "none"
+    assert replace(image, source_auth="token").to_spec()["oci"]["auth"] == "token"
