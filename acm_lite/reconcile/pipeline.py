@@ -16,6 +16,7 @@ read after apply and recorded in its ResourceStatus parts)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ def run(
     are part of the result; nothing raises except a bug. A caller that fetched the source
     already (the daemon's poll) hands its ``snapshot`` in rather than fetching twice."""
     options = options or SyncOptions()
+    if spec.reconcile_timeout is not None:  # the RootSync's spec.override.reconcileTimeout
+        options = dataclasses.replace(options, reconcile_timeout=spec.reconcile_timeout)
     sync = Pass(spec, cluster, options, progress)
     sync.result.snapshot = snapshot
     cluster.breaker.reset()  # each pass finds out afresh whether the API server answers

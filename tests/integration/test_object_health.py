@@ -313,11 +313,12 @@ def test_daemon_follows_health_reports_reconcile_timeout_and_becomes_ready(
         }
     )
     cluster = Cluster.connect(control_plane.kubeconfig)
-    spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
+    # the RootSync's spec.override.reconcileTimeout (3s) over the daemon's default (300s)
+    spec = SyncSpec(
+        repo=repo.url, name=name, revision="main", source_format="unstructured", reconcile_timeout=3.0
+    )
     daemon = Daemon(
-        [(spec, lambda: cluster)],
-        SyncOptions(git_cache=tmp_path / "cache", reconcile_timeout=3.0),
-        DaemonOptions(period=0.3),
+        [(spec, lambda: cluster)], SyncOptions(git_cache=tmp_path / "cache"), DaemonOptions(period=0.3)
     )
     deploy = f"/apis/apps/v1/namespaces/{name}/deployments/web"
     w1 = f"/apis/{GROUP}/v1/namespaces/{name}/widgets/w1"
@@ -325,6 +326,8 @@ def test_daemon_follows_health_reports_reconcile_timeout_and_becomes_ready(
     worker = daemon.workers[0]
     try:
         eventually(lambda: worker.synced_commit is not None and worker.tracker is not None)
+        rootsync = store.read(cluster, name) or {}
+        assert rootsync["spec"]["override"] == {"reconcileTimeout": "3s"}
         assert health_of(cluster, name)["Deployment/web"]["status"] == "InProgress"
         started = time.monotonic()
 
