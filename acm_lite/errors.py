@@ -577,6 +577,16 @@ INVENTORY_CLEANUP_FAILED = register(
     blocking=False,
 )
 
+# Per-object health: the ResourceStatus record of each managed object's status (ACM2050-ACM2059).
+RESOURCE_STATUS_NOT_RECORDED = register(
+    "ACM2050",
+    "ResourceStatusNotRecorded",
+    Category.TRANSIENT,
+    "The health of the managed objects could not be written to their ResourceStatus parts; the "
+    "next pass or health change writes it again.",
+    blocking=False,
+)
+
 # Policy (Gatekeeper templates and constraints, evaluated in-process): broken policies and suites
 # (ACM3001-ACM3099).
 TEMPLATE_INVALID = register(
@@ -913,7 +923,9 @@ APPLY_ERROR = register(
     "ApplyError",
     Category.WAITING,
     "An applied object did not become Current (it is Failed, or was not Current when the wait's "
-    "time ran out), or a pruned one was not gone in time (sync --wait).",
+    "time ran out), or a pruned one was not gone in time (sync --wait). The daemon reports the "
+    "same on the RootSync for objects Failed or not Current within the reconcile timeout, "
+    "without holding the rest of the commit back.",
 )
 RESOURCE_ERROR = register(
     "KNV2010", "ResourceError", Category.PERMANENT, "The API server rejected an object (invalid, or refused)."

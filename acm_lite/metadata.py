@@ -60,6 +60,7 @@ INVENTORY_SYNC_LABEL = f"{api.GROUP}/inventory"
 INVENTORY_GENERATION_LABEL = f"{api.GROUP}/inventory-generation"
 INVENTORY_PART_ANNOTATION = f"{api.GROUP}/inventory-part"
 INVENTORY_PARTS_ANNOTATION = f"{api.GROUP}/inventory-parts"
+RESOURCE_STATUS_SYNC_LABEL = f"{api.GROUP}/resource-status"  # the parts of a sync's health record
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 PART_OF = "acm-lite"
 

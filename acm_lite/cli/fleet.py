@@ -26,7 +26,7 @@ def register(sub: Subcommands) -> None:
         (
             "status",
             "reachability, Kubernetes version, last synced commit, state "
-            "(SYNCED, PENDING, ERROR, STALLED) and errors of each cluster",
+            "(SYNCED, PENDING, ERROR, STALLED), errors and unhealthy objects of each cluster",
         ),
     ):
         parser = verbs.add_parser(verb, help=text, description=text[0].upper() + text[1:] + ".")
@@ -116,10 +116,11 @@ def _status(args: argparse.Namespace) -> int:
                     (r["commit"] or "")[:12],
                     str(r["errors"]),
                     str(r["managedObjects"]),
+                    str(r["unhealthyObjects"]),
                 ]
                 for r in data["clusters"]
             ],
-            ["NAME", "PROVIDER", "REACHABLE", "VERSION", "STATE", "COMMIT", "ERRORS", "MANAGED"],
+            ["NAME", "PROVIDER", "REACHABLE", "VERSION", "STATE", "COMMIT", "ERRORS", "MANAGED", "UNHEALTHY"],
         )
         notes = [f"  {r['name']}: {r['message']}" for r in data["clusters"] if r["message"]]
         return "\n".join([table, *notes])

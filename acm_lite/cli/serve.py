@@ -56,6 +56,22 @@ def register(sub: Subcommands) -> None:
     )
     add_pass_timeout(parser)
     parser.add_argument(
+        "--no-health-tracking",
+        dest="health_tracking",
+        action="store_false",
+        help="do not follow each object's health between passes (each pass still records it, "
+        "and no reconcile timeout is reported)",
+    )
+    parser.add_argument(
+        "--reconcile-timeout",
+        type=percluster.positive(float, "a positive number of seconds"),
+        default=pipeline.DEFAULT_RECONCILE_TIMEOUT,
+        metavar="SECONDS",
+        help="an applied object not Current within this long is reported on the RootSync "
+        "(KNV2009; default 300, as Config Sync's reconcileTimeout; a RootSync's "
+        "spec.override.reconcileTimeout overrides it)",
+    )
+    parser.add_argument(
         "--unready-after",
         type=float,
         default=0.0,
@@ -157,6 +173,7 @@ def handle(args: argparse.Namespace) -> int:
         policies=percluster.policy_sources(args),
         deadline=args.pass_timeout,
         render=percluster.render_options(args, cache=True),
+        reconcile_timeout=args.reconcile_timeout,
     )
     elector = None
     if args.leader_elect:
@@ -174,6 +191,7 @@ def handle(args: argparse.Namespace) -> int:
             resync=args.resync,
             drift_repair=args.drift_repair,
             unready_after=args.unready_after,
+            health_tracking=args.health_tracking,
         ),
         elector,
     )

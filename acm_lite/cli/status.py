@@ -8,7 +8,7 @@ from typing import Any
 from acm_lite import api
 from acm_lite.cli import Subcommands, clusterargs, output
 from acm_lite.cli.exitcodes import ExitStatus
-from acm_lite.status import store
+from acm_lite.status import resourcestore, store
 
 
 def register(sub: Subcommands) -> None:
@@ -16,9 +16,15 @@ def register(sub: Subcommands) -> None:
         "status",
         help="show the syncs of a cluster",
         description="Show each sync's state (SYNCED, PENDING, ERROR, STALLED),"
-        " commit, errors and managed objects.",
+        " commit, errors and managed objects; with --resources, each managed object's health.",
     )
     parser.add_argument("--name", help="only this sync")
+    parser.add_argument(
+        "--resources",
+        action="store_true",
+        help="list each managed object's health (Current, InProgress, Failed, Terminating, "
+        "NotFound, Unknown) with its reason and message, as the daemon last recorded it",
+    )
     clusterargs.add_connection(parser)
     parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     parser.set_defaults(handler=handle)
@@ -39,7 +45,34 @@ def _entry(item: dict[str, Any]) -> dict[str, Any]:
         "message": status.get("message", ""),
         "lastUpdate": status.get("lastUpdate"),
         **({"rendering": status["rendering"]} if status.get("rendering") else {}),
+        **({"objectHealth": status["objectHealth"]} if isinstance(status.get("objectHealth"), dict) else {}),
+        **({"conditions": status["conditions"]} if isinstance(status.get("conditions"), list) else {}),
     }
+
+
+def _resources(cluster: Any, syncs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every managed object's recorded health, sync by sync."""
+    out = []
+    for sync in syncs:
+        for entry in resourcestore.entries(resourcestore.read(cluster, sync["name"])):
+            out.append({"sync": sync["name"], **entry.to_dict()})
+    return out
+
+
+def _resource_text(data: dict[str, Any]) -> str:
+    rows = [
+        [
+            r["sync"],
+            f"{r['kind']}.{r['group']}" if r["group"] else r["kind"],
+            f"{r['namespace']}/{r['name']}" if r["namespace"] else r["name"],
+            r["status"],
+            ": ".join(x for x in (r.get("reason", ""), r.get("message", "")) if x),
+        ]
+        for r in data["resources"]
+    ]
+    if not rows:
+        return "No object health recorded."
+    return output.table(rows, ["SYNC", "KIND", "NAME", "STATUS", "MESSAGE"])
 
 
 def _text(data: dict[str, Any]) -> str:
@@ -52,20 +85,32 @@ def _text(data: dict[str, Any]) -> str:
             (s["commit"] or s["lastSyncedCommit"] or "")[:12],
             str(len(s["errors"])),
             str(s["managedObjects"]),
+            _ready(s),
             s["lastUpdate"] or "",
         ]
         for s in data["syncs"]
     ]
-    lines = [output.table(rows, ["NAME", "STATE", "COMMIT", "ERRORS", "MANAGED", "LAST UPDATE"])]
+    lines = [output.table(rows, ["NAME", "STATE", "COMMIT", "ERRORS", "MANAGED", "READY", "LAST UPDATE"])]
     for sync in data["syncs"]:
         if sync.get("message"):
             lines.append(f"  {sync['name']}: {sync['message']}")
+        ready = next((c for c in sync.get("conditions") or [] if c.get("type") == "Ready"), None)
+        if ready is not None and ready.get("status") != "True" and ready.get("message"):
+            lines.append(f"  {sync['name']}: not ready: {ready['message']}")
         if sync.get("rendering"):
             lines.append(f"  {sync['name']}: {_rendering(sync['rendering'])}")
         for err in sync["errors"]:
             where = f" ({err['source']})" if err.get("source") else ""
             lines.append(f"  {sync['name']}: {err['code']} {err['name']}: {err['message']}{where}")
     return "\n".join(lines)
+
+
+def _ready(sync: dict[str, Any]) -> str:
+    """The Ready condition's status (True, False), or "-" before a pass recorded conditions."""
+    for c in sync.get("conditions") or []:
+        if isinstance(c, dict) and c.get("type") == "Ready":
+            return str(c.get("status", "-"))
+    return "-"
 
 
 def _rendering(rendering: dict[str, Any]) -> str:
@@ -80,5 +125,10 @@ def handle(args: argparse.Namespace) -> int:
     items = store.list_syncs(cluster)
     if args.name:
         items = [i for i in items if i["metadata"]["name"] == args.name]
-    output.emit({"syncs": [_entry(i) for i in items]}, args.output, _text)
+    syncs = [_entry(i) for i in items]
+    if args.resources:
+        found = {"syncs": syncs, "resources": _resources(cluster, syncs)}
+        output.emit(found, args.output, _resource_text)
+    else:
+        output.emit({"syncs": syncs}, args.output, _text)
     return ExitStatus.SUCCESS

@@ -159,9 +159,16 @@ class ClusterState:
             "lastSyncedCommit": status.synced_commit if status else None,
             "errors": errors_found + (1 if self.problem else 0),
             "managedObjects": status.managed if status else 0,
+            # managed objects not Current (kstatus), as the daemon last recorded them
+            "unhealthyObjects": _unhealthy(status),
             "lastUpdate": status.last_update if status else None,
             "message": self.problem.message if self.problem else "",
         }
+
+
+def _unhealthy(status: SyncStatus | None) -> int:
+    health = status.health if status is not None else None
+    return sum(v for k, v in (health or {}).items() if k != "Current")
 
 
 def states(members: list[FleetCluster], parallel: int = 8) -> list[ClusterState]:

@@ -15,7 +15,7 @@ from acm_lite.reconcile import recording
 from acm_lite.reconcile.model import Progress, SyncOptions, SyncResult, SyncSpec
 from acm_lite.source.auth import strip_userinfo
 from acm_lite.status import store
-from acm_lite.status.model import State, SyncStatus
+from acm_lite.status.model import State, SyncStatus, conditions
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -46,6 +46,10 @@ class Pass:
         # part-way keeps what it did
         self.applied: list[Result] = []
         self.rendering: dict[str, Any] = {}  # what the render stage did, for the status
+        self.health: dict[str, int] | None = None  # objects per health status, once read
+        self.generation = 0  # the RootSync's metadata.generation the status answers
+        # objects that did not reconcile (KNV2009): on the status, never the pass's outcome
+        self.health_problems: list[Problem] = []
 
     @property
     def managed(self) -> int | None:
@@ -81,14 +85,18 @@ class Pass:
             commit=commit,
             synced_commit=previous.synced_commit if blocking else commit,
             source={"repo": repo, "revision": self.spec.revision, "dir": self.spec.dir},
-            errors=[p.to_dict() for p in result.problems],
+            errors=[p.to_dict() for p in result.problems] + [reported(p) for p in self.health_problems],
             counts=result.counts,
             durations=self.durations,
             stage=stage if blocking else "",
             managed=previous.managed if self.managed is None else self.managed,
             message=_stopped(stage, result) if blocking else "",
             rendering=self.rendering,
+            observed_generation=self.generation or previous.observed_generation,
+            health=self.health if self.health is not None else previous.health,
         )
+        result.status.conditions = conditions(result.status, previous.conditions)
+        result.health_problems = list(self.health_problems)
         self.cluster.deadline = None  # the outcome is recorded even after the deadline
         if self.writes:
             self.record(result.status)
@@ -101,22 +109,24 @@ class Pass:
             return
         assert self.result.snapshot is not None
         previous = SyncStatus.from_status((self.existing or {}).get("status"))
-        self.record(
-            SyncStatus(
-                State.PENDING,
-                commit=self.result.snapshot.commit,
-                synced_commit=previous.synced_commit,
-                source={
-                    "repo": self.result.snapshot.repo,
-                    "revision": self.spec.revision,
-                    "dir": self.spec.dir,
-                },
-                managed=self.managed or 0,
-                stage="apply",
-                message=f"applying {self.result.planned} changes",
-                rendering=self.rendering,
-            )
+        status = SyncStatus(
+            State.PENDING,
+            commit=self.result.snapshot.commit,
+            synced_commit=previous.synced_commit,
+            source={
+                "repo": self.result.snapshot.repo,
+                "revision": self.spec.revision,
+                "dir": self.spec.dir,
+            },
+            managed=self.managed or 0,
+            stage="apply",
+            message=f"applying {self.result.planned} changes",
+            rendering=self.rendering,
+            observed_generation=self.generation or previous.observed_generation,
+            health=previous.health,
         )
+        status.conditions = conditions(status, previous.conditions)
+        self.record(status)
 
     def record(self, status: SyncStatus) -> None:
         """Write the status; a failure (the API server went away) is kept on the result, and
@@ -132,6 +142,12 @@ class Pass:
             return
         self.result.status_error = None
         self.existing = {**(self.existing or {}), "status": status.to_status()}
+
+
+def reported(problem: Problem) -> dict[str, object]:
+    """An object's health problem as the status lists it: it holds nothing back (``blocking``
+    False), whatever its code means to ``sync --wait``."""
+    return {**problem.to_dict(), "blocking": False}
 
 
 def _stopped(stage: str, result: SyncResult) -> str:

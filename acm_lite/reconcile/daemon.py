@@ -24,6 +24,7 @@ from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.reconcile import events, pipeline
+from acm_lite.reconcile.healthtrack import HealthTracker
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.reconcile.metrics import Metrics
 from acm_lite.reconcile.namespace_watch import NamespaceWatch
@@ -42,6 +43,8 @@ class DaemonOptions:
     fight_threshold: int = 5
     drift_repair: bool = True
     unready_after: float = 0.0  # seconds of failing passes before /readyz fails (0: see below)
+    # follow each object's health between passes (through the drift watches, so only with them)
+    health_tracking: bool = True
 
     @property
     def unready_threshold(self) -> float:
@@ -76,6 +79,7 @@ class Worker:
         self.halt = threading.Event()  # this worker alone (its sync object was deleted)
         self.dirty = True  # a local directory changed since the last pass
         self.remediator: Remediator | None = None
+        self.tracker: HealthTracker | None = None  # each managed object's health between passes
         self.namespace_watch: NamespaceWatch | None = None
         self.namespaces_changed = False  # live Namespaces a dynamic selector reads have changed
         self._observer: Any = None
@@ -122,6 +126,8 @@ class Worker:
             self._observer.stop()
         if self.remediator is not None:
             self.remediator.stop()
+        if self.tracker is not None:
+            self.tracker.stop()
         if self.namespace_watch is not None:
             self.namespace_watch.stop()
 
@@ -246,6 +252,13 @@ class Worker:
             and result.status_error is None
             and all(p.code.category is errors.Category.PERMANENT for p in blocking),
         )
+        if result.health is not None and self.options.health_tracking and self.options.drift_repair:
+            self._health().reset(
+                result.health,
+                stored=result.health_stored,
+                written=result.written,
+                timeout=self.spec.reconcile_timeout or self.sync_options.reconcile_timeout,
+            )
         if result.ok:
             self.synced_commit = result.status.commit
             self.last_full = time.monotonic()
@@ -265,6 +278,18 @@ class Worker:
         self.namespaces_changed = True
         self.wake()
 
+    def _health(self) -> HealthTracker:
+        if self.tracker is None:
+            self.tracker = HealthTracker(
+                self.cluster,
+                self.spec.name,
+                timeout=self.spec.reconcile_timeout or self.sync_options.reconcile_timeout,
+                metrics=self.metrics,
+                may_write_status=lambda: self.leader() and not self.busy.is_set(),
+            )
+            self.tracker.start()
+        return self.tracker
+
     def _remediator(self) -> Remediator:
         if self.remediator is None:
             self.remediator = Remediator(
@@ -277,6 +302,7 @@ class Worker:
                 ),  # no repairs for a dead loop
                 fight_threshold=self.options.fight_threshold,
                 on_fight=self._fight,
+                on_event=self._health().observe if self.options.health_tracking else lambda _o, _b: None,
             )
         return self.remediator
 

@@ -56,6 +56,13 @@ class Metrics:
             ["sync"],
             registry=r,
         )
+        self.health = Gauge(
+            "acm_lite_managed_objects",
+            "Objects a sync manages, by health status (kstatus: Current, InProgress, Failed, "
+            "Terminating, NotFound, Unknown).",
+            ["sync", "status"],
+            registry=r,
+        )
         self.leader = Gauge("acm_lite_leader", "1 when this replica holds the lease.", registry=r)
 
 

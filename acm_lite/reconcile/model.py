@@ -3,6 +3,7 @@ and its result. Plain data, no I/O."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 from acm_lite import api, declare, render
 from acm_lite.apply.waiting import Waited
 from acm_lite.errors import AcmError, Problem
+from acm_lite.objects import ObjectId
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.paths import cache_dir
 from acm_lite.plan.changeset import ChangeSet, Outcome, Result
@@ -21,8 +23,11 @@ from acm_lite.source.helm import HelmSpec
 from acm_lite.source.oci import OciSpec
 from acm_lite.source.snapshot import Snapshot
 from acm_lite.status.model import SyncStatus
+from acm_lite.status.resources import Entry
 
 Progress = Callable[[str], None]
+DEFAULT_RECONCILE_TIMEOUT = 300.0  # Config Sync's default reconcileTimeout, 5m
+MAX_RECONCILE_TIMEOUT = 7 * 24 * 3600.0
 GIT, HELM, OCI = "git", "helm", "oci"
 SOURCE_TYPES = (GIT, HELM, OCI)
 
@@ -42,6 +47,7 @@ class SyncSpec:
     source_type: str = GIT  # git, helm or oci; ``repo`` then names the chart or image for messages
     helm: HelmSpec | None = None
     oci: OciSpec | None = None
+    reconcile_timeout: float | None = None  # spec.override.reconcileTimeout; None: the default
 
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": self.source_type}
@@ -55,6 +61,8 @@ class SyncSpec:
             spec["clusterName"] = self.cluster_name
         if self.namespace:
             spec["namespace"] = self.namespace
+        if self.reconcile_timeout is not None:
+            spec["override"] = {"reconcileTimeout": duration_text(self.reconcile_timeout)}
         return spec
 
 
@@ -68,8 +76,9 @@ class SyncOptions:
     concurrency: int = 16
     crd_timeout: float = 60.0  # seconds the CRDs a level applied get to become Established
     # seconds applied objects get to become Current: depends-on targets before their dependents,
-    # and with ``wait`` every object (Config Sync's reconcileTimeout)
-    reconcile_timeout: float = 300.0
+    # with ``wait`` every object, and in the daemon every object before it is reported (KNV2009);
+    # Config Sync's reconcileTimeout, which a RootSync's spec.override.reconcileTimeout overrides
+    reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT
     wait: bool = False  # after applying, wait until every object is Current (sync --once --wait)
     schema: bool = True
     git_cache: Path = field(default_factory=cache_dir)
@@ -92,6 +101,11 @@ class SyncResult:
     exception: BaseException | None = None  # the bug behind an internal error, for the log
     live_namespaces: LiveNamespaces | None = None  # dynamic NamespaceSelectors chose from these
     waited: Waited | None = None  # what waiting for the applied objects saw (``SyncOptions.wait``)
+    health: list[Entry] | None = None  # each managed object's health after apply (None: not read)
+    written: set[ObjectId] = field(default_factory=set)  # objects this pass created or configured
+    health_stored: dict[str, list[Entry]] = field(default_factory=dict)  # the parts as stored
+    # objects that did not reconcile (KNV2009), on the status but never holding the pass back
+    health_problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -111,3 +125,28 @@ class SyncResult:
 
 
 _APPLIED = frozenset({Outcome.CREATED, Outcome.CONFIGURED, Outcome.PRUNED, Outcome.UNMANAGED})
+
+
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(text: object) -> float | None:
+    """A Go duration as Kubernetes writes one (``5m``, ``1h30m``, ``90s``, ``1.5m``) in seconds;
+    None for anything else, or one that is zero, negative or over a week."""
+    if not isinstance(text, str) or not 0 < len(text) <= 32:
+        return None
+    position, total = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != position:
+            return None
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if position != len(text) or not 0 < total <= MAX_RECONCILE_TIMEOUT:
+        return None
+    return total
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds as a Go duration Kubernetes and Config Sync read (``300s``)."""
+    return f"{seconds:g}s"

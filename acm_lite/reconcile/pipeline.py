@@ -11,10 +11,12 @@ snapshot), parse (``reconcile.declared_cache``: the files, and the live
 Namespaces dynamic selectors choose from), plan (``cluster.discovery``, ``cluster.live``, and the
 inventory through ``reconcile.recording``), apply (``apply.applier``, the inventory again) and the
 status (``status.store``: installed and the spec written first, the status through
-``reconcile.bookkeeping``)."""
+``reconcile.bookkeeping``) and health (``reconcile.healthstage``: each managed object's status
+read after apply and recorded in its ResourceStatus parts)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,9 +35,9 @@ from acm_lite.plan import order, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
-from acm_lite.reconcile import collector, declared_cache, model, recording, sourcerefs
+from acm_lite.reconcile import collector, declared_cache, healthstage, model, recording, sourcerefs
 from acm_lite.reconcile.bookkeeping import Pass, StageError
-from acm_lite.reconcile.model import Progress, SyncOptions, SyncResult, SyncSpec
+from acm_lite.reconcile.model import DEFAULT_RECONCILE_TIMEOUT, Progress, SyncOptions, SyncResult, SyncSpec
 from acm_lite.source import git, helm, local, oci
 from acm_lite.source.auth import GitAuth, strip_userinfo
 from acm_lite.source.snapshot import Snapshot
@@ -43,6 +45,7 @@ from acm_lite.status import store
 from acm_lite.status.model import State
 
 __all__ = [
+    "DEFAULT_RECONCILE_TIMEOUT",
     "Progress",
     "SyncOptions",
     "SyncResult",
@@ -67,6 +70,8 @@ def run(
     are part of the result; nothing raises except a bug. A caller that fetched the source
     already (the daemon's poll) hands its ``snapshot`` in rather than fetching twice."""
     options = options or SyncOptions()
+    if spec.reconcile_timeout is not None:  # the RootSync's spec.override.reconcileTimeout
+        options = dataclasses.replace(options, reconcile_timeout=spec.reconcile_timeout)
     sync = Pass(spec, cluster, options, progress)
     sync.result.snapshot = snapshot
     cluster.breaker.reset()  # each pass finds out afresh whether the API server answers
@@ -92,7 +97,7 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
     if sync.writes:
         store.install(cluster)
         sync.existing = store.read(cluster, spec.name)
-        store.write_spec(cluster, spec.name, spec.to_spec(), sync.existing)
+        sync.generation = store.write_spec(cluster, spec.name, spec.to_spec(), sync.existing)
     snapshot = sync.result.snapshot = sync.step(
         "source", _source, spec, options, progress, given=sync.result.snapshot, cluster=cluster
     )
@@ -139,6 +144,22 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         on_result=on_result,
         progress=progress,
     )
+    if sync.writes:
+        recorded = sync.step(
+            "health",
+            healthstage.record,
+            cluster,
+            plan.discovery,
+            spec.name,
+            sync.applied,
+            label_selector=f"{metadata.SYNC_LABEL}={spec.name}",
+            scope=spec.namespace,
+        )
+        sync.result.health, sync.result.written = recorded.entries, recorded.applied
+        sync.result.health_stored = recorded.stored
+        sync.health = recorded.counts
+        sync.health_problems = recorded.failed
+        problems = problems + recorded.problems
     result = sync.finish("apply", problems)
     if options.wait and sync.writes and result.ok:
         waited = result.waited = sync.step(

@@ -43,11 +43,13 @@ class Remediator:
         allowed: Callable[[], bool],
         fight_threshold: int = 5,
         on_fight: Callable[[Change], None] = lambda _c: None,
+        on_event: Callable[[ObjectId, dict[str, Any] | None], None] = lambda _o, _b: None,
     ):
         self.cluster, self.discovery, self.sync, self.metrics = cluster, discovery, sync, metrics
         self.allowed = allowed
         self.fight_threshold = fight_threshold
         self.on_fight = on_fight
+        self.on_event = on_event  # every event on a managed object (None: deleted), for health
         self._desired: dict[ObjectId, Change] = {}
         self._repairs: dict[ObjectId, collections.deque[float]] = {}
         self.fights: set[ObjectId] = set()
@@ -135,9 +137,12 @@ class Remediator:
         )
         with self._lock:
             change = self._desired.get(oid)
-        if change is None or change.desired is None or not self.allowed():
+        if change is None or change.desired is None:
             return
         if _version(change) not in (None, resource.version):  # the watch at its version sees it
+            return
+        self.on_event(oid, None if kind == "DELETED" else obj)
+        if not self.allowed():
             return
         if kind != "DELETED" and compare.difference(ownership.without_commit(change.desired), obj) is None:
             return

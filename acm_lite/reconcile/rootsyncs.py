@@ -41,7 +41,24 @@ def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
         source_format=spec.get("sourceFormat", "hierarchy"),
         cluster_name=spec.get("clusterName"),
         namespace=spec.get("namespace"),
+        reconcile_timeout=_reconcile_timeout(item, spec),
     )
+
+
+def _reconcile_timeout(item: dict[str, Any], spec: dict[str, Any]) -> float | None:
+    """spec.override.reconcileTimeout in seconds; None when unset, or (logged) unreadable, so the
+    daemon's default applies."""
+    override = spec.get("override")
+    text = override.get("reconcileTimeout") if isinstance(override, dict) else None
+    if text is None:
+        return None
+    seconds = model.parse_duration(text)
+    if seconds is None:
+        log.warning(
+            "reconcileTimeout not read; the default applies",
+            extra={"fields": {"sync": item["metadata"]["name"], "value": errors.shown(text)}},
+        )
+    return seconds
 
 
 def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncSpec | None:
@@ -50,6 +67,7 @@ def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncS
         "name": item["metadata"]["name"],
         "cluster_name": spec.get("clusterName"),
         "namespace": spec.get("namespace"),
+        "reconcile_timeout": _reconcile_timeout(item, spec),
     }
     kind = spec.get("sourceType")
     helm = spec.get("helm") or {}

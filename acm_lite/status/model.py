@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from acm_lite import errors as codes
+
 
 class State(Enum):
     SYNCED = "SYNCED"  # the last commit is applied, no errors
@@ -35,6 +37,12 @@ class SyncStatus:
     # the render of a sync directory holding a kustomization (commit, message, kustomization,
     # tools); empty, and left out of the status, for one read as it is
     rendering: dict[str, Any] = field(default_factory=dict)
+    # the RootSync's metadata.generation this status answers (0: not known)
+    observed_generation: int = 0
+    # managed objects per health status (kstatus); None when the pass did not read them
+    health: dict[str, int] | None = None
+    # Reconciling, Stalled and Ready, as kstatus reads them (see ``conditions``)
+    conditions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_status(self) -> dict[str, Any]:
         status: dict[str, Any] = {
@@ -53,6 +61,12 @@ class SyncStatus:
         }
         if self.rendering:
             status["rendering"] = self.rendering
+        if self.observed_generation:
+            status["observedGeneration"] = self.observed_generation
+        if self.health is not None:
+            status["objectHealth"] = self.health
+        if self.conditions:
+            status["conditions"] = self.conditions
         return status
 
     @classmethod
@@ -71,6 +85,9 @@ class SyncStatus:
             message=str(status.get("message") or ""),
             last_update=status.get("lastUpdate", ""),
             rendering=dict(status.get("rendering") or {}),
+            observed_generation=_integer(status.get("observedGeneration")),
+            health=_counts(status.get("objectHealth")),
+            conditions=[c for c in status.get("conditions") or [] if isinstance(c, dict)],
         )
 
     def same_outcome(self, other: SyncStatus) -> bool:
@@ -80,7 +97,83 @@ class SyncStatus:
         the figures of the pass that last changed something, and writes nothing.
         """
         mine, theirs = self.to_status(), other.to_status()
+        # a condition's time says when it last flipped; one recomputed at the same status
+        # keeps the time it had (``conditions``), so a change of time alone is not news
         for volatile in ("lastUpdate", "durationSeconds", "counts"):
             mine.pop(volatile)
             theirs.pop(volatile)
         return mine == theirs
+
+
+def _integer(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _counts(value: object) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): _integer(v) for k, v in value.items()}
+
+
+# Condition types and reasons on a RootSync (kstatus reads Reconciling and Stalled, `kubectl wait`
+# and Flux-style tools read Ready).
+RECONCILING, STALLED, READY = "Reconciling", "Stalled", "Ready"
+MAX_CONDITION_MESSAGE = 512
+NOT_RECONCILED = codes.APPLY_ERROR.id
+
+
+def conditions(
+    status: SyncStatus, previous: list[dict[str, Any]] | None = None, *, now_text: str | None = None
+) -> list[dict[str, Any]]:
+    """The RootSync's conditions for ``status``: Ready is True only when the last commit is
+    applied without errors and every managed object is Current; Reconciling is True while a
+    pass runs or objects are still progressing; Stalled is True while errors stand (a failed
+    pass, an object that Failed or timed out). A condition whose status is unchanged keeps the
+    ``lastTransitionTime`` it had in ``previous``."""
+    # what stands in the way: blocking errors, and objects that did not reconcile (KNV2009);
+    # warnings (blocking False) do not hold Ready back
+    errors_ = [e for e in status.errors if e.get("blocking", True) or e.get("code") == NOT_RECONCILED]
+    health = status.health or {}
+    waiting = sum(v for k, v in health.items() if k != "Current")
+    commit = (status.commit or "working tree")[:12]
+    if status.state is State.PENDING:
+        reconciling = ("True", "Syncing", status.message or f"syncing {commit}")
+        stalled = ("False", "Syncing", "")
+        ready = ("False", "Syncing", status.message or f"syncing {commit}")
+    elif errors_:
+        first = errors_[0]
+        text = f"{len(errors_)} error(s); first: {first.get('code', '')} {first.get('message', '')}"
+        reason = "SyncFailed" if status.state is not State.SYNCED else "ObjectsNotReconciled"
+        reconciling = ("False", reason, "")
+        stalled = ("True", reason, text)
+        ready = ("False", reason, text)
+    elif waiting:
+        text = f"{waiting} of {sum(health.values())} objects of {commit} are not Current yet"
+        reconciling = ("True", "ObjectsInProgress", text)
+        stalled = ("False", "ObjectsInProgress", "")
+        ready = ("False", "ObjectsInProgress", text)
+    else:
+        text = f"{commit} applied; every object is Current"
+        reconciling = ("False", "Synced", "")
+        stalled = ("False", "Synced", "")
+        ready = ("True", "Synced", text)
+    before = {c.get("type"): c for c in previous or [] if isinstance(c, dict)}
+    stamp = now_text or now()
+    out = []
+    for kind, (value, reason, message) in ((READY, ready), (RECONCILING, reconciling), (STALLED, stalled)):
+        old = before.get(kind) or {}
+        condition: dict[str, Any] = {
+            "type": kind,
+            "status": value,
+            "reason": reason,
+            "message": message[:MAX_CONDITION_MESSAGE],
+            "lastTransitionTime": (
+                old["lastTransitionTime"]
+                if old.get("status") == value and isinstance(old.get("lastTransitionTime"), str)
+                else stamp
+            ),
+        }
+        if status.observed_generation:
+            condition["observedGeneration"] = status.observed_generation
+        out.append(condition)
+    return out

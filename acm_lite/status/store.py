@@ -9,7 +9,7 @@ from typing import Any
 from acm_lite import api, metadata
 from acm_lite.apply import wait, writes
 from acm_lite.cluster.client import ApiError, Client
-from acm_lite.status.model import State, SyncStatus
+from acm_lite.status.model import State, SyncStatus, conditions
 
 ROOTSYNCS = "rootsyncs"
 log = logging.getLogger("acm_lite.install")
@@ -20,9 +20,14 @@ def _path(namespace: str, name: str = "", status: bool = False) -> str:
     return base + (f"/{name}" if name else "") + ("/status" if status else "")
 
 
+# What reading a sync needs; the health record (resourcestatuses) came later, and an installation
+# without it yet is still read (a pass that writes installs it).
+_READ_NEEDS = ("rootsyncs.acm-lite.io", "resourceinventories.acm-lite.io")
+
+
 def installed(cluster: Client) -> bool:
     """Whether acm-lite's CRDs are in place (nothing to read before they are)."""
-    return all(wait.established(cluster, c["metadata"]["name"]) for c in api.crds())
+    return all(wait.established(cluster, name) for name in _READ_NEEDS)
 
 
 def install(cluster: Client) -> bool:
@@ -150,25 +155,33 @@ def write_spec(
     spec: dict[str, Any],
     existing: dict[str, Any] | None,
     namespace: str = api.SYSTEM_NAMESPACE,
-) -> None:
-    """Record how the sync is configured (skipped when nothing changed)."""
+) -> int:
+    """Record how the sync is configured (skipped when nothing changed); the RootSync's
+    ``metadata.generation`` afterwards (0 when it cannot be told), which its status answers."""
     if existing is not None and existing.get("spec") == spec:
-        return
+        return _generation(existing)
+    call = writes.server_side_apply(
+        _path(namespace, name),
+        {
+            "apiVersion": api.API_VERSION,
+            "kind": "RootSync",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        },
+    )
     try:
-        writes.send(
-            cluster,
-            writes.server_side_apply(
-                _path(namespace, name),
-                {
-                    "apiVersion": api.API_VERSION,
-                    "kind": "RootSync",
-                    "metadata": {"name": name, "namespace": namespace},
-                    "spec": spec,
-                },
-            ),
+        answer = cluster.request(
+            call.method, call.path, query=call.query, body=call.body, content_type=call.content_type
         )
     except ApiError as e:
         raise e.to_acm(f"RootSync {namespace}/{name}") from e
+    return _generation(answer)
+
+
+def _generation(obj: object) -> int:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    found = meta.get("generation") if isinstance(meta, dict) else None
+    return found if isinstance(found, int) and not isinstance(found, bool) and found > 0 else 0
 
 
 def write_status(
@@ -205,4 +218,5 @@ def add_error(
         return
     status.errors.append(problem)
     status.state = State.ERROR
+    status.conditions = conditions(status, status.conditions)
     write_status(cluster, name, status, found, namespace)

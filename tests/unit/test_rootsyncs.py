@@ -106,3 +106,39 @@ def test_a_helm_rootsync_carries_deploy_namespace_values_file_refs_and_auth() ->
         }
     )
     assert oci is not None and oci.oci is not None and oci.oci.auth == "gcenode"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("5m", 300.0),
+        ("90s", 90.0),
+        ("1h30m", 5400.0),
+        ("1.5m", 90.0),
+        ("250ms", 0.25),
+        ("0s", None),
+        ("-5m", None),
+        ("5", None),
+        ("5 m", None),
+        ("m5", None),
+        ("200h", None),  # over a week
+        ("1" * 40 + "s", None),
+        (300, None),
+    ],
+)
+def test_reconcile_timeout_is_read_as_a_go_duration(text: object, seconds: float | None) -> None:
+    item = _rootsync("a")
+    item["spec"]["override"] = {"reconcileTimeout": text}
+    spec = rootsyncs.spec_of(item)
+    assert spec is not None and spec.reconcile_timeout == seconds
+
+
+def test_reconcile_timeout_round_trips_through_the_spec_acm_lite_writes() -> None:
+    item = _rootsync("a")
+    spec = rootsyncs.spec_of(item)
+    assert spec is not None and spec.reconcile_timeout is None and "override" not in spec.to_spec()
+    item["spec"]["override"] = {"reconcileTimeout": "2m"}
+    spec = rootsyncs.spec_of(item)
+    assert spec is not None
+    again = rootsyncs.spec_of({**item, "spec": spec.to_spec()})
+    assert again is not None and again.reconcile_timeout == 120.0

@@ -1,0 +1,141 @@
+"""The health stage of a pass, after apply: each managed object's status (``health.compute`` on
+the live object), recorded in the sync's ResourceStatus parts, and the objects that Failed as
+``KNV2009`` problems for the RootSync's status (they never fail the pass: the rest of the commit
+is applied, and only ``sync --wait`` makes an object's health the pass's outcome). I/O: one labelled LIST per
+kind whose objects this pass changed (unchanged objects were read by the plan), the LIST of the
+stored parts, and a write per part that changed (``status.resourcestore``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from acm_lite import errors, health, metadata
+from acm_lite.cluster import live
+from acm_lite.cluster.client import Cluster
+from acm_lite.cluster.discovery import Discovery
+from acm_lite.errors import AcmError, Problem
+from acm_lite.objects import ObjectId
+from acm_lite.plan.changeset import Outcome, Result
+from acm_lite.status import resources, resourcestore
+from acm_lite.status.resources import Entry
+
+MAX_REPORTED = 50  # objects named one by one in the status; the rest are counted in one problem
+_KEPT = frozenset({Outcome.CREATED, Outcome.CONFIGURED, Outcome.UNCHANGED})
+_WRITTEN = frozenset({Outcome.CREATED, Outcome.CONFIGURED})
+
+
+@dataclass
+class Recorded:
+    """What the stage found and stored."""
+
+    entries: list[Entry] = field(default_factory=list)
+    stored: resourcestore.Stored = field(default_factory=dict)
+    applied: set[ObjectId] = field(default_factory=set)  # written by this pass
+    failed: list[Problem] = field(default_factory=list)  # KNV2009: reported, never blocking the pass
+    problems: list[Problem] = field(default_factory=list)  # warnings: the record was not read or written
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return resources.counts(self.entries)
+
+
+def commit_of(obj: Mapping[str, Any] | None) -> str:
+    """The commit acm-lite last applied ``obj`` from (its commit annotation)."""
+    meta = (obj or {}).get("metadata")
+    notes = meta.get("annotations") if isinstance(meta, dict) else None
+    value = notes.get(metadata.COMMIT) if isinstance(notes, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def entry(oid: ObjectId, obj: Mapping[str, Any] | None) -> Entry:
+    """One object's entry from its live state (None: it is gone)."""
+    try:
+        found = health.compute(obj)
+    except Exception as e:  # a status no rule foresaw must not end the pass or a watch
+        found = health.Health(health.Status.UNKNOWN, "Unreadable", f"{type(e).__name__}: {e}"[:200])
+    return Entry.of(oid, found, commit_of(obj))
+
+
+def record(
+    cluster: Cluster,
+    discovery: Discovery,
+    sync: str,
+    results: Iterable[Result],
+    *,
+    label_selector: str,
+    scope: str | None,
+) -> Recorded:
+    """The health of every object the pass left managed, stored; problems for those that Failed
+    and for a record that could not be written."""
+    kept = [r for r in results if r.outcome in _KEPT]
+    written = [r for r in kept if r.outcome in _WRITTEN]
+    fresh: dict[ObjectId, dict[str, Any]] = {}
+    out = Recorded(applied={r.change.id for r in written})
+    try:
+        if written:
+            fresh = live.snapshot(
+                cluster,
+                discovery,
+                {r.change.id for r in written},
+                label_selector,
+                scope=scope,
+                versions={r.change.id: r.change.manifest.version for r in written if r.change.manifest},
+            )
+    except AcmError as e:  # the API server went away after applying: health is read next time
+        out.problems.append(
+            Problem(
+                errors.RESOURCE_STATUS_NOT_RECORDED,
+                f"the health of sync {sync!r}'s objects could not be read: {e.message}",
+            )
+        )
+        return out
+    for r in kept:
+        obj = fresh.get(r.change.id) if r.outcome in _WRITTEN else r.change.live
+        out.entries.append(entry(r.change.id, obj))
+    out.entries.sort(key=lambda e: e.id)
+    out.failed = failures(out.entries)
+    try:
+        stored = resourcestore.read(cluster, sync)
+    except AcmError as e:
+        out.problems.append(
+            Problem(
+                errors.RESOURCE_STATUS_NOT_RECORDED,
+                f"the health record of sync {sync!r} could not be read: {e.message}",
+            )
+        )
+        return out
+    out.stored, warning = resourcestore.write(cluster, sync, out.entries, stored)
+    if warning is not None:
+        out.problems.append(warning)
+    return out
+
+
+def failures(entries: Iterable[Entry], timed_out: Iterable[Entry] = (), timeout: float = 0) -> list[Problem]:
+    """``KNV2009`` for each object that Failed, and each one not Current within the reconcile
+    timeout: its identity, status, reason and message. Past ``MAX_REPORTED``, one more problem
+    counts the rest."""
+    failed = [(e, "") for e in entries if e.status == health.Status.FAILED]
+    late = [(e, f"not Current within the reconcile timeout ({timeout:g}s)") for e in timed_out]
+    out = [_problem(e, why) for e, why in (failed + late)[:MAX_REPORTED]]
+    rest = len(failed) + len(late) - MAX_REPORTED
+    if rest > 0:
+        out.append(
+            Problem(
+                errors.APPLY_ERROR,
+                f"and {rest} more objects did not reconcile (acm-lite status --resources lists them)",
+            )
+        )
+    return out
+
+
+def _problem(e: Entry, why: str) -> Problem:
+    detail = f"{e.reason}: {e.message}" if e.reason and e.message else e.reason or e.message
+    lead = why or f"is {e.status}"
+    return Problem(
+        errors.APPLY_ERROR,
+        f"{e.id} {lead}: status {e.status}" + (f", {detail}" if detail else ""),
+        obj=e.id.describe(),
+        hint="see acm-lite status --resources; the rest of the commit is applied",
+    )
