@@ -204,6 +204,17 @@ def test_an_oci_source_gets_its_flags_and_credentials() -> None:
     assert "helm-values" not in {m["name"] for m in container["volumeMounts"]}
 
 
+def test_the_daemon_may_read_configmaps_and_secrets_of_its_own_namespace_in_either_scope() -> None:
+    """A Helm source's valuesFileRefs and secretRef are read from the daemon's namespace, also when
+    the chart grants no cluster-wide rights (rbac.scope=namespace)."""
+    for sets in ((), ("rbac.scope=namespace", "rbac.namespaces={tenant-a}")):
+        docs = render("acm", *sets)
+        roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-self")]
+        assert [r["metadata"]["namespace"] for r in roles] == ["acm-lite-system"]
+        reads = [r for r in roles[0]["rules"] if r["apiGroups"] == [""] and "configmaps" in r["resources"]]
+        assert reads == [{"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": ["get"]}]
+
+
 def test_a_helm_or_oci_source_without_what_it_names_is_refused() -> None:
     def refused(*sets: str) -> str:
         run = helm("template", "x", str(CHART), *(a for s in sets for a in ("--set", s)))
