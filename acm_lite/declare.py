@@ -112,13 +112,14 @@ def declared_clusters(objs: list[Manifest]) -> list[str]:
 
 
 def _object_rules(hierarchical: bool) -> list[Callable[[Manifest], list[Problem]]]:
+    own = reserved.reserved_namespaces()  # read once: the rules run for every object
     rules: list[Callable[[Manifest], list[Problem]]] = [
         metadata_values.check,
         reserved_metadata.check,
         lambda o: kinds.check(o, hierarchical=hierarchical),
         names.check,
         namespaces.check,
-        reserved.check,
+        lambda o: reserved.check(o, own),
         management.check,
         crds.check,
         server_fields.check,
@@ -155,7 +156,8 @@ def _selected_copies(objs: list[Manifest], scoper: Scoper, options: Options) -> 
     when the rules first ran: none may land in a reserved namespace, nor, in a tenant sync, in
     another namespace than the tenant's (a dynamic selector can pick any live Namespace)."""
     copies = [o for o in objs if NAMESPACE_SELECTOR_ANNOTATION in o.annotations]
-    problems = [p for obj in copies for p in reserved.check(obj)]
+    own = reserved.reserved_namespaces()
+    problems = [p for obj in copies for p in reserved.check(obj, own)]
     if options.tenant_namespace:
         problems += scope.tenant(copies, scoper, options.tenant_namespace)
     return problems

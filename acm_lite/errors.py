@@ -782,7 +782,7 @@ ILLEGAL_NAMESPACE = register(
     "KNV1034",
     "IllegalNamespace",
     Category.PERMANENT,
-    "A reserved namespace (config-management-system, acm-lite-system) or an object in it is declared.",
+    "A reserved namespace (config-management-system, acm-lite's own) or an object in it is declared.",
 )
 INVALID_METADATA_NAME = register(
     "KNV1036", "InvalidMetadataName", Category.PERMANENT, "metadata.name is not a valid name for the kind."

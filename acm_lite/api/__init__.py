@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from importlib import resources
 from typing import Any
 
@@ -15,11 +16,14 @@ import yaml
 GROUP = "acm-lite.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
+# The default system namespace: where the RootSyncs, inventories, ResourceStatuses, the leader Lease
+# and the Events live. ``--system-namespace`` or ``$ACM_LITE_SYSTEM_NAMESPACE`` choose another
+# (the chart passes its release namespace); read it with ``system_namespace()``.
 SYSTEM_NAMESPACE = "acm-lite-system"
+SYSTEM_NAMESPACE_ENV = "ACM_LITE_SYSTEM_NAMESPACE"
 NAMESPACE_ENV = "ACM_LITE_NAMESPACE"  # the daemon's own namespace, when installed elsewhere
-# Namespaces holding acm-lite's own records (status, inventories, the leader Lease): a source may
-# not declare them, and a sync never deletes them.
-OWN_NAMESPACES = frozenset(n for n in (SYSTEM_NAMESPACE, os.environ.get(NAMESPACE_ENV)) if n)
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_chosen: dict[str, str] = {}  # the system namespace this process chose, under key "name"
 FIELD_MANAGER = "acm-lite"
 DEFAULT_SYNC = "root-sync"
 # On each CRD acm-lite ships: ``crd_hash`` of its spec, so an installation can tell a CRD of an
@@ -44,3 +48,33 @@ def crd_hash(crd: dict[str, Any]) -> str:
     schemas), as canonical JSON."""
     text = json.dumps(crd.get("spec"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def valid_namespace(name: str) -> bool:
+    """Whether ``name`` can name a Namespace (an RFC 1123 label)."""
+    return _DNS_LABEL.fullmatch(name) is not None
+
+
+def set_system_namespace(name: str | None) -> str:
+    """Choose the system namespace for this process, once at start: ``name``, else
+    ``$ACM_LITE_SYSTEM_NAMESPACE``, else ``acm-lite-system``. A name that cannot name a Namespace
+    is a ``ValueError`` naming where it came from."""
+    origin = "--system-namespace"
+    if not name:
+        name, origin = os.environ.get(SYSTEM_NAMESPACE_ENV) or SYSTEM_NAMESPACE, f"${SYSTEM_NAMESPACE_ENV}"
+    if not valid_namespace(name):
+        raise ValueError(f"{origin} {name[:80]!r} is not a namespace name (lower-case RFC 1123 label)")
+    _chosen["name"] = name
+    return name
+
+
+def system_namespace() -> str:
+    """Where acm-lite keeps its own records (see ``SYSTEM_NAMESPACE``)."""
+    return _chosen.get("name") or set_system_namespace(None)
+
+
+def own_namespaces() -> frozenset[str]:
+    """Namespaces holding acm-lite's own records (status, inventories, the leader Lease): the
+    system namespace and the daemon's own (``$ACM_LITE_NAMESPACE``). A source may not declare
+    them, and a sync never deletes them."""
+    return frozenset(n for n in (system_namespace(), os.environ.get(NAMESPACE_ENV)) if n)

@@ -1,4 +1,5 @@
-"""The in-cluster record of what one sync applied: ResourceInventory parts in acm-lite-system.
+"""The in-cluster record of what one sync applied: ResourceInventory parts in the system
+namespace (``api.system_namespace()``).
 
 Written as the union of old and new before applying, and as the final set after pruning, so a
 sync killed halfway never forgets an object it may have created. The record is split into parts
@@ -43,9 +44,10 @@ def decode(entry: str) -> ObjectId:
     return ObjectId(group, kind, namespace, name)
 
 
-def read(cluster: Client, sync: str, namespace: str = api.SYSTEM_NAMESPACE) -> set[ObjectId]:
+def read(cluster: Client, sync: str, namespace: str | None = None) -> set[ObjectId]:
     """The recorded objects (empty when the sync never ran): the union of every part found, and
     of the single object older versions wrote while no complete write of parts supersedes it."""
+    namespace = namespace or api.system_namespace()
     found = [parts.parse(item) for item in _list(cluster, namespace, sync)]
     stored = list(parts.entries(found))
     if not parts.complete_generations(found):
@@ -57,7 +59,7 @@ def write(
     cluster: Client,
     sync: str,
     objects: set[ObjectId],
-    namespace: str = api.SYSTEM_NAMESPACE,
+    namespace: str | None = None,
     limit: parts.PartLimit | None = None,
 ) -> Problem | None:
     """Record ``objects`` as a new generation of parts, then delete what it supersedes.
@@ -66,6 +68,7 @@ def write(
     is killed partway leaves the previous record whole (plus some new parts, which a reader adds
     to the union). Raises a coded error when the new record could not be stored; returns a
     warning when it was, but what it supersedes could not be deleted."""
+    namespace = namespace or api.system_namespace()
     seen = [parts.parse(item) for item in _list(cluster, namespace, sync, metadata_only=True)]
     generation = parts.next_generation(seen)
     layout = parts.split((encode(o) for o in objects), limit or PART_LIMIT)

@@ -23,6 +23,25 @@ def add_connection(parser: argparse.ArgumentParser) -> None:
         help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
     )
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context to use")
+    add_system_namespace(parser)
+
+
+def add_system_namespace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--system-namespace",
+        metavar="NS",
+        help="where acm-lite keeps its RootSyncs, inventories, resource statuses, leader Lease and "
+        f"Events (default: ${api.SYSTEM_NAMESPACE_ENV}, else {api.SYSTEM_NAMESPACE})",
+    )
+
+
+def use_system_namespace(args: argparse.Namespace) -> str:
+    """Make --system-namespace (or its environment default) the process's system namespace; each
+    command that reads or writes acm-lite's records calls this before it does."""
+    try:
+        return api.set_system_namespace(getattr(args, "system_namespace", None))
+    except ValueError as e:
+        raise UsageError(str(e)) from e
 
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
@@ -119,6 +138,7 @@ def add_sync_source(parser: argparse.ArgumentParser) -> None:
 
 
 def connect(args: argparse.Namespace) -> Cluster:
+    use_system_namespace(args)
     return Cluster.connect(args.kubeconfig, args.context)
 
 

@@ -78,6 +78,7 @@ def _fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
 
 
 def handle(args: argparse.Namespace) -> int:
+    clusterargs.use_system_namespace(args)
     options = pipeline.SyncOptions(
         plan_only=True,
         schema=not args.no_schema,

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from acm_lite.cli import Subcommands, output
+from acm_lite.cli import Subcommands, clusterargs, output
 from acm_lite.cli.exitcodes import ExitStatus, for_problems
 from acm_lite.fleet import fanout, registry
 from acm_lite.source.auth import strip_userinfo
@@ -42,6 +42,7 @@ def register(sub: Subcommands) -> None:
             "--cluster", action="append", metavar="NAME", help="only this cluster (repeatable)"
         )
         parser.add_argument("-o", "--output", choices=output.FORMATS, default="text")
+        clusterargs.add_system_namespace(parser)
         parser.set_defaults(handler=_list if verb == "list" else _status)
 
 
@@ -100,6 +101,7 @@ def _revision(sync: registry.FleetSync) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
+    clusterargs.use_system_namespace(args)
     fleet = registry.load(args.fleet)
     states = fanout.states(fleet.select(args.cluster))
     rows = [s.to_dict() for s in states]

@@ -88,7 +88,11 @@ def register(sub: Subcommands) -> None:
     parser.add_argument(
         "--leader-elect", action="store_true", help="hold a Lease so that only one replica writes"
     )
-    parser.add_argument("--lease-namespace", default=api.SYSTEM_NAMESPACE)
+    parser.add_argument(
+        "--lease-namespace",
+        metavar="NS",
+        help="namespace of the leader Lease (default: the system namespace)",
+    )
     parser.add_argument("--lease-name", default="acm-lite")
     parser.add_argument(
         "--identity", default=f"{socket.gethostname()}-{os.getpid()}", help="this replica's name in the Lease"
@@ -110,7 +114,7 @@ def register(sub: Subcommands) -> None:
     parser.add_argument(
         "--from-cluster",
         action="store_true",
-        help="sync every RootSync in the cluster's acm-lite-system namespace: "
+        help="sync every RootSync in the cluster's system namespace (--system-namespace): "
         "creating one starts syncing it, deleting one stops",
     )
     parser.set_defaults(handler=handle)
@@ -167,6 +171,7 @@ def handle(args: argparse.Namespace) -> int:
     if not (args.repo or args.fleet or args.from_cluster or args.config or args.source_type != "git"):
         raise clusterargs.UsageError("give --repo, --config, --fleet or --from-cluster")
     logs.configure(args.log_format)
+    clusterargs.use_system_namespace(args)
     sync_options = pipeline.SyncOptions(
         force_conflicts=True,
         schema=not args.no_schema,
@@ -179,7 +184,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.leader_elect:
         elector = LeaderElector(
             Cluster.connect(args.kubeconfig, args.context),
-            args.lease_namespace,
+            args.lease_namespace or api.system_namespace(),
             args.lease_name,
             args.identity,
         )

@@ -77,7 +77,7 @@ def _resource_text(data: dict[str, Any]) -> str:
 
 def _text(data: dict[str, Any]) -> str:
     if not data["syncs"]:
-        return f"No syncs in namespace {api.SYSTEM_NAMESPACE}."
+        return f"No syncs in namespace {api.system_namespace()}."
     rows = [
         [
             s["name"],

@@ -228,6 +228,7 @@ def check_local_repo(repo: str) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    clusterargs.use_system_namespace(args)
     options = pipeline.SyncOptions(
         dry_run=args.dry_run,
         force_conflicts=args.force_conflicts,

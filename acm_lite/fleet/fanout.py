@@ -44,7 +44,7 @@ def _secret_kubeconfig(ref: dict[str, str]) -> tuple[bytes, str]:
     Secret's name for errors. It is read on every connect (credentials may have been rotated)
     and kept in memory only: no file of it is left behind."""
     home = Cluster.connect()
-    namespace = ref.get("namespace") or api.SYSTEM_NAMESPACE
+    namespace = ref.get("namespace") or api.system_namespace()
     try:
         secret = home.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{ref['name']}")
     except ApiError as e:

@@ -9,9 +9,10 @@ image with Config Sync's RootSync field names: ``sourceType: git|helm|oci``, ``h
 version, releaseName, namespace, deployNamespace, values, valuesFiles, valuesFileRefs,
 includeCRDs, auth, secretRef}``, ``oci: {image, dir, auth}``. ``auth`` and ``secretRef`` mean what
 they mean in a RootSync: ``token`` reads the Secret ``secretRef`` names from the member cluster's
-``acm-lite-system``; ``none`` sends the environment's ``ACM_LITE_HELM_*`` / ``ACM_LITE_OCI_*``
-credentials when they are set. A cluster's ``sync`` overrides the default's fields one by one; its
-``helm`` or ``oci`` replaces the default's whole.
+system namespace (``acm-lite-system`` unless ``--system-namespace`` names another); ``none`` sends
+the environment's ``ACM_LITE_HELM_*`` / ``ACM_LITE_OCI_*`` credentials when they are set. A
+cluster's ``sync`` overrides the default's fields one by one; its ``helm`` or ``oci`` replaces the
+default's whole.
 """
 
 from __future__ import annotations

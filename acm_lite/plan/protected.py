@@ -14,7 +14,7 @@ CLUSTER_PREFIX = "kube-"  # kube-system, kube-public, kube-node-lease and any fu
 
 def protected_namespace(name: str) -> bool:
     """Deleting this namespace breaks the cluster or acm-lite itself."""
-    return name in CLUSTER_NAMESPACES or name.startswith(CLUSTER_PREFIX) or name in api.OWN_NAMESPACES
+    return name in CLUSTER_NAMESPACES or name.startswith(CLUSTER_PREFIX) or name in api.own_namespaces()
 
 
 def never_delete(oid: ObjectId) -> bool:

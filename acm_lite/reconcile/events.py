@@ -20,9 +20,10 @@ def record(
     message: str,
     *,
     warning: bool = False,
-    namespace: str = api.SYSTEM_NAMESPACE,
+    namespace: str | None = None,
 ) -> None:
     """Best effort: a failure to record an event never fails a pass."""
+    namespace = namespace or api.system_namespace()
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {
         "apiVersion": "v1",

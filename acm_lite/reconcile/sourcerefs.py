@@ -43,7 +43,7 @@ class HelmInputs:
 
 def _namespace() -> str:
     """Where the RootSyncs live (``status.store`` keeps them there)."""
-    return api.SYSTEM_NAMESPACE
+    return api.system_namespace()
 
 
 def helm_inputs(spec: HelmSpec, cluster: Client | None, *, tenant: str | None = None) -> HelmInputs:

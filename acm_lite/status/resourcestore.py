@@ -24,9 +24,10 @@ def _path(namespace: str, name: str = "") -> str:
     return f"{base}/{name}" if name else base
 
 
-def read(cluster: Client, sync: str, namespace: str = api.SYSTEM_NAMESPACE) -> Stored:
+def read(cluster: Client, sync: str, namespace: str | None = None) -> Stored:
     """The parts stored for ``sync`` (none when the CRD is not installed or nothing was written).
     Parts under names this layout does not make are left out."""
+    namespace = namespace or api.system_namespace()
     deadline = time.monotonic() + STARTING_WAIT
     while True:
         try:
@@ -67,12 +68,13 @@ def write(
     sync: str,
     table: Iterable[Entry],
     stored: Stored,
-    namespace: str = api.SYSTEM_NAMESPACE,
+    namespace: str | None = None,
 ) -> tuple[Stored, Problem | None]:
     """Store ``table``: a write per part whose entries differ from ``stored``, a DELETE per
     stored part beyond the new count. Returns what is stored afterwards (the parts that could not
     be written keep their old entries, so the next write tries them again) and a warning when
     something could not be written."""
+    namespace = namespace or api.system_namespace()
     wanted = resources.split(table)
     now: Stored = dict(stored)
     failures: list[str] = []

@@ -60,19 +60,19 @@ def install(cluster: Client) -> bool:
     if pending:
         wait.crds_established(cluster, pending)
     try:
-        cluster.request("GET", f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}")
+        cluster.request("GET", f"/api/v1/namespaces/{api.system_namespace()}")
     except ApiError as e:
         if e.status != 404:
-            raise e.to_acm(f"Namespace {api.SYSTEM_NAMESPACE}") from e
+            raise e.to_acm(f"Namespace {api.system_namespace()}") from e
         writes.send(
             cluster,
             writes.server_side_apply(
-                f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}",
+                f"/api/v1/namespaces/{api.system_namespace()}",
                 {
                     "apiVersion": "v1",
                     "kind": "Namespace",
                     "metadata": {
-                        "name": api.SYSTEM_NAMESPACE,
+                        "name": api.system_namespace(),
                         "labels": {metadata.PART_OF_LABEL: metadata.PART_OF},
                     },
                 },
@@ -130,7 +130,8 @@ def _warn_outdated(name: str, live: dict[str, Any], ours: dict[str, Any]) -> Non
     )
 
 
-def read(cluster: Client, name: str, namespace: str = api.SYSTEM_NAMESPACE) -> dict[str, Any] | None:
+def read(cluster: Client, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    namespace = namespace or api.system_namespace()
     try:
         found: dict[str, Any] = cluster.request("GET", _path(namespace, name))
         return found
@@ -140,7 +141,8 @@ def read(cluster: Client, name: str, namespace: str = api.SYSTEM_NAMESPACE) -> d
         raise e.to_acm(f"RootSync {namespace}/{name}") from e
 
 
-def list_syncs(cluster: Client, namespace: str = api.SYSTEM_NAMESPACE) -> list[dict[str, Any]]:
+def list_syncs(cluster: Client, namespace: str | None = None) -> list[dict[str, Any]]:
+    namespace = namespace or api.system_namespace()
     try:
         return list(cluster.request("GET", _path(namespace)).get("items") or [])
     except ApiError as e:
@@ -154,10 +156,11 @@ def write_spec(
     name: str,
     spec: dict[str, Any],
     existing: dict[str, Any] | None,
-    namespace: str = api.SYSTEM_NAMESPACE,
+    namespace: str | None = None,
 ) -> int:
     """Record how the sync is configured (skipped when nothing changed); the RootSync's
     ``metadata.generation`` afterwards (0 when it cannot be told), which its status answers."""
+    namespace = namespace or api.system_namespace()
     if existing is not None and existing.get("spec") == spec:
         return _generation(existing)
     call = writes.server_side_apply(
@@ -189,9 +192,10 @@ def write_status(
     name: str,
     status: SyncStatus,
     existing: dict[str, Any] | None,
-    namespace: str = api.SYSTEM_NAMESPACE,
+    namespace: str | None = None,
 ) -> bool:
     """Record the outcome; skipped (False) when it says nothing new, so a no-op sync writes nothing."""
+    namespace = namespace or api.system_namespace()
     if existing is not None and SyncStatus.from_status(existing.get("status")).same_outcome(status):
         return False
     body = status.to_status()
@@ -204,10 +208,9 @@ def write_status(
     return True
 
 
-def add_error(
-    cluster: Client, name: str, problem: dict[str, Any], namespace: str = api.SYSTEM_NAMESPACE
-) -> None:
+def add_error(cluster: Client, name: str, problem: dict[str, Any], namespace: str | None = None) -> None:
     """Record an error found between passes (a fight) on the sync's status, once."""
+    namespace = namespace or api.system_namespace()
     found = read(cluster, name, namespace)
     if found is None:
         return

@@ -8,11 +8,17 @@ from acm_lite import api, errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
 
-RESERVED_NAMESPACES = frozenset({"config-management-system", *api.OWN_NAMESPACES})
+CONFIG_SYNC_NAMESPACE = "config-management-system"
 _OWN_GROUP, _NAMESPACE = api.GROUP, kinds.NAMESPACE  # bound once: this runs for every object
 
 
-def check(obj: Manifest) -> list[Problem]:
+def reserved_namespaces() -> frozenset[str]:
+    """Config Sync's namespace and acm-lite's own (the configured system namespace included)."""
+    return frozenset({CONFIG_SYNC_NAMESPACE, *api.own_namespaces()})
+
+
+def check(obj: Manifest, reserved: frozenset[str] | None = None) -> list[Problem]:
+    reserved = reserved if reserved is not None else reserved_namespaces()
     if obj.group == _OWN_GROUP:
         return [
             Problem.about(
@@ -22,7 +28,7 @@ def check(obj: Manifest) -> list[Problem]:
                 hint="configure syncs with `acm-lite serve --config` or the chart",
             )
         ]
-    if obj.group_kind == _NAMESPACE and obj.name in RESERVED_NAMESPACES:
+    if obj.group_kind == _NAMESPACE and obj.name in reserved:
         return [
             Problem.about(
                 errors.ILLEGAL_NAMESPACE,
@@ -30,7 +36,7 @@ def check(obj: Manifest) -> list[Problem]:
                 obj,
             )
         ]
-    if obj.namespace in RESERVED_NAMESPACES:
+    if obj.namespace in reserved:
         return [
             Problem.about(
                 errors.ILLEGAL_NAMESPACE,
