@@ -486,6 +486,65 @@ def test_an_install_into_another_namespace_keeps_every_record_there(
         events = admin.request("GET", f"/api/v1/namespaces/{namespace}/events")["items"]
         assert any(e["metadata"]["name"].startswith(f"{sync}.") for e in events)
         _nothing_in_acm_lite_system(admin, sync, release)
+        _status_reads_the_system_namespace(control_plane, namespace, sync, tmp_path)
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
+
+
+def _status_reads_the_system_namespace(server: APIServer, namespace: str, sync: str, tmp_path: Path) -> None:
+    """``acm-lite status`` finds the sync with ``--system-namespace`` or its environment variable,
+    and not in ``acm-lite-system``."""
+
+    def names(*flags: str, **env: str) -> list[str]:
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "acm_lite",
+                "status",
+                "--kubeconfig",
+                server.kubeconfig,
+                "-o",
+                "json",
+                *flags,
+            ],
+            env={**{k: v for k, v in os.environ.items() if k != api.SYSTEM_NAMESPACE_ENV}, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        return [s["name"] for s in yaml.safe_load(run.stdout)["syncs"]]
+
+    assert names("--system-namespace", namespace) == [sync]
+    assert names(**{api.SYSTEM_NAMESPACE_ENV: namespace}) == [sync]
+    assert sync not in names()
+
+
+def test_the_webhook_secret_the_chart_makes_is_kept_across_upgrades(
+    control_plane: APIServer, tmp_path: Path
+) -> None:
+    namespace, release = "hooked", "hooked"
+    values = {"sync": {"repo": REPO_URL}, "webhook": {"enabled": True}, "replicaCount": 0}
+    _install(control_plane, namespace, release, values, tmp_path)
+    admin = Cluster.connect(control_plane.kubeconfig)
+    path = f"/api/v1/namespaces/{namespace}/secrets/{release}-webhook"
+    first = admin.request("GET", path)["data"]["secret"]
+    assert len(first) >= 40
+    upgrade = chart.helm(
+        "upgrade",
+        release,
+        str(CHART),
+        "--kubeconfig",
+        control_plane.kubeconfig,
+        "-n",
+        namespace,
+        "--reuse-values",
+        "--set",
+        "logFormat=text",
+    )
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
+    assert admin.request("GET", path)["data"]["secret"] == first
+    installed = admin.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{release}")
+    assert "--log-format=text" in installed["spec"]["template"]["spec"]["containers"][0]["args"]
