@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from acm_lite import declare, errors, paths, policy, render
+from acm_lite import api, declare, errors, paths, policy, render
 from acm_lite.cli import output, report, sourceargs
 from acm_lite.errors import AcmError, Problem
 from acm_lite.fleet import registry
@@ -51,7 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def prepare(args: argparse.Namespace, usage_error: type[Exception]) -> None:
     """Settle what the command reads: ``args.artifact``, the Helm chart or OCI image the source
     flags name (read as the spec says: a chart is unstructured), else the directory ``args.path``
-    (the current one when none is given)."""
+    (the current one when none is given). The reserved namespaces include the system namespace
+    ``$ACM_LITE_SYSTEM_NAMESPACE`` names: a value that cannot name one is a usage error."""
+    try:
+        api.set_system_namespace(None)
+    except ValueError as e:
+        raise usage_error(str(e)) from e
     args.artifact = sourceargs.offline_spec(args, usage_error)
     if args.artifact is not None:
         args.source_format = args.artifact.source_format

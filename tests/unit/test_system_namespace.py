@@ -92,3 +92,24 @@ def test_the_configured_namespace_is_reserved_and_protected() -> None:
     api.set_system_namespace(None)
     assert [p.code.id for p in reserved.check(_configmap("acm-lite-system"))] == ["KNV1034"]
     assert protected.protected_namespace("acm-lite-system")
+
+
+def test_vet_refuses_a_bad_environment_value_as_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    monkeypatch.setenv(api.SYSTEM_NAMESPACE_ENV, "Bad_Name")
+    assert cli_main.main(["vet", "--source-format", "unstructured", str(tmp_path)]) == 2
+    assert f"${api.SYSTEM_NAMESPACE_ENV} 'Bad_Name' is not a namespace name" in capsys.readouterr().err
+
+
+def test_vet_reserves_the_namespace_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    (tmp_path / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: platform-sync}\n"
+    )
+    assert cli_main.main(["vet", "--source-format", "unstructured", str(tmp_path)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv(api.SYSTEM_NAMESPACE_ENV, "platform-sync")
+    assert cli_main.main(["vet", "--source-format", "unstructured", str(tmp_path)]) == 1
+    assert "KNV1034" in capsys.readouterr().out
