@@ -191,6 +191,18 @@ def forget_direct_url(dist_info: Path) -> None:
     forget_lines(dist_info, f"{dist_info.name}/direct_url.json,")
 
 
+def source_copy(target: Path) -> Path:
+    """What the wheel is built from, copied out of the checkout: setuptools writes build/ and
+    *.egg-info next to its input, and a stale build/ would put removed modules into the wheel."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    target.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, target / name)
+    for name in ("acm_lite", "policies"):  # acm_lite/policies is a link to ../policies
+        shutil.copytree(ROOT / name, target / name, symlinks=True, ignore=ignore)
+    return target
+
+
 def key(*parts: bytes | str) -> str:
     digest = hashlib.sha256()
     for part in parts:
@@ -607,7 +619,7 @@ def build(output: Path | None, say: Progress = print) -> tuple[Path, str]:
                     "--no-build-isolation",
                     "--wheel-dir",
                     str(work),
-                    str(ROOT),
+                    str(source_copy(work / "src")),
                 ],
                 what="building the acm-lite wheel",
                 env=env,
@@ -630,6 +642,7 @@ def build(output: Path | None, say: Progress = print) -> tuple[Path, str]:
                 shutil.copytree(work / "site" / entry, mount / SITE / entry, symlinks=False)
             for info in (mount / SITE).glob("acm_lite-*.dist-info"):
                 forget_direct_url(info)
+                forget_lines(info, "../../bin/")  # pip's script (its shebang names this host's Python)
             launcher = mount / "usr/local/bin/acm-lite"
             launcher.write_text(
                 "#!/usr/bin/python3\nimport sys\n\nfrom acm_lite.cli.main import run\n\nsys.exit(run())\n"
