@@ -38,7 +38,7 @@ test: lint binaries
 IMAGE ?=
 TLS_VERIFY ?= true
 
-image: binaries
+image: setup  # builds kustomize and helm into the binary cache when they are not there yet
 	$(BIN)/python hack/image.py build
 
 image-push: setup
