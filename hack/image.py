@@ -725,9 +725,12 @@ def build(output: Path | None, say: Progress = print) -> tuple[Path, str]:
         return archive, digest_file.read_text().strip()
 
 
-def push(image: str, tls_verify: bool, authfile: str | None, say: Progress = print) -> str:
+def push(
+    image: str, tls_verify: bool, authfile: str | None, cert_dir: str | None = None, say: Progress = print
+) -> str:
     """Push the last built image to ``image`` (any registry); return the pushed manifest digest.
-    Credentials come from buildah's own auth file (buildah login, REGISTRY_AUTH_FILE) only."""
+    Credentials come from buildah's own auth file (buildah login, REGISTRY_AUTH_FILE) only; a
+    registry's private CA from ``cert_dir`` (``*.crt``) or /etc/containers/certs.d/HOST/."""
     cache = cache_root()
     buildah = Buildah(cache)
     name = image_name(metadata())
@@ -746,6 +749,8 @@ def push(image: str, tls_verify: bool, authfile: str | None, say: Progress = pri
             ]
             if authfile:
                 args += ["--authfile", authfile]
+            if cert_dir:
+                args += ["--cert-dir", cert_dir]
             buildah(*args, name, target, what=f"pushing to {image}", timeout=3600)
             return digest_file.read_text().strip()
         finally:
@@ -794,6 +799,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("image", help="registry/name:tag")
     p.add_argument("--tls-verify", default="true", choices=("true", "false"))
     p.add_argument("--authfile", help="buildah's auth file (default: REGISTRY_AUTH_FILE or buildah login's)")
+    p.add_argument("--cert-dir", help="a directory of CA certificates (*.crt) for the registry's TLS")
     lock = commands.add_parser("lock", help="regenerate hack/image/requirements.lock and debian.lock")
     lock.add_argument("which", nargs="?", choices=("python", "debian", "all"), default="all")
     args = parser.parse_args(argv)
@@ -808,7 +814,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             archive, digest = build(args.output, say)
             print(f"oci-archive: {archive}\ndigest: {digest}\nimage: {image_name(metadata())}")
         elif args.command == "push":
-            digest = push(args.image, args.tls_verify == "true", args.authfile, say)
+            digest = push(args.image, args.tls_verify == "true", args.authfile, args.cert_dir, say)
             print(f"pushed: {args.image}@{digest}")
         else:
             if args.which in ("python", "all"):

@@ -9,6 +9,7 @@ layer is cached under ~/.cache/acm-lite/image/, so only the first run builds Deb
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -413,3 +414,33 @@ def test_a_pin_the_mirror_no_longer_serves_stops_the_build_and_says_how_to_refre
     assert "no longer serves tini=0.0.1-gone" in message and "make image-lock" in message, message
     assert not list((tmp_path / "cache").glob("rootfs-*"))  # nothing half-made is kept
     print(f"refused after {time.monotonic() - started:.1f}s")
+
+
+def test_a_push_to_a_registry_with_tls_and_a_password_takes_the_credentials_from_the_auth_file(
+    built: Built, secure_registry: registry_server.Registry, tmp_path: Path
+) -> None:
+    assert secure_registry.ca_file and secure_registry.username and secure_registry.password
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    shutil.copyfile(secure_registry.ca_file, certs / "ca.crt")
+    reference = secure_registry.image("platform/acm-lite", "0.1.0")
+    command = [sys.executable, str(SCRIPT), "push", reference, "--cert-dir", str(certs)]
+    env = {k: v for k, v in os.environ.items() if k != "REGISTRY_AUTH_FILE"}
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"auths": {}}')
+    refused = subprocess.run(
+        command, env={**env, "REGISTRY_AUTH_FILE": str(empty)}, capture_output=True, text=True, timeout=1800
+    )
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    assert re.search(r"unauthorized|authentication required|401", refused.stderr, re.I), refused.stderr[
+        -2000:
+    ]
+    auth = tmp_path / "auth.json"
+    token = base64.b64encode(f"{secure_registry.username}:{secure_registry.password}".encode()).decode()
+    auth.write_text(json.dumps({"auths": {secure_registry.host: {"auth": token}}}))
+    pushed = subprocess.run(
+        command, env={**env, "REGISTRY_AUTH_FILE": str(auth)}, capture_output=True, text=True, timeout=1800
+    )
+    assert pushed.returncode == 0, pushed.stderr[-2000:]
+    assert re.fullmatch(rf"pushed: {re.escape(reference)}@sha256:[0-9a-f]{{64}}", pushed.stdout.strip())
+    assert secure_registry.password not in pushed.stdout + pushed.stderr + refused.stdout + refused.stderr
