@@ -2,7 +2,7 @@
 """Build, lock and push acm-lite's container image without a container engine.
 
     hack/image.py build [--output PATH]       # make image: an oci-archive, its path and digest printed
-    hack/image.py push IMAGE [--tls-verify=false] [--authfile FILE]   # make image-push IMAGE=...
+    hack/image.py push IMAGE [--tls-verify=false] [--authfile FILE] [--cert-dir DIR]  # make image-push
     hack/image.py lock [python|debian]        # make image-lock: refresh hack/image/*.lock
 
 The root filesystem is Debian bookworm (mmdebstrap --variant=minbase from the host's apt sources)
@@ -314,11 +314,7 @@ class Buildah:
             return None
 
     def has_image(self, name: str) -> bool:
-        try:
-            self("inspect", "--type", "image", "--format", "{{.FromImageID}}", name, what="inspect")
-        except ImageError:
-            return False
-        return True
+        return self.image_id(name) is not None
 
 
 @contextmanager
