@@ -158,14 +158,14 @@ def test_a_config_sync_rootsync_example_is_read_by_serve_config(tmp_path: Path) 
         path = tmp_path / "rootsyncs.yaml"
         path.write_text(yaml.safe_dump(doc))
         [spec] = rootsyncs.from_config(path)
-        assert (spec.repo, spec.revision) == (doc["spec"]["git"]["repo"], doc["spec"]["git"]["revision"]), (
-            block
-        )
+        git = doc["spec"]["git"]
+        expected = git.get("revision") if git.get("revision") not in (None, "", "HEAD") else git.get("branch")
+        assert (spec.repo, spec.revision) == (git["repo"], expected or "HEAD"), block
 
 
 def test_the_pruning_check_finds_a_field_the_crd_lacks() -> None:
-    spec = {"git": {"repo": "x", "branch": "main"}, "override": {"reconcileTimeout": "5m"}}
-    assert _pruned(spec, _schema()["properties"]["spec"], ".spec") == [".spec.git.branch"]
+    spec = {"git": {"repo": "x", "brnach": "main"}, "override": {"reconcileTimeout": "5m"}}
+    assert _pruned(spec, _schema()["properties"]["spec"], ".spec") == [".spec.git.brnach"]
 
 
 def test_every_fleet_example_loads(tmp_path: Path) -> None:
