@@ -222,10 +222,12 @@ def test_a_dependent_deployment_is_applied_only_once_its_dependency_is_current(
 ) -> None:
     cluster, repo, common, namespace = setup
     depends = {"config.kubernetes.io/depends-on": f"apps/namespaces/{namespace}/Deployment/a"}
+    a_body = deployment("a", namespace, replicas=2)
+    a_body["spec"]["minReadySeconds"] = 3  # Available no sooner than 3 s after its Pods are Ready
     repo.commit(
         {
             "ns.yaml": ns(namespace),
-            "a.yaml": deployment("a", namespace, replicas=2),
+            "a.yaml": a_body,
             "b.yaml": deployment("b", namespace, annotations=depends),
         }
     )
@@ -237,8 +239,9 @@ def test_a_dependent_deployment_is_applied_only_once_its_dependency_is_current(
     assert available["status"] == "True"
     # b was created no earlier than a became Available (the API server keeps whole seconds)
     assert _time(b["metadata"]["creationTimestamp"]) >= _time(available["lastTransitionTime"])
-    # and not at once: a's Pods had to be scheduled and become Ready first
-    assert _time(b["metadata"]["creationTimestamp"]) > _time(a["metadata"]["creationTimestamp"])
+    # and not at once: a's Pods had to become Ready, and stay so for minReadySeconds, first
+    held = _time(b["metadata"]["creationTimestamp"]) - _time(a["metadata"]["creationTimestamp"])
+    assert held.total_seconds() >= 3, held
 
 
 def test_a_dependent_of_a_crash_looping_deployment_is_skipped_in_time(
