@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup binaries lint test test-unit demo down clean
+.PHONY: setup binaries lint test test-unit demo down clean image image-push image-lock
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,21 @@ test-unit: setup
 
 test: lint binaries
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The daemon's OCI image, built without a container engine (buildah, mmdebstrap; as root): see
+# README's Image section. IMAGE names the registry, repository and tag to push to.
+IMAGE ?=
+TLS_VERIFY ?= true
+
+image: setup  # builds kustomize and helm into the binary cache when they are not there yet
+	$(BIN)/python hack/image.py build
+
+image-push: setup
+	@test -n "$(IMAGE)" || { echo "usage: make image-push IMAGE=registry/name:tag [TLS_VERIFY=false]"; exit 2; }
+	$(BIN)/python hack/image.py push "$(IMAGE)" --tls-verify=$(TLS_VERIFY)
+
+image-lock: setup
+	$(BIN)/python hack/image.py lock
 
 demo: binaries
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash hack/demo.sh

@@ -2,14 +2,18 @@
 next, and an error becomes a finding of a result one way (``AcmError.to_problem``).
 
 Where Config Sync has the same rule, the code and name are Config Sync's (``KNV1017 MissingRepo``);
-acm-lite's own errors use the ``ACM`` prefix. No I/O happens here.
+acm-lite's own errors use the ``ACM`` prefix. What to do about each code (its usual causes and the
+fix) is kept in one data file keyed by code, ``acm_lite/data/remediation.yaml``, read on first use by
+``remediation``; nothing else here does I/O.
 """
 
 from __future__ import annotations
 
+import functools
 import reprlib
 from dataclasses import dataclass
 from enum import Enum
+from importlib import resources
 from typing import Any, Protocol
 
 
@@ -69,6 +73,36 @@ def all_codes() -> list[Code]:
 def lookup(code_id: str) -> Code | None:
     """The code with this id, if registered."""
     return _REGISTRY.get(code_id)
+
+
+@dataclass(frozen=True)
+class Remediation:
+    """What to do about a code: the usual causes, and the fix."""
+
+    causes: str
+    fix: str
+
+
+@functools.cache
+def _remediations() -> dict[str, Remediation]:
+    import yaml  # only `acm-lite errors` and the docs need it; keeps importing this module cheap
+
+    text = resources.files("acm_lite").joinpath("data/remediation.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text) or {}
+    out: dict[str, Remediation] = {}
+    for code_id, entry in raw.items():
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("causes"), str)
+            and isinstance(entry.get("fix"), str)
+        ):
+            out[str(code_id)] = Remediation(" ".join(entry["causes"].split()), " ".join(entry["fix"].split()))
+    return out
+
+
+def remediation(code_id: str) -> Remediation | None:
+    """The usual causes of a code and what to do about it; None when none is written down."""
+    return _remediations().get(code_id)
 
 
 class _Located(Protocol):

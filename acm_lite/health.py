@@ -412,7 +412,11 @@ def _job(obj: Mapping[str, Any], conditions: list[_Condition], now: datetime) ->
             return _current("Job is suspended")
     if _str(obj, "status.startTime", "") == "":
         return _in_progress("JobNotStarted", "Job not started")
-    return _current(f"Job in progress. success:{succeeded}, active: {active}, failed: {failed}")
+    # kstatus calls a started Job Current; Flux's Job reader, followed here, waits for it to finish:
+    # otherwise waiting stops at a running Job and never sees it fail.
+    return _in_progress(
+        "JobInProgress", f"Job in progress. success:{succeeded}, active: {active}, failed: {failed}"
+    )
 
 
 def _service(obj: Mapping[str, Any], conditions: list[_Condition], now: datetime) -> Health:

@@ -36,13 +36,26 @@ def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
     return pipeline.SyncSpec(
         repo=git["repo"],
         name=item["metadata"]["name"],
-        revision=git.get("revision", "HEAD"),
+        revision=_revision(git),
         dir=git.get("dir", "."),
         source_format=spec.get("sourceFormat", "hierarchy"),
         cluster_name=spec.get("clusterName"),
         namespace=spec.get("namespace"),
         reconcile_timeout=_reconcile_timeout(item, spec),
     )
+
+
+def _revision(git: dict[str, Any]) -> str:
+    """What to check out, as Config Sync chooses it: ``revision`` unless it is empty or ``HEAD``,
+    then ``branch`` when one is given. Without either, the remote's default branch (``HEAD``);
+    Config Sync falls back to ``master`` there, for compatibility with its old git-sync."""
+    revision = git.get("revision")
+    if isinstance(revision, str) and revision not in ("", "HEAD"):
+        return revision
+    branch = git.get("branch")
+    if isinstance(branch, str) and branch:
+        return branch
+    return "HEAD"
 
 
 def _reconcile_timeout(item: dict[str, Any], spec: dict[str, Any]) -> float | None:

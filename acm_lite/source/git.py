@@ -59,6 +59,24 @@ def _classify(stderr: str, url: str) -> AcmError:
     )
 
 
+def _extract(archive: tarfile.TarFile, staging: Path) -> None:
+    """``extractall(filter="tar")``. CPython before 3.11.4 (Debian bookworm's 3.11.2, which the
+    container image runs) has no extraction filters: the "tar" filter's checks are made here, one
+    member at a time as the filter does (a link extracted earlier is followed)."""
+    if hasattr(tarfile, "tar_filter"):
+        archive.extractall(staging, filter="tar")
+        return
+    root = os.path.realpath(staging)
+    for member in archive:
+        name = member.name.lstrip("/")
+        if os.path.commonpath([root, os.path.realpath(os.path.join(root, name))]) != root:
+            raise tarfile.TarError(f"{member.name!r} would be extracted outside the checkout")
+        member.name = name
+        if member.isreg() or member.isdir():
+            member.mode &= 0o755  # no setuid, setgid, sticky, group or other write bits
+        archive.extract(member, root, set_attrs=not member.isdir())
+
+
 class GitSource:
     """One remote (URL or local path) with its mirror in ``cache``."""
 
@@ -152,7 +170,7 @@ class GitSource:
             data = self._git("--git-dir", str(self.mirror), "archive", "--format=tar", commit, binary=True)
             assert isinstance(data, bytes)
             with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-                archive.extractall(staging, filter="tar")  # links are kept; the reader vets them
+                _extract(archive, staging)  # links are kept; the reader vets them
         try:
             os.replace(staging, target)
         except OSError:  # another process exported it first

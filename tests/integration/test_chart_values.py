@@ -77,7 +77,8 @@ def test_the_image_reference_is_one_full_path(tmp_path: Path) -> None:
     assert image(registry="registry.example.com:5000", repository="platform/acm-lite", tag="1.2.3") == (
         "registry.example.com:5000/platform/acm-lite:1.2.3"
     )
-    assert image(registry="", repository="registry.example.com/platform/acm-lite") == (
+    # the whole path in one value, as a team pushed it
+    assert image(repository="registry.example.com/platform/acm-lite") == (
         f"registry.example.com/platform/acm-lite:{APP_VERSION}"
     )
     # a digest names exactly one image: the tag is then left out

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from acm_lite import __version__
+from acm_lite import __version__, errors
 from acm_lite.cli.main import build_parser, main
 
 COMMANDS = [
@@ -63,6 +63,9 @@ def test_errors_lists_and_explains_codes(capsys: pytest.CaptureFixture[str]) -> 
             "name": "ToolchainMissing",
             "category": "permanent",
             "summary": "A tool needed to build the local control-plane binaries (go) is not installed.",
+            "blocking": True,
+            "causes": errors.remediation("ACM9001").causes,  # type: ignore[union-attr]
+            "fix": errors.remediation("ACM9001").fix,  # type: ignore[union-attr]
         }
     ]
     assert main(["errors", "KNV0000"]) == 1

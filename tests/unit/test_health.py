@@ -362,8 +362,8 @@ CASES: list[tuple[str, Any, Status, str, str]] = [
     (
         "job-running",
         job(startTime="2026-01-01T00:00:00Z", active=2, succeeded=1),
-        Status.CURRENT,
-        "",
+        Status.IN_PROGRESS,
+        "JobInProgress",
         "Job in progress. success:1, active: 2, failed: 0",
     ),
     (

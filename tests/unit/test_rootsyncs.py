@@ -142,3 +142,20 @@ def test_reconcile_timeout_round_trips_through_the_spec_acm_lite_writes() -> Non
     assert spec is not None
     again = rootsyncs.spec_of({**item, "spec": spec.to_spec()})
     assert again is not None and again.reconcile_timeout == 120.0
+
+
+@pytest.mark.parametrize(
+    ("git", "checked_out"),
+    [
+        ({}, "HEAD"),
+        ({"branch": "release"}, "release"),
+        ({"revision": "HEAD", "branch": "release"}, "release"),
+        ({"revision": "", "branch": "release"}, "release"),
+        ({"revision": "v1.2.0", "branch": "release"}, "v1.2.0"),
+        ({"revision": "main"}, "main"),
+    ],
+)
+def test_branch_is_read_as_config_sync_reads_it(git: dict[str, str], checked_out: str) -> None:
+    item = {"metadata": {"name": "a"}, "spec": {"git": {"repo": "https://git.example/r.git", **git}}}
+    spec = rootsyncs.spec_of(item)
+    assert spec is not None and spec.revision == checked_out
