@@ -8,7 +8,6 @@ from typing import Any
 
 from acm_lite.cli import Subcommands, output
 from acm_lite.cli.exitcodes import ExitStatus
-from acm_lite.policy import verify
 
 
 def register(sub: Subcommands) -> None:
@@ -42,6 +41,8 @@ def _text(data: dict[str, Any]) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from acm_lite.policy import verify
+
     results = [r for suite, root in verify.find_suites(args.paths) for r in verify.run_suite(suite, root)]
     passed = sum(1 for r in results if r.passed)
     data = {"cases": [r.to_dict() for r in results], "passed": passed, "failed": len(results) - passed}

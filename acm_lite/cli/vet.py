@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from acm_lite import declare, errors
+from acm_lite import errors
 from acm_lite.cli import Subcommands, output, percluster
 from acm_lite.cli.clusterargs import UsageError
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.errors import Problem
-from acm_lite.fleet import registry
-from acm_lite.parse import reader
+
+if TYPE_CHECKING:  # the reader and validators load only when the command runs (fast --help)
+    from acm_lite.parse import reader
 
 
 def register(sub: Subcommands) -> None:
@@ -39,6 +40,9 @@ def unknown_clusters(args: argparse.Namespace, source: reader.ReadResult | None)
     for: the fleet file with --fleet, else the repository (its Cluster objects and
     cluster-name-selector annotations). Vetting such a name silently checks a cluster that does
     not exist, usually a typo."""
+    from acm_lite import declare
+    from acm_lite.fleet import registry
+
     named = named_clusters(args)
     if not named:
         return [], ""
