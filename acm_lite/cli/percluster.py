@@ -33,6 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the repository directory (default: the current directory; none with --source-type helm|oci)",
     )
     parser.add_argument(
+        "--path",
+        dest="path_flag",
+        type=Path,
+        metavar="DIR",
+        help="the repository directory, nomos's spelling of PATH",
+    )
+    parser.add_argument(
+        "--no-api-server-check",
+        action="store_true",
+        help="accepted as nomos accepts it; acm-lite never asks an API server here (the built-in "
+        "kinds' schemas ship with it), so there is nothing to turn off",
+    )
+    parser.add_argument(
         "--source-format",
         choices=api.SOURCE_FORMATS,
         default=api.HIERARCHY,
@@ -53,7 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def prepare(args: argparse.Namespace, usage_error: type[Exception]) -> None:
     """Settle what the command reads: ``args.artifact``, the Helm chart or OCI image the source
     flags name (read as the spec says: a chart is unstructured), else the directory ``args.path``
-    (the current one when none is given)."""
+    (the current one when none is given); ``--path`` is nomos's spelling of the directory."""
+    if getattr(args, "path_flag", None) is not None:
+        if args.path is not None and args.path != args.path_flag:
+            raise usage_error(f"two directories: {args.path} and --path {args.path_flag}; give one")
+        args.path = args.path_flag
     args.artifact = sourceargs.offline_spec(args, usage_error)
     if args.artifact is not None:
         args.source_format = args.artifact.source_format

@@ -25,7 +25,9 @@ def register(sub: Subcommands) -> None:
         "under each PATH, as `gator verify` does. Exit 1 on any "
         "failure.",
     )
-    run.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    run.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="a Suite file, or a directory searched for them"
+    )
     run.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     run.set_defaults(handler=_verify)
 

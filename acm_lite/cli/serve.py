@@ -88,12 +88,24 @@ def register(sub: Subcommands) -> None:
     parser.add_argument(
         "--leader-elect", action="store_true", help="hold a Lease so that only one replica writes"
     )
-    parser.add_argument("--lease-namespace", default=api.SYSTEM_NAMESPACE)
-    parser.add_argument("--lease-name", default="acm-lite")
+    parser.add_argument(
+        "--lease-namespace",
+        default=api.SYSTEM_NAMESPACE,
+        metavar="NS",
+        help=f"namespace of the leader Lease (default {api.SYSTEM_NAMESPACE})",
+    )
+    parser.add_argument(
+        "--lease-name", default="acm-lite", metavar="NAME", help="name of the leader Lease (default acm-lite)"
+    )
     parser.add_argument(
         "--identity", default=f"{socket.gethostname()}-{os.getpid()}", help="this replica's name in the Lease"
     )
-    parser.add_argument("--log-format", choices=("json", "text"), default="json")
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        default="json",
+        help="one JSON object per log line, or text for people (default json)",
+    )
     parser.add_argument(
         "--webhook-secret-file",
         type=Path,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from acm_lite import errors
@@ -26,6 +27,16 @@ def register(sub: Subcommands) -> None:
     )
     percluster.add_arguments(parser)
     percluster.format_choice(parser)
+    parser.add_argument(
+        "--keep-output",
+        nargs="?",
+        const=Path("compiled"),
+        type=Path,
+        metavar="DIR",
+        help="also write each cluster's resolved objects to DIR (default: compiled) as hydrate "
+        "does, for the clusters without blocking errors (nomos vet --keep-output; its --output DIR "
+        "is --keep-output=DIR here, -o/--output being the format)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -78,6 +89,12 @@ def handle(args: argparse.Namespace) -> int:
         for result in results:
             result.problems.append(_unknown(unknown, where))
     blocking = any(r.blocking for r in results)
+    if args.keep_output is not None:
+        from acm_lite.cli import hydrate
+
+        for result in results:
+            if not result.blocking:
+                hydrate.write(args.keep_output, percluster.cluster_name(result), result.objects, flat=False)
     clusters = [percluster.cluster_name(r) for r in results]
     data = {"clusters": clusters, "errors": percluster.problems_json(results)}
 
