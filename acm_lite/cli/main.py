@@ -10,8 +10,9 @@ import sys
 import textwrap
 from collections.abc import Iterator, Sequence
 from types import FrameType
+from typing import Any
 
-from acm_lite import __version__
+import acm_lite
 from acm_lite.cli import (
     completion,
     dev,
@@ -70,6 +71,17 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return "\n".join(out)
 
 
+class _Version(argparse.Action):
+    """argparse's version action, reading the version only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kwargs: object) -> None:
+        print(f"acm-lite {acm_lite.__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree. Building it imports no engine, client or reader: each command
     imports what it runs when it runs, so ``--help`` and shell completion stay fast."""
@@ -79,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
         epilog=examples.epilog(""),
     )
-    parser.add_argument("--version", action="version", version=f"acm-lite {__version__}")
+    parser.add_argument("--version", action=_Version, help="show acm-lite's version and exit")
     parser.add_argument("--debug", action="store_true", help=_GLOBAL_HELP["debug"])
     parser.add_argument("-o", "--output", choices=output.FORMATS, default="text", help=_GLOBAL_HELP["output"])
     parser.add_argument("--kubeconfig", metavar="FILE", help=_GLOBAL_HELP["kubeconfig"])
