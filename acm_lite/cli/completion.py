@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,11 @@ def _load(path: str | os.PathLike[str] | None) -> Any:
     if not path:
         return None
     try:
-        with open(path, "rb") as f:
+        # a regular file only: a FIFO or a device named here would hang the shell or never end
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
             data = f.read(MAX_READ + 1)
         if len(data) > MAX_READ:
             return None

@@ -4,6 +4,7 @@ the real acm-lite."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -136,11 +137,17 @@ def test_fish_completes_commands_and_flags(tmp_path: Path, capsys: pytest.Captur
 def test_hostile_kubeconfig_offers_nothing_or_the_valid_names(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "kubeconfig"
     path.write_bytes(content)
-    import argparse
-
     found = completion.contexts("", argparse.Namespace(kubeconfig=str(path)))
     assert found == (["ok"] if b"name: ok" in content else [])
     fleet = tmp_path / "fleet.yaml"
     fleet.write_bytes(content)
     assert completion.fleet_clusters("", argparse.Namespace(fleet=fleet)) == []
     assert completion.contexts("", argparse.Namespace(kubeconfig=str(tmp_path / "missing"))) == []
+
+
+def test_a_fifo_or_directory_offers_nothing_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # nobody writes: reading it would block the shell forever
+    assert completion.contexts("", argparse.Namespace(kubeconfig=str(fifo))) == []
+    assert completion.fleet_clusters("", argparse.Namespace(fleet=fifo)) == []
+    assert completion.contexts("", argparse.Namespace(kubeconfig=str(tmp_path))) == []
