@@ -96,9 +96,12 @@ def fleet_clusters(prefix: str, parsed_args: argparse.Namespace, **_kwargs: Any)
 
 
 def attach(parser: argparse.ArgumentParser) -> None:
-    """Give ``parser``'s --context and --cluster/--clusters flags their completers."""
+    """Give ``parser``'s --context flag its completer, and its --cluster/--clusters flags the
+    fleet's names where the command takes a fleet file (``dev env --cluster`` names a local
+    cluster, not a fleet member)."""
+    fleet = any("--fleet" in a.option_strings for a in parser._actions)
     for action in parser._actions:
         if "--context" in action.option_strings:
             action.completer = contexts  # type: ignore[attr-defined]
-        elif action.dest in ("cluster", "clusters") and action.option_strings:
+        elif fleet and action.dest in ("cluster", "clusters") and action.option_strings:
             action.completer = fleet_clusters  # type: ignore[attr-defined]

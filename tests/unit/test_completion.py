@@ -50,7 +50,7 @@ def test_script_is_valid_for_its_shell(
     assert subprocess.run([shell, "-n", str(broken)], capture_output=True, timeout=60).returncode != 0
 
 
-def _offer(script: Path, line: str, tmp_path: Path) -> list[str]:
+def _offer(script: Path, line: str, tmp_path: Path, extra: dict[str, str] | None = None) -> list[str]:
     """What bash offers for ``line`` (the cursor at its end), through the script's function."""
     words = line.split(" ")
     program = (
@@ -61,7 +61,12 @@ def _offer(script: Path, line: str, tmp_path: Path) -> list[str]:
         'printf "%s\\n" "${COMPREPLY[@]}"\n'
     )
     done = subprocess.run(
-        ["bash", "-c", program], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=_env()
+        ["bash", "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=_env() | (extra or {}),
     )
     assert done.returncode == 0, done.stderr
     return [w.strip() for w in done.stdout.splitlines() if w.strip()]
@@ -98,6 +103,11 @@ def test_bash_completes_fleet_clusters_and_contexts(bash: Path, tmp_path: Path) 
         "baremetal-edge",
     ]
     assert _offer(bash, f"acm-lite sync --fleet {fleet} --cluster a", tmp_path) == ["aks-staging"]
+    env = {"ACM_LITE_FLEET": str(fleet)}
+    assert _offer(bash, "acm-lite fleet status --cluster b", tmp_path, env) == ["baremetal-edge"]
+    assert (
+        _offer(bash, "acm-lite dev env --cluster b", tmp_path, env) == []
+    )  # local clusters, not the fleet's
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump({"contexts": [{"name": n} for n in ("prod-eu", "prod-us", "dev")]}))
     line = f"acm-lite status --kubeconfig {kubeconfig} --context prod"
