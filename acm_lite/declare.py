@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from acm_lite import api
 from acm_lite.errors import Problem
 from acm_lite.kinds import CLUSTER, POLICY_GROUPS, SOURCE_ONLY, Scoper
 from acm_lite.metadata import NAMESPACE_SELECTOR_ANNOTATION, cluster_name_selector
@@ -45,9 +46,9 @@ from acm_lite.validate import (
 )
 from acm_lite.validate.schema import SchemaChecker
 
-HIERARCHY = "hierarchy"
-UNSTRUCTURED = "unstructured"
-SOURCE_FORMATS = (HIERARCHY, UNSTRUCTURED)
+HIERARCHY = api.HIERARCHY
+UNSTRUCTURED = api.UNSTRUCTURED
+SOURCE_FORMATS = api.SOURCE_FORMATS
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,20 @@ DEFAULT_SYNC = "root-sync"
 # older acm-lite (or one installed by hand) from its own without comparing what the API server
 # defaulted into the live one.
 CRD_HASH_ANNOTATION = f"{GROUP}/crd-hash"
+# The vocabulary of a sync's spec (RootSync's sourceFormat, sourceType and the auth modes of
+# spec.helm and spec.oci), here on the floor so that the command line can offer them as choices
+# without importing the readers and fetchers that act on them.
+HIERARCHY = "hierarchy"
+UNSTRUCTURED = "unstructured"
+SOURCE_FORMATS = (HIERARCHY, UNSTRUCTURED)
+GIT, HELM, OCI = "git", "helm", "oci"
+SOURCE_TYPES = (GIT, HELM, OCI)
+AUTH_NONE, AUTH_TOKEN = "none", "token"
+CLOUD_AUTH = ("gcenode", "gcpserviceaccount", "k8sserviceaccount")  # identities of a cloud
+HELM_AUTH = (AUTH_NONE, AUTH_TOKEN, *CLOUD_AUTH)
+OCI_AUTH = (AUTH_NONE, *CLOUD_AUTH)
+DEFAULT_VALUES_KEY = "values.yaml"  # a valuesFileRef without a dataKey, as in Config Sync
+DEFAULT_RECONCILE_TIMEOUT = 300.0  # Config Sync's default reconcileTimeout, 5m
 
 
 @functools.cache

@@ -8,12 +8,14 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from acm_lite import api, declare
+from acm_lite import api
 from acm_lite.cli import output, percluster, sourceargs
-from acm_lite.cluster.client import Cluster
-from acm_lite.reconcile.pipeline import SyncSpec
+
+if TYPE_CHECKING:  # the Kubernetes client and the pipeline load only when a command runs (fast --help)
+    from acm_lite.cluster.client import Cluster
+    from acm_lite.reconcile.pipeline import SyncSpec
 
 
 def add_connection(parser: argparse.ArgumentParser) -> None:
@@ -96,8 +98,8 @@ def add_sync_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default=".", help="sub-directory of the repository to sync")
     parser.add_argument(
         "--source-format",
-        choices=declare.SOURCE_FORMATS,
-        default=declare.HIERARCHY,
+        choices=api.SOURCE_FORMATS,
+        default=api.HIERARCHY,
         help="repository format (default: hierarchy)",
     )
     parser.add_argument(
@@ -138,11 +140,15 @@ def add_sync_source(parser: argparse.ArgumentParser) -> None:
 
 
 def connect(args: argparse.Namespace) -> Cluster:
+    from acm_lite.cluster.client import Cluster
+
     use_system_namespace(args)
     return Cluster.connect(args.kubeconfig, args.context)
 
 
 def spec(args: argparse.Namespace) -> SyncSpec:
+    from acm_lite.reconcile.pipeline import SyncSpec
+
     artifact = sourceargs.with_config_sync_fields(args, sourceargs.spec(args, UsageError))
     if artifact is not None:
         return artifact

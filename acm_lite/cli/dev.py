@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acm_lite.cli import Subcommands, output
 from acm_lite.cli.exitcodes import ExitStatus
-from acm_lite.devcluster import binaries, kwok, process, session
-from acm_lite.devcluster.controlplane import Environment
+from acm_lite.devcluster import binaries, kwok
 from acm_lite.errors import DEV_CLUSTER_UNKNOWN, AcmError
-from acm_lite.fleet import registry
+
+if TYPE_CHECKING:  # the control planes (and their certificates) load only when a command runs
+    from acm_lite.devcluster.controlplane import Environment
 
 
 def register(sub: Subcommands) -> None:
@@ -127,12 +128,16 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _names(args: argparse.Namespace) -> list[str]:
+    from acm_lite.fleet import registry
+
     if args.fleet:
         return [c.name for c in registry.load(args.fleet).clusters]
     return [f"dev-{i}" for i in range(1, args.clusters + 1)]
 
 
 def _rows(env: Environment) -> list[dict[str, Any]]:
+    from acm_lite.devcluster import process
+
     return [
         {
             "name": c.name,
@@ -166,6 +171,8 @@ def _text(rows: list[dict[str, Any]]) -> str:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from acm_lite.devcluster import session
+
     env = session.up(_names(args), output.progress, light=args.light, nodes=args.nodes)
     output.emit(_rows(env), args.output, _text)
     if args.output == "text":
@@ -174,6 +181,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _env(args: argparse.Namespace) -> int:
+    from acm_lite.devcluster import session
+
     env = session.current()
     path = env.merged_kubeconfig  # every cluster as a context; the first is current
     if args.cluster:
@@ -193,11 +202,15 @@ def _env(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from acm_lite.devcluster import session
+
     output.emit(_rows(session.current()), args.output, _text)
     return ExitStatus.SUCCESS
 
 
 def _down(_args: argparse.Namespace) -> int:
+    from acm_lite.devcluster import session
+
     env = session.down()
     if env is None:
         output.progress("no local clusters were running")

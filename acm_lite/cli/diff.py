@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acm_lite.cli import Subcommands, clusterargs, output, percluster, report
 from acm_lite.cli.exitcodes import ExitStatus
-from acm_lite.fleet import fanout, registry
-from acm_lite.plan import render_diff
-from acm_lite.plan.changeset import Action
-from acm_lite.reconcile import pipeline
-from acm_lite.reconcile.pipeline import SyncResult
 
-CHANGING = (Action.CREATE, Action.UPDATE, Action.PRUNE, Action.UNMANAGE)
+if TYPE_CHECKING:  # the pipeline and the Kubernetes client load only when a command runs (fast --help)
+    from acm_lite.reconcile import pipeline
+    from acm_lite.reconcile.pipeline import SyncResult
 
 
 def register(sub: Subcommands) -> None:
@@ -31,8 +28,11 @@ def register(sub: Subcommands) -> None:
 
 
 def _data(result: SyncResult) -> dict[str, Any]:
+    from acm_lite.plan import render_diff
+    from acm_lite.plan.changeset import Action
+
     assert result.changeset is not None
-    changes = result.changeset.of(*CHANGING)
+    changes = result.changeset.of(Action.CREATE, Action.UPDATE, Action.PRUNE, Action.UNMANAGE)
     return {
         "commit": result.status.commit,
         "counts": result.changeset.counts(),
@@ -49,6 +49,8 @@ def _data(result: SyncResult) -> dict[str, Any]:
 
 
 def _fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
+    from acm_lite.fleet import fanout, registry
+
     fleet = registry.load(args.fleet)
     outcomes = fanout.sync_all(
         fleet.select(args.cluster),
@@ -78,6 +80,8 @@ def _fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from acm_lite.reconcile import pipeline
+
     clusterargs.use_system_namespace(args)
     options = pipeline.SyncOptions(
         plan_only=True,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from acm_lite import api
 from acm_lite.cli import Subcommands, clusterargs, output
 from acm_lite.cli.exitcodes import ExitStatus, for_problems
-from acm_lite.fleet import fanout, registry
-from acm_lite.source.auth import strip_userinfo
+
+if TYPE_CHECKING:  # the fleet file's reader and the Kubernetes client load only when a command runs
+    from acm_lite.fleet import fanout, registry
 
 
 def register(sub: Subcommands) -> None:
@@ -47,6 +49,8 @@ def register(sub: Subcommands) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from acm_lite.fleet import registry
+
     fleet = registry.load(args.fleet)
     rows = [
         {
@@ -58,7 +62,7 @@ def _list(args: argparse.Namespace) -> int:
             "sourceType": c.sync.source_type,
             "repo": _source(c.sync),
             "revision": _revision(c.sync),
-            "dir": c.sync.oci.dir if c.sync.source_type == registry.OCI and c.sync.oci else c.sync.dir,
+            "dir": c.sync.oci.dir if c.sync.source_type == api.OCI and c.sync.oci else c.sync.dir,
             "sourceFormat": c.sync.source_format,
         }
         for c in fleet.select(args.cluster)
@@ -85,22 +89,26 @@ def _list(args: argparse.Namespace) -> int:
 
 def _source(sync: registry.FleetSync) -> str | None:
     """The repository, chart or image a member syncs, without credentials."""
-    if sync.source_type == registry.HELM and sync.helm:
+    from acm_lite.source.auth import strip_userinfo
+
+    if sync.source_type == api.HELM and sync.helm:
         return sync.helm.display
-    if sync.source_type == registry.OCI and sync.oci:
+    if sync.source_type == api.OCI and sync.oci:
         return strip_userinfo(sync.oci.image)
     return sync.repo and strip_userinfo(sync.repo)
 
 
 def _revision(sync: registry.FleetSync) -> str:
-    if sync.source_type == registry.HELM and sync.helm:
+    if sync.source_type == api.HELM and sync.helm:
         return sync.helm.version or "(newest)"
-    if sync.source_type == registry.OCI:
+    if sync.source_type == api.OCI:
         return "(image)"
     return sync.revision
 
 
 def _status(args: argparse.Namespace) -> int:
+    from acm_lite.fleet import fanout, registry
+
     clusterargs.use_system_namespace(args)
     fleet = registry.load(args.fleet)
     states = fanout.states(fleet.select(args.cluster))

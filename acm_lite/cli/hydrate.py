@@ -9,6 +9,7 @@ import shutil
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -17,8 +18,9 @@ from acm_lite.cli import Subcommands, output, percluster
 from acm_lite.cli.clusterargs import UsageError
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.errors import AcmError
-from acm_lite.objects import Manifest
-from acm_lite.validate import cluster_names
+
+if TYPE_CHECKING:
+    from acm_lite.objects import Manifest
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -74,6 +76,8 @@ def _dump(objs: list[Manifest]) -> str:
 
 
 def _check_cluster(cluster: str) -> None:
+    from acm_lite.validate import cluster_names
+
     if not cluster_names.valid(cluster):
         raise AcmError(
             errors.INVALID_CLUSTER_NAME,

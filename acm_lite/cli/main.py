@@ -7,14 +7,18 @@ import os
 import select
 import signal
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterator, Sequence
 from types import FrameType
+from typing import Any
 
-from acm_lite import __version__
+import acm_lite
 from acm_lite.cli import (
+    completion,
     dev,
     diff,
     errorscmd,
+    examples,
     fleet,
     hydrate,
     output,
@@ -28,21 +32,110 @@ from acm_lite.cli.clusterargs import UsageError
 from acm_lite.cli.exitcodes import ExitStatus, for_error
 from acm_lite.errors import AcmError
 
-_GROUPS = (sync, diff, status, serve, vet, hydrate, policy, fleet, dev, errorscmd)
+_GROUPS = (sync, diff, status, serve, vet, hydrate, policy, fleet, dev, errorscmd, completion)
+
+# Flags every command understands the same way, given before the command or after it (the one
+# after wins): the output format, tracebacks, and which cluster (where a command talks to one).
+_GLOBAL_HELP = {
+    "output": "output format: text, json or yaml (default: text); before or after the command",
+    "debug": "show tracebacks of internal errors",
+    "kubeconfig": "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
+    "context": "kubeconfig context to use (default: the current one)",
+}
+_GLOBAL_FLAGS = {"-o": "output", "--output": "output", "--kubeconfig": "kubeconfig", "--context": "context"}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's raw description formatter, except that prose is wrapped to the terminal: a
+    line starting with a space (an example, a table) is kept as written, other lines are joined
+    into paragraphs and filled."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out: list[str] = []
+        prose: list[str] = []
+
+        def flush() -> None:
+            if prose:
+                out.append(
+                    textwrap.fill(" ".join(prose), width, initial_indent=indent, subsequent_indent=indent)
+                )
+                prose.clear()
+
+        for line in text.splitlines():
+            if line.startswith(" ") or not line.strip():
+                flush()
+                out.append(indent + line if line.strip() else "")
+            else:
+                prose.append(line.strip())
+        flush()
+        return "\n".join(out)
+
+
+class _Version(argparse.Action):
+    """argparse's version action, reading the version only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kwargs: object) -> None:
+        print(f"acm-lite {acm_lite.__version__}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree. Building it imports no engine, client or reader: each command
+    imports what it runs when it runs, so ``--help`` and shell completion stay fast."""
     parser = argparse.ArgumentParser(
         prog="acm-lite",
         description="Sync Kubernetes clusters from Git, the Config Sync way, on any cluster.",
+        formatter_class=HelpFormatter,
+        epilog=examples.epilog(""),
     )
-    parser.add_argument("--version", action="version", version=f"acm-lite {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--version", action=_Version, help="show acm-lite's version and exit")
+    parser.add_argument("--debug", action="store_true", help=_GLOBAL_HELP["debug"])
+    parser.add_argument("-o", "--output", choices=output.FORMATS, default="text", help=_GLOBAL_HELP["output"])
+    parser.add_argument("--kubeconfig", metavar="FILE", help=_GLOBAL_HELP["kubeconfig"])
+    parser.add_argument("--context", metavar="NAME", help=_GLOBAL_HELP["context"])
+    completion.attach(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for group in _GROUPS:
         group.register(sub)
+    for words, command, leaf in commands(parser):
+        _finish(command, " ".join(words), leaf)
     return parser
+
+
+def commands(parser: argparse.ArgumentParser) -> Iterator[tuple[list[str], argparse.ArgumentParser, bool]]:
+    """Every command and command group below ``parser``: its words, its parser, and whether it
+    is a leaf (a command that runs, not a group of verbs)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                verbs = any(isinstance(a, argparse._SubParsersAction) for a in child._actions)
+                yield child.prog.split()[1:], child, not verbs
+                yield from commands(child)
+
+
+def _finish(parser: argparse.ArgumentParser, words: str, leaf: bool) -> None:
+    """What every command's parser shares: the examples, and the global flags after the command.
+    A global flag a command registers defaults to the value given before the command (SUPPRESS:
+    argparse copies a subcommand's defaults over what was parsed before it); --debug is added to
+    every command."""
+    parser.formatter_class = HelpFormatter
+    parser.epilog = examples.epilog(words)
+    if not leaf:
+        return
+    for action in parser._actions:
+        dest = next((_GLOBAL_FLAGS[o] for o in action.option_strings if o in _GLOBAL_FLAGS), None)
+        if dest is not None and action.dest == dest:
+            action.default = argparse.SUPPRESS
+            action.help = action.help or _GLOBAL_HELP[dest]
+    if not any("--debug" in a.option_strings for a in parser._actions):
+        parser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=_GLOBAL_HELP["debug"]
+        )
+    completion.attach(parser)
 
 
 def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
@@ -52,6 +145,7 @@ def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; never raises, returns the exit code."""
     parser = build_parser()
+    completion.autocomplete(parser)  # exits here when the shell asks for completions
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse exits 0 for --help/--version, 2 for usage errors

@@ -5,21 +5,23 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from acm_lite import api, declare, errors, paths, policy, render
-from acm_lite.cli import output, report, sourceargs
-from acm_lite.errors import AcmError, Problem
-from acm_lite.fleet import registry
-from acm_lite.parse import reader
-from acm_lite.parse.clusters import ClusterTarget
-from acm_lite.policy import library
-from acm_lite.reconcile import pipeline
-from acm_lite.reconcile.pipeline import SyncOptions
-from acm_lite.source.snapshot import Snapshot
-from acm_lite.validate import cluster_names
+from acm_lite import api
+from acm_lite.cli import output, sourceargs
+
+if TYPE_CHECKING:  # the readers, validators and engines load only when a command runs (fast --help)
+    from acm_lite import declare, render
+    from acm_lite.errors import Problem
+    from acm_lite.parse import reader
+    from acm_lite.parse.clusters import ClusterTarget
+    from acm_lite.policy import library
+    from acm_lite.source.snapshot import Snapshot
 
 DEFAULT_CLUSTER = "defaultcluster"
+# render.Options' defaults, as the flags' defaults (tests/unit/test_cli_habits.py keeps them equal)
+RENDER_TIMEOUT_SECONDS = 300.0
+RENDER_MAX_OUTPUT_MIB = 64
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,9 +33,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the repository directory (default: the current directory; none with --source-type helm|oci)",
     )
     parser.add_argument(
+        "--path",
+        dest="path_flag",
+        type=Path,
+        metavar="DIR",
+        help="the repository directory, nomos's spelling of PATH",
+    )
+    parser.add_argument(
+        "--no-api-server-check",
+        action="store_true",
+        help="accepted as nomos accepts it; acm-lite never asks an API server here (the built-in "
+        "kinds' schemas ship with it), so there is nothing to turn off",
+    )
+    parser.add_argument(
         "--source-format",
-        choices=declare.SOURCE_FORMATS,
-        default=declare.HIERARCHY,
+        choices=api.SOURCE_FORMATS,
+        default=api.HIERARCHY,
         help="repository format (default: hierarchy)",
     )
     which = parser.add_mutually_exclusive_group()
@@ -51,12 +66,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def prepare(args: argparse.Namespace, usage_error: type[Exception]) -> None:
     """Settle what the command reads: ``args.artifact``, the Helm chart or OCI image the source
     flags name (read as the spec says: a chart is unstructured), else the directory ``args.path``
-    (the current one when none is given). The reserved namespaces include the system namespace
-    ``$ACM_LITE_SYSTEM_NAMESPACE`` names: a value that cannot name one is a usage error."""
+    (the current one when none is given); ``--path`` is nomos's spelling of the directory. The
+    reserved namespaces include the system namespace ``$ACM_LITE_SYSTEM_NAMESPACE`` names: a value
+    that cannot name one is a usage error."""
     try:
         api.set_system_namespace(None)
     except ValueError as e:
         raise usage_error(str(e)) from e
+    if getattr(args, "path_flag", None) is not None:
+        if args.path is not None and args.path != args.path_flag:
+            raise usage_error(f"two directories: {args.path} and --path {args.path_flag}; give one")
+        args.path = args.path_flag
     args.artifact = sourceargs.offline_spec(args, usage_error)
     if args.artifact is not None:
         args.source_format = args.artifact.source_format
@@ -91,16 +111,16 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--render-timeout",
         type=positive(float),
-        default=render.Options.timeout_seconds,
+        default=RENDER_TIMEOUT_SECONDS,
         metavar="SECONDS",
-        help=f"stop a render after this long (default {render.Options.timeout_seconds:g})",
+        help=f"stop a render after this long (default {RENDER_TIMEOUT_SECONDS:g})",
     )
     group.add_argument(
         "--render-max-output",
         type=positive(int),
-        default=render.Options.max_output_bytes // _MIB,
+        default=RENDER_MAX_OUTPUT_MIB,
         metavar="MIB",
-        help=f"stop a render that prints more than this (default {render.Options.max_output_bytes // _MIB})",
+        help=f"stop a render that prints more than this (default {RENDER_MAX_OUTPUT_MIB})",
     )
 
 
@@ -126,6 +146,8 @@ def positive(kind: type[int] | type[float], what: str = "a positive number") -> 
 def render_options(args: argparse.Namespace, *, cache: bool = False) -> render.Options:
     """The render flags as the render stage's options; ``cache``: keep rendered commits on disk
     too (under acm-lite's cache directory), so a later process renders nothing it rendered."""
+    from acm_lite import paths, render
+
     return render.Options(
         allow_network=args.render_network,
         allow_exec=args.render_exec,
@@ -155,12 +177,20 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def policy_sources(args: argparse.Namespace) -> library.PolicySources:
+    from acm_lite.policy import library
+
     return library.PolicySources(tuple(args.policy_bundle), tuple(args.policies))
 
 
 def targets(source: reader.ReadResult, args: argparse.Namespace) -> list[ClusterTarget]:
     """Which clusters to render: as named, the fleet's, or (like nomos) every declared cluster
     plus ``defaultcluster``."""
+    from acm_lite import declare, errors
+    from acm_lite.errors import AcmError
+    from acm_lite.fleet import registry
+    from acm_lite.parse.clusters import ClusterTarget
+    from acm_lite.validate import cluster_names
+
     wanted = (
         [args.cluster]
         if args.cluster
@@ -188,6 +218,11 @@ def load(args: argparse.Namespace) -> reader.ReadResult:
     (each named by the file it came from), else read as they are; a render that failed is
     returned as it is (a ``render.Rendered``, its problems only). A Helm chart or OCI image
     (``args.artifact``) is fetched first, as ``sync`` fetches it, into acm-lite's cache."""
+    from acm_lite import declare, errors, render
+    from acm_lite.errors import AcmError
+    from acm_lite.reconcile import pipeline
+    from acm_lite.reconcile.pipeline import SyncOptions
+
     artifact = getattr(args, "artifact", None)
     if artifact is not None:
         return _load_snapshot(pipeline.fetch_source(artifact, SyncOptions(), lambda _m: None), args)
@@ -204,6 +239,8 @@ def load(args: argparse.Namespace) -> reader.ReadResult:
 
 
 def _load_snapshot(snapshot: Snapshot, args: argparse.Namespace) -> reader.ReadResult:
+    from acm_lite import declare, render
+
     rendered = render.render_snapshot(snapshot, render_options(args), source_format=args.source_format)
     if rendered is not None:
         return rendered if any(p.blocking for p in rendered.problems) else declare.from_render(rendered)
@@ -213,6 +250,9 @@ def _load_snapshot(snapshot: Snapshot, args: argparse.Namespace) -> reader.ReadR
 def declare_all(args: argparse.Namespace, source: reader.ReadResult | None = None) -> list[declare.Declared]:
     """Each target cluster's declared set, with policy violations among its problems; ``source``:
     the repository as ``load`` read it already."""
+    from acm_lite import declare, policy, render
+    from acm_lite.policy import library
+
     source = source or load(args)
     if isinstance(source, render.Rendered):  # nothing to declare: the render's problems only
         return [declare.Declared(t.name, problems=list(source.problems)) for t in targets(source, args)]
@@ -245,6 +285,8 @@ def problems_json(results: list[declare.Declared]) -> list[dict[str, Any]]:
 
 
 def problems_text(results: list[declare.Declared]) -> str:
+    from acm_lite.cli import report
+
     merged = merged_problems(results)
     all_clusters = [cluster_name(r) for r in results]
     notes = [

@@ -8,7 +8,6 @@ from typing import Any
 
 from acm_lite.cli import Subcommands, output
 from acm_lite.cli.exitcodes import ExitStatus
-from acm_lite.policy import verify
 
 
 def register(sub: Subcommands) -> None:
@@ -26,7 +25,9 @@ def register(sub: Subcommands) -> None:
         "under each PATH, as `gator verify` does. Exit 1 on any "
         "failure.",
     )
-    run.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    run.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="a Suite file, or a directory searched for them"
+    )
     run.add_argument("-o", "--output", choices=output.FORMATS, default="text")
     run.set_defaults(handler=_verify)
 
@@ -42,6 +43,8 @@ def _text(data: dict[str, Any]) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from acm_lite.policy import verify
+
     results = [r for suite, root in verify.find_suites(args.paths) for r in verify.run_suite(suite, root)]
     passed = sum(1 for r in results if r.passed)
     data = {"cases": [r.to_dict() for r in results], "passed": passed, "failed": len(results) - passed}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from acm_lite import errors
-from acm_lite.errors import Problem
-from acm_lite.plan.changeset import Result
-from acm_lite.reconcile.pipeline import SyncResult
+
+if TYPE_CHECKING:
+    from acm_lite.errors import Problem
+    from acm_lite.plan.changeset import Result
+    from acm_lite.reconcile.pipeline import SyncResult
 
 
 def result_line(result: Result, dry_run: bool = False) -> str:

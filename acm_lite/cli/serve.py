@@ -10,19 +10,19 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from acm_lite import api, errors, logs
+from acm_lite import api, errors
 from acm_lite.cli import Subcommands, clusterargs, percluster
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.cli.sync import add_pass_timeout
-from acm_lite.cluster.client import Cluster
 from acm_lite.errors import AcmError
-from acm_lite.fleet import fanout, registry
-from acm_lite.reconcile import metrics as metrics_mod
-from acm_lite.reconcile import pipeline, rootsyncs
-from acm_lite.reconcile.daemon import Daemon, DaemonOptions
-from acm_lite.reconcile.httpserver import Server
-from acm_lite.reconcile.leader import LeaderElector
+
+if TYPE_CHECKING:  # the daemon and the Kubernetes client load only when it runs (fast --help)
+    from acm_lite.cluster.client import Cluster
+    from acm_lite.reconcile import pipeline
+    from acm_lite.reconcile.daemon import Daemon
+    from acm_lite.reconcile.httpserver import Server
 
 
 def register(sub: Subcommands) -> None:
@@ -65,7 +65,7 @@ def register(sub: Subcommands) -> None:
     parser.add_argument(
         "--reconcile-timeout",
         type=percluster.positive(float, "a positive number of seconds"),
-        default=pipeline.DEFAULT_RECONCILE_TIMEOUT,
+        default=api.DEFAULT_RECONCILE_TIMEOUT,
         metavar="SECONDS",
         help="an applied object not Current within this long is reported on the RootSync "
         "(KNV2009; default 300, as Config Sync's reconcileTimeout; a RootSync's "
@@ -93,11 +93,18 @@ def register(sub: Subcommands) -> None:
         metavar="NS",
         help="namespace of the leader Lease (default: the system namespace)",
     )
-    parser.add_argument("--lease-name", default="acm-lite")
+    parser.add_argument(
+        "--lease-name", default="acm-lite", metavar="NAME", help="name of the leader Lease (default acm-lite)"
+    )
     parser.add_argument(
         "--identity", default=f"{socket.gethostname()}-{os.getpid()}", help="this replica's name in the Lease"
     )
-    parser.add_argument("--log-format", choices=("json", "text"), default="json")
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        default="json",
+        help="one JSON object per log line, or text for people (default json)",
+    )
     parser.add_argument(
         "--webhook-secret-file",
         type=Path,
@@ -121,6 +128,9 @@ def register(sub: Subcommands) -> None:
 
 
 def _workers(args: argparse.Namespace) -> list[tuple[pipeline.SyncSpec, Callable[[], Cluster]]]:
+    from acm_lite.fleet import fanout, registry
+    from acm_lite.reconcile import rootsyncs
+
     if args.from_cluster:
         return []
     if args.config:
@@ -151,6 +161,8 @@ def _webhook_secret(args: argparse.Namespace) -> bytes | None:
 
 def _listen(args: argparse.Namespace, daemon: Daemon) -> Server:
     """The endpoints on --metrics-address; an address that cannot be used is a coded error."""
+    from acm_lite.reconcile import metrics as metrics_mod
+
     host, _, port = args.metrics_address.rpartition(":")
     if not port.isdigit() or int(port) > 65535:
         raise clusterargs.UsageError(f"--metrics-address {args.metrics_address!r} is not HOST:PORT or 'off'")
@@ -168,6 +180,12 @@ def _listen(args: argparse.Namespace, daemon: Daemon) -> Server:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from acm_lite import logs
+    from acm_lite.cluster.client import Cluster
+    from acm_lite.reconcile import pipeline, rootsyncs
+    from acm_lite.reconcile.daemon import Daemon, DaemonOptions
+    from acm_lite.reconcile.leader import LeaderElector
+
     if not (args.repo or args.fleet or args.from_cluster or args.config or args.source_type != "git"):
         raise clusterargs.UsageError("give --repo, --config, --fleet or --from-cluster")
     logs.configure(args.log_format)

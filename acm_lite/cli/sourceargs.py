@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from acm_lite import api, declare
-from acm_lite.reconcile import model
-from acm_lite.reconcile.pipeline import SyncSpec
-from acm_lite.source.helm import AUTH_NONE, DEFAULT_VALUES_KEY, HELM_AUTH, HelmSpec, ValuesFileRef
-from acm_lite.source.oci import OCI_AUTH, OciSpec
+from acm_lite import api
+from acm_lite.api import AUTH_NONE, DEFAULT_VALUES_KEY, HELM_AUTH, OCI_AUTH
+
+if TYPE_CHECKING:  # the fetchers load only when a command runs (fast --help)
+    from acm_lite.reconcile.pipeline import SyncSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--source-type",
-        choices=model.SOURCE_TYPES,
-        default=model.GIT,
+        choices=api.SOURCE_TYPES,
+        default=api.GIT,
         help="the kind of source (default: git)",
     )
     group.add_argument("--helm-repo", metavar="URL", help="Helm repository: https://... or oci://host/path")
@@ -67,8 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def spec(args: argparse.Namespace, usage_error: type[Exception], *, fleet: bool = False) -> SyncSpec | None:
     """The spec of a Helm or OCI source; None for Git (the flags above unused). With ``fleet``,
     the source for every member (``source_fields`` of it replace theirs)."""
-    kind = getattr(args, "source_type", model.GIT)
-    if kind == model.GIT:
+    from acm_lite.reconcile.pipeline import SyncSpec
+    from acm_lite.source.helm import HelmSpec
+    from acm_lite.source.oci import OciSpec
+
+    kind = getattr(args, "source_type", api.GIT)
+    if kind == api.GIT:
         return None
     if args.cluster and len(args.cluster) > 1 and not fleet:
         raise usage_error("--cluster may be given once without --fleet")
@@ -77,7 +81,7 @@ def spec(args: argparse.Namespace, usage_error: type[Exception], *, fleet: bool 
         "cluster_name": args.cluster[0] if args.cluster else None,
         "namespace": args.namespace,
     }
-    if kind == model.HELM:
+    if kind == api.HELM:
         if not (args.helm_repo and args.helm_chart):
             raise usage_error("--source-type helm needs --helm-repo and --helm-chart")
         chart = HelmSpec(
@@ -92,7 +96,7 @@ def spec(args: argparse.Namespace, usage_error: type[Exception], *, fleet: bool 
         )
         # a chart renders to plain manifests: read unstructured, as Config Sync does
         return SyncSpec(
-            repo=chart.display, source_format=declare.UNSTRUCTURED, source_type=kind, helm=chart, **common
+            repo=chart.display, source_format=api.UNSTRUCTURED, source_type=kind, helm=chart, **common
         )
     if not args.oci_image:
         raise usage_error("--source-type oci needs --oci-image")
@@ -134,8 +138,8 @@ def add_offline_arguments(parser: argparse.ArgumentParser) -> None:
 def offline_spec(args: argparse.Namespace, usage_error: type[Exception]) -> SyncSpec | None:
     """The Helm chart or OCI image ``vet`` and ``hydrate`` read instead of a directory; None for
     a directory (``args.path``, which a Helm or OCI source does not take)."""
-    kind = getattr(args, "source_type", model.GIT)
-    if kind == model.GIT:
+    kind = getattr(args, "source_type", api.GIT)
+    if kind == api.GIT:
         if args.dir != ".":
             raise usage_error("--dir is for --source-type oci; give the directory as the path")
         return None
@@ -185,6 +189,8 @@ def with_config_sync_fields(args: argparse.Namespace, spec: SyncSpec | None) -> 
     """``spec`` with the fields of ``add_config_sync_arguments`` set."""
     if spec is None:
         return None
+    from acm_lite.source.helm import ValuesFileRef
+
     if spec.helm is not None:
         refs = []
         for given in getattr(args, "helm_values_configmap", []):

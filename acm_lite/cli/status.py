@@ -8,7 +8,6 @@ from typing import Any
 from acm_lite import api
 from acm_lite.cli import Subcommands, clusterargs, output
 from acm_lite.cli.exitcodes import ExitStatus
-from acm_lite.status import resourcestore, store
 
 
 def register(sub: Subcommands) -> None:
@@ -52,6 +51,8 @@ def _entry(item: dict[str, Any]) -> dict[str, Any]:
 
 def _resources(cluster: Any, syncs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every managed object's recorded health, sync by sync."""
+    from acm_lite.status import resourcestore
+
     out = []
     for sync in syncs:
         for entry in resourcestore.entries(resourcestore.read(cluster, sync["name"])):
@@ -121,6 +122,8 @@ def _rendering(rendering: dict[str, Any]) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from acm_lite.status import store
+
     cluster = clusterargs.connect(args)
     items = store.list_syncs(cluster)
     if args.name:

@@ -7,18 +7,20 @@ import re
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acm_lite import errors
-from acm_lite.apply import waiting
 from acm_lite.cli import Subcommands, clusterargs, output, percluster, report
 from acm_lite.cli.exitcodes import ExitStatus, for_problems
 from acm_lite.errors import AcmError
-from acm_lite.fleet import fanout, registry
-from acm_lite.objects import ObjectId
-from acm_lite.plan.changeset import Outcome, Result
-from acm_lite.reconcile import pipeline
-from acm_lite.reconcile.pipeline import SyncResult
+
+if TYPE_CHECKING:  # the pipeline and the Kubernetes client load only when a command runs (fast --help)
+    from acm_lite.apply import waiting
+    from acm_lite.fleet import fanout
+    from acm_lite.objects import ObjectId
+    from acm_lite.plan.changeset import Result
+    from acm_lite.reconcile import pipeline
+    from acm_lite.reconcile.pipeline import SyncResult
 
 
 def register(sub: Subcommands) -> None:
@@ -102,6 +104,8 @@ def _health(waited: waiting.Waited, oid: ObjectId) -> dict[str, str]:
 
 
 def result_json(result: SyncResult) -> dict[str, Any]:
+    from acm_lite.plan.changeset import Outcome
+
     waited = result.waited
     objects = [r.to_dict() for r in result.results if r.outcome is not Outcome.UNCHANGED]
     if waited is not None:
@@ -193,6 +197,8 @@ def fleet_text(rows: list[dict[str, Any]]) -> str:
 
 
 def _sync_fleet(args: argparse.Namespace, options: pipeline.SyncOptions) -> int:
+    from acm_lite.fleet import fanout, registry
+
     fleet = registry.load(args.fleet)
     outcomes = fanout.sync_all(
         fleet.select(args.cluster),
@@ -228,6 +234,9 @@ def check_local_repo(repo: str) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from acm_lite.plan.changeset import Outcome
+    from acm_lite.reconcile import pipeline
+
     clusterargs.use_system_namespace(args)
     options = pipeline.SyncOptions(
         dry_run=args.dry_run,

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from acm_lite import declare, errors
+from acm_lite import errors
 from acm_lite.cli import Subcommands, output, percluster
 from acm_lite.cli.clusterargs import UsageError
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.errors import Problem
-from acm_lite.fleet import registry
-from acm_lite.parse import reader
+
+if TYPE_CHECKING:  # the reader and validators load only when the command runs (fast --help)
+    from acm_lite.parse import reader
 
 
 def register(sub: Subcommands) -> None:
@@ -25,6 +27,16 @@ def register(sub: Subcommands) -> None:
     )
     percluster.add_arguments(parser)
     percluster.format_choice(parser)
+    parser.add_argument(
+        "--keep-output",
+        nargs="?",
+        const=Path("compiled"),
+        type=Path,
+        metavar="DIR",
+        help="also write each cluster's resolved objects to DIR (default: compiled) as hydrate "
+        "does, for the clusters without blocking errors (nomos vet --keep-output; its --output DIR "
+        "is --keep-output=DIR here, -o/--output being the format)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -39,6 +51,9 @@ def unknown_clusters(args: argparse.Namespace, source: reader.ReadResult | None)
     for: the fleet file with --fleet, else the repository (its Cluster objects and
     cluster-name-selector annotations). Vetting such a name silently checks a cluster that does
     not exist, usually a typo."""
+    from acm_lite import declare
+    from acm_lite.fleet import registry
+
     named = named_clusters(args)
     if not named:
         return [], ""
@@ -74,6 +89,12 @@ def handle(args: argparse.Namespace) -> int:
         for result in results:
             result.problems.append(_unknown(unknown, where))
     blocking = any(r.blocking for r in results)
+    if args.keep_output is not None:
+        from acm_lite.cli import hydrate
+
+        for result in results:
+            if not result.blocking:
+                hydrate.write(args.keep_output, percluster.cluster_name(result), result.objects, flat=False)
     clusters = [percluster.cluster_name(r) for r in results]
     data = {"clusters": clusters, "errors": percluster.problems_json(results)}
 

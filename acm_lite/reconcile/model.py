@@ -26,10 +26,10 @@ from acm_lite.status.model import SyncStatus
 from acm_lite.status.resources import Entry
 
 Progress = Callable[[str], None]
-DEFAULT_RECONCILE_TIMEOUT = 300.0  # Config Sync's default reconcileTimeout, 5m
+DEFAULT_RECONCILE_TIMEOUT = api.DEFAULT_RECONCILE_TIMEOUT
 MAX_RECONCILE_TIMEOUT = 7 * 24 * 3600.0
-GIT, HELM, OCI = "git", "helm", "oci"
-SOURCE_TYPES = (GIT, HELM, OCI)
+GIT, HELM, OCI = api.GIT, api.HELM, api.OCI
+SOURCE_TYPES = api.SOURCE_TYPES
 
 
 @dataclass(frozen=True)

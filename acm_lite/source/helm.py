@@ -44,7 +44,7 @@ from urllib.parse import urljoin, urlsplit
 
 import yaml
 
-from acm_lite import bounded, errors
+from acm_lite import api, bounded, errors
 from acm_lite.errors import AcmError
 from acm_lite.source import archive, oci, semver
 from acm_lite.source.auth import strip_userinfo
@@ -65,10 +65,10 @@ _CHART_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
 Progress = Callable[[str], None]
 
 
-AUTH_NONE, AUTH_TOKEN = "none", "token"
-CLOUD_AUTH = ("gcenode", "gcpserviceaccount", "k8sserviceaccount")  # identities of a cloud
-HELM_AUTH = (AUTH_NONE, AUTH_TOKEN, *CLOUD_AUTH)
-DEFAULT_VALUES_KEY = "values.yaml"  # a valuesFileRef without a dataKey, as in Config Sync
+AUTH_NONE, AUTH_TOKEN = api.AUTH_NONE, api.AUTH_TOKEN
+CLOUD_AUTH = api.CLOUD_AUTH
+HELM_AUTH = api.HELM_AUTH
+DEFAULT_VALUES_KEY = api.DEFAULT_VALUES_KEY
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
-from acm_lite import errors
+from acm_lite import api, errors
 from acm_lite.errors import AcmError
 from acm_lite.source import archive
 from acm_lite.source.snapshot import Snapshot
@@ -128,7 +128,7 @@ class OciSpec:
             )
 
 
-OCI_AUTH = ("none", "gcenode", "gcpserviceaccount", "k8sserviceaccount")
+OCI_AUTH = api.OCI_AUTH
 
 
 def _loopback(host: str) -> bool:

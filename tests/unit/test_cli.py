@@ -26,6 +26,7 @@ COMMANDS = [
     ["fleet", "list"],
     ["fleet", "status"],
     ["errors"],
+    ["completion"],
 ]
 
 
