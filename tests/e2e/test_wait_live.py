@@ -117,10 +117,14 @@ def test_wait_exits_0_only_once_every_deployment_is_available(
     live_cluster: APIServer, tmp_path: Path, setup: tuple[Cluster, GitRepo, list[str], str]
 ) -> None:
     cluster, repo, common, namespace = setup
+    # Available no sooner than 3 s after the Pods are Ready, so the wait sees the rollout in
+    # progress however fast the controllers and kwok are
+    web = deployment("web", namespace, replicas=3)
+    web["spec"]["minReadySeconds"] = 3
     repo.commit(
         {
             "ns.yaml": ns(namespace),
-            "web.yaml": deployment("web", namespace, replicas=3),
+            "web.yaml": web,
             "api.yaml": deployment("api", namespace, replicas=2),
             "svc.yaml": service("web", namespace),
             "a.yaml": cm("a", namespace),
