@@ -92,7 +92,7 @@ class SyncStatus:
             stage=status.get("stage", ""),
             message=str(status.get("message") or ""),
             last_update=status.get("lastUpdate", ""),
-            rendering={k: v for k, v in (status.get("rendering") or {}).items() if k not in _PART_KEYS},
+            rendering={k: v for k, v in (status.get("rendering") or {}).items() if k not in _PART_KEYS[1:]},
             observed_generation=_integer(status.get("observedGeneration")),
             health=_counts(status.get("objectHealth")),
             conditions=[c for c in status.get("conditions") or [] if isinstance(c, dict)],
@@ -117,7 +117,7 @@ class SyncStatus:
 # ({code, errorMessage}, at most MAX_PART_ERRORS) and an errorSummary. Derived from ``errors`` and
 # ``stage`` when written, and dropped when read back.
 MAX_PART_ERRORS = 100
-_PART_KEYS = ("commit", "errors", "errorSummary")
+_PART_KEYS = ("commit", "errors", "errorSummary")  # rendering has a commit of its own
 _SOURCE_STAGES = ("setup", "source", "parse")  # Config Sync reports reading and validating as source
 
 
