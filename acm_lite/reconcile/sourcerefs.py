@@ -149,7 +149,7 @@ def git_auth(auth: str, secret_ref: str, cluster: Client | None, keys: Path) -> 
         raise invalid_sync(f"{about} does not exist")
     data = found.get("data")
     data = data if isinstance(data, dict) else {}
-    allow = os.environ.get(ALLOW_HTTP_ENV, "").strip().lower() in ("1", "true", "yes")
+    allow = GitAuth.from_env().allow_http  # ACM_LITE_GIT_ALLOW_HTTP, as for a token from the environment
     if auth == "token":
         return GitAuth(
             token=_secret_text(data, "token", about),
