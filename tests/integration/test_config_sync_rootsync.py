@@ -194,5 +194,5 @@ def test_a_wrong_token_in_the_secret_fails_the_fetch_and_is_never_shown(
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(timeout=60) == 0
     text = log.read_text()
-    assert 'ACM1103 SourceAuthFailed' in text and wrong not in text
+    assert "ACM1103 SourceAuthFailed" in text and wrong not in text
     assert get(cluster, "/api/v1/namespaces/default/configmaps/a") is None
