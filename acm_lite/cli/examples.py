@@ -29,8 +29,8 @@ EXAMPLES: dict[str, list[str]] = {
         "acm-lite serve --fleet sample-repo/fleet.yaml --repo ./sample-repo",
     ],
     "migrate": [
-        "acm-lite migrate root-sync.yaml > acm-lite-root-sync.yaml",
-        "acm-lite migrate --from-cluster --context gke-prod --out rootsyncs.yaml",
+        "acm-lite migrate root-sync.yaml --out rootsyncs.yaml",
+        "acm-lite migrate --from-cluster --context gke-prod",
     ],
     "vet": [
         "acm-lite vet sample-repo",

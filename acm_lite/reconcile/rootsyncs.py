@@ -25,6 +25,7 @@ log = logging.getLogger("acm_lite.serve")  # the name `acm-lite serve`'s records
 
 
 CONFIG_SYNC_GROUP = "configsync.gke.io"
+MIN_PERIOD = 1.0  # seconds between a sync's polls, at the least
 CONFIG_SYNC_VERSIONS = ("v1beta1", "v1alpha1")
 
 # What each field of a RootSync's spec becomes (Config Sync's fields, and acm-lite's own).
@@ -222,8 +223,11 @@ def _period(item: dict[str, Any], section: str, given: dict[str, Any]) -> float 
     if text is None:
         return None
     seconds = model.parse_duration(text)
-    if seconds is None:
-        raise invalid_sync(f"spec.{section}.period {errors.shown(text)} is not a duration such as 15s or 1m")
+    if seconds is None or seconds < MIN_PERIOD:
+        raise invalid_sync(
+            f"spec.{section}.period {errors.shown(text)} is not a duration such as 15s or 1m "
+            f"(at least {MIN_PERIOD:g}s: a poll is a fetch)"
+        )
     return seconds
 
 

@@ -162,6 +162,7 @@ def test_a_cloud_identity_is_refused_as_acm1107(spec: dict[str, Any], field: str
         {**GIT, "auth": "ssh", "secretRef": {}},
         {**GIT, "secretRef": {"name": "creds"}},
         {**GIT, "period": "soon"},
+        {**GIT, "period": "10ms"},
     ],
 )
 def test_auth_secret_ref_and_period_are_checked_as_config_sync_checks_them(git: dict[str, Any]) -> None:
