@@ -170,7 +170,7 @@ def test_a_refused_rootsync_of_the_cluster_is_not_synced_and_the_others_are(
     credentials["spec"]["git"].update({"auth": "token", "secretRef": {"name": "creds"}, "period": "1m"})
     monkeypatch.setattr(store, "list_syncs", lambda _cluster: [refused, credentials])
     daemon = _Daemon()
-    rootsyncs.RootSyncs(daemon, object)  # type: ignore[arg-type,return-value]
+    rootsyncs.RootSyncs(daemon, object)  # type: ignore[arg-type]
     assert sorted(daemon.running) == ["t"]
     spec = daemon.running["t"][0]
     assert (spec.git_auth, spec.git_secret_ref, spec.period) == ("token", "creds", 60.0)
