@@ -491,6 +491,20 @@ SOURCE_AUTH_UNSUPPORTED = register(
     "The Helm or OCI source asks for a cloud identity (gcenode, gcpserviceaccount, k8sserviceaccount) "
     "acm-lite does not obtain.",
 )
+CONFIG_SYNC_FIELD_UNSUPPORTED = register(
+    "ACM1108",
+    "ConfigSyncFieldUnsupported",
+    Category.PERMANENT,
+    "A RootSync sets a Config Sync field to something acm-lite does not do; it is refused, not ignored.",
+)
+CONFIG_SYNC_FIELD_IGNORED = register(
+    "ACM1109",
+    "ConfigSyncFieldIgnored",
+    Category.PERMANENT,
+    "A RootSync sets a Config Sync field that tunes Config Sync's own reconciler Pods, which acm-lite does "
+    "not run; the sync goes on without it.",
+    blocking=False,
+)
 
 # Talking to clusters and applying to them (ACM2001-ACM2009).
 KUBECONFIG_ERROR = register(

@@ -28,6 +28,10 @@ EXAMPLES: dict[str, list[str]] = {
         "acm-lite serve --from-cluster --leader-elect --metrics-address 0.0.0.0:9090",
         "acm-lite serve --fleet sample-repo/fleet.yaml --repo ./sample-repo",
     ],
+    "migrate": [
+        "acm-lite migrate root-sync.yaml --out rootsyncs.yaml",
+        "acm-lite migrate --from-cluster --context gke-prod",
+    ],
     "vet": [
         "acm-lite vet sample-repo",
         "acm-lite vet --path ./apps --source-format unstructured --no-api-server-check",

@@ -93,12 +93,14 @@ class Worker:
         return self._cluster
 
     def delay(self) -> float:
-        """The period, doubled per failure in a row up to ``backoff_max`` (the exponent is capped
-        too: days of failures must not overflow a float and end the loop)."""
+        """The period (the sync's own, else the daemon's), doubled per failure in a row up to
+        ``backoff_max`` (the exponent is capped too: days of failures must not overflow a float
+        and end the loop)."""
+        period = self.spec.period or self.options.period  # the sync's own spec.git.period wins
         if self.failures:
-            doubled = self.options.period * 2.0 ** min(self.failures - 1, 40)
+            doubled = period * 2.0 ** min(self.failures - 1, 40)
             return float(min(self.options.backoff_max, doubled))
-        return self.options.period
+        return period
 
     def progressing(self) -> bool:
         """False while this sync makes no progress: its thread died, or its passes have been

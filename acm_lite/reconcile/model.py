@@ -48,6 +48,9 @@ class SyncSpec:
     helm: HelmSpec | None = None
     oci: OciSpec | None = None
     reconcile_timeout: float | None = None  # spec.override.reconcileTimeout; None: the default
+    period: float | None = None  # spec.git.period (or oci/helm): seconds between polls; None: the daemon's
+    git_auth: str = "none"  # spec.git.auth: none, token or ssh
+    git_secret_ref: str = ""  # spec.git.secretRef.name: the Secret of auth token or ssh
 
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": self.source_type}
@@ -57,6 +60,14 @@ class SyncSpec:
             spec["oci"] = self.oci.to_spec()
         else:
             spec["git"] = {"repo": strip_userinfo(self.repo), "revision": self.revision, "dir": self.dir}
+            if self.git_auth != "none":
+                spec["git"]["auth"] = self.git_auth
+            if self.git_secret_ref:
+                spec["git"]["secretRef"] = {"name": self.git_secret_ref}
+        if self.period is not None:
+            spec[self.source_type if self.source_type in (HELM, OCI) else GIT]["period"] = duration_text(
+                self.period
+            )
         if self.cluster_name:
             spec["clusterName"] = self.cluster_name
         if self.namespace:

@@ -17,6 +17,7 @@ read after apply and recorded in its ResourceStatus parts)."""
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -252,6 +253,16 @@ def fetch_source(
     path = Path(spec.repo)
     if path.is_dir() and not local.is_git_repository(path):
         return local.snapshot(path, spec.dir)
+    if spec.git_auth in ("token", "ssh"):  # credentials from spec.git.secretRef, for this fetch only
+        with tempfile.TemporaryDirectory(prefix="acm-lite-git-") as keys:
+            return git.fetch(
+                spec.repo,
+                spec.revision,
+                spec.dir,
+                cache=options.git_cache,
+                auth=sourcerefs.git_auth(spec.git_auth, spec.git_secret_ref, cluster, Path(keys)),
+                progress=progress,
+            )
     return git.fetch(
         spec.repo,
         spec.revision,

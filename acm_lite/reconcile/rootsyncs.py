@@ -15,34 +15,220 @@ from acm_lite import errors
 from acm_lite.cluster.client import Cluster
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse import reader
-from acm_lite.reconcile import model, pipeline
+from acm_lite.reconcile import model, pipeline, sourcerefs
 from acm_lite.reconcile.daemon import Daemon
-from acm_lite.source.helm import DEFAULT_VALUES_KEY, HelmSpec, ValuesFileRef
+from acm_lite.source.helm import DEFAULT_VALUES_KEY, HelmSpec, ValuesFileRef, invalid_sync
 from acm_lite.source.oci import OciSpec
 from acm_lite.status import store
 
 log = logging.getLogger("acm_lite.serve")  # the name `acm-lite serve`'s records have always had
 
 
+CONFIG_SYNC_GROUP = "configsync.gke.io"
+MIN_PERIOD = 1.0  # seconds between a sync's polls, at the least
+CONFIG_SYNC_VERSIONS = ("v1beta1", "v1alpha1")
+
+# What each field of a RootSync's spec becomes (Config Sync's fields, and acm-lite's own).
+_TOP = {"sourceFormat", "sourceType", "git", "oci", "helm", "override", "clusterName", "namespace"}
+_GIT = {"repo", "branch", "revision", "dir", "period", "auth", "secretRef"}
+_HELM = {
+    "repo",
+    "chart",
+    "version",
+    "releaseName",
+    "namespace",
+    "deployNamespace",
+    "values",
+    "valuesFileRefs",
+    "includeCRDs",
+    "period",
+    "auth",
+    "secretRef",
+}
+_OCI = {"image", "dir", "period", "auth"}
+# settings of Config Sync's reconciler Pods, which acm-lite does not run: warned, then left out
+_POD_SETTINGS = (
+    "resources",
+    "apiServerTimeout",
+    "statusMode",
+    "gitSyncDepth",
+    "logLevels",
+    "enableShellInRendering",
+)
+_REFUSED_HINTS = {
+    "caCertSecretRef": "put the CA in the system trust store (Git) or pass --source-ca-file (Helm, OCI)",
+    "proxy": "set HTTPS_PROXY in the daemon's environment (git reads it)",
+    "noSSLVerify": "trust the server's CA instead of turning verification off",
+    "gcpServiceAccountEmail": "use auth token with a secretRef",
+}
+_CLOUD_AUTH = ("gcenode", "gcpserviceaccount", "k8sserviceaccount")
+
+
+def is_config_sync(item: dict[str, Any]) -> bool:
+    """Whether ``item`` is Config Sync's own RootSync (``configsync.gke.io/v1beta1`` or v1alpha1)."""
+    group, _, version = str(item.get("apiVersion") or "").partition("/")
+    return group == CONFIG_SYNC_GROUP and version in CONFIG_SYNC_VERSIONS
+
+
 def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
-    """The sync a RootSync object describes (None without a repository)."""
+    """The sync a RootSync object describes (None without a repository); a field acm-lite does not
+    carry out raises ``ACM1108`` (or ``ACM1107``, a cloud identity) naming it."""
+    return read(item)[0]
+
+
+def read(item: dict[str, Any]) -> tuple[pipeline.SyncSpec | None, list[Problem]]:
+    """The sync a RootSync describes, acm-lite's or Config Sync's own, and the warnings
+    (``ACM1109``) of the fields it sets that acm-lite leaves out."""
     spec = item.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise errors_refused(item, "spec", "is not a mapping")
+    warnings = _check_fields(item, spec)
     artifact = _artifact_spec(item, spec)
     if artifact is not None:
-        return artifact
+        return artifact, warnings
     git = spec.get("git") or {}
-    if not git.get("repo"):
-        return None
+    if not isinstance(git, dict) or not git.get("repo") or spec.get("sourceType", model.GIT) != model.GIT:
+        return None, warnings
+    auth, secret = _git_auth(item, git)
     return pipeline.SyncSpec(
-        repo=git["repo"],
+        repo=str(git["repo"]),
         name=item["metadata"]["name"],
         revision=_revision(git),
-        dir=git.get("dir", "."),
-        source_format=spec.get("sourceFormat", "hierarchy"),
+        dir=str(git.get("dir") or "."),
+        source_format=spec.get("sourceFormat") or "hierarchy",
         cluster_name=spec.get("clusterName"),
         namespace=spec.get("namespace"),
         reconcile_timeout=_reconcile_timeout(item, spec),
+        period=_period(item, "git", git),
+        git_auth=auth,
+        git_secret_ref=secret,
+    ), warnings
+
+
+def errors_refused(item: dict[str, Any], field: str, why: str, hint: str | None = None) -> AcmError:
+    """``ACM1108`` about ``field`` of the RootSync ``item``."""
+    name = (item.get("metadata") or {}).get("name")
+    return AcmError(
+        errors.CONFIG_SYNC_FIELD_UNSUPPORTED,
+        f"RootSync {errors.shown(name)}: {field} {why}",
+        hint=hint or "remove the field, or see docs/migrating-from-config-sync.md",
     )
+
+
+def _check_fields(item: dict[str, Any], spec: dict[str, Any]) -> list[Problem]:
+    """Refuse what acm-lite does not do; the warnings of what it leaves out."""
+    for key in spec:
+        if key not in _TOP:
+            raise errors_refused(item, f"spec.{key}", "is not a field acm-lite knows")
+    fmt = spec.get("sourceFormat")
+    if fmt is not None and fmt not in ("hierarchy", "unstructured"):
+        raise errors_refused(
+            item, "spec.sourceFormat", f"is {errors.shown(fmt)}, not hierarchy or unstructured"
+        )
+    kind = spec.get("sourceType")
+    if kind is not None and kind not in model.SOURCE_TYPES:
+        raise errors_refused(item, "spec.sourceType", f"is {errors.shown(kind)}, not git, helm or oci")
+    for section, known in (("git", _GIT), ("helm", _HELM), ("oci", _OCI)):
+        given = spec.get(section)
+        if given is None:
+            continue
+        if not isinstance(given, dict):
+            raise errors_refused(item, f"spec.{section}", "is not a mapping")
+        for key, value in given.items():
+            field = f"spec.{section}.{key}"
+            if key == "noSSLVerify" and value in (False, None):
+                continue  # verification on, as acm-lite always does
+            if key == "gcpServiceAccountEmail":
+                raise _cloud(field)
+            if key not in known:
+                why = (
+                    "is not carried out by acm-lite"
+                    if key in _REFUSED_HINTS
+                    else "is not a field acm-lite knows"
+                )
+                raise errors_refused(item, field, why, _REFUSED_HINTS.get(key))
+        if section == "git" and given.get("auth") in _CLOUD_AUTH:  # Helm, OCI: ACM1107 at the fetch
+            raise _cloud("spec.git.auth")
+    return _check_override(item, spec.get("override"))
+
+
+def _cloud(field: str) -> AcmError:
+    return AcmError(
+        errors.SOURCE_AUTH_UNSUPPORTED,
+        f"{field} asks for a cloud identity, which acm-lite does not obtain",
+        hint="use auth token with a secretRef (Git, Helm), or credentials from the daemon's environment",
+    )
+
+
+def _check_override(item: dict[str, Any], override: object) -> list[Problem]:
+    if override is None:
+        return []
+    if not isinstance(override, dict):
+        raise errors_refused(item, "spec.override", "is not a mapping")
+    name = (item.get("metadata") or {}).get("name")
+    warnings = []
+    for key, value in override.items():
+        field = f"spec.override.{key}"
+        if key == "reconcileTimeout":
+            continue
+        if key in _POD_SETTINGS:
+            warnings.append(
+                Problem(
+                    errors.CONFIG_SYNC_FIELD_IGNORED,
+                    f"RootSync {errors.shown(name)}: {field} tunes Config Sync's reconciler Pods, "
+                    "which acm-lite does not run; it is left out",
+                    hint="set the daemon's resources and timeouts in the Helm chart's values",
+                )
+            )
+        elif key == "namespaceStrategy" and value in (None, "", "implicit"):
+            continue  # acm-lite creates the namespaces of namespaced objects it applies, as implicit
+        elif key == "roleRefs" and not value:
+            continue
+        elif key == "roleRefs":
+            raise errors_refused(
+                item,
+                field,
+                "is not carried out: a RootSync applies with the daemon's own rights",
+                "limit the daemon's rights with the chart's rbac values instead",
+            )
+        elif key == "namespaceStrategy":
+            raise errors_refused(
+                item, field, f"is {errors.shown(value)}: acm-lite does only implicit (creates namespaces)"
+            )
+        else:
+            raise errors_refused(item, field, "is not a field acm-lite knows")
+    return warnings
+
+
+def _git_auth(item: dict[str, Any], git: dict[str, Any]) -> tuple[str, str]:
+    """``spec.git.auth`` and the name of ``spec.git.secretRef``, as Config Sync checks them."""
+    auth = git.get("auth") or "none"
+    ref = git.get("secretRef")
+    secret = ref.get("name") if isinstance(ref, dict) else None
+    secret = secret if isinstance(secret, str) else ""
+    if auth not in sourcerefs.GIT_AUTH:
+        raise errors_refused(
+            item, "spec.git.auth", f"is {errors.shown(auth)}: acm-lite reads none, token and ssh"
+        )
+    if auth != "none" and not secret:
+        raise invalid_sync(f"RootSyncs must specify spec.git.secretRef.name when spec.git.auth is {auth!r}")
+    if auth == "none" and secret:
+        raise invalid_sync("RootSyncs must not specify spec.git.secretRef.name when spec.git.auth is 'none'")
+    return str(auth), secret
+
+
+def _period(item: dict[str, Any], section: str, given: dict[str, Any]) -> float | None:
+    """``spec.<section>.period`` in seconds (None: the daemon's ``--period``)."""
+    text = given.get("period")
+    if text is None:
+        return None
+    seconds = model.parse_duration(text)
+    if seconds is None or seconds < MIN_PERIOD:
+        raise invalid_sync(
+            f"spec.{section}.period {errors.shown(text)} is not a duration such as 15s or 1m "
+            f"(at least {MIN_PERIOD:g}s: a poll is a fetch)"
+        )
+    return seconds
 
 
 def _revision(git: dict[str, Any]) -> str:
@@ -99,7 +285,12 @@ def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncS
             secret_ref=str((helm.get("secretRef") or {}).get("name") or ""),
         )
         return pipeline.SyncSpec(
-            repo=chart.display, source_format="unstructured", source_type=model.HELM, helm=chart, **common
+            repo=chart.display,
+            source_format="unstructured",
+            source_type=model.HELM,
+            helm=chart,
+            period=_period(item, "helm", helm),
+            **common,
         )
     image = (spec.get("oci") or {}).get("image")
     if kind == model.OCI and image:
@@ -112,6 +303,7 @@ def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncS
             source_format=spec.get("sourceFormat", "hierarchy"),
             source_type=model.OCI,
             oci=source,
+            period=_period(item, "oci", given),
             **common,
         )
     return None
@@ -134,20 +326,46 @@ def _values_file_refs(given: Any) -> tuple[ValuesFileRef, ...]:
 
 
 def from_config(path: Path) -> list[pipeline.SyncSpec]:
-    """The syncs of a config file: a YAML file of RootSync objects, each with spec.git.repo."""
+    """The syncs of a config file: a YAML file of RootSync objects (acm-lite's, or Config Sync's
+    own, read unchanged), each with a source. The warnings of fields left out are logged."""
+    specs = []
+    for spec, warnings in read_file(path):
+        for warning in warnings:
+            log.warning(warning.message, extra={"fields": {"code": warning.code.id, "file": str(path)}})
+        specs.append(spec)
+    return specs
+
+
+def read_file(path: Path) -> list[tuple[pipeline.SyncSpec, list[Problem]]]:
+    """Each RootSync of a YAML file as a sync, with its warnings; a document that is not a
+    RootSync with a source is ``ACM4001``, a field acm-lite does not carry out ``ACM1108``, each
+    naming the file."""
     loaded = reader.load_documents(path)
     if isinstance(loaded, Problem):
         raise AcmError(errors.INVALID_FLEET, f"cannot read config: {loaded.message}", path=str(path))
     docs = [d for d in loaded if d]
     specs = []
     for i, doc in enumerate(docs):
-        spec = spec_of(doc) if isinstance(doc, dict) and doc.get("kind") == "RootSync" else None
+        spec: pipeline.SyncSpec | None = None
+        warnings: list[Problem] = []
+        if isinstance(doc, dict) and doc.get("kind") == "RootSync" and _named(doc):
+            try:
+                spec, warnings = read(doc)
+            except AcmError as e:
+                raise AcmError(
+                    e.code, f"document {i + 1}: {e.message}", path=str(path), hint=e.hint
+                ) from None
         if spec is None:
             raise AcmError(
                 errors.INVALID_FLEET, f"document {i + 1} is not a RootSync with spec.git.repo", path=str(path)
             )
-        specs.append(spec)
+        specs.append((spec, warnings))
     return specs
+
+
+def _named(doc: dict[str, Any]) -> bool:
+    metadata = doc.get("metadata")
+    return isinstance(metadata, dict) and isinstance(metadata.get("name"), str) and bool(metadata["name"])
 
 
 class RootSyncs:
@@ -169,7 +387,18 @@ class RootSyncs:
         except Exception:  # a bug must not end the daemon: the syncs already running go on
             log.exception("listing RootSyncs failed")
             return
-        wanted = {item["metadata"]["name"]: found for item in items if (found := spec_of(item)) is not None}
+        wanted = {}
+        for item in items:
+            try:
+                found, warnings = read(item)
+            except AcmError as e:  # refused: not synced, and said why (each round, until fixed)
+                log.error(e.message, extra={"fields": {"code": e.code.id, "sync": item["metadata"]["name"]}})
+                continue
+            if found is not None:
+                wanted[found.name] = found
+                if found.name not in self.specs:
+                    for warning in warnings:
+                        log.warning(warning.message, extra={"fields": {"code": warning.code.id}})
         for name in [n for n in self.specs if wanted.get(n) != self.specs[n]]:
             self.daemon.remove(name)
             del self.specs[name]

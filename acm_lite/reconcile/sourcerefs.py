@@ -8,6 +8,11 @@ immutable (Config Sync requires it) or lacks the key, is ``KNV1061`` with Config
 a missing Secret or key is ``KNV1061`` naming it, never its value. Each values file is at most
 1 MiB (a ConfigMap's own limit) and all of them 8 MiB.
 
+A Git source with ``spec.git.auth: token`` or ``ssh`` reads the Secret ``spec.git.secretRef``
+names from the same namespace, with Config Sync's key names: ``username`` and ``token`` for a
+token, ``ssh`` (the private key) and optionally ``known_hosts`` for SSH. The key files live in a
+private directory for the one fetch, and are removed after it.
+
 Auth ``none`` uses the credentials of the environment (``ACM_LITE_HELM_*``, ``ACM_LITE_OCI_*``)
 when there are some. The cloud identities (``gcenode``, ``gcpserviceaccount``,
 ``k8sserviceaccount``) are refused (``ACM1107``, naming the mode): acm-lite runs on clusters of
@@ -20,11 +25,13 @@ import base64
 import binascii
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from acm_lite import api, errors
 from acm_lite.cluster.client import ApiError, Client
 from acm_lite.errors import AcmError
 from acm_lite.source import helm as helm_source
+from acm_lite.source.auth import GitAuth
 from acm_lite.source.helm import HelmSpec, invalid_sync
 from acm_lite.source.oci import OciSpec
 from acm_lite.source.transfer import ALLOW_HTTP_ENV, Credentials
@@ -123,6 +130,51 @@ def _values_file(client: Client, namespace: str, name: str, key: str) -> str:
             f'{prefix}: ConfigMap "{name}" in namespace "{namespace}" key "{key}" is larger than 1 MiB'
         )
     return text
+
+
+GIT_AUTH = ("none", "token", "ssh")
+
+
+def git_auth(auth: str, secret_ref: str, cluster: Client | None, keys: Path) -> GitAuth:
+    """The Git credentials of ``spec.git.auth`` ``token`` or ``ssh`` from the Secret named by
+    ``spec.git.secretRef`` (key files written under ``keys``, a private directory the caller
+    removes)."""
+    client = _needs(cluster, "spec.git.secretRef")
+    namespace = _namespace()
+    about = f"Secret {namespace}/{secret_ref} of spec.git.secretRef"
+    found = _get(
+        client, f"/api/v1/namespaces/{namespace}/secrets/{secret_ref}", f"Secret {namespace}/{secret_ref}"
+    )
+    if found is None:
+        raise invalid_sync(f"{about} does not exist")
+    data = found.get("data")
+    data = data if isinstance(data, dict) else {}
+    allow = GitAuth.from_env().allow_http  # ACM_LITE_GIT_ALLOW_HTTP, as for a token from the environment
+    if auth == "token":
+        return GitAuth(
+            token=_secret_text(data, "token", about),
+            username=_secret_text(data, "username", about),
+            allow_http=allow,
+        )
+    key = keys / "ssh"
+    key.touch(mode=0o600)
+    key.write_text(_secret_text(data, "ssh", about).rstrip("\n") + "\n")
+    hosts = None
+    if "known_hosts" in data:
+        hosts = keys / "known_hosts"
+        hosts.write_text(_secret_text(data, "known_hosts", about))
+    return GitAuth(ssh_key=key, known_hosts=hosts, allow_http=allow)
+
+
+def _secret_text(data: dict[str, object], key: str, about: str) -> str:
+    """One key of a Secret's data, decoded (never shown: only its name is)."""
+    raw = data.get(key)
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_SECRET_VALUE:
+        raise invalid_sync(f"{about} has no usable key {key!r}")
+    try:
+        return base64.b64decode(raw, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise invalid_sync(f"{about}: the key {key!r} is not base64 of UTF-8 text") from None
 
 
 def _helm_credentials(spec: HelmSpec, cluster: Client | None, namespace: str) -> Credentials | None:

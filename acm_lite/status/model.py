@@ -45,11 +45,16 @@ class SyncStatus:
     conditions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_status(self) -> dict[str, Any]:
+        split = _split_errors(self.errors, self.stage)
         status: dict[str, Any] = {
             "state": self.state.value,
             "commit": self.commit,
             "lastSyncedCommit": self.synced_commit,
-            "source": self.source,
+            "source": {**self.source, **_part(self.commit, split["source"])},
+            # the commit the sync stage worked on: the source's, unless the pass stopped before it
+            "sync": _part(
+                self.synced_commit if split["source"] or split["rendering"] else self.commit, split["sync"]
+            ),
             "errors": self.errors,
             "errorCount": len(self.errors),
             "stage": self.stage,
@@ -60,7 +65,10 @@ class SyncStatus:
             "lastUpdate": self.last_update,
         }
         if self.rendering:
-            status["rendering"] = self.rendering
+            status["rendering"] = {
+                **self.rendering,
+                **_part(self.rendering.get("commit"), split["rendering"]),
+            }
         if self.observed_generation:
             status["observedGeneration"] = self.observed_generation
         if self.health is not None:
@@ -76,7 +84,7 @@ class SyncStatus:
             state=State(status.get("state", "PENDING")),
             commit=status.get("commit"),
             synced_commit=status.get("lastSyncedCommit"),
-            source=dict(status.get("source") or {}),
+            source={k: v for k, v in (status.get("source") or {}).items() if k not in _PART_KEYS},
             errors=list(status.get("errors") or []),
             counts=dict(status.get("counts") or {}),
             durations=dict(status.get("durationSeconds") or {}),
@@ -84,7 +92,7 @@ class SyncStatus:
             stage=status.get("stage", ""),
             message=str(status.get("message") or ""),
             last_update=status.get("lastUpdate", ""),
-            rendering=dict(status.get("rendering") or {}),
+            rendering={k: v for k, v in (status.get("rendering") or {}).items() if k not in _PART_KEYS[1:]},
             observed_generation=_integer(status.get("observedGeneration")),
             health=_counts(status.get("objectHealth")),
             conditions=[c for c in status.get("conditions") or [] if isinstance(c, dict)],
@@ -103,6 +111,49 @@ class SyncStatus:
             mine.pop(volatile)
             theirs.pop(volatile)
         return mine == theirs
+
+
+# Config Sync's shape of status.source, status.rendering and status.sync: the commit, the errors
+# ({code, errorMessage}, at most MAX_PART_ERRORS) and an errorSummary. Derived from ``errors`` and
+# ``stage`` when written, and dropped when read back.
+MAX_PART_ERRORS = 100
+_PART_KEYS = ("commit", "errors", "errorSummary")  # rendering has a commit of its own
+_SOURCE_STAGES = ("setup", "source", "parse")  # Config Sync reports reading and validating as source
+
+
+def _split_errors(found: list[dict[str, Any]], stage: str) -> dict[str, list[dict[str, Any]]]:
+    """The errors of a pass by the part Config Sync reports them in: those of a pass that stopped
+    at fetching, reading or validating under ``source``, at rendering under ``rendering``, the
+    rest (policy, apply, health, warnings of a pass that went through) under ``sync``."""
+    part = "source" if stage in _SOURCE_STAGES else "rendering" if stage == "render" else "sync"
+    out: dict[str, list[dict[str, Any]]] = {"source": [], "rendering": [], "sync": []}
+    out[part] = list(found)
+    return out
+
+
+def _part(commit: object, found: list[dict[str, Any]]) -> dict[str, Any]:
+    shown = found[:MAX_PART_ERRORS]
+    return {
+        "commit": commit if isinstance(commit, str) else None,
+        "errors": [_config_sync_error(e) for e in shown],
+        # every key always written: a merge patch leaves a key it does not name
+        "errorSummary": {
+            "totalCount": len(found),
+            "truncated": len(found) > len(shown),
+            "errorCountAfterTruncation": len(shown),
+        },
+    }
+
+
+def _config_sync_error(error: dict[str, Any]) -> dict[str, str]:
+    """One error as Config Sync writes it: ``code`` is the number of a KNV code ("2009"), an
+    acm-lite code as it is; ``errorMessage`` leads with the code, as Config Sync's does."""
+    code = str(error.get("code") or "")
+    message = f"{code}: {error.get('message', '')}"
+    where = error.get("source")
+    if where:
+        message += f" (source: {where})"
+    return {"code": code.removeprefix("KNV"), "errorMessage": message}
 
 
 def _integer(value: object) -> int:

@@ -12,6 +12,7 @@ COMMANDS = [
     ["diff"],
     ["status"],
     ["serve"],
+    ["migrate"],
     ["vet"],
     ["hydrate"],
     ["dev"],

@@ -159,3 +159,19 @@ def test_branch_is_read_as_config_sync_reads_it(git: dict[str, str], checked_out
     item = {"metadata": {"name": "a"}, "spec": {"git": {"repo": "https://git.example/r.git", **git}}}
     spec = rootsyncs.spec_of(item)
     assert spec is not None and spec.revision == checked_out
+
+
+def test_a_refused_rootsync_of_the_cluster_is_not_synced_and_the_others_are(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    refused = _rootsync("r")
+    refused["spec"]["git"]["proxy"] = "http://proxy:3128"
+    credentials = _rootsync("t")
+    credentials["spec"]["git"].update({"auth": "token", "secretRef": {"name": "creds"}, "period": "1m"})
+    monkeypatch.setattr(store, "list_syncs", lambda _cluster: [refused, credentials])
+    daemon = _Daemon()
+    rootsyncs.RootSyncs(daemon, object)  # type: ignore[arg-type]
+    assert sorted(daemon.running) == ["t"]
+    spec = daemon.running["t"][0]
+    assert (spec.git_auth, spec.git_secret_ref, spec.period) == ("token", "creds", 60.0)
+    assert any("spec.git.proxy" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)

@@ -250,7 +250,10 @@ def test_the_status_store_writes() -> None:
             "PATCH",
             f"{SYSTEM}/rootsyncs/root/status",
             headers(MERGE),
-            b'{"status":{"state":"SYNCED","commit":"c0ffee","lastSyncedCommit":null,"source":{},'
+            b'{"status":{"state":"SYNCED","commit":"c0ffee","lastSyncedCommit":null,"source":{"commit":"c0ffee",'
+            b'"errors":[],"errorSummary":{"totalCount":0,"truncated":false,"errorCountAfterTruncation":0}},'
+            b'"sync":{"commit":"c0ffee","errors":[],"errorSummary":{"totalCount":0,"truncated":false,'
+            b'"errorCountAfterTruncation":0}},'
             b'"errors":[],"errorCount":0,"stage":"","counts":{},"durationSeconds":{},'
             b'"managedObjects":0,"message":"","lastUpdate":"2024-01-02T03:04:05Z"}}',
         ),
@@ -262,7 +265,12 @@ def test_a_status_without_a_render_removes_the_render_an_earlier_status_recorded
     rendering = {"commit": "c0ffee", "message": "Rendering succeeded"}
     rendered = SyncStatus(State.SYNCED, commit="c0ffee", rendering=rendering)
     assert store.write_status(cluster, "root", rendered, None)
-    assert json.loads(cluster.writes_sent[-1][3] or b"")["status"]["rendering"] == rendering
+    summary = {"totalCount": 0, "truncated": False, "errorCountAfterTruncation": 0}
+    assert json.loads(cluster.writes_sent[-1][3] or b"")["status"]["rendering"] == {
+        **rendering,
+        "errors": [],
+        "errorSummary": summary,
+    }
     read = SyncStatus(State.SYNCED, commit="beef")
     assert store.write_status(cluster, "root", read, {"status": rendered.to_status()})
     assert (
