@@ -253,6 +253,7 @@ class RootSyncs:
         if outcome.done:
             finalizer.set_finalizer(self.cluster, item, False)
             self.retry.pop(name, None)
+            self.seen.discard(name)  # gone next time, with nothing left to orphan
             return
         self._backoff(name, not outcome.problems)
         try:
