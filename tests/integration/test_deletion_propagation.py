@@ -7,6 +7,7 @@ finalizer, named in the RootSync's status, until the refusal is lifted."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,14 +82,22 @@ def has_finalizer(cluster: Cluster, name: str) -> bool:
 
 
 def records(cluster: Cluster, name: str) -> int:
-    """The inventory parts and health record parts left for sync ``name``."""
-    inventories = cluster.request(
-        "GET", INVENTORIES, query={"labelSelector": f"acm-lite.io/inventory={name}"}
-    )
-    statuses = cluster.request(
-        "GET", STATUSES, query={"labelSelector": f"acm-lite.io/resource-status={name}"}
-    )
-    return len(inventories["items"]) + len(statuses["items"])
+    """The inventory parts and health record parts left for sync ``name`` (a just-installed
+    CRD's storage answers 429 for a moment: asked again)."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            inventories = cluster.request(
+                "GET", INVENTORIES, query={"labelSelector": f"acm-lite.io/inventory={name}"}
+            )
+            statuses = cluster.request(
+                "GET", STATUSES, query={"labelSelector": f"acm-lite.io/resource-status={name}"}
+            )
+            return len(inventories["items"]) + len(statuses["items"])
+        except ApiError as e:
+            if e.status != 429 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
 
 
 def marks(live: dict[str, Any]) -> list[str]:
