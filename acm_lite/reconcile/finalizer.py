@@ -140,12 +140,14 @@ class _Finalize:
     def run(self) -> Round:
         ids = inventory.read(self.cluster, self.sync)
         for level in _reverse_levels(ids):
-            left = [oid for oid in level if not self._one(oid)]
+            left = False
+            for oid in level:
+                if time.monotonic() > self.deadline:
+                    self.round.waiting.append("the rest (this round's time is up)")
+                    return self.round
+                left = not self._one(oid) or left
             if left or self.round.problems:
                 return self.round  # the next level waits until this one is gone
-            if time.monotonic() > self.deadline:
-                self.round.waiting.append("(time for this round used up)")
-                return self.round
         self.round.done = True
         return self.round
 

@@ -258,6 +258,9 @@ def test_an_object_refusing_deletion_keeps_the_finalizer_and_is_named(
         assert stuck in conditions["ReconcilerFinalizerFailure"]["message"]
         assert get(cluster, f"{probe}/ok") is None  # the rest went
         assert get(cluster, f"{probe}/{stuck}") is not None
+        # a round stops when its time is up, whatever is left, and says so
+        spent = finalizer.finalize(cluster, name, foreground=True, budget=0)
+        assert not spent.done and spent.waiting == ["the rest (this round's time is up)"]
         # lifting the refusal: the next try (with backoff) finishes
         cluster.request("DELETE", binding)
         eventually(lambda: get(cluster, f"{ROOTSYNCS}/{name}") is None, 60)
