@@ -635,6 +635,15 @@ RESOURCE_STATUS_NOT_RECORDED = register(
     blocking=False,
 )
 
+# Deletion propagation: a RootSync deleted with its objects, or orphaning them (ACM2070-ACM2079).
+FINALIZE_FAILED = register(
+    "ACM2070",
+    "FinalizeFailed",
+    Category.TRANSIENT,
+    "A deleted RootSync's objects could not all be deleted (Foreground) or unmarked (Orphan); the "
+    "finalizer stays and the daemon retries.",
+)
+
 # Policy (Gatekeeper templates and constraints, evaluated in-process): broken policies and suites
 # (ACM3001-ACM3099).
 TEMPLATE_INVALID = register(

@@ -415,12 +415,15 @@ class Daemon:
             worker.thread.start()
         return worker
 
-    def remove(self, name: str) -> None:
-        """Stop syncing ``name`` (its objects stay as they are; nothing is pruned)."""
-        for worker in [w for w in self.workers if w.spec.name == name]:
+    def remove(self, name: str) -> list[Worker]:
+        """Stop syncing ``name`` (its objects stay as they are; nothing is pruned); the workers
+        told to stop, whose threads end once a pass under way finishes."""
+        removed = [w for w in self.workers if w.spec.name == name]
+        for worker in removed:
             worker.halt.set()
             worker.wake()
             self.workers.remove(worker)
+        return removed
 
     def wake_all(self) -> None:
         for worker in self.workers:

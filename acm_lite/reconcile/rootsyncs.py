@@ -5,6 +5,7 @@ lists RootSyncs in the cluster; the syncs themselves run in the daemon's workers
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ from acm_lite import errors
 from acm_lite.cluster.client import Cluster
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse import reader
-from acm_lite.reconcile import model, pipeline, sourcerefs
-from acm_lite.reconcile.daemon import Daemon
+from acm_lite.reconcile import finalizer, model, pipeline, sourcerefs
+from acm_lite.reconcile.daemon import Daemon, Worker
 from acm_lite.source.helm import DEFAULT_VALUES_KEY, HelmSpec, ValuesFileRef, invalid_sync
 from acm_lite.source.oci import OciSpec
 from acm_lite.status import store
@@ -370,13 +371,19 @@ def _named(doc: dict[str, Any]) -> bool:
 
 class RootSyncs:
     """Keep one worker per RootSync in the cluster, starting and stopping them as objects come
-    and go (a deleted RootSync stops being synced; its objects are left as they are). Each
-    ``refresh`` lists them again; ``connect`` reaches the cluster they are in, which they sync."""
+    and go. Each ``refresh`` lists them again; ``connect`` reaches the cluster they are in, which
+    they sync. A RootSync asking for Foreground deletion gets a finalizer, and once deleted its
+    objects are deleted before the finalizer is removed; one deleted without it leaves its
+    objects in place with acm-lite's marks taken off (see ``finalizer``)."""
 
     def __init__(self, daemon: Daemon, connect: Callable[[], Cluster]):
         self.daemon, self.connect = daemon, connect
         self.cluster = connect()
         self.specs: dict[str, pipeline.SyncSpec] = {}
+        self.seen: set[str] = set()  # every RootSync listed last time, with a source or not
+        self.stopping: dict[str, list[Worker]] = {}  # workers of deleted RootSyncs, still ending
+        self.retry: dict[str, tuple[int, float]] = {}  # failures in a row, next try (monotonic)
+        self.orphaned: set[str] = set()  # RootSyncs gone without a finalizer, objects to unmark
         self.refresh()
 
     def refresh(self) -> None:
@@ -389,6 +396,8 @@ class RootSyncs:
             return
         wanted = {}
         for item in items:
+            if finalizer.deleting(item):
+                continue  # being deleted: finalized below, no longer synced
             try:
                 found, warnings = read(item)
             except AcmError as e:  # refused: not synced, and said why (each round, until fixed)
@@ -400,9 +409,102 @@ class RootSyncs:
                     for warning in warnings:
                         log.warning(warning.message, extra={"fields": {"code": warning.code.id}})
         for name in [n for n in self.specs if wanted.get(n) != self.specs[n]]:
-            self.daemon.remove(name)
+            self.stopping.setdefault(name, []).extend(self.daemon.remove(name))
             del self.specs[name]
         for name, spec in wanted.items():
             if name not in self.specs:
                 self.specs[name] = spec
                 self.daemon.add(spec, self.connect)
+        listed = {item["metadata"]["name"] for item in items}
+        self.orphaned = (self.orphaned | (self.seen - listed)) - listed
+        self.seen = listed
+        if self.daemon.is_leader():
+            self._finalizers(items)
+
+    def _finalizers(self, items: list[dict[str, Any]]) -> None:
+        """Keep each RootSync's finalizer as its policy asks, and carry out the deletions due."""
+        for item in items:
+            name = item["metadata"]["name"]
+            try:
+                if not finalizer.deleting(item):
+                    finalizer.set_finalizer(
+                        self.cluster, item, finalizer.policy(item) == finalizer.FOREGROUND
+                    )
+                elif finalizer.has_finalizer(item) and self._due(name):
+                    self._finalize(item)
+            except AcmError as e:
+                log.warning("finalizer not updated", extra={"fields": {"sync": name, "error": str(e)}})
+            except Exception:  # a bug must not end the daemon
+                log.exception("finalizing failed", extra={"fields": {"sync": name}})
+        for name in sorted(self.orphaned):
+            if self._due(name):
+                self._orphan(name)
+
+    def _due(self, name: str) -> bool:
+        """Whether ``name``'s workers have stopped and its backoff has passed."""
+        self.stopping[name] = [w for w in self.stopping.get(name, []) if w.thread.is_alive()]
+        if self.stopping[name]:
+            return False  # a pass under way must not re-create what is being deleted
+        return time.monotonic() >= self.retry.get(name, (0, 0.0))[1]
+
+    def _backoff(self, name: str, ok: bool) -> None:
+        if ok:
+            self.retry.pop(name, None)
+            return
+        failures = self.retry.get(name, (0, 0.0))[0] + 1
+        delay = min(
+            self.daemon.options.backoff_max, self.daemon.options.period * 2.0 ** min(failures - 1, 20)
+        )
+        self.retry[name] = (failures, time.monotonic() + delay)
+
+    def _finalize(self, item: dict[str, Any]) -> None:
+        """One round for a deleted RootSync holding the finalizer: its objects deleted
+        (Foreground) or unmarked (the annotation removed meanwhile), progress in its status, and
+        the finalizer removed when nothing is left."""
+        name = item["metadata"]["name"]
+        foreground = finalizer.policy(item) == finalizer.FOREGROUND
+        try:
+            outcome = finalizer.finalize(self.cluster, name, foreground=foreground)
+        except AcmError as e:
+            outcome = finalizer.Round(problems=[e.to_problem()])
+        log.info(
+            "finalizing",
+            extra={
+                "fields": {
+                    "sync": name,
+                    "policy": finalizer.policy(item),
+                    "acted": outcome.acted,
+                    "waiting": len(outcome.waiting),
+                    "errors": [p.render() for p in outcome.problems],
+                    "done": outcome.done,
+                }
+            },
+        )
+        if outcome.done:
+            finalizer.set_finalizer(self.cluster, item, False)
+            self.retry.pop(name, None)
+            self.seen.discard(name)  # gone next time, with nothing left to orphan
+            return
+        self._backoff(name, not outcome.problems)
+        try:
+            finalizer.report(self.cluster, item, outcome)
+        except AcmError as e:
+            log.warning(
+                "finalizing not recorded in status", extra={"fields": {"sync": name, "error": str(e)}}
+            )
+
+    def _orphan(self, name: str) -> None:
+        """A RootSync deleted without a finalizer: take acm-lite's marks off its objects and
+        delete its records, retried with backoff until it works."""
+        try:
+            outcome = finalizer.finalize(self.cluster, name, foreground=False)
+        except AcmError as e:
+            outcome = finalizer.Round(problems=[e.to_problem()])
+        if outcome.done:
+            self.orphaned.discard(name)
+        else:
+            log.warning(
+                "orphaning a deleted RootSync's objects failed",
+                extra={"fields": {"sync": name, "errors": [p.render() for p in outcome.problems]}},
+            )
+        self._backoff(name, outcome.done)

@@ -31,8 +31,12 @@ class _Daemon:
     def add(self, spec: Any, connect: Any) -> None:
         self.running[spec.name] = (spec, connect)
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str) -> list[Any]:
         del self.running[name]
+        return []
+
+    def is_leader(self) -> bool:
+        return False  # a standby: follows the RootSyncs, writes nothing
 
 
 def test_a_rootsync_without_a_repository_is_no_sync() -> None:
@@ -74,6 +78,27 @@ def test_workers_follow_the_rootsyncs_of_the_cluster(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(store, "list_syncs", away)
     followed.refresh()  # the API server is away: the syncs already running go on
     assert sorted(daemon.running) == ["b", "c"]
+
+
+def test_a_deleted_rootsync_stops_its_worker_and_one_gone_is_left_to_orphan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    listed = [_rootsync("a"), _rootsync("b")]
+    monkeypatch.setattr(store, "list_syncs", lambda _cluster: listed)
+    daemon = _Daemon()
+    cluster = object()
+    followed = rootsyncs.RootSyncs(daemon, lambda: cluster)  # type: ignore[arg-type,return-value]
+    deleting = _rootsync("a")
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    listed[:] = [deleting]
+    followed.refresh()
+    assert daemon.running == {}  # a is finalizing, b is gone
+    assert followed.orphaned == {"b"}
+    # b is back before its objects were unmarked: b is not orphaned; a went (its finalizer
+    # removed by hand, say): what it still records is unmarked
+    listed[:] = [_rootsync("b")]
+    followed.refresh()
+    assert followed.orphaned == {"a"} and sorted(daemon.running) == ["b"]
 
 
 def test_a_helm_rootsync_carries_deploy_namespace_values_file_refs_and_auth() -> None:
