@@ -51,6 +51,14 @@ def _declared_change(
             hint="remove it from one of the two sources",
         )
         return change(Action.SKIP, f"managed by sync {current_owner!r}"), problem
+    if metadata.ignores_mutation(obj):
+        # Config Sync's rule: an object that exists is never changed, only marked as managed.
+        if current_owner != opts.sync:
+            reason = f"adopting an existing object ({metadata.MUTATION}: ignore: marks only)"
+            return change(Action.UPDATE, reason, ownership.marks_only(desired)), None
+        return change(
+            Action.UNCHANGED, f"exists; {metadata.MUTATION}: ignore leaves it as it is", desired
+        ), None
     if current_owner is None:
         return change(Action.UPDATE, "adopting an existing object", desired), None
     if metadata.live_annotation(live, metadata.DECLARED_HASH) != obj.digest:

@@ -144,8 +144,11 @@ class Remediator:
         self.on_event(oid, None if kind == "DELETED" else obj)
         if not self.allowed():
             return
-        if kind != "DELETED" and compare.difference(ownership.without_commit(change.desired), obj) is None:
-            return
+        if kind != "DELETED" and (
+            (change.manifest is not None and metadata.ignores_mutation(change.manifest))
+            or compare.difference(ownership.without_commit(change.desired), obj) is None
+        ):
+            return  # as declared, or declared with mutation: ignore (only a deletion is repaired)
         self.repair(change, resource, "deleted" if kind == "DELETED" else "edited")
 
     def repair(self, change: Change, resource: Resource, why: str) -> None:
