@@ -18,7 +18,7 @@ from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.errors import AcmError
 from acm_lite.objects import GroupKind, ObjectId
-from acm_lite.plan import compare, ownership
+from acm_lite.plan import compare, ignorefields, ownership
 from acm_lite.plan.changeset import Action, Change, ChangeSet
 from acm_lite.reconcile import events
 from acm_lite.reconcile.metrics import Metrics
@@ -146,7 +146,10 @@ class Remediator:
             return
         if kind != "DELETED" and (
             (change.manifest is not None and metadata.ignores_mutation(change.manifest))
-            or compare.difference(ownership.without_commit(change.desired), obj) is None
+            or compare.difference(
+                ownership.without_commit(change.desired), ignorefields.strip(obj, change.ignored)
+            )
+            is None
         ):
             return  # as declared, or declared with mutation: ignore (only a deletion is repaired)
         self.repair(change, resource, "deleted" if kind == "DELETED" else "edited")

@@ -15,6 +15,7 @@ from acm_lite import errors
 from acm_lite.cluster.client import Cluster
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse import reader
+from acm_lite.plan import ignorefields
 from acm_lite.reconcile import model, pipeline
 from acm_lite.reconcile.daemon import Daemon
 from acm_lite.source.helm import DEFAULT_VALUES_KEY, HelmSpec, ValuesFileRef
@@ -42,6 +43,7 @@ def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
         cluster_name=spec.get("clusterName"),
         namespace=spec.get("namespace"),
         reconcile_timeout=_reconcile_timeout(item, spec),
+        ignore_fields=_ignore_fields(spec),
     )
 
 
@@ -74,6 +76,13 @@ def _reconcile_timeout(item: dict[str, Any], spec: dict[str, Any]) -> float | No
     return seconds
 
 
+def _ignore_fields(spec: dict[str, Any]) -> tuple[ignorefields.IgnoreRule, ...]:
+    """spec.override.ignoreFields as given: a malformed rule fails the sync's passes (KNV1061,
+    naming the sync) rather than being dropped, since dropping it would apply the fields."""
+    override = spec.get("override")
+    return ignorefields.from_spec(override.get("ignoreFields")) if isinstance(override, dict) else ()
+
+
 def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncSpec | None:
     """The sync of a RootSync whose source is a Helm chart or an OCI image (None otherwise)."""
     common = {
@@ -81,6 +90,7 @@ def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncS
         "cluster_name": spec.get("clusterName"),
         "namespace": spec.get("namespace"),
         "reconcile_timeout": _reconcile_timeout(item, spec),
+        "ignore_fields": _ignore_fields(spec),
     }
     kind = spec.get("sourceType")
     helm = spec.get("helm") or {}
