@@ -154,6 +154,13 @@ class Remediator:
             return  # as declared, or declared with mutation: ignore (only a deletion is repaired)
         self.repair(change, resource, "deleted" if kind == "DELETED" else "edited")
 
+    def _body(self, change: Change) -> dict[str, Any] | None:
+        """What a repair applies: the declared state, whole even when the pass adopted a
+        mutation-ignored object with the marks only (only its deletion is repaired)."""
+        if change.manifest is not None and metadata.ignores_mutation(change.manifest):
+            return ignorefields.strip(ownership.stamp(change.manifest, self.sync, None), change.ignored)
+        return change.desired
+
     def repair(self, change: Change, resource: Resource, why: str) -> None:
         now = time.monotonic()
         with self._lock:
@@ -185,7 +192,9 @@ class Remediator:
             self.on_fight(change)
             return
         try:
-            writes.send(self.cluster, writes.server_side_apply(resource.path_of(change.id), change.desired))
+            writes.send(
+                self.cluster, writes.server_side_apply(resource.path_of(change.id), self._body(change))
+            )
         except (ApiError, AcmError) as e:
             log.warning("drift repair failed", extra={"fields": {"object": change.subject, "error": str(e)}})
             return

@@ -7,10 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from acm_lite import metadata
-from acm_lite.objects import Manifest, ObjectId
+from acm_lite.cluster.client import Call
+from acm_lite.cluster.discovery import Discovery
+from acm_lite.objects import GroupKind, Manifest, ObjectId
 from acm_lite.plan import ownership, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Outcome
+from acm_lite.reconcile.metrics import Metrics
+from acm_lite.reconcile.remediator import Remediator
 from tests.unit.apply.test_applier import FakeCluster, cm, run
 
 IGNORE = {metadata.MUTATION: metadata.IGNORE_MUTATION}
@@ -120,3 +126,41 @@ def test_the_applier_reports_an_ignored_object_unchanged() -> None:
     changes = planner.plan([obj], {obj.id: live(obj, "root", k="edited")}, set(), OPTS)
     results, _ = run(FakeCluster(), *changes.changes)
     assert [r.outcome for r in results] == [Outcome.UNCHANGED]
+
+
+class RepairCluster(FakeCluster):
+    """Drift repair sends one write at a time through ``request``: recorded and answered."""
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if method == "PATCH":
+            self.sent.append(
+                Call(method, path, kwargs.get("query"), kwargs.get("body"), kwargs.get("content_type"))
+            )
+            return None
+        return super().request(method, path, **kwargs)
+
+
+def test_drift_repair_leaves_an_edit_alone_and_recreates_a_deletion_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    obj = configmap("seed", "v1", IGNORE)
+    theirs = live(configmap("seed", "someone-elses"), None)
+    changes = planner.plan([obj], {obj.id: theirs}, set(), OPTS)  # adopted with the marks only
+    cluster = RepairCluster()
+    discovery = Discovery(cluster)
+    as_cluster: Any = cluster  # answers what drift repair asks of a Cluster
+    remediator = Remediator(as_cluster, discovery, "root", metrics=Metrics(), allowed=lambda: True)
+    monkeypatch.setattr(remediator, "_resources", lambda _addresses: [])  # no watch threads
+    remediator.update(changes)
+    resource = discovery.resource(GroupKind("", "ConfigMap"), "v1")
+    assert resource is not None
+
+    edited = {**theirs, "data": {"k": "edited"}}
+    remediator.observe(resource, "MODIFIED", edited)
+    assert cluster.writes == []
+
+    remediator.observe(resource, "DELETED", edited)
+    [call] = [c for c in cluster.sent if c.method != "GET"]
+    assert (call.method, call.path) == ("PATCH", cm("seed"))
+    assert call.body["data"] == {"k": "v1"}
+    assert call.body["metadata"]["labels"][metadata.SYNC_LABEL] == "root"
