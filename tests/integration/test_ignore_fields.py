@@ -17,9 +17,10 @@ from acm_lite.cli.main import main
 from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.plan.ignorefields import IgnoreRule
-from acm_lite.reconcile import pipeline
+from acm_lite.reconcile import pipeline, rootsyncs
 from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
+from acm_lite.status import store
 from tests.support.gitrepo import GitRepo
 from tests.support.kube import eventually, get
 from tests.unit.repo_builder import ns
@@ -182,3 +183,54 @@ def test_bad_ignore_rules_fail_the_pass_naming_the_sync_before_anything_is_appli
     assert not result.ok
     assert [(p.code.id, name in p.message) for p in result.problems] == [("KNV1061", True)]
     assert get(cluster, f"/api/v1/namespaces/{namespace}") is None
+
+
+def rootsync(name: str, repo: GitRepo, pointers: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "acm-lite.io/v1alpha1",
+        "kind": "RootSync",
+        "metadata": {"name": name, "namespace": "acm-lite-system"},
+        "spec": {
+            "sourceFormat": "unstructured",
+            "git": {"repo": repo.url, "revision": "main", "dir": "."},
+            "override": {"ignoreFields": [{"group": "apps", "kind": "Deployment", "jsonPointers": pointers}]},
+        },
+    }
+
+
+def test_rootsyncs_in_the_cluster_carry_their_rules_and_a_bad_one_is_reported_on_its_status(
+    control_plane: APIServer, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    good, bad = f"rs-{suffix}", f"rsbad-{suffix}"
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    store.install(cluster)
+    good_repo, bad_repo = GitRepo(tmp_path / "good"), GitRepo(tmp_path / "bad")
+    good_repo.commit({"ns.yaml": ns(good), "web.yaml": deployment(good)})
+    bad_repo.commit({"ns.yaml": ns(bad), "web.yaml": deployment(bad)})
+    collection = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs"
+    cluster.request("POST", collection, body=rootsync(good, good_repo, ["/spec/replicas"]))
+    cluster.request("POST", collection, body=rootsync(bad, bad_repo, ["spec/replicas"]))
+    path = f"/apis/apps/v1/namespaces/{good}/deployments/web"
+
+    daemon = Daemon([], SyncOptions(git_cache=tmp_path / "cache"), DaemonOptions(period=0.3))
+    syncs = rootsyncs.RootSyncs(daemon, lambda: cluster)
+    daemon.start()
+    try:
+        assert set(syncs.specs) >= {good, bad}
+        eventually(lambda: get(cluster, path) is not None, 30)
+        assert replicas(cluster, path) == 1  # declared 2, never applied
+        scale(cluster, path, 5)
+
+        def bad_status() -> list[dict[str, Any]]:
+            found = store.read(cluster, bad) or {}
+            return list((found.get("status") or {}).get("errors") or [])
+
+        eventually(lambda: bool(bad_status()), 30)
+        [error] = bad_status()
+        assert error["code"] == "KNV1061" and bad in error["message"], error
+        assert get(cluster, f"/api/v1/namespaces/{bad}") is None  # nothing applied
+        time.sleep(1.0)
+        assert replicas(cluster, path) == 5
+    finally:
+        daemon.stop()
