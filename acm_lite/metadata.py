@@ -21,7 +21,8 @@ CLUSTER_SELECTOR_ANNOTATION = "configmanagement.gke.io/cluster-selector"
 CLUSTER_NAME_SELECTOR_ANNOTATION = "configsync.gke.io/cluster-name-selector"
 MANAGED = "configmanagement.gke.io/managed"  # "disabled": acm-lite leaves the object alone
 DISABLED = "disabled"
-MUTATION = "client.lifecycle.config.k8s.io/mutation"
+MUTATION = "client.lifecycle.config.k8s.io/mutation"  # "ignore": created if missing, never changed
+IGNORE_MUTATION = "ignore"
 DELETION_PROPAGATION_POLICY = "configsync.gke.io/deletion-propagation-policy"
 SOURCE_ANNOTATIONS = frozenset(
     {
@@ -71,6 +72,12 @@ PROVIDER_LABEL = "provider"
 def is_disabled(obj: Manifest) -> bool:
     """Whether the source declares ``obj`` but asks that it not be managed."""
     return obj.annotations.get(MANAGED) == DISABLED
+
+
+def ignores_mutation(obj: Manifest) -> bool:
+    """Whether the source asks that ``obj`` be created when missing but never changed after:
+    Config Sync's ``client.lifecycle.config.k8s.io/mutation: ignore``."""
+    return obj.annotations.get(MUTATION) == IGNORE_MUTATION
 
 
 def is_local_config(obj: Manifest) -> bool:

@@ -129,6 +129,13 @@ def add_sync_source(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-schema", action="store_true", help="skip OpenAPI schema checks")
     parser.add_argument(
+        "--ignore-fields",
+        type=Path,
+        metavar="FILE",
+        help="YAML list of {group, kind, jsonPointers}: fields other controllers own, never applied "
+        "nor counted as drift (as a RootSync's spec.override.ignoreFields)",
+    )
+    parser.add_argument(
         "--namespace", metavar="NS", help="a tenant sync: only namespaced objects, all in NS (like RepoSync)"
     )
     sourceargs.add_arguments(parser)
@@ -147,6 +154,35 @@ def connect(args: argparse.Namespace) -> Cluster:
 
 
 def spec(args: argparse.Namespace) -> SyncSpec:
+    built = _spec(args)
+    rules = ignore_fields(args, built.name)
+    return replace(built, ignore_fields=rules) if rules else built
+
+
+def ignore_fields(args: argparse.Namespace, sync: str) -> tuple[Any, ...]:
+    """The rules of ``--ignore-fields`` (none without it), checked now: a bad one is KNV1061."""
+    path: Path | None = getattr(args, "ignore_fields", None)
+    if path is None:
+        return ()
+    from acm_lite import errors
+    from acm_lite.errors import AcmError
+    from acm_lite.parse import reader
+    from acm_lite.plan import ignorefields
+
+    loaded = reader.load_documents(path)
+    if not isinstance(loaded, list) or len(loaded) != 1:
+        why = loaded.message if not isinstance(loaded, list) else "it must hold one YAML document"
+        raise AcmError(errors.INVALID_SYNC, f"--ignore-fields: {why}", path=str(path))
+    rules = ignorefields.from_spec(loaded[0])
+    try:
+        ignorefields.compile_rules(rules, sync)
+    except AcmError as e:
+        e.path = str(path)
+        raise
+    return rules
+
+
+def _spec(args: argparse.Namespace) -> SyncSpec:
     from acm_lite.reconcile.pipeline import SyncSpec
 
     artifact = sourceargs.with_config_sync_fields(args, sourceargs.spec(args, UsageError))
@@ -171,6 +207,7 @@ def fleet_override(args: argparse.Namespace) -> Callable[[SyncSpec], SyncSpec]:
     """Command-line source flags win over the fleet file's sync settings."""
 
     artifact = sourceargs.with_config_sync_fields(args, sourceargs.spec(args, UsageError, fleet=True))
+    rules = ignore_fields(args, args.name)
 
     def apply(spec: SyncSpec) -> SyncSpec:
         changes: dict[str, Any] = {}
@@ -188,6 +225,8 @@ def fleet_override(args: argparse.Namespace) -> Callable[[SyncSpec], SyncSpec]:
             )
         if args.name != api.DEFAULT_SYNC:
             changes["name"] = args.name
+        if rules:
+            changes["ignore_fields"] = rules
         return replace(spec, **changes)
 
     return apply

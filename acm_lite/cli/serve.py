@@ -131,6 +131,11 @@ def _workers(args: argparse.Namespace) -> list[tuple[pipeline.SyncSpec, Callable
     from acm_lite.fleet import fanout, registry
     from acm_lite.reconcile import rootsyncs
 
+    if (args.from_cluster or args.config) and args.ignore_fields:
+        raise clusterargs.UsageError(
+            "--ignore-fields applies to the sync the flags describe; with --config or --from-cluster "
+            "set spec.override.ignoreFields on each RootSync"
+        )
     if args.from_cluster:
         return []
     if args.config:

@@ -73,6 +73,7 @@ def spec_for(member: FleetCluster) -> SyncSpec:
         "name": sync.name,
         "cluster_name": member.name,
         "cluster_labels": member.labels,
+        "ignore_fields": sync.ignore_fields,
     }
     if sync.source_type == registry.HELM and sync.helm is not None:
         # a chart renders to plain manifests: read unstructured, as Config Sync does

@@ -29,6 +29,8 @@ import yaml
 from acm_lite import api, metadata
 from acm_lite.errors import INVALID_FLEET, AcmError, Problem, shown
 from acm_lite.parse import reader
+from acm_lite.plan import ignorefields
+from acm_lite.plan.ignorefields import IgnoreRule
 from acm_lite.source import helm as helm_source
 from acm_lite.source import oci as oci_source
 from acm_lite.source.helm import HelmSpec, ValuesFileRef
@@ -101,6 +103,7 @@ _SYNC = {
         "name": {"type": "string", "pattern": _DNS_LABEL},
         "helm": _HELM,
         "oci": _OCI,
+        "ignoreFields": {"type": "array"},  # each rule is checked by plan.ignorefields
     },
 }
 SCHEMA: dict[str, Any] = {
@@ -163,6 +166,7 @@ class FleetSync:
     source_type: str = GIT
     helm: HelmSpec | None = None
     oci: OciSpec | None = None
+    ignore_fields: tuple[IgnoreRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,9 @@ def _sync(raw: dict[str, Any] | None, default: FleetSync, base: Path) -> FleetSy
         source_type=raw.get("sourceType") or inferred or default.source_type,
         helm=_helm(raw["helm"], base) if "helm" in raw else default.helm,
         oci=_oci(raw["oci"], base) if "oci" in raw else default.oci,
+        ignore_fields=ignorefields.from_spec(raw["ignoreFields"])
+        if "ignoreFields" in raw
+        else default.ignore_fields,
     )
 
 

@@ -42,6 +42,8 @@ class Change:
     live: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     manifest: Manifest | None = field(default=None, compare=False, repr=False)
     depends_on: tuple[ObjectId, ...] = ()
+    # the sync's ignore rules for this object (reference tokens): never applied, never drift
+    ignored: tuple[tuple[str, ...], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def subject(self) -> str:

@@ -17,6 +17,7 @@ from acm_lite.metadata import (
     MANAGED_BY_LABEL,
     MARK_ANNOTATIONS,
     MARK_LABELS,
+    MUTATION,
     SOURCE_PATH,
     SYNC_LABEL,
 )
@@ -38,6 +39,19 @@ def stamp(manifest: Manifest, sync: str, commit: str | None) -> dict[str, Any]:
     if commit:
         annotations[COMMIT] = commit
     return {**manifest.body, "metadata": {**meta, "labels": labels, "annotations": annotations}}
+
+
+def marks_only(stamped: dict[str, Any]) -> dict[str, Any]:
+    """Of a stamped body, only what names the object and acm-lite's marks (with the mutation
+    annotation): what adopting an object whose mutation is ignored applies, so that it is owned,
+    listed and pruned like any other while every field it holds stays as it is."""
+    meta = stamped.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    kept = {key: meta[key] for key in ("name", "namespace") if key in meta}
+    kept["labels"] = {k: labels[k] for k in MARK_LABELS if k in labels}
+    kept["annotations"] = {k: annotations[k] for k in (*MARK_ANNOTATIONS, MUTATION) if k in annotations}
+    return {"apiVersion": stamped.get("apiVersion"), "kind": stamped.get("kind"), "metadata": kept}
 
 
 def without_commit(stamped: dict[str, Any]) -> dict[str, Any]:

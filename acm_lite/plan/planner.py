@@ -9,7 +9,7 @@ from typing import Any
 from acm_lite import errors, metadata
 from acm_lite.errors import Problem
 from acm_lite.objects import Manifest, ObjectId
-from acm_lite.plan import compare, order, ownership, protected
+from acm_lite.plan import compare, ignorefields, order, ownership, protected
 from acm_lite.plan.changeset import Action, Change, ChangeSet
 
 
@@ -18,11 +18,14 @@ class PlanOptions:
     sync: str
     commit: str | None = None
     take_over: bool = False  # adopt objects another sync manages (never by default)
+    ignore: ignorefields.Rules = ignorefields.NONE  # fields never applied nor counted as drift
 
 
 def _declared_change(
     obj: Manifest, live: dict[str, Any] | None, opts: PlanOptions, level: int
 ) -> tuple[Change, Problem | None]:
+    ignored = opts.ignore.for_object(obj.id)
+
     def change(action: Action, reason: str, desired: dict[str, Any] | None = None) -> Change:
         return Change(
             action,
@@ -33,13 +36,14 @@ def _declared_change(
             live=live,
             manifest=obj,
             depends_on=tuple(metadata.dependencies(obj)),
+            ignored=ignored,
         )
 
     if metadata.is_disabled(obj):
         if live is not None and metadata.owner(live) == opts.sync:
             return change(Action.UNMANAGE, "management disabled in the source"), None
         return change(Action.SKIP, "management disabled in the source"), None
-    desired = ownership.stamp(obj, opts.sync, opts.commit)
+    desired = ignorefields.strip(ownership.stamp(obj, opts.sync, opts.commit), ignored)
     if live is None:
         return change(Action.CREATE, "not on the cluster", desired), None
     current_owner = metadata.owner(live)
@@ -51,11 +55,19 @@ def _declared_change(
             hint="remove it from one of the two sources",
         )
         return change(Action.SKIP, f"managed by sync {current_owner!r}"), problem
+    if metadata.ignores_mutation(obj):
+        # Config Sync's rule: an object that exists is never changed, only marked as managed.
+        if current_owner != opts.sync:
+            reason = f"adopting an existing object ({metadata.MUTATION}: ignore: marks only)"
+            return change(Action.UPDATE, reason, ownership.marks_only(desired)), None
+        return change(
+            Action.UNCHANGED, f"exists; {metadata.MUTATION}: ignore leaves it as it is", desired
+        ), None
     if current_owner is None:
         return change(Action.UPDATE, "adopting an existing object", desired), None
     if metadata.live_annotation(live, metadata.DECLARED_HASH) != obj.digest:
         return change(Action.UPDATE, "declared object changed", desired), None
-    drift = compare.difference(ownership.without_commit(desired), live)
+    drift = compare.difference(ownership.without_commit(desired), ignorefields.strip(live, ignored))
     if drift is not None:
         return change(Action.UPDATE, f"live object differs at {drift}", desired), None
     return change(Action.UNCHANGED, "matches the declared object", desired), None

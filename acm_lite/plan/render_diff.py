@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from acm_lite import metadata
-from acm_lite.plan import ownership, secrets
+from acm_lite.plan import ignorefields, ownership, secrets
 from acm_lite.plan.changeset import Action, Change
 
 _SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
@@ -53,7 +53,10 @@ def _bodies(change: Change) -> tuple[dict[str, Any] | None, dict[str, Any] | Non
         }
         return before, {**before, "metadata": meta}
     desired = secrets.as_stored(ownership.without_commit(change.desired)) if change.desired else None
-    live = project(_clean(change.live), desired) if change.live and desired else None
+    if change.live and desired:
+        live = project(ignorefields.strip(_clean(change.live), change.ignored), desired)
+    else:
+        live = None
     return live, desired
 
 

@@ -17,6 +17,7 @@ from acm_lite.objects import ObjectId
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.paths import cache_dir
 from acm_lite.plan.changeset import ChangeSet, Outcome, Result
+from acm_lite.plan.ignorefields import IgnoreRule
 from acm_lite.policy.library import PolicySources
 from acm_lite.source.auth import GitAuth, strip_userinfo
 from acm_lite.source.helm import HelmSpec
@@ -51,6 +52,7 @@ class SyncSpec:
     period: float | None = None  # spec.git.period (or oci/helm): seconds between polls; None: the daemon's
     git_auth: str = "none"  # spec.git.auth: none, token or ssh
     git_secret_ref: str = ""  # spec.git.secretRef.name: the Secret of auth token or ssh
+    ignore_fields: tuple[IgnoreRule, ...] = ()  # spec.override.ignoreFields, checked by the plan stage
 
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": self.source_type}
@@ -72,8 +74,13 @@ class SyncSpec:
             spec["clusterName"] = self.cluster_name
         if self.namespace:
             spec["namespace"] = self.namespace
+        override: dict[str, Any] = {}
         if self.reconcile_timeout is not None:
-            spec["override"] = {"reconcileTimeout": duration_text(self.reconcile_timeout)}
+            override["reconcileTimeout"] = duration_text(self.reconcile_timeout)
+        if self.ignore_fields and not any(r.problem for r in self.ignore_fields):
+            override["ignoreFields"] = [r.to_spec() for r in self.ignore_fields]
+        if override:
+            spec["override"] = override
         return spec
 
 

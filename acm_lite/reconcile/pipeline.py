@@ -32,7 +32,7 @@ from acm_lite.cluster.discovery import Discovery
 from acm_lite.devcluster import binaries
 from acm_lite.errors import AcmError, Problem
 from acm_lite.kinds import builtin
-from acm_lite.plan import order, planner
+from acm_lite.plan import ignorefields, order, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Result
 from acm_lite.policy import library
 from acm_lite.policy.library import PolicySources
@@ -356,7 +356,8 @@ def _plan(
 ) -> _Plan:
     """The declared set, the live objects and the inventory's record → the change set. A commit
     that would prune all the record holds stops the pass; what the pass may apply is recorded
-    while the plan is made."""
+    while the plan is made. Invalid ignore rules stop the pass before anything is read."""
+    ignore = ignorefields.compile_rules(spec.ignore_fields, spec.name)
     discovery = Discovery(cluster)
     recorded = record.read(record.writes or store.installed(cluster))
     declared_ids = {o.id for o in declared.objects}
@@ -373,7 +374,7 @@ def _plan(
         scope=spec.namespace,
         versions={o.id: o.version for o in declared.objects},
     )
-    opts = planner.PlanOptions(spec.name, commit, options.take_over)
+    opts = planner.PlanOptions(spec.name, commit, options.take_over, ignore)
     levels = order.levels(declared.objects)
     may_apply = set() if levels.cyclic else planner.manageable(declared.objects, current, opts)
     with record.writing(may_apply):

@@ -18,7 +18,7 @@ from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.errors import AcmError
 from acm_lite.objects import GroupKind, ObjectId
-from acm_lite.plan import compare, ownership
+from acm_lite.plan import compare, ignorefields, ownership
 from acm_lite.plan.changeset import Action, Change, ChangeSet
 from acm_lite.reconcile import events
 from acm_lite.reconcile.metrics import Metrics
@@ -144,9 +144,22 @@ class Remediator:
         self.on_event(oid, None if kind == "DELETED" else obj)
         if not self.allowed():
             return
-        if kind != "DELETED" and compare.difference(ownership.without_commit(change.desired), obj) is None:
-            return
+        if kind != "DELETED" and (
+            (change.manifest is not None and metadata.ignores_mutation(change.manifest))
+            or compare.difference(
+                ownership.without_commit(change.desired), ignorefields.strip(obj, change.ignored)
+            )
+            is None
+        ):
+            return  # as declared, or declared with mutation: ignore (only a deletion is repaired)
         self.repair(change, resource, "deleted" if kind == "DELETED" else "edited")
+
+    def _body(self, change: Change) -> dict[str, Any] | None:
+        """What a repair applies: the declared state, whole even when the pass adopted a
+        mutation-ignored object with the marks only (only its deletion is repaired)."""
+        if change.manifest is not None and metadata.ignores_mutation(change.manifest):
+            return ignorefields.strip(ownership.stamp(change.manifest, self.sync, None), change.ignored)
+        return change.desired
 
     def repair(self, change: Change, resource: Resource, why: str) -> None:
         now = time.monotonic()
@@ -179,7 +192,9 @@ class Remediator:
             self.on_fight(change)
             return
         try:
-            writes.send(self.cluster, writes.server_side_apply(resource.path_of(change.id), change.desired))
+            writes.send(
+                self.cluster, writes.server_side_apply(resource.path_of(change.id), self._body(change))
+            )
         except (ApiError, AcmError) as e:
             log.warning("drift repair failed", extra={"fields": {"object": change.subject, "error": str(e)}})
             return

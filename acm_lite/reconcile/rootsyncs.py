@@ -16,6 +16,7 @@ from acm_lite import errors
 from acm_lite.cluster.client import Cluster
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse import reader
+from acm_lite.plan import ignorefields
 from acm_lite.reconcile import finalizer, model, pipeline, sourcerefs
 from acm_lite.reconcile.daemon import Daemon, Worker
 from acm_lite.source.helm import DEFAULT_VALUES_KEY, HelmSpec, ValuesFileRef, invalid_sync
@@ -103,6 +104,7 @@ def read(item: dict[str, Any]) -> tuple[pipeline.SyncSpec | None, list[Problem]]
         period=_period(item, "git", git),
         git_auth=auth,
         git_secret_ref=secret,
+        ignore_fields=_ignore_fields(spec),
     ), warnings
 
 
@@ -170,7 +172,7 @@ def _check_override(item: dict[str, Any], override: object) -> list[Problem]:
     warnings = []
     for key, value in override.items():
         field = f"spec.override.{key}"
-        if key == "reconcileTimeout":
+        if key in ("reconcileTimeout", "ignoreFields"):  # carried out (ignoreFields is acm-lite's)
             continue
         if key in _POD_SETTINGS:
             warnings.append(
@@ -261,6 +263,13 @@ def _reconcile_timeout(item: dict[str, Any], spec: dict[str, Any]) -> float | No
     return seconds
 
 
+def _ignore_fields(spec: dict[str, Any]) -> tuple[ignorefields.IgnoreRule, ...]:
+    """spec.override.ignoreFields as given: a malformed rule fails the sync's passes (KNV1061,
+    naming the sync) rather than being dropped, since dropping it would apply the fields."""
+    override = spec.get("override")
+    return ignorefields.from_spec(override.get("ignoreFields")) if isinstance(override, dict) else ()
+
+
 def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncSpec | None:
     """The sync of a RootSync whose source is a Helm chart or an OCI image (None otherwise)."""
     common = {
@@ -268,6 +277,7 @@ def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncS
         "cluster_name": spec.get("clusterName"),
         "namespace": spec.get("namespace"),
         "reconcile_timeout": _reconcile_timeout(item, spec),
+        "ignore_fields": _ignore_fields(spec),
     }
     kind = spec.get("sourceType")
     helm = spec.get("helm") or {}

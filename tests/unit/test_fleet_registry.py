@@ -7,6 +7,7 @@ import yaml
 
 from acm_lite.errors import AcmError
 from acm_lite.fleet import fanout, registry
+from acm_lite.plan.ignorefields import IgnoreRule
 
 HEAD = "apiVersion: acm-lite.io/v1alpha1\nkind: Fleet\nmetadata:\n  name: prod\n"
 
@@ -208,3 +209,18 @@ def test_helm_and_oci_mistakes_name_the_fleet_file_and_the_cluster(
     assert "spec.clusters[1] (cluster" in failed.value.message and "edge" in failed.value.message
     assert message in failed.value.message, failed.value.message
     assert "hunter2" not in failed.value.render()
+
+
+def test_ignore_fields_are_inherited_or_replaced_per_cluster(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(
+        HEAD + "spec:\n  sync:\n    repo: https://git.example.com/c.git\n    ignoreFields:\n"
+        "    - {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}\n"
+        "  clusters:\n  - name: one\n    kubeconfig: k.yaml\n"
+        "  - name: two\n    kubeconfig: k.yaml\n    sync: {ignoreFields: []}\n"
+        "  - name: three\n    kubeconfig: k.yaml\n    sync: {ignoreFields: [{kind: Deployment}]}\n"
+    )
+    one, two, three = registry.load(path).clusters
+    assert fanout.spec_for(one).ignore_fields == (IgnoreRule("apps", "Deployment", ("/spec/replicas",)),)
+    assert fanout.spec_for(two).ignore_fields == ()
+    assert fanout.spec_for(three).ignore_fields[0].problem  # refused, naming the sync, by its passes

@@ -46,3 +46,15 @@ def test_an_unreadable_or_empty_webhook_secret_is_a_usage_error(
     err = capsys.readouterr().err
     assert "cannot read --webhook-secret-file" in err and "is empty" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", [["--from-cluster"], ["--config", "syncs.yaml"]])
+def test_ignore_fields_with_rootsyncs_is_a_usage_error(
+    tmp_path: Path, where: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "ignore.yaml"
+    rules.write_text("- {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}\n")
+    argv = ["serve", "--kubeconfig", str(tmp_path / "none"), "--metrics-address", "127.0.0.1:0", *where]
+    assert main([*argv, "--ignore-fields", str(rules)]) == 2
+    err = capsys.readouterr().err
+    assert "spec.override.ignoreFields" in err and "Traceback" not in err
