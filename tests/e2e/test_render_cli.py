@@ -127,6 +127,9 @@ def rendered_and_recorded(kc: str, name: str, namespace: str, commit: str, cache
         "message": "Rendering succeeded",
         "kustomization": "kustomization.yaml",
         "tools": {"kustomize": binaries.KUSTOMIZE_VERSION, "helm": binaries.HELM_VERSION},
+        # Config Sync's shape: the errors of the rendering, none here
+        "errors": [],
+        "errorSummary": {"totalCount": 0, "truncated": False, "errorCountAfterTruncation": 0},
     }
     shown = cli(kc, "status", "--name", name, cache=cache)
     assert (
