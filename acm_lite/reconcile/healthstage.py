@@ -43,10 +43,7 @@ class Recorded:
 
 def commit_of(obj: Mapping[str, Any] | None) -> str:
     """The commit acm-lite last applied ``obj`` from (its commit annotation)."""
-    meta = (obj or {}).get("metadata")
-    notes = meta.get("annotations") if isinstance(meta, dict) else None
-    value = notes.get(metadata.COMMIT) if isinstance(notes, dict) else None
-    return value if isinstance(value, str) else ""
+    return metadata.live_annotation(dict(obj or {}), metadata.COMMIT) or ""
 
 
 def entry(oid: ObjectId, obj: Mapping[str, Any] | None) -> Entry:
