@@ -45,13 +45,15 @@ def register(sub: Subcommands) -> None:
 
 
 def converted(spec: SyncSpec) -> dict[str, Any]:
-    """acm-lite's RootSync for ``spec``."""
+    """acm-lite's RootSync (namespace acm-lite-system) or RepoSync (its own namespace) for
+    ``spec``."""
     from acm_lite import api
 
+    name, namespace = spec.object_key
     return {
         "apiVersion": api.API_VERSION,
-        "kind": "RootSync",
-        "metadata": {"name": spec.name, "namespace": api.SYSTEM_NAMESPACE},
+        "kind": spec.kind,
+        "metadata": {"name": name, "namespace": namespace or api.SYSTEM_NAMESPACE},
         "spec": spec.to_spec(),
     }
 

@@ -23,7 +23,7 @@ from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse.namespace_selection import LiveNamespaces
-from acm_lite.reconcile import events, pipeline
+from acm_lite.reconcile import events, pipeline, reposyncs
 from acm_lite.reconcile.healthtrack import HealthTracker
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.reconcile.metrics import Metrics
@@ -223,6 +223,11 @@ class Worker:
     def tick(self) -> None:
         """One poll: a full pass only when there is something to do."""
         started = time.monotonic()
+        if self.spec.repo_sync and (self.passes == 0 or self.failures):
+            self.stage = "setup"  # the ServiceAccount and RoleBindings before anything runs as them
+            name, namespace = self.spec.object_key
+            owner = store.read(self.cluster, name, namespace, kind=self.spec.kind)
+            reposyncs.ensure(self.cluster, self.spec, owner)
         self.stage = "source"
         snapshot = pipeline.fetch_source(self.spec, self.sync_options, lambda _m: None, cluster=self.target)
         self.metrics.git_fetch.labels(self.spec.name).observe(time.monotonic() - started)
