@@ -114,9 +114,12 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         store.install(cluster)
         name, namespace = spec.object_key
         sync.existing = store.read(cluster, name, namespace, kind=spec.kind)
-        sync.generation = store.write_spec(
-            cluster, name, spec.to_spec(), sync.existing, namespace, kind=spec.kind
-        )
+        if spec.repo_sync and sync.existing is not None:  # a team's (or the root repo's): left as it is
+            sync.generation = store.generation_of(sync.existing)
+        else:
+            sync.generation = store.write_spec(
+                cluster, name, spec.to_spec(), sync.existing, namespace, kind=spec.kind
+            )
     snapshot = sync.result.snapshot = sync.step(
         "source", _source, spec, options, progress, given=sync.result.snapshot, cluster=target
     )
@@ -410,6 +413,9 @@ def _plan(
         f"{metadata.SYNC_LABEL}={spec.name}",
         scope=spec.namespace,
         versions={o.id: o.version for o in declared.objects},
+        # a RepoSync may be refused some kinds: their objects are then refused one by one at
+        # apply (KNV2013, each named), and the rest of the sync goes on
+        forbidden=set() if spec.user else None,
     )
     opts = planner.PlanOptions(spec.name, commit, options.take_over, ignore)
     levels = order.levels(declared.objects)

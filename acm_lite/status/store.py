@@ -203,6 +203,11 @@ def write_spec(
     return _generation(answer)
 
 
+def generation_of(obj: object) -> int:
+    """The sync object's ``metadata.generation`` (0 when it cannot be told)."""
+    return _generation(obj)
+
+
 def _generation(obj: object) -> int:
     meta = obj.get("metadata") if isinstance(obj, dict) else None
     found = meta.get("generation") if isinstance(meta, dict) else None
