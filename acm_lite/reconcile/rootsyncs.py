@@ -511,13 +511,13 @@ class RootSyncs:
         self.retry: dict[str, tuple[int, float]] = {}  # failures in a row, next try (monotonic)
         self.orphaned: set[str] = set()  # RootSyncs gone without a finalizer, objects to unmark
         self.repo_namespaces: dict[str, str] = {}  # a RepoSync's sync name -> its namespace
+        self.last_repo_syncs: list[dict[str, Any]] = []
+        self.repo_denied = False  # listing RepoSyncs was refused (logged once)
         self.refresh()
 
     def refresh(self) -> None:
         try:
-            items = store.list_syncs(self.cluster) + [
-                {**i, "kind": api.REPO_SYNC} for i in store.list_repo_syncs(self.cluster) if _named(i)
-            ]
+            items = store.list_syncs(self.cluster) + self._repo_syncs()
         except AcmError:
             return  # the API server is away; try again next round
         except Exception:  # a bug must not end the daemon: the syncs already running go on
@@ -552,6 +552,24 @@ class RootSyncs:
         self.seen = listed
         if self.daemon.is_leader():
             self._finalizers(items)
+
+    def _repo_syncs(self) -> list[dict[str, Any]]:
+        """The cluster's RepoSyncs; when this daemon may not list them (403: the chart's RBAC
+        without them), the RootSyncs are still followed and the RepoSyncs last listed kept."""
+        try:
+            listed = store.list_repo_syncs(self.cluster)
+        except AcmError as e:
+            if e.code is not errors.INSUFFICIENT_PERMISSION:
+                raise
+            if not self.repo_denied:
+                log.warning(
+                    "RepoSyncs not followed", extra={"fields": {"error": e.message, "code": e.code.id}}
+                )
+            self.repo_denied = True
+            return self.last_repo_syncs
+        self.repo_denied = False
+        self.last_repo_syncs = [{**i, "kind": api.REPO_SYNC} for i in listed if _named(i)]
+        return self.last_repo_syncs
 
     def _finalizers(self, items: list[dict[str, Any]]) -> None:
         """Keep each RootSync's finalizer as its policy asks, and carry out the deletions due."""

@@ -189,3 +189,27 @@ def test_the_cluster_s_reposyncs_are_followed_beside_its_rootsyncs(monkeypatch: 
     assert sorted(daemon.running) == ["ns-reconciler-team-a", "root-sync"]
     assert followed.orphaned == {"ns-reconciler-team-b-web-3"}
     assert followed.repo_namespaces["ns-reconciler-team-b-web-3"] == "team-b"
+
+
+def test_reposyncs_this_daemon_may_not_list_leave_the_rootsyncs_followed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = {
+        "kind": "RootSync",
+        "metadata": {"name": "root-sync"},
+        "spec": {"git": {"repo": "https://e/r.git"}},
+    }
+    monkeypatch.setattr(store, "list_syncs", lambda _cluster: [root])
+    repos = [_reposync(api_version=api.API_VERSION)]
+    monkeypatch.setattr(store, "list_repo_syncs", lambda _cluster: repos)
+    daemon = _Daemon()
+    followed = rootsyncs.RootSyncs(daemon, object)  # type: ignore[arg-type]
+    assert sorted(daemon.running) == ["ns-reconciler-team-a", "root-sync"]
+
+    def denied(_cluster: object) -> list[dict[str, Any]]:
+        raise AcmError(errors.INSUFFICIENT_PERMISSION, "Forbidden: reposyncs")
+
+    monkeypatch.setattr(store, "list_repo_syncs", denied)
+    followed.refresh()  # the RepoSyncs last listed go on; the RootSyncs are still followed
+    assert sorted(daemon.running) == ["ns-reconciler-team-a", "root-sync"]
+    assert followed.repo_denied
