@@ -82,7 +82,7 @@ def kind_of(item: dict[str, Any]) -> str:
     return api.REPO_SYNC if item.get("kind") == api.REPO_SYNC else api.ROOT_SYNC
 
 
-def _subject(item: dict[str, Any]) -> str:
+def subject(item: dict[str, Any]) -> str:
     """``RootSync NAME`` or ``RepoSync NAMESPACE/NAME``, for messages."""
     found = item.get("metadata")
     meta: dict[str, Any] = found if isinstance(found, dict) else {}
@@ -115,7 +115,7 @@ def _as_repo_sync(item: dict[str, Any], found: pipeline.SyncSpec) -> pipeline.Sy
     meta = item["metadata"]
     namespace, name = meta.get("namespace"), meta["name"]
     if not isinstance(namespace, str) or not api.valid_namespace(namespace):
-        raise invalid_sync(f"{_subject(item)}: a RepoSync needs metadata.namespace, a namespace name")
+        raise invalid_sync(f"{subject(item)}: a RepoSync needs metadata.namespace, a namespace name")
     if namespace in api.own_namespaces() or namespace.startswith("kube-"):
         raise errors_refused(
             item, "metadata.namespace", "is acm-lite's or the system's own: a RepoSync may not sync it"
@@ -123,7 +123,7 @@ def _as_repo_sync(item: dict[str, Any], found: pipeline.SyncSpec) -> pipeline.Sy
     reconciler = api.reconciler_name(namespace, name)
     if len(reconciler) > MAX_NAME:
         raise invalid_sync(
-            f"{_subject(item)}: its reconciler name {reconciler!r} is longer than {MAX_NAME} "
+            f"{subject(item)}: its reconciler name {reconciler!r} is longer than {MAX_NAME} "
             "characters; shorten the RepoSync's name or namespace"
         )
     override = (item.get("spec") or {}).get("override")
@@ -208,7 +208,7 @@ def errors_refused(item: dict[str, Any], field: str, why: str, hint: str | None 
     """``ACM1108`` about ``field`` of the RootSync or RepoSync ``item``."""
     return AcmError(
         errors.CONFIG_SYNC_FIELD_UNSUPPORTED,
-        f"{_subject(item)}: {field} {why}",
+        f"{subject(item)}: {field} {why}",
         hint=hint or "remove the field, or see docs/migrating-from-config-sync.md",
     )
 
@@ -282,7 +282,7 @@ def _check_override(item: dict[str, Any], override: object) -> list[Problem]:
             warnings.append(
                 Problem(
                     errors.CONFIG_SYNC_FIELD_IGNORED,
-                    f"{_subject(item)}: {field} tunes Config Sync's reconciler Pods, "
+                    f"{subject(item)}: {field} tunes Config Sync's reconciler Pods, "
                     "which acm-lite does not run; it is left out",
                     hint="set the daemon's resources and timeouts in the Helm chart's values",
                 )
@@ -533,7 +533,7 @@ class RootSyncs:
             try:
                 found, warnings = read(item)
             except AcmError as e:  # refused: not synced, and said why (each round, until fixed)
-                log.error(e.message, extra={"fields": {"code": e.code.id, "sync": _subject(item)}})
+                log.error(e.message, extra={"fields": {"code": e.code.id, "sync": subject(item)}})
                 continue
             if found is not None:
                 wanted[found.name] = found
