@@ -16,10 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from acm_lite import metadata
 from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster.controlplane import APIServer
-from acm_lite.reconcile import finalizer, reposyncs
+from acm_lite.reconcile import finalizer, reposyncs, rootsyncs
 from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.pipeline import SyncOptions
 from acm_lite.reconcile.rootsyncs import RootSyncs
@@ -312,3 +314,63 @@ def test_a_reposync_declared_in_the_root_repo_is_followed_and_deleted_with_its_o
         assert get(cluster, f"/api/v1/namespaces/{tenant}/serviceaccounts/{sa}") is None
         assert get(cluster, f"{RBAC}/namespaces/{tenant}/rolebindings/{sa}:clusterrole:edit") is None
         cluster.request("DELETE", f"{ROOTSYNCS}/{root}")
+
+
+def test_serve_config_runs_config_syncs_reposync_as_its_service_account(
+    control_plane: APIServer, namespace: str, tmp_path: Path
+) -> None:
+    sa = f"ns-reconciler-{namespace}-web-3"
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    cluster.request(
+        "POST",
+        f"{RBAC}/namespaces/{namespace}/roles",
+        body=obj(
+            "rbac.authorization.k8s.io/v1",
+            "Role",
+            "configmaps",
+            metadata={"name": "configmaps", "namespace": namespace},
+            rules=[{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}],
+        ),
+    )
+    repo = GitRepo(tmp_path / "tenant")
+    repo.commit(
+        {
+            "cfg.yaml": cm("cfg", namespace),
+            "secret.yaml": obj("v1", "Secret", "s", metadata={"namespace": namespace}),
+        }
+    )
+    config = tmp_path / "syncs.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "configsync.gke.io/v1beta1",
+                "kind": "RepoSync",
+                "metadata": {"name": "web", "namespace": namespace},
+                "spec": {
+                    "git": {"repo": repo.url, "branch": "main"},
+                    "override": {"roleRefs": [{"kind": "Role", "name": "configmaps"}]},
+                },
+            }
+        )
+    )
+    [spec] = rootsyncs.from_config(config)
+    daemon = Daemon(
+        [(spec, lambda: Cluster.connect(control_plane.kubeconfig))],
+        SyncOptions(git_cache=tmp_path / "cache"),
+        DaemonOptions(period=0.3, backoff_max=1.0),
+    )
+    daemon.start()
+    try:
+        eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/cfg") is not None, 60)
+        # the Role allows ConfigMaps only: the Secret is refused by the API server, named
+        eventually(lambda: "2013" in codes_of(cluster, namespace, "web"), 30)
+        assert get(cluster, f"/api/v1/namespaces/{namespace}/secrets/s") is None
+        binding = get(cluster, f"{RBAC}/namespaces/{namespace}/rolebindings/{sa}:role:configmaps")
+        assert binding is not None and binding["subjects"][0]["name"] == sa
+    finally:
+        daemon.stop()
+
+
+def codes_of(cluster: Cluster, namespace: str, name: str) -> list[str]:
+    found = get(cluster, f"{GROUP}/namespaces/{namespace}/reposyncs/{name}") or {}
+    return [e.get("code") for e in ((found.get("status") or {}).get("sync") or {}).get("errors") or []]
