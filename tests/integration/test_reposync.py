@@ -9,6 +9,9 @@ and the ServiceAccount and RoleBindings acm-lite made for it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -261,6 +264,22 @@ def test_without_role_refs_a_reposync_can_do_nothing_until_rights_are_bound(
         )
         eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/cfg") is not None, 60)
         eventually(lambda: status(cluster, namespace).get("state") == "SYNCED", 30)
+        # `acm-lite status` lists it as NAMESPACE/NAME, with its objects' health
+        shown = subprocess.run(
+            [
+                *(sys.executable, "-m", "acm_lite", "status", "--kubeconfig", control_plane.kubeconfig),
+                *("--name", f"{namespace}/repo-sync", "--resources", "-o", "json"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shown.returncode == 0, shown.stderr
+        listed = json.loads(shown.stdout)
+        assert [(s["name"], s["kind"], s["sync"], s["state"]) for s in listed["syncs"]] == [
+            (f"{namespace}/repo-sync", "RepoSync", sa, "SYNCED")
+        ]
+        assert [(r["kind"], r["name"]) for r in listed["resources"]] == [("ConfigMap", "cfg")]
         cluster.request("DELETE", reposync_path(namespace))
         eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/serviceaccounts/{sa}") is None, 60)
 
