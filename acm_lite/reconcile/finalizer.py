@@ -117,7 +117,7 @@ def _problem(sync: str, oid: ObjectId, what: str, error: ApiError | AcmError) ->
     cause = error.to_acm() if isinstance(error, ApiError) else error
     return Problem(
         errors.FINALIZE_FAILED,
-        f"RootSync {sync!r} is being deleted, but {oid} could not be {what}: {cause.code}: {cause.message}",
+        f"the sync {sync!r} is being deleted, but {oid} could not be {what}: {cause.code}: {cause.message}",
         obj=oid.describe(),
         hint="allow acm-lite to do it, or do it by hand; the daemon retries",
     )
@@ -214,7 +214,7 @@ def finalize(
             outcome.problems.append(
                 Problem(
                     errors.FINALIZE_FAILED,
-                    f"the inventory or health record of RootSync {sync!r} could not be deleted: "
+                    f"the inventory or health record of the sync {sync!r} could not be deleted: "
                     f"{cause.code}: {cause.message}",
                     hint="allow acm-lite to delete resourceinventories and resourcestatuses",
                 )
