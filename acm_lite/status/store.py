@@ -5,6 +5,7 @@ Cluster I/O; the write requests themselves are built by ``apply.writes``."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from acm_lite import api, metadata
@@ -13,6 +14,7 @@ from acm_lite.cluster.client import ApiError, Client
 from acm_lite.status.model import State, SyncStatus, conditions
 
 ROOTSYNCS = "rootsyncs"
+STARTING_WAIT = 10.0  # seconds a just-installed CRD's storage may answer 429 while it starts
 log = logging.getLogger("acm_lite.install")
 
 
@@ -150,13 +152,20 @@ def read(
 
 
 def list_repo_syncs(cluster: Client) -> list[dict[str, Any]]:
-    """acm-lite's RepoSyncs in every namespace (none when the kind is not installed)."""
-    try:
-        listed = cluster.request("GET", f"/apis/{api.GROUP}/{api.VERSION}/{api.PLURALS[api.REPO_SYNC]}")
-    except ApiError as e:
-        if e.status == 404:
-            return []
-        raise e.to_acm("RepoSyncs") from e
+    """acm-lite's RepoSyncs in every namespace (none when the kind is not installed). While the
+    API server's cache of a just-installed CRD is still starting it answers 429 for a moment:
+    that answer is retried for a few seconds."""
+    deadline = time.monotonic() + STARTING_WAIT
+    while True:
+        try:
+            listed = cluster.request("GET", f"/apis/{api.GROUP}/{api.VERSION}/{api.PLURALS[api.REPO_SYNC]}")
+            break
+        except ApiError as e:
+            if e.status == 404:
+                return []
+            if e.status != 429 or time.monotonic() > deadline:
+                raise e.to_acm("RepoSyncs") from e
+        time.sleep(0.2)
     items = listed.get("items") if isinstance(listed, dict) else None
     return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 

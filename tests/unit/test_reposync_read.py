@@ -213,3 +213,30 @@ def test_reposyncs_this_daemon_may_not_list_leave_the_rootsyncs_followed(
     followed.refresh()  # the RepoSyncs last listed go on; the RootSyncs are still followed
     assert sorted(daemon.running) == ["ns-reconciler-team-a", "root-sync"]
     assert followed.repo_denied
+
+
+class _Starting:
+    """A client whose RepoSync list answers 429 (a just-installed CRD's storage starting)
+    ``busy`` times, then the list."""
+
+    def __init__(self, busy: int, status: int = 429) -> None:
+        self.busy, self.status, self.calls = busy, status, 0
+
+    def request(self, method: str, path: str, **_kwargs: Any) -> Any:
+        from acm_lite.cluster.client import ApiError
+
+        self.calls += 1
+        if self.calls <= self.busy:
+            raise ApiError(self.status, "TooManyRequests", "storage is (re)initializing")
+        return {"items": [_reposync(api_version=api.API_VERSION), "not an object"]}
+
+
+def test_listing_reposyncs_waits_out_a_starting_crd_and_not_a_refusal() -> None:
+    starting = _Starting(busy=2)
+    assert [i["metadata"]["name"] for i in store.list_repo_syncs(starting)] == ["repo-sync"]  # type: ignore[arg-type]
+    assert starting.calls == 3
+    refused = _Starting(busy=1, status=403)
+    with pytest.raises(AcmError) as raised:
+        store.list_repo_syncs(refused)  # type: ignore[arg-type]
+    assert raised.value.code is errors.INSUFFICIENT_PERMISSION and refused.calls == 1
+    assert store.list_repo_syncs(_Starting(busy=1, status=404)) == []  # type: ignore[arg-type]
