@@ -495,14 +495,15 @@ CONFIG_SYNC_FIELD_UNSUPPORTED = register(
     "ACM1108",
     "ConfigSyncFieldUnsupported",
     Category.PERMANENT,
-    "A RootSync sets a Config Sync field to something acm-lite does not do; it is refused, not ignored.",
+    "A RootSync or RepoSync sets a Config Sync field to something acm-lite does not do; it is refused, "
+    "not ignored.",
 )
 CONFIG_SYNC_FIELD_IGNORED = register(
     "ACM1109",
     "ConfigSyncFieldIgnored",
     Category.PERMANENT,
-    "A RootSync sets a Config Sync field that tunes Config Sync's own reconciler Pods, which acm-lite does "
-    "not run; the sync goes on without it.",
+    "A RootSync or RepoSync sets a Config Sync field that tunes Config Sync's own reconciler Pods, which "
+    "acm-lite does not run; the sync goes on without it.",
     blocking=False,
 )
 
@@ -642,6 +643,15 @@ FINALIZE_FAILED = register(
     Category.TRANSIENT,
     "A deleted RootSync's objects could not all be deleted (Foreground) or unmarked (Orphan); the "
     "finalizer stays and the daemon retries.",
+)
+
+# RepoSyncs: the ServiceAccount a RepoSync runs as and its RoleBindings (ACM2080-ACM2089).
+REPO_SYNC_RBAC_FAILED = register(
+    "ACM2080",
+    "RepoSyncRbacFailed",
+    Category.TRANSIENT,
+    "The ServiceAccount a RepoSync runs as, or a RoleBinding of its spec.override.roleRefs, could not "
+    "be created, updated or deleted; the sync waits and the daemon retries.",
 )
 
 # Policy (Gatekeeper templates and constraints, evaluated in-process): broken policies and suites

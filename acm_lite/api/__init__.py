@@ -26,6 +26,12 @@ _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _chosen: dict[str, str] = {}  # the system namespace this process chose, under key "name"
 FIELD_MANAGER = "acm-lite"
 DEFAULT_SYNC = "root-sync"
+# The kinds of sync object: a RootSync (acm-lite's rights, anything its source declares) and a
+# RepoSync (one namespace, under the rights of a ServiceAccount there).
+ROOT_SYNC, REPO_SYNC = "RootSync", "RepoSync"
+PLURALS = {ROOT_SYNC: "rootsyncs", REPO_SYNC: "reposyncs"}
+DEFAULT_REPO_SYNC = "repo-sync"
+RECONCILER_PREFIX = "ns-reconciler"
 # On each CRD acm-lite ships: ``crd_hash`` of its spec, so an installation can tell a CRD of an
 # older acm-lite (or one installed by hand) from its own without comparing what the API server
 # defaulted into the live one.
@@ -92,3 +98,17 @@ def own_namespaces() -> frozenset[str]:
     system namespace and the daemon's own (``$ACM_LITE_NAMESPACE``). A source may not declare
     them, and a sync never deletes them."""
     return frozenset(n for n in (system_namespace(), os.environ.get(NAMESPACE_ENV)) if n)
+
+
+def reconciler_name(namespace: str, name: str) -> str:
+    """A RepoSync's sync name, as Config Sync names its reconciler: ``ns-reconciler-<namespace>``
+    for the RepoSync ``repo-sync``, ``ns-reconciler-<namespace>-<name>-<len(name)>`` for another.
+    It names the ServiceAccount the sync runs as, its labels, inventory and records."""
+    if name == DEFAULT_REPO_SYNC:
+        return f"{RECONCILER_PREFIX}-{namespace}"
+    return f"{RECONCILER_PREFIX}-{namespace}-{name}-{len(name)}"
+
+
+def service_account_user(namespace: str, name: str) -> str:
+    """The user name of a ServiceAccount, as impersonation names it."""
+    return f"system:serviceaccount:{namespace}:{name}"

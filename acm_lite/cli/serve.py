@@ -116,13 +116,15 @@ def register(sub: Subcommands) -> None:
         "--config",
         type=Path,
         metavar="FILE",
-        help="syncs to run: a YAML file of RootSync objects (acm-lite.io/v1alpha1)",
+        help="syncs to run: a YAML file of RootSync and RepoSync objects (acm-lite.io/v1alpha1, or "
+        "Config Sync's configsync.gke.io/v1beta1 read unchanged)",
     )
     parser.add_argument(
         "--from-cluster",
         action="store_true",
-        help="sync every RootSync in the cluster's system namespace (--system-namespace): "
-        "creating one starts syncing it, deleting one stops",
+        help="sync every RootSync in the cluster's system namespace (--system-namespace) and every "
+        "RepoSync in any namespace (each as a ServiceAccount of its namespace): creating one starts "
+        "syncing it, deleting one stops",
     )
     parser.set_defaults(handler=handle)
 

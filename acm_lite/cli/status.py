@@ -1,4 +1,5 @@
-"""`acm-lite status`: the state of each sync on a cluster, like `nomos status`."""
+"""`acm-lite status`: the state of each sync on a cluster (RootSyncs, then RepoSyncs), like
+`nomos status`."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def register(sub: Subcommands) -> None:
         description="Show each sync's state (SYNCED, PENDING, ERROR, STALLED),"
         " commit, errors and managed objects; with --resources, each managed object's health.",
     )
-    parser.add_argument("--name", help="only this sync")
+    parser.add_argument("--name", help="only this sync (a RepoSync as NAMESPACE/NAME)")
     parser.add_argument(
         "--resources",
         action="store_true",
@@ -31,8 +32,15 @@ def register(sub: Subcommands) -> None:
 
 def _entry(item: dict[str, Any]) -> dict[str, Any]:
     status = item.get("status") or {}
+    meta = item["metadata"]
+    repo_sync = item.get("kind") == api.REPO_SYNC
     return {
-        "name": item["metadata"]["name"],
+        "name": f"{meta.get('namespace')}/{meta['name']}" if repo_sync else meta["name"],
+        "kind": api.REPO_SYNC if repo_sync else api.ROOT_SYNC,
+        # the name its objects, inventory and health record carry (a RepoSync's reconciler's)
+        "sync": api.reconciler_name(str(meta.get("namespace")), str(meta["name"]))
+        if repo_sync
+        else meta["name"],
         "spec": item.get("spec") or {},
         "state": status.get("state", "PENDING"),
         "commit": status.get("commit"),
@@ -55,7 +63,7 @@ def _resources(cluster: Any, syncs: list[dict[str, Any]]) -> list[dict[str, Any]
 
     out = []
     for sync in syncs:
-        for entry in resourcestore.entries(resourcestore.read(cluster, sync["name"])):
+        for entry in resourcestore.entries(resourcestore.read(cluster, sync["sync"])):
             out.append({"sync": sync["name"], **entry.to_dict()})
     return out
 
@@ -121,14 +129,28 @@ def _rendering(rendering: dict[str, Any]) -> str:
     return f"{rendering.get('message', '')}{where}" + (f" with {tools}" if tools else "")
 
 
+def _repo_syncs(cluster: Any) -> list[dict[str, Any]]:
+    """The cluster's RepoSyncs; none when this user may not list them in every namespace."""
+    from acm_lite import errors
+    from acm_lite.errors import AcmError
+    from acm_lite.status import store
+
+    try:
+        return [{**i, "kind": api.REPO_SYNC} for i in store.list_repo_syncs(cluster) if i.get("metadata")]
+    except AcmError as e:
+        if e.code is errors.INSUFFICIENT_PERMISSION:
+            return []
+        raise
+
+
 def handle(args: argparse.Namespace) -> int:
     from acm_lite.status import store
 
     cluster = clusterargs.connect(args)
-    items = store.list_syncs(cluster)
-    if args.name:
-        items = [i for i in items if i["metadata"]["name"] == args.name]
+    items = store.list_syncs(cluster) + _repo_syncs(cluster)
     syncs = [_entry(i) for i in items]
+    if args.name:
+        syncs = [s for s in syncs if args.name in (s["name"], s["sync"])]
     if args.resources:
         found = {"syncs": syncs, "resources": _resources(cluster, syncs)}
         output.emit(found, args.output, _resource_text)

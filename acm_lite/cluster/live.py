@@ -42,13 +42,20 @@ def _oid(gk: GroupKind, item: dict[str, Any]) -> ObjectId:
 
 
 def _listed(
-    cluster: Client, resource: Resource, namespace: str | None = None, label_selector: str | None = None
+    cluster: Client,
+    resource: Resource,
+    namespace: str | None = None,
+    label_selector: str | None = None,
+    forbidden: set[GroupKind] | None = None,
 ) -> list[tuple[ObjectId, dict[str, Any]]]:
     gk = resource.group_kind
     try:
         return [(_oid(gk, i), i) for i in list_all(cluster, resource, label_selector, namespace)]
     except ApiError as e:
         if e.status == 404:  # the CRD went away between discovery and list
+            return []
+        if e.status == 403 and forbidden is not None:  # the caller reports each object's refusal
+            forbidden.add(gk)
             return []
         raise e.to_acm(f"list {resource.plural}") from e
 
@@ -117,10 +124,14 @@ def snapshot(
     concurrency: int = 8,
     scope: str | None = None,
     versions: Mapping[ObjectId, str] | None = None,
+    forbidden: set[GroupKind] | None = None,
 ) -> dict[ObjectId, dict[str, Any]]:
     """Live state of the wanted objects (and any other object of their kinds that carries
     ``label_selector``), each read at the version ``versions`` declares it at (the preferred
-    one for the rest); kinds the cluster does not serve yet are skipped.
+    one for the rest); kinds the cluster does not serve yet are skipped. With ``forbidden`` (a
+    sync acting as a ServiceAccount), a kind it may not list (403) is added there and read as
+    holding nothing, rather than failing the whole read: writing its objects is then refused
+    one by one, naming each.
 
     One labelled LIST per kind and version finds this sync's objects; the wanted objects it
     does not label yet are then listed unfiltered where they live, namespace by namespace. A
@@ -132,7 +143,11 @@ def snapshot(
         labelled = list(
             pool.map(
                 lambda rw: _listed(
-                    cluster, rw[0], scope if rw[0].namespaced else None, label_selector=label_selector
+                    cluster,
+                    rw[0],
+                    scope if rw[0].namespaced else None,
+                    label_selector=label_selector,
+                    forbidden=forbidden,
                 ),
                 served,
             )
@@ -146,7 +161,7 @@ def snapshot(
             existing = _namespaces(cluster, discovery)  # nothing lives in a namespace not there
             if existing is not None:
                 rest = [(r, ns) for r, ns in rest if ns is None or ns in existing]
-        unlabelled = list(pool.map(lambda rn: _listed(cluster, rn[0], rn[1]), rest))
+        unlabelled = list(pool.map(lambda rn: _listed(cluster, rn[0], rn[1], forbidden=forbidden), rest))
     return _merged(
         [
             *zip((r for r, _ in served), labelled, strict=True),

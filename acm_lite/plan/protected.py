@@ -20,5 +20,6 @@ def protected_namespace(name: str) -> bool:
 def never_delete(oid: ObjectId) -> bool:
     """True for an object a prune must leave on the cluster (it is unmanaged instead)."""
     if oid.group == api.GROUP:
-        return True
+        return oid.kind != api.REPO_SYNC  # a RepoSync a repository declared goes when it leaves
+
     return oid.group_kind == kinds.NAMESPACE and protected_namespace(oid.name)

@@ -33,8 +33,18 @@ class StageError(Exception):
 class Pass:
     """One pass as it goes, stage by stage."""
 
-    def __init__(self, spec: SyncSpec, cluster: Cluster, options: SyncOptions, progress: Progress):
+    def __init__(
+        self,
+        spec: SyncSpec,
+        cluster: Cluster,
+        options: SyncOptions,
+        progress: Progress,
+        target: Cluster | None = None,
+    ):
         self.spec, self.cluster, self.options, self.progress = spec, cluster, options, progress
+        # the client for the sync's own objects (a RepoSync's: as its ServiceAccount); ``cluster``
+        # keeps acm-lite's records (status, inventory, health) with the daemon's own rights
+        self.target = target or cluster
         self.durations: dict[str, float] = {}
         self.started = time.monotonic()
         self.result = SyncResult(spec, SyncStatus(State.PENDING))
@@ -97,7 +107,7 @@ class Pass:
         )
         result.status.conditions = conditions(result.status, previous.conditions)
         result.health_problems = list(self.health_problems)
-        self.cluster.deadline = None  # the outcome is recorded even after the deadline
+        self.cluster.deadline = self.target.deadline = None  # the outcome is recorded after the deadline
         if self.writes:
             self.record(result.status)
         return result
@@ -132,7 +142,8 @@ class Pass:
         """Write the status; a failure (the API server went away) is kept on the result, and
         the next pass writes its own status as always."""
         try:
-            store.write_status(self.cluster, self.spec.name, status, self.existing)
+            name, namespace = self.spec.object_key
+            store.write_status(self.cluster, name, status, self.existing, namespace, kind=self.spec.kind)
         except AcmError as e:
             self.result.status_error = AcmError(
                 errors.STATUS_NOT_RECORDED,

@@ -23,7 +23,7 @@ from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse.namespace_selection import LiveNamespaces
-from acm_lite.reconcile import events, pipeline
+from acm_lite.reconcile import events, pipeline, reposyncs
 from acm_lite.reconcile.healthtrack import HealthTracker
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.reconcile.metrics import Metrics
@@ -84,13 +84,22 @@ class Worker:
         self.namespaces_changed = False  # live Namespaces a dynamic selector reads have changed
         self._observer: Any = None
         self._cluster: Cluster | None = None
+        self._target: Cluster | None = None
         self.thread = threading.Thread(target=self._loop, daemon=True, name=f"sync-{spec.name}")
 
     @property
     def cluster(self) -> Cluster:
+        """acm-lite's own client: the sync object's status, the inventory, the health record."""
         if self._cluster is None:
             self._cluster = self.connect()
         return self._cluster
+
+    @property
+    def target(self) -> Cluster:
+        """The client for the sync's own objects: a RepoSync's, as its ServiceAccount."""
+        if self._target is None:
+            self._target = pipeline.target_of(self.spec, self.cluster)
+        return self._target
 
     def delay(self) -> float:
         """The period (the sync's own, else the daemon's), doubled per failure in a row up to
@@ -214,8 +223,13 @@ class Worker:
     def tick(self) -> None:
         """One poll: a full pass only when there is something to do."""
         started = time.monotonic()
+        if self.spec.repo_sync and (self.passes == 0 or self.failures):
+            self.stage = "setup"  # the ServiceAccount and RoleBindings before anything runs as them
+            name, namespace = self.spec.object_key
+            owner = store.read(self.cluster, name, namespace, kind=self.spec.kind)
+            reposyncs.ensure(self.cluster, self.spec, owner)
         self.stage = "source"
-        snapshot = pipeline.fetch_source(self.spec, self.sync_options, lambda _m: None, cluster=self.cluster)
+        snapshot = pipeline.fetch_source(self.spec, self.sync_options, lambda _m: None, cluster=self.target)
         self.metrics.git_fetch.labels(self.spec.name).observe(time.monotonic() - started)
         changed = self.dirty if snapshot.commit is None else snapshot.commit != self.synced_commit
         due = (
@@ -232,7 +246,9 @@ class Worker:
         self.dirty = self.namespaces_changed = False
         self.stage = "setup"
         try:
-            result = pipeline.run(self.spec, self.cluster, self.sync_options, snapshot=snapshot)
+            result = pipeline.run(
+                self.spec, self.cluster, self.sync_options, snapshot=snapshot, target=self.target
+            )
         finally:
             self.busy.clear()
         self.passes += 1
@@ -288,6 +304,7 @@ class Worker:
                 timeout=self.spec.reconcile_timeout or self.sync_options.reconcile_timeout,
                 metrics=self.metrics,
                 may_write_status=lambda: self.leader() and not self.busy.is_set(),
+                sync_object=(self.spec.kind, self.spec.object_key[1], self.spec.object_key[0]),
             )
             self.tracker.start()
         return self.tracker
@@ -295,8 +312,8 @@ class Worker:
     def _remediator(self) -> Remediator:
         if self.remediator is None:
             self.remediator = Remediator(
-                self.cluster,
-                Discovery(self.cluster),
+                self.target,
+                Discovery(self.target),
                 self.spec.name,
                 metrics=self.metrics,
                 allowed=lambda: (
@@ -305,6 +322,7 @@ class Worker:
                 fight_threshold=self.options.fight_threshold,
                 on_fight=self._fight,
                 on_event=self._health().observe if self.options.health_tracking else lambda _o, _b: None,
+                scope=self.spec.namespace,
             )
         return self.remediator
 
@@ -318,7 +336,8 @@ class Worker:
             hint="find the other controller writing it",
         )
         try:
-            store.add_error(self.cluster, self.spec.name, problem.to_dict())
+            name, namespace = self.spec.object_key
+            store.add_error(self.cluster, name, problem.to_dict(), namespace, kind=self.spec.kind)
         except AcmError as e:
             log.warning("fight not recorded in status", extra={"fields": {"error": str(e)}})
 

@@ -85,12 +85,14 @@ def set_finalizer(cluster: Client, item: dict[str, Any], present: bool) -> None:
     wanted = [*current, FINALIZER] if present else [f for f in current if f != FINALIZER]
     meta = _meta(item)
     patch = {"metadata": {"finalizers": wanted or None, "resourceVersion": meta.get("resourceVersion")}}
-    path = _rootsync_path(str(meta.get("namespace") or api.SYSTEM_NAMESPACE), str(meta.get("name")))
+    path = store.path_of(
+        _kind(item), str(meta.get("namespace") or api.SYSTEM_NAMESPACE), str(meta.get("name"))
+    )
     writes.send(cluster, writes.merge_patch(path, patch, field_manager=api.FIELD_MANAGER))
 
 
-def _rootsync_path(namespace: str, name: str) -> str:
-    return f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{namespace}/rootsyncs/{name}"
+def _kind(item: dict[str, Any]) -> str:
+    return api.REPO_SYNC if item.get("kind") == api.REPO_SYNC else api.ROOT_SYNC
 
 
 def _reverse_levels(ids: set[ObjectId]) -> list[list[ObjectId]]:
@@ -115,17 +117,21 @@ def _problem(sync: str, oid: ObjectId, what: str, error: ApiError | AcmError) ->
     cause = error.to_acm() if isinstance(error, ApiError) else error
     return Problem(
         errors.FINALIZE_FAILED,
-        f"RootSync {sync!r} is being deleted, but {oid} could not be {what}: {cause.code}: {cause.message}",
+        f"the sync {sync!r} is being deleted, but {oid} could not be {what}: {cause.code}: {cause.message}",
         obj=oid.describe(),
         hint="allow acm-lite to do it, or do it by hand; the daemon retries",
     )
 
 
 class _Finalize:
-    """One round over one sync's inventory."""
+    """One round over one sync's inventory (read through ``cluster``); the objects read, deleted
+    or unmarked through ``target`` (a RepoSync's ServiceAccount when deleting)."""
 
-    def __init__(self, cluster: Client, sync: str, *, foreground: bool, budget: float):
+    def __init__(
+        self, cluster: Client, sync: str, *, foreground: bool, budget: float, target: Client | None = None
+    ):
         self.cluster, self.sync, self.foreground = cluster, sync, foreground
+        self.target = target or cluster
         self.deadline = time.monotonic() + budget
         self.discovery: Discovery | None = None
         self.round = Round()
@@ -133,7 +139,7 @@ class _Finalize:
     def _path(self, oid: ObjectId) -> str | None:
         """Where the object lives; None when the cluster no longer serves its kind (so none is left)."""
         if self.discovery is None:
-            self.discovery = Discovery(self.cluster)
+            self.discovery = Discovery(self.target)
         found = self.discovery.find(oid.group_kind)
         return found.path_of(oid) if found is not None else None
 
@@ -155,7 +161,7 @@ class _Finalize:
         """Act on one recorded object; True once nothing more is to be done with it."""
         try:
             path = self._path(oid)
-            live = _live(self.cluster, path) if path is not None else None
+            live = _live(self.target, path) if path is not None else None
             if path is None or live is None or metadata.owner(live) not in (self.sync, None):
                 return True  # gone, or another sync's now
             if metadata.owner(live) is None:
@@ -167,9 +173,9 @@ class _Finalize:
                 self.round.waiting.append(str(oid))
                 return False
             uid = _meta(live).get("uid")
-            writes.send(self.cluster, writes.delete(path, uid=uid, propagation="Background"))
+            writes.send(self.target, writes.delete(path, uid=uid, propagation="Background"))
             self.round.acted += 1
-            if _live(self.cluster, path) is None:
+            if _live(self.target, path) is None:
                 return True
             self.round.waiting.append(str(oid))
             return False
@@ -186,16 +192,19 @@ class _Finalize:
 
     def _unmark(self, path: str) -> None:
         writes.send(
-            self.cluster,
+            self.target,
             writes.merge_patch(path, ownership.unmanage_patch(), field_manager=api.FIELD_MANAGER),
         )
         self.round.acted += 1
 
 
-def finalize(cluster: Client, sync: str, *, foreground: bool, budget: float = BUDGET) -> Round:
+def finalize(
+    cluster: Client, sync: str, *, foreground: bool, budget: float = BUDGET, target: Client | None = None
+) -> Round:
     """One round of deleting (``foreground``) or unmarking the sync's recorded objects; when
-    every one is done, the inventory and the health record are deleted too (``done``)."""
-    outcome = _Finalize(cluster, sync, foreground=foreground, budget=budget).run()
+    every one is done, the inventory and the health record are deleted too (``done``). The
+    objects are reached through ``target`` (default ``cluster``, which keeps the records)."""
+    outcome = _Finalize(cluster, sync, foreground=foreground, budget=budget, target=target).run()
     if outcome.done:
         try:
             forget(cluster, sync)
@@ -205,7 +214,7 @@ def finalize(cluster: Client, sync: str, *, foreground: bool, budget: float = BU
             outcome.problems.append(
                 Problem(
                     errors.FINALIZE_FAILED,
-                    f"the inventory or health record of RootSync {sync!r} could not be deleted: "
+                    f"the inventory or health record of the sync {sync!r} could not be deleted: "
                     f"{cause.code}: {cause.message}",
                     hint="allow acm-lite to delete resourceinventories and resourcestatuses",
                 )
@@ -264,7 +273,9 @@ def report(cluster: Client, item: dict[str, Any], outcome: Round) -> None:
         first = outcome.problems[0]
         text = f"{len(outcome.problems)} error(s); first: {first.code.id} {first.message}"
         status.conditions.append(_condition(FINALIZER_FAILURE, "DestroyFailure", text, before))
-    store.write_status(cluster, name, status, item, str(meta.get("namespace") or api.SYSTEM_NAMESPACE))
+    store.write_status(
+        cluster, name, status, item, str(meta.get("namespace") or api.SYSTEM_NAMESPACE), kind=_kind(item)
+    )
 
 
 def _condition(kind: str, reason: str, message: str, before: dict[Any, dict[str, Any]]) -> dict[str, Any]:

@@ -63,9 +63,13 @@ def record(
     *,
     label_selector: str,
     scope: str | None,
+    records: Cluster | None = None,
 ) -> Recorded:
     """The health of every object the pass left managed, stored; problems for those that Failed
-    and for a record that could not be written."""
+    and for a record that could not be written. The objects are read through ``cluster``, the
+    record kept through ``records`` (default the same; a RepoSync reads as its ServiceAccount,
+    while its record is acm-lite's own)."""
+    records = records or cluster
     kept = [r for r in results if r.outcome in _KEPT]
     written = [r for r in kept if r.outcome in _WRITTEN]
     fresh: dict[ObjectId, dict[str, Any]] = {}
@@ -94,7 +98,7 @@ def record(
     out.entries.sort(key=lambda e: e.id)
     out.failed = failures(out.entries)
     try:
-        stored = resourcestore.read(cluster, sync)
+        stored = resourcestore.read(records, sync)
     except AcmError as e:
         out.problems.append(
             Problem(
@@ -103,7 +107,7 @@ def record(
             )
         )
         return out
-    out.stored, warning = resourcestore.write(cluster, sync, out.entries, stored)
+    out.stored, warning = resourcestore.write(records, sync, out.entries, stored)
     if warning is not None:
         out.problems.append(warning)
     return out

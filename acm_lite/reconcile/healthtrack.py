@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from acm_lite import errors, health
+from acm_lite import api, errors, health
 from acm_lite.cluster.client import Client
 from acm_lite.errors import AcmError, Problem
 from acm_lite.objects import ObjectId
@@ -44,8 +44,11 @@ class HealthTracker:
         interval: float = INTERVAL,
         may_write_status: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
+        sync_object: tuple[str, str | None, str] | None = None,
     ):
         self.cluster, self.sync, self.timeout, self.metrics = cluster, sync, timeout, metrics
+        # the sync object whose status is written: kind, namespace (None: the system one), name
+        self.sync_object = sync_object or (api.ROOT_SYNC, None, sync)
         self.interval, self.may_write_status, self.clock = interval, may_write_status, clock
         self._table: dict[ObjectId, Entry] = {}
         self._stored: resourcestore.Stored = {}
@@ -178,7 +181,8 @@ class HealthTracker:
         if (not due and problems == self._reported) or not self.may_write_status():
             return 0
         try:
-            found = store.read(self.cluster, self.sync)
+            kind, namespace, name = self.sync_object
+            found = store.read(self.cluster, name, namespace, kind=kind)
             if found is None:
                 return 0
             status = SyncStatus.from_status(found.get("status"))
@@ -186,7 +190,7 @@ class HealthTracker:
             status.errors = kept + [reported(p) for p in problems]
             status.health = self.counts()
             status.conditions = conditions(status, status.conditions)
-            wrote = store.write_status(self.cluster, self.sync, status, found)
+            wrote = store.write_status(self.cluster, name, status, found, namespace, kind=kind)
         except AcmError as e:
             log.warning(
                 "health not recorded in status", extra={"fields": {"sync": self.sync, "error": str(e)}}

@@ -34,6 +34,18 @@ SOURCE_TYPES = api.SOURCE_TYPES
 
 
 @dataclass(frozen=True)
+class RoleRef:
+    """One ``spec.override.roleRefs`` entry of a RepoSync: a Role or ClusterRole bound (by a
+    RoleBinding in the RepoSync's namespace) to the ServiceAccount the sync runs as."""
+
+    kind: str  # Role or ClusterRole
+    name: str
+
+    def to_spec(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name}
+
+
+@dataclass(frozen=True)
 class SyncSpec:
     """What to sync, shaped like a RootSync's spec."""
 
@@ -53,6 +65,37 @@ class SyncSpec:
     git_auth: str = "none"  # spec.git.auth: none, token or ssh
     git_secret_ref: str = ""  # spec.git.secretRef.name: the Secret of auth token or ssh
     ignore_fields: tuple[IgnoreRule, ...] = ()  # spec.override.ignoreFields, checked by the plan stage
+    # the object the sync comes from: a RootSync, or a RepoSync (in ``namespace``, named
+    # ``object_name``; ``name`` is then its reconciler's name, see ``api.reconciler_name``)
+    kind: str = api.ROOT_SYNC
+    object_name: str = ""
+    role_refs: tuple[RoleRef, ...] = ()  # a RepoSync's spec.override.roleRefs
+
+    @property
+    def repo_sync(self) -> bool:
+        return self.kind == api.REPO_SYNC and bool(self.namespace)
+
+    @property
+    def user(self) -> str | None:
+        """Whom every request about the sync's objects is made as: a RepoSync's ServiceAccount
+        (named after its reconciler, in its namespace); None for a RootSync (acm-lite's own)."""
+        if self.repo_sync and self.namespace:
+            return api.service_account_user(self.namespace, self.name)
+        return None
+
+    @property
+    def object_key(self) -> tuple[str, str | None]:
+        """The sync object's name and namespace (None: the system namespace, for a RootSync)."""
+        if self.repo_sync:
+            return self.object_name or self.name, self.namespace
+        return self.name, None
+
+    @property
+    def describe(self) -> str:
+        """The sync object, for messages: ``RootSync NAME`` or ``RepoSync NS/NAME``."""
+        if self.repo_sync:
+            return f"RepoSync {self.namespace}/{self.object_name or self.name}"
+        return f"RootSync {self.name}"
 
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"sourceFormat": self.source_format, "sourceType": self.source_type}
@@ -70,11 +113,13 @@ class SyncSpec:
             spec[self.source_type if self.source_type in (HELM, OCI) else GIT]["period"] = duration_text(
                 self.period
             )
-        if self.cluster_name:
+        if self.cluster_name and not self.repo_sync:
             spec["clusterName"] = self.cluster_name
-        if self.namespace:
+        if self.namespace and not self.repo_sync:  # a RepoSync's namespace is its own
             spec["namespace"] = self.namespace
         override: dict[str, Any] = {}
+        if self.role_refs:
+            override["roleRefs"] = [r.to_spec() for r in self.role_refs]
         if self.reconcile_timeout is not None:
             override["reconcileTimeout"] = duration_text(self.reconcile_timeout)
         if self.ignore_fields and not any(r.problem for r in self.ignore_fields):

@@ -66,17 +66,21 @@ def run(
     progress: Progress = lambda _m: None,
     on_result: Callable[[Result], None] = lambda _r: None,
     snapshot: Snapshot | None = None,
+    target: Cluster | None = None,
 ) -> SyncResult:
     """One full pass. Problems of the source, of single objects and of the cluster going away
-    are part of the result; nothing raises except a bug. A caller that fetched the source
-    already (the daemon's poll) hands its ``snapshot`` in rather than fetching twice."""
+        are part of the result; nothing raises except a bug. A caller that fetched the source
+        already (the daemon's poll) hands its ``snapshot`` in rather than fetching twice; one that keeps
+    a client for the sync's own objects (``target_of``) hands it in as ``target``."""
     options = options or SyncOptions()
     if spec.reconcile_timeout is not None:  # the RootSync's spec.override.reconcileTimeout
         options = dataclasses.replace(options, reconcile_timeout=spec.reconcile_timeout)
-    sync = Pass(spec, cluster, options, progress)
+    sync = Pass(spec, cluster, options, progress, target=target or target_of(spec, cluster))
     sync.result.snapshot = snapshot
-    cluster.breaker.reset()  # each pass finds out afresh whether the API server answers
-    cluster.deadline = time.monotonic() + options.deadline if options.deadline > 0 else None
+    deadline = time.monotonic() + options.deadline if options.deadline > 0 else None
+    for client in {id(c): c for c in (cluster, sync.target)}.values():
+        client.breaker.reset()  # each pass finds out afresh whether the API server answers
+        client.deadline = deadline
     try:
         with collector.paused():
             return _run(sync, on_result)
@@ -88,19 +92,36 @@ def run(
         sync.result.exception = e
         return sync.finish(sync.stage, [internal_problem(e, sync.stage)])
     finally:
-        cluster.deadline = None
+        cluster.deadline = sync.target.deadline = None
+
+
+def target_of(spec: SyncSpec, cluster: Cluster) -> Cluster:
+    """The client for the sync's own objects: ``cluster`` itself for a RootSync, the same API
+    server as a RepoSync's ServiceAccount (impersonated) for a RepoSync, so the sync can do
+    nothing its bindings do not allow. A caller that keeps one for many passes passes it in."""
+    user = spec.user
+    if user is None or cluster.impersonate == user:
+        return cluster
+    return cluster.as_user(user)
 
 
 def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
     """The stages in order, one ``sync.step`` each. Each hands its output on, and the pass stops
     where one blocks: a render that fails stops it before anything is read, planned or applied."""
     spec, cluster, options, progress = sync.spec, sync.cluster, sync.options, sync.progress
+    target = sync.target  # the sync's own objects: a RepoSync's as its ServiceAccount
     if sync.writes:
         store.install(cluster)
-        sync.existing = store.read(cluster, spec.name)
-        sync.generation = store.write_spec(cluster, spec.name, spec.to_spec(), sync.existing)
+        name, namespace = spec.object_key
+        sync.existing = store.read(cluster, name, namespace, kind=spec.kind)
+        if spec.repo_sync and sync.existing is not None:  # a team's (or the root repo's): left as it is
+            sync.generation = store.generation_of(sync.existing)
+        else:
+            sync.generation = store.write_spec(
+                cluster, name, spec.to_spec(), sync.existing, namespace, kind=spec.kind
+            )
     snapshot = sync.result.snapshot = sync.step(
-        "source", _source, spec, options, progress, given=sync.result.snapshot, cluster=cluster
+        "source", _source, spec, options, progress, given=sync.result.snapshot, cluster=target
     )
     rendered = sync.step("render", _render, snapshot, spec, options.render, progress)
     if rendered is None:  # nothing to render: the pass times (and records) what it did
@@ -115,7 +136,7 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         snapshot,
         spec,
         options.schema,
-        cluster,
+        target,
         progress,
         rendered=rendered,
         render_options=options.render,
@@ -127,7 +148,16 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         return sync.finish("policy", [])
     record = sync.inventory = recording.Record(cluster, spec.name, writes=sync.writes)
     plan = sync.step(
-        "plan", _plan, declared, snapshot.commit, spec, options, cluster, record=record, progress=progress
+        "plan",
+        _plan,
+        declared,
+        snapshot.commit,
+        spec,
+        options,
+        target,
+        record=record,
+        progress=progress,
+        records=cluster,
     )
     sync.result.changeset, sync.result.planned = plan.changes, plan.changed
     if plan.cyclic or options.plan_only:
@@ -137,7 +167,7 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         _apply,
         plan,
         options,
-        cluster,
+        target,
         record=record,
         selector=f"{metadata.SYNC_LABEL}={spec.name}",
         before_first_write=sync.mark_applying,
@@ -149,12 +179,13 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         recorded = sync.step(
             "health",
             healthstage.record,
-            cluster,
+            target,
             plan.discovery,
             spec.name,
             sync.applied,
             label_selector=f"{metadata.SYNC_LABEL}={spec.name}",
             scope=spec.namespace,
+            records=cluster,
         )
         sync.result.health, sync.result.written = recorded.entries, recorded.applied
         sync.result.health_stored = recorded.stored
@@ -164,7 +195,7 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
     result = sync.finish("apply", problems)
     if options.wait and sync.writes and result.ok:
         waited = result.waited = sync.step(
-            "wait", _wait, plan, result.results, options, cluster, sync_name=spec.name, progress=progress
+            "wait", _wait, plan, result.results, options, target, sync_name=spec.name, progress=progress
         )
         result.problems += waited.problems() if waited.error is None else [waited.error.to_problem()]
         sync.durations["total"] = round(time.monotonic() - sync.started, 3)  # the status's own dict
@@ -234,7 +265,7 @@ def fetch_source(
     ``cluster`` is where a chart's ``valuesFileRefs`` ConfigMaps and ``secretRef`` Secret are
     read (``reconcile.sourcerefs``)."""
     if spec.source_type == model.HELM and spec.helm is not None:
-        inputs = sourcerefs.helm_inputs(spec.helm, cluster, tenant=spec.namespace)
+        inputs = sourcerefs.helm_inputs(spec.helm, cluster, tenant=spec.namespace, namespace=_refs_ns(spec))
         return helm.fetch(
             spec.helm,
             helm=binaries.find("helm"),
@@ -260,7 +291,9 @@ def fetch_source(
                 spec.revision,
                 spec.dir,
                 cache=options.git_cache,
-                auth=sourcerefs.git_auth(spec.git_auth, spec.git_secret_ref, cluster, Path(keys)),
+                auth=sourcerefs.git_auth(
+                    spec.git_auth, spec.git_secret_ref, cluster, Path(keys), _refs_ns(spec)
+                ),
                 progress=progress,
             )
     return git.fetch(
@@ -271,6 +304,12 @@ def fetch_source(
         auth=options.auth or GitAuth.from_env(),
         progress=progress,
     )
+
+
+def _refs_ns(spec: SyncSpec) -> str | None:
+    """Where a sync's Secrets and ConfigMaps are: a RepoSync's own namespace (read as its
+    ServiceAccount), the system namespace for a RootSync (None)."""
+    return spec.namespace if spec.repo_sync else None
 
 
 def _render(
@@ -353,13 +392,14 @@ def _plan(
     *,
     record: recording.Record,
     progress: Progress,
+    records: Cluster | None = None,
 ) -> _Plan:
     """The declared set, the live objects and the inventory's record → the change set. A commit
     that would prune all the record holds stops the pass; what the pass may apply is recorded
     while the plan is made. Invalid ignore rules stop the pass before anything is read."""
     ignore = ignorefields.compile_rules(spec.ignore_fields, spec.name)
     discovery = Discovery(cluster)
-    recorded = record.read(record.writes or store.installed(cluster))
+    recorded = record.read(record.writes or store.installed(records or cluster))
     declared_ids = {o.id for o in declared.objects}
     refused = recording.refuse_prune_all(declared_ids, recorded, options.allow_prune_all)
     if refused:
@@ -373,6 +413,9 @@ def _plan(
         f"{metadata.SYNC_LABEL}={spec.name}",
         scope=spec.namespace,
         versions={o.id: o.version for o in declared.objects},
+        # a RepoSync may be refused some kinds: their objects are then refused one by one at
+        # apply (KNV2013, each named), and the rest of the sync goes on
+        forbidden=set() if spec.user else None,
     )
     opts = planner.PlanOptions(spec.name, commit, options.take_over, ignore)
     levels = order.levels(declared.objects)
@@ -460,7 +503,8 @@ def failed_pass(
     sync.result.exception = exception
     if sync.writes:
         try:
-            sync.existing = store.read(cluster, spec.name)
+            name, namespace = spec.object_key
+            sync.existing = store.read(cluster, name, namespace, kind=spec.kind)
         except AcmError as e:
             sync.result.status_error = AcmError(
                 errors.STATUS_NOT_RECORDED, f"status not recorded: {e.message}"

@@ -44,8 +44,10 @@ class Remediator:
         fight_threshold: int = 5,
         on_fight: Callable[[Change], None] = lambda _c: None,
         on_event: Callable[[ObjectId, dict[str, Any] | None], None] = lambda _o, _b: None,
+        scope: str | None = None,
     ):
         self.cluster, self.discovery, self.sync, self.metrics = cluster, discovery, sync, metrics
+        self.scope = scope  # a tenant sync watches inside its namespace only (all its rights allow)
         self.allowed = allowed
         self.fight_threshold = fight_threshold
         self.on_fight = on_fight
@@ -101,7 +103,7 @@ class Remediator:
         while not self._stop.is_set():
             try:
                 for event in self.cluster.watch(
-                    resource.collection(),
+                    resource.collection(self.scope),
                     {
                         "labelSelector": selector,
                         "resourceVersion": version,

@@ -4,6 +4,7 @@ lists RootSyncs in the cluster; the syncs themselves run in the daemon's workers
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -12,12 +13,12 @@ from typing import Any
 
 import yaml
 
-from acm_lite import errors
+from acm_lite import api, errors
 from acm_lite.cluster.client import Cluster
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse import reader
 from acm_lite.plan import ignorefields
-from acm_lite.reconcile import finalizer, model, pipeline, sourcerefs
+from acm_lite.reconcile import finalizer, model, pipeline, reposyncs, sourcerefs
 from acm_lite.reconcile.daemon import Daemon, Worker
 from acm_lite.source.helm import DEFAULT_VALUES_KEY, HelmSpec, ValuesFileRef, invalid_sync
 from acm_lite.source.oci import OciSpec
@@ -32,6 +33,9 @@ CONFIG_SYNC_VERSIONS = ("v1beta1", "v1alpha1")
 
 # What each field of a RootSync's spec becomes (Config Sync's fields, and acm-lite's own).
 _TOP = {"sourceFormat", "sourceType", "git", "oci", "helm", "override", "clusterName", "namespace"}
+_REPO_TOP = _TOP - {"clusterName", "namespace"}  # a RepoSync's namespace is its own
+MAX_ROLE_REFS = 32
+MAX_NAME = 63  # a reconciler's name is a label value and a ServiceAccount's name
 _GIT = {"repo", "branch", "revision", "dir", "period", "auth", "secretRef"}
 _HELM = {
     "repo",
@@ -67,9 +71,26 @@ _CLOUD_AUTH = ("gcenode", "gcpserviceaccount", "k8sserviceaccount")
 
 
 def is_config_sync(item: dict[str, Any]) -> bool:
-    """Whether ``item`` is Config Sync's own RootSync (``configsync.gke.io/v1beta1`` or v1alpha1)."""
+    """Whether ``item`` is Config Sync's own RootSync or RepoSync (``configsync.gke.io/v1beta1``
+    or v1alpha1)."""
     group, _, version = str(item.get("apiVersion") or "").partition("/")
     return group == CONFIG_SYNC_GROUP and version in CONFIG_SYNC_VERSIONS
+
+
+def kind_of(item: dict[str, Any]) -> str:
+    """RepoSync for a RepoSync (acm-lite's or Config Sync's), RootSync for anything else."""
+    return api.REPO_SYNC if item.get("kind") == api.REPO_SYNC else api.ROOT_SYNC
+
+
+def subject(item: dict[str, Any]) -> str:
+    """``RootSync NAME`` or ``RepoSync NAMESPACE/NAME``, for messages."""
+    found = item.get("metadata")
+    meta: dict[str, Any] = found if isinstance(found, dict) else {}
+    name = errors.shown(meta.get("name"))
+    if kind_of(item) == api.REPO_SYNC:
+        where = f"{meta.get('namespace')}/{meta.get('name')}"
+        return f"RepoSync {errors.shown(where)}"
+    return f"RootSync {name}"
 
 
 def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
@@ -79,8 +100,77 @@ def spec_of(item: dict[str, Any]) -> pipeline.SyncSpec | None:
 
 
 def read(item: dict[str, Any]) -> tuple[pipeline.SyncSpec | None, list[Problem]]:
-    """The sync a RootSync describes, acm-lite's or Config Sync's own, and the warnings
-    (``ACM1109``) of the fields it sets that acm-lite leaves out."""
+    """The sync a RootSync or RepoSync describes, acm-lite's or Config Sync's own, and the
+    warnings (``ACM1109``) of the fields it sets that acm-lite leaves out."""
+    found, warnings = _read(item)
+    if found is None or kind_of(item) != api.REPO_SYNC:
+        return found, warnings
+    return _as_repo_sync(item, found), warnings
+
+
+def _as_repo_sync(item: dict[str, Any], found: pipeline.SyncSpec) -> pipeline.SyncSpec:
+    """A RepoSync's sync: limited to its namespace, named after its reconciler as Config Sync
+    names it (``ns-reconciler-<namespace>``...), run as the ServiceAccount of that name there,
+    with the Roles of ``spec.override.roleRefs`` bound to it."""
+    meta = item["metadata"]
+    namespace, name = meta.get("namespace"), meta["name"]
+    if not isinstance(namespace, str) or not api.valid_namespace(namespace):
+        raise invalid_sync(f"{subject(item)}: a RepoSync needs metadata.namespace, a namespace name")
+    if namespace in api.own_namespaces() or namespace.startswith("kube-"):
+        raise errors_refused(
+            item, "metadata.namespace", "is acm-lite's or the system's own: a RepoSync may not sync it"
+        )
+    reconciler = api.reconciler_name(namespace, name)
+    if len(reconciler) > MAX_NAME:
+        raise invalid_sync(
+            f"{subject(item)}: its reconciler name {reconciler!r} is longer than {MAX_NAME} "
+            "characters; shorten the RepoSync's name or namespace"
+        )
+    override = (item.get("spec") or {}).get("override")
+    given = override.get("roleRefs") if isinstance(override, dict) else None
+    return dataclasses.replace(
+        found,
+        name=reconciler,
+        namespace=namespace,
+        kind=api.REPO_SYNC,
+        object_name=name,
+        role_refs=_role_refs(item, namespace, given),
+    )
+
+
+def _role_refs(item: dict[str, Any], namespace: str, given: object) -> tuple[model.RoleRef, ...]:
+    """``spec.override.roleRefs`` of a RepoSync: each a Role or ClusterRole by name, bound in the
+    RepoSync's namespace (one naming another namespace is refused: a tenant's rights stop at its
+    namespace)."""
+    if given in (None, []):
+        return ()
+    if not isinstance(given, list) or len(given) > MAX_ROLE_REFS:
+        raise errors_refused(item, "spec.override.roleRefs", f"is not a list of at most {MAX_ROLE_REFS}")
+    refs = []
+    for i, ref in enumerate(given):
+        field = f"spec.override.roleRefs[{i}]"
+        if not isinstance(ref, dict):
+            raise errors_refused(item, field, "is not a mapping")
+        for key in ref:
+            if key not in ("kind", "name", "namespace"):
+                raise errors_refused(item, f"{field}.{key}", "is not a field acm-lite knows")
+        kind, name = ref.get("kind"), ref.get("name")
+        if kind not in ("Role", "ClusterRole"):
+            raise errors_refused(item, f"{field}.kind", f"is {errors.shown(kind)}, not Role or ClusterRole")
+        if not isinstance(name, str) or not name or len(name) > 253 or "/" in name:
+            raise errors_refused(item, f"{field}.name", "is not the name of a Role or ClusterRole")
+        if ref.get("namespace") not in (None, "", namespace):
+            raise errors_refused(
+                item,
+                f"{field}.namespace",
+                f"is {errors.shown(ref.get('namespace'))}: a RepoSync's rights are bound in its own "
+                f"namespace {namespace!r} only",
+            )
+        refs.append(model.RoleRef(str(kind), name))
+    return tuple(dict.fromkeys(refs))
+
+
+def _read(item: dict[str, Any]) -> tuple[pipeline.SyncSpec | None, list[Problem]]:
     spec = item.get("spec") or {}
     if not isinstance(spec, dict):
         raise errors_refused(item, "spec", "is not a mapping")
@@ -97,7 +187,7 @@ def read(item: dict[str, Any]) -> tuple[pipeline.SyncSpec | None, list[Problem]]
         name=item["metadata"]["name"],
         revision=_revision(git),
         dir=str(git.get("dir") or "."),
-        source_format=spec.get("sourceFormat") or "hierarchy",
+        source_format=spec.get("sourceFormat") or _default_format(item),
         cluster_name=spec.get("clusterName"),
         namespace=spec.get("namespace"),
         reconcile_timeout=_reconcile_timeout(item, spec),
@@ -108,26 +198,28 @@ def read(item: dict[str, Any]) -> tuple[pipeline.SyncSpec | None, list[Problem]]
     ), warnings
 
 
+def _default_format(item: dict[str, Any]) -> str:
+    """A RepoSync's repository is unstructured (Config Sync's namespace repositories are); a
+    RootSync's default is hierarchy."""
+    return "unstructured" if kind_of(item) == api.REPO_SYNC else "hierarchy"
+
+
 def errors_refused(item: dict[str, Any], field: str, why: str, hint: str | None = None) -> AcmError:
-    """``ACM1108`` about ``field`` of the RootSync ``item``."""
-    name = (item.get("metadata") or {}).get("name")
+    """``ACM1108`` about ``field`` of the RootSync or RepoSync ``item``."""
     return AcmError(
         errors.CONFIG_SYNC_FIELD_UNSUPPORTED,
-        f"RootSync {errors.shown(name)}: {field} {why}",
+        f"{subject(item)}: {field} {why}",
         hint=hint or "remove the field, or see docs/migrating-from-config-sync.md",
     )
 
 
 def _check_fields(item: dict[str, Any], spec: dict[str, Any]) -> list[Problem]:
     """Refuse what acm-lite does not do; the warnings of what it leaves out."""
+    repo_sync = kind_of(item) == api.REPO_SYNC
     for key in spec:
-        if key not in _TOP:
+        if key not in (_REPO_TOP if repo_sync else _TOP):
             raise errors_refused(item, f"spec.{key}", "is not a field acm-lite knows")
-    fmt = spec.get("sourceFormat")
-    if fmt is not None and fmt not in ("hierarchy", "unstructured"):
-        raise errors_refused(
-            item, "spec.sourceFormat", f"is {errors.shown(fmt)}, not hierarchy or unstructured"
-        )
+    _check_format(item, spec.get("sourceFormat"), repo_sync)
     kind = spec.get("sourceType")
     if kind is not None and kind not in model.SOURCE_TYPES:
         raise errors_refused(item, "spec.sourceType", f"is {errors.shown(kind)}, not git, helm or oci")
@@ -155,6 +247,19 @@ def _check_fields(item: dict[str, Any], spec: dict[str, Any]) -> list[Problem]:
     return _check_override(item, spec.get("override"))
 
 
+def _check_format(item: dict[str, Any], fmt: object, repo_sync: bool) -> None:
+    if fmt is not None and fmt not in ("hierarchy", "unstructured"):
+        raise errors_refused(
+            item, "spec.sourceFormat", f"is {errors.shown(fmt)}, not hierarchy or unstructured"
+        )
+    if repo_sync and fmt == "hierarchy":
+        raise errors_refused(
+            item,
+            "spec.sourceFormat",
+            "is hierarchy: a RepoSync's repository is unstructured, as in Config Sync",
+        )
+
+
 def _cloud(field: str) -> AcmError:
     return AcmError(
         errors.SOURCE_AUTH_UNSUPPORTED,
@@ -168,7 +273,6 @@ def _check_override(item: dict[str, Any], override: object) -> list[Problem]:
         return []
     if not isinstance(override, dict):
         raise errors_refused(item, "spec.override", "is not a mapping")
-    name = (item.get("metadata") or {}).get("name")
     warnings = []
     for key, value in override.items():
         field = f"spec.override.{key}"
@@ -178,15 +282,15 @@ def _check_override(item: dict[str, Any], override: object) -> list[Problem]:
             warnings.append(
                 Problem(
                     errors.CONFIG_SYNC_FIELD_IGNORED,
-                    f"RootSync {errors.shown(name)}: {field} tunes Config Sync's reconciler Pods, "
+                    f"{subject(item)}: {field} tunes Config Sync's reconciler Pods, "
                     "which acm-lite does not run; it is left out",
                     hint="set the daemon's resources and timeouts in the Helm chart's values",
                 )
             )
         elif key == "namespaceStrategy" and value in (None, "", "implicit"):
             continue  # acm-lite creates the namespaces of namespaced objects it applies, as implicit
-        elif key == "roleRefs" and not value:
-            continue
+        elif key == "roleRefs" and (not value or kind_of(item) == api.REPO_SYNC):
+            continue  # a RepoSync's are checked and carried out (_role_refs)
         elif key == "roleRefs":
             raise errors_refused(
                 item,
@@ -311,7 +415,7 @@ def _artifact_spec(item: dict[str, Any], spec: dict[str, Any]) -> pipeline.SyncS
         )
         return pipeline.SyncSpec(
             repo=source.image,
-            source_format=spec.get("sourceFormat", "hierarchy"),
+            source_format=spec.get("sourceFormat", _default_format(item)),
             source_type=model.OCI,
             oci=source,
             period=_period(item, "oci", given),
@@ -359,7 +463,7 @@ def read_file(path: Path) -> list[tuple[pipeline.SyncSpec, list[Problem]]]:
     for i, doc in enumerate(docs):
         spec: pipeline.SyncSpec | None = None
         warnings: list[Problem] = []
-        if isinstance(doc, dict) and doc.get("kind") == "RootSync" and _named(doc):
+        if isinstance(doc, dict) and doc.get("kind") in (api.ROOT_SYNC, api.REPO_SYNC) and _named(doc):
             try:
                 spec, warnings = read(doc)
             except AcmError as e:
@@ -368,10 +472,20 @@ def read_file(path: Path) -> list[tuple[pipeline.SyncSpec, list[Problem]]]:
                 ) from None
         if spec is None:
             raise AcmError(
-                errors.INVALID_FLEET, f"document {i + 1} is not a RootSync with spec.git.repo", path=str(path)
+                errors.INVALID_FLEET,
+                f"document {i + 1} is not a RootSync or RepoSync with a source",
+                path=str(path),
             )
         specs.append((spec, warnings))
     return specs
+
+
+def sync_name(item: dict[str, Any]) -> str:
+    """The name a sync object's sync runs under: a RootSync's name, a RepoSync's reconciler's."""
+    meta = item["metadata"]
+    if kind_of(item) == api.REPO_SYNC:
+        return api.reconciler_name(str(meta.get("namespace")), str(meta["name"]))
+    return str(meta["name"])
 
 
 def _named(doc: dict[str, Any]) -> bool:
@@ -380,11 +494,13 @@ def _named(doc: dict[str, Any]) -> bool:
 
 
 class RootSyncs:
-    """Keep one worker per RootSync in the cluster, starting and stopping them as objects come
-    and go. Each ``refresh`` lists them again; ``connect`` reaches the cluster they are in, which
-    they sync. A RootSync asking for Foreground deletion gets a finalizer, and once deleted its
-    objects are deleted before the finalizer is removed; one deleted without it leaves its
-    objects in place with acm-lite's marks taken off (see ``finalizer``)."""
+    """Keep one worker per RootSync in the cluster (in the system namespace) and per RepoSync (in
+    any namespace), starting and stopping them as objects come and go. Each ``refresh`` lists
+    them again; ``connect`` reaches the cluster they are in, which they sync. A sync object asking
+    for Foreground deletion gets a finalizer, and once deleted its objects are deleted before the
+    finalizer is removed (a RepoSync's as its ServiceAccount); one deleted without it leaves its
+    objects in place with acm-lite's marks taken off (see ``finalizer``). A RepoSync's
+    ServiceAccount and RoleBindings are deleted once it is gone (see ``reposyncs``)."""
 
     def __init__(self, daemon: Daemon, connect: Callable[[], Cluster]):
         self.daemon, self.connect = daemon, connect
@@ -394,16 +510,22 @@ class RootSyncs:
         self.stopping: dict[str, list[Worker]] = {}  # workers of deleted RootSyncs, still ending
         self.retry: dict[str, tuple[int, float]] = {}  # failures in a row, next try (monotonic)
         self.orphaned: set[str] = set()  # RootSyncs gone without a finalizer, objects to unmark
+        self.repo_namespaces: dict[str, str] = {}  # a RepoSync's sync name -> its namespace
+        self.last_repo_syncs: list[dict[str, Any]] = []
+        self.repo_denied = False  # listing RepoSyncs was refused (logged once)
         self.refresh()
 
     def refresh(self) -> None:
         try:
-            items = store.list_syncs(self.cluster)
+            items = store.list_syncs(self.cluster) + self._repo_syncs()
         except AcmError:
             return  # the API server is away; try again next round
         except Exception:  # a bug must not end the daemon: the syncs already running go on
-            log.exception("listing RootSyncs failed")
+            log.exception("listing RootSyncs and RepoSyncs failed")
             return
+        self.repo_namespaces.update(
+            (sync_name(i), str(i["metadata"].get("namespace"))) for i in items if kind_of(i) == api.REPO_SYNC
+        )
         wanted = {}
         for item in items:
             if finalizer.deleting(item):
@@ -411,7 +533,7 @@ class RootSyncs:
             try:
                 found, warnings = read(item)
             except AcmError as e:  # refused: not synced, and said why (each round, until fixed)
-                log.error(e.message, extra={"fields": {"code": e.code.id, "sync": item["metadata"]["name"]}})
+                log.error(e.message, extra={"fields": {"code": e.code.id, "sync": subject(item)}})
                 continue
             if found is not None:
                 wanted[found.name] = found
@@ -425,16 +547,34 @@ class RootSyncs:
             if name not in self.specs:
                 self.specs[name] = spec
                 self.daemon.add(spec, self.connect)
-        listed = {item["metadata"]["name"] for item in items}
+        listed = {sync_name(item) for item in items}
         self.orphaned = (self.orphaned | (self.seen - listed)) - listed
         self.seen = listed
         if self.daemon.is_leader():
             self._finalizers(items)
 
+    def _repo_syncs(self) -> list[dict[str, Any]]:
+        """The cluster's RepoSyncs; when this daemon may not list them (403: the chart's RBAC
+        without them), the RootSyncs are still followed and the RepoSyncs last listed kept."""
+        try:
+            listed = store.list_repo_syncs(self.cluster)
+        except AcmError as e:
+            if e.code is not errors.INSUFFICIENT_PERMISSION:
+                raise
+            if not self.repo_denied:
+                log.warning(
+                    "RepoSyncs not followed", extra={"fields": {"error": e.message, "code": e.code.id}}
+                )
+            self.repo_denied = True
+            return self.last_repo_syncs
+        self.repo_denied = False
+        self.last_repo_syncs = [{**i, "kind": api.REPO_SYNC} for i in listed if _named(i)]
+        return self.last_repo_syncs
+
     def _finalizers(self, items: list[dict[str, Any]]) -> None:
         """Keep each RootSync's finalizer as its policy asks, and carry out the deletions due."""
         for item in items:
-            name = item["metadata"]["name"]
+            name = sync_name(item)
             try:
                 if not finalizer.deleting(item):
                     finalizer.set_finalizer(
@@ -471,10 +611,15 @@ class RootSyncs:
         """One round for a deleted RootSync holding the finalizer: its objects deleted
         (Foreground) or unmarked (the annotation removed meanwhile), progress in its status, and
         the finalizer removed when nothing is left."""
-        name = item["metadata"]["name"]
+        name = sync_name(item)
         foreground = finalizer.policy(item) == finalizer.FOREGROUND
+        target = None
+        if foreground and kind_of(item) == api.REPO_SYNC:  # deleted as the RepoSync's ServiceAccount
+            target = self.cluster.as_user(api.service_account_user(self.repo_namespaces[name], name))
         try:
-            outcome = finalizer.finalize(self.cluster, name, foreground=foreground)
+            outcome = finalizer.finalize(self.cluster, name, foreground=foreground, target=target)
+            if outcome.done:
+                self._remove_rbac(name)
         except AcmError as e:
             outcome = finalizer.Round(problems=[e.to_problem()])
         log.info(
@@ -508,6 +653,8 @@ class RootSyncs:
         delete its records, retried with backoff until it works."""
         try:
             outcome = finalizer.finalize(self.cluster, name, foreground=False)
+            if outcome.done:
+                self._remove_rbac(name)
         except AcmError as e:
             outcome = finalizer.Round(problems=[e.to_problem()])
         if outcome.done:
@@ -518,3 +665,10 @@ class RootSyncs:
                 extra={"fields": {"sync": name, "errors": [p.render() for p in outcome.problems]}},
             )
         self._backoff(name, outcome.done)
+
+    def _remove_rbac(self, name: str) -> None:
+        """A RepoSync's ServiceAccount and RoleBindings, once its objects are dealt with."""
+        namespace = self.repo_namespaces.get(name)
+        if namespace is not None:
+            reposyncs.remove(self.cluster, namespace, name)
+            self.repo_namespaces.pop(name, None)

@@ -53,16 +53,19 @@ def _namespace() -> str:
     return api.system_namespace()
 
 
-def helm_inputs(spec: HelmSpec, cluster: Client | None, *, tenant: str | None = None) -> HelmInputs:
+def helm_inputs(
+    spec: HelmSpec, cluster: Client | None, *, tenant: str | None = None, namespace: str | None = None
+) -> HelmInputs:
     """The credentials and the referenced values of the chart ``spec`` names. ``tenant`` is the
     namespace of a namespace-limited sync, which (like Config Sync's RepoSync) has no
-    ``deployNamespace``."""
+    ``deployNamespace``; ``namespace`` is where the ConfigMaps and Secret are (a RepoSync's own,
+    default the system namespace)."""
     spec.check()
     if tenant and spec.deploy_namespace:
         raise invalid_sync(
             "RepoSyncs do not support spec.helm.deployNamespace (a tenant sync stays in its namespace)"
         )
-    namespace = _namespace()
+    namespace = namespace or _namespace()
     refs: list[tuple[str, str]] = []
     if spec.values_file_refs:
         client = _needs(cluster, "spec.helm.valuesFileRefs")
@@ -135,12 +138,14 @@ def _values_file(client: Client, namespace: str, name: str, key: str) -> str:
 GIT_AUTH = ("none", "token", "ssh")
 
 
-def git_auth(auth: str, secret_ref: str, cluster: Client | None, keys: Path) -> GitAuth:
+def git_auth(
+    auth: str, secret_ref: str, cluster: Client | None, keys: Path, namespace: str | None = None
+) -> GitAuth:
     """The Git credentials of ``spec.git.auth`` ``token`` or ``ssh`` from the Secret named by
     ``spec.git.secretRef`` (key files written under ``keys``, a private directory the caller
-    removes)."""
+    removes), in ``namespace`` (a RepoSync's own; default the system namespace)."""
     client = _needs(cluster, "spec.git.secretRef")
-    namespace = _namespace()
+    namespace = namespace or _namespace()
     about = f"Secret {namespace}/{secret_ref} of spec.git.secretRef"
     found = _get(
         client, f"/api/v1/namespaces/{namespace}/secrets/{secret_ref}", f"Secret {namespace}/{secret_ref}"

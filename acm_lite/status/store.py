@@ -1,9 +1,11 @@
-"""acm-lite's objects in the cluster: its CRDs and namespace, and each RootSync's spec and status.
+"""acm-lite's objects in the cluster: its CRDs and namespace, and each RootSync's (and
+RepoSync's) spec and status.
 Cluster I/O; the write requests themselves are built by ``apply.writes``."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from acm_lite import api, metadata
@@ -12,12 +14,18 @@ from acm_lite.cluster.client import ApiError, Client
 from acm_lite.status.model import State, SyncStatus, conditions
 
 ROOTSYNCS = "rootsyncs"
+STARTING_WAIT = 10.0  # seconds a just-installed CRD's storage may answer 429 while it starts
 log = logging.getLogger("acm_lite.install")
 
 
-def _path(namespace: str, name: str = "", status: bool = False) -> str:
-    base = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{namespace}/{ROOTSYNCS}"
+def _path(namespace: str, name: str = "", status: bool = False, kind: str = api.ROOT_SYNC) -> str:
+    base = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{namespace}/{api.PLURALS[kind]}"
     return base + (f"/{name}" if name else "") + ("/status" if status else "")
+
+
+def path_of(kind: str, namespace: str, name: str) -> str:
+    """Where the sync object ``kind`` (RootSync, RepoSync) ``namespace/name`` lives."""
+    return _path(namespace, name, kind=kind)
 
 
 # What reading a sync needs; the health record (resourcestatuses) came later, and an installation
@@ -130,15 +138,36 @@ def _warn_outdated(name: str, live: dict[str, Any], ours: dict[str, Any]) -> Non
     )
 
 
-def read(cluster: Client, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+def read(
+    cluster: Client, name: str, namespace: str | None = None, *, kind: str = api.ROOT_SYNC
+) -> dict[str, Any] | None:
     namespace = namespace or api.system_namespace()
     try:
-        found: dict[str, Any] = cluster.request("GET", _path(namespace, name))
+        found: dict[str, Any] = cluster.request("GET", _path(namespace, name, kind=kind))
         return found
     except ApiError as e:
         if e.status == 404:
             return None
-        raise e.to_acm(f"RootSync {namespace}/{name}") from e
+        raise e.to_acm(f"{kind} {namespace}/{name}") from e
+
+
+def list_repo_syncs(cluster: Client) -> list[dict[str, Any]]:
+    """acm-lite's RepoSyncs in every namespace (none when the kind is not installed). While the
+    API server's cache of a just-installed CRD is still starting it answers 429 for a moment:
+    that answer is retried for a few seconds."""
+    deadline = time.monotonic() + STARTING_WAIT
+    while True:
+        try:
+            listed = cluster.request("GET", f"/apis/{api.GROUP}/{api.VERSION}/{api.PLURALS[api.REPO_SYNC]}")
+            break
+        except ApiError as e:
+            if e.status == 404:
+                return []
+            if e.status != 429 or time.monotonic() > deadline:
+                raise e.to_acm("RepoSyncs") from e
+        time.sleep(0.2)
+    items = listed.get("items") if isinstance(listed, dict) else None
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
 def list_syncs(cluster: Client, namespace: str | None = None) -> list[dict[str, Any]]:
@@ -157,6 +186,8 @@ def write_spec(
     spec: dict[str, Any],
     existing: dict[str, Any] | None,
     namespace: str | None = None,
+    *,
+    kind: str = api.ROOT_SYNC,
 ) -> int:
     """Record how the sync is configured (skipped when nothing changed); the RootSync's
     ``metadata.generation`` afterwards (0 when it cannot be told), which its status answers."""
@@ -164,10 +195,10 @@ def write_spec(
     if existing is not None and existing.get("spec") == spec:
         return _generation(existing)
     call = writes.server_side_apply(
-        _path(namespace, name),
+        _path(namespace, name, kind=kind),
         {
             "apiVersion": api.API_VERSION,
-            "kind": "RootSync",
+            "kind": kind,
             "metadata": {"name": name, "namespace": namespace},
             "spec": spec,
         },
@@ -177,8 +208,13 @@ def write_spec(
             call.method, call.path, query=call.query, body=call.body, content_type=call.content_type
         )
     except ApiError as e:
-        raise e.to_acm(f"RootSync {namespace}/{name}") from e
+        raise e.to_acm(f"{kind} {namespace}/{name}") from e
     return _generation(answer)
+
+
+def generation_of(obj: object) -> int:
+    """The sync object's ``metadata.generation`` (0 when it cannot be told)."""
+    return _generation(obj)
 
 
 def _generation(obj: object) -> int:
@@ -193,6 +229,8 @@ def write_status(
     status: SyncStatus,
     existing: dict[str, Any] | None,
     namespace: str | None = None,
+    *,
+    kind: str = api.ROOT_SYNC,
 ) -> bool:
     """Record the outcome; skipped (False) when it says nothing new, so a no-op sync writes nothing."""
     namespace = namespace or api.system_namespace()
@@ -202,16 +240,25 @@ def write_status(
     if "rendering" not in body and ((existing or {}).get("status") or {}).get("rendering"):
         body["rendering"] = None  # a merge patch leaves a key it does not name
     try:
-        writes.send(cluster, writes.merge_patch(_path(namespace, name, status=True), {"status": body}))
+        writes.send(
+            cluster, writes.merge_patch(_path(namespace, name, status=True, kind=kind), {"status": body})
+        )
     except ApiError as e:
-        raise e.to_acm(f"RootSync {namespace}/{name} status") from e
+        raise e.to_acm(f"{kind} {namespace}/{name} status") from e
     return True
 
 
-def add_error(cluster: Client, name: str, problem: dict[str, Any], namespace: str | None = None) -> None:
+def add_error(
+    cluster: Client,
+    name: str,
+    problem: dict[str, Any],
+    namespace: str | None = None,
+    *,
+    kind: str = api.ROOT_SYNC,
+) -> None:
     """Record an error found between passes (a fight) on the sync's status, once."""
     namespace = namespace or api.system_namespace()
-    found = read(cluster, name, namespace)
+    found = read(cluster, name, namespace, kind=kind)
     if found is None:
         return
     status = SyncStatus.from_status(found.get("status"))
@@ -222,4 +269,4 @@ def add_error(cluster: Client, name: str, problem: dict[str, Any], namespace: st
     status.errors.append(problem)
     status.state = State.ERROR
     status.conditions = conditions(status, status.conditions)
-    write_status(cluster, name, status, found, namespace)
+    write_status(cluster, name, status, found, namespace, kind=kind)

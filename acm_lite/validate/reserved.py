@@ -1,6 +1,8 @@
 """What belongs to the syncer itself may not be declared in a source: KNV1034 (its namespaces,
-and objects in them) and KNV1043 (its own kinds). A repository that could declare them could
-overwrite, or on removal prune, every sync's status and inventory."""
+and objects in them) and KNV1043 (its own kinds, but for RepoSync). A repository that could
+declare them could overwrite, or on removal prune, every sync's status and inventory. A RepoSync
+may be declared (by the root repository, as in Config Sync): it lives in the namespace it syncs,
+and runs with the rights bound there, never acm-lite's own."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ def reserved_namespaces() -> frozenset[str]:
 
 def check(obj: Manifest, reserved: frozenset[str] | None = None) -> list[Problem]:
     reserved = reserved if reserved is not None else reserved_namespaces()
-    if obj.group == _OWN_GROUP:
+    if obj.group == _OWN_GROUP and obj.kind != api.REPO_SYNC:
         return [
             Problem.about(
                 errors.UNSUPPORTED_OBJECT,

@@ -80,7 +80,24 @@ def test_rendered_objects() -> None:
         if k in ("ServiceAccount", "Service", "ServiceMonitor", "PodDisruptionBudget")
     } == {"ServiceAccount": 1, "Service": 1, "ServiceMonitor": 1, "PodDisruptionBudget": 1}
     bindings = {b["metadata"]["name"]: b["roleRef"]["name"] for b in by_kind["ClusterRoleBinding"]}
-    assert bindings == {"acm-read": "acm-read", "acm-root-sync": "cluster-admin"}
+    assert bindings == {
+        "acm-read": "acm-read",
+        "acm-reposyncs": "acm-reposyncs",
+        "acm-root-sync": "cluster-admin",
+    }
+    [reposyncs] = [r for r in by_kind["ClusterRole"] if r["metadata"]["name"] == "acm-reposyncs"]
+    granted = {
+        (g, r, v)
+        for rule in reposyncs["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+    assert {
+        ("", "serviceaccounts", "impersonate"),
+        ("rbac.authorization.k8s.io", "clusterroles", "bind"),
+        ("rbac.authorization.k8s.io", "rolebindings", "create"),
+    } <= granted
 
 
 def test_render_values_become_the_daemons_render_flags() -> None:

@@ -198,21 +198,22 @@ def test_a_wrong_token_in_the_secret_fails_the_fetch_and_is_never_shown(
     assert get(cluster, "/api/v1/namespaces/default/configmaps/a") is None
 
 
-def _config_sync_crd(cluster: Cluster) -> None:
-    """Config Sync's RootSync kind, as its CRD serves it (schema left open: the objects are
-    Config Sync's own, and migrate must read whatever they hold)."""
+def _config_sync_crd(cluster: Cluster, kind: str = "RootSync") -> None:
+    """Config Sync's RootSync (or RepoSync) kind, as its CRD serves it (schema left open: the
+    objects are Config Sync's own, and migrate must read whatever they hold)."""
+    plural = f"{kind.lower()}s"
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": "rootsyncs.configsync.gke.io"},
+        "metadata": {"name": f"{plural}.configsync.gke.io"},
         "spec": {
             "group": "configsync.gke.io",
             "scope": "Namespaced",
             "names": {
-                "kind": "RootSync",
-                "listKind": "RootSyncList",
-                "plural": "rootsyncs",
-                "singular": "rootsync",
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
             },
             "versions": [
                 {
@@ -228,7 +229,7 @@ def _config_sync_crd(cluster: Cluster) -> None:
     }
     cluster.request(
         "PATCH",
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/rootsyncs.configsync.gke.io",
+        f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.configsync.gke.io",
         query={"fieldManager": "migrate-test", "force": "true"},
         body=crd,
         content_type="application/apply-patch+yaml",
@@ -236,7 +237,7 @@ def _config_sync_crd(cluster: Cluster) -> None:
 
     def established() -> bool:
         found = get(
-            cluster, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/rootsyncs.configsync.gke.io"
+            cluster, f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.configsync.gke.io"
         )
         conditions = ((found or {}).get("status") or {}).get("conditions") or []
         return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
@@ -299,3 +300,56 @@ def _created(cluster: Cluster, doc: dict[str, Any]) -> bool:
     except ApiError as e:
         return e.status == 409
     return True
+
+
+def test_migrate_from_cluster_reads_config_syncs_reposyncs(
+    control_plane: APIServer, namespace: str, tmp_path: Path
+) -> None:
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    _config_sync_crd(cluster)
+    _config_sync_crd(cluster, "RepoSync")
+    doc = {
+        "apiVersion": "configsync.gke.io/v1beta1",
+        "kind": "RepoSync",
+        "metadata": {"name": "repo-sync", "namespace": namespace},
+        "spec": {
+            "sourceFormat": "unstructured",
+            "git": {"repo": "https://git.example.com/team.git", "branch": "main", "auth": "none"},
+            "override": {"roleRefs": [{"kind": "ClusterRole", "name": "edit"}], "apiServerTimeout": "15s"},
+        },
+    }
+    path = f"/apis/configsync.gke.io/v1beta1/namespaces/{namespace}/reposyncs"
+
+    def created() -> bool:
+        try:
+            cluster.request("POST", path, body=doc)
+        except ApiError as e:
+            return e.status == 409
+        return True
+
+    eventually(created, 30)
+    try:
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "acm_lite",
+                "migrate",
+                "--from-cluster",
+                "--kubeconfig",
+                control_plane.kubeconfig,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        cluster.request("DELETE", f"{path}/repo-sync")
+    assert run.returncode == 0, run.stderr
+    assert "ACM1109" in run.stderr and "spec.override.apiServerTimeout" in run.stderr
+    assert f"ServiceAccount {namespace}/ns-reconciler-{namespace}" in run.stderr
+    [mine] = [d for d in yaml.safe_load_all(run.stdout) if d["metadata"].get("namespace") == namespace]
+    assert mine["apiVersion"] == "acm-lite.io/v1alpha1" and mine["kind"] == "RepoSync"
+    assert mine["metadata"]["name"] == "repo-sync"
+    assert mine["spec"]["override"]["roleRefs"] == [{"kind": "ClusterRole", "name": "edit"}]
+    assert mine["spec"]["git"]["revision"] == "main" and "namespace" not in mine["spec"]

@@ -14,6 +14,12 @@ from acm_lite.reconcile import rootsyncs
 from acm_lite.status import store
 
 
+@pytest.fixture(autouse=True)
+def _no_repo_syncs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in cluster holds no RepoSyncs unless a test lists some."""
+    monkeypatch.setattr(store, "list_repo_syncs", lambda _cluster: [])
+
+
 def _rootsync(name: str, repo: str | None = "https://example.com/repo.git") -> dict[str, Any]:
     spec = {"git": {"repo": repo, "revision": "main"}} if repo else {}
     return {
@@ -57,7 +63,7 @@ def test_a_config_file_lists_rootsyncs_only(tmp_path: Path) -> None:
     with pytest.raises(AcmError) as raised:
         rootsyncs.from_config(bad)
     assert raised.value.code is errors.INVALID_FLEET
-    assert raised.value.message == "document 1 is not a RootSync with spec.git.repo"
+    assert raised.value.message == "document 1 is not a RootSync or RepoSync with a source"
 
 
 def test_workers_follow_the_rootsyncs_of_the_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
