@@ -12,7 +12,7 @@ from typing import Any
 
 import regorus
 
-from acm_lite.policy import bounds, recursion, rego_ast
+from acm_lite.policy import bounds, recursion, rego_ast, rego_source
 
 
 class RegoError(Exception):
@@ -44,9 +44,13 @@ class RegoProgram:
         engine = regorus.Engine()
         engine.set_rego_v0(True)
         try:
-            package = engine.add_policy(f"{name}.rego", rego)
-            for i, lib in enumerate(libs):
+            texts = [rego_source.rewrite(text) for text in (rego, *libs)]
+            package = engine.add_policy(f"{name}.rego", texts[0])
+            for i, lib in enumerate(texts[1:]):
                 engine.add_policy(f"{name}.lib{i}.rego", lib)
+            if any(rego_source.HELPER_PACKAGE in text for text in texts):
+                engine.add_policy("acm_lite_builtins.rego", rego_source.HELPER_MODULE)
+                engine.add_extension(rego_source.SPRINTF_ARGS, 2, rego_source.sprintf_args)
         except (RuntimeError, ValueError) as e:
             raise RegoError(_first_paragraph(str(e))) from e
         _static_checks(engine)
