@@ -676,6 +676,13 @@ POLICY_SUITE_INVALID = register(
     Category.PERMANENT,
     "A gator Suite file, or a file it names, cannot be read.",
 )
+POLICY_INPUT_INVALID = register(
+    "ACM3007",
+    "PolicyInputInvalid",
+    Category.PERMANENT,
+    "An input of policy test (a file, a directory, stdin, an image or an AdmissionReview in them) "
+    "cannot be read or reviewed.",
+)
 
 # Policy violations, one code per enforcement action (ACM3100-ACM3199).
 POLICY_VIOLATION = register(
