@@ -50,7 +50,7 @@ class RegoProgram:
                 engine.add_policy(f"{name}.lib{i}.rego", lib)
             if any(rego_source.HELPER_PACKAGE in text for text in texts):
                 engine.add_policy("acm_lite_builtins.rego", rego_source.HELPER_MODULE)
-                engine.add_extension(rego_source.SPRINTF_ARGS, 2, rego_source.sprintf_args)
+                engine.add_extension(rego_source.SPRINTF_PLAN, 2, rego_source.sprintf_plan)
         except (RuntimeError, ValueError) as e:
             raise RegoError(_first_paragraph(str(e))) from e
         _static_checks(engine)

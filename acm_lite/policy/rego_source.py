@@ -15,30 +15,58 @@ was, so the engine's messages still point at the template's own lines. No I/O.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 HELPER_PACKAGE = "acm_lite_builtins"
-SPRINTF_ARGS = "acm_lite.sprintf_args"
+SPRINTF_PLAN = "acm_lite.sprintf_plan"
 HELPER_MODULE = f"""package {HELPER_PACKAGE}
 
 format(text, args) = out {{
-  fixed := {SPRINTF_ARGS}(text, args)
-  out := sprintf(fixed[0], fixed[1])
+  kinds := [go_kind(a) | a := args[_]]
+  plan := {SPRINTF_PLAN}(text, kinds)
+  kept := [args[i] | i := plan[1][_]]
+  extras := [sprintf("%s=%v", [e[1], args[e[0]]]) | e := plan[2][_]]
+  out := concat("", [sprintf(plan[0], kept), extra_text(extras)])
+}}
+
+extra_text(extras) = "" {{
+  count(extras) == 0
+}}
+
+extra_text(extras) = text {{
+  count(extras) > 0
+  text := concat("", ["%!(EXTRA ", concat(", ", extras), ")"])
+}}
+
+go_kind(a) = "int" {{
+  is_number(a)
+  round(a) == a
+}}
+
+go_kind(a) = "float64" {{
+  is_number(a)
+  round(a) != a
+}}
+
+go_kind(a) = "string" {{
+  not is_number(a)
 }}
 """
 
 _TOKEN = re.compile(
     r"""(?P<nl>\n)|(?P<space>[ \t\r\f\v]+)|(?P<comment>\#[^\n]*)|(?P<string>"(?:[^"\\\n]|\\.)*")"""
-    r"""|(?P<raw>`[^`]*`)|(?P<word>[A-Za-z0-9_]+)|(?P<assign>:=)|(?P<other>.)""",
+    r"""|(?P<raw>`[^`]*`)|(?P<word>[A-Za-z0-9_]+)|(?P<assign>:=)|(?P<op>==|!=|<=|>=)|(?P<other>.)""",
     re.DOTALL,
 )
 _KEYWORDS = frozenset(
     {"not", "some", "in", "with", "as", "else", "default", "import", "package", "every", "contains", "if"}
 )
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+_CONSTANTS = frozenset({"true", "false", "null", "input", "data", "_"})
+_EQUALITY = frozenset({"=", "=="})
+_INFIX = frozenset({"!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "&", "|"})
 
 
 @dataclass(frozen=True)
@@ -179,12 +207,135 @@ def _sprintf_calls(tokens: list[_Token]) -> list[tuple[int, int, str]]:
     return out
 
 
+def _split(tokens: list[_Token], depth: int, separators: frozenset[str]) -> list[list[_Token]]:
+    """``tokens`` cut at each separator at ``depth``."""
+    parts: list[list[_Token]] = [[]]
+    for token in tokens:
+        if token.depth == depth and token.text in separators:
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    return [p for p in parts if p]
+
+
+def _chain_end(tokens: list[_Token], depth: int) -> int:
+    """How many of ``tokens`` make a reference ``a.b[c]...`` starting at the first."""
+    i = 1
+    while i < len(tokens):
+        if tokens[i].text == "." and i + 1 < len(tokens) and tokens[i + 1].kind == "word":
+            i += 2
+        elif tokens[i].text == "[" and tokens[i].depth == depth:
+            i += 1
+            while i < len(tokens) and not (tokens[i].text == "]" and tokens[i].depth == depth):
+                i += 1
+            i += 1
+        else:
+            break
+    return i
+
+
+def _is_name(token: _Token) -> bool:
+    return token.kind == "word" and not token.text[0].isdigit() and token.text not in _KEYWORDS
+
+
+def _shape(operand: list[_Token], depth: int, rules: set[str]) -> str:
+    """What an operand is: 'ref' (may be undefined), 'call', 'composite', or 'plain' (a local
+    variable or a literal, always defined)."""
+    first = operand[0]
+    if _is_name(first) and first.text not in _CONSTANTS - {"input", "data"}:
+        end = _chain_end(operand, depth)
+        if end < len(operand) and operand[end].text == "(":
+            return "call"
+        if end == len(operand):
+            if end > 1 or first.text in rules:
+                return "ref" if first.text != "input" or end > 1 else "plain"
+            return "plain"
+        return "expression"
+    if first.text in ("[", "{") and not any(t.text == "|" and t.depth == depth + 1 for t in operand):
+        return "composite"
+    return "plain"
+
+
+def _dynamic_indexes(operand: list[_Token], depth: int, rules: set[str]) -> list[list[_Token]]:
+    out = []
+    i = 0
+    while i < len(operand):
+        if operand[i].text == "[" and operand[i].depth == depth:
+            j = i + 1
+            while j < len(operand) and not (operand[j].text == "]" and operand[j].depth == depth):
+                j += 1
+            inner = operand[i + 1 : j]
+            if inner and _shape(inner, depth + 1, rules) in ("ref", "call"):
+                out.append(inner)
+            i = j
+        i += 1
+    return out
+
+
+def _negation_end(tokens: list[_Token], start: int) -> int:
+    depth = tokens[start].depth
+    j = start + 1
+    while j < len(tokens):
+        token = tokens[j]
+        if token.depth < depth or (token.depth == depth and token.text == ";"):
+            break
+        if token.depth == depth and token.newline_before and _ends_term(tokens[j - 1]):
+            break
+        j += 1
+    return j
+
+
+def _required(expr: list[_Token], depth: int, rules: set[str]) -> list[list[_Token]]:
+    """The parts of a negated expression OPA evaluates before the negation (so that the
+    negation fails, rather than succeeds, when one is undefined)."""
+    sides = _split(expr, depth, _EQUALITY)
+    if len(sides) > 1:
+        out = []
+        for side in sides:
+            shape = _shape(side, depth, rules)
+            if shape in ("call", "expression"):
+                out.append(side)
+            elif shape == "ref":
+                out += _dynamic_indexes(side, depth, rules)
+        return out
+    operands = _split(expr, depth, _INFIX)
+    if len(operands) > 1:
+        return [o for o in operands if _shape(o, depth, rules) in ("ref", "call", "composite", "expression")]
+    shape = _shape(expr, depth, rules)
+    if shape == "ref":
+        return _dynamic_indexes(expr, depth, rules)
+    if shape != "call":
+        return []
+    open_at = next(i for i, t in enumerate(expr) if t.text == "(")
+    if expr[-1].text != ")" or expr[-1].depth != depth:
+        return []
+    args = _split(expr[open_at + 1 : -1], depth + 1, frozenset({","}))
+    return [a for a in args if _shape(a, depth + 1, rules) in ("ref", "call", "composite", "expression")]
+
+
+def _negations(tokens: list[_Token]) -> list[tuple[int, str]]:
+    """Where the parts OPA evaluates before a ``not`` are required to be defined first."""
+    rules = {tokens[s[0]].text for s in _statements(tokens) if s and _is_name(tokens[s[0]])}
+    edits = []
+    for i, token in enumerate(tokens):
+        if token.text != "not" or token.kind != "word":
+            continue
+        end = _negation_end(tokens, i)
+        expr = tokens[i + 1 : end]
+        if not expr or any(t.text in ("with", "_", "some", "every") for t in expr):
+            continue
+        required = _required(expr, token.depth, rules)
+        if required:
+            edits.append((token.start, "".join(f"_ = {_one_line(part)}; " for part in required)))
+    return edits
+
+
 def rewrite(text: str) -> str:
     """``text`` with the rewrites above applied (unchanged when none applies)."""
     if "\n" not in text:
         return text
     tokens = _tokens(text)
-    inserts = _newline_calls(tokens) + _chained_bodies(text, tokens)
+    inserts = _newline_calls(tokens) + _chained_bodies(text, tokens) + _negations(tokens)
     replaces = _sprintf_calls(tokens)
     if not inserts and not replaces:
         return text
@@ -200,49 +351,41 @@ def rewrite(text: str) -> str:
 
 
 _VERB = re.compile(r"%(?:%|\[\d+\]|[-+# 0]*(?:\d+|\*)?(?:\.(?:\d+|\*)?)?([a-zA-Z]))")
+_VALID = {
+    "int": frozenset("vdboOxXcqU"),
+    "float64": frozenset("vbgGxXfFeE"),
+    "string": frozenset("vsqxX"),
+}
 
 
-def _go_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "string"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float64"
-    return "string"
-
-
-def _go_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return json.dumps(value, separators=(", ", ": "))
-
-
-def sprintf_args(format_: Any, args: Any) -> list[Any]:
-    """The format and arguments to give the engine's ``sprintf`` so it prints what Go's
-    ``fmt.Sprintf`` prints with a missing or extra argument: ``%!v(MISSING)``, and
-    ``%!(EXTRA type=value, ...)`` after the text."""
-    if not isinstance(format_, str) or not isinstance(args, list):
-        return [format_, args]
+def sprintf_plan(text: Any, kinds: Any) -> list[Any]:
+    """How to print what Go's ``fmt.Sprintf`` prints, given the format and the Go kind of each
+    argument as OPA passes them (int, float64, string): the format for the engine's ``sprintf``
+    (a missing argument written as ``%!v(MISSING)``, a verb of the wrong kind as
+    ``%!d(string=...)`` around a ``%v``), the indexes of the arguments to give it, and the
+    extra arguments (index, kind) to print as ``%!(EXTRA kind=value, ...)`` after the text."""
+    if not isinstance(text, str) or not isinstance(kinds, list):
+        return [text, [], []]
     pieces: list[str] = []
+    kept: list[int] = []
     used = 0
     cursor = 0
-    for m in _VERB.finditer(format_):
-        if m.group() == "%%" or m.group(1) is None:
+    for m in _VERB.finditer(text):
+        verb = m.group(1)
+        if verb is None:  # %% or an explicit argument index, left to the engine
             continue
-        if used < len(args):
-            used += 1
-            continue
-        pieces.append(format_[cursor : m.start()])
-        pieces.append(f"%%!{m.group(1)}(MISSING)")
+        pieces.append(text[cursor : m.start()])
         cursor = m.end()
-    pieces.append(format_[cursor:])
-    fixed = "".join(pieces)
-    if used < len(args):
-        extra = ", ".join(f"{_go_type(a)}={_go_value(a)}" for a in args[used:])
-        fixed += "%%!(EXTRA " + extra.replace("%", "%%") + ")"
-    return [fixed, args[:used]]
+        if used >= len(kinds):
+            pieces.append(f"%%!{verb}(MISSING)")
+            continue
+        kind = str(kinds[used])
+        if verb in _VALID.get(kind, frozenset()):
+            pieces.append(m.group())
+        else:
+            pieces.append(f"%%!{verb}({kind}=%v)")
+        kept.append(used)
+        used += 1
+    pieces.append(text[cursor:])
+    extras = [[i, str(kinds[i])] for i in range(used, len(kinds))]
+    return ["".join(pieces), kept, extras]
