@@ -19,6 +19,29 @@ class RegoError(Exception):
     """A policy that does not compile, or an evaluation that fails."""
 
 
+class RegoUnsupported(RegoError):
+    """A policy using a construct acm-lite cannot evaluate as Gatekeeper does."""
+
+
+# Calls Gatekeeper's Rego driver provides and acm-lite does not, with why.
+UNSUPPORTED_CALLS = {
+    "external_data": "Gatekeeper's external data providers are called over the network at admission; "
+    "acm-lite evaluates offline and calls no provider",
+}
+
+
+def _unsupported(mods: list[rego_ast.Module]) -> str | None:
+    """The first call of a builtin acm-lite does not provide, as ``file:line: why``."""
+    defined = {rule.path[-1] for module in mods for rule in module.rules}
+    for module in mods:
+        for rule in module.rules:
+            for ref in rego_ast.references(rule.node):
+                why = UNSUPPORTED_CALLS.get(ref.root)
+                if why and ref.call_args is not None and not ref.segments and ref.root not in defined:
+                    return f"{module.file}:{ref.line}: {ref.root}() is not supported: {why}"
+    return None
+
+
 def _first_paragraph(message: str) -> str:
     """The engine's message without the Rust backtrace it appends when RUST_BACKTRACE is set."""
     return message.split("\nStack backtrace:", 1)[0].strip()
@@ -29,12 +52,15 @@ def _static_checks(engine: Any) -> None:
     try:
         mods = rego_ast.modules(engine.get_ast_as_json())
         wrong = recursion.check(mods) or bounds.check(mods)
+        unsupported = _unsupported(mods)
     except RecursionError as e:
         raise RegoError("the policy nests too deeply to be checked") from e
     except (RuntimeError, ValueError) as e:
         raise RegoError(f"cannot inspect the policy: {_first_paragraph(str(e))}") from e
     if wrong:
         raise RegoError(wrong)
+    if unsupported:
+        raise RegoUnsupported(unsupported)
 
 
 class RegoProgram:

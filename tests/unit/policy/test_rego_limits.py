@@ -172,3 +172,29 @@ def test_a_template_defining_its_own_sprintf_keeps_it() -> None:
 )
 def test_sprintf_plan(text: Any, kinds: Any, plan: list[Any]) -> None:
     assert rego_source.sprintf_plan(text, kinds) == plan
+
+
+def test_external_data_is_refused_naming_the_line() -> None:
+    from acm_lite import errors
+    from acm_lite.objects import Manifest
+    from acm_lite.policy import model
+
+    rego = 'package t\nviolation[{"msg": "x"}] {\n  r := external_data({"provider": "p", "keys": ["k"]})\n}\n'
+    with pytest.raises(RegoError, match=r"t\.rego:3: external_data\(\) is not supported"):
+        RegoProgram("t", rego, [])
+    template = {
+        "apiVersion": "templates.gatekeeper.sh/v1",
+        "kind": "ConstraintTemplate",
+        "metadata": {"name": "k8sext"},
+        "spec": {
+            "crd": {"spec": {"names": {"kind": "K8sExt"}}},
+            "targets": [
+                {"target": "admission.k8s.gatekeeper.sh", "rego": rego.replace("package t", "package k8sext")}
+            ],
+        },
+    }
+    loaded = model.load_template(Manifest(template, "template.yaml"))
+    assert isinstance(loaded, errors.Problem) and loaded.code is errors.REGO_UNSUPPORTED
+    # a template's own function of that name is its own, and runs
+    own = 'package t\nexternal_data(x) = {"responses": []}\nviolation[{"msg": "x"}] { external_data({}) }\n'
+    assert compiled(own, {}) == ["x"]
