@@ -19,7 +19,7 @@ class RegoError(Exception):
     """A policy that does not compile, or an evaluation that fails."""
 
 
-class RegoUnsupported(RegoError):
+class RegoUnsupportedError(RegoError):
     """A policy using a construct acm-lite cannot evaluate as Gatekeeper does."""
 
 
@@ -60,7 +60,7 @@ def _static_checks(engine: Any) -> None:
     if wrong:
         raise RegoError(wrong)
     if unsupported:
-        raise RegoUnsupported(unsupported)
+        raise RegoUnsupportedError(unsupported)
 
 
 class RegoProgram:

@@ -211,7 +211,9 @@ def test_broken_inputs_are_coded_errors(tmp_path: Path) -> None:
             "notes.txt": "hello",
             "broken.yaml": "a: [",
             "p.yaml": TEMPLATE + "---\n" + constraint("cm-team"),
-            "review.yaml": "apiVersion: admission.k8s.io/v1\nkind: AdmissionReview\nrequest: {operation: CREATE}\n",
+            "review.yaml": (
+                "apiVersion: admission.k8s.io/v1\nkind: AdmissionReview\nrequest: {operation: CREATE}\n"
+            ),
             "orphan.yaml": constraint("no-template").replace("K8sTeamLabel", "K8sNoSuchKind"),
         },
     )

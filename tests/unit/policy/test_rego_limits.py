@@ -50,7 +50,8 @@ CASES: dict[str, tuple[str, dict[str, Any], list[str]]] = {
     ),
     # regorus calls `input.limit` with the next line's parenthesised expression.
     "a line starting with a parenthesis": (
-        'package t\nviolation[{"msg": "spread"}] {\n  input.limit\n  (input.max - input.min) < input.limit\n}\n',
+        'package t\nviolation[{"msg": "spread"}] {\n'
+        "  input.limit\n  (input.max - input.min) < input.limit\n}\n",
         {"limit": 2, "max": 3, "min": 2},
         ["spread"],
     ),
