@@ -202,9 +202,31 @@ def _sprintf_calls(tokens: list[_Token]) -> list[tuple[int, int, str]]:
             and i + 1 < len(tokens)
             and tokens[i + 1].text == "("
             and not (i > 0 and tokens[i - 1].text == ".")
+            and not _plain_sprintf(tokens, i)
         ):
             out.append((token.start, token.end, f"data.{HELPER_PACKAGE}.format"))
     return out
+
+
+def _plain_sprintf(tokens: list[_Token], at: int) -> bool:
+    """A call both engines print alike, left to the built-in: a literal format whose only verbs
+    are ``%v``, with a literal array of as many arguments (most messages are written so)."""
+    if at + 4 >= len(tokens):
+        return False
+    text, comma, bracket = tokens[at + 2], tokens[at + 3], tokens[at + 4]
+    if text.kind not in ("string", "raw") or comma.text != "," or bracket.text != "[":
+        return False
+    depth = bracket.depth
+    end = next(
+        (j for j in range(at + 5, len(tokens)) if tokens[j].text == "]" and tokens[j].depth == depth), None
+    )
+    if end is None or end + 1 >= len(tokens) or tokens[end + 1].text != ")":
+        return False
+    verbs = [m.group() for m in _VERB.finditer(text.text) if m.group() != "%%"]
+    if any(v != "%v" for v in verbs):
+        return False
+    elements = _split(tokens[at + 5 : end], depth + 1, frozenset({","}))
+    return len(elements) == len(verbs)
 
 
 def _split(tokens: list[_Token], depth: int, separators: frozenset[str]) -> list[list[_Token]]:
