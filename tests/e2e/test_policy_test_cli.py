@@ -4,12 +4,17 @@ directories and stdin, gator's output shapes, and gator's exit codes."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import yaml
 
+from acm_lite.source import oci
+from tests.integration.test_artifact_sources import layer
+from tests.support.registry import Registry
 from tests.unit.repo_builder import write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +66,8 @@ def configmap(name: str, team: str | None = None, namespace: str = "apps") -> st
     return yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v"}})
 
 
-def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, stdin: str | None = None, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ACM_LITE_CACHE": str(cache)} if cache else None
     return subprocess.run(
         [sys.executable, "-m", "acm_lite", "policy", "test", *args],
         input=stdin,
@@ -70,6 +76,7 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
         text=True,
         timeout=300,
         cwd=ROOT,
+        env=env,
     )
 
 
@@ -228,3 +235,27 @@ def test_broken_inputs_are_coded_errors(tmp_path: Path) -> None:
     assert review.returncode == 1 and "ACM3007" in review.stderr and "review.yaml" in review.stderr
     orphan = cli("-f", str(tmp_path / "orphan.yaml"), "-f", str(tmp_path / "p.yaml"))
     assert orphan.returncode == 1 and "ACM3003" in orphan.stderr
+
+
+def test_policies_from_an_oci_image(oci_registry: Registry, tmp_path: Path) -> None:
+    image = oci_registry.image(f"policies/{uuid.uuid4().hex[:8]}", "v1")
+    oci.push(
+        image,
+        layer(
+            {
+                "templates/team.yaml": yaml.safe_load(TEMPLATE),
+                "constraints/c.yaml": yaml.safe_load(constraint("c")),
+            }
+        ),
+    )
+    write(tmp_path, {"bad.yaml": configmap("bad"), "good.yaml": configmap("good", "a")})
+    cache = tmp_path / "cache"
+    denied = cli("--plain-http", "--image", image, "-f", str(tmp_path / "bad.yaml"), cache=cache)
+    assert denied.returncode == 1, denied.stderr
+    assert denied.stdout == 'v1/ConfigMap apps/bad: ["c"] Message: "ConfigMap bad has no team label"\n'
+    clean = cli("-i", image, "-f", str(tmp_path / "good.yaml"), cache=cache)
+    assert (clean.returncode, clean.stdout) == (0, ""), clean.stderr
+    missing = cli(
+        "-i", oci_registry.image("policies/absent", "v1"), "-f", str(tmp_path / "good.yaml"), cache=cache
+    )
+    assert missing.returncode == 1 and "ACM3007" in missing.stderr and "policies/absent" in missing.stderr
