@@ -64,9 +64,15 @@ _KEYWORDS = frozenset(
     {"not", "some", "in", "with", "as", "else", "default", "import", "package", "every", "contains", "if"}
 )
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+MAX_SCANNED = 2_000_000  # tokens read while finding the ends of negations
+MAX_GROWTH = 1 << 20  # characters a rewrite may add beyond the policy's own size
 _CONSTANTS = frozenset({"true", "false", "null", "input", "data", "_"})
 _EQUALITY = frozenset({"=", "=="})
 _INFIX = frozenset({"!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "&", "|"})
+
+
+class RewriteError(ValueError):
+    """A policy too large or too convoluted to rewrite within bounds (refused, not run)."""
 
 
 @dataclass(frozen=True)
@@ -168,8 +174,7 @@ def _chained_bodies(text: str, tokens: list[_Token]) -> list[tuple[int, str]]:
             first = 1  # the rule's value is an object or set literal
         if first >= len(opens) - 1:
             continue
-        head_end = tokens[opens[first]].start
-        head = _one_line([t for t in tokens if tokens[statement[0]].start <= t.start < head_end])
+        head = _one_line(tokens[statement[0] : opens[first]])
         for i in opens[first + 1 :]:
             if tokens[i - 1].text == "}":
                 edits.append((tokens[i].start, head + " "))
@@ -294,10 +299,13 @@ def _dynamic_indexes(operand: list[_Token], depth: int, rules: set[str]) -> list
     return out
 
 
-def _negation_end(tokens: list[_Token], start: int) -> int:
+def _negation_end(tokens: list[_Token], start: int, budget: list[int]) -> int:
     depth = tokens[start].depth
     j = start + 1
     while j < len(tokens):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise RewriteError("the policy has too many negations to read")
         token = tokens[j]
         if token.depth < depth or (token.depth == depth and token.text == ";"):
             break
@@ -339,10 +347,11 @@ def _negations(tokens: list[_Token]) -> list[tuple[int, str]]:
     """Where the parts OPA evaluates before a ``not`` are required to be defined first."""
     rules = {tokens[s[0]].text for s in _statements(tokens) if s and _is_name(tokens[s[0]])}
     edits = []
+    budget = [MAX_SCANNED]
     for i, token in enumerate(tokens):
         if token.text != "not" or token.kind != "word":
             continue
-        end = _negation_end(tokens, i)
+        end = _negation_end(tokens, i, budget)
         expr = tokens[i + 1 : end]
         if not expr or any(t.text in ("with", "_", "some", "every") for t in expr):
             continue
@@ -362,6 +371,8 @@ def rewrite(text: str) -> str:
     if not inserts and not replaces:
         return text
     edits = [(at, at, new) for at, new in inserts] + replaces
+    if sum(len(new) for _, _, new in edits) > MAX_GROWTH + len(text):
+        raise RewriteError("the policy would grow too large when rewritten (too many chained rule bodies)")
     out = []
     cursor = 0
     for start, end, new in sorted(edits, key=lambda e: (e[0], e[1])):

@@ -199,3 +199,13 @@ def test_external_data_is_refused_naming_the_line() -> None:
     # a template's own function of that name is its own, and runs
     own = 'package t\nexternal_data(x) = {"responses": []}\nviolation[{"msg": "x"}] { external_data({}) }\n'
     assert compiled(own, {}) == ["x"]
+
+
+def test_hostile_rewrites_are_bounded() -> None:
+    long_head = "violation[{" + ", ".join(f'"k{i}": {i}' for i in range(2000)) + "}]"
+    chained = "package t\n" + long_head + " { true }" + " { true }" * 2000 + "\n"
+    with pytest.raises(RegoError, match="too large when rewritten"):
+        RegoProgram("t", chained, [])
+    negations = "package t\np { " + "not " * 5000 + "input.x }\n"
+    with pytest.raises(rego_source.RewriteError, match="too many negations"):
+        rego_source.rewrite(negations)
