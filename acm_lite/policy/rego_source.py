@@ -64,7 +64,7 @@ _KEYWORDS = frozenset(
     {"not", "some", "in", "with", "as", "else", "default", "import", "package", "every", "contains", "if"}
 )
 _OPEN = {"(": ")", "[": "]", "{": "}"}
-MAX_SCANNED = 2_000_000  # tokens read while finding the ends of negations
+MAX_SCANNED = 500_000  # tokens read while finding the ends of negations
 MAX_GROWTH = 1 << 20  # characters a rewrite may add beyond the policy's own size
 _CONSTANTS = frozenset({"true", "false", "null", "input", "data", "_"})
 _EQUALITY = frozenset({"=", "=="})
