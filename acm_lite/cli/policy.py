@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import stat
 import sys
 from pathlib import Path
@@ -114,6 +115,24 @@ def _stdin_piped() -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
 
 
+STDIN_WAIT_SECONDS = 2.0
+
+
+def _stdin_ready() -> bool:
+    """Whether piped stdin has data (or its end) within a moment. With other inputs given, a
+    pipe nobody writes to (a CI runner's) is skipped, not waited on forever; ``-f -`` waits."""
+    try:
+        ready, _, _ = select.select([sys.stdin], [], [], STDIN_WAIT_SECONDS)
+    except (OSError, ValueError):
+        return False
+    if not ready:
+        print(
+            f"note: stdin not read: nothing arrived within {STDIN_WAIT_SECONDS:g}s (-f - waits for it)",
+            file=sys.stderr,
+        )
+    return bool(ready)
+
+
 def _read_stdin() -> str:
     data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
     if len(data) > MAX_STDIN_BYTES:
@@ -158,7 +177,7 @@ def _inputs(args: argparse.Namespace) -> list[Any]:
     paths = [Path(f) for f in args.filename if f != "-"]
     docs += gatortest.read(paths)
     docs += gatortest.read(_image_dirs(args.image))
-    if "-" in args.filename or _stdin_piped():
+    if "-" in args.filename or (_stdin_piped() and (not docs or _stdin_ready())):
         docs += gatortest.read_text(_read_stdin(), "-")
     if not docs:
         raise AcmError(

@@ -259,3 +259,25 @@ def test_policies_from_an_oci_image(oci_registry: Registry, tmp_path: Path) -> N
         "-i", oci_registry.image("policies/absent", "v1"), "-f", str(tmp_path / "good.yaml"), cache=cache
     )
     assert missing.returncode == 1 and "ACM3007" in missing.stderr and "policies/absent" in missing.stderr
+
+
+def test_an_idle_stdin_pipe_is_skipped_when_files_are_given(tmp_path: Path) -> None:
+    write(tmp_path, {"all.yaml": TEMPLATE + "---\n" + constraint("c") + "---\n" + configmap("bad")})
+    run = subprocess.Popen(
+        [sys.executable, "-m", "acm_lite", "policy", "test", "-f", str(tmp_path / "all.yaml")],
+        stdin=subprocess.PIPE,  # left open and silent, as a CI runner's stdin can be
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert run.stdin is not None and run.stdout is not None and run.stderr is not None
+    try:
+        code = run.wait(timeout=120)
+        out, err = run.stdout.read(), run.stderr.read()
+    finally:
+        run.stdin.close()
+        run.kill()
+        run.wait()
+    assert code == 1 and "bad has no team label" in out
+    assert "stdin not read" in err
