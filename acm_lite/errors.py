@@ -686,6 +686,20 @@ POLICY_SUITE_INVALID = register(
     Category.PERMANENT,
     "A gator Suite file, or a file it names, cannot be read.",
 )
+POLICY_INPUT_INVALID = register(
+    "ACM3007",
+    "PolicyInputInvalid",
+    Category.PERMANENT,
+    "An input of policy test (a file, a directory, stdin, an image or an AdmissionReview in them) "
+    "cannot be read or reviewed.",
+)
+REGO_UNSUPPORTED = register(
+    "ACM3008",
+    "RegoUnsupported",
+    Category.PERMANENT,
+    "A ConstraintTemplate's Rego calls what acm-lite cannot evaluate as Gatekeeper does "
+    "(external_data); its constraints fail closed.",
+)
 
 # Policy violations, one code per enforcement action (ACM3100-ACM3199).
 POLICY_VIOLATION = register(

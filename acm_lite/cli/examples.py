@@ -41,10 +41,15 @@ EXAMPLES: dict[str, list[str]] = {
         "acm-lite hydrate sample-repo --output compiled",
         "acm-lite hydrate --path ./apps --source-format unstructured --output compiled --flat",
     ],
-    "policy": ["acm-lite policy verify policies/"],
+    "policy": ["acm-lite policy verify policies/", "acm-lite policy test -f manifests/ -f policies/"],
     "policy verify": [
         "acm-lite policy verify policies/",
         "acm-lite policy verify policies/ my-policies/suite.yaml -o json",
+    ],
+    "policy test": [
+        "acm-lite policy test -f manifests/ -f policies/templates/required-labels/",
+        "cat deploy.yaml | acm-lite policy test -f my-policies/ -o json",
+        "acm-lite policy test -f manifest.yaml --image registry.example.com/policies:v1 --deny-only",
     ],
     "fleet": [
         "acm-lite fleet list --fleet sample-repo/fleet.yaml",

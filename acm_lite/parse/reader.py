@@ -327,6 +327,13 @@ def load_documents(path: Path, limits: Limits | None = None) -> list[Any] | Prob
     return dataclasses.replace(found, source=str(path)) if isinstance(found, Problem) else found
 
 
+def load_text(text: str, name: str, limits: Limits | None = None) -> list[Any] | Problem:
+    """The documents of text read from elsewhere than a file (stdin), with the bounds and checks
+    of ``load_documents``; ``name`` ends in ``.json`` for JSON. The caller bounds its size."""
+    found = _documents(text, name, limits or Limits())
+    return dataclasses.replace(found, source=name) if isinstance(found, Problem) else found
+
+
 def _wanted(rel: str, top_dirs: frozenset[str] | None) -> bool:
     return top_dirs is None or ("/" in rel and rel.split("/", 1)[0] in top_dirs)
 

@@ -16,7 +16,7 @@ from acm_lite.objects import Manifest
 from acm_lite.parse import selectors
 from acm_lite.policy import shapes
 from acm_lite.policy.cel import CelError, CelProgram
-from acm_lite.policy.rego import RegoError, RegoProgram
+from acm_lite.policy.rego import RegoError, RegoProgram, RegoUnsupportedError
 from acm_lite.validate import crd_schema
 
 TEMPLATES_GROUP = "templates.gatekeeper.sh"
@@ -130,6 +130,8 @@ def load_template(obj: Manifest) -> Template | Problem:
         return Problem.about(errors.TEMPLATE_INVALID, wrong, obj)
     try:
         program = _program(obj)
+    except RegoUnsupportedError as e:
+        return Problem.about(errors.REGO_UNSUPPORTED, str(e), obj)
     except (RegoError, CelError) as e:
         return Problem.about(errors.TEMPLATE_INVALID, f"does not compile: {e}", obj)
     if program is None:

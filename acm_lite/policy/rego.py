@@ -12,11 +12,34 @@ from typing import Any
 
 import regorus
 
-from acm_lite.policy import bounds, recursion, rego_ast
+from acm_lite.policy import bounds, recursion, rego_ast, rego_source
 
 
 class RegoError(Exception):
     """A policy that does not compile, or an evaluation that fails."""
+
+
+class RegoUnsupportedError(RegoError):
+    """A policy using a construct acm-lite cannot evaluate as Gatekeeper does."""
+
+
+# Calls Gatekeeper's Rego driver provides and acm-lite does not, with why.
+UNSUPPORTED_CALLS = {
+    "external_data": "Gatekeeper's external data providers are called over the network at admission; "
+    "acm-lite evaluates offline and calls no provider",
+}
+
+
+def _unsupported(mods: list[rego_ast.Module]) -> str | None:
+    """The first call of a builtin acm-lite does not provide, as ``file:line: why``."""
+    defined = {rule.path[-1] for module in mods for rule in module.rules}
+    for module in mods:
+        for rule in module.rules:
+            for ref in rego_ast.references(rule.node):
+                why = UNSUPPORTED_CALLS.get(ref.root)
+                if why and ref.call_args is not None and not ref.segments and ref.root not in defined:
+                    return f"{module.file}:{ref.line}: {ref.root}() is not supported: {why}"
+    return None
 
 
 def _first_paragraph(message: str) -> str:
@@ -29,12 +52,15 @@ def _static_checks(engine: Any) -> None:
     try:
         mods = rego_ast.modules(engine.get_ast_as_json())
         wrong = recursion.check(mods) or bounds.check(mods)
+        unsupported = _unsupported(mods)
     except RecursionError as e:
         raise RegoError("the policy nests too deeply to be checked") from e
     except (RuntimeError, ValueError) as e:
         raise RegoError(f"cannot inspect the policy: {_first_paragraph(str(e))}") from e
     if wrong:
         raise RegoError(wrong)
+    if unsupported:
+        raise RegoUnsupportedError(unsupported)
 
 
 class RegoProgram:
@@ -44,9 +70,13 @@ class RegoProgram:
         engine = regorus.Engine()
         engine.set_rego_v0(True)
         try:
-            package = engine.add_policy(f"{name}.rego", rego)
-            for i, lib in enumerate(libs):
+            texts = [rego_source.rewrite(text) for text in (rego, *libs)]
+            package = engine.add_policy(f"{name}.rego", texts[0])
+            for i, lib in enumerate(texts[1:]):
                 engine.add_policy(f"{name}.lib{i}.rego", lib)
+            if any(rego_source.HELPER_PACKAGE in text for text in texts):
+                engine.add_policy("acm_lite_builtins.rego", rego_source.HELPER_MODULE)
+                engine.add_extension(rego_source.SPRINTF_PLAN, 2, rego_source.sprintf_plan)
         except (RuntimeError, ValueError) as e:
             raise RegoError(_first_paragraph(str(e))) from e
         _static_checks(engine)

@@ -75,6 +75,7 @@ class SuiteError(Exception):
 
     def __init__(self, message: str, path: Path | str):
         super().__init__(f"{errors.POLICY_SUITE_INVALID}: {message} ({path})")
+        self.detail = message
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,15 @@ def _subject(body: dict[str, Any], rel: str, namespaces: dict[str, dict[str, Any
         subject.review_json_text = json.dumps(reviewed)
         return subject
     return Subject(_checked(body, rel), rel, namespaces.get(_namespace_of(body)), "Original")
+
+
+def subject_of(body: dict[str, Any], rel: str, namespaces: dict[str, dict[str, Any]]) -> Subject | str:
+    """The review of one object, or of an AdmissionReview's request; what is wrong with it
+    otherwise (``policy test`` reviews what it is given the way a suite's case is reviewed)."""
+    try:
+        return _subject(body, rel, namespaces)
+    except SuiteError as e:
+        return e.detail
 
 
 def _metadata(body: dict[str, Any]) -> dict[str, Any]:

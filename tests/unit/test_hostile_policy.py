@@ -61,6 +61,12 @@ def test_a_huge_literal_range_is_refused_at_compile_time() -> None:
     assert any("numbers.range would build" in e["message"] for e in found)
 
 
+def test_a_rewrite_that_would_blow_up_is_refused_at_compile_time() -> None:
+    _, found = vet(CORPUS / "rego-rewrite-blowup")
+    assert {e["code"] for e in found} == {"ACM3001"}
+    assert any("too large when rewritten" in e["message"] for e in found)
+
+
 @pytest.mark.parametrize(
     "case", ["rego-huge-range-parameter", "rego-huge-sprintf-width", "rego-cartesian-loop"]
 )
