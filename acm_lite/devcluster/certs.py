@@ -81,7 +81,7 @@ def _builder(
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_before(now - min(dt.timedelta(minutes=5), validity / 10))  # clocks a little behind
         .not_valid_after(now + validity)
     )
 

@@ -34,7 +34,7 @@ from acm_lite.devcluster import certs
 from acm_lite.errors import AcmError
 from acm_lite.reconcile import admission_review
 from acm_lite.reconcile.httpserver import Answer, Request
-from acm_lite.reconcile.tlsserver import TLSServer
+from acm_lite.reconcile.tlsserver import TLSLimits, TLSServer
 
 log = logging.getLogger("acm_lite.admission")
 
@@ -58,6 +58,7 @@ class AdmissionOptions:
     failure_policy: str = "Ignore"
     lifetime: float = DEFAULT_LIFETIME  # of a generated certificate, in seconds
     check: float = 0.0  # seconds between certificate checks (0: a sixth of the lifetime, <= 10m)
+    limits: TLSLimits | None = None  # the server's bounds (default: TLSLimits())
 
     @property
     def interval(self) -> float:
@@ -184,7 +185,9 @@ class AdmissionWebhook:
         self.user = self_user(self.cluster)
         self.material = self._take()
         try:
-            self.server = TLSServer(self.options.address, context_for(self.material), self._handle)
+            self.server = TLSServer(
+                self.options.address, context_for(self.material), self._handle, self.options.limits
+            )
         except ValueError as e:
             raise _fail(f"Secret {self.namespace}/{self.secret_name}: {e}") from e
         try:

@@ -28,11 +28,11 @@ log = logging.getLogger("acm_lite.admission")
 
 @dataclass(frozen=True)
 class TLSLimits:
-    timeout: float = 10.0  # seconds from connecting to the whole request
+    timeout: float = 5.0  # seconds from connecting to the whole request (the API server waits 3)
     max_header: int = 16 * 1024
     max_body: int = 8 * 2**20  # an AdmissionReview carries the object and its old version
-    max_connections: int = 32  # handled or waiting for a handler thread
-    workers: int = 4
+    max_connections: int = 64  # handled or waiting for a handler thread
+    workers: int = 8
 
 
 class TLSServer:
