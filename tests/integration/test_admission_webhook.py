@@ -297,3 +297,50 @@ def test_serve_rotates_the_certificate_and_calls_still_succeed(
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
+
+
+def test_the_charts_rbac_is_enough_for_a_tenant_daemon_to_serve_and_register(
+    control_plane: APIServer, tmp_path: Path, webhooks: Callable[..., AdmissionWebhook]
+) -> None:
+    """Under the chart's namespace-scoped RBAC (no cluster-admin), the daemon learns its identity,
+    writes its certificate Secret and registers the webhook, which then denies a person's edit."""
+    from tests.integration.test_chart import _in_cluster_env, _install, render
+
+    admin = Cluster.connect(control_plane.kubeconfig)
+    namespace = f"aw-tenant-{uuid.uuid4().hex[:6]}"
+    admin.request("POST", "/api/v1/namespaces", body=ns(namespace))
+    docs = render(
+        "awtenant",
+        "rbac.scope=namespace",
+        f"rbac.namespaces={{{namespace}}}",
+        "admissionWebhook.enabled=true",
+        crds=True,
+    )
+    assert any(d["kind"] == "Service" and d["metadata"]["name"] == "awtenant-admission-webhook" for d in docs)
+    _install(control_plane, [d for d in docs if d["kind"] != "Deployment"], tmp_path, "chart-awtenant")
+    env = _in_cluster_env(admin, control_plane, "awtenant", tmp_path)
+    repo = GitRepo(tmp_path / "git")
+    repo.commit({"app.yaml": cm("app", namespace)})
+    daemon = subprocess.Popen(
+        [
+            sys.executable, "-m", "acm_lite", "serve", "--repo", repo.url, "--revision", "main",
+            "--source-format", "unstructured", "--name", namespace, "--namespace", namespace,
+            "--metrics-address", "off", "--period", "1", "--admission-webhook",
+            "--admission-webhook-address", "127.0.0.1:0", "--admission-webhook-failure-policy", "Fail",
+        ],
+        env=env,
+        stderr=(tmp_path / "serve.log").open("w"),
+        text=True,
+    )  # fmt: skip
+    path = f"/api/v1/namespaces/{namespace}/configmaps/app"
+    try:
+        eventually(
+            lambda: daemon.poll() is None and bool(_ca_bundle(admin)) and get(admin, path) is not None, 90
+        )
+        refused = _kubectl(control_plane, "delete", "configmap", "app", "-n", namespace, "--wait=false")
+        assert DENIED in refused.stderr and errors.CHANGE_DENIED.id in refused.stderr, refused.stderr
+        assert "system:serviceaccount:acm-lite-system:awtenant" not in refused.stderr  # alice, not the daemon
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code = daemon.wait(timeout=60)
+    assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
