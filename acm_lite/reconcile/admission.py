@@ -376,7 +376,8 @@ class AdmissionWebhook:
             what = f"ValidatingWebhookConfiguration {api.ADMISSION_WEBHOOK}"
             raise _fail(
                 f"cannot apply {what}: {e.status} {e.message[:300]}",
-                "the daemon needs to create and patch validatingwebhookconfigurations (the chart's RBAC grants it)",
+                "the daemon needs to create and patch validatingwebhookconfigurations (the chart's "
+                "RBAC grants it)",
             ) from e
 
     # rotation
