@@ -35,6 +35,7 @@ from acm_lite.errors import AcmError
 from acm_lite.reconcile import admission_review
 from acm_lite.reconcile.httpserver import Answer, Request
 from acm_lite.reconcile.tlsserver import TLSLimits, TLSServer
+from acm_lite.status import store
 
 log = logging.getLogger("acm_lite.admission")
 
@@ -305,7 +306,7 @@ class AdmissionWebhook:
         }
         try:
             if secret is None:
-                self.cluster.request("POST", f"/api/v1/namespaces/{self.namespace}/secrets", body=body)
+                self._create_secret(body)
             else:  # replaced only if no other replica replaced it first
                 body["metadata"]["resourceVersion"] = (secret.get("metadata") or {}).get("resourceVersion")
                 self.cluster.request("PUT", self._secret_path(), body=body)
@@ -322,6 +323,18 @@ class AdmissionWebhook:
             ) from e
         log.info("admission webhook certificate generated", extra={"fields": {"secret": self.secret_name}})
         return fresh
+
+    def _create_secret(self, body: dict[str, Any]) -> None:
+        """Create the Secret; on a fresh cluster the system namespace (and acm-lite's CRDs, as
+        a pass installs them) first."""
+        path = f"/api/v1/namespaces/{self.namespace}/secrets"
+        try:
+            self.cluster.request("POST", path, body=body)
+        except ApiError as e:
+            if e.status != 404:
+                raise
+            store.install(self.cluster)
+            self.cluster.request("POST", path, body=body)
 
     # the registration
 

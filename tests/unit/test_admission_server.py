@@ -276,6 +276,16 @@ def test_slow_plain_and_crowding_clients_do_not_stop_it(fake: FakeApiServer) -> 
                 plain.sendall(junk)
                 with contextlib.suppress(OSError):  # closed or reset: either way, not served
                     plain.recv(100)
+        # a handshake dripped byte by byte is cut off after the timeout
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as drip:
+            with contextlib.suppress(OSError):
+                for byte in b"\x16\x03\x01\x02\x00\x01" + b"\x00" * 20:  # a 512-byte record, slowly
+                    drip.sendall(bytes([byte]))
+                    time.sleep(0.3)
+            with contextlib.suppress(OSError):
+                assert drip.recv(100) == b""
+        assert time.monotonic() - started < 5
         # a client that sends half a body and stalls is cut off after the timeout
         started = time.monotonic()
         with _tls(webhook, bundle) as slow:
@@ -302,3 +312,34 @@ def test_the_key_goes_through_a_private_directory_removed_at_once() -> None:
     assert isinstance(context, ssl.SSLContext)
     left = set(os.listdir(tempfile.gettempdir())) - before
     assert not [n for n in left if n.startswith("acm-lite-admission-")]
+
+
+def test_requests_share_a_kept_open_connection_until_it_idles(
+    hook: AdmissionWebhook, fake: FakeApiServer
+) -> None:
+    assert hook.server is not None
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", hook.server.server_address[1], context=_client_context(fake.ca_bundle()), timeout=10
+    )
+    conn.request("POST", admission.PATH, body=review())
+    first = conn.getresponse()
+    assert first.status == 200 and first.getheader("Connection") == "keep-alive"
+    first.read()
+    sock = conn.sock
+    conn.request("POST", admission.PATH, body=review())
+    second = conn.getresponse()
+    assert second.status == 200 and json.loads(second.read())["response"]["uid"] == "1"
+    assert conn.sock is sock  # the same connection
+    conn.request("POST", admission.PATH, body=review(), headers={"Connection": "close"})
+    third = conn.getresponse()
+    assert third.getheader("Connection") == "close"
+    third.read()
+    # an idle connection is closed by the server after Limits.idle
+    again = _tls(hook, fake.ca_bundle())
+    again.sendall(b"POST /admission HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+    started = time.monotonic()
+    answered = b""
+    while chunk := again.recv(65536):
+        answered += chunk
+    assert answered.startswith(b"HTTP/1.1 400") and 1.5 < time.monotonic() - started < 5
+    again.close()
