@@ -68,7 +68,7 @@ def answer(body: bytes, self_user: str) -> bytes:
     assert isinstance(request, dict)
     try:
         verdict = decide(request, self_user)
-    except (ValueError, TypeError, RecursionError) as e:
+    except (ValueError, TypeError, AttributeError, LookupError, RecursionError) as e:  # fail closed
         verdict = Verdict(
             False, 400, "BadRequest", f"{errors.CHANGE_DENIED.id} malformed AdmissionReview: {e}"
         )
@@ -81,11 +81,19 @@ def answer(body: bytes, self_user: str) -> bytes:
 
 
 def _object(request: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """``request.object`` or ``request.oldObject``, checked to have the shape every reader here
+    expects (maps where maps go); ValueError when it does not."""
     value = request.get(key)
     if value is None:
         return None
-    if not isinstance(value, dict) or not isinstance(value.get("metadata", {}), dict):
+    if not isinstance(value, dict) or not isinstance(value.get("metadata") or {}, dict):
         raise ValueError(f"request.{key} is not an object")
+    meta = value.get("metadata") or {}
+    for field in ("labels", "annotations"):
+        if not isinstance(meta.get(field) or {}, dict):
+            raise ValueError(f"request.{key}.metadata.{field} is not a map")
+    if not isinstance(meta.get("managedFields") or [], list):
+        raise ValueError(f"request.{key}.metadata.managedFields is not a list")
     return value
 
 

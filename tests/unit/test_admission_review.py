@@ -291,3 +291,44 @@ def test_long_values_are_cut_short_in_messages() -> None:
     new["spec"]["replicas"] = 1
     verdict = decide(request("UPDATE", old, new, user="u" * 100_000), SELF)
     assert not verdict.allowed and len(verdict.message) < 2000
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def test_any_part_of_a_review_replaced_by_junk_is_answered_never_raised() -> None:
+    """A fixed-seed fuzz: every node of an UPDATE review in turn, replaced by values of the wrong
+    type, gives an AdmissionReview (allowed, or denied) or a 400, never another exception."""
+    import random
+
+    rng = random.Random(18)
+    old, new = edited(spec__replicas=5)
+    base = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": request("UPDATE", old, new),
+    }
+    junk: list[Any] = [None, 0, -1, 1.5, True, "", "x", [], [None], {}, {"a": [1]}, [[{}]]]
+    cases = 0
+    for path in _paths(base)[1:]:
+        for value in rng.sample(junk, 4):
+            mutated = copy.deepcopy(base)
+            target: Any = mutated
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+            try:
+                out = json.loads(answer(json.dumps(mutated).encode(), SELF))
+            except MalformedReviewError:
+                continue
+            assert isinstance(out["response"]["allowed"], bool)
+            cases += 1
+    assert cases > 400
