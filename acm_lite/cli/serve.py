@@ -278,6 +278,11 @@ def handle(args: argparse.Namespace) -> int:
 
     if not (args.repo or args.fleet or args.from_cluster or args.config or args.source_type != "git"):
         raise clusterargs.UsageError("give --repo, --config, --fleet or --from-cluster")
+    if args.admission_webhook and args.fleet:
+        raise clusterargs.UsageError(
+            "--admission-webhook protects the one cluster the daemon connects to; a fleet's clusters "
+            "cannot call it: run a daemon with the webhook in each cluster (the chart's admissionWebhook)"
+        )
     logs.configure(args.log_format)
     clusterargs.use_system_namespace(args)
     sync_options = pipeline.SyncOptions(

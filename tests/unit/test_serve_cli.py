@@ -76,3 +76,13 @@ def test_the_admission_webhook_without_a_cluster_is_a_coded_error(
     assert main([*argv, "--admission-webhook-address", "127.0.0.1:0"]) == 1
     err = capsys.readouterr().err
     assert "ACM2001 KubeconfigError" in err and "Traceback" not in err
+
+
+def test_the_admission_webhook_with_a_fleet_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("clusters: []\n")
+    argv = ["serve", "--fleet", str(fleet), "--repo", str(tmp_path), "--metrics-address", "127.0.0.1:0"]
+    assert main([*argv, "--admission-webhook"]) == 2
+    assert "--admission-webhook protects the one cluster" in capsys.readouterr().err
