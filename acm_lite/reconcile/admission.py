@@ -215,9 +215,12 @@ class AdmissionWebhook:
         if request.method != "POST":
             return Answer(405, b"method not allowed\n")
         try:
-            body = admission_review.answer(request.body, self.user)
+            body, verdict = admission_review.review(request.body, self.user)
         except admission_review.MalformedReviewError as e:
+            log.info("admission request malformed", extra={"fields": {"error": str(e)}})
             return Answer(400, f"{e}\n".encode())
+        if not verdict.allowed:  # who tried to change what, for the operators
+            log.info("admission denied", extra={"fields": {"code": verdict.code, "message": verdict.message}})
         return Answer(200, body, "application/json")
 
     # the certificate
@@ -416,7 +419,8 @@ class AdmissionWebhook:
         except ValueError as e:
             raise _fail(f"Secret {self.namespace}/{self.secret_name}: {e}") from e
         self.material = material
-        self.register()  # the new CA is trusted before the new certificate is served
+        self.register()  # the new CA is trusted before the new certificate is served, and the
+        self._stop.wait(min(2.0, self.options.lifetime / 20))  # API server given a moment to see it
         assert self.server is not None
         self.server.set_context(context)
         log.info("admission webhook certificate rotated", extra={"fields": {"secret": self.secret_name}})

@@ -53,6 +53,11 @@ ALLOW = Verdict(True)
 def answer(body: bytes, self_user: str) -> bytes:
     """The AdmissionReview answering ``body``; ``MalformedReviewError`` for a body that is not
     one (nothing to answer to)."""
+    return review(body, self_user)[0]
+
+
+def review(body: bytes, self_user: str) -> tuple[bytes, Verdict]:
+    """The AdmissionReview answering ``body`` and the verdict in it (see ``answer``)."""
     try:
         review = json.loads(body)
     except (ValueError, RecursionError) as e:
@@ -75,9 +80,8 @@ def answer(body: bytes, self_user: str) -> bytes:
     response: dict[str, Any] = {"uid": uid, "allowed": verdict.allowed}
     if not verdict.allowed:
         response["status"] = {"code": verdict.code, "reason": verdict.reason, "message": verdict.message}
-    return json.dumps(
-        {"apiVersion": ADMISSION_VERSION, "kind": "AdmissionReview", "response": response}
-    ).encode()
+    out = {"apiVersion": ADMISSION_VERSION, "kind": "AdmissionReview", "response": response}
+    return json.dumps(out).encode(), verdict
 
 
 def _object(request: dict[str, Any], key: str) -> dict[str, Any] | None:

@@ -82,7 +82,7 @@ def fake() -> FakeApiServer:
 
 @pytest.fixture
 def hook(fake: FakeApiServer) -> Iterator[AdmissionWebhook]:
-    webhook = AdmissionWebhook(fake, AdmissionOptions(address=("127.0.0.1", 0), lifetime=3.0, check=3600))  # type: ignore[arg-type]
+    webhook = AdmissionWebhook(fake, AdmissionOptions(address=("127.0.0.1", 0), lifetime=6.0, check=3600))  # type: ignore[arg-type]
     webhook.start()
     yield webhook
     webhook.stop()
@@ -140,7 +140,7 @@ def test_rotated_before_expiry_both_cas_trusted_meanwhile(
     first = fake.ca_bundle()
     hook.refresh()  # not due yet: nothing changes
     assert fake.ca_bundle() == first and fake.applies == 1
-    time.sleep(2.1)  # two thirds of the 3-second lifetime
+    time.sleep(4.1)  # two thirds of the 6-second lifetime (and the tenth it is backdated by)
     hook.refresh()
     second = fake.ca_bundle()
     assert second != first and second.endswith(first)  # the new CA, then the old one
@@ -151,7 +151,7 @@ def test_rotated_before_expiry_both_cas_trusted_meanwhile(
         fake.secret()["data"]["tls.crt"]
     )
     # a second replica starting now shares the stored certificate instead of making its own
-    replica = AdmissionWebhook(fake, AdmissionOptions(address=("127.0.0.1", 0), lifetime=3.0, check=3600))  # type: ignore[arg-type]
+    replica = AdmissionWebhook(fake, AdmissionOptions(address=("127.0.0.1", 0), lifetime=6.0, check=3600))  # type: ignore[arg-type]
     replica.start()
     try:
         assert replica.material == hook.material
