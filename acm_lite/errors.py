@@ -540,7 +540,7 @@ CREDENTIALS_REJECTED = register(
     "The API server rejected the credentials (expired token, revoked certificate).",
 )
 
-# The daemon, its API-server connections and its status (ACM2010-ACM2019).
+# The daemon, its API-server connections, its status and its admission webhook (ACM2010-ACM2019).
 API_SERVER_UNREACHABLE = register(
     "ACM2010",
     "APIServerUnreachable",
@@ -571,7 +571,22 @@ LISTEN_FAILED = register(
     "ACM2014",
     "ListenFailed",
     Category.PERMANENT,
-    "The daemon cannot listen on its --metrics-address (in use, not allowed, not an address).",
+    "The daemon cannot listen on its --metrics-address or --admission-webhook-address (in use, not "
+    "allowed, not an address).",
+)
+ADMISSION_WEBHOOK_FAILED = register(
+    "ACM2015",
+    "AdmissionWebhookFailed",
+    Category.TRANSIENT,
+    "The admission webhook could not start or keep going: its certificate Secret is unusable, its "
+    "identity or its ValidatingWebhookConfiguration could not be read or written.",
+)
+CHANGE_DENIED = register(
+    "ACM2016",
+    "ChangeDenied",
+    Category.PERMANENT,
+    "The admission webhook denied a change to an object acm-lite manages: a declared field, "
+    "acm-lite's labels and annotations, or its deletion, by someone other than acm-lite.",
 )
 
 # Pruning: objects never deleted (ACM2020-ACM2029).

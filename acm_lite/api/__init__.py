@@ -25,6 +25,9 @@ NAMESPACE_ENV = "ACM_LITE_NAMESPACE"  # the daemon's own namespace, when install
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _chosen: dict[str, str] = {}  # the system namespace this process chose, under key "name"
 FIELD_MANAGER = "acm-lite"
+# The admission webhook's name in the ValidatingWebhookConfiguration (and that object's name): the
+# API server quotes it in a denial ("admission webhook \"NAME\" denied the request: ...").
+ADMISSION_WEBHOOK = f"admission-webhook.{GROUP}"
 DEFAULT_SYNC = "root-sync"
 # The kinds of sync object: a RootSync (acm-lite's rights, anything its source declares) and a
 # RepoSync (one namespace, under the rights of a ServiceAccount there).

@@ -27,6 +27,7 @@ EXAMPLES: dict[str, list[str]] = {
         "acm-lite serve --repo https://git.example.com/platform/apps.git --period 30",
         "acm-lite serve --from-cluster --leader-elect --metrics-address 0.0.0.0:9090",
         "acm-lite serve --fleet sample-repo/fleet.yaml --repo ./sample-repo",
+        "acm-lite serve --repo https://git.example.com/platform/apps.git --admission-webhook",
     ],
     "migrate": [
         "acm-lite migrate root-sync.yaml --out rootsyncs.yaml",

@@ -21,6 +21,7 @@ from acm_lite.errors import AcmError
 if TYPE_CHECKING:  # the daemon and the Kubernetes client load only when it runs (fast --help)
     from acm_lite.cluster.client import Cluster
     from acm_lite.reconcile import pipeline
+    from acm_lite.reconcile.admission import AdmissionWebhook
     from acm_lite.reconcile.daemon import Daemon
     from acm_lite.reconcile.httpserver import Server
 
@@ -126,7 +127,59 @@ def register(sub: Subcommands) -> None:
         "RepoSync in any namespace (each as a ServiceAccount of its namespace): creating one starts "
         "syncing it, deleting one stops",
     )
+    _add_admission(parser)
     parser.set_defaults(handler=handle)
+
+
+def _add_admission(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("admission webhook (drift prevented before it is written)")
+    group.add_argument(
+        "--admission-webhook",
+        action="store_true",
+        help="serve a validating admission webhook over TLS and register it: changes by anyone "
+        "but acm-lite to declared fields, to acm-lite's labels and annotations, and deletions of "
+        "managed objects are denied (ACM2016), and a second sync cannot take an object over (KNV1060)",
+    )
+    group.add_argument(
+        "--admission-webhook-address",
+        default="127.0.0.1:8443",
+        metavar="HOST:PORT",
+        help="where the webhook listens (default 127.0.0.1:8443; port 0 picks a free one)",
+    )
+    group.add_argument(
+        "--admission-webhook-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the host the API server calls, https://HOST:PORT/admission, for a daemon outside "
+        "the cluster (default 127.0.0.1; also in the generated certificate)",
+    )
+    group.add_argument(
+        "--admission-webhook-service",
+        metavar="NAME",
+        help="in the cluster: the Service in front of the daemon (namespace $ACM_LITE_NAMESPACE, "
+        "else the system namespace; port 443), instead of a URL",
+    )
+    group.add_argument(
+        "--admission-webhook-secret",
+        metavar="NAME",
+        help="serve the certificate of this kubernetes.io/tls Secret in the system namespace "
+        "(tls.crt, tls.key, optional ca.crt; re-read when it changes) instead of one acm-lite "
+        "generates and rotates",
+    )
+    group.add_argument(
+        "--admission-webhook-failure-policy",
+        choices=("Ignore", "Fail"),
+        default="Ignore",
+        help="what the API server does when the webhook cannot be reached: Ignore lets the write "
+        "through (default, as Config Sync; drift repair still reverts it) or Fail denies it",
+    )
+    group.add_argument(
+        "--admission-webhook-cert-lifetime",
+        type=percluster.positive(float, "a positive number of seconds"),
+        default=365 * 24 * 3600.0,
+        metavar="SECONDS",
+        help="lifetime of a generated certificate; replaced after two thirds of it (default one year)",
+    )
 
 
 def _workers(args: argparse.Namespace) -> list[tuple[pipeline.SyncSpec, Callable[[], Cluster]]]:
@@ -186,6 +239,38 @@ def _listen(args: argparse.Namespace, daemon: Daemon) -> Server:
         ) from e
 
 
+def _admission(args: argparse.Namespace) -> AdmissionWebhook | None:
+    """The admission webhook, started, when --admission-webhook asks for it."""
+    if not args.admission_webhook:
+        return None
+    from acm_lite.reconcile.admission import AdmissionOptions, AdmissionWebhook
+
+    host, _, port = args.admission_webhook_address.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise clusterargs.UsageError(
+            f"--admission-webhook-address {args.admission_webhook_address!r} is not HOST:PORT"
+        )
+    options = AdmissionOptions(
+        address=(host.strip("[]") or "0.0.0.0", int(port)),
+        host=args.admission_webhook_host,
+        service=args.admission_webhook_service,
+        service_namespace=os.environ.get(api.NAMESPACE_ENV) or None,
+        secret=args.admission_webhook_secret,
+        failure_policy=args.admission_webhook_failure_policy,
+        lifetime=args.admission_webhook_cert_lifetime,
+    )
+    webhook = AdmissionWebhook(clusterargs.connect(args), options)
+    try:
+        webhook.start()
+    except OSError as e:
+        raise AcmError(
+            errors.LISTEN_FAILED,
+            f"cannot listen on {args.admission_webhook_address}: {e}",
+            hint="choose another --admission-webhook-address",
+        ) from e
+    return webhook
+
+
 def handle(args: argparse.Namespace) -> int:
     from acm_lite import logs
     from acm_lite.cluster.client import Cluster
@@ -195,6 +280,11 @@ def handle(args: argparse.Namespace) -> int:
 
     if not (args.repo or args.fleet or args.from_cluster or args.config or args.source_type != "git"):
         raise clusterargs.UsageError("give --repo, --config, --fleet or --from-cluster")
+    if args.admission_webhook and args.fleet:
+        raise clusterargs.UsageError(
+            "--admission-webhook protects the one cluster the daemon connects to; a fleet's clusters "
+            "cannot call it: run a daemon with the webhook in each cluster (the chart's admissionWebhook)"
+        )
     logs.configure(args.log_format)
     clusterargs.use_system_namespace(args)
     sync_options = pipeline.SyncOptions(
@@ -228,6 +318,12 @@ def handle(args: argparse.Namespace) -> int:
     server = None
     if args.metrics_address != "off":
         server = _listen(args, daemon)
+    try:
+        admission = _admission(args)
+    except BaseException:
+        if server is not None:
+            server.shutdown()
+        raise
     daemon.start()
     supervisor = rootsyncs.RootSyncs(daemon, lambda: clusterargs.connect(args)) if args.from_cluster else None
     try:
@@ -238,6 +334,8 @@ def handle(args: argparse.Namespace) -> int:
         pass
     finally:
         daemon.stop()
+        if admission is not None:
+            admission.stop()
         if server is not None:
             server.shutdown()
     return ExitStatus.SUCCESS

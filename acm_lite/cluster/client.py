@@ -29,7 +29,7 @@ from kubernetes import client as k8s_client
 from kubernetes.config import incluster_config, kube_config
 from kubernetes.config.config_exception import ConfigException
 
-from acm_lite import errors
+from acm_lite import api, errors
 from acm_lite.cluster.transport import TLSSettings, Transport, TransportError
 from acm_lite.errors import AcmError
 
@@ -75,7 +75,9 @@ class ApiError(Exception):
     message: str
 
     def to_acm(self, subject: str | None = None) -> AcmError:
-        if self.status == 401:
+        if self.status == 409 and _denied_as_conflict(self.message):
+            code = errors.MANAGEMENT_CONFLICT  # the admission webhook: another sync owns it
+        elif self.status == 401:
             code = errors.CREDENTIALS_REJECTED
         elif self.status == 403:
             code = errors.INSUFFICIENT_PERMISSION
@@ -549,6 +551,13 @@ def _tls_settings(cfg: k8s_client.Configuration) -> TLSSettings:
         key_file=cfg.key_file,
         server_hostname=server_hostname,
     )
+
+
+def _denied_as_conflict(message: str) -> bool:
+    """Whether acm-lite's admission webhook denied a write because another sync manages the
+    object (KNV1060 in its message)."""
+    denied = f'admission webhook "{api.ADMISSION_WEBHOOK}" denied the request: '
+    return message.startswith(denied + errors.MANAGEMENT_CONFLICT.id)
 
 
 def _api_error(status: int, data: bytes) -> ApiError:

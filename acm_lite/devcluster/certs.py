@@ -1,4 +1,5 @@
-"""Certificates and keys for a local control plane, generated in memory.
+"""Certificates and keys for a local control plane, and for the daemon's admission webhook,
+generated in memory.
 
 A CA signs the API server's serving certificate (localhost, 127.0.0.1), an admin client
 certificate in group ``system:masters`` and one client certificate per controller
@@ -68,7 +69,10 @@ def _name(common_name: str, organization: str | None = None) -> x509.Name:
 
 
 def _builder(
-    subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    validity: dt.timedelta = _VALIDITY,
 ) -> x509.CertificateBuilder:
     now = dt.datetime.now(dt.UTC)
     return (
@@ -77,16 +81,18 @@ def _builder(
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
+        .not_valid_before(now - min(dt.timedelta(minutes=5), validity / 10))  # clocks a little behind
+        .not_valid_after(now + validity)
     )
 
 
-def _ca(name: str) -> tuple[KeyPair, ec.EllipticCurvePrivateKey, x509.Name]:
+def _ca(
+    name: str, validity: dt.timedelta = _VALIDITY
+) -> tuple[KeyPair, ec.EllipticCurvePrivateKey, x509.Name]:
     key = _key()
     subject = _name(name)
     cert = (
-        _builder(subject, subject, key)
+        _builder(subject, subject, key, validity)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -114,10 +120,12 @@ def _leaf(
     ca_name: x509.Name,
     usage: x509.ObjectIdentifier,
     sans: list[x509.GeneralName] | None = None,
+    *,
+    validity: dt.timedelta = _VALIDITY,
 ) -> KeyPair:
     key = _key()
     builder = (
-        _builder(subject, ca_name, key)
+        _builder(subject, ca_name, key, validity)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     )
@@ -150,3 +158,19 @@ def generate(cluster: str) -> Bundle:
         scheduler=_leaf(_name("system:kube-scheduler"), ca_key, ca_name, client),
         kwok=_leaf(_name("kwok", "system:masters"), ca_key, ca_name, client),
     )
+
+
+def serving_pair(common_name: str, hosts: list[str], validity: dt.timedelta) -> tuple[KeyPair, KeyPair]:
+    """A fresh CA and a serving certificate it signs for ``hosts`` (DNS names or IP addresses),
+    both valid for ``validity``: the admission webhook's."""
+    ca, ca_key, ca_name = _ca(f"{common_name}-ca", validity)
+    sans: list[x509.GeneralName] = []
+    for host in dict.fromkeys(hosts):
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    serving = _leaf(
+        _name(common_name), ca_key, ca_name, ExtendedKeyUsageOID.SERVER_AUTH, sans, validity=validity
+    )
+    return ca, serving

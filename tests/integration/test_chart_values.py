@@ -143,6 +143,12 @@ def test_the_schemas_types(tmp_path: Path) -> None:
     assert "sync.namespace c is not one of rbac.namespaces" in refused(outside, tmp_path)
     assert "/systemNamespace" in refused({**GIT, "systemNamespace": "Not_Valid"}, tmp_path)
     assert "/logFormat" in refused({**GIT, "logFormat": "xml"}, tmp_path)
+    assert "/admissionWebhook/failurePolicy" in refused(
+        {**GIT, "admissionWebhook": {"enabled": True, "failurePolicy": "Deny"}}, tmp_path
+    )
+    hook = container(rendered({**GIT, "admissionWebhook": {"enabled": True}}, tmp_path))
+    assert "--admission-webhook-failure-policy=Ignore" in hook["args"]  # Config Sync's default
+    assert {"name": "admission", "containerPort": 10250} in hook["ports"]
 
 
 def test_tenant_mode_passes_the_namespace_and_labels_its_roles(tmp_path: Path) -> None:
@@ -205,6 +211,10 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
     },
     "from-cluster": {"sync": {"fromCluster": True}},
     "system-namespace": {"sync": {"repo": REPO_URL}, "systemNamespace": "acm-records"},
+    "admission-webhook": {
+        "sync": {"repo": REPO_URL},
+        "admissionWebhook": {"enabled": True, "failurePolicy": "Fail", "secretName": "webhook-tls"},
+    },
     "team": {
         "image": {
             "registry": "registry.example.com",

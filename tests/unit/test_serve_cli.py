@@ -58,3 +58,31 @@ def test_ignore_fields_with_rootsyncs_is_a_usage_error(
     assert main([*argv, "--ignore-fields", str(rules)]) == 2
     err = capsys.readouterr().err
     assert "spec.override.ignoreFields" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:https", "127.0.0.1:70000", "nonsense"])
+def test_a_malformed_admission_webhook_address_is_a_usage_error(
+    tmp_path: Path, address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = serve(tmp_path, "--metrics-address", "127.0.0.1:0", "--admission-webhook")
+    assert main([*argv, "--admission-webhook-address", address]) == 2
+    assert "--admission-webhook-address" in capsys.readouterr().err
+
+
+def test_the_admission_webhook_without_a_cluster_is_a_coded_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = serve(tmp_path, "--metrics-address", "127.0.0.1:0", "--admission-webhook")
+    assert main([*argv, "--admission-webhook-address", "127.0.0.1:0"]) == 1
+    err = capsys.readouterr().err
+    assert "ACM2001 KubeconfigError" in err and "Traceback" not in err
+
+
+def test_the_admission_webhook_with_a_fleet_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text("clusters: []\n")
+    argv = ["serve", "--fleet", str(fleet), "--repo", str(tmp_path), "--metrics-address", "127.0.0.1:0"]
+    assert main([*argv, "--admission-webhook"]) == 2
+    assert "--admission-webhook protects the one cluster" in capsys.readouterr().err
