@@ -32,6 +32,8 @@ MAX_PATHS = 5  # changed fields a denial names
 # owners are gone, the namespace controller empties a Namespace being deleted.
 GARBAGE_COLLECTOR = "system:serviceaccount:kube-system:generic-garbage-collector"
 NAMESPACE_CONTROLLER = "system:serviceaccount:kube-system:namespace-controller"
+_SERVICE_ACCOUNT = "system:serviceaccount:"
+_REPOSYNC_PREFIX = "ns-reconciler-"  # a RepoSync's sync and ServiceAccount name (Config Sync's)
 _MISSING: Any = object()
 
 
@@ -117,7 +119,7 @@ def decide(request: dict[str, Any], self_user: str) -> Verdict:
         raise ValueError(f"a {operation} request has no object")
     if operation in ("UPDATE", "DELETE") and old is None:
         raise ValueError(f"a {operation} request has no oldObject")
-    if user == self_user:
+    if user == self_user or _own_reposync(user, old, new):
         return _takeover(old, new) if operation != "DELETE" else ALLOW
     if operation == "CREATE":
         assert new is not None
@@ -130,6 +132,20 @@ def decide(request: dict[str, Any], self_user: str) -> Verdict:
         return _delete(user, old)
     assert new is not None
     return _update(user, old, new)
+
+
+def _own_reposync(user: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    """A RepoSync's pass: its ServiceAccount (named as its sync, in its namespace, impersonated
+    by the daemon) writing an object of that namespace that its own sync manages or takes."""
+    if not user.startswith(_SERVICE_ACCOUNT):
+        return False
+    namespace, _, name = user[len(_SERVICE_ACCOUNT) :].partition(":")
+    if not name.startswith(_REPOSYNC_PREFIX):
+        return False
+    objects = [obj for obj in (old, new) if obj is not None]
+    return all((obj.get("metadata") or {}).get("namespace") == namespace for obj in objects) and any(
+        metadata.owner(obj) == name for obj in objects
+    )
 
 
 def _takeover(old: dict[str, Any] | None, new: dict[str, Any] | None) -> Verdict:

@@ -175,6 +175,28 @@ def test_acm_lite_itself_may_do_anything_but_take_over_another_syncs_object() ->
     assert decide(request("UPDATE", new, old, user=SELF), SELF).allowed
 
 
+def test_a_reposyncs_service_account_writes_its_own_syncs_objects_only() -> None:
+    tenant = "system:serviceaccount:shop:ns-reconciler-shop"
+    ours = {**MANAGED_LABELS, metadata.SYNC_LABEL: "ns-reconciler-shop"}
+    old, new = edited(spec__replicas=9, metadata__labels=ours)
+    old["metadata"]["labels"] = dict(ours)
+    assert decide(request("UPDATE", old, new, user=tenant), SELF).allowed
+    assert decide(request("DELETE", old, user=tenant), SELF).allowed
+    assert decide(request("CREATE", new=new, user=tenant), SELF).allowed
+    # the root sync's object, another namespace's, or a look-alike account elsewhere: as anyone else
+    old, new = edited(spec__replicas=9)
+    assert not decide(request("UPDATE", old, new, user=tenant), SELF).allowed
+    assert not decide(request("DELETE", deployment(), user=tenant), SELF).allowed
+    other = "system:serviceaccount:other:ns-reconciler-shop"
+    old, new = edited(spec__replicas=9, metadata__labels=ours)
+    old["metadata"]["labels"] = dict(ours)
+    assert not decide(request("UPDATE", old, new, user=other), SELF).allowed
+    # taking another sync's object over is the same conflict as for the daemon itself
+    old, new = edited(metadata__labels=ours)
+    verdict = decide(request("UPDATE", old, new, user=tenant), SELF)
+    assert (verdict.allowed, verdict.code) == (False, 409)
+
+
 def test_mutation_ignore_leaves_fields_to_others_but_not_marks() -> None:
     old = deployment()
     old["metadata"]["annotations"][metadata.MUTATION] = metadata.IGNORE_MUTATION
