@@ -393,3 +393,57 @@ def test_serve_config_runs_config_syncs_reposync_as_its_service_account(
 def codes_of(cluster: Cluster, namespace: str, name: str) -> list[str]:
     found = get(cluster, f"{GROUP}/namespaces/{namespace}/reposyncs/{name}") or {}
     return [e.get("code") for e in ((found.get("status") or {}).get("sync") or {}).get("errors") or []]
+
+
+def test_with_the_admission_webhook_a_tenant_writes_its_own_objects_and_a_person_is_denied(
+    live_cluster: APIServer, tmp_path: Path
+) -> None:
+    """A RepoSync's passes reach the webhook as its ServiceAccount: creating, changing and pruning
+    its own objects goes through; a person changing them is denied."""
+    from acm_lite import api
+    from acm_lite.devcluster import binaries
+    from acm_lite.reconcile.admission import GENERATED_SECRET, AdmissionOptions, AdmissionWebhook
+
+    suffix = uuid.uuid4().hex[:6]
+    tenant = f"aw-{suffix}"
+    sa = f"ns-reconciler-{tenant}"
+    repo = GitRepo(tmp_path / "tenant")
+    repo.commit({"cfg.yaml": cm("cfg", tenant, data={"k": "1"}), "gone.yaml": cm("gone", tenant)})
+    admin = Cluster.connect(live_cluster.kubeconfig)
+    hook = AdmissionWebhook(admin, AdmissionOptions(address=("127.0.0.1", 0)))
+    hook.start()
+    cfg = f"/api/v1/namespaces/{tenant}/configmaps/cfg"
+    try:
+        with following(live_cluster, tmp_path) as cluster:
+            create_namespace(cluster, tenant)
+            cluster.request(
+                "POST",
+                f"{GROUP}/namespaces/{tenant}/reposyncs",
+                body=reposync_body(tenant, repo, role_refs=[{"kind": "ClusterRole", "name": "edit"}]),
+            )
+            eventually(lambda: get(cluster, cfg) is not None, 90)
+            assert (get(cluster, cfg) or {})["metadata"]["labels"][metadata.SYNC_LABEL] == sa
+            kubectl = binaries.ensure_all(["kubectl"])["kubectl"]
+            as_alice = ["--as", "alice", "--as-group", "system:masters"]
+            patch = ["-n", tenant, "patch", "configmap", "cfg", "--type", "merge", "-p", '{"data":{"k":"9"}}']
+            person = subprocess.run(
+                [str(kubectl), "--kubeconfig", live_cluster.kubeconfig, *as_alice, *patch],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert person.returncode != 0 and "ACM2016" in person.stderr, person.stderr
+            assert sa in person.stderr
+            # the tenant's own change and prune pass the webhook
+            repo.commit({"cfg.yaml": cm("cfg", tenant, data={"k": "2"}), "gone.yaml": None})
+            eventually(lambda: (get(cluster, cfg) or {}).get("data") == {"k": "2"}, 60)
+            eventually(lambda: get(cluster, f"/api/v1/namespaces/{tenant}/configmaps/gone") is None, 60)
+            assert "2016" not in codes(cluster, tenant, "sync")
+    finally:
+        hook.stop()
+        for path in (
+            f"/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/{api.ADMISSION_WEBHOOK}",
+            f"/api/v1/namespaces/{api.system_namespace()}/secrets/{GENERATED_SECRET}",
+        ):
+            if get(admin, path) is not None:
+                admin.request("DELETE", path)
