@@ -1,5 +1,6 @@
 """Evaluate every constraint against every declared object (and the mock objects expansion makes),
-as Gatekeeper's admission review would see them at creation. No I/O.
+as Gatekeeper's admission review would see them: a CREATE, or an UPDATE whose ``oldObject`` is the
+live object when the object exists already (``sync``, ``diff``). No I/O.
 
 Templates compile once; each object is serialised once and its review reused for every
 constraint that matches it.
@@ -70,20 +71,43 @@ def inventory(objs: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def review_of(
-    body: dict[str, Any], operation: str = "CREATE", old: dict[str, Any] | None = None
+    body: dict[str, Any],
+    operation: str = "CREATE",
+    old: dict[str, Any] | None = None,
+    request: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The admission request Gatekeeper's Rego sees as ``input.review``: ``body`` under review,
+    ``old`` as ``oldObject``; ``request``, an AdmissionReview's own request, keeps its fields
+    (kind, resource, userInfo, ...). On DELETE the object is the old object, as Gatekeeper sets it."""
     meta = body.get("metadata") or {}
     group, _, version = str(body.get("apiVersion", "")).rpartition("/")
-    return {
+    out = {
         "kind": {"group": group, "version": version, "kind": body.get("kind", "")},
         "name": meta.get("name", ""),
         "namespace": meta.get("namespace", ""),
         "operation": operation,
-        "object": body,
-        "oldObject": old,
         "userInfo": USER,
         "dryRun": False,
     }
+    out.update({k: v for k, v in (request or {}).items() if k not in ("object", "oldObject")})
+    out["operation"] = operation
+    out["object"] = old if operation == "DELETE" and old is not None else body
+    out["oldObject"] = old
+    return out
+
+
+def cel_inputs(
+    body: dict[str, Any],
+    operation: str = "CREATE",
+    old: dict[str, Any] | None = None,
+    request: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]:
+    """``object``, ``oldObject`` and ``request`` as a ValidatingAdmissionPolicy sees them: on
+    DELETE ``object`` is null (Gatekeeper's CEL driver unsets it; ``variables.anyObject`` holds
+    the old object)."""
+    review = review_of(body, operation, old, request)
+    obj = None if operation == "DELETE" else body
+    return obj, old, {k: v for k, v in review.items() if k not in ("object", "oldObject")}
 
 
 @dataclass
@@ -95,10 +119,13 @@ class Subject:
     implied_by: expansion_mod.Expansion | None = None
     review_json_text: str | None = field(default=None, repr=False)
     index: int = -1  # of the declared object it is (or was generated from)
+    operation: str = "CREATE"
+    old: dict[str, Any] | None = None  # the live object an UPDATE replaces (DELETE: the object)
+    request: dict[str, Any] | None = None  # an AdmissionReview's own request fields
 
     def review_json(self) -> str:
         if self.review_json_text is None:
-            self.review_json_text = json.dumps(review_of(self.body))
+            self.review_json_text = json.dumps(review_of(self.body, self.operation, self.old, self.request))
         return self.review_json_text
 
 
@@ -109,14 +136,14 @@ def _evaluate(constraint: Constraint, subject: Subject) -> list[dict[str, Any]]:
         raw = '{"review": ' + subject.review_json() + ', "parameters": ' + params + "}"
         return program.violations_raw(raw)
     assert isinstance(program, CelProgram)
-    review = review_of(subject.body)
+    obj, old, request = cel_inputs(subject.body, subject.operation, subject.old, subject.request)
     data = {
-        "object": subject.body,
-        "oldObject": None,
+        "object": obj,
+        "oldObject": old,
         "params": constraint.manifest.body,
-        "request": {k: v for k, v in review.items() if k not in ("object", "oldObject")},
+        "request": request,
         "namespaceObject": subject.namespace,
-        "variables": {"params": constraint.parameters, "anyObject": subject.body},
+        "variables": {"params": constraint.parameters, "anyObject": obj if obj is not None else old},
     }
     return program.violations(data)
 
