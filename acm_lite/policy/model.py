@@ -27,8 +27,12 @@ ACTIONS = ("deny", "warn", "dryrun")
 ENFORCEMENT_POINTS = ("*", "gator.gatekeeper.sh", "acm-lite")
 
 
+CONFIG_GROUP = "config.gatekeeper.sh"
+SYNCSET_GROUP = "syncset.gatekeeper.sh"
+
+
 def is_policy_object(obj: Manifest) -> bool:
-    return obj.group in (TEMPLATES_GROUP, CONSTRAINTS_GROUP, EXPANSION_GROUP)
+    return obj.group in (TEMPLATES_GROUP, CONSTRAINTS_GROUP, EXPANSION_GROUP, CONFIG_GROUP, SYNCSET_GROUP)
 
 
 @dataclass

@@ -9,13 +9,13 @@ constraint that matches it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from acm_lite import errors
 from acm_lite.errors import Problem
-from acm_lite.objects import Manifest
+from acm_lite.objects import Manifest, ObjectId
 from acm_lite.policy import expansion as expansion_mod
 from acm_lite.policy import match as match_mod
 from acm_lite.policy.cel import CelProgram
@@ -192,13 +192,22 @@ def with_expansions(subject: Subject, expansions: list[expansion_mod.Expansion])
 
 
 def subjects(
-    objs: list[Manifest], policies: PolicySet, namespaces: dict[str, dict[str, Any]]
+    objs: list[Manifest],
+    policies: PolicySet,
+    namespaces: dict[str, dict[str, Any]],
+    live: Mapping[ObjectId, dict[str, Any]] | None = None,
 ) -> tuple[list[Subject], list[Problem]]:
+    """Each declared object as a review, with the mock objects expansion makes of it: an UPDATE of
+    its ``live`` self when it exists (the live object is the ``oldObject``), else a CREATE."""
     expansions, problems = load_expansions(policies)
+    live = live or {}
     out = []
     for i, obj in enumerate(objs):
         ns = namespaces.get(obj.namespace) if obj.namespace else None
-        out += with_expansions(Subject(obj.body, obj.source, ns, "Original", index=i), expansions)
+        old = live.get(obj.id)
+        operation = "CREATE" if old is None else "UPDATE"
+        subject = Subject(obj.body, obj.source, ns, "Original", index=i, operation=operation, old=old)
+        out += with_expansions(subject, expansions)
     return out, problems
 
 
@@ -210,21 +219,26 @@ def evaluate(
     objs: list[Manifest],
     policies: PolicySet,
     live_namespaces: dict[str, dict[str, Any]] | None = None,
+    *,
     extra_inventory: Iterable[dict[str, Any]] = (),
     mark: Mark = _no_mark,
+    live: Mapping[ObjectId, dict[str, Any]] | None = None,
 ) -> tuple[list[Violation], list[Problem]]:
     """Violations of every constraint by ``objs``; problems for what could not be evaluated.
-    ``mark(constraint position, object index)`` is called before each evaluation (the position
-    is the constraint's ``PolicySet.positions`` entry)."""
+    ``live``: the live objects of declared identities (each is reviewed as an UPDATE of its live
+    self); ``extra_inventory``: live objects ``data.inventory`` holds beside the declared set
+    (the declared object wins for one identity). ``mark(constraint position, object index)`` is
+    called before each evaluation (the position is the constraint's ``PolicySet.positions``
+    entry)."""
     if not policies.constraints:
         return [], list(policies.problems)
     namespaces = dict(live_namespaces or {})
     namespaces.update({o.name: o.body for o in objs if o.kind == "Namespace" and not o.group})
-    data = inventory([*(o.body for o in objs), *extra_inventory])
+    data = inventory([*extra_inventory, *(o.body for o in objs)])
     for template in {c.template.name: c.template for c in policies.constraints}.values():
         if isinstance(template.program, RegoProgram):
             template.program.set_inventory(data, id(data))
-    found, problems = subjects(objs, policies, namespaces)
+    found, problems = subjects(objs, policies, namespaces, live)
     problems = list(policies.problems) + problems
     violations: list[Violation] = []
     positions = [policies.positions.get(id(c.manifest), -1) for c in policies.constraints]
