@@ -122,8 +122,17 @@ class Subject:
     operation: str = "CREATE"
     old: dict[str, Any] | None = None  # the live object an UPDATE replaces (DELETE: the object)
     request: dict[str, Any] | None = None  # an AdmissionReview's own request fields
+    review_json_without_old: str | None = field(default=None, repr=False)
 
-    def review_json(self) -> str:
+    def review_json(self, with_old: bool = True) -> str:
+        """The review as JSON, serialised once; ``with_old=False``: with ``oldObject`` null, for
+        a template that never reads it (the engine then parses half the text for an UPDATE)."""
+        if not with_old and self.old is not None and self.operation != "DELETE":
+            if self.review_json_without_old is None:
+                self.review_json_without_old = json.dumps(
+                    review_of(self.body, self.operation, None, self.request)
+                )
+            return self.review_json_without_old
         if self.review_json_text is None:
             self.review_json_text = json.dumps(review_of(self.body, self.operation, self.old, self.request))
         return self.review_json_text
@@ -133,10 +142,17 @@ def _evaluate(constraint: Constraint, subject: Subject) -> list[dict[str, Any]]:
     program = constraint.template.program
     if isinstance(program, RegoProgram):
         params = json.dumps(constraint.parameters if constraint.parameters is not None else {})
-        raw = '{"review": ' + subject.review_json() + ', "parameters": ' + params + "}"
+        raw = (
+            '{"review": '
+            + subject.review_json(constraint.template.reads_old)
+            + ', "parameters": '
+            + params
+            + "}"
+        )
         return program.violations_raw(raw)
     assert isinstance(program, CelProgram)
-    obj, old, request = cel_inputs(subject.body, subject.operation, subject.old, subject.request)
+    old_given = subject.old if constraint.template.reads_old or subject.operation == "DELETE" else None
+    obj, old, request = cel_inputs(subject.body, subject.operation, old_given, subject.request)
     data = {
         "object": obj,
         "oldObject": old,

@@ -74,3 +74,38 @@ def test_an_admission_review_without_an_object_fails_the_case(tmp_path: Path) ->
     assert not results["empty"].passed and "ACM3006" in results["empty"].message
     assert 'no "object" or "oldObject"' in results["empty"].message
     assert not results["bad-op"].passed and "request.operation must be one of" in results["bad-op"].message
+
+
+def _rego_template(name: str, rego: str) -> dict[str, object]:
+    return {
+        "apiVersion": "templates.gatekeeper.sh/v1",
+        "kind": "ConstraintTemplate",
+        "metadata": {"name": name.lower()},
+        "spec": {
+            "crd": {"spec": {"names": {"kind": name}}},
+            "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rego}],
+        },
+    }
+
+
+def test_only_templates_that_mention_old_object_are_handed_it() -> None:
+    """An UPDATE review is serialised with oldObject for templates whose code names it, and with
+    it null for the rest (which cannot read it but by building the key at run time)."""
+    from acm_lite.objects import Manifest
+    from acm_lite.policy import model
+
+    reads = 'package reads\nviolation[{"msg": "has old"}] { input.review.oldObject.metadata.name }\n'
+    hides = 'package hides\nviolation[{"msg": "has old"}] { input.review[concat("", ["old", "Object"])].metadata.name }\n'
+    objs = [Manifest(_rego_template(n, r), f"{n}.yaml") for n, r in (("Reads", reads), ("Hides", hides))]
+    for kind in ("Reads", "Hides"):
+        constraint = {
+            "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+            "kind": kind,
+            "metadata": {"name": "c"},
+        }
+        objs.append(Manifest(constraint, "c.yaml"))
+    policies = model.build(objs)
+    assert [c.template.reads_old for c in policies.constraints] == [True, False]
+    subject = review.Subject(NEW, "d.yaml", None, "Original", operation="UPDATE", old=OLD)
+    found = {c.kind: [v.message for v in review.check(c, subject)] for c in policies.constraints}  # type: ignore[union-attr]
+    assert found == {"Reads": ["has old"], "Hides": []}
