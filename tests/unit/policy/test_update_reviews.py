@@ -95,7 +95,10 @@ def test_only_templates_that_mention_old_object_are_handed_it() -> None:
     from acm_lite.policy import model
 
     reads = 'package reads\nviolation[{"msg": "has old"}] { input.review.oldObject.metadata.name }\n'
-    hides = 'package hides\nviolation[{"msg": "has old"}] { input.review[concat("", ["old", "Object"])].metadata.name }\n'
+    hides = (
+        "package hides\n"
+        'violation[{"msg": "has old"}] { input.review[concat("", ["old", "Object"])].metadata.name }\n'
+    )
     objs = [Manifest(_rego_template(n, r), f"{n}.yaml") for n, r in (("Reads", reads), ("Hides", hides))]
     for kind in ("Reads", "Hides"):
         constraint = {
