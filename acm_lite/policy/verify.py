@@ -154,6 +154,8 @@ def _subject(body: dict[str, Any], rel: str, namespaces: dict[str, dict[str, Any
         operation = str(request.get("operation") or "CREATE")
         if operation not in OPERATIONS:
             raise SuiteError(f"{rel}: request.operation must be one of {', '.join(OPERATIONS)}", rel)
+        if operation == "DELETE" and not request.get("oldObject"):
+            raise SuiteError(f"{rel}: a DELETE request needs its oldObject (as Gatekeeper requires)", rel)
         extra = {k: v for k, v in request.items() if k in REQUEST_FIELDS}
         extra["userInfo"] = request.get("userInfo") or review.USER
         # both engines see the request as given: its operation, oldObject and userInfo

@@ -65,15 +65,21 @@ def test_an_admission_review_without_an_object_fails_the_case(tmp_path: Path) ->
         "apiVersion: admission.k8s.io/v1\nkind: AdmissionReview\n"
         "request: {operation: PATCH, object: {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}}\n"
     )
+    (tmp_path / "delete-new.yaml").write_text(
+        "apiVersion: admission.k8s.io/v1\nkind: AdmissionReview\n"
+        "request: {operation: DELETE, object: {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}}\n"
+    )
     (tmp_path / "suite.yaml").write_text(
         "apiVersion: test.gatekeeper.sh/v1alpha1\nkind: Suite\ntests:\n"
         "- name: t\n  template: template-cel.yaml\n  constraint: constraint-cel.yaml\n"
         "  cases:\n  - {name: empty, object: empty.yaml}\n  - {name: bad-op, object: bad-op.yaml}\n"
+        "  - {name: delete-new, object: delete-new.yaml}\n"
     )
     results = {r.case: r for r in verify.run_suite(tmp_path / "suite.yaml")}
     assert not results["empty"].passed and "ACM3006" in results["empty"].message
     assert 'no "object" or "oldObject"' in results["empty"].message
     assert not results["bad-op"].passed and "request.operation must be one of" in results["bad-op"].message
+    assert not results["delete-new"].passed and "needs its oldObject" in results["delete-new"].message
 
 
 def _rego_template(name: str, rego: str) -> dict[str, object]:
