@@ -715,6 +715,19 @@ REGO_UNSUPPORTED = register(
     "A ConstraintTemplate's Rego calls what acm-lite cannot evaluate as Gatekeeper does "
     "(external_data); its constraints fail closed.",
 )
+SYNC_CONFIG_INVALID = register(
+    "ACM3010",
+    "SyncConfigInvalid",
+    Category.PERMANENT,
+    "A Gatekeeper Config or SyncSet naming the kinds referential policies read is malformed.",
+)
+REFERENTIAL_DATA_LIMIT = register(
+    "ACM3011",
+    "ReferentialDataLimit",
+    Category.PERMANENT,
+    "The live objects read for data.inventory passed their count or size limit; the rest are left out.",
+    blocking=False,
+)
 
 # Policy violations, one code per enforcement action (ACM3100-ACM3199).
 POLICY_VIOLATION = register(

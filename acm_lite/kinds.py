@@ -25,9 +25,19 @@ CLUSTER = GroupKind(CLUSTERREGISTRY_GROUP, "Cluster")
 NAMESPACE = GroupKind("", "Namespace")
 CRD = GroupKind("apiextensions.k8s.io", "CustomResourceDefinition")
 
-# Gatekeeper's groups: templates, constraints and expansion templates are policy for acm-lite's
-# in-process Policy Controller, not objects to apply.
-POLICY_GROUPS = frozenset({"templates.gatekeeper.sh", "constraints.gatekeeper.sh", "expansion.gatekeeper.sh"})
+# Gatekeeper's groups: templates, constraints and expansion templates, and the Config and SyncSets
+# that say which kinds referential policies read, are policy for acm-lite's in-process Policy
+# Controller, not objects to apply.
+GATEKEEPER_CONFIG = GroupKind("config.gatekeeper.sh", "Config")  # namespaced (gatekeeper-system)
+POLICY_GROUPS = frozenset(
+    {
+        "templates.gatekeeper.sh",
+        "constraints.gatekeeper.sh",
+        "expansion.gatekeeper.sh",
+        "config.gatekeeper.sh",
+        "syncset.gatekeeper.sh",
+    }
+)
 
 # Objects that steer parsing and are never applied to a cluster.
 SOURCE_ONLY = frozenset({REPO, HIERARCHY_CONFIG, NAMESPACE_SELECTOR, CLUSTER_SELECTOR, CLUSTER})
@@ -119,6 +129,8 @@ class Scoper:
     def scope(self, gk: GroupKind) -> Scope:
         if gk in _SOURCE_KIND_SCOPES:
             return _SOURCE_KIND_SCOPES[gk]
+        if gk == GATEKEEPER_CONFIG:  # read in-process, never applied; Gatekeeper's is namespaced
+            return Scope.NAMESPACED
         if gk.group in POLICY_GROUPS:  # evaluated in-process, never applied
             return Scope.CLUSTER
         info = self._kinds.get(gk)

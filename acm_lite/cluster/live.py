@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from acm_lite import kinds
@@ -34,6 +36,45 @@ def list_all(
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             return items
+
+
+@dataclass
+class Budget:
+    """What a bounded read may still hold: objects, and bytes of their JSON."""
+
+    objects: int
+    bytes: int
+
+    @property
+    def spent(self) -> bool:
+        return self.objects <= 0 or self.bytes <= 0
+
+
+def list_bounded(
+    cluster: Client, resource: Resource, budget: Budget, namespace: str | None = None
+) -> tuple[list[dict[str, Any]], bool]:
+    """Every object of one resource type, page by page, until ``budget`` is spent (what it holds
+    is taken from it); the objects, and whether some were left unread."""
+    items: list[dict[str, Any]] = []
+    token = None
+    while not budget.spent:
+        page = cluster.request(
+            "GET",
+            resource.collection(namespace),
+            query={"limit": min(PAGE, budget.objects), "continue": token},
+        )
+        for item in page.get("items") or []:
+            if budget.spent:
+                return items, True
+            item.setdefault("apiVersion", resource.api_version)
+            item.setdefault("kind", resource.group_kind.kind)
+            budget.objects -= 1
+            budget.bytes -= len(json.dumps(item, separators=(",", ":")))
+            items.append(item)
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return items, False
+    return items, True
 
 
 def _oid(gk: GroupKind, item: dict[str, Any]) -> ObjectId:

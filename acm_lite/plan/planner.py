@@ -117,6 +117,22 @@ def _prune_change(oid: ObjectId, live: dict[str, Any] | None, opts: PlanOptions)
     return Change(Action.PRUNE, oid, "left the source", level=level, live=live)
 
 
+def pruned(
+    declared: set[ObjectId],
+    live: Mapping[ObjectId, dict[str, Any]],
+    inventory: set[ObjectId],
+    opts: PlanOptions,
+) -> set[ObjectId]:
+    """The recorded objects ``plan`` will delete: those that left the source, still exist and are
+    this sync's (not detached, not protected)."""
+    out = set()
+    for oid in inventory - declared:
+        change = _prune_change(oid, live.get(oid), opts)
+        if change is not None and change.action is Action.PRUNE:
+            out.add(oid)
+    return out
+
+
 def plan(
     declared: list[Manifest],
     live: Mapping[ObjectId, dict[str, Any]],

@@ -1,5 +1,7 @@
 """Policy Controller in-process: Gatekeeper ConstraintTemplates (Rego and CEL), Constraints and
-ExpansionTemplates evaluated against the declared set before anything reaches a cluster.
+ExpansionTemplates evaluated against the declared set before anything reaches a cluster: offline
+(``vet``) every object is a CREATE; against a cluster, one that exists is an UPDATE of its live
+self, and ``data.inventory`` holds the live objects of the kinds ``referential`` names.
 
 No cluster I/O; ``library`` and ``verify`` read policy and gator Suite files from disk.
 Templates come from repositories, so they compile and run in a budgeted child process
@@ -8,18 +10,31 @@ Templates come from repositories, so they compile and run in a budgeted child pr
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from acm_lite import errors
 from acm_lite.errors import Problem
-from acm_lite.objects import Manifest
-from acm_lite.policy import sandbox
+from acm_lite.objects import Manifest, ObjectId
+from acm_lite.policy import referential, sandbox
+
+
+@dataclass(frozen=True)
+class Live:
+    """What the cluster holds, for a policy pass against it: the live objects of declared
+    identities (``old``: reviewed as UPDATEs of them) and the live objects ``data.inventory``
+    holds beside the declared set (``inventory``)."""
+
+    old: Mapping[ObjectId, dict[str, Any]] = field(default_factory=dict)
+    inventory: Sequence[dict[str, Any]] = ()
 
 
 def _check(
     objs: list[Manifest],
     policy_objects: list[Manifest],
     live_namespaces: dict[str, dict[str, Any]] | None,
+    live: Live,
     progress: sandbox.Progress,
 ) -> list[Problem]:
     from acm_lite.policy import model, review
@@ -27,7 +42,9 @@ def _check(
     policies = model.build(policy_objects, progress.mark)
     if policies.empty and not policies.expansions:
         return []
-    violations, problems = review.evaluate(objs, policies, live_namespaces, mark=progress.mark)
+    violations, problems = review.evaluate(
+        objs, policies, live_namespaces, extra_inventory=live.inventory, mark=progress.mark, live=live.old
+    )
     return problems + [v.problem() for v in violations]
 
 
@@ -56,12 +73,16 @@ def check(
     objs: list[Manifest],
     policy_objects: list[Manifest],
     live_namespaces: dict[str, dict[str, Any]] | None = None,
+    live: Live | None = None,
 ) -> list[Problem]:
     """The policy stage: every violation and every broken policy, as coded problems (deny and
-    broken policies block; warn and dryrun are reported only)."""
+    broken policies block; warn and dryrun are reported only). Without ``live`` (offline) every
+    object is reviewed as a CREATE and ``data.inventory`` holds the declared set only."""
     if not policy_objects:
         return []
-    outcome = sandbox.run(lambda progress: _check(objs, policy_objects, live_namespaces, progress))
+    found = referential.wanted(policy_objects).problems
+    given = live or Live()
+    outcome = sandbox.run(lambda progress: _check(objs, policy_objects, live_namespaces, given, progress))
     if isinstance(outcome, sandbox.Stopped):
-        return [stopped_problem(outcome, objs, policy_objects)]
-    return outcome
+        return [*found, stopped_problem(outcome, objs, policy_objects)]
+    return found + outcome

@@ -6,6 +6,7 @@ template's schema, a constraint without a template — each is a blocking proble
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,12 @@ ACTIONS = ("deny", "warn", "dryrun")
 ENFORCEMENT_POINTS = ("*", "gator.gatekeeper.sh", "acm-lite")
 
 
+CONFIG_GROUP = "config.gatekeeper.sh"
+SYNCSET_GROUP = "syncset.gatekeeper.sh"
+
+
 def is_policy_object(obj: Manifest) -> bool:
-    return obj.group in (TEMPLATES_GROUP, CONSTRAINTS_GROUP, EXPANSION_GROUP)
+    return obj.group in (TEMPLATES_GROUP, CONSTRAINTS_GROUP, EXPANSION_GROUP, CONFIG_GROUP, SYNCSET_GROUP)
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Template:
     manifest: Manifest
     program: RegoProgram | CelProgram
     schema: dict[str, Any] | None
+    reads_old: bool = True  # its code mentions oldObject (else its UPDATE reviews leave it out)
 
     @property
     def engine(self) -> str:
@@ -136,7 +142,11 @@ def load_template(obj: Manifest) -> Template | Problem:
         return Problem.about(errors.TEMPLATE_INVALID, f"does not compile: {e}", obj)
     if program is None:
         return Problem.about(errors.TEMPLATE_INVALID, "the target has neither rego nor code", obj)
-    return Template(_kind_of(obj.spec), obj.name, obj, program, _schema_of(obj.spec))
+    template = Template(_kind_of(obj.spec), obj.name, obj, program, _schema_of(obj.spec))
+    cel_source, rego_source = _code_sources(obj.spec["targets"][0])
+    source = cel_source if isinstance(program, CelProgram) else rego_source
+    template.reads_old = "oldObject" in json.dumps(source)
+    return template
 
 
 def _actions(spec: dict[str, Any]) -> tuple[str, ...] | str:

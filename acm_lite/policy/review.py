@@ -1,5 +1,6 @@
 """Evaluate every constraint against every declared object (and the mock objects expansion makes),
-as Gatekeeper's admission review would see them at creation. No I/O.
+as Gatekeeper's admission review would see them: a CREATE, or an UPDATE whose ``oldObject`` is the
+live object when the object exists already (``sync``, ``diff``). No I/O.
 
 Templates compile once; each object is serialised once and its review reused for every
 constraint that matches it.
@@ -8,13 +9,13 @@ constraint that matches it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from acm_lite import errors
 from acm_lite.errors import Problem
-from acm_lite.objects import Manifest
+from acm_lite.objects import Manifest, ObjectId
 from acm_lite.policy import expansion as expansion_mod
 from acm_lite.policy import match as match_mod
 from acm_lite.policy.cel import CelProgram
@@ -70,20 +71,43 @@ def inventory(objs: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 
 def review_of(
-    body: dict[str, Any], operation: str = "CREATE", old: dict[str, Any] | None = None
+    body: dict[str, Any],
+    operation: str = "CREATE",
+    old: dict[str, Any] | None = None,
+    request: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The admission request Gatekeeper's Rego sees as ``input.review``: ``body`` under review,
+    ``old`` as ``oldObject``; ``request``, an AdmissionReview's own request, keeps its fields
+    (kind, resource, userInfo, ...). On DELETE the object is the old object, as Gatekeeper sets it."""
     meta = body.get("metadata") or {}
     group, _, version = str(body.get("apiVersion", "")).rpartition("/")
-    return {
+    out = {
         "kind": {"group": group, "version": version, "kind": body.get("kind", "")},
         "name": meta.get("name", ""),
         "namespace": meta.get("namespace", ""),
         "operation": operation,
-        "object": body,
-        "oldObject": old,
         "userInfo": USER,
         "dryRun": False,
     }
+    out.update({k: v for k, v in (request or {}).items() if k not in ("object", "oldObject")})
+    out["operation"] = operation
+    out["object"] = old if operation == "DELETE" and old is not None else body
+    out["oldObject"] = old
+    return out
+
+
+def cel_inputs(
+    body: dict[str, Any],
+    operation: str = "CREATE",
+    old: dict[str, Any] | None = None,
+    request: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]:
+    """``object``, ``oldObject`` and ``request`` as a ValidatingAdmissionPolicy sees them: on
+    DELETE ``object`` is null (Gatekeeper's CEL driver unsets it; ``variables.anyObject`` holds
+    the old object)."""
+    review = review_of(body, operation, old, request)
+    obj = None if operation == "DELETE" else body
+    return obj, old, {k: v for k, v in review.items() if k not in ("object", "oldObject")}
 
 
 @dataclass
@@ -95,10 +119,22 @@ class Subject:
     implied_by: expansion_mod.Expansion | None = None
     review_json_text: str | None = field(default=None, repr=False)
     index: int = -1  # of the declared object it is (or was generated from)
+    operation: str = "CREATE"
+    old: dict[str, Any] | None = None  # the live object an UPDATE replaces (DELETE: the object)
+    request: dict[str, Any] | None = None  # an AdmissionReview's own request fields
+    review_json_without_old: str | None = field(default=None, repr=False)
 
-    def review_json(self) -> str:
+    def review_json(self, with_old: bool = True) -> str:
+        """The review as JSON, serialised once; ``with_old=False``: with ``oldObject`` null, for
+        a template that never reads it (the engine then parses half the text for an UPDATE)."""
+        if not with_old and self.old is not None and self.operation != "DELETE":
+            if self.review_json_without_old is None:
+                self.review_json_without_old = json.dumps(
+                    review_of(self.body, self.operation, None, self.request)
+                )
+            return self.review_json_without_old
         if self.review_json_text is None:
-            self.review_json_text = json.dumps(review_of(self.body))
+            self.review_json_text = json.dumps(review_of(self.body, self.operation, self.old, self.request))
         return self.review_json_text
 
 
@@ -106,17 +142,24 @@ def _evaluate(constraint: Constraint, subject: Subject) -> list[dict[str, Any]]:
     program = constraint.template.program
     if isinstance(program, RegoProgram):
         params = json.dumps(constraint.parameters if constraint.parameters is not None else {})
-        raw = '{"review": ' + subject.review_json() + ', "parameters": ' + params + "}"
+        raw = (
+            '{"review": '
+            + subject.review_json(constraint.template.reads_old)
+            + ', "parameters": '
+            + params
+            + "}"
+        )
         return program.violations_raw(raw)
     assert isinstance(program, CelProgram)
-    review = review_of(subject.body)
+    old_given = subject.old if constraint.template.reads_old or subject.operation == "DELETE" else None
+    obj, old, request = cel_inputs(subject.body, subject.operation, old_given, subject.request)
     data = {
-        "object": subject.body,
-        "oldObject": None,
+        "object": obj,
+        "oldObject": old,
         "params": constraint.manifest.body,
-        "request": {k: v for k, v in review.items() if k not in ("object", "oldObject")},
+        "request": request,
         "namespaceObject": subject.namespace,
-        "variables": {"params": constraint.parameters, "anyObject": subject.body},
+        "variables": {"params": constraint.parameters, "anyObject": obj if obj is not None else old},
     }
     return program.violations(data)
 
@@ -165,13 +208,22 @@ def with_expansions(subject: Subject, expansions: list[expansion_mod.Expansion])
 
 
 def subjects(
-    objs: list[Manifest], policies: PolicySet, namespaces: dict[str, dict[str, Any]]
+    objs: list[Manifest],
+    policies: PolicySet,
+    namespaces: dict[str, dict[str, Any]],
+    live: Mapping[ObjectId, dict[str, Any]] | None = None,
 ) -> tuple[list[Subject], list[Problem]]:
+    """Each declared object as a review, with the mock objects expansion makes of it: an UPDATE of
+    its ``live`` self when it exists (the live object is the ``oldObject``), else a CREATE."""
     expansions, problems = load_expansions(policies)
+    live = live or {}
     out = []
     for i, obj in enumerate(objs):
         ns = namespaces.get(obj.namespace) if obj.namespace else None
-        out += with_expansions(Subject(obj.body, obj.source, ns, "Original", index=i), expansions)
+        old = live.get(obj.id)
+        operation = "CREATE" if old is None else "UPDATE"
+        subject = Subject(obj.body, obj.source, ns, "Original", index=i, operation=operation, old=old)
+        out += with_expansions(subject, expansions)
     return out, problems
 
 
@@ -183,21 +235,26 @@ def evaluate(
     objs: list[Manifest],
     policies: PolicySet,
     live_namespaces: dict[str, dict[str, Any]] | None = None,
+    *,
     extra_inventory: Iterable[dict[str, Any]] = (),
     mark: Mark = _no_mark,
+    live: Mapping[ObjectId, dict[str, Any]] | None = None,
 ) -> tuple[list[Violation], list[Problem]]:
     """Violations of every constraint by ``objs``; problems for what could not be evaluated.
-    ``mark(constraint position, object index)`` is called before each evaluation (the position
-    is the constraint's ``PolicySet.positions`` entry)."""
+    ``live``: the live objects of declared identities (each is reviewed as an UPDATE of its live
+    self); ``extra_inventory``: live objects ``data.inventory`` holds beside the declared set
+    (the declared object wins for one identity). ``mark(constraint position, object index)`` is
+    called before each evaluation (the position is the constraint's ``PolicySet.positions``
+    entry)."""
     if not policies.constraints:
         return [], list(policies.problems)
     namespaces = dict(live_namespaces or {})
     namespaces.update({o.name: o.body for o in objs if o.kind == "Namespace" and not o.group})
-    data = inventory([*(o.body for o in objs), *extra_inventory])
+    data = inventory([*extra_inventory, *(o.body for o in objs)])
     for template in {c.template.name: c.template for c in policies.constraints}.values():
         if isinstance(template.program, RegoProgram):
             template.program.set_inventory(data, id(data))
-    found, problems = subjects(objs, policies, namespaces)
+    found, problems = subjects(objs, policies, namespaces, live)
     problems = list(policies.problems) + problems
     violations: list[Violation] = []
     positions = [policies.positions.get(id(c.manifest), -1) for c in policies.constraints]

@@ -8,7 +8,6 @@ yes by default) of the results whose message matches ``message`` (an unanchored 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +114,24 @@ ADMISSION_REVIEW = {
 }
 
 
+OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
+# the request's fields a review carries over as given (object and oldObject are the subject's)
+REQUEST_FIELDS = (
+    "uid",
+    "kind",
+    "resource",
+    "subResource",
+    "requestKind",
+    "requestResource",
+    "requestSubResource",
+    "name",
+    "namespace",
+    "userInfo",
+    "dryRun",
+    "options",
+)
+
+
 def _checked(obj: dict[str, Any], rel: str) -> dict[str, Any]:
     """An object a case reviews or holds in its inventory, with the identity fields every later
     step reads well formed (as the reader checks manifests; metadata may be left out)."""
@@ -130,14 +147,28 @@ def _subject(body: dict[str, Any], rel: str, namespaces: dict[str, dict[str, Any
         if wrong:
             raise SuiteError(f"{rel}: {wrong}", rel)
         request = body["request"]
+        if not request.get("object") and not request.get("oldObject"):
+            raise SuiteError(f'{rel}: the request has no "object" or "oldObject" to review', rel)
         obj = _checked(request.get("object") or request.get("oldObject") or {}, rel)
         if request.get("object") and request.get("oldObject"):
             _checked(request["oldObject"], rel)
-        reviewed = review.review_of(obj, request.get("operation", "CREATE"), request.get("oldObject"))
-        reviewed["userInfo"] = request.get("userInfo") or review.USER
-        subject = Subject(obj, rel, namespaces.get(_namespace_of(obj)), "Original")
-        subject.review_json_text = json.dumps(reviewed)
-        return subject
+        operation = str(request.get("operation") or "CREATE")
+        if operation not in OPERATIONS:
+            raise SuiteError(f"{rel}: request.operation must be one of {', '.join(OPERATIONS)}", rel)
+        if operation == "DELETE" and not request.get("oldObject"):
+            raise SuiteError(f"{rel}: a DELETE request needs its oldObject (as Gatekeeper requires)", rel)
+        extra = {k: v for k, v in request.items() if k in REQUEST_FIELDS}
+        extra["userInfo"] = request.get("userInfo") or review.USER
+        # both engines see the request as given: its operation, oldObject and userInfo
+        return Subject(
+            obj,
+            rel,
+            namespaces.get(_namespace_of(obj)),
+            "Original",
+            operation=operation,
+            old=request.get("oldObject") or None,
+            request=extra,
+        )
     return Subject(_checked(body, rel), rel, namespaces.get(_namespace_of(body)), "Original")
 
 

@@ -1,15 +1,19 @@
 """One pass of the pipeline for one cluster, read top to bottom in ``_run``: source → render
-(a kustomization, ``acm_lite.render``) → parse (parse and validate, ``acm_lite.declare``) → policy
-→ plan → apply → status, then with ``SyncOptions.wait`` waiting until the applied objects are
-Current (after the status is recorded: the RootSync records the apply). Each stage is a
-function of plain data, run by ``Pass.step``, which keeps its name and its time. A blocking problem
-before apply stops the pass with nothing applied.
+(a kustomization, ``acm_lite.render``) → parse (parse and validate, ``acm_lite.declare``) → live
+(the inventory's record and the live objects, read once) → policy → plan → apply → status, then
+with ``SyncOptions.wait`` waiting until the applied objects are Current (after the status is
+recorded: the RootSync records the apply). Each stage is a function of plain data, run by
+``Pass.step``, which keeps its name and its time. A blocking problem before apply stops the pass
+with nothing applied; the first write of the sync's own objects (the inventory) is made while
+planning, after the policy stage.
 
 No I/O here; the stages call the modules that do it: the source (``source.git`` fetches,
 ``source.local`` reads a directory), render (kustomize and helm on a private copy of the
 snapshot), parse (``reconcile.declared_cache``: the files, and the live
-Namespaces dynamic selectors choose from), plan (``cluster.discovery``, ``cluster.live``, and the
-inventory through ``reconcile.recording``), apply (``apply.applier``, the inventory again) and the
+Namespaces dynamic selectors choose from), live (``cluster.discovery``, ``cluster.live``, and the
+inventory's record through ``reconcile.recording``), policy (``reconcile.policydata``: the live
+objects referential policies read), plan (the inventory written through ``reconcile.recording``),
+apply (``apply.applier``, the inventory again) and the
 status (``status.store``: installed and the spec written first, the status through
 ``reconcile.bookkeeping``) and health (``reconcile.healthstage``: each managed object's status
 read after apply and recorded in its ResourceStatus parts)."""
@@ -22,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from acm_lite import declare, errors, metadata, policy, render
 from acm_lite.apply import waiting
@@ -32,11 +37,20 @@ from acm_lite.cluster.discovery import Discovery
 from acm_lite.devcluster import binaries
 from acm_lite.errors import AcmError, Problem
 from acm_lite.kinds import builtin
+from acm_lite.objects import ObjectId
 from acm_lite.plan import ignorefields, order, planner
 from acm_lite.plan.changeset import Action, ChangeSet, Result
-from acm_lite.policy import library
+from acm_lite.policy import library, referential
 from acm_lite.policy.library import PolicySources
-from acm_lite.reconcile import collector, declared_cache, healthstage, model, recording, sourcerefs
+from acm_lite.reconcile import (
+    collector,
+    declared_cache,
+    healthstage,
+    model,
+    policydata,
+    recording,
+    sourcerefs,
+)
 from acm_lite.reconcile.bookkeeping import Pass, StageError
 from acm_lite.reconcile.model import DEFAULT_RECONCILE_TIMEOUT, Progress, SyncOptions, SyncResult, SyncSpec
 from acm_lite.source import git, helm, local, oci
@@ -144,12 +158,10 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
     sync.result.live_namespaces = declared.live_namespaces
     if sync.blocked(declared.problems):
         return sync.finish("parse", [])
-    if sync.blocked(sync.step("policy", _policy, declared, options.policies)):
-        return sync.finish("policy", [])
     record = sync.inventory = recording.Record(cluster, spec.name, writes=sync.writes)
-    plan = sync.step(
-        "plan",
-        _plan,
+    seen = sync.step(
+        "live",
+        _live,
         declared,
         snapshot.commit,
         spec,
@@ -159,6 +171,9 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         progress=progress,
         records=cluster,
     )
+    if sync.blocked(sync.step("policy", _policy, declared, options.policies, seen, target, spec)):
+        return sync.finish("policy", [])  # nothing written: the inventory is recorded while planning
+    plan = sync.step("plan", _plan, declared, seen, record=record)
     sync.result.changeset, sync.result.planned = plan.changes, plan.changed
     if plan.cyclic or options.plan_only:
         return sync.finish("plan", plan.changes.problems)
@@ -364,9 +379,33 @@ def _parse(
     )
 
 
-def _policy(declared: declare.Declared, policies: PolicySources) -> list[Problem]:
-    """The declared objects against the source's policies and the policy library."""
-    return policy.check(declared.objects, declared.policy + library.load(policies))
+def _policy(
+    declared: declare.Declared, policies: PolicySources, seen: _Live, cluster: Cluster, spec: SyncSpec
+) -> list[Problem]:
+    """The declared objects against the source's policies and the policy library, as Gatekeeper's
+    webhook would admit them: an object that exists is an UPDATE of its live self, a new one a
+    CREATE; ``data.inventory`` holds the declared set and the live objects of the kinds the sync
+    configuration names (``reconcile.policydata``)."""
+    policy_objects = declared.policy + library.load(policies)
+    if not policy_objects:
+        return []
+    wanted = referential.wanted(policy_objects)
+    found: list[tuple[ObjectId, dict[str, Any]]] = []
+    notes: list[Problem] = []
+    if wanted.kinds and not wanted.problems:
+        found, notes = policydata.read_kinds(cluster, seen.discovery, wanted.kinds, scope=spec.namespace)
+    view = policydata.live_for_policy(declared.objects, seen.current, found, seen.recorded, seen.opts)
+    return notes + policy.check(declared.objects, policy_objects, live=view)
+
+
+@dataclass(frozen=True)
+class _Live:
+    """What the live stage read for the policy and plan stages."""
+
+    discovery: Discovery  # what the cluster serves, read once for planning and applying
+    recorded: set[ObjectId]  # the inventory's record
+    current: dict[ObjectId, dict[str, Any]]  # the live objects of declared and recorded identities
+    opts: planner.PlanOptions
 
 
 @dataclass(frozen=True)
@@ -383,7 +422,7 @@ class _Plan:
         return sum(1 for c in self.changes.changes if c.action not in (Action.UNCHANGED, Action.SKIP))
 
 
-def _plan(
+def _live(
     declared: declare.Declared,
     commit: str | None,
     spec: SyncSpec,
@@ -393,10 +432,10 @@ def _plan(
     record: recording.Record,
     progress: Progress,
     records: Cluster | None = None,
-) -> _Plan:
-    """The declared set, the live objects and the inventory's record → the change set. A commit
-    that would prune all the record holds stops the pass; what the pass may apply is recorded
-    while the plan is made. Invalid ignore rules stop the pass before anything is read."""
+) -> _Live:
+    """The inventory's record and the live objects of the declared and recorded identities, read
+    once for the policy and plan stages; nothing is written. A commit that would prune all the
+    record holds stops the pass; invalid ignore rules stop it before anything is read."""
     ignore = ignorefields.compile_rules(spec.ignore_fields, spec.name)
     discovery = Discovery(cluster)
     recorded = record.read(record.writes or store.installed(records or cluster))
@@ -418,11 +457,17 @@ def _plan(
         forbidden=set() if spec.user else None,
     )
     opts = planner.PlanOptions(spec.name, commit, options.take_over, ignore)
+    return _Live(discovery, recorded, current, opts)
+
+
+def _plan(declared: declare.Declared, seen: _Live, *, record: recording.Record) -> _Plan:
+    """The declared set, the live objects and the inventory's record → the change set; what the
+    pass may apply is recorded while the plan is made (the pass's first write)."""
     levels = order.levels(declared.objects)
-    may_apply = set() if levels.cyclic else planner.manageable(declared.objects, current, opts)
+    may_apply = set() if levels.cyclic else planner.manageable(declared.objects, seen.current, seen.opts)
     with record.writing(may_apply):
-        changes = planner.plan(declared.objects, current, recorded, opts, levels)
-    return _Plan(changes, discovery, levels.cyclic)
+        changes = planner.plan(declared.objects, seen.current, seen.recorded, seen.opts, levels)
+    return _Plan(changes, seen.discovery, levels.cyclic)
 
 
 def _apply(

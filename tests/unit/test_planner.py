@@ -72,3 +72,27 @@ def test_manageable_names_exactly_what_the_plan_creates_updates_or_keeps(take_ov
         "off-ours": Action.UNMANAGE,
         "theirs": Action.UPDATE if take_over else Action.SKIP,
     }
+
+
+def test_pruned_names_exactly_what_the_plan_deletes() -> None:
+    """What the policy stage leaves out of data.inventory before the plan is made: the recorded
+    objects the plan prunes, not those it detaches, leaves to another sync or finds gone."""
+    kept, gone, detached, taken, missing = (
+        configmap("kept"),
+        configmap("gone"),
+        configmap("detached", **{"client.lifecycle.config.k8s.io/deletion": "detach"}),
+        configmap("taken"),
+        configmap("missing"),
+    )
+    current = {
+        kept.id: live(kept, "root"),
+        gone.id: live(gone, "root"),
+        detached.id: live(detached, "root"),
+        taken.id: live(taken, "other"),
+    }
+    recorded = {o.id for o in (kept, gone, detached, taken, missing)}
+    opts = planner.PlanOptions("root")
+    pruned = planner.pruned({kept.id}, current, recorded, opts)
+    assert pruned == {gone.id}
+    plan = planner.plan([kept], current, recorded, opts)
+    assert pruned == {c.id for c in plan.changes if c.action is Action.PRUNE}

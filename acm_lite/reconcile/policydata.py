@@ -1,0 +1,99 @@
+"""What the policy stage of a pass reads from the cluster, as Gatekeeper's webhook and sync would
+see it: the live objects of declared identities (each declared object is reviewed as an UPDATE of
+its live self; taken from the plan's LISTs, no request of its own) and, for referential policies,
+every live object of the kinds ``policy.referential`` names, read with a budget of objects and
+bytes (``ACM_LITE_POLICY_INVENTORY_OBJECTS``, ``ACM_LITE_POLICY_INVENTORY_MB``).
+
+I/O: one paginated LIST per referential kind (inside the sync's namespace for a tenant sync).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from acm_lite import errors, policy
+from acm_lite.cluster import live
+from acm_lite.cluster.client import ApiError, Client
+from acm_lite.cluster.discovery import Discovery
+from acm_lite.errors import Problem
+from acm_lite.objects import GroupKind, Manifest, ObjectId
+from acm_lite.plan import planner
+from acm_lite.policy import referential as referential_mod
+from acm_lite.policy.referential import SyncKind
+
+DEFAULT_OBJECTS = 20_000
+DEFAULT_MB = 64
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def budget() -> live.Budget:
+    """The referential data's budget: objects and MiB of JSON, from the environment when set."""
+    return live.Budget(
+        _env_int("ACM_LITE_POLICY_INVENTORY_OBJECTS", DEFAULT_OBJECTS),
+        _env_int("ACM_LITE_POLICY_INVENTORY_MB", DEFAULT_MB) * 1024 * 1024,
+    )
+
+
+def read_kinds(
+    cluster: Client,
+    discovery: Discovery,
+    kinds: list[SyncKind],
+    *,
+    scope: str | None = None,
+    limit: live.Budget | None = None,
+) -> tuple[list[tuple[ObjectId, dict[str, Any]]], list[Problem]]:
+    """Every live object of ``kinds`` (a kind the cluster does not serve has none), until the
+    budget is spent: then a coded warning names the kind, and the kinds after it are not read.
+    A tenant sync (``scope``) reads its own namespace only, and no cluster-scoped kind."""
+    limit = limit or budget()
+    out: list[tuple[ObjectId, dict[str, Any]]] = []
+    for kind in kinds:
+        gk = GroupKind(kind.group, kind.kind)
+        resource = discovery.find(gk, kind.version or None)
+        if resource is None or (scope is not None and not resource.namespaced):
+            continue
+        try:
+            items, truncated = live.list_bounded(cluster, resource, limit, scope)
+        except ApiError as e:
+            if e.status == 404:  # the CRD went away between discovery and list
+                continue
+            raise e.to_acm(f"list {resource.plural} for the policies' data.inventory") from e
+        for item in items:
+            meta = item.get("metadata") or {}
+            out.append((ObjectId(gk.group, gk.kind, meta.get("namespace", ""), meta.get("name", "")), item))
+        if truncated:
+            return out, [
+                Problem(
+                    errors.REFERENTIAL_DATA_LIMIT,
+                    f"data.inventory holds {len(out)} live objects, the most its budget allows; "
+                    f"{kind} and the kinds after it were read in part or not at all",
+                    hint="narrow the Config's syncOnly or raise ACM_LITE_POLICY_INVENTORY_OBJECTS / _MB",
+                )
+            ]
+    return out, []
+
+
+def live_for_policy(
+    declared: list[Manifest],
+    current: Mapping[ObjectId, dict[str, Any]],
+    referential: list[tuple[ObjectId, dict[str, Any]]],
+    recorded: set[ObjectId],
+    opts: planner.PlanOptions,
+) -> policy.Live:
+    """The policy pass's view of the cluster: old objects for the declared identities that exist,
+    and the referential objects that will still exist after the commit and are not declared."""
+    declared_ids = {o.id for o in declared}
+    pruned = planner.pruned(declared_ids, current, recorded, opts)
+    return policy.Live(
+        old={oid: body for oid, body in current.items() if oid in declared_ids},
+        inventory=referential_mod.live_inventory(referential, declared_ids, pruned),
+    )
