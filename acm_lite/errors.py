@@ -676,6 +676,20 @@ POLICY_SUITE_INVALID = register(
     Category.PERMANENT,
     "A gator Suite file, or a file it names, cannot be read.",
 )
+CEL_FALLBACK_TO_REGO = register(
+    "ACM3020",
+    "CelFallbackToRego",
+    Category.PERMANENT,
+    "A template's CEL uses Kubernetes CEL that acm-lite does not evaluate; its Rego code is used instead.",
+    blocking=False,
+)
+CEL_UNSUPPORTED = register(
+    "ACM3021",
+    "CelUnsupported",
+    Category.PERMANENT,
+    "A template's CEL uses Kubernetes CEL that acm-lite does not evaluate and it has no Rego code; its "
+    "constraints fail closed.",
+)
 
 # Policy violations, one code per enforcement action (ACM3100-ACM3199).
 POLICY_VIOLATION = register(
