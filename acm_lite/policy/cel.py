@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from cel_expr_python import cel
@@ -115,6 +116,20 @@ class Validation:
     message_expression: Compiled | None
 
 
+def evaluate(source: str, data: dict[str, Any] | None = None) -> Any:
+    """One expression's value against ``data`` (the top-level variables); raises CelError with
+    the error's message when it compiles but fails."""
+    try:
+        value = compile_expression(source).eval(_ENV.Activation(data=data or {}))
+    except CelError:
+        raise
+    except Exception as e:
+        raise CelError(_error_text(e, {})) from e
+    if value.type() == cel.Type.ERROR:
+        raise CelError(_error_text(value.plain_value(), {}))
+    return value.plain_value()
+
+
 # --- errors as the API server words them -----------------------------------------------------------
 
 _KEY_NOT_FOUND = re.compile(r'Key not found in map\s*:\s*"?(.*?)"?\s*(\[[A-Z_]+\])?$')
@@ -161,16 +176,38 @@ _POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
 
+_SI = (
+    (18, "E"),
+    (15, "P"),
+    (12, "T"),
+    (9, "G"),
+    (6, "M"),
+    (3, "k"),
+    (0, ""),
+    (-3, "m"),
+    (-6, "u"),
+    (-9, "n"),
+)
+
+
 def _quantity_text(value: Any) -> Any:
-    """A number in a quantity field as the API server writes it back (canonical string)."""
+    """A number in a quantity field as the API server writes it back: its canonical decimal form
+    (``2`` is ``"2"``, ``0.5`` is ``"500m"``, ``1000`` is ``"1k"``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value) or math.isinf(value):
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return value
-    text = repr(value)
-    return text if "e" in text or "E" in text else text.rstrip("0").rstrip(".") if "." in text else text
+    try:
+        amount = cel_library.parse_quantity(repr(value) if isinstance(value, float) else str(value))
+    except cel_library.LibraryError:
+        return value
+    if amount == 0:
+        return "0"
+    for exponent, suffix in _SI:
+        mantissa = amount / Fraction(10) ** exponent
+        if mantissa.denominator == 1:
+            return f"{mantissa.numerator}{suffix}"
+    return value
 
 
 def _quantities(mapping: Any) -> Any:

@@ -386,6 +386,17 @@ def _host_ok(host: str) -> bool:
     return not colon or port == "" or port.isdigit()
 
 
+_PATH_SAFE = "/$&+,:;=@-_.~"
+_VALID_ESCAPED = re.compile(r"(?:[A-Za-z0-9/$&+,:;=@\-_.~!'()*]|%[0-9A-Fa-f]{2})*")
+
+
+def _escaped_path(raw: str) -> str:
+    """Go's URL.EscapedPath: the path as written when it is validly escaped, else escaped."""
+    if _VALID_ESCAPED.fullmatch(raw):
+        return raw
+    return urllib.parse.quote(urllib.parse.unquote(raw), safe=_PATH_SAFE)
+
+
 def _url(text: str) -> dict[str, str]:
     _url_parts(text)
     return {URL: text}
@@ -418,7 +429,7 @@ def _url_get(part: str) -> Callable[[Any], Any]:
                 result.setdefault(key, []).append(val)
             return result
         if part == "path":
-            return parts["path"]
+            return _escaped_path(parts["path"])
         return parts[part]
 
     return get
@@ -434,7 +445,8 @@ def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         addr = ipaddress.ip_address(text)
     except ValueError as e:
         raise LibraryError(
-            f"IP Address {_go_quote(text)} parse error during conversion from string: {e}"
+            f"IP Address {_go_quote(text)} parse error during conversion from string: "
+            f"ParseAddr({_go_quote(text)}): {e}"
         ) from e
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         raise LibraryError(f"IPv4-mapped IPv6 address {_go_quote(text)} is not allowed")
@@ -502,7 +514,10 @@ def _ip_test(name: str) -> Callable[[Any], bool]:
 
 def _parse_cidr(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
     address, slash, bits = text.partition("/")
-    wrong = f"network address parse error during conversion from string: netip.ParsePrefix({_go_quote(text)})"
+    wrong = (
+        "network address parse error during conversion from string: "
+        f"network address parse error during conversion from string: netip.ParsePrefix({_go_quote(text)})"
+    )
     if not slash:
         raise LibraryError(f"{wrong}: no '/'")
     if "%" in address:
