@@ -252,7 +252,20 @@ def _replace_at(body: Any, path: tuple[str, ...], fix: Any) -> Any:
     return body if new is inner else {**body, path[0]: new}
 
 
+_LAST_SERVED: list[Any] = [None, None]  # [body, as_served(body)]: one object meets every constraint in turn
+
+
 def as_served(body: Any) -> Any:
+    """``as_served`` of the object the previous call was given is not worked out again."""
+    last = _LAST_SERVED
+    if last[0] is body:
+        return last[1]
+    served = _as_served(body)
+    last[0], last[1] = body, served
+    return served
+
+
+def _as_served(body: Any) -> Any:
     """``body`` with numeric quantities of the built-in kinds (containers' resources, pod overhead,
     ResourceQuota hard, LimitRange limits, PersistentVolumeClaim resources) as strings, as the
     API server serialises them; the same object when nothing changes."""
