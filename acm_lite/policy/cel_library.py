@@ -175,11 +175,46 @@ def _flatten(items: list[Any], depth: int = 1) -> list[Any]:
     return out
 
 
+def _identity(value: Any) -> Any:
+    """A hashable key equal for CEL-equal scalars (1 and 1.0 alike, true and 1 not); None for
+    lists and maps, which are compared one by one."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", value)
+    if isinstance(value, str | bytes):
+        return (type(value).__name__, value)
+    return None
+
+
+def _members(items: list[Any]) -> tuple[set[Any], list[Any]]:
+    keys, others = set(), []
+    for item in items:
+        key = _identity(item)
+        if key is None:
+            others.append(item)
+        else:
+            keys.add(key)
+    return keys, others
+
+
+def _member(value: Any, keys: set[Any], others: list[Any]) -> bool:
+    key = _identity(value)
+    return key in keys if key is not None else _index_of(others, value) >= 0
+
+
 def _distinct(items: list[Any]) -> list[Any]:
     out: list[Any] = []
+    keys: set[Any] = set()
+    others: list[Any] = []
     for item in items:
-        if _index_of(out, item) < 0:
+        if not _member(item, keys, others):
             out.append(item)
+            key = _identity(item)
+            if key is None:
+                others.append(item)
+            else:
+                keys.add(key)
     return out
 
 
@@ -195,11 +230,13 @@ def _range(n: int) -> list[int]:
 
 
 def _sets_contains(items: list[Any], sub: list[Any]) -> bool:
-    return all(_index_of(items, x) >= 0 for x in sub)
+    keys, others = _members(items)
+    return all(_member(x, keys, others) for x in sub)
 
 
 def _sets_intersects(items: list[Any], other: list[Any]) -> bool:
-    return any(_index_of(items, x) >= 0 for x in other)
+    keys, others = _members(items)
+    return any(_member(x, keys, others) for x in other)
 
 
 def _sets_equivalent(items: list[Any], other: list[Any]) -> bool:

@@ -227,6 +227,11 @@ CASES: list[tuple[str, Any]] = [
     ("sets.equivalent([1, 2, 2], [2, 1])", True),
     ("sets.intersects([1, 2], [2, 5])", True),
     ("sets.intersects([1], [5])", False),
+    ("sets.contains([1, true, 'a', [2]], [1.0, 'a', [2]])", True),
+    ("sets.contains([1], [true])", False),
+    ("[1, 1.0, true, [1], [1]].distinct()", [1, True, [1]]),
+    ("lists.range(2000000)", Err("larger than acm-lite evaluates")),
+    ("size(lists.range(100000).distinct())", 100000),
     # regex.go
     ("'abc 123'.find('[0-9]+')", "123"),
     ("'abc 123'.find('xyz')", ""),
