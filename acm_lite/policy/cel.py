@@ -135,6 +135,7 @@ def evaluate(source: str, data: dict[str, Any] | None = None) -> Any:
 _KEY_NOT_FOUND = re.compile(r'Key not found in map\s*:\s*"?(.*?)"?\s*(\[[A-Z_]+\])?$')
 _STATUS_PREFIX = re.compile(r"^[A-Z_]+: ")
 _STATUS_SUFFIX = re.compile(r"\s*\[[A-Z_]+\]$")
+_INDEX_ERROR = re.compile(r"Index error: index=(-?\d+) size=(\d+)")
 
 
 def _error_text(raw: Any, failed: dict[str, str]) -> str:
@@ -151,6 +152,9 @@ def _error_text(raw: Any, failed: dict[str, str]) -> str:
         return "no such overload" + text.removeprefix("No matching overloads found").replace(" : ", ": ", 1)
     if text == "divide by zero":
         return "division by zero"
+    index = _INDEX_ERROR.fullmatch(text)
+    if index:
+        return f"index '{index.group(1)}' out of range in list size '{index.group(2)}'"
     return text
 
 

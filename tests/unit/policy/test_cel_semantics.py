@@ -105,6 +105,18 @@ def test_a_plain_read_of_a_missing_field_is_no_such_key_and_fails_closed() -> No
     ]
 
 
+def test_errors_are_worded_as_cel_go_words_them() -> None:
+    cases = {
+        "object.spec.containers[3].name == 'a'": "index '3' out of range in list size '0'",
+        "object.spec.replicas / 0 == 1": "division by zero",
+        "object.metadata['labels'] == {}": "no such key: labels",
+    }
+    obj = {**POD, "spec": {"replicas": 1, "containers": []}}
+    for expression, error in cases.items():
+        source = {"validations": [{"expression": expression}]}
+        assert violations(source, obj) == [f"expression '{expression}' resulted in error: {error}"]
+
+
 def test_failure_policy_ignore_admits_on_errors() -> None:
     source = {"failurePolicy": "Ignore", "validations": [{"expression": "object.spec.hostNetwork == false"}]}
     assert violations(source, POD) == []
