@@ -1,16 +1,17 @@
 """Kubernetes' CEL libraries for the CEL engine: lists, regex, URLs, quantities, IPs and CIDRs,
-formats, and the sets and lists extensions, with the behaviour of ``k8s.io/apiserver/pkg/cel/library``.
+formats, semantic versions, and the sets and lists extensions, with the behaviour of
+``k8s.io/apiserver/pkg/cel/library``.
 
 They are functions of the ``cel-expr-python`` binding implemented in Python. The binding cannot
-carry opaque values, so a quantity, URL, IP, CIDR or format is a CEL map with one private key
-(``"#kubernetes.Quantity"`` and so on) holding its canonical form: equal quantities (``1`` and
-``1000m``) are equal maps, and every function checks the key it expects. ``type()`` of such a
-value is ``map``, not ``kubernetes.Quantity``. Optional results (``format.named``,
-``Format.validate``) are maps of the same kind that ``hasValue()``, ``value()`` and ``orValue()``
-read.
+carry opaque values, so a quantity, URL, IP, CIDR, format or semantic version is a CEL map with
+one private key (``"#kubernetes.Quantity"`` and so on) holding its canonical form: equal
+quantities (``1`` and ``1000m``) are equal maps, as are semantic versions that differ only in
+build metadata, and every function checks the key it expects. ``type()`` of such a value is
+``map``, not ``kubernetes.Quantity``. Optional results (``format.named``, ``Format.validate``)
+are maps of the same kind that ``hasValue()``, ``value()`` and ``orValue()`` read.
 
 Every function bounds its work: regular expressions run in RE2 and are cached, quantities with
-exponents beyond ±400 are refused, and lists are walked once.
+exponents beyond ±400 are refused, ``lists.range`` stops at a million, and lists are walked once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ URL = "#kubernetes.URL"
 IP = "#net.IP"
 CIDR = "#net.CIDR"
 FORMAT = "#kubernetes.NamedFormat"
+SEMVER = "#kubernetes.Semver"
 OPTIONAL = "#optional"
 
 _D = cel.Type.DYN
@@ -56,7 +58,7 @@ def _overload_error(function: str, *args: Any) -> LibraryError:
 
 def _kind(value: Any) -> str:
     if isinstance(value, dict):
-        for key in (QUANTITY, URL, IP, CIDR, FORMAT, OPTIONAL):
+        for key in (QUANTITY, URL, IP, CIDR, FORMAT, SEMVER, OPTIONAL):
             if key in value:
                 return {
                     QUANTITY: "kubernetes.Quantity",
@@ -64,6 +66,7 @@ def _kind(value: Any) -> str:
                     IP: "net.IP",
                     CIDR: "net.CIDR",
                     FORMAT: "kubernetes.NamedFormat",
+                    SEMVER: "kubernetes.Semver",
                     OPTIONAL: "optional_type",
                 }[key]
         return "map"
@@ -369,6 +372,126 @@ def _sub(value: Any, other: Any) -> dict[str, str]:
         Fraction(other) if isinstance(other, int) and not isinstance(other, bool) else _q(other, "sub")
     )
     return _quantity_of(_q(value, "sub") - other_value)
+
+
+# --- semantic versions (library.SemverLib; blang/semver's rules) ----------------------------------
+
+_NUMERIC = re.compile(r"[0-9]+")
+_IDENTIFIER = re.compile(r"[0-9A-Za-z-]+")
+
+
+def _semver_number(text: str, part: str) -> int:
+    if not _NUMERIC.fullmatch(text):
+        raise LibraryError(f"Invalid character(s) found in {part} number {_go_quote(text)}")
+    if len(text) > 1 and text[0] == "0":
+        raise LibraryError(f"{part.capitalize()} number must not contain leading zeroes {_go_quote(text)}")
+    if len(text) > 20 or int(text) >= 2**64:
+        raise LibraryError(f'strconv.ParseUint: parsing "{text}": value out of range')
+    return int(text)
+
+
+def parse_semver(text: str, normalize: bool = False) -> tuple[int, int, int, tuple[str, ...]]:
+    """Major, minor, patch and pre-release parts of a semantic version, as blang/semver parses
+    it (with Kubernetes' normalisation when ``normalize``); raises LibraryError."""
+    if normalize:
+        text = _normalize_semver(text)
+    if not text:
+        raise LibraryError("Version string empty")
+    parts = text.split(".", 2)
+    if len(parts) != 3:
+        raise LibraryError("No Major.Minor.Patch elements found")
+    major = _semver_number(parts[0], "major")
+    minor = _semver_number(parts[1], "minor")
+    rest = parts[2]
+    cut = min((i for i in (rest.find("+"), rest.find("-")) if i >= 0), default=len(rest))
+    patch = _semver_number(rest[:cut], "patch")
+    tail = rest[cut:]
+    pre_text, plus, build = (
+        tail.removeprefix("-").partition("+") if tail.startswith("-") else ("", "", tail[1:])
+    )
+    pre = tuple(pre_text.split(".")) if tail.startswith("-") else ()
+    _check_prerelease(pre)
+    if plus or tail.startswith("+"):
+        _check_build(build)
+    return major, minor, patch, pre
+
+
+def _check_prerelease(pre: tuple[str, ...]) -> None:
+    for item in pre:
+        if not item:
+            raise LibraryError("Prerelease is empty")
+        if not _IDENTIFIER.fullmatch(item):
+            raise LibraryError(f"Invalid character(s) found in prerelease {_go_quote(item)}")
+        if _NUMERIC.fullmatch(item) and len(item) > 1 and item[0] == "0":
+            raise LibraryError(f"Prerelease must not contain leading zeroes {_go_quote(item)}")
+
+
+def _check_build(build: str) -> None:
+    for item in build.split("."):
+        if not item:
+            raise LibraryError("Build meta data is empty")
+        if not _IDENTIFIER.fullmatch(item):
+            raise LibraryError(f"Invalid character(s) found in build meta data {_go_quote(item)}")
+
+
+def _normalize_semver(text: str) -> str:
+    parts = text.removeprefix("v").split(".", 2)
+    for i, part in enumerate(parts):
+        if len(part) > 1:
+            trimmed = part.lstrip("0")
+            parts[i] = trimmed if trimmed and trimmed[0].isdigit() else "0" + trimmed
+    if len(parts) < 3:
+        if "+" in parts[-1] or "-" in parts[-1]:
+            raise LibraryError("short version cannot contain PreRelease/Build meta data")
+        parts += ["0"] * (3 - len(parts))
+    return ".".join(parts)
+
+
+def _semver(text: str, normalize: bool = False) -> dict[str, str]:
+    major, minor, patch, pre = parse_semver(text, normalize)
+    return {SEMVER: f"{major}.{minor}.{patch}" + ("-" + ".".join(pre) if pre else "")}
+
+
+def _is_semver(text: str, normalize: bool = False) -> bool:
+    try:
+        parse_semver(text, normalize)
+    except LibraryError:
+        return False
+    return True
+
+
+def _semver_parts(value: Any, function: str) -> tuple[int, int, int, tuple[str, ...]]:
+    return parse_semver(_unwrap(value, SEMVER, function))
+
+
+def _compare_semver(
+    a: tuple[int, int, int, tuple[str, ...]], b: tuple[int, int, int, tuple[str, ...]]
+) -> int:
+    if a[:3] != b[:3]:
+        return 1 if a[:3] > b[:3] else -1
+    if not a[3] or not b[3]:
+        return (not a[3]) - (not b[3])
+    for x, y in zip(a[3], b[3], strict=False):
+        if x == y:
+            continue
+        x_num, y_num = x.isdigit(), y.isdigit()
+        if x_num and y_num:
+            return 1 if int(x) > int(y) else -1
+        if x_num != y_num:
+            return -1 if x_num else 1
+        return 1 if x > y else -1
+    return (len(a[3]) > len(b[3])) - (len(a[3]) < len(b[3]))
+
+
+def _ordered(function: str) -> Callable[[Any, Any], int]:
+    """compareTo for two quantities or two semantic versions."""
+
+    def compare(a: Any, b: Any) -> int:
+        if isinstance(a, dict) and SEMVER in a:
+            return _compare_semver(_semver_parts(a, function), _semver_parts(b, function))
+        return _compare(_q(a, function), _q(b, function))
+
+    return compare
 
 
 # --- URLs (library.URLs, Go's url.ParseRequestURI) -------------------------------------------------
@@ -884,28 +1007,27 @@ def declarations() -> list[Any]:
         _fn("sign", ("k8s_quantity_sign", [_D], _I, True, lambda q: _compare(_q(q, "sign"), Fraction(0)))),
         _fn(
             "isGreaterThan",
-            (
-                "k8s_is_greater_than",
-                [_D, _D],
-                _B,
-                True,
-                lambda a, b: _q(a, "isGreaterThan") > _q(b, "isGreaterThan"),
-            ),
+            ("k8s_is_greater_than", [_D, _D], _B, True, lambda a, b: _ordered("isGreaterThan")(a, b) > 0),
         ),
         _fn(
             "isLessThan",
-            ("k8s_is_less_than", [_D, _D], _B, True, lambda a, b: _q(a, "isLessThan") < _q(b, "isLessThan")),
+            ("k8s_is_less_than", [_D, _D], _B, True, lambda a, b: _ordered("isLessThan")(a, b) < 0),
+        ),
+        _fn("compareTo", ("k8s_compare_to", [_D, _D], _I, True, _ordered("compareTo"))),
+        # semver
+        _fn(
+            "semver",
+            ("k8s_string_to_semver", [_S], _M, False, _semver),
+            ("k8s_string_to_semver_normalize", [_S, _B], _M, False, _semver),
         ),
         _fn(
-            "compareTo",
-            (
-                "k8s_compare_to",
-                [_D, _D],
-                _I,
-                True,
-                lambda a, b: _compare(_q(a, "compareTo"), _q(b, "compareTo")),
-            ),
+            "isSemver",
+            ("k8s_is_semver_string", [_S], _B, False, _is_semver),
+            ("k8s_is_semver_string_normalize", [_S, _B], _B, False, _is_semver),
         ),
+        _fn("major", ("k8s_semver_major", [_D], _I, True, lambda v: _semver_parts(v, "major")[0])),
+        _fn("minor", ("k8s_semver_minor", [_D], _I, True, lambda v: _semver_parts(v, "minor")[1])),
+        _fn("patch", ("k8s_semver_patch", [_D], _I, True, lambda v: _semver_parts(v, "patch")[2])),
         _fn("asApproximateFloat", ("k8s_quantity_get_float", [_D], _F, True, _approximate_float)),
         _fn("asInteger", ("k8s_quantity_get_int", [_D], _I, True, _as_integer)),
         _fn("isInteger", ("k8s_quantity_is_integer", [_D], _B, True, _is_integer)),
@@ -951,8 +1073,6 @@ def declarations() -> list[Any]:
 # Kubernetes CEL that this engine does not evaluate: a template using one falls back to its Rego
 # (or fails closed). Matched against the source as ``name(`` (or the macro's shape).
 UNSUPPORTED = {
-    "semver": re.compile(r"\bsemver\s*\("),
-    "isSemver": re.compile(r"\bisSemver\s*\("),
     "two-variable comprehensions": re.compile(
         r"\.\s*(all|exists|existsOne|exists_one)\s*\(\s*[A-Za-z_]\w*\s*,\s*[A-Za-z_]\w*\s*,"
     ),

@@ -260,10 +260,11 @@ def test_cel_is_chosen_before_rego_when_both_are_given() -> None:
 
 
 def test_unsupported_cel_falls_back_to_the_rego_twin_and_says_so() -> None:
-    template = _template("fallback", "isSemver(object.metadata.name)", REGO.format(name="fallback"))
+    expression = "object.data.transformList(k, v, v).size() == 0"
+    template = _template("fallback", expression, REGO.format(name="fallback"))
     found = _check(template, ["bad", "good"])
     assert found[0][0] == "ACM3020"
-    assert "uses isSemver" in found[0][1] and "Rego is evaluated instead" in found[0][1]
+    assert "uses transformList" in found[0][1] and "Rego is evaluated instead" in found[0][1]
     assert found[1:] == [("ACM3100", "[deny] Fallback/c: rego")]
 
 
