@@ -39,6 +39,7 @@ from acm_lite.policy import cel_library
 
 _TOP = ("object", "oldObject", "params", "request", "namespaceObject", "variables")
 MAX_MESSAGE_BYTES = 5 * 1024
+RESERVED_PREFIX = "gatekeeper_internal_"
 
 
 class CelError(Exception):
@@ -304,10 +305,18 @@ class CelProgram:
     once, evaluated with one activation per evaluation (rebuilt only when a variable is added)."""
 
     def __init__(self, source: dict[str, Any]):
+        policy = source.get("failurePolicy", "Fail")
+        if policy not in ("Fail", "Ignore"):
+            raise CelError(f"invalid failure policy: unrecognized failure policy: {policy}")
         order: list[str] = []
         self._variables: dict[str, Compiled] = {}
         for v in source.get("variables") or []:
             name = str(v["name"])
+            if name.startswith(RESERVED_PREFIX) or name in ("params", "anyObject"):
+                raise CelError(
+                    f"invalid variable definition: {name} is not a valid variable name (Gatekeeper reserves "
+                    f"params, anyObject and the prefix {RESERVED_PREFIX!r})"
+                )
             self._variables[name] = self._compile(str(v["expression"]), order)
             order.append(name)
         self.match_conditions = [
@@ -321,7 +330,12 @@ class CelProgram:
             )
             for v in source.get("validations") or []
         ]
-        self.fail_closed = (source.get("failurePolicy") or "Fail") == "Fail"
+        for m in source.get("matchConditions") or []:
+            if str(m.get("name") or "").startswith(RESERVED_PREFIX):
+                raise CelError(
+                    f"invalid match condition: {m['name']} cannot have {RESERVED_PREFIX!r} as a prefix"
+                )
+        self.fail_closed = policy == "Fail"
 
     def _compile(self, source: str, defined: list[str]) -> Compiled:
         program = compile_expression(source)

@@ -206,6 +206,25 @@ def test_int_or_string_fields_keep_their_type_and_string_reads_both() -> None:
     assert violations(source, {"kind": "Service", "spec": {"port": "8080"}}) == []
 
 
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ({"failurePolicy": "Sometimes", "validations": []}, "unrecognized failure policy: Sometimes"),
+        ({"failurePolicy": "", "validations": []}, "unrecognized failure policy: "),
+        ({"variables": [{"name": "params", "expression": "1"}]}, "params is not a valid variable name"),
+        ({"variables": [{"name": "anyObject", "expression": "1"}]}, "anyObject is not a valid variable name"),
+        ({"variables": [{"name": "gatekeeper_internal_x", "expression": "1"}]}, "not a valid variable name"),
+        (
+            {"matchConditions": [{"name": "gatekeeper_internal_m", "expression": "true"}]},
+            "invalid match condition",
+        ),
+    ],
+)
+def test_sources_gatekeeper_refuses_do_not_compile(source: dict[str, Any], words: str) -> None:
+    with pytest.raises(CelError, match=words):
+        CelProgram(source)
+
+
 def test_the_authorizer_is_not_declared_as_in_gatekeeper() -> None:
     with pytest.raises(CelError, match="authorizer variable is not available"):
         CelProgram(
