@@ -728,6 +728,20 @@ REFERENTIAL_DATA_LIMIT = register(
     "The live objects read for data.inventory passed their count or size limit; the rest are left out.",
     blocking=False,
 )
+CEL_FALLBACK_TO_REGO = register(
+    "ACM3020",
+    "CelFallbackToRego",
+    Category.PERMANENT,
+    "A template's CEL uses Kubernetes CEL that acm-lite does not evaluate; its Rego code is used instead.",
+    blocking=False,
+)
+CEL_UNSUPPORTED = register(
+    "ACM3021",
+    "CelUnsupported",
+    Category.PERMANENT,
+    "A template's CEL uses Kubernetes CEL that acm-lite does not evaluate and it has no Rego code; its "
+    "constraints fail closed.",
+)
 
 # Policy violations, one code per enforcement action (ACM3100-ACM3199).
 POLICY_VIOLATION = register(

@@ -16,7 +16,7 @@ from acm_lite.errors import Problem
 from acm_lite.objects import Manifest
 from acm_lite.parse import selectors
 from acm_lite.policy import shapes
-from acm_lite.policy.cel import CelError, CelProgram
+from acm_lite.policy.cel import CelError, CelProgram, CelUnsupportedError
 from acm_lite.policy.rego import RegoError, RegoProgram, RegoUnsupportedError
 from acm_lite.validate import crd_schema
 
@@ -44,6 +44,7 @@ class Template:
     program: RegoProgram | CelProgram
     schema: dict[str, Any] | None
     reads_old: bool = True  # its code mentions oldObject (else its UPDATE reviews leave it out)
+    notes: list[Problem] = field(default_factory=list)  # non-blocking: the CEL fallen back from
 
     @property
     def engine(self) -> str:
@@ -119,15 +120,29 @@ def _template_error(obj: Manifest) -> str | None:
     )
 
 
-def _program(obj: Manifest) -> RegoProgram | CelProgram | None:
-    """The template's compiled program (None when it has no source); raises RegoError or
-    CelError when it does not compile."""
+def _program(obj: Manifest) -> tuple[RegoProgram | CelProgram | Problem | None, list[Problem]]:
+    """The template's compiled program (None when it has no source) as Gatekeeper chooses it, CEL
+    (``K8sNativeValidation``) before Rego, and the notes to report with it. CEL that acm-lite
+    cannot evaluate falls back to the template's Rego (noted), or is a coded problem. Raises
+    RegoError or CelError when the chosen code does not compile."""
     cel_source, rego_source = _code_sources(obj.spec["targets"][0])
+    rego = rego_source if isinstance(rego_source, dict) and rego_source.get("rego") else None
     if isinstance(cel_source, dict):
-        return CelProgram(cel_source)
-    if isinstance(rego_source, dict) and rego_source.get("rego"):
-        return RegoProgram(obj.name, rego_source["rego"], list(rego_source.get("libs") or []))
-    return None
+        try:
+            return CelProgram(cel_source), []
+        except CelUnsupportedError as e:
+            if rego is None:
+                return Problem.about(errors.CEL_UNSUPPORTED, f"{e}; the template has no Rego code", obj), []
+            note = Problem.about(
+                errors.CEL_FALLBACK_TO_REGO,
+                f"its CEL uses {e.construct}, which acm-lite does not evaluate; "
+                "its Rego is evaluated instead",
+                obj,
+            )
+            return RegoProgram(obj.name, rego["rego"], list(rego.get("libs") or [])), [note]
+    if rego is not None:
+        return RegoProgram(obj.name, rego["rego"], list(rego.get("libs") or [])), []
+    return None, []
 
 
 def load_template(obj: Manifest) -> Template | Problem:
@@ -135,7 +150,7 @@ def load_template(obj: Manifest) -> Template | Problem:
     if wrong:
         return Problem.about(errors.TEMPLATE_INVALID, wrong, obj)
     try:
-        program = _program(obj)
+        program, notes = _program(obj)
     except RegoUnsupportedError as e:
         return Problem.about(errors.REGO_UNSUPPORTED, str(e), obj)
     except (RegoError, CelError) as e:
@@ -147,6 +162,9 @@ def load_template(obj: Manifest) -> Template | Problem:
     source = cel_source if isinstance(program, CelProgram) else rego_source
     template.reads_old = "oldObject" in json.dumps(source)
     return template
+    if isinstance(program, Problem):
+        return program
+    return Template(_kind_of(obj.spec), obj.name, obj, program, _schema_of(obj.spec), notes)
 
 
 def _actions(spec: dict[str, Any]) -> tuple[str, ...] | str:
@@ -232,9 +250,10 @@ def build(objs: list[Manifest], mark: Callable[[int, int], None] = _no_mark) -> 
                 policies.problems.append(loaded)
             else:
                 policies.templates[loaded.kind] = loaded
+                policies.problems += loaded.notes
         elif obj.group == EXPANSION_GROUP and obj.kind == "ExpansionTemplate":
             policies.expansions.append(obj)
-    broken = {p.obj["name"] for p in policies.problems if p.obj}
+    broken = {p.obj["name"] for p in policies.problems if p.obj and p.blocking}
     for obj in objs:
         if obj.group != CONSTRAINTS_GROUP:
             continue

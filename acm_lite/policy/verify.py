@@ -281,7 +281,7 @@ def _setup_failure(place: Place, test: dict[str, Any]) -> str:
         policies = _policies(place, test)
     except SuiteError as e:
         return str(e)
-    return "; ".join(p.render() for p in policies.problems)
+    return "; ".join(p.render() for p in policies.problems if p.blocking)
 
 
 def _case_failure(place: Place, test: dict[str, Any], case: dict[str, Any]) -> str:

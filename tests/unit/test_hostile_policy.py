@@ -55,6 +55,15 @@ def test_recursive_rego_is_refused_before_evaluation(case: str) -> None:
     assert template and "rego_recursion_error" in template[0]["message"]
 
 
+def test_cel_library_bombs_are_refused_or_answered_at_once() -> None:
+    _, found = vet(CORPUS / "cel-library-bombs")
+    messages = sorted(e["message"] for e in found)
+    assert {e["code"] for e in found} == {"ACM3100"}
+    assert len(messages) == 2
+    assert "quantity exponent 999999999 is beyond what acm-lite evaluates" in messages[0]
+    assert "lists.range(1000000000) is larger than acm-lite evaluates" in messages[1]
+
+
 def test_a_huge_literal_range_is_refused_at_compile_time() -> None:
     _, found = vet(CORPUS / "rego-huge-range-literal")
     assert {e["code"] for e in found} == {"ACM3001"}
