@@ -157,14 +157,13 @@ def load_template(obj: Manifest) -> Template | Problem:
         return Problem.about(errors.TEMPLATE_INVALID, f"does not compile: {e}", obj)
     if program is None:
         return Problem.about(errors.TEMPLATE_INVALID, "the target has neither rego nor code", obj)
-    template = Template(_kind_of(obj.spec), obj.name, obj, program, _schema_of(obj.spec))
+    if isinstance(program, Problem):
+        return program
+    template = Template(_kind_of(obj.spec), obj.name, obj, program, _schema_of(obj.spec), notes=notes)
     cel_source, rego_source = _code_sources(obj.spec["targets"][0])
     source = cel_source if isinstance(program, CelProgram) else rego_source
     template.reads_old = "oldObject" in json.dumps(source)
     return template
-    if isinstance(program, Problem):
-        return program
-    return Template(_kind_of(obj.spec), obj.name, obj, program, _schema_of(obj.spec), notes)
 
 
 def _actions(spec: dict[str, Any]) -> tuple[str, ...] | str:
