@@ -573,6 +573,20 @@ LISTEN_FAILED = register(
     Category.PERMANENT,
     "The daemon cannot listen on its --metrics-address (in use, not allowed, not an address).",
 )
+SHARD_NOT_HELD = register(
+    "ACM2015",
+    "ShardNotHeld",
+    Category.TRANSIENT,
+    "A write to a fleet cluster was refused: this replica no longer holds (or could not renew) the "
+    "Lease of the cluster's shard; the replica that holds it syncs the cluster.",
+)
+SHARD_LEASE_FAILED = register(
+    "ACM2016",
+    "ShardLeaseFailed",
+    Category.TRANSIENT,
+    "The Leases that share a fleet between replicas could not be read or written in the "
+    "management cluster; shards whose Lease is not renewed stop syncing here before it expires.",
+)
 
 # Pruning: objects never deleted (ACM2020-ACM2029).
 DELETE_REFUSED = register(
