@@ -182,7 +182,9 @@ class ShardCoordinator:
         holder = spec.get("holderIdentity") or ""
         if not holder:
             return True
-        renew = str(spec.get("renewTime") or "")
+        # the whole record as seen: a renewal changes the resourceVersion even when the holder's
+        # clock stands still, so a live Lease is never taken for an expired one
+        renew = f"{spec.get('renewTime') or ''}/{(lease.get('metadata') or {}).get('resourceVersion')}"
         duration = float(spec.get("leaseDurationSeconds") or self.timing.duration)
         seen = self._seen.get(name)
         if seen is None or (seen.holder, seen.renew_time) != (holder, renew):
