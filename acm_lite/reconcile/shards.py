@@ -265,8 +265,14 @@ class ShardCoordinator:
         mine.sort(key=lambda s: preference(self.identity, s))
         for shard in mine[:share]:  # renewals first: giving up waits on passes under way
             self._claim(shard, leases.get(self.shard_lease(shard)), started)
-        for shard in mine[share:]:
+        extras = mine[share:]
+        with self._lock:  # every extra stops writing at once; their passes end side by side
+            self._releasing.update(extras)
+        for shard in extras:
             self._give_up(shard, leases.get(self.shard_lease(shard)))
+        presence = (leases.get(self.presence) or {}).get("spec") or {}
+        if presence.get("holderIdentity") != self.identity:
+            return  # announced just now: claim next round, once replicas starting with it are seen
         free.sort(key=lambda s: preference(self.identity, s))
         for shard in free[: max(0, share - len(mine))]:
             self._claim(shard, leases.get(self.shard_lease(shard)), started)

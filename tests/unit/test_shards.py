@@ -137,6 +137,8 @@ def test_timing_refuses_a_deadline_not_under_the_duration() -> None:
 def test_one_replica_takes_every_shard_then_a_second_gets_half() -> None:
     store, clock = Leases(), Clock()
     a = replica(store, clock, "a")
+    a.round()  # the first round only announces a: replicas starting together see each other first
+    assert a.held() == [] and a.presence in store.items
     a.round()
     assert a.held() == list(range(6))
     b = replica(store, clock, "b")
@@ -222,6 +224,8 @@ def test_a_lease_taken_by_another_stops_writes_at_once() -> None:
     store, clock = Leases(), Clock()
     a = replica(store, clock, "a", count=1)
     a.round()
+    a.round()
+    assert a.held() == [0]
     lease = store.items["acm-lite-shard-0"]
     lease["spec"]["holderIdentity"] = "intruder"
     a.round()
