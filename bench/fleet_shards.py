@@ -11,6 +11,7 @@ pass). The Leases live in a 13th API server, the management cluster; all 13 shar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -176,6 +178,24 @@ def holders(mgmt: Cluster, lease_set: str) -> dict[int, str]:
     }
 
 
+class ShareWatch:
+    """When the 3 replicas' shares first reach 4/4/4, in seconds from its start."""
+
+    def __init__(self, mgmt: Cluster):
+        self.mgmt, self.started = mgmt, time.monotonic()
+        self.settled: float | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self.done.wait(0.2):
+            with contextlib.suppress(Exception):
+                shares = list(holders(self.mgmt, "three").values())
+                if sorted(shares.count(r) for r in ("r1", "r2", "r3")) == [4, 4, 4]:
+                    self.settled = time.monotonic() - self.started
+                    return
+
+
 def stop(procs: list[subprocess.Popen[str]]) -> None:
     for proc in procs:
         if proc.poll() is None:
@@ -195,6 +215,7 @@ def report(
     three: float,
     three_passes: list[float],
     shares: dict[int, str],
+    settled: float | None,
     victims: int,
     recovered: float,
     everyone: float,
@@ -209,7 +230,9 @@ def report(
     )
     print(f"1 replica : every cluster synced in {one:6.1f}s (median pass {solo_pass:.2f}s)")
     print(f"3 replicas: every cluster synced in {three:6.1f}s ({three / one:.2f}x the 1-replica time)")
-    print(f"shares after settling: {sorted(list(shares.values()).count(r) for r in ('r1', 'r2', 'r3'))}")
+    counts = sorted(list(shares.values()).count(r) for r in ("r1", "r2", "r3"))
+    when = f"{settled:.1f}s after the start" if settled is not None else "not seen"
+    print(f"shares after settling: {counts} (4/4/4 first {when})")
     print(
         f"killed r2 ({victims} clusters): its clusters synced again by the others in "
         f"{recovered:6.1f}s = {recovered / timing.lease_duration:.2f}x the lease duration, "
@@ -254,6 +277,7 @@ def main() -> None:
             serve(r, fleet_three, mgmt_server.kubeconfig, "three", work=work, timing=timing)
             for r in ("r1", "r2", "r3")
         ]
+        watch = ShareWatch(mgmt)
         three = wait_for(members, MEMBERS, "bench-three", "ready", 600)
         settle = time.monotonic()
         while sorted(set(holders(mgmt, "three").values())) != ["r1", "r2", "r3"]:
@@ -261,6 +285,7 @@ def main() -> None:
                 raise SystemExit(f"shares did not settle: {holders(mgmt, 'three')}")
             time.sleep(0.2)
         wait_for(members, MEMBERS, "bench-three", "ready", 60)
+        watch.done.set()
         shares = holders(mgmt, "three")
         victim_clusters = [m for m in MEMBERS if shares[shard_of(m, CLUSTERS)] == "r2"]
         write_repo(work / "three", "bench-three", "after-kill")
@@ -278,6 +303,7 @@ def main() -> None:
             three=three,
             three_passes=three_passes,
             shares=shares,
+            settled=watch.settled,
             victims=len(victim_clusters),
             recovered=recovered,
             everyone=everyone,
