@@ -242,3 +242,20 @@ def test_stop_releases_shards_and_presence_for_the_others() -> None:
     assert a.presence not in store.items
     b.round()  # a's presence is gone: b's share is every shard, at once
     assert b.held() == [0, 1, 2]
+
+
+def test_the_next_round_comes_when_a_lease_of_another_replica_expires() -> None:
+    store, clock = Leases(), Clock()
+    a, b = replica(store, clock, "a", count=1), replica(store, clock, "b", count=1)
+    a.round()
+    a.round()
+    assert a.held() == [0]
+    b.round()  # first sight of a's Leases: they expire for b in 15 s
+    assert b.wait() == TIMING.retry
+    clock.now += 14.5
+    b.round()
+    assert b.wait() == pytest.approx(0.55)
+    clock.now += b.wait()
+    b.round()  # a never renewed: b takes the shard at that round, not a retry period later
+    assert b.held() == [0]
+    assert a.wait() == TIMING.retry  # its own Leases never shorten a replica's wait
