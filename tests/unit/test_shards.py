@@ -259,3 +259,21 @@ def test_the_next_round_comes_when_a_lease_of_another_replica_expires() -> None:
     b.round()  # a never renewed: b takes the shard at that round, not a retry period later
     assert b.held() == [0]
     assert a.wait() == TIMING.retry  # its own Leases never shorten a replica's wait
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--repo", ".", "--shards", "3"], "give --fleet"),
+        (["--fleet", "fleet.yaml", "--shards", "3", "--leader-elect"], "exclude each other"),
+        (["--fleet", "fleet.yaml", "--shards", "3", "--renew-deadline", "15"], "--renew-deadline"),
+        (["--fleet", "fleet.yaml", "--shards", "0"], "positive"),
+    ],
+)
+def test_serve_refuses_shards_it_cannot_keep(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from acm_lite.cli.main import main
+
+    assert main(["serve", "--metrics-address", "off", *args]) == 2
+    assert message in capsys.readouterr().err
