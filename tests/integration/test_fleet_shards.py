@@ -279,11 +279,14 @@ def _a_third_replica_takes_its_share(scene: Scene) -> None:
 
 
 def _a_killed_replica_is_replaced_within_a_lease_duration(scene: Scene) -> None:
+    """Killed mid-pass: as soon as the first of its clusters has the new commit."""
     b_shards = [s for s, h in scene.watcher.holders().items() if h == "b"]
+    b_members = [m for m in MEMBERS if scene.shard[m] in b_shards]
+    scene.commit("step-2")
+    eventually(lambda: any("step-2" in names_in(scene.members[m]) for m in b_members), 30)
     scene.replicas["b"].proc.kill()
     scene.replicas["b"].proc.wait()
     killed = time.monotonic()
-    scene.commit("step-2")
     eventually(lambda: all(scene.watcher.holders()[s] in ("a", "c") for s in b_shards), DURATION + 10)
     taken = time.monotonic() - killed
     eventually(lambda: scene.synced("step-2"), 60)
