@@ -588,6 +588,20 @@ CHANGE_DENIED = register(
     "The admission webhook denied a change to an object acm-lite manages: a declared field, "
     "acm-lite's labels and annotations, or its deletion, by someone other than acm-lite.",
 )
+SHARD_NOT_HELD = register(
+    "ACM2017",
+    "ShardNotHeld",
+    Category.TRANSIENT,
+    "A write to a fleet cluster was refused: this replica no longer holds (or could not renew) the "
+    "Lease of the cluster's shard; the replica that holds it syncs the cluster.",
+)
+SHARD_LEASE_FAILED = register(
+    "ACM2018",
+    "ShardLeaseFailed",
+    Category.TRANSIENT,
+    "The Leases that share a fleet between replicas could not be read or written in the "
+    "management cluster; shards whose Lease is not renewed stop syncing here before it expires.",
+)
 
 # Pruning: objects never deleted (ACM2020-ACM2029).
 DELETE_REFUSED = register(

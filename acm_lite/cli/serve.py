@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the daemon and the Kubernetes client load only when it runs
     from acm_lite.reconcile.admission import AdmissionWebhook
     from acm_lite.reconcile.daemon import Daemon
     from acm_lite.reconcile.httpserver import Server
+    from acm_lite.reconcile.shards import ShardCoordinator
 
 
 def register(sub: Subcommands) -> None:
@@ -96,6 +97,38 @@ def register(sub: Subcommands) -> None:
     )
     parser.add_argument(
         "--lease-name", default="acm-lite", metavar="NAME", help="name of the leader Lease (default acm-lite)"
+    )
+    parser.add_argument(
+        "--shards",
+        type=percluster.positive(int, "a positive number of shards"),
+        default=0,
+        metavar="N",
+        help="with --fleet: share the fleet between replicas; each cluster falls in one of N shards "
+        "(a hash of its name), each shard is held by one live replica through a Lease "
+        "<lease-name>-shard-<i> in --lease-namespace (default: off, one replica syncs every cluster; "
+        "N = the number of clusters spreads them finest)",
+    )
+    parser.add_argument(
+        "--lease-duration",
+        type=percluster.positive(float, "a positive number of seconds"),
+        default=15.0,
+        metavar="SECONDS",
+        help="with --shards: how long a Lease not renewed stays its holder's (default 15)",
+    )
+    parser.add_argument(
+        "--renew-deadline",
+        type=percluster.positive(float, "a positive number of seconds"),
+        default=10.0,
+        metavar="SECONDS",
+        help="with --shards: a replica stops writing a shard's clusters this long after its last "
+        "renewal of the shard's Lease succeeded; shorter than --lease-duration (default 10)",
+    )
+    parser.add_argument(
+        "--lease-retry",
+        type=percluster.positive(float, "a positive number of seconds"),
+        default=2.0,
+        metavar="SECONDS",
+        help="with --shards: how often the Leases are renewed and free shards claimed (default 2)",
     )
     parser.add_argument(
         "--identity", default=f"{socket.gethostname()}-{os.getpid()}", help="this replica's name in the Lease"
@@ -271,6 +304,43 @@ def _admission(args: argparse.Namespace) -> AdmissionWebhook | None:
     return webhook
 
 
+def _shards(args: argparse.Namespace) -> Callable[[Daemon], ShardCoordinator] | None:
+    """With --shards, the coordinator of this replica's shard Leases in the management cluster
+    (the one --kubeconfig/--context name, as for --leader-elect)."""
+    from acm_lite.cluster.client import Cluster
+    from acm_lite.reconcile.shards import ShardCoordinator, Timing
+
+    if not args.shards:
+        return None
+    if not args.fleet:
+        raise clusterargs.UsageError("--shards shares a fleet between replicas: give --fleet")
+    if args.leader_elect:
+        raise clusterargs.UsageError(
+            "--shards and --leader-elect exclude each other: with --shards every replica writes, "
+            "each its own shards"
+        )
+    timing = Timing(args.lease_duration, args.renew_deadline, args.lease_retry)
+    problem = timing.check()
+    if problem:
+        raise clusterargs.UsageError(problem)
+    management = Cluster.connect(args.kubeconfig, args.context)
+    namespace = args.lease_namespace or api.system_namespace()
+
+    def build(daemon: Daemon) -> ShardCoordinator:
+        return ShardCoordinator(
+            management,
+            namespace,
+            args.lease_name,
+            args.identity,
+            args.shards,
+            timing=timing,
+            on_acquire=daemon.shard_acquired,
+            on_release=daemon.shard_released,
+        )
+
+    return build
+
+
 def handle(args: argparse.Namespace) -> int:
     from acm_lite import logs
     from acm_lite.cluster.client import Cluster
@@ -295,6 +365,7 @@ def handle(args: argparse.Namespace) -> int:
         render=percluster.render_options(args, cache=True),
         reconcile_timeout=args.reconcile_timeout,
     )
+    shards = _shards(args)
     elector = None
     if args.leader_elect:
         elector = LeaderElector(
@@ -314,6 +385,7 @@ def handle(args: argparse.Namespace) -> int:
             health_tracking=args.health_tracking,
         ),
         elector,
+        shards=shards,
     )
     server = None
     if args.metrics_address != "off":

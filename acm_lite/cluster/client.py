@@ -237,6 +237,9 @@ class Cluster:
         self.requests: Counter[str] = Counter()
         self.breaker = Breaker()
         self.deadline: float | None = None
+        # called before every request that is not a GET; raises to refuse it (a replica of a
+        # sharded fleet that no longer holds the cluster's Lease writes nothing more)
+        self.write_gate: Callable[[], None] | None = None
         self._lock = threading.Lock()
         connect_timeout, read_timeout = timeouts or _timeouts()
         self._connect_timeout, self._read_timeout = connect_timeout, read_timeout
@@ -440,6 +443,8 @@ class Cluster:
         self, call: Call, accept: str = "application/json"
     ) -> tuple[str, bytes | None, dict[str, str]]:
         """The path with its query, the encoded body and the headers of ``call``; counted."""
+        if self.write_gate is not None and call.method not in ("GET", "HEAD"):
+            self.write_gate()
         target = call.path
         if call.query:
             items = tuple(call.query.items())

@@ -24,11 +24,13 @@ from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.reconcile import events, pipeline, reposyncs
+from acm_lite.reconcile import shards as shards_mod
 from acm_lite.reconcile.healthtrack import HealthTracker
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.reconcile.metrics import Metrics
 from acm_lite.reconcile.namespace_watch import NamespaceWatch
 from acm_lite.reconcile.remediator import Remediator
+from acm_lite.reconcile.shards import ShardCoordinator
 from acm_lite.source import local
 from acm_lite.status import store
 
@@ -78,6 +80,8 @@ class Worker:
         self.trigger = threading.Event()  # a webhook, a saved file, or a new sync object
         self.halt = threading.Event()  # this worker alone (its sync object was deleted)
         self.dirty = True  # a local directory changed since the last pass
+        self.shard: int | None = None  # its fleet shard, when replicas share the fleet
+        self.replica = ""  # this replica's identity in logs, when replicas share the fleet
         self.remediator: Remediator | None = None
         self.tracker: HealthTracker | None = None  # each managed object's health between passes
         self.namespace_watch: NamespaceWatch | None = None
@@ -365,6 +369,7 @@ class Worker:
             extra={
                 "fields": {
                     "sync": name,
+                    **({"cluster": self.spec.cluster_name, "replica": self.replica} if self.replica else {}),
                     "commit": result.status.commit,
                     "state": result.status.state.value,
                     "counts": {k: v for k, v in result.counts.items() if v},
@@ -393,9 +398,13 @@ class Daemon:
         options: DaemonOptions,
         elector: LeaderElector | None = None,
         metrics: Metrics | None = None,
+        *,
+        shards: Callable[[Daemon], ShardCoordinator] | None = None,
     ):
         self.metrics = metrics or Metrics()
         self.elector = elector
+        # replicas sharing a fleet: each worker writes only while its shard's Lease is held here
+        self.shards = shards(self) if shards is not None else None
         self.sync_options, self.options = sync_options, options
         self.stop_event = threading.Event()
         self.started = False
@@ -412,9 +421,28 @@ class Daemon:
         """Taking work, and every sync making progress (see Worker.progressing)."""
         return not self.stop_event.is_set() and all(w.progressing() for w in list(self.workers))
 
+    def shard_acquired(self, shard: int) -> None:
+        """A shard's Lease was just claimed: its clusters get a full pass now, whatever this
+        replica applied before (another replica may have synced them since)."""
+        for worker in list(self.workers):
+            if worker.shard == shard:
+                worker.synced_commit = None
+                worker.wake()
+
+    def shard_released(self, shard: int, wait: float = 5.0) -> None:
+        """Before a shard's Lease is given up: its writes are refused already (the coordinator
+        stopped holding it); let a pass under way end, for at most ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        for worker in list(self.workers):
+            if worker.shard == shard:
+                while worker.busy.is_set() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+
     def start(self) -> None:
         if self.elector:
             self.elector.start()
+        if self.shards:
+            self.shards.start()
         self.started = True
         for worker in self.workers:
             worker.thread.start()
@@ -429,6 +457,19 @@ class Daemon:
             leader=self.is_leader,
             stop=self.stop_event,
         )
+        coordinator = self.shards
+        if coordinator is not None and spec.cluster_name:
+            shard = worker.shard = shards_mod.shard_of(spec.cluster_name, coordinator.shards)
+            worker.replica = coordinator.identity
+            worker.leader = lambda: self.is_leader() and coordinator.holds(shard)
+            gate = coordinator.gate(shard, spec.cluster_name)
+
+            def gated() -> Cluster:
+                cluster = connect()
+                cluster.write_gate = gate
+                return cluster
+
+            worker.connect = gated
         self.workers.append(worker)
         if self.started:
             worker.thread.start()
@@ -458,3 +499,5 @@ class Daemon:
                 worker.thread.join(max(0.0, deadline - time.monotonic()))
         if self.elector:
             self.elector.stop(release=True)
+        if self.shards:
+            self.shards.stop()

@@ -457,3 +457,42 @@ def test_a_tenant_install_writes_only_its_namespace(
     )
     assert fine.returncode == 0, fine.stdout + fine.stderr
     assert admin.request("GET", "/api/v1/namespaces/tenant-a/configmaps/mine")["data"] == {"k": "v"}
+
+
+def test_a_fleet_is_shared_by_the_replicas(tmp_path: Path) -> None:
+    fleet = {
+        "apiVersion": "acm-lite.io/v1alpha1",
+        "kind": "Fleet",
+        "spec": {
+            "sync": {"repo": REPO_URL},
+            "clusters": [{"name": "edge-1", "kubeconfigSecretRef": {"name": "edge-1-kubeconfig"}}],
+        },
+    }
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"replicaCount": 3, "fleet": {"file": fleet, "shards": 6}}))
+    lint = helm("lint", "--strict", str(CHART), "-f", str(values))
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    run = helm("template", "acm", str(CHART), "-n", "acm-lite-system", "-f", str(values))
+    assert run.returncode == 0, run.stderr
+    docs = [d for d in yaml.safe_load_all(run.stdout) if d]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--fleet=/etc/acm-lite/fleet/fleet.yaml" in args and "--shards=6" in args
+    assert "--identity=$(POD_NAME)" in args and "--lease-namespace=acm-lite-system" in args
+    assert "--leader-elect" not in args and not any(a.startswith("--repo=") for a in args)
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-fleet"))
+    assert yaml.safe_load(configmap["data"]["fleet.yaml"]) == fleet
+    role = next(
+        d for d in docs if d["kind"] == "Role" and any("leases" in r["resources"] for r in d["rules"])
+    )
+    [leases] = [r for r in role["rules"] if "leases" in r["resources"]]
+    assert {"list", "delete", "update"} <= set(leases["verbs"])
+    values.write_text(yaml.safe_dump({"fleet": {"file": fleet}}))  # no shards: one writes
+    run = helm("template", "acm", str(CHART), "-f", str(values))
+    deployment = next(d for d in yaml.safe_load_all(run.stdout) if d and d["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--leader-elect" in args and not any(a.startswith("--shards") for a in args)
+    values.write_text(yaml.safe_dump({"fleet": {"file": fleet, "shards": -1}}))
+    bad = helm("template", "acm", str(CHART), "-f", str(values))
+    assert bad.returncode != 0 and "shards" in bad.stderr
