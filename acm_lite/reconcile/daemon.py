@@ -323,6 +323,7 @@ class Worker:
                 on_fight=self._fight,
                 on_event=self._health().observe if self.options.health_tracking else lambda _o, _b: None,
                 scope=self.spec.namespace,
+                on_drift=self._health().drifted if self.options.health_tracking else lambda _o, _d: None,
             )
         return self.remediator
 
