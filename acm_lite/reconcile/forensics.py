@@ -32,8 +32,10 @@ MAX_PATHS = 4096
 MAX_CHANGED = 64
 MAX_DEPTH = 32
 Path = tuple[str, ...]
-# the user who made a change, where known: (object, its live body or None when deleted) → user
-Users = Callable[[ObjectId, Mapping[str, Any] | None], str | None]
+# the user who made a change, where known: (resource plural, object, the field manager blamed or
+# "", deleted) → user; e.g. ``auditlog.AuditLog.user``, or an admission webhook's record of the
+# ``userInfo`` of the requests it reviewed
+Users = Callable[[str, ObjectId, str, bool], str | None]
 
 
 def changed_fields(declared: Any, live: Any, limit: int = MAX_CHANGED) -> list[Path]:

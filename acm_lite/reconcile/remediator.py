@@ -10,6 +10,7 @@ object's health entry (``on_drift``)."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -172,19 +173,21 @@ class Remediator:
             return ignorefields.strip(ownership.stamp(change.manifest, self.sync, None), change.ignored)
         return change.desired
 
-    def _forensics(self, change: Change, live: dict[str, Any] | None) -> Drift:
+    def _forensics(self, change: Change, resource: Resource, live: dict[str, Any] | None) -> Drift:
         """Who made the change; never fails the repair."""
+        declared = ownership.without_commit(change.desired) if change.desired is not None else None
+        drift = forensics.attribute(
+            ignorefields.strip(declared, change.ignored) if declared is not None else None,
+            ignorefields.strip(live, change.ignored) if live is not None else None,
+        )
+        if self.users is None:
+            return drift
         try:
-            user = self.users(change.id, live) if self.users is not None else None
+            user = self.users(resource.plural, change.id, drift.manager, drift.deleted)
         except Exception:  # a source of users is best effort
             log.exception("user of a change not read", extra={"fields": {"object": change.subject}})
             user = None
-        declared = ownership.without_commit(change.desired) if change.desired is not None else None
-        return forensics.attribute(
-            ignorefields.strip(declared, change.ignored) if declared is not None else None,
-            ignorefields.strip(live, change.ignored) if live is not None else None,
-            user=user,
-        )
+        return dataclasses.replace(drift, user=user).bounded() if user else drift
 
     def repair(
         self, change: Change, resource: Resource, why: str, live: dict[str, Any] | None = None
@@ -226,7 +229,7 @@ class Remediator:
             log.warning("drift repair failed", extra={"fields": {"object": change.subject, "error": str(e)}})
             return
         self.metrics.drift_repairs.labels(self.sync).inc()
-        drift = self._forensics(change, None if why == "deleted" else live)
+        drift = self._forensics(change, resource, None if why == "deleted" else live)
         who = forensics.describe(drift)
         log.info(
             "drift repaired",
