@@ -1,6 +1,7 @@
 """Drift forensics against a real API server with `acm-lite serve` running: managed objects changed
 with real kubectl under named field managers are repaired, and the object's status entry, the
-Event and `status --resources` name the manager and its operation."""
+Event and `status --resources` name the manager and its operation, and the user the API server's
+audit log names (an impersonated one as such)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,8 @@ def test_a_repaired_edit_names_the_field_manager_in_status_event_log_and_cli(
             "30",
             "--metrics-address",
             "off",
+            "--audit-log",
+            str(Path(control_plane.dir) / "audit.log"),
         ],
         env={**os.environ, "ACM_LITE_CACHE": str(tmp_path / "cache")},
         stderr=log.open("w"),
@@ -82,9 +85,31 @@ def test_a_repaired_edit_names_the_field_manager_in_status_event_log_and_cli(
     try:
         eventually(lambda: '"message": "pass"' in log.read_text(), 90)
         eventually(lambda: drift_of(cluster, name, "a") is None and get(cluster, a) is not None, 30)
-        # a merge patch by a named field manager (kubectl edit and patch are Updates like this one)
         kubectl(
             control_plane,
+            "create",
+            "role",
+            "cm-editor",
+            "--verb=get,patch",
+            "--resource=configmaps",
+            "-n",
+            namespace,
+        )
+        kubectl(
+            control_plane,
+            "create",
+            "rolebinding",
+            "alice-edits",
+            "--role=cm-editor",
+            "--user=alice",
+            "-n",
+            namespace,
+        )
+        # a merge patch by a named field manager as an impersonated user (kubectl edit and patch
+        # are Updates like this one)
+        kubectl(
+            control_plane,
+            "--as=alice",
             "patch",
             "configmap",
             "a",
@@ -128,16 +153,25 @@ def test_a_repaired_edit_names_the_field_manager_in_status_event_log_and_cli(
             for e in events
             if e["involvedObject"]["name"] == name and e["reason"] == "DriftRepaired"
         ]
-        assert any(f"ConfigMap {namespace}/a was edited by oncall-alice (Update)" in m for m in messages), (
-            messages
-        )
-        assert any("by ops-bot (Apply)" in m for m in messages), messages
+        assert any(
+            f"ConfigMap {namespace}/a was edited by oncall-alice (Update) as alice (impersonated by admin)"
+            in m
+            for m in messages
+        ), messages
+        assert any("by ops-bot (Apply) as admin" in m for m in messages), messages
         lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
         repaired = [x for x in lines if x.get("message") == "drift repaired"]
-        assert {x.get("manager") for x in repaired} >= {"oncall-alice", "ops-bot"}, repaired
+        assert {(x.get("manager"), x.get("user")) for x in repaired} >= {
+            ("oncall-alice", "alice (impersonated by admin)"),
+            ("ops-bot", "admin"),
+        }, repaired
         assert main(["status", "--kubeconfig", control_plane.kubeconfig, "--resources", "--name", name]) == 0
         text = capsys.readouterr().out
-        assert "LAST DRIFT" in text and "oncall-alice (Update)" in text and "ops-bot (Apply)" in text
+        assert (
+            "LAST DRIFT" in text
+            and "oncall-alice (Update) as alice (impersonated by admin)" in text
+            and "ops-bot (Apply) as admin" in text
+        )
     finally:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=60) == 0
