@@ -55,9 +55,11 @@ def _tail(path: Path, limit: int) -> bytes:
     return data
 
 
-def _events(data: bytes) -> Iterator[Mapping[str, Any]]:
+def _events(data: bytes, needle: bytes = b"") -> Iterator[Mapping[str, Any]]:
+    """The audit Events among the lines that contain ``needle`` (most lines are about other
+    objects: they are not parsed)."""
     for line in data.split(b"\n"):
-        if not line or len(line) > MAX_LINE:
+        if not line or len(line) > MAX_LINE or needle not in line:
             continue
         try:
             event = json.loads(line)
@@ -85,7 +87,7 @@ def writes(data: bytes, resource: str, oid: ObjectId) -> list[Write]:
     """The completed writes on ``oid`` (served as ``resource``) by clients other than acm-lite,
     oldest first."""
     out: list[Write] = []
-    for event in _events(data):
+    for event in _events(data, json.dumps(oid.name).encode()):
         ref = event.get("objectRef")
         if not isinstance(ref, dict) or event.get("stage") != "ResponseComplete":
             continue
