@@ -118,11 +118,14 @@ def attribute(
     *,
     user: str | None = None,
     now: dt.datetime | None = None,
+    deleted: bool | None = None,
 ) -> Drift:
-    """The drift of ``live`` (None: deleted) from ``declared``: when, who, what."""
+    """The drift of ``live`` from ``declared``: when, who, what (``deleted``: the object was,
+    by default when there is no ``live``)."""
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if live is None or declared is None:
-        return Drift(stamp, user=user or "", deleted=live is None).bounded()
+    deleted = live is None if deleted is None else deleted
+    if deleted or live is None or declared is None:
+        return Drift(stamp, user=user or "", deleted=deleted).bounded()
     changed = changed_fields(dict(declared), dict(live))
     return Drift(
         stamp,

@@ -173,12 +173,15 @@ class Remediator:
             return ignorefields.strip(ownership.stamp(change.manifest, self.sync, None), change.ignored)
         return change.desired
 
-    def _forensics(self, change: Change, resource: Resource, live: dict[str, Any] | None) -> Drift:
+    def _forensics(
+        self, change: Change, resource: Resource, live: dict[str, Any] | None, *, deleted: bool
+    ) -> Drift:
         """Who made the change; never fails the repair."""
         declared = ownership.without_commit(change.desired) if change.desired is not None else None
         drift = forensics.attribute(
             ignorefields.strip(declared, change.ignored) if declared is not None else None,
-            ignorefields.strip(live, change.ignored) if live is not None else None,
+            ignorefields.strip(live, change.ignored) if live is not None and not deleted else None,
+            deleted=deleted,
         )
         if self.users is None:
             return drift
@@ -229,7 +232,7 @@ class Remediator:
             log.warning("drift repair failed", extra={"fields": {"object": change.subject, "error": str(e)}})
             return
         self.metrics.drift_repairs.labels(self.sync).inc()
-        drift = self._forensics(change, resource, None if why == "deleted" else live)
+        drift = self._forensics(change, resource, live, deleted=why == "deleted")
         who = forensics.describe(drift)
         log.info(
             "drift repaired",

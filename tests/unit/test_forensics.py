@@ -214,3 +214,9 @@ def test_status_resources_shows_the_last_drift() -> None:
     assert "2026-01-02T03:04:05Z kubectl-edit (Update) as alice" in text
     assert _drift_text({"time": "t", "manager": "unknown", "operation": "Delete"}) == "t deleted"
     assert _drift_text(None) == ""
+
+
+def test_an_edit_seen_without_its_body_is_not_taken_for_a_deletion() -> None:
+    drift = forensics.attribute(DECLARED, None, deleted=False, now=NOW)
+    assert (drift.deleted, drift.operation, drift.managers) == (False, "", ())
+    assert forensics.describe(drift) == "by an unknown field manager"
