@@ -65,6 +65,13 @@ def register(sub: Subcommands) -> None:
         "and no reconcile timeout is reported)",
     )
     parser.add_argument(
+        "--audit-log",
+        type=Path,
+        metavar="FILE",
+        help="the API server's audit log (--audit-log-path, JSON lines): each drift repair names "
+        "the user who made the change, read from its last 8 MiB",
+    )
+    parser.add_argument(
         "--reconcile-timeout",
         type=percluster.positive(float, "a positive number of seconds"),
         default=api.DEFAULT_RECONCILE_TIMEOUT,
@@ -383,6 +390,7 @@ def handle(args: argparse.Namespace) -> int:
             drift_repair=args.drift_repair,
             unready_after=args.unready_after,
             health_tracking=args.health_tracking,
+            audit_log=args.audit_log,
         ),
         elector,
         shards=shards,

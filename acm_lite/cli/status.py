@@ -76,12 +76,28 @@ def _resource_text(data: dict[str, Any]) -> str:
             f"{r['namespace']}/{r['name']}" if r["namespace"] else r["name"],
             r["status"],
             ": ".join(x for x in (r.get("reason", ""), r.get("message", "")) if x),
+            _drift_text(r.get("lastDrift")),
         ]
         for r in data["resources"]
     ]
     if not rows:
         return "No object health recorded."
-    return output.table(rows, ["SYNC", "KIND", "NAME", "STATUS", "MESSAGE"])
+    return output.table(rows, ["SYNC", "KIND", "NAME", "STATUS", "MESSAGE", "LAST DRIFT"])
+
+
+def _drift_text(drift: Any) -> str:
+    """``2026-01-02T03:04:05Z kubectl-edit (Update) as alice``: who last changed the object."""
+    if not isinstance(drift, dict):
+        return ""
+    operation = drift.get("operation", "")
+    who = "" if operation == "Delete" else str(drift.get("manager", "unknown"))
+    if operation and who:
+        who += f" ({operation})"
+    elif operation:
+        who = "deleted"
+    if drift.get("user"):
+        who += f" as {drift['user']}"
+    return f"{drift.get('time', '')} {who}".strip()
 
 
 def _text(data: dict[str, Any]) -> str:

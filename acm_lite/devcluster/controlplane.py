@@ -180,6 +180,33 @@ def _write_certs(directory: Path, name: str) -> None:
         path.chmod(0o600)
 
 
+AUDIT_LOG = "audit.log"
+# writes only, at Metadata level (who, what, never a body), without the Lease renewals and Events
+# every controller makes
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  resources:
+  - group: coordination.k8s.io
+    resources: [leases]
+  - group: ""
+    resources: [events]
+  - group: events.k8s.io
+    resources: [events]
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+"""
+
+
+def _audit_policy(directory: Path) -> Path:
+    path = directory / "audit-policy.yaml"
+    path.write_text(AUDIT_POLICY, encoding="utf-8")
+    return path
+
+
 def apiserver_args(
     binary: str, directory: Path, etcd_url: str, name: str, port: int, *, full: bool
 ) -> list[str]:
@@ -206,6 +233,12 @@ def apiserver_args(
         # ServiceAccount admission plugin would refuse every Pod.
         *([] if full else ["--disable-admission-plugins=ServiceAccount"]),
         "--authorization-mode=RBAC",
+        # who changed what: `serve --audit-log <dir>/audit.log` names the user behind a drift
+        f"--audit-policy-file={_audit_policy(directory)}",
+        f"--audit-log-path={directory / AUDIT_LOG}",
+        "--audit-log-format=json",
+        "--audit-log-maxsize=16",  # MiB, then rotated
+        "--audit-log-maxbackup=1",
         f"--cert-dir={directory / 'certs'}",
         "--profiling=false",
     ]

@@ -23,7 +23,7 @@ from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
 from acm_lite.parse.namespace_selection import LiveNamespaces
-from acm_lite.reconcile import events, pipeline, reposyncs
+from acm_lite.reconcile import auditlog, events, pipeline, reposyncs
 from acm_lite.reconcile import shards as shards_mod
 from acm_lite.reconcile.healthtrack import HealthTracker
 from acm_lite.reconcile.leader import LeaderElector
@@ -47,6 +47,8 @@ class DaemonOptions:
     unready_after: float = 0.0  # seconds of failing passes before /readyz fails (0: see below)
     # follow each object's health between passes (through the drift watches, so only with them)
     health_tracking: bool = True
+    # the API server's audit log (JSON lines): the user behind a repaired change is read from it
+    audit_log: Path | None = None
 
     @property
     def unready_threshold(self) -> float:
@@ -327,6 +329,8 @@ class Worker:
                 on_fight=self._fight,
                 on_event=self._health().observe if self.options.health_tracking else lambda _o, _b: None,
                 scope=self.spec.namespace,
+                on_drift=self._health().drifted if self.options.health_tracking else lambda _o, _d: None,
+                users=auditlog.AuditLog(self.options.audit_log).user if self.options.audit_log else None,
             )
         return self.remediator
 

@@ -7,6 +7,7 @@ stored parts, and a write per part that changed (``status.resourcestore``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +108,9 @@ def record(
             )
         )
         return out
+    drifts = {e.id: e.drift for e in resourcestore.entries(stored) if e.drift is not None}
+    if drifts:  # who last changed an object is kept while it stays managed
+        out.entries = [dataclasses.replace(e, drift=drifts.get(e.id, e.drift)) for e in out.entries]
     out.stored, warning = resourcestore.write(records, sync, out.entries, stored)
     if warning is not None:
         out.problems.append(warning)

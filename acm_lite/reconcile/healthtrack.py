@@ -12,6 +12,7 @@ pass writes its own status and hands the tracker its table with ``reset``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -27,7 +28,7 @@ from acm_lite.reconcile.bookkeeping import reported
 from acm_lite.reconcile.metrics import Metrics
 from acm_lite.status import resources, resourcestore, store
 from acm_lite.status.model import SyncStatus, conditions
-from acm_lite.status.resources import Entry
+from acm_lite.status.resources import Drift, Entry
 
 log = logging.getLogger("acm_lite.health")
 INTERVAL = 2.0
@@ -79,7 +80,13 @@ class HealthTracker:
         with self._lock:
             if timeout is not None:
                 self.timeout = timeout
-            self._table = {e.id: e for e in entries}
+            drifts = {k: e.drift for k, e in self._table.items() if e.drift is not None}
+            self._table = {
+                e.id: e
+                if e.drift is not None or e.id not in drifts
+                else dataclasses.replace(e, drift=drifts[e.id])
+                for e in entries
+            }
             self._stored = dict(stored)
             self._count = resources.part_count(len(self._table))
             self._dirty = {
@@ -102,8 +109,7 @@ class HealthTracker:
         if before is None:
             return
         after = healthstage.entry(oid, obj)
-        if not after.commit:
-            after = Entry(after.id, after.status, after.reason, after.message, before.commit)
+        after = dataclasses.replace(after, commit=after.commit or before.commit, drift=before.drift)
         if after == before:
             return
         with self._lock:
@@ -115,6 +121,15 @@ class HealthTracker:
                 self._deadlines.pop(oid, None)
             if after.healthy != before.healthy or after.status != before.status:
                 self._status_due = True
+
+    def drifted(self, oid: ObjectId, drift: Drift) -> None:
+        """A repaired drift of a managed object: who made the change, kept in its entry."""
+        with self._lock:
+            before = self._table.get(oid)
+            if before is None:
+                return
+            self._table[oid] = dataclasses.replace(before, drift=drift)
+            self._dirty.add(resources.part_of(oid, self._count))
 
     # -- what the tracker reports --------------------------------------------------------------
 

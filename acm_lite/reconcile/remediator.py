@@ -1,11 +1,16 @@
 """Watch-driven drift repair: label-filtered watches on the kinds a sync manages, at each version
 its objects are declared at; an object someone edits (at any version) or deletes gets its declared
 state back within about a second. An object another controller keeps reverting is a fight:
-reported (metric, log, status) instead of looped on."""
+reported (metric, log, status) instead of looped on.
+
+Each repair says who made the change (``forensics``): the field managers owning the changed
+fields, and the user where ``users`` knows one; in the log line, an Event on the sync and the
+object's health entry (``on_drift``)."""
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -20,8 +25,9 @@ from acm_lite.errors import AcmError
 from acm_lite.objects import GroupKind, ObjectId
 from acm_lite.plan import compare, ignorefields, ownership
 from acm_lite.plan.changeset import Action, Change, ChangeSet
-from acm_lite.reconcile import events
+from acm_lite.reconcile import events, forensics
 from acm_lite.reconcile.metrics import Metrics
+from acm_lite.status.resources import Drift
 
 log = logging.getLogger("acm_lite.remediator")
 FIGHT_WINDOW = 60.0
@@ -45,6 +51,8 @@ class Remediator:
         on_fight: Callable[[Change], None] = lambda _c: None,
         on_event: Callable[[ObjectId, dict[str, Any] | None], None] = lambda _o, _b: None,
         scope: str | None = None,
+        on_drift: Callable[[ObjectId, Drift], None] = lambda _o, _d: None,
+        users: forensics.Users | None = None,
     ):
         self.cluster, self.discovery, self.sync, self.metrics = cluster, discovery, sync, metrics
         self.scope = scope  # a tenant sync watches inside its namespace only (all its rights allow)
@@ -52,6 +60,8 @@ class Remediator:
         self.fight_threshold = fight_threshold
         self.on_fight = on_fight
         self.on_event = on_event  # every event on a managed object (None: deleted), for health
+        self.on_drift = on_drift  # who changed an object, after it was repaired
+        self.users = users  # the user who changed an object, where a source of them is given
         self._desired: dict[ObjectId, Change] = {}
         self._repairs: dict[ObjectId, collections.deque[float]] = {}
         self.fights: set[ObjectId] = set()
@@ -154,7 +164,7 @@ class Remediator:
             is None
         ):
             return  # as declared, or declared with mutation: ignore (only a deletion is repaired)
-        self.repair(change, resource, "deleted" if kind == "DELETED" else "edited")
+        self.repair(change, resource, "deleted" if kind == "DELETED" else "edited", obj)
 
     def _body(self, change: Change) -> dict[str, Any] | None:
         """What a repair applies: the declared state, whole even when the pass adopted a
@@ -163,7 +173,28 @@ class Remediator:
             return ignorefields.strip(ownership.stamp(change.manifest, self.sync, None), change.ignored)
         return change.desired
 
-    def repair(self, change: Change, resource: Resource, why: str) -> None:
+    def _forensics(
+        self, change: Change, resource: Resource, live: dict[str, Any] | None, *, deleted: bool
+    ) -> Drift:
+        """Who made the change; never fails the repair."""
+        declared = ownership.without_commit(change.desired) if change.desired is not None else None
+        drift = forensics.attribute(
+            ignorefields.strip(declared, change.ignored) if declared is not None else None,
+            ignorefields.strip(live, change.ignored) if live is not None and not deleted else None,
+            deleted=deleted,
+        )
+        if self.users is None:
+            return drift
+        try:
+            user = self.users(resource.plural, change.id, drift.manager, drift.deleted)
+        except Exception:  # a source of users is best effort
+            log.exception("user of a change not read", extra={"fields": {"object": change.subject}})
+            user = None
+        return dataclasses.replace(drift, user=user).bounded() if user else drift
+
+    def repair(
+        self, change: Change, resource: Resource, why: str, live: dict[str, Any] | None = None
+    ) -> None:
         now = time.monotonic()
         with self._lock:
             if change.id in self.fights:
@@ -201,6 +232,28 @@ class Remediator:
             log.warning("drift repair failed", extra={"fields": {"object": change.subject, "error": str(e)}})
             return
         self.metrics.drift_repairs.labels(self.sync).inc()
+        drift = self._forensics(change, resource, live, deleted=why == "deleted")
+        who = forensics.describe(drift)
         log.info(
-            "drift repaired", extra={"fields": {"sync": self.sync, "object": change.subject, "why": why}}
+            "drift repaired",
+            extra={
+                "fields": {
+                    "sync": self.sync,
+                    "object": change.subject,
+                    "why": why,
+                    "manager": drift.manager or "unknown",
+                    "operation": drift.operation,
+                    "user": drift.user,
+                    "changed": list(drift.fields),
+                }
+            },
         )
+        events.record(
+            self.cluster,
+            self.sync,
+            "DriftRepaired",
+            f"{change.subject} was {why} {who}"
+            + (f" (changed: {', '.join(drift.fields)})" if drift.fields else "")
+            + "; declared state restored",
+        )
+        self.on_drift(change.id, drift)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from acm_lite import api, health
@@ -32,6 +32,108 @@ MAX_PARTS = 4096  # a million objects; more parts than this are not made
 MAX_REASON = 64
 MAX_MESSAGE = 256
 MAX_COMMIT = 64
+MAX_DRIFT_FIELDS = 8  # changed field paths kept per drift
+MAX_DRIFT_MANAGERS = 4  # field managers blamed per drift
+MAX_NAME = 128  # a field manager, user or field path
+
+
+@dataclass(frozen=True)
+class Blame:
+    """A field manager that changed declared fields: from its ``metadata.managedFields`` entry."""
+
+    manager: str
+    operation: str = ""  # Update or Apply
+    time: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"manager": self.manager}
+        if self.operation:
+            out["operation"] = self.operation
+        if self.time:
+            out["time"] = self.time
+        return out
+
+    @classmethod
+    def from_dict(cls, item: object) -> Blame | None:
+        if not isinstance(item, dict) or not isinstance(item.get("manager"), str):
+            return None
+        operation, time = (item.get(k, "") for k in ("operation", "time"))
+        return cls(
+            _cut(item["manager"], MAX_NAME),
+            _cut(operation, 16) if isinstance(operation, str) else "",
+            _cut(time, 32) if isinstance(time, str) else "",
+        )
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Who last changed an object away from its declared state, as seen when it was repaired:
+    ``time`` of the repair, the field managers that own the changed fields (most recent first),
+    the user where one is known, and the changed field paths (``deleted``: the object was)."""
+
+    time: str
+    managers: tuple[Blame, ...] = ()
+    user: str = ""
+    fields: tuple[str, ...] = ()
+    deleted: bool = False
+
+    @property
+    def manager(self) -> str:
+        return self.managers[0].manager if self.managers else ""
+
+    @property
+    def operation(self) -> str:
+        return "Delete" if self.deleted else (self.managers[0].operation if self.managers else "")
+
+    def bounded(self) -> Drift:
+        return Drift(
+            _cut(self.time, 32),
+            tuple(
+                Blame(_cut(b.manager, MAX_NAME), _cut(b.operation, 16), _cut(b.time, 32))
+                for b in self.managers
+            )[:MAX_DRIFT_MANAGERS],
+            _cut(self.user, MAX_NAME),
+            tuple(_cut(f, MAX_NAME) for f in self.fields[:MAX_DRIFT_FIELDS]),
+            self.deleted,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"time": self.time, "manager": self.manager or "unknown"}
+        if self.operation:
+            out["operation"] = self.operation
+        if self.user:
+            out["user"] = self.user
+        if self.fields:
+            out["fields"] = list(self.fields)
+        if len(self.managers) > 1:
+            out["managers"] = [b.to_dict() for b in self.managers]
+        elif self.managers and self.managers[0].time:
+            out["managerTime"] = self.managers[0].time
+        return out
+
+    @classmethod
+    def from_dict(cls, item: object) -> Drift | None:
+        """A drift as read back (anyone may have written it): None unless it has a time."""
+        if not isinstance(item, dict) or not isinstance(item.get("time"), str):
+            return None
+        listed = item.get("managers")
+        managers: list[Blame | None] = (
+            [Blame.from_dict(m) for m in listed[:MAX_DRIFT_MANAGERS]] if isinstance(listed, list) else []
+        )
+        if not managers and isinstance(item.get("manager"), str) and item["manager"] != "unknown":
+            managers = [Blame.from_dict({**item, "time": item.get("managerTime", "")})]
+        operation = item.get("operation")
+        fields = item.get("fields")
+        user = item.get("user", "")
+        return cls(
+            item["time"],
+            tuple(m for m in managers if m is not None),
+            user if isinstance(user, str) else "",
+            tuple(f for f in fields[:MAX_DRIFT_FIELDS] if isinstance(f, str))
+            if isinstance(fields, list)
+            else (),
+            operation == "Delete",
+        ).bounded()
 
 
 @dataclass(frozen=True)
@@ -43,6 +145,7 @@ class Entry:
     reason: str = ""
     message: str = ""
     commit: str = ""
+    drift: Drift | None = field(default=None)
 
     @classmethod
     def of(cls, oid: ObjectId, found: health.Health, commit: str | None) -> Entry:
@@ -58,8 +161,8 @@ class Entry:
     def healthy(self) -> bool:
         return self.status == health.Status.CURRENT
 
-    def to_dict(self) -> dict[str, str]:
-        out = {
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "group": self.id.group,
             "kind": self.id.kind,
             "namespace": self.id.namespace,
@@ -72,6 +175,8 @@ class Entry:
             out["message"] = self.message
         if self.commit:
             out["sourceCommit"] = self.commit
+        if self.drift is not None:
+            out["lastDrift"] = self.drift.to_dict()
         return out
 
     @classmethod
@@ -91,6 +196,7 @@ class Entry:
             _cut(reason, MAX_REASON) if isinstance(reason, str) else "",
             _cut(message, MAX_MESSAGE) if isinstance(message, str) else "",
             _cut(commit, MAX_COMMIT) if isinstance(commit, str) else "",
+            Drift.from_dict(item.get("lastDrift")),
         )
 
 

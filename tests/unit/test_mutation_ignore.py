@@ -129,10 +129,11 @@ def test_the_applier_reports_an_ignored_object_unchanged() -> None:
 
 
 class RepairCluster(FakeCluster):
-    """Drift repair sends one write at a time through ``request``: recorded and answered."""
+    """Drift repair sends one write at a time through ``request``, then records an Event:
+    recorded and answered."""
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        if method == "PATCH":
+        if method == "PATCH" or (method == "POST" and path.endswith("/events")):
             self.sent.append(
                 Call(method, path, kwargs.get("query"), kwargs.get("body"), kwargs.get("content_type"))
             )
@@ -160,7 +161,9 @@ def test_drift_repair_leaves_an_edit_alone_and_recreates_a_deletion_whole(
     assert cluster.writes == []
 
     remediator.observe(resource, "DELETED", edited)
-    [call] = [c for c in cluster.sent if c.method != "GET"]
+    [call, event] = [c for c in cluster.sent if c.method != "GET"]
     assert (call.method, call.path) == ("PATCH", cm("seed"))
+    assert event.body["reason"] == "DriftRepaired"
+    assert event.body["message"] == "ConfigMap a/seed was deleted by an unknown user; declared state restored"
     assert call.body["data"] == {"k": "v1"}
     assert call.body["metadata"]["labels"][metadata.SYNC_LABEL] == "root"

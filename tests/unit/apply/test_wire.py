@@ -188,14 +188,20 @@ def test_drift_repair_writes() -> None:
     remediator = Remediator(cluster, discovery, "root", metrics=Metrics(), allowed=lambda: True)
     resource = discovery.resource(DEPLOYMENTS, "v1")
     remediator.repair(Change(Action.UPDATE, web.id, "", desired=WEB, manifest=web), resource, "edited")
-    assert cluster.writes_sent == [
-        (
-            "PATCH",
-            "/apis/apps/v1/namespaces/a/deployments/web?fieldManager=acm-lite&force=true",
-            headers(APPLY),
-            WEB_BODY,
-        )
-    ]
+    repair, event = cluster.writes_sent
+    assert repair == (
+        "PATCH",
+        "/apis/apps/v1/namespaces/a/deployments/web?fieldManager=acm-lite&force=true",
+        headers(APPLY),
+        WEB_BODY,
+    )
+    # then the Event saying who changed it (its name and times vary)
+    assert event[:3] == ("POST", f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}/events", headers(JSON))
+    said = json.loads(event[3])
+    assert said["reason"] == "DriftRepaired" and said["involvedObject"]["name"] == "root"
+    assert said["message"] == (
+        "apps/Deployment a/web was edited by an unknown field manager; declared state restored"
+    )
 
 
 def _fresh_cluster() -> Answer:
