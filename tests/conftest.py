@@ -102,7 +102,27 @@ def namespace(api_client: client.ApiClient) -> Iterator[str]:
     core.delete_namespace(name)
 
 
+# Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`) every session fixture is
+# started once per worker that asks for it, and a module's fixtures once per worker that runs one of
+# its tests. So each module's tests go to one worker together, and all the modules using one of
+# these costly session fixtures (each a control plane of its own) go to the same worker.
+SHARED_GROUPS = {"live_env": "live-cluster", "live_cluster": "live-cluster", "fleet": "fleet"}
+
+
+def _xdist_group(tests: list[pytest.Item]) -> str:
+    for fixture, group in SHARED_GROUPS.items():
+        if any(fixture in getattr(t, "fixturenames", ()) for t in tests):
+            return group
+    return tests[0].nodeid.split("::", 1)[0]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         if "/integration/" in str(item.fspath) or "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+        modules.setdefault(str(item.fspath), []).append(item)
+    for tests in modules.values():
+        group = _xdist_group(tests)
+        for item in tests:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -35,12 +35,17 @@ def without_other_rootsyncs(cluster: Cluster) -> None:
     its spec, and a daemon following the cluster's RootSyncs (`serve --from-cluster`) would sync
     them all beside the test's own (and wait for their passes when it stops). Their finalizers
     go first: no daemon is left to honour them. Nothing they applied is touched."""
-    try:
-        items = cluster.request("GET", ROOTSYNCS)["items"]
-    except ApiError as e:
-        if e.status == 404:
-            return  # acm-lite's CRDs are not installed yet: there is none
-        raise
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            items = cluster.request("GET", ROOTSYNCS)["items"]
+            break
+        except ApiError as e:
+            if e.status == 404:
+                return  # acm-lite's CRDs are not installed yet: there is none
+            if e.status != 429 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)  # a CRD just installed: its storage answers 429 for a moment
     for item in items:
         if item["metadata"].get("finalizers"):
             try:
