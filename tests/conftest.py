@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -102,27 +105,37 @@ def namespace(api_client: client.ApiClient) -> Iterator[str]:
     core.delete_namespace(name)
 
 
-# Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`) every session fixture is
-# started once per worker that asks for it, and a module's fixtures once per worker that runs one of
-# its tests. So each module's tests go to one worker together, and all the modules using one of
-# these costly session fixtures (each a control plane of its own) go to the same worker.
-SHARED_GROUPS = {"live_env": "live-cluster", "live_cluster": "live-cluster", "fleet": "fleet"}
-
-
-def _xdist_group(tests: list[pytest.Item]) -> str:
-    for fixture, group in SHARED_GROUPS.items():
-        if any(fixture in getattr(t, "fixturenames", ()) for t in tests):
-            return group
-    return tests[0].nodeid.split("::", 1)[0]
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         if "/integration/" in str(item.fspath) or "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-        modules.setdefault(str(item.fspath), []).append(item)
-    for tests in modules.values():
-        group = _xdist_group(tests)
-        for item in tests:
-            item.add_marker(pytest.mark.xdist_group(group))
+
+
+# Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`) every session fixture starts
+# once per worker that asks for it, and a module's fixtures once per worker that runs one of its
+# tests. So a module's tests all go to one worker, and every module using one of the costly shared
+# control planes below goes to the same worker, which then starts it once. (The scheduler reads the
+# modules' text: xdist's own `xdist_group` marks do not reach it under pytest 9.)
+SHARED = (("live-cluster", re.compile(r"\blive_(cluster|env)\b")), ("fleet", re.compile(r"[(,]\s*fleet\s*:")))
+
+
+@functools.cache
+def _group(module: str) -> str:
+    try:
+        text = (Path(__file__).parent.parent / module).read_text()
+    except OSError:
+        return module
+    return next((name for name, uses in SHARED if uses.search(text)), module)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedControlPlanes(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid.split("::", 1)[0])
+
+    return SharedControlPlanes(config, log)
