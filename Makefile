@@ -7,6 +7,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# `make test` runs the suite in two pytest-xdist workers (see tests/conftest.py for how tests are
+# grouped so each control plane starts once); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup binaries lint test test-unit demo down clean image image-push image-lock
 
@@ -31,7 +34,7 @@ test-unit: setup
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 test: lint binaries
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The daemon's OCI image, built without a container engine (buildah, mmdebstrap; as root): see
 # README's Image section. IMAGE names the registry, repository and tag to push to.

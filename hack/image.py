@@ -155,6 +155,29 @@ def unserved(output: str) -> list[str]:
     return sorted(set(found))
 
 
+def parse_madison(text: str) -> dict[str, set[str]]:
+    """Every version of each package an ``apt-cache madison`` listing offers (binary packages)."""
+    served: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        fields = [f.strip() for f in line.split("|")]
+        if len(fields) == 3 and fields[0] and fields[1] and not fields[2].endswith("Sources"):
+            served.setdefault(fields[0], set()).add(fields[1])
+    return served
+
+
+def pins_not_served(pins: dict[str, str], served: dict[str, set[str]]) -> list[str]:
+    """The pins (``name=version``, or the name alone when no version of it is served) the indexes
+    do not offer, in the words apt's own refusal reads as (see ``unserved``)."""
+    missing = []
+    for name in sorted(pins):
+        versions = served.get(name)
+        if not versions:
+            missing.append(name)
+        elif pins[name] not in versions:
+            missing.append(f"{name}={pins[name]}")
+    return missing
+
+
 def python_lock_from_report(report: dict[str, object]) -> str:
     """A hashed requirements file from ``pip install --dry-run --report``: every resolved
     distribution but acm-lite itself, pinned to its version and the sha256 of its wheel."""
@@ -379,6 +402,60 @@ def _mmdebstrap(target: str, include: list[str], epoch: int, hooks: list[str]) -
     return output
 
 
+def _apt_config(state: Path) -> Path:
+    """A private apt configuration like the one mmdebstrap gives its apt: the host's apt sources
+    and keyrings, none of the host's apt.conf.d or preferences, indexes kept under ``state``."""
+    parts = state / "sources.list.d"
+    shutil.rmtree(parts, ignore_errors=True)
+    for sub in (
+        parts,
+        state / "conf.d",
+        state / "lists" / "partial",
+        state / "cache" / "archives" / "partial",
+    ):
+        sub.mkdir(parents=True, exist_ok=True)
+    for number, source in enumerate(apt_sources()):
+        suffix = ".sources" if source.suffix == ".sources" else ".list"
+        shutil.copyfile(source, parts / f"{number:02d}{suffix}")  # apt skips names it finds odd
+    (state / "status").touch()
+    settings = {
+        "Dir::Etc::Main": "/dev/null",
+        "Dir::Etc::Parts": str(state / "conf.d"),
+        "Dir::Etc::SourceList": "/dev/null",
+        "Dir::Etc::SourceParts": str(parts),
+        "Dir::Etc::Preferences": "/dev/null",
+        "Dir::Etc::PreferencesParts": str(state / "conf.d"),
+        "Dir::State::Lists": str(state / "lists"),
+        "Dir::State::status": str(state / "status"),
+        "Dir::Cache": str(state / "cache"),
+        "APT::Architecture": ARCH,
+        "Acquire::Languages": "none",
+        "Debug::NoLocking": "true",
+        **({"APT::Sandbox::User": "root"} if os.geteuid() == 0 else {}),
+    }
+    lines = [f'{name} "{value}";' for name, value in settings.items()]
+    config = state / "apt.conf"
+    config.write_text("\n".join([*lines, f'APT::Architectures {{ "{ARCH}"; }};', ""]))
+    return config
+
+
+def verify_served(cache: Path, pins: dict[str, str]) -> None:
+    """Refuse, before mmdebstrap downloads anything, a lock pinning a version the host's apt
+    sources no longer serve: only their package indexes are fetched (into ``cache``/apt, so a
+    later check moves only what changed), then every pin is looked up in them."""
+    state = cache / "apt"
+    env = {**os.environ, "APT_CONFIG": str(_apt_config(state))}
+    _run(["apt-get", "-q", "update"], what="reading the apt sources' package indexes", timeout=600, env=env)
+    listing = _run(
+        ["apt-cache", "madison", *sorted(pins)], what="looking up the pinned versions", timeout=300, env=env
+    )
+    missing = pins_not_served(pins, parse_madison(listing))
+    if missing:
+        raise ImageError(
+            f"the apt mirror no longer serves {', '.join(missing)} (pinned in {DEBIAN_LOCK.name}): {REFRESH}"
+        )
+
+
 def rootfs_path(cache: Path) -> Path:
     sources = b"".join(p.read_bytes() for p in apt_sources())
     return cache / f"rootfs-{key(RECIPE, DEBIAN_LOCK.read_bytes(), sources)}.tar"
@@ -393,6 +470,7 @@ def rootfs(cache: Path, pins: dict[str, str], epoch: int) -> Path:
     listing = cache / "rootfs.dpkg"
     partial = tarball.with_suffix(".partial")
     hook = f"dpkg-query --admindir=\"$1/var/lib/dpkg\" -W -f '{DPKG_FORMAT}' > {listing}"
+    verify_served(cache, pins)
     try:
         _mmdebstrap(str(partial), [f"{n}={v}" for n, v in sorted(pins.items())], epoch, [hook])
     except ImageError:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -106,3 +109,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/integration/" in str(item.fspath) or "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+# Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`) every session fixture starts
+# once per worker that asks for it, and a module's fixtures once per worker that runs one of its
+# tests. So a module's tests all go to one worker, and every module using one of the costly shared
+# control planes below goes to the same worker, which then starts it once. (The scheduler reads the
+# modules' text: xdist's own `xdist_group` marks do not reach it under pytest 9.)
+SHARED = (("live-cluster", re.compile(r"\blive_(cluster|env)\b")), ("fleet", re.compile(r"[(,]\s*fleet\s*:")))
+
+
+@functools.cache
+def _group(module: str) -> str:
+    try:
+        text = (Path(__file__).parent.parent / module).read_text()
+    except OSError:
+        return module
+    return next((name for name, uses in SHARED if uses.search(text)), module)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedControlPlanes(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid.split("::", 1)[0])
+
+    return SharedControlPlanes(config, log)

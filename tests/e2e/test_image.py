@@ -407,12 +407,19 @@ def test_a_pin_the_mirror_no_longer_serves_stops_the_build_and_says_how_to_refre
     lock.write_text(re.sub(r"(?m)^tini=.*$", "tini=0.0.1-gone", image.DEBIAN_LOCK.read_text()))
     monkeypatch.setattr(image, "DEBIAN_LOCK", lock)
     pins, epoch = image.parse_debian_lock(lock.read_text())
+
+    def bootstrap(*args: object) -> str:
+        raise AssertionError("mmdebstrap ran: the pins are checked before any package is downloaded")
+
+    monkeypatch.setattr(image, "_mmdebstrap", bootstrap)
     started = time.monotonic()
     with pytest.raises(image.ImageError) as refused:
-        image.rootfs(tmp_path / "cache", pins, epoch)  # real mmdebstrap, the host's apt sources
+        image.rootfs(tmp_path / "cache", pins, epoch)  # the host's apt sources' real indexes
     message = str(refused.value)
     assert "no longer serves tini=0.0.1-gone" in message and "make image-lock" in message, message
+    assert "git" not in message  # every other pin is served
     assert not list((tmp_path / "cache").glob("rootfs-*"))  # nothing half-made is kept
+    assert not list((tmp_path / "cache" / "apt" / "cache" / "archives").glob("*.deb"))
     print(f"refused after {time.monotonic() - started:.1f}s")
 
 

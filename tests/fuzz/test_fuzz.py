@@ -11,6 +11,7 @@ import queue
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,10 +101,32 @@ def _check(run: Run, least: int) -> None:
     assert run.ended >= least, f"only {run.ended} commands ran"
 
 
+def fuzz_in_parallel(*extra: str, first: int, cases: int, budget: float, workers: int = 2) -> Run:
+    """``fuzz`` over the cases ``first`` .. ``first + cases - 1``, split between ``workers`` worker
+    processes running at once (the same cases as one worker would run, on every core)."""
+    share = -(-cases // workers)
+    starts = range(first, first + cases, share)
+    with ThreadPoolExecutor(len(starts)) as pool:
+        runs = list(
+            pool.map(
+                lambda start: fuzz(
+                    *extra, "--first", str(start), cases=min(share, first + cases - start), budget=budget
+                ),
+                starts,
+            )
+        )
+    return Run(
+        cases={k: v for run in runs for k, v in run.cases.items()},
+        ended=sum(run.ended for run in runs),
+        failures=[f for run in runs for f in run.failures],
+        done=all(run.done for run in runs),
+    )
+
+
 def test_offline_commands_survive_mutated_inputs() -> None:
     """vet, hydrate and policy verify over mutated hierarchical and unstructured repositories and
     policy directories."""
-    _check(fuzz(cases=300, budget=150), least=300)
+    _check(fuzz_in_parallel(first=0, cases=300, budget=150), least=300)
 
 
 def test_sync_survives_mutated_inputs(control_plane: APIServer) -> None:

@@ -26,7 +26,7 @@ from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
 from tests.support.gitrepo import GitRepo
-from tests.support.kube import eventually, get
+from tests.support.kube import eventually, get, without_other_rootsyncs
 from tests.unit.repo_builder import cm, ns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -329,6 +329,7 @@ def test_rootsync_objects_start_and_stop_syncs(
     from acm_lite.status import store
 
     store.install(cluster)
+    without_other_rootsyncs(cluster)
     with _serving(control_plane, tmp_path, "--from-cluster", "--period", "0.5", "--metrics-address", "off"):
         time.sleep(1)
         assert get(cluster, f"/api/v1/namespaces/{namespace}") is None

@@ -25,7 +25,7 @@ from acm_lite.reconcile.pipeline import SyncOptions
 from acm_lite.reconcile.rootsyncs import RootSyncs
 from acm_lite.status import store
 from tests.support.gitrepo import GitRepo
-from tests.support.kube import eventually, get
+from tests.support.kube import eventually, get, without_other_rootsyncs
 from tests.unit.repo_builder import cm, ns
 
 ROOTSYNCS = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs"
@@ -38,6 +38,7 @@ def following(server: APIServer, tmp_path: Path) -> Iterator[Cluster]:
     """The daemon of ``serve --from-cluster``, in this process: RootSyncs listed every 0.3 s."""
     cluster = Cluster.connect(server.kubeconfig)
     store.install(cluster)
+    without_other_rootsyncs(cluster)
     daemon = Daemon([], SyncOptions(git_cache=tmp_path / "cache"), DaemonOptions(period=0.3, backoff_max=1.0))
     daemon.start()
     syncs = RootSyncs(daemon, lambda: Cluster.connect(server.kubeconfig))

@@ -82,6 +82,22 @@ def test_unserved_reads_apts_errors() -> None:
     assert image.unserved("E: Sub-process /usr/bin/dpkg returned an error code (1)") == []
 
 
+def test_pins_are_looked_up_in_the_indexes_apt_cache_madison_lists() -> None:
+    listing = (
+        "      tini | 0.19.0-1+b3 | http://deb.debian.org/debian bookworm/main amd64 Packages\n"
+        "       git | 1:2.39.5-0+deb12u3 | http://deb.debian.org/debian bookworm/main amd64 Packages\n"
+        "       git | 1:2.39.5-0+deb12u2 | http://deb.debian.org/debian-security bookworm-security/main"
+        " amd64 Packages\n"
+        "      perl | 5.36.0-7 | http://deb.debian.org/debian bookworm/main Sources\n"
+        "N: Unable to locate package nosuchpkg\n"
+    )
+    served = image.parse_madison(listing)
+    assert served == {"tini": {"0.19.0-1+b3"}, "git": {"1:2.39.5-0+deb12u3", "1:2.39.5-0+deb12u2"}}
+    pins = {"git": "1:2.39.5-0+deb12u2", "tini": "0.0.1-gone", "perl": "5.36.0-7", "nosuchpkg": "1"}
+    assert image.pins_not_served(pins, served) == ["nosuchpkg", "perl", "tini=0.0.1-gone"]
+    assert image.pins_not_served({"tini": "0.19.0-1+b3"}, served) == []
+
+
 def _item(name: str, url: str, digest: str | None) -> dict[str, object]:
     info: dict[str, object] = {"url": url}
     if digest:

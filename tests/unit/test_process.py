@@ -29,6 +29,28 @@ def test_stop_escalates_to_sigkill_for_a_process_ignoring_sigterm(tmp_path: Path
     assert time.monotonic() - started < 5
 
 
+def test_stop_all_stops_processes_side_by_side(tmp_path: Path) -> None:
+    """Three that take 1.5 s to shut down after SIGTERM stop in about 1.5 s, not 4.5 s; one that
+    ignores SIGTERM among them is killed when the grace is over."""
+    slow = "trap 'sleep 1.5; exit 0' TERM; while :; do sleep 0.05; done"
+
+    def timed(pids: list[int], grace: float) -> float:
+        started = time.monotonic()
+        process.stop_all(pids, grace=grace)
+        assert [p for p in pids if process.alive(p)] == []
+        return time.monotonic() - started
+
+    procs = [process.start(["bash", "-c", slow], tmp_path / f"log{i}", detached=False) for i in range(3)]
+    time.sleep(0.3)
+    took = timed([p.pid for p in procs], grace=10.0)
+    assert 1.4 < took < 3.5, took  # side by side; one after another is 4.5 s
+    procs = [process.start(["bash", "-c", slow], tmp_path / f"again{i}", detached=False) for i in range(2)]
+    stubborn = process.start(["bash", "-c", "trap '' TERM; sleep 30"], tmp_path / "stubborn", detached=False)
+    time.sleep(0.3)
+    took = timed([stubborn.pid, *(p.pid for p in procs)], grace=2.0)
+    assert 1.9 < took < 4.0, took  # SIGKILL at the end of the grace, not 30 s
+
+
 def test_wait_ready_reports_an_early_exit_with_the_log(tmp_path: Path) -> None:
     log = tmp_path / "log"
     proc = process.start(["bash", "-c", "echo boom; exit 4"], log, detached=False)
