@@ -142,7 +142,7 @@ def handle(args: argparse.Namespace) -> int:
     from acm_lite.reconcile.pipeline import SyncOptions
 
     clusterargs.use_system_namespace(args)
-    if args.repo and not args.fleet and Path(args.repo).is_dir():
+    if args.repo and Path(args.repo).is_dir():
         args.repo = str(Path(args.repo).resolve())
     fleet, members = _members(args)
     options = SyncOptions(

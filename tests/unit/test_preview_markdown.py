@@ -165,7 +165,8 @@ def test_exit_status(previews: list[ClusterPreview], status: ExitStatus) -> None
 
 
 def test_short_diff_drops_headers_and_bookkeeping_and_is_bounded() -> None:
-    diff = "--- live/x\n+++ desired/x\n@@ -1 +1 @@\n-    acm-lite.io/declared-hash: 1\n+    acm-lite.io/declared-hash: 2\n"
+    diff = "--- live/x\n+++ desired/x\n@@ -1 +1 @@\n"
+    diff += "-    acm-lite.io/declared-hash: 1\n+    acm-lite.io/declared-hash: 2\n"
     diff += "".join(f"+  k{i}: v\n" for i in range(100))
     short = short_diff(diff, limit=10).splitlines()
     assert short[0] == "@@ -1 +1 @@" and len(short) == 11 and short[-1] == "... 91 more line(s)"
