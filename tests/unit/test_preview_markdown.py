@@ -14,6 +14,7 @@ import pytest
 from acm_lite import errors
 from acm_lite.cli import previewmd
 from acm_lite.cli.exitcodes import ExitStatus
+from acm_lite.cli.main import main
 from acm_lite.cli.preview import exit_status
 from acm_lite.errors import Problem
 from acm_lite.fleet.preview import ClusterPreview, compare, short_diff
@@ -170,3 +171,20 @@ def test_short_diff_drops_headers_and_bookkeeping_and_is_bounded() -> None:
     diff += "".join(f"+  k{i}: v\n" for i in range(100))
     short = short_diff(diff, limit=10).splitlines()
     assert short[0] == "@@ -1 +1 @@" and len(short) == 11 and short[-1] == "... 91 more line(s)"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["preview", "--base", "main"],  # neither --fleet nor --repo
+        ["preview", "--repo", ".", "--base", "main", "--cluster", "a", "--cluster", "b"],
+        ["preview", "--repo", ".", "--base", "main", "--max-bytes", "0"],
+        ["preview", "--repo", "."],  # no --base
+    ],
+)
+def test_usage_errors_exit_2(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ACM_LITE_FLEET", raising=False)
+    assert main(argv) == ExitStatus.USAGE
+    assert capsys.readouterr().out == ""
