@@ -201,6 +201,8 @@ def _offline(
     else:
         preview.against = BASE
         recorded = {m.id for m in base.objects}
+        if base.blocking:
+            preview.notes.append("the base has blocking problems here, so it cannot all be applied")
     wanted = {m.id for m in head.objects}
     preview.create = sorted(str(o) for o in wanted - recorded)
     preview.prune = sorted(str(o) for o in recorded - wanted)
@@ -212,6 +214,19 @@ def _offline(
 
 
 def preview_one(
+    member: FleetCluster, request: Request, connect: Callable[[FleetCluster], Cluster]
+) -> ClusterPreview:
+    """The preview of one member; a problem that stops it is its ``error``, never raised."""
+    try:
+        return _preview_one(member, request, connect)
+    except AcmError as e:
+        return ClusterPreview(member.name, error=e.to_problem(message=f"{member.name}: {e.message}"))
+    except ApiError as e:
+        error = e.to_acm()
+        return ClusterPreview(member.name, error=error.to_problem(message=f"{member.name}: {error.message}"))
+
+
+def _preview_one(
     member: FleetCluster, request: Request, connect: Callable[[FleetCluster], Cluster]
 ) -> ClusterPreview:
     preview = ClusterPreview(member.name)

@@ -23,19 +23,18 @@ from tests.unit.repo_builder import cm, ns, obj
 MEMBERS = {"eks-prod": {"env": "prod"}, "aks-staging": {"env": "staging"}, "baremetal-edge": {"env": "prod"}}
 GOLDEN = Path(__file__).parent.parent / "golden" / "preview"
 HOSTILE = "</details><script>alert(1)</script> ``` | `x`"
-EDGE_ONLY = {"configsync.gke.io/cluster-name-selector": "baremetal-edge"}
 
 
 def secret(password: str) -> dict[str, object]:
     return obj("v1", "Secret", "creds", metadata={"namespace": "apps"}, stringData={"password": password})
 
 
-def privileged_pod() -> dict[str, object]:
+def privileged_pod(name: str = "root-shell", cluster: str = "baremetal-edge") -> dict[str, object]:
     return obj(
         "v1",
         "Pod",
-        "root-shell",
-        metadata={"namespace": "apps", "annotations": EDGE_ONLY},
+        name,
+        metadata={"namespace": "apps", "annotations": {"configsync.gke.io/cluster-name-selector": cluster}},
         spec={
             "containers": [
                 {"name": "sh", "image": "registry.acme.io/sh:1", "securityContext": {"privileged": True}}
@@ -109,6 +108,7 @@ def test_preview_of_a_fleet_live_unreachable_and_offline(
             "change.yaml": cm("change", "apps", data={"level": "1"}),
             "gone.yaml": cm("gone", "apps"),
             "secret.yaml": secret("hunter2-old"),
+            "aks-pod.yaml": privileged_pod("aks-shell", "aks-staging"),  # the head fixes this one
         }
     )
     fleet = fleet_file(tmp_path / "fleet.yaml", env.merged_kubeconfig, repo.url)
@@ -118,7 +118,7 @@ def test_preview_of_a_fleet_live_unreachable_and_offline(
         SyncOptions(git_cache=tmp_path / "cache", policies=baseline),
         parallel=3,
     )
-    assert all(o.ok for o in outcomes), [p.render() for o in outcomes for p in o.problems]
+    assert [o.ok for o in outcomes] == [True, False, True], [p.render() for o in outcomes for p in o.problems]
     head = repo.commit(
         {
             "change.yaml": cm("change", "apps", data={"level": "2", "note": HOSTILE}),
@@ -126,6 +126,7 @@ def test_preview_of_a_fleet_live_unreachable_and_offline(
             "new.yaml": cm("new", "apps"),
             "secret.yaml": secret("hunter2-new"),
             "pod.yaml": privileged_pod(),
+            "aks-pod.yaml": None,
         }
     )
     controlplane.stop_apiserver(env, "aks-staging")
@@ -158,7 +159,9 @@ def test_preview_of_a_fleet_live_unreachable_and_offline(
     assert eks["leave"] == 2 and eks["introduced"] == [] and eks["blocking"] is False
     aks = clusters["aks-staging"]
     assert (aks["reachable"], aks["mode"], aks["against"]) == (False, "offline", "base")
-    assert aks["create"] == ["ConfigMap apps/new"] and aks["prune"] == ["ConfigMap apps/gone"]
+    assert aks["create"] == ["ConfigMap apps/new"]
+    assert aks["prune"] == ["ConfigMap apps/gone", "Pod apps/aks-shell"]
+    assert [(p["code"], p["object"]["name"]) for p in aks["fixed"]] == [("ACM3100", "aks-shell")]
     assert aks["changesKnown"] is False and all(c["diff"] == "" for c in aks["change"])
     edge = clusters["baremetal-edge"]
     assert edge["blocking"] is True and [(p["code"], p["object"]["name"]) for p in edge["introduced"]] == [

@@ -188,3 +188,17 @@ def test_usage_errors_exit_2(
     monkeypatch.delenv("ACM_LITE_FLEET", raising=False)
     assert main(argv) == ExitStatus.USAGE
     assert capsys.readouterr().out == ""
+
+
+def test_a_member_syncing_a_chart_is_refused_with_a_code() -> None:
+    from acm_lite.fleet import preview
+    from acm_lite.fleet.registry import FleetCluster, FleetSync
+    from acm_lite.source.helm import HelmSpec
+
+    def never(_member: FleetCluster) -> Any:
+        raise AssertionError("no cluster is reached for a member that cannot be previewed")
+
+    chart = FleetSync(source_type="helm", helm=HelmSpec(repo="https://charts.example.com", chart="app"))
+    found = preview.preview_one(FleetCluster("edge", sync=chart), preview.Request("main", "pr"), never)
+    assert found.error is not None and found.error.code is errors.PREVIEW_NEEDS_GIT
+    assert exit_status([found]) is ExitStatus.FAILURE
