@@ -35,6 +35,7 @@ from acm_lite.source import git
 LIVE, OFFLINE = "live", "offline"
 INVENTORY, BASE = "inventory", "base"  # what an offline plan compares the head with
 DIFF_LINES = 40  # lines of a change's field diff kept in the report
+LINE_CHARS = 200  # characters of one diff line kept (a long value is cut)
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ def short_diff(diff: str, limit: int = DIFF_LINES) -> str:
         if not line.startswith(("---", "+++"))
         and not (line[:1] in "+-" and line[1:].strip().startswith(bookkeeping))
     ]
+    lines = [line if len(line) <= LINE_CHARS else line[:LINE_CHARS] + " …" for line in lines]
     if len(lines) > limit:
         lines = [*lines[:limit], f"... {len(lines) - limit} more line(s)"]
     return "\n".join(lines)

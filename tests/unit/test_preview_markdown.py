@@ -171,6 +171,7 @@ def test_short_diff_drops_headers_and_bookkeeping_and_is_bounded() -> None:
     diff += "".join(f"+  k{i}: v\n" for i in range(100))
     short = short_diff(diff, limit=10).splitlines()
     assert short[0] == "@@ -1 +1 @@" and len(short) == 11 and short[-1] == "... 91 more line(s)"
+    assert short_diff("+  big: " + "x" * 10**6) == "+  big: " + "x" * 192 + " …"
 
 
 @pytest.mark.parametrize(
