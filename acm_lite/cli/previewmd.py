@@ -120,45 +120,53 @@ def section(c: dict[str, Any]) -> str:
 
 
 def render(data: dict[str, Any], *, max_bytes: int = GITHUB_COMMENT_LIMIT, full_report: str = "") -> str:
-    """The comment: title, summary table, sections; sections that would take the comment over
-    ``max_bytes`` (UTF-8) are left out with a line pointing to ``full_report``."""
+    """The comment: title, summary table, sections (clusters with blocking problems or errors
+    first, so they are the last to go). What would take the comment over ``max_bytes`` (UTF-8,
+    so never over as many characters) is left out — sections first, then table rows — with a line
+    pointing to ``full_report``."""
     clusters = data["clusters"]
+    blocking = sum(1 for c in clusters if c.get("blocking"))
     head = [
         MARKER,
         f"### acm-lite preview: {text(data.get('base', ''))} → {text(data.get('head', ''))}",
         "",
-    ]
-    blocking = sum(1 for c in clusters if c.get("blocking"))
-    head.append(
         f"**{blocking} cluster(s) with blocking problems introduced.**"
         if blocking
-        else "No blocking problems introduced."
-    )
-    head += [
+        else "No blocking problems introduced.",
         "",
         "| Cluster | Reachable | Plan | Create | Change | Prune | New problems | Fixed problems |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
-    for c in clusters:
-        head.append(
-            f"| {text(c['name'])} | {'yes' if c['reachable'] else 'no'} | {_status(c)} | {len(c['create'])} "
-            f"| {_changes(c)} | {len(c['prune'])} | {len(c['introduced'])} | {len(c['fixed'])} |"
-        )
-    head.append("")
-    out = "\n".join(head) + "\n"
     pointer = (
         f"[the full report](<{quote(full_report, safe=_URL_SAFE)}>)"
         if full_report.startswith(("https://", "http://"))
         else (f"the full report ({text(full_report)})" if full_report else "the full report (-o json)")
     )
-    reserve = 200 + len(pointer.encode())
-    cut = 0
+    budget = max_bytes - 2 * (160 + len(pointer.encode()))  # room for the lines saying what was cut
+    out = "\n".join(head) + "\n"
+    size = len(out.encode())
+    rows_cut = 0
     for c in clusters:
+        row = (
+            f"| {text(c['name'])} | {'yes' if c['reachable'] else 'no'} | {_status(c)} | {len(c['create'])} "
+            f"| {_changes(c)} | {len(c['prune'])} | {len(c['introduced'])} | {len(c['fixed'])} |\n"
+        )
+        if rows_cut or size + len(row.encode()) > budget:
+            rows_cut += 1
+            continue
+        out, size = out + row, size + len(row.encode())
+    if rows_cut:
+        out += f"\n_{rows_cut} more cluster(s) left out of the table: see {pointer}._\n"
+    out += "\n"
+    size = len(out.encode())
+    cut = 0
+    first = sorted(clusters, key=lambda c: not (c.get("blocking") or c.get("error")))
+    for c in first:
         part = section(c) + "\n"
-        if cut or len((out + part).encode()) + reserve > max_bytes:
+        if cut or size + len(part.encode()) > budget:
             cut += 1
             continue
-        out += part
+        out, size = out + part, size + len(part.encode())
     if cut:
         out += f"_{cut} cluster section(s) left out to stay within {max_bytes} bytes: see {pointer}._\n"
     return out

@@ -117,6 +117,15 @@ def test_the_size_limit_cuts_sections_and_points_to_the_full_report() -> None:
     assert "[the full report](<https://ci.example.com/runs/7?a=%28b%29>)" in cut
     local = previewmd.render(data, full_report="report.json")
     assert "see the full report (report.json)" in local
+    rows = previewmd.render({**data, "clusters": clusters * 20}, max_bytes=20000)
+    assert len(rows.encode()) <= 20000 and re.search(r"_\d+ more cluster\(s\) left out of the table", rows)
+
+
+def test_clusters_with_blocking_problems_keep_their_sections_first() -> None:
+    quiet = [cluster(f"ok{i}", create=[f"ConfigMap apps/cm-{j}" for j in range(40)]) for i in range(5)]
+    bad = cluster("bad", blocking=True, introduced=[{"code": "ACM3100", "blocking": True, "message": "m"}])
+    cut = previewmd.render({"base": "a", "head": "b", "clusters": [*quiet, bad]}, max_bytes=4000)
+    assert "<summary>⛔ bad" in cut and "<summary>✅ ok4" not in cut
 
 
 def test_offline_changes_are_unknown() -> None:
