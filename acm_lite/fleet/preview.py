@@ -147,8 +147,9 @@ def _reachable(cluster: Cluster) -> Problem | None:
     return None
 
 
-def _live(preview: ClusterPreview, spec: SyncSpec, cluster: Cluster, options: SyncOptions) -> bool:
-    """The plan of the head against the live state; False when it could not run."""
+def _live(preview: ClusterPreview, spec: SyncSpec, cluster: Cluster, options: SyncOptions) -> None:
+    """The plan of the head against the live state, as ``diff`` makes it (nothing written); a
+    head that does not declare for the cluster leaves a note instead."""
     result = pipeline.run(
         replace(spec, revision=preview.head_commit), cluster, replace(options, plan_only=True)
     )
@@ -157,7 +158,7 @@ def _live(preview: ClusterPreview, spec: SyncSpec, cluster: Cluster, options: Sy
         preview.notes.append(
             "no plan: " + (blocking[0].render().splitlines()[0] if blocking else "the head does not declare")
         )
-        return True
+        return
     for change in result.changeset.changes:
         if change.action is Action.CREATE:
             preview.create.append(change.subject)
@@ -167,7 +168,6 @@ def _live(preview: ClusterPreview, spec: SyncSpec, cluster: Cluster, options: Sy
             preview.prune.append(change.subject)
         elif change.action is Action.UNCHANGED:
             preview.leave += 1
-    return True
 
 
 def short_diff(diff: str, limit: int = DIFF_LINES) -> str:
