@@ -780,6 +780,12 @@ POLICY_DRYRUN = register(
 INVALID_FLEET = register(
     "ACM4001", "InvalidFleet", Category.PERMANENT, "A fleet file is malformed: it names the entry at fault."
 )
+PREVIEW_NEEDS_GIT = register(
+    "ACM4002",
+    "PreviewNeedsGit",
+    Category.PERMANENT,
+    "A preview compares two Git revisions, and a cluster syncs a Helm chart or an OCI image.",
+)
 
 # The local development environment (ACM9001-ACM9999).
 TOOLCHAIN_MISSING = register(

@@ -18,6 +18,11 @@ EXAMPLES: dict[str, list[str]] = {
         "acm-lite diff --repo ./sample-repo --cluster eks-prod",
         "acm-lite diff --fleet sample-repo/fleet.yaml --repo ./sample-repo -o json",
     ],
+    "preview": [
+        "acm-lite preview --fleet sample-repo/fleet.yaml --base origin/main --head HEAD",
+        "acm-lite preview --fleet fleet.yaml --base main --head pr-42 --offline --json-out report.json",
+        "acm-lite preview --repo . --context eks-prod --base main -o json",
+    ],
     "status": [
         "acm-lite status",
         "acm-lite status --resources --context eks-prod",

@@ -24,6 +24,7 @@ from acm_lite.cli import (
     migrate,
     output,
     policy,
+    preview,
     serve,
     status,
     sync,
@@ -33,7 +34,21 @@ from acm_lite.cli.clusterargs import UsageError
 from acm_lite.cli.exitcodes import ExitStatus, for_error
 from acm_lite.errors import AcmError
 
-_GROUPS = (sync, diff, status, serve, migrate, vet, hydrate, policy, fleet, dev, errorscmd, completion)
+_GROUPS = (
+    sync,
+    diff,
+    preview,
+    status,
+    serve,
+    migrate,
+    vet,
+    hydrate,
+    policy,
+    fleet,
+    dev,
+    errorscmd,
+    completion,
+)
 
 # Flags every command understands the same way, given before the command or after it (the one
 # after wins): the output format, tracebacks, and which cluster (where a command talks to one).

@@ -10,6 +10,7 @@ from acm_lite.cli.main import build_parser, main
 COMMANDS = [
     ["sync"],
     ["diff"],
+    ["preview"],
     ["status"],
     ["serve"],
     ["migrate"],

@@ -29,6 +29,7 @@ REQUIRED = {
     "fleet list": ["--fleet", "fleet.yaml"],
     "fleet status": ["--fleet", "fleet.yaml"],
     "completion": ["bash"],
+    "preview": ["--base", "main"],
 }
 
 

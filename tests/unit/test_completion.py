@@ -93,6 +93,8 @@ def test_bash_completes_commands_and_flags(bash: Path, tmp_path: Path) -> None:
     assert _offer(bash, "acm-lite vet --deb", tmp_path) == ["--debug"]
     assert _offer(bash, "acm-lite status -o ", tmp_path) == ["text", "json", "yaml"]
     assert _offer(bash, "acm-lite completion f", tmp_path) == ["fish"]
+    assert _offer(bash, "acm-lite prev", tmp_path) == ["preview"]
+    assert _offer(bash, "acm-lite preview --max", tmp_path) == ["--max-bytes"]
 
 
 def test_bash_completes_fleet_clusters_and_contexts(bash: Path, tmp_path: Path) -> None:
@@ -103,6 +105,7 @@ def test_bash_completes_fleet_clusters_and_contexts(bash: Path, tmp_path: Path) 
         "baremetal-edge",
     ]
     assert _offer(bash, f"acm-lite sync --fleet {fleet} --cluster a", tmp_path) == ["aks-staging"]
+    assert _offer(bash, f"acm-lite preview --fleet {fleet} --cluster e", tmp_path) == ["eks-prod"]
     env = {"ACM_LITE_FLEET": str(fleet)}
     assert _offer(bash, "acm-lite fleet status --cluster b", tmp_path, env) == ["baremetal-edge"]
     assert (
