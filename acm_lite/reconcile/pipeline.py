@@ -171,7 +171,10 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         progress=progress,
         records=cluster,
     )
-    if sync.blocked(sync.step("policy", _policy, declared, options.policies, seen, target, spec)):
+    policy_problems = sync.step(
+        "policy", _policy, declared, options.policies, seen, target, spec, own=cluster
+    )
+    if sync.blocked(policy_problems):
         return sync.finish("policy", [])  # nothing written: the inventory is recorded while planning
     plan = sync.step("plan", _plan, declared, seen, record=record)
     sync.result.changeset, sync.result.planned = plan.changes, plan.changed
@@ -380,12 +383,20 @@ def _parse(
 
 
 def _policy(
-    declared: declare.Declared, policies: PolicySources, seen: _Live, cluster: Cluster, spec: SyncSpec
+    declared: declare.Declared,
+    policies: PolicySources,
+    seen: _Live,
+    cluster: Cluster,
+    spec: SyncSpec,
+    *,
+    own: Cluster | None = None,
 ) -> list[Problem]:
     """The declared objects against the source's policies and the policy library, as Gatekeeper's
     webhook would admit them: an object that exists is an UPDATE of its live self, a new one a
     CREATE; ``data.inventory`` holds the declared set and the live objects of the kinds the sync
-    configuration names (``reconcile.policydata``)."""
+    configuration names (``reconcile.policydata``); a constraint's namespaceSelector judges an
+    object in a Namespace the repository does not declare by the live one, read with the daemon's
+    own rights (``own``) as Gatekeeper reads Namespaces with its own."""
     policy_objects = declared.policy + library.load(policies)
     if not policy_objects:
         return []
@@ -395,7 +406,8 @@ def _policy(
     if wanted.kinds and not wanted.problems:
         found, notes = policydata.read_kinds(cluster, seen.discovery, wanted.kinds, scope=spec.namespace)
     view = policydata.live_for_policy(declared.objects, seen.current, found, seen.recorded, seen.opts)
-    return notes + policy.check(declared.objects, policy_objects, live=view)
+    namespaces = policydata.live_namespaces(own or cluster, declared.objects, policy_objects)
+    return notes + policy.check(declared.objects, policy_objects, live_namespaces=namespaces, live=view)
 
 
 @dataclass(frozen=True)

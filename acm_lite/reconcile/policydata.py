@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from acm_lite import errors, policy
 from acm_lite.cluster import live
@@ -97,3 +98,46 @@ def live_for_policy(
         old={oid: body for oid, body in current.items() if oid in declared_ids},
         inventory=referential_mod.live_inventory(referential, declared_ids, pruned),
     )
+
+
+def _selects_namespaces(policy_objects: list[Manifest]) -> bool:
+    for o in policy_objects:
+        match = (o.body.get("spec") or {}).get("match") if o.group == "constraints.gatekeeper.sh" else None
+        if isinstance(match, dict) and match.get("namespaceSelector") is not None:
+            return True
+    return False
+
+
+def live_namespaces(
+    cluster: Client, objs: list[Manifest], policy_objects: list[Manifest]
+) -> dict[str, dict[str, Any]]:
+    """The live Namespaces a constraint's ``namespaceSelector`` judges declared objects by, as
+    Gatekeeper's cache of the cluster holds them: those the declared objects sit in without
+    declaring them (a declared Namespace is judged as declared). Read only when a constraint
+    selects namespaces: one GET each (a tenant's few), or one LIST past 16. A Namespace the
+    daemon may not read or that does not exist is left out (the constraint then fails closed,
+    naming it)."""
+    if not _selects_namespaces(policy_objects):
+        return {}
+    declared = {o.name for o in objs if o.kind == "Namespace" and not o.group}
+    wanted = sorted({o.namespace for o in objs if o.namespace} - declared)
+    if not wanted:
+        return {}
+    try:
+        if len(wanted) > 16:
+            listed = cluster.request("GET", "/api/v1/namespaces").get("items") or []
+            return {
+                str(item["metadata"]["name"]): item for item in listed if item["metadata"]["name"] in wanted
+            }
+        found: dict[str, dict[str, Any]] = {}
+        for name in wanted:
+            try:
+                found[name] = cluster.request("GET", f"/api/v1/namespaces/{quote(name, safe='')}")
+            except ApiError as e:
+                if e.status not in (403, 404):
+                    raise
+        return found
+    except ApiError as e:
+        if e.status == 403:
+            return {}
+        raise e.to_acm("Namespaces, read for the constraints' namespaceSelectors") from e

@@ -290,3 +290,61 @@ def test_the_live_objects_of_declared_identities_keep_their_managed_fields(
     second = _run(cluster, repo, name, tmp_path)
     warnings = [p.message for p in second.problems if p.code.id == "ACM3101"]
     assert warnings == [f"[warn] ShowsOld/show: old object by acm-lite, labelled {name}"]
+
+
+NO_CONFIGMAPS_TEMPLATE = {
+    "apiVersion": "templates.gatekeeper.sh/v1",
+    "kind": "ConstraintTemplate",
+    "metadata": {"name": "noconfigmaps"},
+    "spec": {
+        "crd": {"spec": {"names": {"kind": "NoConfigMaps"}}},
+        "targets": [
+            {
+                "target": "admission.k8s.gatekeeper.sh",
+                "rego": (
+                    "package noconfigmaps\n"
+                    'violation[{"msg": msg}] {\n'
+                    '  msg := sprintf("no ConfigMaps here: %v", [input.review.object.metadata.name])\n'
+                    "}\n"
+                ),
+            }
+        ],
+    },
+}
+
+
+def test_a_namespace_selector_matches_namespaces_that_exist_only_in_the_cluster(
+    control_plane: APIServer, tmp_path: Path
+) -> None:
+    """As Gatekeeper's webhook (its cache holds the cluster's Namespaces): a constraint selecting
+    namespaces by label applies to a declared object in a Namespace the repository does not
+    declare, by that live Namespace's labels."""
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    suffix = uuid.uuid4().hex[:6]
+    prod, dev = f"prod-{suffix}", f"dev-{suffix}"
+    for name, env in ((prod, "prod"), (dev, "dev")):
+        body = ns(name)
+        body["metadata"]["labels"] = {"env": env}
+        cluster.request("POST", "/api/v1/namespaces", body=body)
+    constraint = {
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+        "kind": "NoConfigMaps",
+        "metadata": {"name": "prod-only"},
+        "spec": {
+            "match": {
+                "kinds": [{"apiGroups": [""], "kinds": ["ConfigMap"]}],
+                "namespaceSelector": {"matchLabels": {"env": "prod"}},
+            }
+        },
+    }
+    files = {"policy/template.yaml": NO_CONFIGMAPS_TEMPLATE, "policy/constraint.yaml": constraint}
+    repo = write(tmp_path / "repo", {**files, "dev.yaml": cm("settings", dev)})
+    allowed = _run(cluster, repo, f"nss-{suffix}", tmp_path)
+    assert allowed.ok, [p.render() for p in allowed.problems]
+    assert get(cluster, f"/api/v1/namespaces/{dev}/configmaps/settings") is not None
+
+    write(repo, {"prod.yaml": cm("settings", prod)})
+    blocked = _run(cluster, repo, f"nss-{suffix}", tmp_path)
+    assert _codes(blocked) == ["ACM3100"], [p.render() for p in blocked.problems]
+    assert "no ConfigMaps here: settings" in blocked.problems[0].message
+    assert get(cluster, f"/api/v1/namespaces/{prod}/configmaps/settings") is None
