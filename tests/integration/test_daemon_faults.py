@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
-from acm_lite import policy
 from acm_lite.apply import inventory
 from acm_lite.cluster.client import Cluster, load_configuration
 from acm_lite.devcluster import controlplane
 from acm_lite.devcluster.controlplane import APIServer, Environment
 from acm_lite.devcluster.process import free_port
 from acm_lite.reconcile import metrics as metrics_mod
+from acm_lite.reconcile import pipeline
 from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
 from acm_lite.status import store
@@ -54,14 +54,14 @@ def test_a_pass_that_raises_is_reported_and_the_loop_goes_on(
     name = namespace = f"f-{uuid.uuid4().hex[:6]}"
     repo = GitRepo(tmp_path / "git")
     repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
-    checked = policy.check
+    checked = pipeline._policy
 
-    def check_that_trips(objects: Any, constraints: Any) -> Any:  # a bug, not an input defect
-        if any(o.id.name == "trips" for o in objects):
+    def policy_that_trips(declared: Any, *args: Any, **kwargs: Any) -> Any:  # a bug, not an input defect
+        if any(o.id.name == "trips" for o in declared.objects):
             raise KeyError("injected: a stage that raises")
-        return checked(objects, constraints)
+        return checked(declared, *args, **kwargs)
 
-    monkeypatch.setattr(policy, "check", check_that_trips)
+    monkeypatch.setattr(pipeline, "_policy", policy_that_trips)
     cluster = Cluster.connect(control_plane.kubeconfig)
     spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
     daemon = Daemon(

@@ -92,6 +92,14 @@ def codes(cluster: Cluster, namespace: str, part: str) -> list[str]:
     return [e.get("code") for e in (status(cluster, namespace).get(part) or {}).get("errors") or []]
 
 
+def eventually_get(cluster: Cluster, path: str, timeout: float = 30) -> dict[str, Any]:
+    """The object at ``path`` once it exists (made a moment after what the test waited for)."""
+    eventually(lambda: get(cluster, path) is not None, timeout)
+    found = get(cluster, path)
+    assert found is not None
+    return found
+
+
 def create_namespace(cluster: Cluster, name: str) -> None:
     cluster.request("POST", "/api/v1/namespaces", body=ns(name))
 
@@ -161,8 +169,7 @@ def test_a_tenant_syncs_what_its_roles_allow_and_nothing_else(
         )
         # the ServiceAccount and the RoleBinding of its roleRefs, owned by the RepoSync
         eventually(lambda: get(cluster, f"/api/v1/namespaces/{tenant}/serviceaccounts/{sa}") is not None, 60)
-        binding = get(cluster, f"{RBAC}/namespaces/{tenant}/rolebindings/{sa}:clusterrole:edit")
-        assert binding is not None
+        binding = eventually_get(cluster, f"{RBAC}/namespaces/{tenant}/rolebindings/{sa}:clusterrole:edit")
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
             "kind": "ClusterRole",
