@@ -6,11 +6,9 @@ finalizer, named in the RootSync's status, until the refusal is lifted."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,42 +18,14 @@ from acm_lite import metadata
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.reconcile import finalizer
-from acm_lite.reconcile.daemon import Daemon, DaemonOptions
-from acm_lite.reconcile.pipeline import SyncOptions
-from acm_lite.reconcile.rootsyncs import RootSyncs
-from acm_lite.status import store
+from tests.support.following import following
 from tests.support.gitrepo import GitRepo
-from tests.support.kube import eventually, get, without_other_rootsyncs
+from tests.support.kube import eventually, get
 from tests.unit.repo_builder import cm, ns
 
 ROOTSYNCS = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs"
 INVENTORIES = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/resourceinventories"
 STATUSES = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/resourcestatuses"
-
-
-@contextmanager
-def following(server: APIServer, tmp_path: Path) -> Iterator[Cluster]:
-    """The daemon of ``serve --from-cluster``, in this process: RootSyncs listed every 0.3 s."""
-    cluster = Cluster.connect(server.kubeconfig)
-    store.install(cluster)
-    without_other_rootsyncs(cluster)
-    daemon = Daemon([], SyncOptions(git_cache=tmp_path / "cache"), DaemonOptions(period=0.3, backoff_max=1.0))
-    daemon.start()
-    syncs = RootSyncs(daemon, lambda: Cluster.connect(server.kubeconfig))
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(0.3):
-            syncs.refresh()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield cluster
-    finally:
-        stop.set()
-        thread.join()
-        daemon.stop()
 
 
 def rootsync(cluster: Cluster, name: str, repo: GitRepo, annotations: dict[str, str] | None = None) -> None:

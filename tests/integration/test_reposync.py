@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +24,7 @@ from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.reconcile import finalizer, reposyncs, rootsyncs
 from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.pipeline import SyncOptions
-from acm_lite.reconcile.rootsyncs import RootSyncs
-from acm_lite.status import store
+from tests.support.following import following
 from tests.support.gitrepo import GitRepo
 from tests.support.kube import eventually, get
 from tests.unit.repo_builder import cm, ns, obj
@@ -36,30 +32,6 @@ from tests.unit.repo_builder import cm, ns, obj
 GROUP = "/apis/acm-lite.io/v1alpha1"
 ROOTSYNCS = f"{GROUP}/namespaces/acm-lite-system/rootsyncs"
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
-
-
-@contextmanager
-def following(server: APIServer, tmp_path: Path) -> Iterator[Cluster]:
-    """The daemon of ``serve --from-cluster``, in this process: sync objects listed every 0.3 s."""
-    cluster = Cluster.connect(server.kubeconfig)
-    store.install(cluster)
-    daemon = Daemon([], SyncOptions(git_cache=tmp_path / "cache"), DaemonOptions(period=0.3, backoff_max=1.0))
-    daemon.start()
-    syncs = RootSyncs(daemon, lambda: Cluster.connect(server.kubeconfig))
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(0.3):
-            syncs.refresh()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield cluster
-    finally:
-        stop.set()
-        thread.join()
-        daemon.stop()
 
 
 def reposync_body(
