@@ -43,7 +43,8 @@ class Limits:
     total_seconds: float = DEFAULT_TOTAL_SECONDS
 
 
-def _env_number(name: str, default: float) -> float:
+def env_number(name: str, default: float) -> float:
+    """A positive number from the environment variable ``name``; ``default`` when unset or not one."""
     try:
         value = float(os.environ.get(name, default))
     except ValueError:
@@ -55,9 +56,9 @@ def limits() -> Limits:
     """The budget, from ``ACM_LITE_POLICY_MEMORY_MB``, ``ACM_LITE_POLICY_EVAL_SECONDS`` and
     ``ACM_LITE_POLICY_TOTAL_SECONDS`` when set."""
     return Limits(
-        int(_env_number("ACM_LITE_POLICY_MEMORY_MB", DEFAULT_MEMORY_MB)),
-        _env_number("ACM_LITE_POLICY_EVAL_SECONDS", DEFAULT_EVAL_SECONDS),
-        _env_number("ACM_LITE_POLICY_TOTAL_SECONDS", DEFAULT_TOTAL_SECONDS),
+        int(env_number("ACM_LITE_POLICY_MEMORY_MB", DEFAULT_MEMORY_MB)),
+        env_number("ACM_LITE_POLICY_EVAL_SECONDS", DEFAULT_EVAL_SECONDS),
+        env_number("ACM_LITE_POLICY_TOTAL_SECONDS", DEFAULT_TOTAL_SECONDS),
     )
 
 

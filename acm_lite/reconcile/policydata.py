@@ -9,7 +9,6 @@ I/O: one paginated LIST per referential kind (inside the sync's namespace for a 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -22,25 +21,18 @@ from acm_lite.errors import Problem
 from acm_lite.objects import GroupKind, Manifest, ObjectId
 from acm_lite.plan import planner
 from acm_lite.policy import referential as referential_mod
+from acm_lite.policy import sandbox
 from acm_lite.policy.referential import SyncKind
 
 DEFAULT_OBJECTS = 20_000
 DEFAULT_MB = 64
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        value = int(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
 def budget() -> live.Budget:
     """The referential data's budget: objects and MiB of JSON, from the environment when set."""
     return live.Budget(
-        _env_int("ACM_LITE_POLICY_INVENTORY_OBJECTS", DEFAULT_OBJECTS),
-        _env_int("ACM_LITE_POLICY_INVENTORY_MB", DEFAULT_MB) * 1024 * 1024,
+        int(sandbox.env_number("ACM_LITE_POLICY_INVENTORY_OBJECTS", DEFAULT_OBJECTS)),
+        int(sandbox.env_number("ACM_LITE_POLICY_INVENTORY_MB", DEFAULT_MB) * 1024 * 1024),
     )
 
 
