@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import signal
 import uuid
@@ -28,6 +29,16 @@ def _sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     signal.signal(signal.SIGTERM, _sigterm)
+
+
+@pytest.fixture(autouse=True)
+def _acm_lite_logging() -> Iterator[None]:
+    """A test that runs `serve` in-process configures acm-lite's logger (its own handler, no
+    propagation): put it back afterwards, so later tests' caplog sees acm-lite's records."""
+    logger = logging.getLogger("acm_lite")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 @pytest.fixture(scope="session")

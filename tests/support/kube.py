@@ -27,37 +27,52 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
-ROOTSYNCS = "/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs"
+GROUP = "/apis/acm-lite.io/v1alpha1"
+ROOTSYNCS = f"{GROUP}/namespaces/acm-lite-system/rootsyncs"
+REPOSYNCS = f"{GROUP}/reposyncs"  # in every namespace
 
 
 def without_other_rootsyncs(cluster: Cluster) -> None:
-    """Delete every RootSync earlier tests left in ``cluster``: each `sync --once` records one with
-    its spec, and a daemon following the cluster's RootSyncs (`serve --from-cluster`) would sync
-    them all beside the test's own (and wait for their passes when it stops). Their finalizers
-    go first: no daemon is left to honour them. Nothing they applied is touched."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            items = cluster.request("GET", ROOTSYNCS)["items"]
-            break
-        except ApiError as e:
-            if e.status == 404:
-                return  # acm-lite's CRDs are not installed yet: there is none
-            if e.status != 429 or time.monotonic() > deadline:
-                raise
-        time.sleep(0.1)  # a CRD just installed: its storage answers 429 for a moment
-    for item in items:
-        if item["metadata"].get("finalizers"):
+    """Delete every RootSync and RepoSync earlier tests left in ``cluster``: each `sync --once`
+    records a RootSync with its spec, and a daemon following the cluster's sync objects
+    (`serve --from-cluster`) would sync them all beside the test's own (and wait for their passes
+    when it stops). Their finalizers go first: no daemon is left to honour them. Nothing they
+    applied is touched."""
+    for listed in (ROOTSYNCS, REPOSYNCS):
+        items = _listed(cluster, listed)
+        for item in items:
+            meta = item["metadata"]
+            path = f"{GROUP}/namespaces/{meta['namespace']}/{listed.rsplit('/', 1)[1]}/{meta['name']}"
             try:
-                cluster.request(
-                    "PATCH",
-                    f"{ROOTSYNCS}/{item['metadata']['name']}",
-                    body={"metadata": {"finalizers": None}},
-                    content_type="application/merge-patch+json",
-                )
+                if meta.get("finalizers"):
+                    cluster.request(
+                        "PATCH",
+                        path,
+                        body={"metadata": {"finalizers": None}},
+                        content_type="application/merge-patch+json",
+                    )
+                cluster.request("DELETE", path)
             except ApiError as e:
                 if e.status != 404:
                     raise
-    if items:
-        cluster.request("DELETE", ROOTSYNCS)
-    eventually(lambda: not cluster.request("GET", ROOTSYNCS)["items"], 30)
+        if items:
+            _until_none(cluster, listed)
+
+
+def _until_none(cluster: Cluster, path: str) -> None:
+    eventually(lambda: not _listed(cluster, path), 30)
+
+
+def _listed(cluster: Cluster, path: str) -> list[dict[str, Any]]:
+    """The items at ``path``; none when acm-lite's CRDs are not installed yet."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            items: list[dict[str, Any]] = cluster.request("GET", path)["items"]
+            return items
+        except ApiError as e:
+            if e.status == 404:
+                return []
+            if e.status != 429 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)  # a CRD just installed: its storage answers 429 for a moment
