@@ -286,6 +286,8 @@ def test_script_injection_through_repository_content_is_inert(served: Served, br
     browser.refresh()  # type: ignore[attr-defined]
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "ul.errors li"))
     inert()  # drawn by the server
+    pending = browser.find_element(By.CSS_SELECTOR, ".pending").text  # type: ignore[attr-defined]
+    assert f"acm-lite preview --base {served.commits[-1]} --head" in pending
     browser.get(served.url + "/ui/")  # type: ignore[attr-defined]
     assert cell(browser, f"eks-prod/{SYNC}", "state") == "ERROR"
     assert browser.execute_script("return typeof window.__pwned;") == "undefined"  # type: ignore[attr-defined]
