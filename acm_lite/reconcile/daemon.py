@@ -35,7 +35,7 @@ from acm_lite.reconcile.remediator import Remediator
 from acm_lite.reconcile.shards import ShardCoordinator
 from acm_lite.source import local
 from acm_lite.source.auth import strip_userinfo
-from acm_lite.status import store
+from acm_lite.status import resources, store
 from acm_lite.status.resources import Entry
 
 log = logging.getLogger("acm_lite.daemon")
@@ -363,9 +363,13 @@ class Worker:
         except AcmError as e:
             log.warning("fight not recorded in status", extra={"fields": {"error": str(e)}})
 
-    def view(self) -> SyncView:
-        """This sync as the dashboard shows it."""
+    def view(self, objects: bool = True) -> SyncView:
+        """This sync as the dashboard shows it; each object's entry only when ``objects``."""
         labels = self.spec.cluster_labels or {}
+        tracker = self.tracker
+        counts = None
+        if not objects:
+            counts = tracker.counts() if tracker is not None else resources.counts(self.outcome_entries)
         return SyncView(
             cluster=self.spec.cluster_name or "local",
             sync=self.spec.name,
@@ -373,7 +377,8 @@ class Worker:
             provider=labels.get(PROVIDER_LABEL, ""),
             source=strip_userinfo(self.spec.repo),
             outcome=self.outcome,
-            entries=self.entries(),
+            entries=self.entries() if objects else (),
+            counts=counts,
         )
 
     def entries(self) -> list[Entry]:
@@ -537,9 +542,9 @@ class Daemon:
             self.workers.remove(worker)
         return removed
 
-    def views(self) -> list[SyncView]:
-        """Every sync as the dashboard shows it."""
-        return [w.view() for w in list(self.workers)]
+    def views(self, objects: bool = True) -> list[SyncView]:
+        """Every sync as the dashboard shows it (see ``Worker.view``)."""
+        return [w.view(objects) for w in list(self.workers)]
 
     def wake_all(self) -> None:
         for worker in self.workers:

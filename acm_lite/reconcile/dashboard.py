@@ -66,7 +66,8 @@ class SyncView:
     provider: str = ""
     source: str = ""
     outcome: Mapping[str, Any] = field(default_factory=dict)
-    entries: Sequence[Entry] = ()
+    entries: Sequence[Entry] = ()  # left empty where only ``counts`` are needed
+    counts: Mapping[str, int] | None = None  # objects per health status; None: from ``entries``
 
     @property
     def key(self) -> str:
@@ -79,7 +80,7 @@ class SyncView:
         return str(self.outcome.get("state") or "PENDING")
 
     def health_text(self) -> str:
-        counts = resources.counts(self.entries)
+        counts = self.counts if self.counts is not None else resources.counts(self.entries)
         return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if n) or "no objects"
 
     def errors(self) -> list[Mapping[str, Any]]:
@@ -179,7 +180,9 @@ def request_token(request: Request) -> str | None:
 class Dashboard:
     """Answers requests under /ui/."""
 
-    def __init__(self, views: Callable[[], list[SyncView]], auth: Auth, *, poll_seconds: float = 3.0):
+    def __init__(self, views: Callable[[bool], list[SyncView]], auth: Auth, *, poll_seconds: float = 3.0):
+        """``views(objects)``: every sync, with each object's entry when ``objects`` (else only
+        the counts, which the overview and the live updates need)."""
         self.views, self.auth, self.poll_seconds = views, auth, poll_seconds
 
     def handles(self, path: str) -> bool:
@@ -195,7 +198,7 @@ class Dashboard:
             return _page_answer(405, "Not allowed", "<p>The dashboard is read-only.</p>")
         if not self.auth.allows(request_token(request)):
             return _unauthorized()
-        views = self.views()
+        views = self.views(path.startswith(("/cluster/", "/object/")))
         if path == "/":
             return _page_answer(200, "Fleet", overview(views), poll=self.poll_seconds)
         if path == "/api/fleet":
@@ -217,7 +220,10 @@ class Dashboard:
             return _page_answer(200, "Sign in", login_form())
         if request.method != "POST":
             return _page_answer(405, "Not allowed", "<p>GET or POST only.</p>")
-        fields = urllib.parse.parse_qs(request.body[:MAX_TOKEN].decode("latin-1"), max_num_fields=4)
+        try:
+            fields = urllib.parse.parse_qs(request.body[:MAX_TOKEN].decode("latin-1"), max_num_fields=4)
+        except ValueError:  # too many fields
+            return _page_answer(400, "Sign in", login_form(refused=True))
         token = (fields.get("token") or [""])[0].strip()
         if not self.auth.allows(token):
             return _page_answer(401, "Sign in", login_form(refused=True))

@@ -56,7 +56,7 @@ def test_a_service_account_token_opens_the_dashboard(control_plane: APIServer, n
 
     view = SyncView("prod", "root-sync", "RootSync root-sync", "eks", outcome={"state": "SYNCED"})
     server = metrics.serve(
-        ("127.0.0.1", 0), metrics.Metrics(), lambda: True, dashboard=Dashboard(lambda: [view], auth)
+        ("127.0.0.1", 0), metrics.Metrics(), lambda: True, dashboard=Dashboard(lambda _objects: [view], auth)
     )
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"

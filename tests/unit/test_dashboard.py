@@ -46,7 +46,7 @@ def bearer() -> dict[str, str]:
 
 
 def board() -> Dashboard:
-    return Dashboard(lambda: [hostile_view()], Auth(TOKEN.encode()))
+    return Dashboard(lambda _objects: [hostile_view()], Auth(TOKEN.encode()))
 
 
 def test_every_page_escapes_what_it_shows() -> None:
@@ -101,6 +101,23 @@ def test_the_live_endpoint_and_assets() -> None:
     for path in ("/ui/static/../../errors.py", "/ui/static/remediation.yaml", "/ui/nope", "/ui/cluster/none"):
         assert get(dashboard, path, bearer()).status == 404, path
     assert dashboard.answer(Request("DELETE", "/ui/", bearer(), b"")).status == 405
+    many = dashboard.answer(Request("POST", "/ui/login", {}, b"a=1&b=2&c=3&d=4&e=5&token=x"))
+    assert many.status == 400
+
+
+def test_the_overview_asks_for_counts_only() -> None:
+    asked: list[bool] = []
+    view = SyncView("c", "s", "RootSync s", counts={"Current": 2, "Failed": 1})
+
+    def views(objects: bool) -> list[SyncView]:
+        asked.append(objects)
+        return [view]
+
+    dashboard = Dashboard(views, Auth(TOKEN.encode()))
+    assert b"1 Failed" in get(dashboard, "/ui/api/fleet", bearer()).body
+    assert b"2 Current, 1 Failed" in get(dashboard, "/ui/", bearer()).body
+    get(dashboard, "/ui/cluster/c", bearer())
+    assert asked == [False, False, True]
 
 
 def test_an_unreachable_sync_says_so() -> None:
