@@ -602,6 +602,13 @@ SHARD_LEASE_FAILED = register(
     "The Leases that share a fleet between replicas could not be read or written in the "
     "management cluster; shards whose Lease is not renewed stop syncing here before it expires.",
 )
+DASHBOARD_AUTH_FAILED = register(
+    "ACM2019",
+    "DashboardAuthFailed",
+    Category.TRANSIENT,
+    "The dashboard (serve --ui) could not have a bearer token reviewed by the management cluster's "
+    "TokenReview API: the request is refused (401) until the API server answers.",
+)
 
 # Pruning: objects never deleted (ACM2020-ACM2029).
 DELETE_REFUSED = register(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the daemon and the Kubernetes client load only when it runs
     from acm_lite.reconcile import pipeline
     from acm_lite.reconcile.admission import AdmissionWebhook
     from acm_lite.reconcile.daemon import Daemon
+    from acm_lite.reconcile.dashboard import Dashboard
     from acm_lite.reconcile.httpserver import Server
     from acm_lite.reconcile.shards import ShardCoordinator
 
@@ -168,7 +169,55 @@ def register(sub: Subcommands) -> None:
         "syncing it, deleting one stops",
     )
     _add_admission(parser)
+    _add_ui(parser)
     parser.set_defaults(handler=handle)
+
+
+def _add_ui(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("dashboard (read-only pages on --metrics-address, under /ui/)")
+    group.add_argument(
+        "--ui",
+        action="store_true",
+        help="serve the fleet dashboard: each cluster's syncs, their errors and codes, each "
+        "object's health, last drift and applied commit, updated live; needs a bearer token",
+    )
+    group.add_argument(
+        "--ui-token-file",
+        type=Path,
+        metavar="FILE",
+        help="accept the bearer token in FILE (compared in constant time)",
+    )
+    group.add_argument(
+        "--ui-token-review",
+        action="store_true",
+        help="accept a bearer token the management cluster (--kubeconfig/--context) authenticates "
+        "through its TokenReview API (answers kept 30 seconds)",
+    )
+
+
+def _dashboard(args: argparse.Namespace, daemon: Daemon) -> Dashboard | None:
+    """The dashboard, when --ui asks for it; it needs a way to check tokens."""
+    if not args.ui:
+        if args.ui_token_file or args.ui_token_review:
+            raise clusterargs.UsageError("--ui-token-file and --ui-token-review go with --ui")
+        return None
+    from acm_lite.cluster.client import Cluster
+    from acm_lite.reconcile.dashboard import Auth, Dashboard
+
+    if args.metrics_address == "off":
+        raise clusterargs.UsageError("--ui is served on --metrics-address: it cannot be 'off'")
+    if not (args.ui_token_file or args.ui_token_review):
+        raise clusterargs.UsageError("--ui needs --ui-token-file FILE or --ui-token-review")
+    token = None
+    if args.ui_token_file:
+        try:
+            token = args.ui_token_file.read_bytes().strip()
+        except OSError as e:
+            raise clusterargs.UsageError(f"cannot read --ui-token-file: {e}") from e
+        if len(token) < 16:
+            raise clusterargs.UsageError("--ui-token-file holds fewer than 16 characters: use a longer token")
+    review = Cluster.connect(args.kubeconfig, args.context) if args.ui_token_review else None
+    return Dashboard(daemon.views, Auth(token, review))
 
 
 def _add_admission(parser: argparse.ArgumentParser) -> None:
@@ -259,7 +308,7 @@ def _webhook_secret(args: argparse.Namespace) -> bytes | None:
     return secret.encode() if secret else None
 
 
-def _listen(args: argparse.Namespace, daemon: Daemon) -> Server:
+def _listen(args: argparse.Namespace, daemon: Daemon, dashboard: Dashboard | None = None) -> Server:
     """The endpoints on --metrics-address; an address that cannot be used is a coded error."""
     from acm_lite.reconcile import metrics as metrics_mod
 
@@ -269,7 +318,12 @@ def _listen(args: argparse.Namespace, daemon: Daemon) -> Server:
     secret = _webhook_secret(args)
     try:
         return metrics_mod.serve(
-            (host.strip("[]") or "0.0.0.0", int(port)), daemon.metrics, daemon.ready, daemon.wake_all, secret
+            (host.strip("[]") or "0.0.0.0", int(port)),
+            daemon.metrics,
+            daemon.ready,
+            daemon.wake_all,
+            secret,
+            dashboard=dashboard,
         )
     except OSError as e:
         raise AcmError(
@@ -395,9 +449,10 @@ def handle(args: argparse.Namespace) -> int:
         elector,
         shards=shards,
     )
+    dashboard = _dashboard(args, daemon)
     server = None
     if args.metrics_address != "off":
-        server = _listen(args, daemon)
+        server = _listen(args, daemon, dashboard)
     try:
         admission = _admission(args)
     except BaseException:

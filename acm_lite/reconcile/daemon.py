@@ -22,9 +22,11 @@ from acm_lite import errors
 from acm_lite.cluster.client import Cluster
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
+from acm_lite.metadata import PROVIDER_LABEL
 from acm_lite.parse.namespace_selection import LiveNamespaces
 from acm_lite.reconcile import auditlog, events, pipeline, reposyncs
 from acm_lite.reconcile import shards as shards_mod
+from acm_lite.reconcile.dashboard import SyncView
 from acm_lite.reconcile.healthtrack import HealthTracker
 from acm_lite.reconcile.leader import LeaderElector
 from acm_lite.reconcile.metrics import Metrics
@@ -32,7 +34,9 @@ from acm_lite.reconcile.namespace_watch import NamespaceWatch
 from acm_lite.reconcile.remediator import Remediator
 from acm_lite.reconcile.shards import ShardCoordinator
 from acm_lite.source import local
-from acm_lite.status import store
+from acm_lite.source.auth import strip_userinfo
+from acm_lite.status import resources, store
+from acm_lite.status.resources import Entry
 
 log = logging.getLogger("acm_lite.daemon")
 
@@ -91,6 +95,9 @@ class Worker:
         self._observer: Any = None
         self._cluster: Cluster | None = None
         self._target: Cluster | None = None
+        # what the last poll found, for the dashboard: replaced whole, never changed in place
+        self.outcome: dict[str, Any] = {"state": "PENDING", "reachable": None, "errors": []}
+        self.outcome_entries: list[Entry] = []
         self.thread = threading.Thread(target=self._loop, daemon=True, name=f"sync-{spec.name}")
 
     @property
@@ -165,6 +172,13 @@ class Worker:
         """A poll that failed outside a pass: back off, count it, put it in the status."""
         self.busy.clear()
         self._note(ok=False)
+        self.outcome = {
+            **self.outcome,
+            "state": "ERROR",
+            "reachable": False if problem.code in _UNREACHABLE else self.outcome.get("reachable"),
+            "errors": [problem.to_dict()],
+            "updated": time.time(),
+        }
         self.metrics.errors.labels(self.spec.name, problem.code.id).inc()
         log.warning(
             "pass failed",
@@ -349,8 +363,43 @@ class Worker:
         except AcmError as e:
             log.warning("fight not recorded in status", extra={"fields": {"error": str(e)}})
 
+    def view(self, objects: bool = True) -> SyncView:
+        """This sync as the dashboard shows it; each object's entry only when ``objects``."""
+        labels = self.spec.cluster_labels or {}
+        tracker = self.tracker
+        counts = None
+        if not objects:
+            counts = tracker.counts() if tracker is not None else resources.counts(self.outcome_entries)
+        return SyncView(
+            cluster=self.spec.cluster_name or "local",
+            sync=self.spec.name,
+            describe=self.spec.describe,
+            provider=labels.get(PROVIDER_LABEL, ""),
+            source=strip_userinfo(self.spec.repo),
+            outcome=self.outcome,
+            entries=self.entries() if objects else (),
+            counts=counts,
+        )
+
+    def entries(self) -> list[Entry]:
+        """Each managed object's health: as followed between passes, else as the last pass saw it."""
+        tracker = self.tracker
+        return tracker.entries() if tracker is not None else list(self.outcome_entries)
+
     def record(self, result: pipeline.SyncResult, seconds: float) -> None:
         name = self.spec.name
+        problems = [*result.problems, *result.health_problems]
+        self.outcome = {
+            "state": result.status.state.value,
+            "commit": result.status.commit,
+            "syncedCommit": result.status.synced_commit,
+            "reachable": not any(p.code in _UNREACHABLE for p in problems),
+            "errors": [p.to_dict() for p in problems[:_MAX_SHOWN_ERRORS]],
+            "errorCount": len(problems),
+            "updated": time.time(),
+        }
+        if result.health is not None:
+            self.outcome_entries = list(result.health)
         self.metrics.sync_duration.labels(name).observe(seconds)
         for outcome, count in result.counts.items():
             if count:
@@ -383,6 +432,10 @@ class Worker:
                 }
             },
         )
+
+
+_UNREACHABLE = frozenset({errors.API_SERVER_UNREACHABLE, errors.API_SERVER_ERROR})
+_MAX_SHOWN_ERRORS = 100
 
 
 def _event_message(result: pipeline.SyncResult) -> str:
@@ -488,6 +541,10 @@ class Daemon:
             worker.wake()
             self.workers.remove(worker)
         return removed
+
+    def views(self, objects: bool = True) -> list[SyncView]:
+        """Every sync as the dashboard shows it (see ``Worker.view``)."""
+        return [w.view(objects) for w in list(self.workers)]
 
     def wake_all(self) -> None:
         for worker in self.workers:

@@ -28,6 +28,7 @@ _LENGTH = re.compile(r"[0-9]{1,18}")
 _REASONS = {
     200: "OK",
     202: "Accepted",
+    303: "See Other",
     400: "Bad Request",
     401: "Unauthorized",
     404: "Not Found",
@@ -65,12 +66,16 @@ class Answer:
     status: int
     body: bytes
     content_type: str = "text/plain; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()  # more header lines; values set by the code, never CR/LF
 
     def encode(self) -> bytes:
+        extra = "".join(
+            f"{name}: {value}\r\n" for name, value in self.headers if "\r" not in value and "\n" not in value
+        )
         head = (
             f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Unknown')}\r\n"
             f"Content-Type: {self.content_type}\r\nContent-Length: {len(self.body)}\r\n"
-            "Connection: close\r\n\r\n"
+            f"{extra}Connection: close\r\n\r\n"
         )
         return head.encode("latin-1") + self.body
 

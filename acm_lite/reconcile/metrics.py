@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from acm_lite.reconcile import webhook
+from acm_lite.reconcile.dashboard import Dashboard
 from acm_lite.reconcile.httpserver import Answer, Limits, Request, Server
 
 
@@ -74,6 +75,7 @@ def serve(
     webhook_secret: bytes | None = None,
     *,
     limits: Limits | None = None,
+    dashboard: Dashboard | None = None,
 ) -> Server:
     """Start the endpoints on a background thread; the caller shuts the server down.
 
@@ -82,6 +84,8 @@ def serve(
     """
 
     def route(request: Request) -> Answer:
+        if dashboard is not None and dashboard.handles(request.path):
+            return dashboard.answer(request)
         if request.method == "GET":
             if request.path == "/healthz":
                 return Answer(200, b"ok\n")

@@ -559,3 +559,33 @@ def test_the_webhook_secret_the_chart_makes_is_kept_across_upgrades(
     assert admin.request("GET", path)["data"]["secret"] == first
     installed = admin.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{release}")
     assert "--log-format=text" in installed["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+def test_the_dashboard_values(tmp_path: Path) -> None:
+    def read_rules(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        role = next(d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-read"))
+        return list(role["rules"])
+
+    review = {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]}
+    off = rendered(GIT, tmp_path)
+    assert not any(a.startswith("--ui") for a in container(off)["args"])
+    assert review not in read_rules(off)
+
+    both = rendered({**GIT, "ui": {"enabled": True, "tokenSecretName": "dash-token"}}, tmp_path)
+    box = container(both)
+    assert {"--ui", "--ui-token-review", "--ui-token-file=/etc/acm-lite/ui/token"} <= set(box["args"])
+    assert {m["name"]: m["mountPath"] for m in box["volumeMounts"]}["ui-token"] == "/etc/acm-lite/ui"
+    volumes = {v["name"]: v for v in deployment(both)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["ui-token"]["secret"]["secretName"] == "dash-token"
+    assert review in read_rules(both)
+
+    file_only = rendered(
+        {**GIT, "ui": {"enabled": True, "tokenReview": False, "tokenSecretName": "t"}}, tmp_path
+    )
+    assert "--ui-token-review" not in container(file_only)["args"] and review not in read_rules(file_only)
+    assert "ui.tokenReview or ui.tokenSecretName" in refused(
+        {**GIT, "ui": {"enabled": True, "tokenReview": False}}, tmp_path
+    )
+    assert "tokenSecretName" in refused(
+        {**GIT, "ui": {"enabled": True, "tokenSecretName": "Not A Name"}}, tmp_path
+    )

@@ -86,3 +86,24 @@ def test_the_admission_webhook_with_a_fleet_is_a_usage_error(
     argv = ["serve", "--fleet", str(fleet), "--repo", str(tmp_path), "--metrics-address", "127.0.0.1:0"]
     assert main([*argv, "--admission-webhook"]) == 2
     assert "--admission-webhook protects the one cluster" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--ui"], "--ui needs --ui-token-file FILE or --ui-token-review"),
+        (["--ui", "--ui-token-file", "missing"], "cannot read --ui-token-file"),
+        (["--ui", "--ui-token-file", "short"], "fewer than 16 characters"),
+        (["--ui-token-file", "short"], "go with --ui"),
+    ],
+)
+def test_a_dashboard_without_a_usable_token_is_a_usage_error(
+    tmp_path: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "short").write_text("abc\n")
+    argv = [str(tmp_path / a) if a in ("missing", "short") else a for a in extra]
+    assert main(serve(tmp_path, "--metrics-address", "127.0.0.1:0", *argv)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert main(serve(tmp_path, "--metrics-address", "off", "--ui", "--ui-token-review")) == 2
+    assert "cannot be 'off'" in capsys.readouterr().err
