@@ -66,13 +66,16 @@ class Call(NamedTuple):
     content_type: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class ApiError(Exception):
-    """A non-2xx answer: its status, reason and message, and the coded error it amounts to."""
+    """A non-2xx answer: its status, reason and message, and the coded error it amounts to. Not
+    frozen: Python sets ``__traceback__`` on an exception thrown into a generator (a
+    ``contextmanager``), which a frozen dataclass refuses, hiding the real error."""
 
     status: int
     reason: str
     message: str
+    __hash__ = Exception.__hash__  # by identity, as any exception
 
     def to_acm(self, subject: str | None = None) -> AcmError:
         if self.status == 409 and _denied_as_conflict(self.message):

@@ -207,16 +207,34 @@ def test_the_token_is_required(served: Served, browser: object) -> None:
     assert code == 200 and b"eks-prod" in body
 
     browser.get(served.url + "/ui/")  # type: ignore[attr-defined]
+    browser.delete_all_cookies()  # type: ignore[attr-defined]
+    browser.get(served.url + "/ui/")  # type: ignore[attr-defined]
     assert "Unauthorized" in browser.page_source and "eks-prod" not in browser.page_source  # type: ignore[attr-defined]
     browser.get(served.url + "/ui/login")  # type: ignore[attr-defined]
     browser.find_element(By.ID, "token").send_keys("wrong")  # type: ignore[attr-defined]
     browser.find_element(By.ID, "sign-in").click()  # type: ignore[attr-defined]
-    assert "not accepted" in browser.page_source and "eks-prod" not in browser.page_source  # type: ignore[attr-defined]
+    wait(browser, lambda d: "not accepted" in d.page_source)  # the answer to the form, once loaded
+    assert "eks-prod" not in browser.page_source  # type: ignore[attr-defined]
+    sign_in(browser, served)
+
+
+def sign_in(browser: object, served: Served) -> None:
+    """Sign in through the login form (its cookie then opens every page)."""
+    browser.get(served.url + "/ui/login")  # type: ignore[attr-defined]
     browser.find_element(By.ID, "token").send_keys(TOKEN)  # type: ignore[attr-defined]
     browser.find_element(By.ID, "sign-in").click()  # type: ignore[attr-defined]
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "table.fleet"))
 
 
+@pytest.fixture
+def signed_in(served: Served, browser: object) -> object:
+    """The browser, signed in whatever test ran before."""
+    if not browser.get_cookies():  # type: ignore[attr-defined]
+        sign_in(browser, served)
+    return browser
+
+
+@pytest.mark.usefixtures("signed_in")
 def test_the_overview_shows_the_fleet_and_the_cluster_that_is_gone(served: Served, browser: object) -> None:
     browser.get(served.url + "/ui/")  # type: ignore[attr-defined]
     wait(browser, lambda d: cell(d, f"eks-prod/{SYNC}", "state") == "SYNCED")
@@ -233,6 +251,7 @@ def test_the_overview_shows_the_fleet_and_the_cluster_that_is_gone(served: Serve
     assert "gke" in browser.page_source  # type: ignore[attr-defined]
 
 
+@pytest.mark.usefixtures("signed_in")
 def test_a_new_commit_shows_up_without_a_reload(served: Served, browser: object) -> None:
     browser.get(served.url + "/ui/")  # type: ignore[attr-defined]
     wait(browser, lambda d: cell(d, f"eks-prod/{SYNC}", "state") == "SYNCED")
@@ -246,6 +265,7 @@ def test_a_new_commit_shows_up_without_a_reload(served: Served, browser: object)
     shoot(browser, "overview")
 
 
+@pytest.mark.usefixtures("signed_in")
 def test_an_objects_health_drift_and_applied_commit(served: Served, browser: object) -> None:
     server = served.fleet["eks-prod"]
     cluster = Cluster.connect(server.kubeconfig)
@@ -267,6 +287,7 @@ def test_an_objects_health_drift_and_applied_commit(served: Served, browser: obj
     shoot(browser, "object")
 
 
+@pytest.mark.usefixtures("signed_in")
 def test_script_injection_through_repository_content_is_inert(served: Served, browser: object) -> None:
     browser.get(served.url + "/ui/cluster/eks-prod")  # type: ignore[attr-defined]
     browser.execute_script("window.__sameDocument = 'yes';")  # type: ignore[attr-defined]

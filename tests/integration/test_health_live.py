@@ -78,6 +78,9 @@ def test_a_deployment_is_in_progress_until_its_pods_are_ready_then_current(
             "metadata": {"name": "web"},
             "spec": {
                 "replicas": 2,
+                # available only 3 s after ready: on a quiet machine the rollout could otherwise
+                # finish before the first read, and InProgress never be seen
+                "minReadySeconds": 3,
                 "selector": {"matchLabels": {"app": "web"}},
                 "template": _template("web"),
             },

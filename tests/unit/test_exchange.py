@@ -350,3 +350,18 @@ def test_request_many_reports_each_answer_as_it_arrives(lean: bool) -> None:
     assert slow_saw == [True]
     assert heard == [(1, answers[1]), (0, None)]
     assert answers[0] is None and isinstance(answers[1], ApiError) and answers[1].status == 409
+
+
+def test_an_api_error_passes_through_a_context_manager_as_itself() -> None:
+    """Raised inside a ``with`` of a generator-based context manager, the error reaches the caller
+    unchanged (Python sets its ``__traceback__`` on the way), and it stays hashable."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def around() -> Iterator[None]:
+        yield
+
+    with pytest.raises(ApiError) as raised, around():
+        raise ApiError(404, "NotFound", "gone")
+    assert raised.value.status == 404 and raised.value.__traceback__ is not None
+    assert len({raised.value, raised.value}) == 1
