@@ -793,6 +793,13 @@ PREVIEW_NEEDS_GIT = register(
     Category.PERMANENT,
     "A preview compares two Git revisions, and a cluster syncs a Helm chart or an OCI image.",
 )
+PREVIEW_FAILED = register(
+    "ACM4003",
+    "PreviewFailed",
+    Category.TRANSIENT,
+    "The dashboard's preview of a commit not yet applied did not finish in time, or failed; the "
+    "sync itself is not affected.",
+)
 
 # The local development environment (ACM9001-ACM9999).
 TOOLCHAIN_MISSING = register(

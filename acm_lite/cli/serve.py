@@ -5,6 +5,7 @@ config file's, a fleet's, or the cluster's RootSyncs), leader election, /healthz
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import os
 import socket
@@ -18,13 +19,16 @@ from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.cli.sync import add_pass_timeout
 from acm_lite.errors import AcmError
 
+PREVIEW_SECONDS = 120.0  # the dashboard's preview of one commit: its requests' deadline, and its time
+
 if TYPE_CHECKING:  # the daemon and the Kubernetes client load only when it runs (fast --help)
     from acm_lite.cluster.client import Cluster
     from acm_lite.reconcile import pipeline
     from acm_lite.reconcile.admission import AdmissionWebhook
     from acm_lite.reconcile.daemon import Daemon
-    from acm_lite.reconcile.dashboard import Dashboard
+    from acm_lite.reconcile.dashboard import Dashboard, SyncView
     from acm_lite.reconcile.httpserver import Server
+    from acm_lite.reconcile.previews import Compute, PreviewSummary
     from acm_lite.reconcile.shards import ShardCoordinator
 
 
@@ -203,6 +207,7 @@ def _dashboard(args: argparse.Namespace, daemon: Daemon) -> Dashboard | None:
         return None
     from acm_lite.cluster.client import Cluster
     from acm_lite.reconcile.dashboard import Auth, Dashboard
+    from acm_lite.reconcile.previews import Previews
 
     if args.metrics_address == "off":
         raise clusterargs.UsageError("--ui is served on --metrics-address: it cannot be 'off'")
@@ -217,7 +222,28 @@ def _dashboard(args: argparse.Namespace, daemon: Daemon) -> Dashboard | None:
         if len(token) < 16:
             raise clusterargs.UsageError("--ui-token-file holds fewer than 16 characters: use a longer token")
     review = Cluster.connect(args.kubeconfig, args.context) if args.ui_token_review else None
-    return Dashboard(daemon.views, Auth(token, review))
+    return Dashboard(daemon.views, Auth(token, review), previews=Previews(_previewer(daemon.sync_options)))
+
+
+def _previewer(options: pipeline.SyncOptions) -> Compute:
+    """What the dashboard shows for a sync whose newest commit is not applied: ``acm-lite
+    preview``'s report of that commit against the applied one, for the sync's own cluster, planned
+    even when policy violations block the commit (so the page shows what it would change)."""
+    from acm_lite.fleet import preview
+    from acm_lite.reconcile.previews import PreviewSummary
+
+    options = dataclasses.replace(
+        options, plan_blocked=True, deadline=min(options.deadline or PREVIEW_SECONDS, PREVIEW_SECONDS)
+    )
+
+    def compute(view: SyncView, base: str, head: str) -> PreviewSummary | None:
+        if view.spec is None or view.connect is None:
+            return None
+        request = preview.Request(base, head, options=options)
+        report = preview.preview_sync(view.cluster, view.spec, request, view.connect)
+        return PreviewSummary.from_report(report.to_dict())
+
+    return compute
 
 
 def _add_admission(parser: argparse.ArgumentParser) -> None:

@@ -219,26 +219,34 @@ def preview_one(
     member: FleetCluster, request: Request, connect: Callable[[FleetCluster], Cluster]
 ) -> ClusterPreview:
     """The preview of one member; a problem that stops it is its ``error``, never raised."""
-    try:
-        return _preview_one(member, request, connect)
-    except AcmError as e:
-        return ClusterPreview(member.name, error=e.to_problem(message=f"{member.name}: {e.message}"))
-    except ApiError as e:
-        error = e.to_acm()
-        return ClusterPreview(member.name, error=error.to_problem(message=f"{member.name}: {error.message}"))
-
-
-def _preview_one(
-    member: FleetCluster, request: Request, connect: Callable[[FleetCluster], Cluster]
-) -> ClusterPreview:
-    preview = ClusterPreview(member.name)
     spec = fanout.spec_for(member)
     if request.repo:
         spec = replace(spec, repo=request.repo)
+    return preview_sync(member.name, spec, request, lambda: connect(member))
+
+
+def preview_sync(
+    name: str, spec: SyncSpec, request: Request, connect: Callable[[], Cluster]
+) -> ClusterPreview:
+    """The preview of one sync (``name`` is its cluster's) on the cluster ``connect`` reaches; a
+    problem that stops it is its ``error``, never raised."""
+    try:
+        return _preview_sync(name, spec, request, connect)
+    except AcmError as e:
+        return ClusterPreview(name, error=e.to_problem(message=f"{name}: {e.message}"))
+    except ApiError as e:
+        error = e.to_acm()
+        return ClusterPreview(name, error=error.to_problem(message=f"{name}: {error.message}"))
+
+
+def _preview_sync(
+    name: str, spec: SyncSpec, request: Request, connect: Callable[[], Cluster]
+) -> ClusterPreview:
+    preview = ClusterPreview(name)
     if spec.source_type != registry.GIT:
         preview.error = Problem(
             errors.PREVIEW_NEEDS_GIT,
-            f"cluster {member.name} syncs a {spec.source_type} source; a preview compares two Git revisions",
+            f"cluster {name} syncs a {spec.source_type} source; a preview compares two Git revisions",
             hint="give the cluster a Git repository in the fleet file, or leave it out with --cluster",
         )
         return preview
@@ -246,12 +254,12 @@ def _preview_one(
         preview.base_commit, base = _declared(spec, request.base, request.options)
         preview.head_commit, head = _declared(spec, request.head, request.options)
     except AcmError as e:
-        preview.error = e.to_problem(message=f"{member.name}: {e.message}")
+        preview.error = e.to_problem(message=f"{name}: {e.message}")
         return preview
     preview.introduced, preview.fixed = compare(base.problems, head.problems)
     cluster: Cluster | None = None
     try:
-        cluster = connect(member)
+        cluster = connect()
         unreachable = _reachable(cluster)
     except AcmError as e:
         unreachable = e.to_problem()

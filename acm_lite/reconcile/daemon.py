@@ -379,6 +379,8 @@ class Worker:
             outcome=self.outcome,
             entries=self.entries() if objects else (),
             counts=counts,
+            spec=self.spec,
+            connect=self.connect,
         )
 
     def entries(self) -> list[Entry]:

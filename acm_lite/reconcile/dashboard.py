@@ -30,9 +30,11 @@ from importlib import resources as importlib_resources
 from typing import Any
 
 from acm_lite import errors
-from acm_lite.cluster.client import ApiError, Client
+from acm_lite.cluster.client import ApiError, Client, Cluster
 from acm_lite.errors import AcmError
+from acm_lite.reconcile import previews
 from acm_lite.reconcile.httpserver import Answer, Request
+from acm_lite.reconcile.model import SyncSpec
 from acm_lite.status import resources
 from acm_lite.status.resources import Entry
 
@@ -68,6 +70,9 @@ class SyncView:
     outcome: Mapping[str, Any] = field(default_factory=dict)
     entries: Sequence[Entry] = ()  # left empty where only ``counts`` are needed
     counts: Mapping[str, int] | None = None  # objects per health status; None: from ``entries``
+    # what a preview of its newest commit needs: the sync and a client for its cluster
+    spec: SyncSpec | None = field(default=None, compare=False, repr=False)
+    connect: Callable[[], Cluster] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -180,10 +185,19 @@ def request_token(request: Request) -> str | None:
 class Dashboard:
     """Answers requests under /ui/."""
 
-    def __init__(self, views: Callable[[bool], list[SyncView]], auth: Auth, *, poll_seconds: float = 3.0):
+    def __init__(
+        self,
+        views: Callable[[bool], list[SyncView]],
+        auth: Auth,
+        *,
+        poll_seconds: float = 3.0,
+        previews: previews.Previews | None = None,
+    ):
         """``views(objects)``: every sync, with each object's entry when ``objects`` (else only
-        the counts, which the overview and the live updates need)."""
+        the counts, which the overview and the live updates need). ``previews``: the preview of a
+        sync's newest commit while it is not applied (without it, cluster pages give the command)."""
         self.views, self.auth, self.poll_seconds = views, auth, poll_seconds
+        self.previews = previews
 
     def handles(self, path: str) -> bool:
         return path == PREFIX or path.startswith(PREFIX + "/")
@@ -198,21 +212,36 @@ class Dashboard:
             return _page_answer(405, "Not allowed", "<p>The dashboard is read-only.</p>")
         if not self.auth.allows(request_token(request)):
             return _unauthorized()
-        views = self.views(path.startswith(("/cluster/", "/object/")))
+        return self._route(path)
+
+    def _route(self, path: str) -> Answer:
+        """A page, or the JSON (under /api/) a page's script polls, for an accepted token."""
+        views = self.views(path.startswith(("/cluster/", "/object/", "/api/cluster/", "/api/object/")))
         if path == "/":
             return _page_answer(200, "Fleet", overview(views), poll=self.poll_seconds)
         if path == "/api/fleet":
-            body = json.dumps({"updated": time.time(), "syncs": [v.live() for v in views]}).encode()
-            return Answer(200, body, "application/json", SECURITY_HEADERS)
+            return _json({"updated": time.time(), "syncs": [v.live() for v in views]})
         parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")]
+        api = parts[0] == "api" and len(parts) > 1
+        if api:
+            parts = parts[1:]
         if parts[0] == "cluster" and len(parts) == 2:
             shown = [v for v in views if v.cluster == parts[1]]
+            if shown and api:
+                return _json({"updated": time.time(), "syncs": cluster_live(shown, self.previews)})
             if shown:
-                return _page_answer(200, parts[1], cluster_page(parts[1], shown), poll=self.poll_seconds)
+                body = cluster_page(parts[1], shown, previews.models(shown, self.previews))
+                return _page_answer(200, parts[1], body, poll=self.poll_seconds, api=path_of_api(path))
         if parts[0] == "object" and len(parts) == 7:
             found = find_entry(views, parts[1:])
+            if found is not None and api:
+                return _json({"updated": time.time(), "fields": dict(object_fields(*found))})
             if found is not None:
-                return _page_answer(200, found[1].id.name, object_page(*found))
+                return _page_answer(
+                    200, found[1].id.name, object_page(*found), poll=self.poll_seconds, api=path_of_api(path)
+                )
+        if api:
+            return Answer(404, b'{"error": "not found"}', "application/json", SECURITY_HEADERS)
         return _page_answer(404, "Not found", "<p>No such page.</p>")
 
     def _login(self, request: Request) -> Answer:
@@ -231,6 +260,16 @@ class Dashboard:
         return Answer(
             303, b"", headers=(*SECURITY_HEADERS, ("Location", f"{PREFIX}/"), ("Set-Cookie", cookie))
         )
+
+
+def path_of_api(path: str) -> str:
+    """The JSON answer a page polls: /ui/api/cluster/... for /ui/cluster/... (``path`` is the
+    request's, below /ui and still quoted)."""
+    return f"{PREFIX}/api{path}"
+
+
+def _json(value: object) -> Answer:
+    return Answer(200, json.dumps(value).encode(), "application/json", SECURITY_HEADERS)
 
 
 def find_entry(views: Sequence[SyncView], where: Sequence[str]) -> tuple[SyncView, Entry] | None:
@@ -300,26 +339,56 @@ def _errors_list(view: SyncView) -> str:
     return f'<ul class="errors" data-errors="{e(view.key)}">{items}</ul>'
 
 
-def cluster_page(cluster: str, views: Sequence[SyncView]) -> str:
+OBJECT_COLUMNS = ("kind", "namespace", "name", "status", "commit", "drift")
+
+
+def object_row(view: SyncView, entry: Entry) -> dict[str, str]:
+    """One row of a cluster page's object table, as text (``id`` keys the row, ``href`` links
+    the name to the object's page)."""
+    oid, drift = entry.id, entry.drift
+    return {
+        "id": "/".join((oid.group, oid.kind, oid.namespace, oid.name)),
+        "href": object_href(view, entry),
+        "kind": oid.kind,
+        "namespace": oid.namespace,
+        "name": oid.name,
+        "status": entry.status,
+        "commit": _short(entry.commit),
+        "drift": _drift_text(drift) if drift else "-",
+    }
+
+
+def cluster_live(views: Sequence[SyncView], shown: previews.Previews | None) -> list[dict[str, Any]]:
+    """What a cluster page's script updates: each sync's fields, object rows and preview."""
+    models = previews.models(views, shown)
+    return [
+        {
+            **view.live(),
+            "objects": [object_row(view, entry) for entry in list(view.entries)[:MAX_OBJECTS_SHOWN]],
+            "objectsMore": max(0, len(view.entries) - MAX_OBJECTS_SHOWN),
+            "preview": models.get(view.key),
+        }
+        for view in views
+    ]
+
+
+def cluster_page(
+    cluster: str, views: Sequence[SyncView], models: Mapping[str, Mapping[str, Any] | None] | None = None
+) -> str:
     sections = []
     for view in views:
         live = view.live()
-        pending = ""
-        commit, synced = view.outcome.get("commit"), view.outcome.get("syncedCommit")
-        if commit and synced and commit != synced:
-            pending = (
-                f'<p class="pending">Commit {e(_short(commit))} is not applied; preview it with '
-                f"<code>acm-lite preview --base {e(synced)} --head {e(commit)}</code>.</p>"
-            )
+        preview = previews.html_of((models or {}).get(view.key), view.key)
         rows = []
         for entry in list(view.entries)[:MAX_OBJECTS_SHOWN]:
-            drift = entry.drift
+            row = object_row(view, entry)
             rows.append(
-                f'<tr data-status="{e(entry.status)}"><td>{e(entry.id.kind)}</td>'
-                f"<td>{e(entry.id.namespace)}</td>"
-                f'<td><a href="{e(object_href(view, entry))}">{e(entry.id.name)}</a></td>'
-                f"<td>{e(entry.status)}</td><td>{e(_short(entry.commit))}</td>"
-                f"<td>{e(_drift_text(drift) if drift else '-')}</td></tr>"
+                f'<tr data-object="{e(row["id"])}" data-status="{e(row["status"])}">'
+                f'<td data-col="kind">{e(row["kind"])}</td>'
+                f'<td data-col="namespace">{e(row["namespace"])}</td>'
+                f'<td data-col="name"><a href="{e(row["href"])}">{e(row["name"])}</a></td>'
+                f'<td data-col="status">{e(row["status"])}</td><td data-col="commit">{e(row["commit"])}</td>'
+                f'<td data-col="drift">{e(row["drift"])}</td></tr>'
             )
         more = len(view.entries) - MAX_OBJECTS_SHOWN
         sections.append(
@@ -332,40 +401,64 @@ def cluster_page(cluster: str, views: Sequence[SyncView]) -> str:
             f'<dt>Last applied</dt><dd data-field="synced">{e(live["synced"])}</dd>'
             f'<dt>Health</dt><dd data-field="health">{e(live["health"])}</dd>'
             f'<dt>Errors</dt><dd data-field="errorCount">{e(live["errorCount"])}</dd></dl>'
-            f"{pending}{_errors_list(view)}"
+            f"{preview}{_errors_list(view)}"
             '<table class="objects"><thead><tr><th>Kind</th><th>Namespace</th><th>Name</th><th>Health</th>'
             f"<th>Applied commit</th><th>Last drift</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            + (f"<p>{more} more objects not shown.</p>" if more > 0 else "")
+            f'<p class="more-objects" data-more="{e(view.key)}">'
+            + (f"{more} more objects not shown." if more > 0 else "")
+            + "</p>"
             + "</section>"
         )
     return f'<p><a href="{PREFIX}/">Fleet</a></p><h1>Cluster {e(cluster)}</h1>{"".join(sections)}'
 
 
-def object_page(view: SyncView, entry: Entry) -> str:
+_OBJECT_LABELS = {
+    "cluster": "Cluster",
+    "sync": "Sync",
+    "group": "Group",
+    "kind": "Kind",
+    "namespace": "Namespace",
+    "name": "Name",
+    "status": "Health",
+    "reason": "Reason",
+    "message": "Message",
+    "commit": "Last applied commit",
+    "driftTime": "Last drift repaired",
+    "driftManager": "Changed by (field manager)",
+    "driftOperation": "Operation",
+    "driftUser": "User",
+    "driftFields": "Changed fields",
+}
+
+
+def object_fields(view: SyncView, entry: Entry) -> list[tuple[str, str]]:
+    """An object page's fields as (key, text), in the page's order; the page script updates them."""
     oid, drift = entry.id, entry.drift
-    rows = [
-        ("Cluster", view.cluster),
-        ("Sync", view.describe),
-        ("Group", oid.group or "(core)"),
-        ("Kind", oid.kind),
-        ("Namespace", oid.namespace or "-"),
-        ("Name", oid.name),
-        ("Health", entry.status),
-        ("Reason", entry.reason or "-"),
-        ("Message", entry.message or "-"),
-        ("Last applied commit", entry.commit or "-"),
+    return [
+        ("cluster", view.cluster),
+        ("sync", view.describe),
+        ("group", oid.group or "(core)"),
+        ("kind", oid.kind),
+        ("namespace", oid.namespace or "-"),
+        ("name", oid.name),
+        ("status", entry.status),
+        ("reason", entry.reason or "-"),
+        ("message", _cut(entry.message, 4000) if entry.message else "-"),
+        ("commit", entry.commit or "-"),
+        ("driftTime", drift.time if drift else "none recorded"),
+        ("driftManager", (drift.manager or "unknown") if drift else "-"),
+        ("driftOperation", (drift.operation or "-") if drift else "-"),
+        ("driftUser", (drift.user or "-") if drift else "-"),
+        ("driftFields", (", ".join(drift.fields) or "-") if drift else "-"),
     ]
-    if drift is not None:
-        rows += [
-            ("Last drift repaired", drift.time),
-            ("Changed by (field manager)", drift.manager or "unknown"),
-            ("Operation", drift.operation or "-"),
-            ("User", drift.user or "-"),
-            ("Changed fields", ", ".join(drift.fields) or "-"),
-        ]
-    else:
-        rows.append(("Last drift repaired", "none recorded"))
-    items = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows)
+
+
+def object_page(view: SyncView, entry: Entry) -> str:
+    oid = entry.id
+    items = "".join(
+        f'<dt>{e(_OBJECT_LABELS[k])}</dt><dd data-field="{e(k)}">{e(v)}</dd>'
+        for k, v in object_fields(view, entry)
+    )
     return (
         f'<p><a href="{PREFIX}/">Fleet</a> / '
         f'<a href="{e(cluster_href(view.cluster))}">{e(view.cluster)}</a></p>'
@@ -383,8 +476,8 @@ def login_form(refused: bool = False) -> str:
     )
 
 
-def page(title: str, body: str, *, poll: float | None = None) -> bytes:
-    live = f' data-poll="{e(poll)}"' if poll else ""
+def page(title: str, body: str, *, poll: float | None = None, api: str = f"{PREFIX}/api/fleet") -> bytes:
+    live = f' data-poll="{e(poll)}" data-api="{e(api)}"' if poll else ""
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>{e(title)} · acm-lite</title>"
@@ -395,8 +488,10 @@ def page(title: str, body: str, *, poll: float | None = None) -> bytes:
     ).encode()
 
 
-def _page_answer(status: int, title: str, body: str, *, poll: float | None = None) -> Answer:
-    return Answer(status, page(title, body, poll=poll), "text/html; charset=utf-8", SECURITY_HEADERS)
+def _page_answer(
+    status: int, title: str, body: str, *, poll: float | None = None, api: str = f"{PREFIX}/api/fleet"
+) -> Answer:
+    return Answer(status, page(title, body, poll=poll, api=api), "text/html; charset=utf-8", SECURITY_HEADERS)
 
 
 def _unauthorized() -> Answer:

@@ -133,6 +133,9 @@ class SyncSpec:
 class SyncOptions:
     dry_run: bool = False  # plan, and have the API server validate, but change nothing
     plan_only: bool = False  # plan without any request that writes or validates (diff)
+    # with plan_only: plan even when policy violations would stop the pass (what a commit the
+    # policies block would change, for the dashboard's preview); the violations stay in the result
+    plan_blocked: bool = False
     force_conflicts: bool = True
     allow_prune_all: bool = False
     take_over: bool = False

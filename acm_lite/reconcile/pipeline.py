@@ -174,7 +174,7 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
     policy_problems = sync.step(
         "policy", _policy, declared, options.policies, seen, target, spec, own=cluster
     )
-    if sync.blocked(policy_problems):
+    if sync.blocked(policy_problems) and not (options.plan_only and options.plan_blocked):
         return sync.finish("policy", [])  # nothing written: the inventory is recorded while planning
     plan = sync.step("plan", _plan, declared, seen, record=record)
     sync.result.changeset, sync.result.planned = plan.changes, plan.changed
