@@ -1,9 +1,12 @@
 """`acm-lite serve --fleet ... --ui` in headless Chromium: the overview of a real fleet (three API
 servers and a member whose API server is gone), a commit arriving while the page is open, an
-object's drift, script injection through repository content, and the token.
+object's drift, script injection through repository content, the preview of a commit the policies
+block appearing and going away with its fix, object rows and object pages updating live, and the
+token.
 
-Set ACM_LITE_DASHBOARD_SCREENSHOTS=DIR to write dashboard-overview.png, dashboard-cluster.png and
-dashboard-object.png there (docs/images holds the ones the documentation shows)."""
+Set ACM_LITE_DASHBOARD_SCREENSHOTS=DIR to write dashboard-overview.png, dashboard-cluster.png,
+dashboard-object.png and dashboard-preview.png there (docs/images holds the ones the documentation
+shows)."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import yaml
 from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster.controlplane import APIServer
 from tests.support.gitrepo import GitRepo
-from tests.unit.repo_builder import cm, ns
+from tests.unit.repo_builder import cm, ns, obj
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -132,6 +135,8 @@ def served(fleet: dict[str, APIServer], tmp_path_factory: pytest.TempPathFactory
                 "1",
                 "--log-format",
                 "text",
+                "--policy-bundle",
+                "pod-security-baseline",
             ],
             cwd=ROOT,
             stdout=out,
@@ -185,6 +190,52 @@ def cell(driver: object, sync_key: str, field: str) -> str:
         if holder.get_attribute("data-sync") == sync_key:
             return str(holder.find_element(By.CSS_SELECTOR, f'[data-field="{field}"]').text)
     return ""
+
+
+def preview_box(driver: object, sync_key: str) -> object | None:
+    for box in driver.find_elements(By.CSS_SELECTOR, "div[data-preview]"):  # type: ignore[attr-defined]
+        if box.get_attribute("data-preview") == sync_key:
+            return box
+    return None
+
+
+def preview_text(driver: object, sync_key: str, state: str = "ready") -> str:
+    """The preview's whole text (collapsed diffs included) once it is in ``state``, else ''."""
+    box = preview_box(driver, sync_key)
+    if box is None or box.get_attribute("data-preview-state") != state:  # type: ignore[attr-defined]
+        return ""
+    return str(box.get_attribute("textContent"))  # type: ignore[attr-defined]
+
+
+def row_commit(driver: object, name: str) -> str:
+    for row in driver.find_elements(By.CSS_SELECTOR, "table.objects tr[data-object]"):  # type: ignore[attr-defined]
+        if row.get_attribute("data-object") == f"/ConfigMap/{NAMESPACE}/{name}":
+            return str(row.find_element(By.CSS_SELECTOR, 'td[data-col="commit"]').text)
+    return ""
+
+
+def inert(driver: object) -> None:
+    """Nothing the repository said became an element or ran."""
+    assert driver.execute_script("return document.querySelectorAll('img').length;") == 0  # type: ignore[attr-defined]
+    assert driver.execute_script("return typeof window.__pwned;") == "undefined"  # type: ignore[attr-defined]
+
+
+def secret(password: str) -> dict[str, object]:
+    return obj("v1", "Secret", "creds", metadata={"namespace": NAMESPACE}, stringData={"password": password})
+
+
+def privileged_pod(container: str) -> dict[str, object]:
+    return obj(
+        "v1",
+        "Pod",
+        "root-shell",
+        metadata={"namespace": NAMESPACE},
+        spec={
+            "containers": [
+                {"name": container, "image": "registry.acme.io/sh:1", "securityContext": {"privileged": True}}
+            ]
+        },
+    )
 
 
 def wait(driver: object, what: object, seconds: float = 45) -> None:
@@ -256,11 +307,13 @@ def test_a_new_commit_shows_up_without_a_reload(served: Served, browser: object)
     browser.get(served.url + "/ui/")  # type: ignore[attr-defined]
     wait(browser, lambda d: cell(d, f"eks-prod/{SYNC}", "state") == "SYNCED")
     browser.execute_script("window.__sameDocument = 'yes';")  # type: ignore[attr-defined]
-    commit = served.repo.commit({"b.yaml": cm("b", NAMESPACE)}, message="second")
+    commit = served.repo.commit(
+        {"b.yaml": cm("b", NAMESPACE), "creds.yaml": secret("first-value")}, message="second"
+    )
     served.commits.append(commit)
     for name in served.fleet:
         wait(browser, lambda d, n=name: cell(d, f"{n}/{SYNC}", "commit") == commit[:12])
-        wait(browser, lambda d, n=name: cell(d, f"{n}/{SYNC}", "health") == "3 Current")
+        wait(browser, lambda d, n=name: cell(d, f"{n}/{SYNC}", "health") == "4 Current")
     assert browser.execute_script("return window.__sameDocument;") == "yes"  # type: ignore[attr-defined]
     shoot(browser, "overview")
 
@@ -309,7 +362,79 @@ def test_script_injection_through_repository_content_is_inert(served: Served, br
     inert()  # drawn by the server
     pending = browser.find_element(By.CSS_SELECTOR, ".pending").text  # type: ignore[attr-defined]
     assert f"acm-lite preview --base {served.commits[-1]} --head" in pending
+    # the preview of the blocked commit: the label's vet error it introduces, as text; no plan
+    wait(browser, lambda d: "ACM1040" in preview_text(d, f"eks-prod/{SYNC}"))
+    text = preview_text(browser, f"eks-prod/{SYNC}")
+    assert HOSTILE in text and "no plan: ACM1040" in text, text
+    inert()
     browser.get(served.url + "/ui/")  # type: ignore[attr-defined]
     assert cell(browser, f"eks-prod/{SYNC}", "state") == "ERROR"
     assert browser.execute_script("return typeof window.__pwned;") == "undefined"  # type: ignore[attr-defined]
     assert served.process.poll() is None, served.log.read_text()[-4000:]
+
+
+@pytest.mark.usefixtures("signed_in")
+def test_the_preview_of_a_blocked_commit_and_its_fix_arrive_live(served: Served, browser: object) -> None:
+    key = f"eks-prod/{SYNC}"
+    browser.get(served.url + "/ui/cluster/eks-prod")  # type: ignore[attr-defined]
+    browser.execute_script("window.__sameDocument = 'yes';")  # type: ignore[attr-defined]
+    # the label error goes; a privileged Pod (a container named like markup) and a changed
+    # ConfigMap whose new value is markup come in: the policies block the commit
+    blocked = served.repo.commit(
+        {
+            "bad.yaml": None,
+            "pod.yaml": privileged_pod(HOSTILE),
+            "a.yaml": cm("a", NAMESPACE, data={"note": HOSTILE}),
+            "creds.yaml": secret("second-value-hunter2"),
+        },
+        message=f"privileged {HOSTILE}",
+    )
+    wait(browser, lambda d: cell(d, key, "commit") == blocked[:12])
+    wait(browser, lambda d: "ACM3100" in preview_text(d, key), 90)
+    text = preview_text(browser, key)
+    assert f"container {HOSTILE} is privileged" in text, text
+    assert f"Pod {NAMESPACE}/root-shell" in text and f"ConfigMap {NAMESPACE}/a" in text, text
+    diffs = browser.find_elements(By.CSS_SELECTOR, 'ul[data-section="change"] pre')  # type: ignore[attr-defined]
+    assert any(HOSTILE in str(d.get_attribute("textContent")) for d in diffs)
+    assert f"Secret {NAMESPACE}/creds" in text and "***" in text  # masked as acm-lite preview masks it
+    assert "hunter2" not in text and "first-value" not in text
+    assert "hunter2" not in browser.page_source  # type: ignore[attr-defined]
+    assert cell(browser, key, "synced") == served.commits[-1][:12]  # still the applied one
+    assert browser.execute_script("return window.__sameDocument;") == "yes"  # type: ignore[attr-defined]
+    inert(browser)
+    browser.find_element(By.CSS_SELECTOR, 'ul[data-section="change"] summary').click()  # type: ignore[attr-defined]
+    browser.execute_script("arguments[0].scrollIntoView();", preview_box(browser, key))  # type: ignore[attr-defined]
+    shoot(browser, "preview")
+    browser.refresh()  # type: ignore[attr-defined]
+    wait(browser, lambda d: "ACM3100" in preview_text(d, key))  # drawn by the server this time
+    inert(browser)
+
+    browser.execute_script("window.__sameDocument = 'yes';")  # type: ignore[attr-defined]
+    fixed = served.repo.commit(
+        {
+            "pod.yaml": None,
+            "a.yaml": cm("a", NAMESPACE, data={"note": "fixed"}),
+            "creds.yaml": secret("fixed"),
+        }
+    )
+    served.commits.append(fixed)
+    wait(browser, lambda d: row_commit(d, "a") == fixed[:12], 90)
+    wait(browser, lambda d: cell(d, key, "state") == "SYNCED")
+    box = preview_box(browser, key)
+    assert box is not None and box.get_attribute("textContent") == ""  # type: ignore[attr-defined]
+    assert cell(browser, key, "synced") == fixed[:12]
+    assert browser.execute_script("return window.__sameDocument;") == "yes"  # type: ignore[attr-defined]
+    inert(browser)
+
+
+@pytest.mark.usefixtures("signed_in")
+def test_an_object_page_follows_its_object_live(served: Served, browser: object) -> None:
+    browser.get(served.url + f"/ui/object/eks-prod/{SYNC}/_/ConfigMap/{NAMESPACE}/a")  # type: ignore[attr-defined]
+    field = 'dl.object dd[data-field="commit"]'
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, field).text == served.commits[-1])
+    browser.execute_script("window.__sameDocument = 'yes';")  # type: ignore[attr-defined]
+    commit = served.repo.commit({"a.yaml": cm("a", NAMESPACE, data={"note": "again"})})
+    served.commits.append(commit)
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, field).text == commit, 90)
+    assert browser.find_element(By.CSS_SELECTOR, 'dd[data-field="status"]').text == "Current"  # type: ignore[attr-defined]
+    assert browser.execute_script("return window.__sameDocument;") == "yes"  # type: ignore[attr-defined]
