@@ -183,7 +183,8 @@ def _add_ui(parser: argparse.ArgumentParser) -> None:
         "--ui",
         action="store_true",
         help="serve the fleet dashboard: each cluster's syncs, their errors and codes, each "
-        "object's health, last drift and applied commit, updated live; needs a bearer token",
+        "object's health, last drift and applied commit, the preview of a sync's newest commit "
+        "while it is blocked, updated live; needs a bearer token",
     )
     group.add_argument(
         "--ui-token-file",

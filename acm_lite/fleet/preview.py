@@ -36,6 +36,7 @@ LIVE, OFFLINE = "live", "offline"
 INVENTORY, BASE = "inventory", "base"  # what an offline plan compares the head with
 DIFF_LINES = 40  # lines of a change's field diff kept in the report
 LINE_CHARS = 200  # characters of one diff line kept (a long value is cut)
+SECRET_AUTH = ("token", "ssh")  # spec.git.auth values whose credentials are in spec.git.secretRef
 
 
 @dataclass(frozen=True)
@@ -117,9 +118,18 @@ def compare(base: list[Problem], head: list[Problem]) -> tuple[list[Problem], li
     )
 
 
-def _declared(spec: SyncSpec, revision: str, options: SyncOptions) -> tuple[str, declare.Declared]:
-    """One revision of ``spec``'s repository declared for its cluster, policy checked."""
-    snapshot = git.fetch(spec.repo, revision, spec.dir, cache=options.git_cache, auth=options.auth)
+def _declared(
+    spec: SyncSpec, revision: str, options: SyncOptions, refs: Cluster | None = None
+) -> tuple[str, declare.Declared]:
+    """One revision of ``spec``'s repository declared for its cluster, policy checked. A sync
+    whose Git credentials are in its ``spec.git.secretRef`` fetches with them, read through
+    ``refs`` (the sync's cluster) as its passes read them."""
+    if spec.git_auth in SECRET_AUTH:
+        snapshot = pipeline.fetch_source(
+            replace(spec, revision=revision), options, lambda _m: None, cluster=refs
+        )
+    else:
+        snapshot = git.fetch(spec.repo, revision, spec.dir, cache=options.git_cache, auth=options.auth)
     rendered = render.render_snapshot(snapshot, options.render, source_format=spec.source_format)
     target = ClusterTarget(spec.cluster_name, spec.cluster_labels)
     if rendered is not None and any(p.blocking for p in rendered.problems):
@@ -250,9 +260,12 @@ def _preview_sync(
             hint="give the cluster a Git repository in the fleet file, or leave it out with --cluster",
         )
         return preview
+    refs: Cluster | None = None
+    if spec.git_auth in SECRET_AUTH:  # the Secret is read as the sync reads it
+        refs = pipeline.target_of(spec, connect())
     try:
-        preview.base_commit, base = _declared(spec, request.base, request.options)
-        preview.head_commit, head = _declared(spec, request.head, request.options)
+        preview.base_commit, base = _declared(spec, request.base, request.options, refs)
+        preview.head_commit, head = _declared(spec, request.head, request.options, refs)
     except AcmError as e:
         preview.error = e.to_problem(message=f"{name}: {e.message}")
         return preview

@@ -4,19 +4,25 @@ the offline mode against the recorded inventory; the Markdown compared with a go
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
+from acm_lite import api
 from acm_lite.cli.main import main
+from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.devcluster import controlplane
-from acm_lite.fleet import fanout, registry
+from acm_lite.fleet import fanout, preview, registry
 from acm_lite.policy.library import PolicySources
-from acm_lite.reconcile.pipeline import SyncOptions
+from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
+from tests.support import gitserver
 from tests.support.gitrepo import GitRepo
 from tests.unit.repo_builder import cm, ns, obj
 
@@ -184,3 +190,86 @@ def test_preview_of_a_fleet_live_unreachable_and_offline(
     assert re.search(r"2 cluster section\(s\) left out .*\(<https://ci.example.com/run/1>\)", small), small
     assert "<summary>⛔ baremetal-edge" in small  # the cluster with a blocking problem keeps its section
     assert "| eks-prod | yes | live | 1 | 2 | 1 |" in small
+
+
+def test_one_sync_previewed_with_its_blocked_head_planned(
+    control_plane: controlplane.APIServer, tmp_path: Path
+) -> None:
+    """The dashboard's preview of one sync: a head the policies block is still planned (what it
+    would create), its violation introduced; without ``plan_blocked``, as ``acm-lite preview``,
+    no plan. Nothing is written to the cluster."""
+    repo = GitRepo(tmp_path / "git")
+    base = repo.commit({"ns.yaml": ns("preview-one"), "a.yaml": cm("a", "preview-one")})
+    pod = privileged_pod()
+    pod["metadata"] = {"name": "root-shell", "namespace": "preview-one"}  # type: ignore[index]
+    head = repo.commit({"pod.yaml": pod, "b.yaml": cm("b", "preview-one")})
+    spec = SyncSpec(repo=repo.url, name="preview-one", revision="main", source_format="unstructured")
+    options = SyncOptions(git_cache=tmp_path / "cache", policies=PolicySources(("pod-security-baseline",)))
+    cluster = Cluster.connect(control_plane.kubeconfig)
+
+    def run(plan_blocked: bool) -> preview.ClusterPreview:
+        request = preview.Request(base, head, options=replace(options, plan_blocked=plan_blocked))
+        return preview.preview_sync("one", spec, request, lambda: cluster)
+
+    planned = run(True)
+    assert planned.error is None and planned.reachable and planned.mode == preview.LIVE
+    assert [(p.code.id, p.obj["name"]) for p in planned.introduced] == [("ACM3100", "root-shell")]  # type: ignore[index]
+    assert sorted(planned.create) == [
+        "ConfigMap preview-one/a",
+        "ConfigMap preview-one/b",
+        "Namespace preview-one",
+        "Pod preview-one/root-shell",
+    ]
+    unplanned = run(False)
+    assert unplanned.create == [] and unplanned.notes[0].startswith("no plan: ACM3100"), unplanned.notes
+    assert (
+        cluster.request("GET", "/api/v1/namespaces", query={"fieldSelector": "metadata.name=preview-one"})[
+            "items"
+        ]
+        == []
+    )
+
+
+def test_a_sync_whose_git_credentials_are_in_its_secret_ref_is_previewed_with_them(
+    control_plane: controlplane.APIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As its passes fetch: the token comes from the Secret spec.git.secretRef names, read from
+    the sync's cluster (none in the environment)."""
+    suffix = uuid.uuid4().hex[:6]
+    secret_name, token = f"git-creds-{suffix}", f"tok-{suffix}-7c1e"
+    monkeypatch.setenv("ACM_LITE_GIT_ALLOW_HTTP", "1")
+    for var in ("ACM_LITE_GIT_TOKEN", "ACM_LITE_GIT_USERNAME"):
+        monkeypatch.delenv(var, raising=False)
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    try:
+        cluster.request("POST", "/api/v1/namespaces", body={"metadata": {"name": api.SYSTEM_NAMESPACE}})
+    except ApiError as e:
+        assert e.status == 409
+    data = {"username": "alice", "token": token}
+    cluster.request(
+        "POST",
+        f"/api/v1/namespaces/{api.SYSTEM_NAMESPACE}/secrets",
+        body={
+            "metadata": {"name": secret_name},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+        },
+    )
+    repo = GitRepo(tmp_path / "git")
+    base = repo.commit({"a.yaml": cm("a", "default")})
+    head = repo.commit({"b.yaml": cm("b", "default")})
+    options = SyncOptions(git_cache=tmp_path / "cache")
+    with gitserver.serve(repo.bare.parent, credentials=("alice", token)) as server:
+        host, port = server.server_address[:2]
+        url = f"http://{host!s}:{port}/{repo.bare.name}"
+        spec = SyncSpec(repo=url, name=f"p-{suffix}", revision="main", source_format="unstructured")
+        with_secret = replace(spec, git_auth="token", git_secret_ref=secret_name)
+        found = preview.preview_sync(
+            "one", with_secret, preview.Request(base, head, options=options), lambda: cluster
+        )
+        assert found.error is None, found.error.render()
+        assert (found.base_commit, found.head_commit) == (base, head)
+        assert sorted(found.create) == ["ConfigMap default/a", "ConfigMap default/b"]  # nothing applied
+        without = preview.preview_sync(
+            "one", spec, preview.Request(base, head, options=options), lambda: cluster
+        )
+        assert without.error is not None and token not in without.error.render()
