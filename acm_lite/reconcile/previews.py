@@ -20,7 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from acm_lite import errors
@@ -303,7 +303,7 @@ class Previews:
             entry = self._entries.get(key)
             if entry is None:
                 try:
-                    self._queue.put_nowait((key, view))
+                    self._queue.put_nowait((key, replace(view, entries=())))  # its objects are not needed
                 except queue.Full:  # many at once: asked again at the next poll
                     return base, head, PreviewState(COMPUTING)
                 entry = self._entries[key] = _Entry(COMPUTING, now)
