@@ -46,6 +46,7 @@ FIGHT_WINDOW = 60.0
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"  # the bookmark ending a WatchList's initial state
 WATCH_TIMEOUT = 60  # seconds the server keeps one watch request open
 LIST_PAGE = 500
+MAX_RESOURCE_VERSION = 128  # characters; etcd's are decimal 64-bit numbers
 MAX_LIST_PAGES = 2000  # a relist longer than this (a million objects, or a server paging forever) fails
 
 
@@ -90,6 +91,13 @@ class _NoWatchListError(Exception):
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _resource_version(meta: dict[str, Any]) -> str | None:
+    """An object's or list's resourceVersion; None when there is none, or it is not one a watch
+    can be sent from (not a string, or longer than any server's)."""
+    version = meta.get("resourceVersion")
+    return version if isinstance(version, str) and 0 < len(version) <= MAX_RESOURCE_VERSION else None
 
 
 def _resource_label(resource: Resource) -> str:
@@ -351,8 +359,7 @@ class Remediator:
         if not isinstance(obj.get("metadata", {}), dict):
             raise AcmError(errors.API_SERVER_ERROR, f"a watch event of {resource.plural} has no metadata")
         meta = _mapping(obj.get("metadata"))
-        version = meta.get("resourceVersion")
-        return str(kind), obj, version if isinstance(version, str) and version else None
+        return str(kind), obj, _resource_version(meta)
 
     def _bookmark(
         self,
@@ -418,8 +425,8 @@ class Remediator:
             meta = _mapping(page.get("metadata"))
             token = meta.get("continue")
             if not token:
-                version = meta.get("resourceVersion")
-                if not isinstance(version, str) or not version:
+                version = _resource_version(meta)
+                if version is None:
                     raise AcmError(
                         errors.API_SERVER_ERROR, f"a list of {resource.plural} has no resourceVersion"
                     )

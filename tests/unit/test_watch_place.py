@@ -295,6 +295,7 @@ def test_a_server_ignoring_watchlist_is_listed(monkeypatch: pytest.MonkeyPatch) 
         [event("ADDED", {"metadata": "not a mapping"}), bookmark("10", end=True)],
         [{"type": "BOOKMARK", "object": {"metadata": {"annotations": {INITIAL_EVENTS_END: "true"}}}}],
         [event("ERROR", {"code": "not a number"})],
+        [bookmark("9" * 200, end=True)],  # no resourceVersion a watch could be sent from
     ],
 )
 def test_hostile_events_neither_crash_nor_count_twice(
