@@ -208,7 +208,9 @@ class Remediator:
     @property
     def synced(self) -> bool:
         """Every watched resource has delivered its whole current state and is connected. False
-        before the first ``update`` that watches something."""
+        before the first ``update`` that watches something. A resumed watch counts as connected
+        once the server accepted it; one the server then tells its place is gone (an ERROR event
+        right after) is not synced again until it has read the state anew, in a new epoch."""
         watched = list(self._watched)
         with self._lock:
             return bool(watched) and all(r in self._places and self._places[r].synced for r in watched)
