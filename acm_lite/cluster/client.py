@@ -38,6 +38,8 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0
 TIMEOUT_VARIABLE = "ACM_LITE_REQUEST_TIMEOUT"  # seconds: both timeouts, for slow or test setups
 BREAKER_THRESHOLD = 3
+MAX_WATCH_EVENT = 16 << 20  # bytes of one watch event: etcd holds objects of at most 1.5 MiB
+MAX_ERROR_BODY = 1 << 16  # bytes of a refused watch's answer that are read
 
 
 def _timeouts() -> tuple[float, float]:
@@ -487,12 +489,19 @@ class Cluster:
             self.breaker.failure(f"{type(e).__name__}: {e}")
             raise self._unreachable(e) from e
 
-    def watch(self, path: str, query: dict[str, Any], stop: threading.Event) -> Iterator[Any]:
+    def watch(
+        self,
+        path: str,
+        query: dict[str, Any],
+        stop: threading.Event,
+        opened: Callable[[], None] | None = None,
+    ) -> Iterator[Any]:
         """Events of one watch request, until the server ends it or ``stop`` is set.
 
         With ``timeoutSeconds`` in ``query`` the server ends the watch by then; a watch silent
         for longer than that (and a margin) is broken (a hung server, a dropped route) and
-        raises, rather than leaving its caller waiting forever."""
+        raises, rather than leaving its caller waiting forever. ``opened`` is called once the
+        server has accepted the watch, before its first event (which may be long in coming)."""
         params = {k: v for k, v in {**query, "watch": "1"}.items() if v is not None}
         ends = params.get("timeoutSeconds")
         silence = float(ends) + min(30.0, self._read_timeout) if ends is not None else None
@@ -511,7 +520,9 @@ class Cluster:
             raise AcmError(errors.API_SERVER_ERROR, f"cannot watch {path}: {e}") from e
         try:
             if resp.status >= 400:
-                raise _api_error(resp.status, resp.read())
+                raise _api_error(resp.status, resp.read(MAX_ERROR_BODY))
+            if opened is not None:
+                opened()
             buffer = b""
             for chunk in resp.stream(4096, decode_content=True):
                 if stop.is_set():
@@ -521,6 +532,11 @@ class Cluster:
                     line, buffer = buffer.split(b"\n", 1)
                     if line.strip():
                         yield json.loads(line)
+                if len(buffer) > MAX_WATCH_EVENT:
+                    raise AcmError(
+                        errors.API_SERVER_ERROR,
+                        f"watch of {path} broke: an event longer than {MAX_WATCH_EVENT} bytes",
+                    )
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:  # ValueError: not JSON
             raise AcmError(errors.API_SERVER_ERROR, f"watch of {path} broke: {e}") from e
         finally:

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,9 @@ class APIServer:
     # Full mode: kube-controller-manager, kube-scheduler and kwok, and the fake Nodes.
     children: list[Child] = field(default_factory=list)
     nodes: list[str] = field(default_factory=list)
+    # kube-apiserver flags beyond the usual ones (a test's watch cache or compaction settings);
+    # a restart passes them again
+    flags: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -208,9 +212,17 @@ def _audit_policy(directory: Path) -> Path:
 
 
 def apiserver_args(
-    binary: str, directory: Path, etcd_url: str, name: str, port: int, *, full: bool
+    binary: str,
+    directory: Path,
+    etcd_url: str,
+    name: str,
+    port: int,
+    *,
+    full: bool,
+    flags: Sequence[str] = (),
 ) -> list[str]:
-    """kube-apiserver's command line; the full mode admits Pods with their ServiceAccount."""
+    """kube-apiserver's command line; the full mode admits Pods with their ServiceAccount.
+    ``flags`` come last, so one of them overrides a default given earlier."""
     return [
         binary,
         f"--etcd-servers={etcd_url}",
@@ -241,6 +253,7 @@ def apiserver_args(
         "--audit-log-maxbackup=1",
         f"--cert-dir={directory / 'certs'}",
         "--profiling=false",
+        *flags,
     ]
 
 
@@ -253,15 +266,16 @@ def _start_apiserver(
     *,
     port: int | None = None,
     full: bool = False,
+    flags: Sequence[str] = (),
 ) -> tuple[APIServer, subprocess.Popen[bytes]]:
     directory = root / name
     directory.mkdir(parents=True, exist_ok=True)
     if not (directory / "ca.crt").exists():  # a restart keeps its certificates and kubeconfig
         _write_certs(directory, name)
     port = port or process.free_port()
-    args = apiserver_args(binary, directory, etcd.url, name, port, full=full)
+    args = apiserver_args(binary, directory, etcd.url, name, port, full=full, flags=flags)
     proc = process.start(args, directory / "apiserver.log", detached=detached)
-    server = APIServer(name, proc.pid, port, str(directory), binary)
+    server = APIServer(name, proc.pid, port, str(directory), binary, flags=list(flags))
     kubeconfig.write(
         Path(server.kubeconfig),
         [
@@ -288,14 +302,16 @@ def start(
     root: Path | None = None,
     detached: bool = False,
     controllers: Controllers | None = None,
+    apiserver_flags: Sequence[str] = (),
 ) -> Environment:
     """Start one etcd and a kube-apiserver per name; return once every server is ready.
 
     With ``controllers`` (the full mode), each cluster also gets kube-controller-manager,
     kube-scheduler, kwok and ``controllers.nodes`` fake Nodes, and is ready once each of them
     answers its health check, every Node is Ready and the ``default`` ServiceAccount exists.
-    Without (the light mode), only the API servers run. On any failure everything already started
-    is stopped and the directory removed.
+    Without (the light mode), only the API servers run. ``apiserver_flags`` are added to every
+    kube-apiserver's command line. On any failure everything already started is stopped and the
+    directory removed.
     """
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"cluster names must be distinct and non-empty: {names}")
@@ -309,7 +325,10 @@ def start(
             "etcd", etcd_proc, base / "etcd.log", lambda: _http_ok(f"{etcd.url}/health"), start_timeout()
         )
         full = controllers is not None
-        started = [_start_apiserver(base, n, apiserver_binary, etcd, detached, full=full) for n in names]
+        started = [
+            _start_apiserver(base, n, apiserver_binary, etcd, detached, full=full, flags=apiserver_flags)
+            for n in names
+        ]
         env.clusters = [server for server, _ in started]
         for server, proc in started:
             process.wait_ready(
@@ -388,7 +407,7 @@ def restart_apiserver(env: Environment, name: str, detached: bool = False) -> AP
     if old is None:
         raise ValueError(f"no cluster {name!r}")
     server, proc = _start_apiserver(
-        Path(env.root), name, old.binary, env.etcd, detached, port=old.port, full=old.full
+        Path(env.root), name, old.binary, env.etcd, detached, port=old.port, full=old.full, flags=old.flags
     )
     server.children, server.nodes = old.children, old.nodes  # they reconnect on their own
     process.wait_ready(

@@ -48,6 +48,13 @@ class Metrics:
             ["sync"],
             registry=r,
         )
+        self.watch_relists = Counter(
+            "acm_lite_watch_relists_total",
+            "Drift watches that lost their place (410 Gone, an error event, a resourceVersion lost) "
+            "and read the whole current state again; a watch's first start is not counted.",
+            ["sync", "resource"],
+            registry=r,
+        )
         self.git_fetch = Histogram(
             "acm_lite_git_fetch_duration_seconds", "Duration of fetching the source.", ["sync"], registry=r
         )

@@ -1,5 +1,5 @@
 """A loopback TCP proxy that a test can cut: a client pointed through it loses its server at
-once (open connections closed, new ones refused), as in a network partition."""
+once (open connections closed, new ones refused), as in a network partition, until restored."""
 
 from __future__ import annotations
 
@@ -54,6 +54,10 @@ class TcpProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 s.close()
             self._sockets.clear()
+
+    def restore(self) -> None:
+        """End the partition: new connections reach the server again."""
+        self.cut_off = False
 
     def close(self) -> None:
         self.cut()
