@@ -144,3 +144,56 @@ def _problem(e: Entry, why: str) -> Problem:
         obj=e.id.describe(),
         hint="see acm-lite status --resources; the rest of the commit is applied",
     )
+
+
+def record_some(
+    cluster: Cluster,
+    discovery: Discovery,
+    sync: str,
+    results: Iterable[Result],
+    *,
+    before: Iterable[Entry],
+    stored: resourcestore.Stored,
+    removed: Iterable[ObjectId],
+    records: Cluster | None = None,
+) -> Recorded:
+    """``record`` for a pass that applied only some of the sync's objects (an incremental one):
+    the objects it wrote read again (one GET each), their entries replaced in the table
+    ``before`` (the last pass's, or the health tracker's since), the objects it released or
+    that left the source dropped, and the parts that changed written over ``stored``."""
+    records = records or cluster
+    results = list(results)
+    written = [r for r in results if r.outcome in _WRITTEN]
+    out = Recorded(applied={r.change.id for r in written})
+    table = {e.id: e for e in before}
+    for oid in removed:
+        table.pop(oid, None)
+    for r in results:
+        if r.outcome not in _KEPT:
+            table.pop(r.change.id, None)
+    try:
+        fresh = live.objects(
+            cluster,
+            discovery,
+            out.applied,
+            versions={r.change.id: r.change.manifest.version for r in written if r.change.manifest},
+        )
+    except AcmError as e:
+        out.problems.append(
+            Problem(
+                errors.RESOURCE_STATUS_NOT_RECORDED,
+                f"the health of sync {sync!r}'s objects could not be read: {e.message}",
+            )
+        )
+        return out
+    for r in results:
+        if r.outcome in _KEPT:
+            old = table.get(r.change.id)
+            found = entry(r.change.id, fresh.get(r.change.id) if r.outcome in _WRITTEN else r.change.live)
+            table[r.change.id] = dataclasses.replace(found, drift=old.drift) if old and old.drift else found
+    out.entries = [table[k] for k in sorted(table)]
+    out.failed = failures(out.entries)
+    out.stored, warning = resourcestore.write(records, sync, out.entries, stored)
+    if warning is not None:
+        out.problems.append(warning)
+    return out
