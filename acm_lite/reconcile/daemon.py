@@ -454,6 +454,7 @@ class Worker:
         if result.health is not None:
             self.outcome_entries = list(result.health)
         self.metrics.sync_duration.labels(name).observe(seconds)
+        self.metrics.passes.labels(name, "incremental" if result.incremental else "full").inc()
         for outcome, count in result.counts.items():
             if count:
                 self.metrics.objects.labels(name, outcome).inc(count)
@@ -482,6 +483,8 @@ class Worker:
                     "errors": [p.code.id for p in result.problems],
                     "statusRecorded": result.status_error is None,
                     "seconds": round(seconds, 3),
+                    "incremental": result.incremental,
+                    **({"fullBecause": result.full_because} if result.full_because else {}),
                 }
             },
         )

@@ -17,8 +17,10 @@ from acm_lite.cluster.client import Cluster
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.plan.changeset import Action
 from acm_lite.reconcile import pipeline
+from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
 from tests.support.gitrepo import GitRepo
+from tests.support.kube import eventually, get
 from tests.unit.repo_builder import cm, ns
 
 WRITES = (Action.CREATE, Action.UPDATE, Action.PRUNE, Action.UNMANAGE)
@@ -80,73 +82,95 @@ class RandomRepo:
         if self.broken is not None:  # the commit after a breaking one puts things right
             self.files, self.broken = self.broken, None
             return "fix"
-        ops = [
-            "edit",
-            "edit",
-            "add",
-            "remove",
-            "new-file",
-            "delete-file",
-            "move",
-            "rename",
-            "namespace",
-            "default-namespace",
-            "disable",
-            "label",
-            "invalid",
-            "duplicate",
-            "new-namespace",
-            "not-a-manifest",
-            "two-files",
-        ]
-        op = self.rng.choice(ops)
+        op = self.rng.choice([*self._OPS, "edit"])
         spot = self._some_object()
         if op in ("invalid", "duplicate"):
             self.broken = copy.deepcopy(self.files)
-        if op == "edit" and spot:
-            obj = self.files[spot[0]][spot[1]]
-            if obj["kind"] == "ConfigMap":
-                obj["data"] = {"v": str(self.rng.randint(10, 99))}
-            else:
-                obj.setdefault("metadata", {}).setdefault("labels", {})["edited"] = str(self.counter)
-        elif op == "add" and spot:
-            self.files[spot[0]].append(self._object())
-        elif op == "remove" and spot and len(self.files[spot[0]]) > 1:
-            del self.files[spot[0]][spot[1]]
-        elif op == "new-file":
-            self.files[f"apps/n{self._name()}.yaml"] = [self._object() for _ in range(self.rng.randint(1, 3))]
-        elif op == "delete-file" and len(self._app_files()) > 2:
-            del self.files[self.rng.choice(self._app_files())]
-        elif op == "move" and spot:
-            obj = self.files[spot[0]].pop(spot[1])
-            self.files[self.rng.choice(self._app_files())].append(obj)
-        elif op == "rename" and spot:
-            self.files[spot[0]][spot[1]]["metadata"]["name"] = self._name()
-        elif op == "namespace" and spot:
-            self.files[spot[0]][spot[1]]["metadata"]["namespace"] = self.rng.choice(self.namespaces)
-        elif op == "default-namespace" and spot:
-            self.files[spot[0]][spot[1]]["metadata"].pop("namespace", None)  # into "default"
-        elif op == "disable" and spot:
-            meta = self.files[spot[0]][spot[1]]["metadata"]
-            meta.setdefault("annotations", {})["configmanagement.gke.io/managed"] = "disabled"
-        elif op == "label" and spot:
-            meta = self.files[spot[0]][spot[1]]["metadata"]
-            meta.setdefault("labels", {})["team"] = self.rng.choice(["x", "y"])
-        elif op == "invalid" and spot:
-            self.files[spot[0]][spot[1]]["metadata"]["name"] = "Not_A_Valid_Name"
-        elif op == "duplicate" and spot:
-            twin = copy.deepcopy(self.files[spot[0]][spot[1]])
-            self.files.setdefault("apps/twin.yaml", []).append(twin)
-        elif op == "new-namespace":
-            name = f"inc-{self._name()}-{self.suffix}"
-            self.namespaces.append(name)
-            self.files[f"ns-{name}.yaml"] = [ns(name)]
-        elif op == "not-a-manifest":
-            self.files[f"docs/notes-{self._name()}.md"] = "not read"  # type: ignore[assignment]
-        elif op == "two-files" and spot:
-            self.files[spot[0]].append(self._object())
-            self.files[f"apps/n{self._name()}.yaml"] = [self._object()]
+        if spot is not None or op in self._WHOLE:
+            getattr(self, "_" + op.replace("-", "_"))(spot)
         return op
+
+    _OPS = (
+        "edit",
+        "add",
+        "remove",
+        "new-file",
+        "delete-file",
+        "move",
+        "rename",
+        "namespace",
+        "default-namespace",
+        "disable",
+        "label",
+        "invalid",
+        "duplicate",
+        "new-namespace",
+        "not-a-manifest",
+        "two-files",
+    )
+    _WHOLE = ("new-file", "delete-file", "new-namespace", "not-a-manifest")  # need no object
+
+    def _meta(self, spot: tuple[str, int]) -> dict[str, Any]:
+        meta: dict[str, Any] = self.files[spot[0]][spot[1]]["metadata"]
+        return meta
+
+    def _edit(self, spot: tuple[str, int]) -> None:
+        obj = self.files[spot[0]][spot[1]]
+        if obj["kind"] == "ConfigMap":
+            obj["data"] = {"v": str(self.rng.randint(10, 99))}
+        else:
+            self._meta(spot).setdefault("labels", {})["edited"] = str(self.counter)
+
+    def _add(self, spot: tuple[str, int]) -> None:
+        self.files[spot[0]].append(self._object())
+
+    def _remove(self, spot: tuple[str, int]) -> None:
+        if len(self.files[spot[0]]) > 1:
+            del self.files[spot[0]][spot[1]]
+
+    def _new_file(self, _spot: object) -> None:
+        self.files[f"apps/n{self._name()}.yaml"] = [self._object() for _ in range(self.rng.randint(1, 3))]
+
+    def _delete_file(self, _spot: object) -> None:
+        if len(self._app_files()) > 2:
+            del self.files[self.rng.choice(self._app_files())]
+
+    def _move(self, spot: tuple[str, int]) -> None:
+        obj = self.files[spot[0]].pop(spot[1])
+        self.files[self.rng.choice(self._app_files())].append(obj)
+
+    def _rename(self, spot: tuple[str, int]) -> None:
+        self._meta(spot)["name"] = self._name()
+
+    def _namespace(self, spot: tuple[str, int]) -> None:
+        self._meta(spot)["namespace"] = self.rng.choice(self.namespaces)
+
+    def _default_namespace(self, spot: tuple[str, int]) -> None:
+        self._meta(spot).pop("namespace", None)  # into "default"
+
+    def _disable(self, spot: tuple[str, int]) -> None:
+        self._meta(spot).setdefault("annotations", {})["configmanagement.gke.io/managed"] = "disabled"
+
+    def _label(self, spot: tuple[str, int]) -> None:
+        self._meta(spot).setdefault("labels", {})["team"] = self.rng.choice(["x", "y"])
+
+    def _invalid(self, spot: tuple[str, int]) -> None:
+        self._meta(spot)["name"] = "Not/A_Valid_Name"  # no kind allows a slash
+
+    def _duplicate(self, spot: tuple[str, int]) -> None:
+        self.files.setdefault("apps/twin.yaml", []).append(copy.deepcopy(self.files[spot[0]][spot[1]]))
+
+    def _new_namespace(self, _spot: object) -> None:
+        name = f"inc-{self._name()}-{self.suffix}"
+        self.namespaces.append(name)
+        self.files[f"ns-{name}.yaml"] = [ns(name)]
+
+    def _not_a_manifest(self, _spot: object) -> None:
+        self.files[f"docs/notes-{self._name()}.md"] = "not read"  # type: ignore[assignment]
+
+    def _two_files(self, spot: tuple[str, int]) -> None:
+        self.files[spot[0]].append(self._object())
+        self.files[f"apps/n{self._name()}.yaml"] = [self._object()]
 
     def tree(self, before: set[str]) -> dict[str, Any]:
         """The files to write: every current file, and None for those gone since ``before``."""
@@ -202,3 +226,75 @@ def test_incremental_passes_make_the_changes_full_passes_plan(
     assert sum(1 for _, inc, _ in steps if inc) >= 12, steps
     assert not [s for s in steps if s[1] and s[0] in ("invalid", "duplicate", "new-namespace")], steps
     assert all(why for op, inc, why in steps if not inc and op != "fix"), steps
+
+
+def _passes(daemon: Daemon, name: str, mode: str) -> float:
+    return (
+        daemon.metrics.registry.get_sample_value("acm_lite_passes_total", {"sync": name, "mode": mode}) or 0
+    )
+
+
+@pytest.mark.parametrize("incremental", [True, False])
+def test_the_daemon_syncs_new_commits_incrementally_and_defends_what_they_declare(
+    control_plane: APIServer, tmp_path: Path, incremental: bool
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    name = namespace = f"incd-{suffix}"
+    repo = GitRepo(tmp_path / "git")
+    files: dict[str, Any] = {"ns.yaml": ns(namespace)}
+    files.update({f"f{i}.yaml": [cm(f"c{i}-{j}", namespace) for j in range(5)] for i in range(3)})
+    repo.commit(files)
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
+    daemon = Daemon(
+        [(spec, lambda: cluster)],
+        SyncOptions(git_cache=tmp_path / "cache"),
+        DaemonOptions(period=0.3, incremental=incremental),
+        None,
+    )
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    worker = daemon.workers[0]
+    daemon.start()
+    try:
+        eventually(lambda: worker.remediator is not None and worker.remediator.synced, 20)
+        assert _passes(daemon, name, "full") == 1
+
+        edited = [cm(f"c1-{j}", namespace) for j in range(5)]
+        edited[2]["data"] = {"k": "edited in git"}
+        edited.append(cm("added", namespace))
+        second = repo.commit({"f1.yaml": edited, "f2.yaml": None})
+        eventually(lambda: worker.synced_commit == second, 20)
+        assert (get(cluster, f"{path}/c1-2") or {}).get("data") == {"k": "edited in git"}
+        assert get(cluster, f"{path}/added") is not None
+        eventually(lambda: get(cluster, f"{path}/c2-0") is None)  # its file was deleted: pruned
+        mode = "incremental" if incremental else "full"
+        assert _passes(daemon, name, mode) == (1 if incremental else 2)
+
+        # what the incremental pass declared is defended, and so is what it left as it was
+        cluster.request("DELETE", f"{path}/added")
+        eventually(lambda: get(cluster, f"{path}/added") is not None, 10)
+        cluster.request(
+            "PATCH",
+            f"{path}/c0-0",
+            body={"data": {"k": "drift"}},
+            content_type="application/merge-patch+json",
+        )
+        eventually(lambda: (get(cluster, f"{path}/c0-0") or {}).get("data") == {"k": "v"}, 10)
+        cluster.request(
+            "PATCH",
+            f"{path}/c1-2",
+            body={"data": {"k": "drift"}},
+            content_type="application/merge-patch+json",
+        )
+        eventually(lambda: (get(cluster, f"{path}/c1-2") or {}).get("data") == {"k": "edited in git"}, 10)
+        # a pruned object is no longer defended
+        assert get(cluster, f"{path}/c2-0") is None
+
+        # a commit adding a Namespace shapes how others are declared: a full pass
+        third = repo.commit({"ns2.yaml": ns(f"{namespace}-2")})
+        eventually(lambda: worker.synced_commit == third, 20)
+        assert _passes(daemon, name, "full") == (2 if incremental else 3)
+    finally:
+        daemon.stop()
+        repo.commit({f: None for f in [*files, "ns2.yaml"]})
+        pipeline.run(spec, cluster, SyncOptions(git_cache=tmp_path / "cache", allow_prune_all=True))
