@@ -137,10 +137,11 @@ class HealthTracker:
         with self._lock:
             return [self._table[k] for k in sorted(self._table)]
 
-    def table(self) -> tuple[list[Entry], resourcestore.Stored]:
-        """The entries and the parts as last stored, for a pass to record its objects into."""
+    def table(self) -> healthstage.Table:
+        """The entries, the parts as last stored and those changed since, for a pass to record
+        its objects into."""
         with self._lock:
-            return list(self._table.values()), dict(self._stored)
+            return healthstage.Table(dict(self._table), dict(self._stored), frozenset(self._dirty))
 
     def counts(self) -> dict[str, int]:
         with self._lock:

@@ -29,11 +29,10 @@ from acm_lite.objects import Manifest, ObjectId
 from acm_lite.parse import files, reader
 from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.policy import library, referential
+from acm_lite.reconcile import healthstage
 from acm_lite.reconcile.model import SyncOptions, SyncSpec
 from acm_lite.source import changes
 from acm_lite.source.snapshot import Snapshot
-from acm_lite.status import resourcestore
-from acm_lite.status.resources import Entry
 
 MAX_CHANGED_FILES = 200  # more than this: a full pass reads them faster than one by one
 MAX_CHANGED_OBJECTS = 2_000  # objects read live one GET each; above it a LIST per kind is cheaper
@@ -56,7 +55,7 @@ class Baseline:
     referential: bool  # a policy reads the whole inventory: every object is reviewed each pass
     # the health table and its stored parts, to record the next pass's objects into (the daemon
     # hands in its health tracker's, kept current since)
-    health: tuple[list[Entry], resourcestore.Stored]
+    health: healthstage.Table
     epoch: int = 0  # the drift watches' epoch when the pass started (set by the daemon)
 
 
@@ -96,7 +95,7 @@ def baseline(
     *,
     recorded: frozenset[ObjectId],
     discovery: Discovery,
-    health: tuple[list[Entry], resourcestore.Stored],
+    health: healthstage.Table,
 ) -> Baseline:
     """The baseline a clean pass leaves (``usable`` said it can)."""
     by_file: dict[str, list[Manifest]] = {}
@@ -241,7 +240,7 @@ def advance(
     snapshot: Snapshot,
     recorded: frozenset[ObjectId],
     *,
-    health: tuple[list[Entry], resourcestore.Stored],
+    health: healthstage.Table,
 ) -> Baseline:
     """The baseline after a clean incremental pass."""
     return Baseline(

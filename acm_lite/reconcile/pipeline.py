@@ -267,7 +267,7 @@ def _leave_baseline(
             snapshot,
             recorded=frozenset(recorded),
             discovery=discovery,
-            health=(result.health, result.health_stored),
+            health=healthstage.Table.of(result.health, result.health_stored),
         )
 
 
@@ -310,7 +310,6 @@ def _run_delta(
         on_result=on_result,
         progress=progress,
     )
-    entries, stored = base.health
     recorded = sync.step(
         "health",
         healthstage.record_some,
@@ -318,8 +317,7 @@ def _run_delta(
         plan.discovery,
         spec.name,
         sync.applied,
-        before=entries,
-        stored=stored,
+        before=base.health,
         removed=delta.removed,
         records=cluster,
     )
@@ -328,9 +326,13 @@ def _run_delta(
     sync.health = recorded.counts
     sync.health_problems = recorded.failed
     result = sync.finish("apply", problems + recorded.problems)
-    if result.ok and not result.problems and record.kept is not None:
+    if result.ok and not result.problems and record.kept is not None and recorded.table is not None:
         result.baseline = incremental.advance(
-            base, delta, snapshot, frozenset(record.kept), health=(recorded.entries, recorded.stored)
+            base,
+            delta,
+            snapshot,
+            frozenset(record.kept),
+            health=recorded.table,
         )
     return result
 
