@@ -233,6 +233,7 @@ class Context:
     scoper: Scoper
     schema: SchemaChecker | None
     unmanaged: frozenset[str]
+    namespace_dirs: frozenset[str] = frozenset()  # hierarchy: the namespace directories
 
     @classmethod
     def of(cls, objs: list[Manifest], options: Options) -> Context:
@@ -240,27 +241,38 @@ class Context:
             Scoper(objs),
             SchemaChecker(objs) if options.schema else None,
             frozenset(o.name for o in objs if o.group_kind == NAMESPACE and is_disabled(o)),
+            hierarchy.namespace_dirs(objs) if options.source_format == HIERARCHY else frozenset(),
         )
 
 
 def declare_some(objs: list[Manifest], target: ClusterTarget, options: Options, context: Context) -> Declared:
-    """Some objects of an unstructured source declared as ``declare`` would declare them within
-    the whole set ``context`` describes: the same rules, in the same order, run over these
-    objects; whole-set rules see only them (the caller checks them against the rest). None of
-    ``objs`` may be ``structural``: their declaration then depends on nothing else declared."""
+    """Some objects of a source declared as ``declare`` would declare them within the whole set
+    ``context`` describes: the same rules, in the same order, run over these objects; whole-set
+    rules see only them (the caller checks them against the rest). None of ``objs`` may be
+    ``structural``, and in the hierarchical format each is in ``cluster/`` or directly in a
+    namespace directory (nothing inherits from it): their declaration then depends on nothing
+    else declared, and the tree walk would keep each as ``set_object_namespaces`` leaves it."""
+    hierarchical = options.source_format == HIERARCHY
     result = Declared(target.name)
-    result.problems += _raw_problems(objs, hierarchical=False)
+    rules = _object_rules(hierarchical)
+    result.problems += [p for obj in objs for rule in rules for p in rule(obj)]
+    result.problems += cluster_registry.check(objs, hierarchical=hierarchical)  # the Repo is unchanged
     if result.blocking:
         return result
+    if hierarchical:
+        objs = hierarchy.set_object_namespaces(objs, context.namespace_dirs)
     objs, found = clusters.select(objs, target)
     result.problems += found + scope.check(objs, context.scoper)
     if options.tenant_namespace:
         result.problems += scope.tenant(objs, context.scoper, options.tenant_namespace)
     if result.blocking:
         return result
-    objs, found = unstructured.flatten(
-        objs, context.scoper, options.tenant_namespace or options.default_namespace, None
-    )
+    if hierarchical:
+        objs, found = hierarchy.flatten_leaves(objs, context.scoper, context.namespace_dirs)
+    else:
+        objs, found = unstructured.flatten(
+            objs, context.scoper, options.tenant_namespace or options.default_namespace, None
+        )
     result.problems += found
     if result.blocking:
         return result

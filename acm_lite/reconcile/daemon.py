@@ -437,7 +437,7 @@ class Worker:
     def entries(self) -> list[Entry]:
         """Each managed object's health: as followed between passes, else as the last pass saw it."""
         tracker = self.tracker
-        return tracker.entries() if tracker is not None else list(self.outcome_entries)
+        return tracker.entries() if tracker is not None else sorted(self.outcome_entries, key=lambda e: e.id)
 
     def record(self, result: pipeline.SyncResult, seconds: float) -> None:
         name = self.spec.name

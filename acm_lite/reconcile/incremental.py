@@ -20,13 +20,14 @@ periodic resync is due). No I/O but reading the changed files."""
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from acm_lite import declare, metadata
 from acm_lite.cluster.discovery import Discovery
 from acm_lite.objects import Manifest, ObjectId
-from acm_lite.parse import files, reader
+from acm_lite.parse import files, hierarchy, reader
 from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.policy import library, referential
 from acm_lite.reconcile import healthstage
@@ -74,8 +75,6 @@ class Delta:
 
 def usable(declared: declare.Declared, spec: SyncSpec, *, rendered: bool, commit: str | None) -> str | None:
     """Why a pass's declared set cannot be a baseline (None: it can)."""
-    if spec.source_format != declare.UNSTRUCTURED:
-        return "the hierarchical format declares objects from the whole tree"
     if rendered:
         return "the source is rendered by kustomize"
     if declared.live_namespaces is not None:
@@ -180,8 +179,14 @@ def _read_changes(
     paths = sorted(found.modified | found.removed)
     if len(paths) > MAX_CHANGED_FILES:
         return f"{len(paths)} files changed (more than {MAX_CHANGED_FILES})"
+    hierarchical = base.spec.source_format == declare.HIERARCHY
+    if hierarchical:
+        outside = [p for p in paths if not _leaf(p, base.context.namespace_dirs)]
+        if any(p.partition("/")[0] in hierarchy.TOP_DIRS for p in outside):
+            return "the commit changes a file others inherit from or that shapes the tree"
+        paths = [p for p in paths if p not in outside]  # not read at all in this format
     root = Path(snapshot.root)
-    readable = {p: files.read_by_walk(root, p) for p in sorted(found.modified)}
+    readable = {p: files.read_by_walk(root, p) for p in sorted(found.modified) if p in paths}
     if None in readable.values():
         return "a changed path is a symbolic link or not a regular file"
     if any(declare.structural(o) for p in paths for o in base.by_file.get(p, ())):
@@ -198,6 +203,12 @@ def _read_changes(
     if any(declare.structural(o) for o in read.manifests):
         return "the commit adds an object that shapes how others are declared"
     return paths, read.manifests, sum(1 for w in readable.values() if w)
+
+
+def _leaf(path: str, namespace_dirs: frozenset[str]) -> bool:
+    """Whether a hierarchical source's file declares objects nothing inherits and that shape no
+    other: in ``cluster/``, or directly in a namespace directory."""
+    return path.startswith("cluster/") or posixpath.dirname(path) in namespace_dirs
 
 
 def _merged(base: Baseline, declared: declare.Declared, paths: list[str], spec: SyncSpec) -> Delta | str:

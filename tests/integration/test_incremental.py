@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import posixpath
 import random
 import uuid
 from pathlib import Path
@@ -36,41 +37,83 @@ def _codes(result: pipeline.SyncResult) -> list[str]:
 
 
 class RandomRepo:
-    """A repository of ConfigMaps (and a few other kinds) in two Namespaces, changed at random."""
+    """A repository of ConfigMaps (and a few other kinds) in two Namespaces, changed at random:
+    unstructured (objects under apps/), or hierarchical (objects in the namespace directories
+    below namespaces/teams/, a Role there that every namespace inherits, a ClusterRole in
+    cluster/)."""
 
-    def __init__(self, rng: random.Random, suffix: str):
-        self.rng, self.suffix = rng, suffix
+    def __init__(self, rng: random.Random, suffix: str, *, hierarchical: bool = False):
+        self.rng, self.suffix, self.hierarchical = rng, suffix, hierarchical
         self.namespaces = [f"inc-a-{suffix}", f"inc-b-{suffix}"]
-        self.files: dict[str, list[dict[str, Any]]] = {"namespaces.yaml": [ns(n) for n in self.namespaces]}
+        self.files: dict[str, list[dict[str, Any]]] = {}
+        if hierarchical:
+            self.files["system/repo.yaml"] = [
+                {
+                    "apiVersion": "configmanagement.gke.io/v1",
+                    "kind": "Repo",
+                    "metadata": {"name": "repo"},
+                    "spec": {"version": "1.0.0"},
+                }
+            ]
+            self.files["namespaces/teams/shared.yaml"] = [self._role("shared")]
+            self.files["cluster/roles.yaml"] = [
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRole",
+                    "metadata": {"name": f"inc-{suffix}"},
+                    "rules": [],
+                }
+            ]
+            for n in self.namespaces:
+                self.files[f"namespaces/teams/{n}/namespace.yaml"] = [ns(n)]
+        else:
+            self.files["namespaces.yaml"] = [ns(n) for n in self.namespaces]
         self.counter = 0
         self.broken: dict[str, list[dict[str, Any]]] | None = None  # files before a breaking commit
         for i in range(6):
-            self.files[f"apps/f{i}.yaml"] = [self._object() for _ in range(rng.randint(1, 4))]
+            self.files[self._new_path(f"f{i}")] = [self._object() for _ in range(rng.randint(1, 4))]
+
+    def _new_path(self, stem: str) -> str:
+        if self.hierarchical:
+            return f"namespaces/teams/{self.rng.choice(self.namespaces)}/{stem}.yaml"
+        return f"apps/{stem}.yaml"
+
+    def _role(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+        }
 
     def _name(self) -> str:
         self.counter += 1
         return f"o{self.counter}"
 
     def _object(self) -> dict[str, Any]:
-        namespace = self.rng.choice(self.namespaces)
+        namespace = None if self.hierarchical else self.rng.choice(self.namespaces)  # the directory's
         kind = self.rng.random()
         if kind < 0.1:
             return {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {"name": self._name(), "namespace": namespace},
+                "metadata": {"name": self._name(), **({"namespace": namespace} if namespace else {})},
                 "stringData": {"password": str(self.rng.random())},
             }
         if kind < 0.2:
-            return {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "Role",
-                "metadata": {"name": self._name(), "namespace": namespace},
-                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
-            }
+            return self._role(self._name(), namespace)
         return cm(self._name(), namespace, data={"v": str(self.rng.randint(0, 9))})
 
     def _app_files(self) -> list[str]:
+        if self.hierarchical:
+            return sorted(
+                f
+                for f in self.files
+                if f.startswith("namespaces/teams/")
+                and f.count("/") == 3
+                and not f.endswith("/namespace.yaml")
+            )
         return sorted(f for f in self.files if f.startswith("apps/"))
 
     def _some_object(self) -> tuple[str, int] | None:
@@ -107,8 +150,11 @@ class RandomRepo:
         "new-namespace",
         "not-a-manifest",
         "two-files",
+        "inherited",
+        "cluster-scoped",
     )
-    _WHOLE = ("new-file", "delete-file", "new-namespace", "not-a-manifest")  # need no object
+    # need no object
+    _WHOLE = ("new-file", "delete-file", "new-namespace", "not-a-manifest", "inherited", "cluster-scoped")
 
     def _meta(self, spot: tuple[str, int]) -> dict[str, Any]:
         meta: dict[str, Any] = self.files[spot[0]][spot[1]]["metadata"]
@@ -129,7 +175,9 @@ class RandomRepo:
             del self.files[spot[0]][spot[1]]
 
     def _new_file(self, _spot: object) -> None:
-        self.files[f"apps/n{self._name()}.yaml"] = [self._object() for _ in range(self.rng.randint(1, 3))]
+        self.files[self._new_path(f"n{self._name()}")] = [
+            self._object() for _ in range(self.rng.randint(1, 3))
+        ]
 
     def _delete_file(self, _spot: object) -> None:
         if len(self._app_files()) > 2:
@@ -158,19 +206,33 @@ class RandomRepo:
         self._meta(spot)["name"] = "Not/A_Valid_Name"  # no kind allows a slash
 
     def _duplicate(self, spot: tuple[str, int]) -> None:
-        self.files.setdefault("apps/twin.yaml", []).append(copy.deepcopy(self.files[spot[0]][spot[1]]))
+        twin = f"{posixpath.dirname(spot[0])}/twin.yaml"
+        self.files.setdefault(twin, []).append(copy.deepcopy(self.files[spot[0]][spot[1]]))
 
     def _new_namespace(self, _spot: object) -> None:
         name = f"inc-{self._name()}-{self.suffix}"
         self.namespaces.append(name)
-        self.files[f"ns-{name}.yaml"] = [ns(name)]
+        where = f"namespaces/teams/{name}/namespace.yaml" if self.hierarchical else f"ns-{name}.yaml"
+        self.files[where] = [ns(name)]
+
+    def _inherited(self, _spot: object) -> None:
+        if self.hierarchical:  # every namespace inherits it: a full pass
+            self.files["namespaces/teams/shared.yaml"][0]["rules"][0]["verbs"] = [
+                self.rng.choice(["get", "list"])
+            ]
+
+    def _cluster_scoped(self, _spot: object) -> None:
+        if self.hierarchical:
+            self.files["cluster/roles.yaml"][0]["rules"] = [
+                {"apiGroups": [""], "resources": ["pods"], "verbs": [self.rng.choice(["get", "list"])]}
+            ]
 
     def _not_a_manifest(self, _spot: object) -> None:
         self.files[f"docs/notes-{self._name()}.md"] = "not read"  # type: ignore[assignment]
 
     def _two_files(self, spot: tuple[str, int]) -> None:
         self.files[spot[0]].append(self._object())
-        self.files[f"apps/n{self._name()}.yaml"] = [self._object()]
+        self.files[self._new_path(f"n{self._name()}")] = [self._object()]
 
     def tree(self, before: set[str]) -> dict[str, Any]:
         """The files to write: every current file, and None for those gone since ``before``."""
@@ -179,16 +241,18 @@ class RandomRepo:
         return out
 
 
-@pytest.mark.parametrize("seed", [7, 2026])
+@pytest.mark.parametrize(
+    ("seed", "source_format"), [(7, "unstructured"), (2026, "unstructured"), (11, "hierarchy")]
+)
 def test_incremental_passes_make_the_changes_full_passes_plan(
-    control_plane: APIServer, tmp_path: Path, seed: int
+    control_plane: APIServer, tmp_path: Path, seed: int, source_format: str
 ) -> None:
     rng = random.Random(seed)
     suffix = uuid.uuid4().hex[:6]
     repo = GitRepo(tmp_path / "git")
-    model = RandomRepo(rng, suffix)
+    model = RandomRepo(rng, suffix, hierarchical=source_format == "hierarchy")
     cluster = Cluster.connect(control_plane.kubeconfig)
-    spec = SyncSpec(repo=repo.url, name=f"inc-{suffix}", revision="main", source_format="unstructured")
+    spec = SyncSpec(repo=repo.url, name=f"inc-{suffix}", revision="main", source_format=source_format)
     options = SyncOptions(git_cache=tmp_path / "cache")
     plan_only = dataclasses.replace(options, plan_only=True)
     written: set[str] = set()
@@ -207,7 +271,7 @@ def test_incremental_passes_make_the_changes_full_passes_plan(
             snapshot = pipeline.fetch_source(spec, options, lambda _m: None)
             full = pipeline.run(spec, cluster, plan_only, snapshot=snapshot)
             result = pipeline.run(spec, cluster, options, snapshot=snapshot, baseline=base)
-            where = f"seed {seed}, commit {step} ({op}), incremental={result.incremental}"
+            where = f"{source_format} seed {seed}, commit {step} ({op}), incremental={result.incremental}"
             assert _writes(result) == _writes(full), where
             assert _codes(result) == _codes(full), where
             steps.append((op, result.incremental, result.full_because))
@@ -224,7 +288,8 @@ def test_incremental_passes_make_the_changes_full_passes_plan(
         pipeline.run(spec, cluster, teardown)
     # the shortcut is taken for most commits, never for one it cannot judge alone
     assert sum(1 for _, inc, _ in steps if inc) >= 12, steps
-    assert not [s for s in steps if s[1] and s[0] in ("invalid", "duplicate", "new-namespace")], steps
+    full = ("invalid", "duplicate", "new-namespace", *(("inherited",) if model.hierarchical else ()))
+    assert not [s for s in steps if s[1] and s[0] in full], steps
     assert all(why for op, inc, why in steps if not inc and op != "fix"), steps
 
 
