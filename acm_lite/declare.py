@@ -14,8 +14,15 @@ from pathlib import Path
 
 from acm_lite import api
 from acm_lite.errors import Problem
-from acm_lite.kinds import CLUSTER, POLICY_GROUPS, SOURCE_ONLY, Scoper
-from acm_lite.metadata import NAMESPACE_SELECTOR_ANNOTATION, cluster_name_selector
+from acm_lite.kinds import CLUSTER, CRD, NAMESPACE, POLICY_GROUPS, SOURCE_ONLY, Scoper
+from acm_lite.metadata import (
+    CLUSTER_NAME_SELECTOR_ANNOTATION,
+    CLUSTER_SELECTOR_ANNOTATION,
+    DEPENDS_ON,
+    NAMESPACE_SELECTOR_ANNOTATION,
+    cluster_name_selector,
+    is_disabled,
+)
 from acm_lite.objects import Manifest
 from acm_lite.parse import clusters, hierarchy, namespace_selection, reader, unstructured
 from acm_lite.parse.clusters import ClusterTarget
@@ -196,6 +203,83 @@ def declare(source: reader.ReadResult, target: ClusterTarget, options: Options) 
     result.policy = [o for o in objs if o.group in POLICY_GROUPS]
     objs = [o for o in objs if o.group_kind not in SOURCE_ONLY and o.group not in POLICY_GROUPS]
     result.problems += _final_problems(objs, options)
+    if not result.blocking:
+        result.objects = objs
+    return result
+
+
+# Kinds and annotations whose objects shape how other objects are read (scope, selection,
+# namespaces, inheritance, policy, dependencies): a commit touching one is declared in full.
+_STRUCTURAL_KINDS = frozenset({CRD, NAMESPACE, *SOURCE_ONLY})
+_STRUCTURAL_ANNOTATIONS = frozenset(
+    {NAMESPACE_SELECTOR_ANNOTATION, CLUSTER_SELECTOR_ANNOTATION, CLUSTER_NAME_SELECTOR_ANNOTATION, DEPENDS_ON}
+)
+
+
+def structural(obj: Manifest) -> bool:
+    """Whether declaring ``obj`` can change how other objects are declared: a CRD (scope, schema),
+    a Namespace (managed or not), a selector or other source-only kind, a policy object, an
+    acm-lite kind, or an object selected by cluster or namespace or depended on by name."""
+    if obj.group_kind in _STRUCTURAL_KINDS or obj.group in POLICY_GROUPS or obj.group == api.GROUP:
+        return True
+    return not _STRUCTURAL_ANNOTATIONS.isdisjoint(obj.annotations)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What declaring some objects of a source needs of the whole declared set they join: its
+    kinds' scopes and schemas (CRDs), and the Namespaces declared ``managed: disabled``."""
+
+    scoper: Scoper
+    schema: SchemaChecker | None
+    unmanaged: frozenset[str]
+    namespace_dirs: frozenset[str] = frozenset()  # hierarchy: the namespace directories
+
+    @classmethod
+    def of(cls, objs: list[Manifest], options: Options) -> Context:
+        return cls(
+            Scoper(objs),
+            SchemaChecker(objs) if options.schema else None,
+            frozenset(o.name for o in objs if o.group_kind == NAMESPACE and is_disabled(o)),
+            hierarchy.namespace_dirs(objs) if options.source_format == HIERARCHY else frozenset(),
+        )
+
+
+def declare_some(objs: list[Manifest], target: ClusterTarget, options: Options, context: Context) -> Declared:
+    """Some objects of a source declared as ``declare`` would declare them within the whole set
+    ``context`` describes: the same rules, in the same order, run over these objects; whole-set
+    rules see only them (the caller checks them against the rest). None of ``objs`` may be
+    ``structural``, and in the hierarchical format each is in ``cluster/`` or directly in a
+    namespace directory (nothing inherits from it): their declaration then depends on nothing
+    else declared, and the tree walk would keep each as ``set_object_namespaces`` leaves it."""
+    hierarchical = options.source_format == HIERARCHY
+    result = Declared(target.name)
+    rules = _object_rules(hierarchical)
+    result.problems += [p for obj in objs for rule in rules for p in rule(obj)]
+    result.problems += cluster_registry.check(objs, hierarchical=hierarchical)  # the Repo is unchanged
+    if result.blocking:
+        return result
+    if hierarchical:
+        objs = hierarchy.set_object_namespaces(objs, context.namespace_dirs)
+    objs, found = clusters.select(objs, target)
+    result.problems += found + scope.check(objs, context.scoper)
+    if options.tenant_namespace:
+        result.problems += scope.tenant(objs, context.scoper, options.tenant_namespace)
+    if result.blocking:
+        return result
+    if hierarchical:
+        objs, found = hierarchy.flatten_leaves(objs, context.scoper, context.namespace_dirs)
+    else:
+        objs, found = unstructured.flatten(
+            objs, context.scoper, options.tenant_namespace or options.default_namespace, None
+        )
+    result.problems += found
+    if result.blocking:
+        return result
+    result.problems += duplicates.check(objs) + depends_on.check(objs)
+    result.problems += unmanaged.check(objs, context.unmanaged)
+    if context.schema is not None:
+        result.problems += [p for obj in objs for p in context.schema.check(obj)]
     if not result.blocking:
         result.objects = objs
     return result

@@ -63,6 +63,13 @@ def register(sub: Subcommands) -> None:
     )
     add_pass_timeout(parser)
     parser.add_argument(
+        "--no-incremental",
+        dest="incremental",
+        action="store_false",
+        help="make every pass a full one (by default a new commit is declared, planned and applied "
+        "from the files it changed, where that gives the same result; --resync passes are full)",
+    )
+    parser.add_argument(
         "--no-health-tracking",
         dest="health_tracking",
         action="store_false",
@@ -472,6 +479,7 @@ def handle(args: argparse.Namespace) -> int:
             unready_after=args.unready_after,
             health_tracking=args.health_tracking,
             audit_log=args.audit_log,
+            incremental=args.incremental,
         ),
         elector,
         shards=shards,

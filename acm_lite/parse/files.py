@@ -35,6 +35,28 @@ def _skipped(name: str) -> bool:
     return name.startswith(".") or name in _IGNORED_PARTS
 
 
+def read_by_walk(root: Path, rel: str) -> bool | None:
+    """Whether ``walk`` would list ``rel`` (a path below ``root``, read from a list of changed
+    files): True for a regular manifest file in no skipped directory, False for a file it never
+    reads (another suffix, a skipped part, gone); None when only the walk itself can tell (a
+    symbolic link on the way, anything but a regular file)."""
+    parts = rel.split("/")
+    if not rel or any(not p or p in (".", "..") for p in parts):
+        return None
+    if any(_skipped(p) for p in parts):
+        return False
+    if not parts[-1].endswith(MANIFEST_SUFFIXES):
+        return None if os.path.islink(os.path.join(root, rel)) else False
+    path = root
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            return None
+    if not path.exists():
+        return False
+    return True if path.is_file() else None
+
+
 def walk(root: Path, max_files: int) -> Walk:
     """Every manifest file under ``root``; symbolic links are checked, never followed into
     directories (no cycles, no duplicates)."""

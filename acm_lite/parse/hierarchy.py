@@ -41,19 +41,25 @@ class Node:
         return [o for o in self.objects if o.group_kind == kinds.NAMESPACE]
 
 
-def set_object_namespaces(objs: list[Manifest]) -> list[Manifest]:
-    """Objects in a namespace directory without metadata.namespace get the directory's name."""
-    namespace_dirs = {
+def namespace_dirs(objs: list[Manifest]) -> frozenset[str]:
+    """The namespace directories: those declaring the Namespace named after them."""
+    return frozenset(
         o.directory
         for o in objs
         if o.group_kind == kinds.NAMESPACE
         and o.top_directory == "namespaces"
         and o.name == o.directory.rpartition("/")[2]
-    }
+    )
+
+
+def set_object_namespaces(objs: list[Manifest], dirs: frozenset[str] | None = None) -> list[Manifest]:
+    """Objects in a namespace directory without metadata.namespace get the directory's name.
+    ``dirs``: the namespace directories, when ``objs`` are only some of the source's objects."""
+    found = namespace_dirs(objs) if dirs is None else dirs
     skip = (kinds.NAMESPACE, kinds.NAMESPACE_SELECTOR)
     return [
         o.with_namespace(o.directory.rpartition("/")[2])
-        if not o.namespace and o.directory in namespace_dirs and o.group_kind not in skip
+        if not o.namespace and o.directory in found and o.group_kind not in skip
         else o
         for o in objs
     ]
@@ -220,3 +226,17 @@ def flatten(
     walk.visit(_build_tree(in_tree), [])
     cluster = [o for o in objs if o.top_directory == "cluster"]
     return cluster + walk.out, problems + walk.problems
+
+
+def flatten_leaves(
+    objs: list[Manifest], scoper: Scoper, dirs: frozenset[str]
+) -> tuple[list[Manifest], list[Problem]]:
+    """``flatten`` for some objects of a source, each in ``cluster/`` or directly in one of the
+    namespace directories ``dirs`` and selecting no namespace (so nothing inherits from them and
+    the walk would keep each as it is): the same placement problems, the same objects."""
+    problems = [p for o in objs if (p := _placement(o, scoper.scope(o.group_kind)))]
+    problems += namespace_selection.validate(objs, hierarchical=True)
+    if any(p.blocking for p in problems):
+        return [], problems
+    cluster = [o for o in objs if o.top_directory == "cluster"]
+    return cluster + [o for o in objs if o.top_directory == "namespaces" and o.directory in dirs], problems

@@ -115,6 +115,8 @@ def _dict_difference(declared: dict[Any, Any], live: dict[Any, Any], holder: str
                 continue
             return [str(key)]
         other = live[key]
+        if other is None and _empty(value):
+            continue  # a declared empty list or map the API server returns as null (rules: [])
         if type(value) is type(other) and type(value) in _SCALARS and value == other:
             continue  # the common case, without a call
         found = _difference(value, other, str(key), quantity=quantities or key in QUANTITY_KEYS)

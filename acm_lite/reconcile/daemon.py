@@ -24,7 +24,7 @@ from acm_lite.cluster.discovery import Discovery
 from acm_lite.errors import AcmError, Problem
 from acm_lite.metadata import PROVIDER_LABEL
 from acm_lite.parse.namespace_selection import LiveNamespaces
-from acm_lite.reconcile import auditlog, events, pipeline, reposyncs
+from acm_lite.reconcile import auditlog, events, incremental, pipeline, reposyncs
 from acm_lite.reconcile import shards as shards_mod
 from acm_lite.reconcile.dashboard import SyncView
 from acm_lite.reconcile.healthtrack import HealthTracker
@@ -53,6 +53,9 @@ class DaemonOptions:
     health_tracking: bool = True
     # the API server's audit log (JSON lines): the user behind a repaired change is read from it
     audit_log: Path | None = None
+    # a new commit is planned from what changed since the last clean pass where it can
+    # (``reconcile.incremental``); the periodic resync is always a full pass
+    incremental: bool = True
 
     @property
     def unready_threshold(self) -> float:
@@ -89,6 +92,7 @@ class Worker:
         self.shard: int | None = None  # its fleet shard, when replicas share the fleet
         self.replica = ""  # this replica's identity in logs, when replicas share the fleet
         self.remediator: Remediator | None = None
+        self.baseline: incremental.Baseline | None = None  # what the next pass may start from
         self.tracker: HealthTracker | None = None  # each managed object's health between passes
         self.namespace_watch: NamespaceWatch | None = None
         self.namespaces_changed = False  # live Namespaces a dynamic selector reads have changed
@@ -262,15 +266,24 @@ class Worker:
         if not due:
             self.metrics.skipped.labels(self.spec.name).inc()
             return
+        base = self._baseline(changed)
         self.busy.set()  # no drift repair against an old declared state while a pass runs
         self.dirty = self.namespaces_changed = False
         self.stage = "setup"
         try:
             result = pipeline.run(
-                self.spec, self.cluster, self.sync_options, snapshot=snapshot, target=self.target
+                self.spec,
+                self.cluster,
+                self.sync_options,
+                snapshot=snapshot,
+                target=self.target,
+                baseline=base,
             )
         finally:
             self.busy.clear()
+        self.baseline = result.baseline
+        if self.baseline is not None and base is not None:
+            self.baseline.epoch = base.epoch
         self.passes += 1
         self.stage = "record"
         if result.exception is not None:
@@ -298,11 +311,51 @@ class Worker:
                 timeout=self.spec.reconcile_timeout or self.sync_options.reconcile_timeout,
             )
         if result.ok:
-            self.synced_commit = result.status.commit
+            self._synced(result, base)
+
+    def _synced(self, result: pipeline.SyncResult, base: incremental.Baseline | None) -> None:
+        """After a pass that synced its commit: the drift watches defend what it declared, and
+        its baseline records their epoch (that of the start of the first incremental pass, so
+        events missed while the pass ran still count)."""
+        self.synced_commit = result.status.commit
+        if not result.incremental:
             self.last_full = time.monotonic()
-            if self.options.drift_repair and result.changeset is not None:
-                self.stage = "repair"
+        if self.options.drift_repair and result.changeset is not None:
+            self.stage = "repair"
+            if result.incremental:
+                self._remediator().update_some(result.changeset)
+            else:
                 self._remediator().update(result.changeset)
+            if self.baseline is not None and base is None:
+                self.baseline.epoch = self._remediator().epoch
+
+    def _baseline(self, changed: bool) -> incremental.Baseline | None:
+        """What this pass may start from: the last clean pass's baseline when only the commit
+        changed since, the drift watches have missed nothing since it (their epoch is the one
+        it recorded, and they hold the whole picture), and the periodic resync is not due; the
+        health table of the tracker, kept current since. None: a full pass."""
+        base = self.baseline
+        remediator = self.remediator
+        if (
+            base is None
+            or not self.options.incremental
+            or not changed
+            or self.failures
+            or self.namespaces_changed
+            or remediator is None
+            or time.monotonic() - self.last_full > self.options.resync
+        ):
+            return None
+        epoch = remediator.epoch
+        if epoch != base.epoch or not remediator.synced:
+            log.info(
+                "full pass: the drift watches may have missed changes",
+                extra={"fields": {"sync": self.spec.name, "epoch": epoch, "synced": remediator.synced}},
+            )
+            return None
+        if self.tracker is not None:
+            base.health = self.tracker.table()
+        return base
 
     def _follow_namespaces(self, used: LiveNamespaces | None) -> None:
         """Watch live Namespaces while dynamic NamespaceSelectors choose from them: a Namespace
@@ -386,7 +439,7 @@ class Worker:
     def entries(self) -> list[Entry]:
         """Each managed object's health: as followed between passes, else as the last pass saw it."""
         tracker = self.tracker
-        return tracker.entries() if tracker is not None else list(self.outcome_entries)
+        return tracker.entries() if tracker is not None else sorted(self.outcome_entries, key=lambda e: e.id)
 
     def record(self, result: pipeline.SyncResult, seconds: float) -> None:
         name = self.spec.name
@@ -403,6 +456,7 @@ class Worker:
         if result.health is not None:
             self.outcome_entries = list(result.health)
         self.metrics.sync_duration.labels(name).observe(seconds)
+        self.metrics.passes.labels(name, "incremental" if result.incremental else "full").inc()
         for outcome, count in result.counts.items():
             if count:
                 self.metrics.objects.labels(name, outcome).inc(count)
@@ -431,6 +485,8 @@ class Worker:
                     "errors": [p.code.id for p in result.problems],
                     "statusRecorded": result.status_error is None,
                     "seconds": round(seconds, 3),
+                    "incremental": result.incremental,
+                    **({"fullBecause": result.full_because} if result.full_because else {}),
                 }
             },
         )

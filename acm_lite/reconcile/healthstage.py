@@ -36,6 +36,7 @@ class Recorded:
     applied: set[ObjectId] = field(default_factory=set)  # written by this pass
     failed: list[Problem] = field(default_factory=list)  # KNV2009: reported, never blocking the pass
     problems: list[Problem] = field(default_factory=list)  # warnings: the record was not read or written
+    table: Table | None = None  # the table as stored, by identity (``record_some``)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -144,3 +145,99 @@ def _problem(e: Entry, why: str) -> Problem:
         obj=e.id.describe(),
         hint="see acm-lite status --resources; the rest of the commit is applied",
     )
+
+
+@dataclass(frozen=True)
+class Table:
+    """A sync's health table as a pass starts from it: each managed object's entry, the parts as
+    stored, and the parts whose entries changed since they were stored (``dirty``)."""
+
+    entries: Mapping[ObjectId, Entry]
+    stored: resourcestore.Stored
+    dirty: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, entries: Iterable[Entry], stored: resourcestore.Stored) -> Table:
+        return cls({e.id: e for e in entries}, stored)
+
+
+def record_some(
+    cluster: Cluster,
+    discovery: Discovery,
+    sync: str,
+    results: Iterable[Result],
+    *,
+    before: Table,
+    removed: Iterable[ObjectId],
+    records: Cluster | None = None,
+) -> Recorded:
+    """``record`` for a pass that applied only some of the sync's objects (an incremental one):
+    the objects it wrote read again (one GET each), their entries replaced in the table
+    ``before`` (the last pass's, or the health tracker's since), those it released or that left
+    the source dropped, and only the parts holding them (and those ``before`` had not stored
+    yet) written: the cost follows the objects the pass changed, not the sync's size."""
+    records = records or cluster
+    results = list(results)
+    written = [r for r in results if r.outcome in _WRITTEN]
+    out = Recorded(applied={r.change.id for r in written})
+    table = dict(before.entries)
+    touched = set(removed)
+    for oid in touched:
+        table.pop(oid, None)
+    for r in results:
+        touched.add(r.change.id)
+        if r.outcome not in _KEPT:
+            table.pop(r.change.id, None)
+    try:
+        fresh = live.objects(
+            cluster,
+            discovery,
+            out.applied,
+            versions={r.change.id: r.change.manifest.version for r in written if r.change.manifest},
+        )
+    except AcmError as e:
+        out.problems.append(
+            Problem(
+                errors.RESOURCE_STATUS_NOT_RECORDED,
+                f"the health of sync {sync!r}'s objects could not be read: {e.message}",
+            )
+        )
+        return out
+    for r in results:
+        if r.outcome in _KEPT:
+            old = table.get(r.change.id)
+            found = entry(r.change.id, fresh.get(r.change.id) if r.outcome in _WRITTEN else r.change.live)
+            table[r.change.id] = dataclasses.replace(found, drift=old.drift) if old and old.drift else found
+    out.entries = list(table.values())
+    out.failed = failures(sorted((e for e in out.entries if e.status == health.Status.FAILED), key=_id))
+    out.stored, warning = resourcestore.write(
+        records, sync, out.entries, before.stored, only=_parts(table, before, touched)
+    )
+    if warning is not None:
+        out.problems.append(warning)
+    out.table = Table(table, out.stored)
+    return out
+
+
+def _id(e: Entry) -> ObjectId:
+    return e.id
+
+
+def _parts(
+    table: Mapping[ObjectId, Entry], before: Table, touched: set[ObjectId]
+) -> dict[str, list[Entry]] | None:
+    """The parts to write when only ``touched`` objects (and the ``dirty`` parts) changed: each
+    rebuilt from the objects its stored self holds and the touched ones that fall in it. None
+    (write every part that differs) when the part count changes or a part was never stored.
+    Which objects a part holds only changes with a pass (the health tracker changes entries)."""
+    count = resources.part_count(len(table))
+    if len(before.stored) != count or any(str(i) not in before.stored for i in range(count)):
+        return None
+    members: dict[int, set[ObjectId]] = {i: set() for i in before.dirty if i < count}
+    for oid in touched:
+        members.setdefault(resources.part_of(oid, count), set()).add(oid)
+    parts = {}
+    for index, extra in members.items():
+        held = {e.id for e in before.stored[str(index)]} | extra  # a dirty part's too: passes alone add
+        parts[str(index)] = sorted((table[o] for o in held if o in table), key=_id)
+    return parts

@@ -137,6 +137,12 @@ class HealthTracker:
         with self._lock:
             return [self._table[k] for k in sorted(self._table)]
 
+    def table(self) -> healthstage.Table:
+        """The entries, the parts as last stored and those changed since, for a pass to record
+        its objects into."""
+        with self._lock:
+            return healthstage.Table(dict(self._table), dict(self._stored), frozenset(self._dirty))
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             return resources.counts(self._table.values())

@@ -24,6 +24,12 @@ class Metrics:
             registry=r,
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
         )
+        self.passes = Counter(
+            "acm_lite_passes_total",
+            "Passes run, by mode: incremental (from what a commit changed) or full.",
+            ["sync", "mode"],
+            registry=r,
+        )
         self.last_success = Gauge(
             "acm_lite_last_sync_success_timestamp_seconds",
             "Unix time of the last pass without errors.",

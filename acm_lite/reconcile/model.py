@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from acm_lite import api, declare, render
 from acm_lite.apply.waiting import Waited
@@ -25,6 +25,9 @@ from acm_lite.source.oci import OciSpec
 from acm_lite.source.snapshot import Snapshot
 from acm_lite.status.model import SyncStatus
 from acm_lite.status.resources import Entry
+
+if TYPE_CHECKING:
+    from acm_lite.reconcile.incremental import Baseline
 
 Progress = Callable[[str], None]
 DEFAULT_RECONCILE_TIMEOUT = api.DEFAULT_RECONCILE_TIMEOUT
@@ -172,6 +175,10 @@ class SyncResult:
     health_stored: dict[str, list[Entry]] = field(default_factory=dict)  # the parts as stored
     # objects that did not reconcile (KNV2009), on the status but never holding the pass back
     health_problems: list[Problem] = field(default_factory=list)
+    # what the next pass of the sync may start from (``reconcile.incremental``); None: a full pass
+    baseline: Baseline | None = None
+    incremental: bool = False  # this pass was planned from what changed since the last one
+    full_because: str = ""  # why this pass was a full one although a baseline was given
 
     @property
     def ok(self) -> bool:

@@ -46,6 +46,7 @@ from acm_lite.reconcile import (
     collector,
     declared_cache,
     healthstage,
+    incremental,
     model,
     policydata,
     recording,
@@ -81,11 +82,14 @@ def run(
     on_result: Callable[[Result], None] = lambda _r: None,
     snapshot: Snapshot | None = None,
     target: Cluster | None = None,
+    baseline: incremental.Baseline | None = None,
 ) -> SyncResult:
     """One full pass. Problems of the source, of single objects and of the cluster going away
         are part of the result; nothing raises except a bug. A caller that fetched the source
         already (the daemon's poll) hands its ``snapshot`` in rather than fetching twice; one that keeps
-    a client for the sync's own objects (``target_of``) hands it in as ``target``."""
+    a client for the sync's own objects (``target_of``) hands it in as ``target``; one that kept
+    the ``baseline`` the sync's last pass left (``SyncResult.baseline``) hands it in for this
+    pass to start from what changed since (``reconcile.incremental``) where it can."""
     options = options or SyncOptions()
     if spec.reconcile_timeout is not None:  # the RootSync's spec.override.reconcileTimeout
         options = dataclasses.replace(options, reconcile_timeout=spec.reconcile_timeout)
@@ -97,7 +101,7 @@ def run(
         client.deadline = deadline
     try:
         with collector.paused():
-            return _run(sync, on_result)
+            return _run(sync, on_result, baseline)
     except StageError as e:
         return sync.finish(sync.stage, e.problems, e.state)
     except AcmError as e:
@@ -119,7 +123,9 @@ def target_of(spec: SyncSpec, cluster: Cluster) -> Cluster:
     return cluster.as_user(user)
 
 
-def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
+def _run(
+    sync: Pass, on_result: Callable[[Result], None], baseline: incremental.Baseline | None
+) -> SyncResult:
     """The stages in order, one ``sync.step`` each. Each hands its output on, and the pass stops
     where one blocks: a render that fails stops it before anything is read, planned or applied."""
     spec, cluster, options, progress = sync.spec, sync.cluster, sync.options, sync.progress
@@ -144,6 +150,9 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         sync.rendering = _rendering(rendered, snapshot)
         if sync.blocked(rendered.problems):
             return sync.finish("render", [])
+    delta = _delta(sync, baseline, snapshot, on_result) if rendered is None else None
+    if delta is not None:
+        return delta
     declared = sync.step(
         "parse",
         _parse,
@@ -211,6 +220,7 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         sync.health_problems = recorded.failed
         problems = problems + recorded.problems
     result = sync.finish("apply", problems)
+    _leave_baseline(result, declared, options, plan.discovery, record.kept, rendered=rendered is not None)
     if options.wait and sync.writes and result.ok:
         waited = result.waited = sync.step(
             "wait", _wait, plan, result.results, options, target, sync_name=spec.name, progress=progress
@@ -218,6 +228,131 @@ def _run(sync: Pass, on_result: Callable[[Result], None]) -> SyncResult:
         result.problems += waited.problems() if waited.error is None else [waited.error.to_problem()]
         sync.durations["total"] = round(time.monotonic() - sync.started, 3)  # the status's own dict
     return result
+
+
+def _delta(
+    sync: Pass, baseline: incremental.Baseline | None, snapshot: Snapshot, on_result: Callable[[Result], None]
+) -> SyncResult | None:
+    """The pass run from what changed since ``baseline``; None when it must be a full one (why is
+    kept in the result)."""
+    if baseline is None or not sync.writes or sync.options.wait:
+        return None
+    delta = sync.step("changes", incremental.declare_delta, baseline, snapshot, sync.spec, sync.options)
+    if isinstance(delta, str):
+        sync.result.full_because = delta
+        return None
+    return _run_delta(sync, baseline, delta, on_result)
+
+
+def _leave_baseline(
+    result: SyncResult,
+    declared: declare.Declared,
+    options: SyncOptions,
+    discovery: Discovery,
+    recorded: set[ObjectId] | None,
+    *,
+    rendered: bool,
+) -> None:
+    """What a clean full pass leaves for the next pass of the sync to start from, where it can."""
+    snapshot = result.snapshot
+    if not result.ok or result.problems or recorded is None or snapshot is None or result.health is None:
+        return
+    spec = result.spec
+    why = incremental.usable(declared, spec, rendered=rendered, commit=snapshot.commit)
+    if why is None:
+        result.baseline = incremental.baseline(
+            declared,
+            spec,
+            options,
+            snapshot,
+            recorded=frozenset(recorded),
+            discovery=discovery,
+            health=healthstage.Table.of(result.health, result.health_stored),
+        )
+
+
+def _run_delta(
+    sync: Pass, base: incremental.Baseline, delta: incremental.Delta, on_result: Callable[[Result], None]
+) -> SyncResult:
+    """The stages after parse for a commit declared from what changed since ``base``: the changed
+    and removed objects read live (one GET each), reviewed by policy, planned, applied and their
+    health recorded into the table the last pass left; nothing else is read."""
+    spec, cluster, options, progress = sync.spec, sync.cluster, sync.options, sync.progress
+    target, snapshot = sync.target, sync.result.snapshot
+    assert snapshot is not None
+    sync.result.incremental = True
+    progress(
+        f"reading {snapshot.short_commit}: {delta.files} changed files, "
+        f"{len(delta.changed.objects)} changed and {len(delta.removed)} removed objects"
+    )
+    record = sync.inventory = recording.Record(cluster, spec.name, writes=sync.writes)
+    record.start_from(base.recorded)
+    seen = sync.step("live", _live_some, delta, base, snapshot.commit, spec, options=options, cluster=target)
+    policy_problems = sync.step(
+        "policy", _policy, delta.changed, options.policies, seen, target, spec, own=cluster
+    )
+    if sync.blocked(policy_problems):
+        return sync.finish("policy", [])
+    plan = sync.step("plan", _plan, delta.changed, seen, record=record)
+    sync.result.changeset, sync.result.planned = plan.changes, plan.changed
+    if plan.cyclic:
+        return sync.finish("plan", plan.changes.problems)
+    problems = sync.step(
+        "apply",
+        _apply,
+        plan,
+        options,
+        target,
+        record=record,
+        selector=f"{metadata.SYNC_LABEL}={spec.name}",
+        before_first_write=sync.mark_applying,
+        applied=sync.applied,
+        on_result=on_result,
+        progress=progress,
+    )
+    recorded = sync.step(
+        "health",
+        healthstage.record_some,
+        target,
+        plan.discovery,
+        spec.name,
+        sync.applied,
+        before=base.health,
+        removed=delta.removed,
+        records=cluster,
+    )
+    sync.result.health, sync.result.written = recorded.entries, recorded.applied
+    sync.result.health_stored = recorded.stored
+    sync.health = recorded.counts
+    sync.health_problems = recorded.failed
+    result = sync.finish("apply", problems + recorded.problems)
+    if result.ok and not result.problems and record.kept is not None and recorded.table is not None:
+        result.baseline = incremental.advance(
+            base,
+            delta,
+            snapshot,
+            frozenset(record.kept),
+            health=recorded.table,
+        )
+    return result
+
+
+def _live_some(
+    delta: incremental.Delta,
+    base: incremental.Baseline,
+    commit: str | None,
+    spec: SyncSpec,
+    *,
+    options: SyncOptions,
+    cluster: Cluster,
+) -> _Live:
+    """The live objects of the changed and removed identities, one GET each."""
+    ignore = ignorefields.compile_rules(spec.ignore_fields, spec.name)
+    versions = {oid: base.objects[oid].version for oid in delta.removed if oid in base.objects}
+    versions.update({o.id: o.version for o in delta.changed.objects})
+    current = live.objects(cluster, base.discovery, versions.keys(), versions=versions)
+    opts = planner.PlanOptions(spec.name, commit, options.take_over, ignore)
+    return _Live(base.discovery, set(delta.removed & base.recorded), current, opts)
 
 
 def _wait(

@@ -28,6 +28,13 @@ class Record:
         self.written: set[ObjectId] = set()  # as it stands before applying
         self.managed: int | None = None  # size of the record as last read or written
         self.notes: list[Problem] = []  # warnings of the writes (what they supersede stayed)
+        self.kept: set[ObjectId] | None = None  # the record after applying, once written
+
+    def start_from(self, recorded: set[ObjectId] | frozenset[ObjectId]) -> None:
+        """The record as the last pass of this process left it, taken instead of read (an
+        incremental pass: the record is this sync's own, written by nobody else)."""
+        self.recorded = self.written = set(recorded)
+        self.managed = len(self.recorded) if self.writes else None
 
     def read(self, installed: bool) -> set[ObjectId]:
         """The recorded objects (none when acm-lite is not ``installed`` on the cluster)."""
@@ -66,6 +73,7 @@ class Record:
         kept = final(self.recorded, managed, results)
         unrecorded = self._after(kept) if self.writes and kept != self.written else None
         self.managed = len(kept if unrecorded is None else self.written)
+        self.kept = kept if unrecorded is None else None
         return unrecorded
 
     def _before(self, objects: set[ObjectId]) -> None:

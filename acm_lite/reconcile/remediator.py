@@ -158,6 +158,14 @@ class Remediator:
         self._places: dict[Resource, _Place] = {}
         self.backoff = (0.8, 30.0, 120.0)  # seconds: first delay, longest, quiet time to reset
 
+    @property
+    def epoch(self) -> int:
+        return 0
+
+    @property
+    def synced(self) -> bool:
+        return bool(self._watched)
+
     def update(self, changeset: ChangeSet) -> None:
         """After a pass: the declared state to defend, and watches on every kind it covers."""
         desired = {
@@ -169,7 +177,10 @@ class Remediator:
             self._desired = desired
             self.fights.clear()
             self._repairs.clear()
-        for resource in self._resources({(oid.group_kind, _version(c)) for oid, c in desired.items()}):
+        self._watch_kinds({(oid.group_kind, _version(c)) for oid, c in desired.items()})
+
+    def _watch_kinds(self, addresses: set[tuple[GroupKind, str | None]]) -> None:
+        for resource in self._resources(addresses):
             if resource not in self._watched:
                 thread = threading.Thread(
                     target=self._watch,
@@ -179,6 +190,25 @@ class Remediator:
                 )
                 self._watched[resource] = thread
                 thread.start()
+
+    def update_some(self, changeset: ChangeSet) -> None:
+        """After an incremental pass: the declared state of the objects it planned replaced
+        (dropped for those it pruned or released), the rest defended as before; watches on any
+        kind it adds."""
+        changed = {
+            c.id: c
+            for c in changeset.changes
+            if c.desired is not None and c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)
+        }
+        with self._lock:
+            desired = dict(self._desired)
+            for c in changeset.changes:
+                desired.pop(c.id, None)
+            desired.update(changed)
+            self._desired = desired
+            self.fights.clear()
+            self._repairs.clear()
+        self._watch_kinds({(oid.group_kind, _version(c)) for oid, c in changed.items()})
 
     def _resources(self, addresses: set[tuple[GroupKind, str | None]]) -> list[Resource]:
         """The resources serving each kind at its declared version. Discovery lives as long as

@@ -5,7 +5,7 @@ apply per part that changed, one DELETE per part no longer used."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from acm_lite import api, errors
@@ -69,13 +69,16 @@ def write(
     table: Iterable[Entry],
     stored: Stored,
     namespace: str | None = None,
+    *,
+    only: Mapping[str, list[Entry]] | None = None,
 ) -> tuple[Stored, Problem | None]:
     """Store ``table``: a write per part whose entries differ from ``stored``, a DELETE per
     stored part beyond the new count. Returns what is stored afterwards (the parts that could not
     be written keep their old entries, so the next write tries them again) and a warning when
-    something could not be written."""
+    something could not be written. ``only``: the parts that may have changed, already split
+    (the part count unchanged): the others are left as stored, and ``table`` is not read."""
     namespace = namespace or api.system_namespace()
-    wanted = resources.split(table)
+    wanted = resources.split(table) if only is None else dict(only)
     now: Stored = dict(stored)
     failures: list[str] = []
     calls, order = [], []
@@ -93,7 +96,7 @@ def write(
             now[index] = wanted[index]
         else:
             failures.append(f"{resources.part_name(sync, int(index))}: {_reason(outcome)}")
-    for index in [i for i in stored if i not in wanted]:
+    for index in [i for i in stored if i not in wanted] if only is None else []:
         try:
             writes.send(cluster, writes.delete(_path(namespace, resources.part_name(sync, int(index)))))
             del now[index]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from acm_lite import errors, kinds
 from acm_lite.errors import Problem
 from acm_lite.metadata import is_disabled
 from acm_lite.objects import Manifest
 
 
-def check(objs: list[Manifest]) -> list[Problem]:
-    unmanaged = {o.name for o in objs if o.group_kind == kinds.NAMESPACE and is_disabled(o)}
+def check(objs: list[Manifest], unmanaged: Collection[str] | None = None) -> list[Problem]:
+    """``unmanaged``: the Namespaces declared ``managed: disabled``, when ``objs`` are only some of
+    the declared objects (by default those among ``objs``)."""
+    if unmanaged is None:
+        unmanaged = {o.name for o in objs if o.group_kind == kinds.NAMESPACE and is_disabled(o)}
     return [
         Problem.about(
             errors.MANAGED_RESOURCE_IN_UNMANAGED_NAMESPACE,

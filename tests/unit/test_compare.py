@@ -153,3 +153,9 @@ def test_secret_string_data_is_compared_with_the_stored_data() -> None:
     assert compare.difference(declared, stored) == "stringData"
     stored["data"]["password"] = "not base64!"
     assert compare.difference(declared, stored) == "stringData"
+
+
+def test_a_declared_empty_list_or_map_the_api_server_returns_as_null_is_unchanged() -> None:
+    declared = {"kind": "ClusterRole", "rules": [], "aggregationRule": {}}
+    assert compare.difference(declared, {"kind": "ClusterRole", "rules": None, "aggregationRule": None}) is None
+    assert compare.difference({"rules": [{"verbs": ["get"]}]}, {"rules": None}) == "rules"
