@@ -252,6 +252,7 @@ class Worker:
             name, namespace = self.spec.object_key
             owner = store.read(self.cluster, name, namespace, kind=self.spec.kind)
             reposyncs.ensure(self.cluster, self.spec, owner)
+        self._settle()
         self.stage = "source"
         snapshot = pipeline.fetch_source(self.spec, self.sync_options, lambda _m: None, cluster=self.target)
         self.metrics.git_fetch.labels(self.spec.name).observe(time.monotonic() - started)
@@ -267,6 +268,9 @@ class Worker:
             self.metrics.skipped.labels(self.spec.name).inc()
             return
         base = self._baseline(changed)
+        remediator = self.remediator
+        # the watches' epoch as this pass starts, while they hold the whole picture
+        epoch = remediator.epoch if remediator is not None and remediator.synced else None
         self.busy.set()  # no drift repair against an old declared state while a pass runs
         self.dirty = self.namespaces_changed = False
         self.stage = "setup"
@@ -282,8 +286,6 @@ class Worker:
         finally:
             self.busy.clear()
         self.baseline = result.baseline
-        if self.baseline is not None and base is not None:
-            self.baseline.epoch = base.epoch
         self.passes += 1
         self.stage = "record"
         if result.exception is not None:
@@ -311,23 +313,33 @@ class Worker:
                 timeout=self.spec.reconcile_timeout or self.sync_options.reconcile_timeout,
             )
         if result.ok:
-            self._synced(result, base)
+            self._synced(result, epoch)
 
-    def _synced(self, result: pipeline.SyncResult, base: incremental.Baseline | None) -> None:
+    def _synced(self, result: pipeline.SyncResult, epoch: int | None) -> None:
         """After a pass that synced its commit: the drift watches defend what it declared, and
-        its baseline records their epoch (that of the start of the first incremental pass, so
-        events missed while the pass ran still count)."""
+        its baseline keeps their ``epoch`` of the pass's start (a watch that lost its place while
+        the pass ran then still counts) — unless the pass started watches of new kinds, whose
+        epoch is taken once they hold the whole picture (``_settle``)."""
         self.synced_commit = result.status.commit
         if not result.incremental:
             self.last_full = time.monotonic()
         if self.options.drift_repair and result.changeset is not None:
             self.stage = "repair"
+            remediator = self._remediator()
+            watching = remediator.watching
             if result.incremental:
-                self._remediator().update_some(result.changeset)
+                remediator.update_some(result.changeset)
             else:
-                self._remediator().update(result.changeset)
-            if self.baseline is not None and base is None:
-                self.baseline.epoch = self._remediator().epoch
+                remediator.update(result.changeset)
+            if self.baseline is not None:
+                self.baseline.epoch = epoch if remediator.watching == watching else None
+
+    def _settle(self) -> None:
+        """A baseline whose watches were still starting takes their epoch once they hold the
+        whole picture: from then on, any watch that loses its place makes the next pass full."""
+        base, remediator = self.baseline, self.remediator
+        if base is not None and base.epoch is None and remediator is not None and remediator.synced:
+            base.epoch = remediator.epoch
 
     def _baseline(self, changed: bool) -> incremental.Baseline | None:
         """What this pass may start from: the last clean pass's baseline when only the commit
@@ -346,8 +358,9 @@ class Worker:
             or time.monotonic() - self.last_full > self.options.resync
         ):
             return None
+        self._settle()
         epoch = remediator.epoch
-        if epoch != base.epoch or not remediator.synced:
+        if base.epoch is None or epoch != base.epoch or not remediator.synced:
             log.info(
                 "full pass: the drift watches may have missed changes",
                 extra={"fields": {"sync": self.spec.name, "epoch": epoch, "synced": remediator.synced}},

@@ -57,7 +57,9 @@ class Baseline:
     # the health table and its stored parts, to record the next pass's objects into (the daemon
     # hands in its health tracker's, kept current since)
     health: healthstage.Table
-    epoch: int = 0  # the drift watches' epoch when the pass started (set by the daemon)
+    # the drift watches' epoch while they held the whole picture since the pass (set by the
+    # daemon; None until they do)
+    epoch: int | None = None
 
 
 @dataclass

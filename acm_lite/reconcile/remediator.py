@@ -159,12 +159,9 @@ class Remediator:
         self.backoff = (0.8, 30.0, 120.0)  # seconds: first delay, longest, quiet time to reset
 
     @property
-    def epoch(self) -> int:
-        return 0
-
-    @property
-    def synced(self) -> bool:
-        return bool(self._watched)
+    def watching(self) -> int:
+        """How many resources are watched."""
+        return len(self._watched)
 
     def update(self, changeset: ChangeSet) -> None:
         """After a pass: the declared state to defend, and watches on every kind it covers."""

@@ -32,6 +32,7 @@ from acm_lite.cluster.discovery import Discovery
 from acm_lite.devcluster import controlplane
 from acm_lite.devcluster.controlplane import APIServer
 from acm_lite.reconcile import pipeline
+from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.metrics import Metrics
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
 from acm_lite.reconcile.remediator import Remediator
@@ -57,6 +58,18 @@ def compacting(control_plane_binaries: dict[str, Path]) -> Iterator[APIServer]:
     controlplane.stop(env)
 
 
+def _proxied(server: APIServer, tmp_path: Path) -> tuple[TcpProxy, Path]:
+    """A proxy to ``server`` the test can cut, and a kubeconfig that goes through it."""
+    url = urlparse(server.url)
+    proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 443)
+    config = yaml.safe_load(Path(server.kubeconfig).read_text())
+    for entry in config["clusters"]:
+        entry["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
+    proxied = tmp_path / "proxied.kubeconfig"
+    proxied.write_text(yaml.safe_dump(config))
+    return proxy, proxied
+
+
 class Scene:
     """A synced namespace of two ConfigMaps, a and b, defended by a remediator whose requests go
     through a proxy the test cuts; the test's own requests go straight to the server."""
@@ -65,13 +78,7 @@ class Scene:
         suffix = uuid.uuid4().hex[:6]
         self.name, self.namespace = f"w-{suffix}", f"w-{suffix}"
         self.direct = Cluster.connect(server.kubeconfig)
-        url = urlparse(server.url)
-        self.proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 443)
-        config = yaml.safe_load(Path(server.kubeconfig).read_text())
-        for entry in config["clusters"]:
-            entry["cluster"]["server"] = f"https://127.0.0.1:{self.proxy.port}"
-        proxied = tmp_path / "proxied.kubeconfig"
-        proxied.write_text(yaml.safe_dump(config))
+        self.proxy, proxied = _proxied(server, tmp_path)
         repo = GitRepo(tmp_path / "git")
         repo.commit(
             {
@@ -207,3 +214,67 @@ def _expired(cluster: Cluster, path: str, version: str) -> bool:
         for event in events:
             return bool(event.get("type") == "ERROR" and event["object"].get("code") == 410)
     return False
+
+
+def _passes(daemon: Daemon, name: str, mode: str) -> float:
+    return (
+        daemon.metrics.registry.get_sample_value("acm_lite_passes_total", {"sync": name, "mode": mode}) or 0
+    )
+
+
+def test_after_a_watch_lost_its_place_the_next_commit_gets_a_full_pass(
+    compacting: APIServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An incremental pass trusts the drift watches for every object a commit leaves alone: once
+    one of them got 410 Gone (it may have missed changes), the next commit is synced in full, and
+    the one after it incrementally again."""
+    suffix = uuid.uuid4().hex[:6]
+    name = namespace = f"wi-{suffix}"
+    direct = Cluster.connect(compacting.kubeconfig)
+    proxy, proxied = _proxied(compacting, tmp_path)
+    repo = GitRepo(tmp_path / "git")
+    repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace), "b.yaml": cm("b", namespace)})
+    spec = SyncSpec(repo=repo.url, name=name, revision="main", source_format="unstructured")
+    cluster = Cluster.connect(str(proxied))
+    daemon = Daemon(
+        [(spec, lambda: cluster)], SyncOptions(git_cache=tmp_path / "cache"), DaemonOptions(period=0.3), None
+    )
+    worker = daemon.workers[0]
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    daemon.start()
+    try:
+        eventually(lambda: worker.baseline is not None and worker.baseline.epoch is not None, 20)
+        remediator = worker.remediator
+        assert remediator is not None
+        remediator.backoff = (0.2, 1.0, 120.0)
+        full = _passes(daemon, name, "full")  # one, or more if a pass failed on the way
+        first = repo.commit({"a.yaml": cm("a", namespace, data={"k": "one"})})
+        eventually(lambda: worker.synced_commit == first, 20)
+        assert (_passes(daemon, name, "full"), _passes(daemon, name, "incremental")) == (full, 1)
+        epoch = remediator.epoch
+
+        proxy.cut()
+        eventually(lambda: not remediator.synced, 10)
+        edited = direct.request("PATCH", f"{path}/b", body={"data": {"k": "edited"}}, content_type=MERGE)
+        for n in range(200):
+            direct.request("POST", path, body={"metadata": {"name": f"filler-{n}"}})
+            if _expired(direct, path, str(edited["metadata"]["resourceVersion"])):
+                break
+            time.sleep(0.3)
+        proxy.restore()
+        eventually(lambda: remediator.epoch > epoch and remediator.synced, 20)
+        eventually(lambda: (get(direct, f"{path}/b") or {}).get("data") == {"k": "v"}, 15)
+
+        with caplog.at_level(logging.INFO, logger="acm_lite"):
+            second = repo.commit({"a.yaml": cm("a", namespace, data={"k": "two"})})
+            eventually(lambda: worker.synced_commit == second, 20)
+        assert (_passes(daemon, name, "full"), _passes(daemon, name, "incremental")) == (full + 1, 1)
+        assert any(r.getMessage().startswith("full pass: the drift watches") for r in caplog.records)
+        eventually(lambda: worker.baseline is not None and worker.baseline.epoch is not None, 20)
+        third = repo.commit({"a.yaml": cm("a", namespace, data={"k": "three"})})
+        eventually(lambda: worker.synced_commit == third, 20)
+        assert (_passes(daemon, name, "full"), _passes(daemon, name, "incremental")) == (full + 1, 2)
+        assert (get(direct, f"{path}/a") or {}).get("data") == {"k": "three"}
+    finally:
+        daemon.stop()
+        proxy.close()

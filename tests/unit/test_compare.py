@@ -157,5 +157,6 @@ def test_secret_string_data_is_compared_with_the_stored_data() -> None:
 
 def test_a_declared_empty_list_or_map_the_api_server_returns_as_null_is_unchanged() -> None:
     declared = {"kind": "ClusterRole", "rules": [], "aggregationRule": {}}
-    assert compare.difference(declared, {"kind": "ClusterRole", "rules": None, "aggregationRule": None}) is None
+    live = {"kind": "ClusterRole", "rules": None, "aggregationRule": None}
+    assert compare.difference(declared, live) is None
     assert compare.difference({"rules": [{"verbs": ["get"]}]}, {"rules": None}) == "rules"
