@@ -230,11 +230,13 @@ def objects(
     *,
     versions: Mapping[ObjectId, str] | None = None,
     concurrency: int = 8,
+    forbidden_absent: bool = False,
 ) -> dict[ObjectId, dict[str, Any]]:
     """Live state of a few objects, one GET each at the version ``versions`` declares it at (the
     preferred one for the rest), side by side: what reading a handful of objects costs, whatever
     the number of objects of their kinds. Absent objects and kinds the cluster does not serve
-    are left out; any other refusal raises."""
+    are left out, and with ``forbidden_absent`` (a sync acting as a ServiceAccount, as
+    ``snapshot``'s ``forbidden``) so are objects it may not read; any other refusal raises."""
     addressed = _addressed(discovery, wanted, versions or {})
     calls = [(resource, oid) for resource, oids in addressed.items() for oid in oids]
 
@@ -243,7 +245,7 @@ def objects(
         try:
             found = cluster.request("GET", resource.path_of(oid))
         except ApiError as e:
-            if e.status == 404:
+            if e.status == 404 or (e.status == 403 and forbidden_absent):
                 return oid, None
             raise e.to_acm(f"get {oid}") from e
         return oid, found if isinstance(found, dict) else None

@@ -350,7 +350,10 @@ def _live_some(
     ignore = ignorefields.compile_rules(spec.ignore_fields, spec.name)
     versions = {oid: base.objects[oid].version for oid in delta.removed if oid in base.objects}
     versions.update({o.id: o.version for o in delta.changed.objects})
-    current = live.objects(cluster, base.discovery, versions.keys(), versions=versions)
+    # a RepoSync's objects it may not read are refused one by one at apply, as in a full pass
+    current = live.objects(
+        cluster, base.discovery, versions.keys(), versions=versions, forbidden_absent=spec.user is not None
+    )
     opts = planner.PlanOptions(spec.name, commit, options.take_over, ignore)
     return _Live(base.discovery, set(delta.removed & base.recorded), current, opts)
 
