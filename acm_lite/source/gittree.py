@@ -117,14 +117,14 @@ def diff(git_dir: Path, old: str, new: str, directory: str = ".", *, limit: int)
     return changes
 
 
-def entries(git_dir: Path, commit: str, directory: str = ".", *, limit: int) -> list[Entry] | None:
-    """Every non-directory entry of ``commit`` (below ``directory``); None on failure, a path that
-    is not UTF-8, or more than ``limit`` entries."""
+def entries(git_dir: Path, commit: str, *paths: str, limit: int) -> list[Entry] | None:
+    """Every non-directory entry of ``commit`` (at or below ``paths``, else all); None on failure,
+    a path that is not UTF-8, or more than ``limit`` entries."""
     if not is_object_name(commit):
         return None
     args = ["ls-tree", "-r", "-z", "--full-tree", commit]
-    if directory not in ("", "."):
-        args += ["--", f":(literal){directory}"]
+    if paths and "." not in paths:
+        args += ["--", *(f":(literal){path}" for path in paths)]
     out = _run(git_dir, args, max_stdout=(limit + 1) * _ENTRY_BYTES)
     if out is None:
         return None

@@ -51,8 +51,8 @@ class Random:
     directories, made executable or not, symbolic links made and retargeted, directories
     emptied."""
 
-    def __init__(self, repo: GitRepo, seed: int):
-        self.repo, self.rng = repo, random.Random(seed)
+    def __init__(self, repo: GitRepo, seed: int, links: bool = True):
+        self.repo, self.rng, self.links = repo, random.Random(seed), links
 
     def files(self) -> list[str]:
         listed = git(self.repo.work, "ls-files", "-z")
@@ -69,9 +69,8 @@ class Random:
 
     def step(self) -> None:
         work, files = self.repo.work, self.files()
-        op = self.rng.choice(
-            ["add", "add", "edit", "remove", "rename", "move", "chmod", "link", "relink", "empty-dir"]
-        )
+        ops = ["add", "add", "edit", "remove", "rename", "move", "chmod", "empty-dir"]
+        op = self.rng.choice([*ops, "link", "relink"] if self.links else ops)
         if op == "add" or not files:
             path = work / self.new_path()
             if not path.is_symlink() and not path.exists():
