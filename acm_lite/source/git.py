@@ -105,12 +105,13 @@ def _build_from(mirror: Path, base: Path, commit: str, staging: Path) -> None:
     if not written <= {e.path for e in listing}:
         raise gittree.TreeError("the diff names paths the tree does not hold")
     mode = _dir_mode()
+    here, there = os.fspath(base), os.fspath(staging)  # plain strings: a thousand joins add up
     for directory in sorted(directories):  # a parent sorts before its children
-        os.mkdir(staging / directory, mode)
-        os.chmod(staging / directory, mode)
+        os.mkdir(os.path.join(there, directory), mode)
+        os.chmod(os.path.join(there, directory), mode)
     for entry in listing:
         if entry.path not in written and entry.mode != gittree.GITLINK:
-            _link(base / entry.path, staging / entry.path, entry.mode)
+            _link(os.path.join(here, entry.path), os.path.join(there, entry.path), entry.mode)
     gittree.write_blobs(mirror, [e for e in listing if e.path in written], staging)
 
 
@@ -151,14 +152,14 @@ def _written(changes: list[gittree.Change], base: Path, directories: set[str]) -
     return written
 
 
-def _link(source: Path, target: Path, mode: str) -> None:
+def _link(source: str, target: str, mode: str) -> None:
     """An unchanged file hard-linked from the older checkout, an unchanged link made again;
     raises when ``source`` is not what the older commit's export made."""
     info = os.lstat(source)
     if mode == gittree.SYMLINK:
         if not stat.S_ISLNK(info.st_mode):
             raise gittree.TreeError(f"{source} is not the link it should be")
-        os.symlink(os.readlink(os.fsencode(source)), target)
+        os.symlink(os.readlink(os.fsencode(source)), os.fsencode(target))
     elif stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == gittree.REGULAR[mode]:
         os.link(source, target, follow_symlinks=False)
     else:
