@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import random
 import stat
+import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from acm_lite.errors import AcmError
 from acm_lite.source import git as gitsource
 from tests.support.gitrepo import GitRepo, git
 
@@ -243,3 +245,43 @@ def test_submodules_kept_unchanged_are_empty_directories(built: list[bool], tmp_
     assert built == [True]  # the first was exported whole: there was nothing to build on
     assert (snap.root / "vendor" / "sub").is_dir()
     assert tree(snap.root) == full_export(repo.url, commit, tmp_path / "full")
+
+
+@pytest.mark.parametrize("name", [b"..", b".", b"a\\..", b"..\\evil"])
+def test_a_tree_naming_a_path_outside_falls_back_and_fails_closed(
+    name: bytes, built: list[bool], tmp_path: Path
+) -> None:
+    """A crafted tree (``git mktree`` and ``hash-object --literally`` write what fsck refuses)."""
+    repo = GitRepo(tmp_path / "repo")
+    cache = tmp_path / "cache"
+    gitsource.fetch(repo.url, repo.commit({"a.yaml": "a: 1\n"}), cache=cache)
+    blob = bytes.fromhex(git(repo.work, "rev-parse", "HEAD:a.yaml"))
+    raw = subprocess.run(
+        ["git", "hash-object", "-t", "tree", "-w", "--literally", "--stdin"],
+        cwd=repo.work,
+        input=b"100644 " + name + b"\0" + blob + b"100644 b.yaml\0" + blob,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    inner = raw.strip()
+    top = subprocess.run(
+        ["git", "mktree"],
+        cwd=repo.work,
+        input=f"040000 tree {inner}\td\n",
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout.strip()
+    commit = git(repo.work, "commit-tree", top, "-p", "HEAD", "-m", "crafted")
+    git(repo.work, "push", "-q", "-f", "origin", f"{commit}:refs/heads/main")
+    try:
+        snap = gitsource.fetch(repo.url, "main", cache=cache)
+    except AcmError as e:
+        assert e.code.id == "KNV2004" and "invalid path" in e.message
+    else:  # a name git lets through is kept inside the checkout
+        assert name not in (b"..", b".")
+        assert tree(snap.root) == full_export(repo.url, commit, tmp_path / "full")
+    assert built == ([False] if name in (b"..", b".") else [True])
+    assert not (tmp_path / "b.yaml").exists()
+    leftovers = [p.name for p in (cache / "git").glob("*/checkouts/*") if "." in p.name]
+    assert leftovers == []
