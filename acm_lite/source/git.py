@@ -293,10 +293,16 @@ class GitSource:
             _extract(archive, staging)  # links are kept; the reader vets them
 
     def _newest_checkout(self) -> Path | None:
-        kept = [
-            p for p in (self.home / "checkouts").iterdir() if gittree.is_object_name(p.name) and p.is_dir()
-        ]
-        return max(kept, key=lambda p: p.stat().st_mtime, default=None)
+        """The most recently used checkout, or None (none kept, or they cannot be listed)."""
+        try:
+            kept = [
+                (p.stat().st_mtime, p)
+                for p in (self.home / "checkouts").iterdir()
+                if gittree.is_object_name(p.name) and p.is_dir()
+            ]
+        except OSError:
+            return None
+        return max(kept)[1] if kept else None
 
     def _incremental(self, base: Path, commit: str, staging: Path) -> bool:
         """Build ``commit``'s checkout in ``staging`` from ``base`` (another commit's checkout):

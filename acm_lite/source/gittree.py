@@ -7,6 +7,7 @@ Everything here is bounded (time, output, number of paths) and says "unknown" (N
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -24,6 +25,7 @@ REGULAR = {"100644": 0o644, "100755": 0o755}  # the modes a full export gives th
 SYMLINK, GITLINK, MISSING = "120000", "160000", "000000"
 _OBJECT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 _ENTRY_BYTES = 4096 + 200  # a path git accepts, and its line
+MAX_OUTPUT = 64 << 20  # of one listing or diff: past it, the caller takes the general way
 MAX_SYMLINK = 4096  # PATH_MAX: a longer target is no link the system can make
 _CHUNK = 1 << 16
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -99,7 +101,7 @@ def diff(git_dir: Path, old: str, new: str, directory: str = ".", *, limit: int)
     args = ["diff-tree", "-r", "--no-renames", "--no-ext-diff", "--no-textconv", "-z", old, new]
     if directory not in ("", "."):
         args += ["--", f":(literal){directory}"]
-    out = _run(git_dir, args, max_stdout=(limit + 1) * _ENTRY_BYTES)
+    out = _run(git_dir, args, max_stdout=min((limit + 1) * _ENTRY_BYTES, MAX_OUTPUT))
     if out is None:
         return None
     fields = out.split(b"\0")
@@ -125,7 +127,7 @@ def entries(git_dir: Path, commit: str, *paths: str, limit: int) -> list[Entry] 
     args = ["ls-tree", "-r", "-z", "--full-tree", commit]
     if paths and "." not in paths:
         args += ["--", *(f":(literal){path}" for path in paths)]
-    out = _run(git_dir, args, max_stdout=(limit + 1) * _ENTRY_BYTES)
+    out = _run(git_dir, args, max_stdout=min((limit + 1) * _ENTRY_BYTES, MAX_OUTPUT))
     if out is None:
         return None
     lines = [line for line in out.split(b"\0") if line]
@@ -186,6 +188,8 @@ def write_blobs(git_dir: Path, wanted: Iterable[Entry], root: Path) -> None:
         proc.wait()
         feeder.join()
         proc.stdout.close()
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
 
 
 def _write_one(out: IO[bytes], entry: Entry, root: Path) -> None:
