@@ -15,6 +15,7 @@ import pytest
 
 from acm_lite.errors import AcmError
 from acm_lite.source import git as gitsource
+from acm_lite.source import gittree
 from tests.support.gitrepo import GitRepo, git
 
 DIRS = ["", "a", "a/b", "c", "c/d/e", "f g"]
@@ -285,3 +286,16 @@ def test_a_tree_naming_a_path_outside_falls_back_and_fails_closed(
     assert not (tmp_path / "b.yaml").exists()
     leftovers = [p.name for p in (cache / "git").glob("*/checkouts/*") if "." in p.name]
     assert leftovers == []
+
+
+def test_git_out_of_time_falls_back_to_the_full_export(
+    built: list[bool], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = GitRepo(tmp_path / "repo")
+    cache = tmp_path / "cache"
+    gitsource.fetch(repo.url, repo.commit({"a.yaml": "a: 1\n"}), cache=cache)
+    commit = repo.commit({"a.yaml": "a: 2\n", "b.yaml": "b: 1\n"})
+    monkeypatch.setattr(gittree, "TIMEOUT", 0.0)  # every git run of the fast way stops at once
+    snap = gitsource.fetch(repo.url, commit, cache=cache)
+    assert built == [False]
+    assert tree(snap.root) == full_export(repo.url, commit, tmp_path / "full")
