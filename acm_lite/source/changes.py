@@ -3,7 +3,9 @@ exactly: from the diff of two commits (Git), or from the record of a plain direc
 
 Paths are slash paths relative to the snapshots' root (below the sync's ``dir``). ``modified``
 holds the files added or changed (content, or mode for Git), ``removed`` the files gone;
-directories are not listed. None means "unknown": read everything again.
+directories are not listed. None means "unknown": read everything again. Only files below
+``dir`` are compared: a kustomization there that reads files above it (``../base``) is rendered
+from files this does not cover.
 """
 
 from __future__ import annotations
