@@ -235,6 +235,8 @@ class Worker:
 
         class Changed(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type in ("opened", "closed_no_write"):
+                    return  # a file read (a pass reading the directory), not a change
                 if not event.is_directory or event.event_type in ("deleted", "moved"):
                     worker.dirty = True
                     worker.wake()

@@ -75,14 +75,12 @@ class Delta:
     notes: list[str] = field(default_factory=list)
 
 
-def usable(declared: declare.Declared, spec: SyncSpec, *, rendered: bool, commit: str | None) -> str | None:
+def usable(declared: declare.Declared, spec: SyncSpec, *, rendered: bool) -> str | None:
     """Why a pass's declared set cannot be a baseline (None: it can)."""
     if rendered:
         return "the source is rendered by kustomize"
     if declared.live_namespaces is not None:
         return "dynamic NamespaceSelectors choose from live Namespaces"
-    if commit is None:
-        return "a plain directory"
     if declared.problems:
         return "the last pass had problems"
     return None

@@ -258,7 +258,7 @@ def _leave_baseline(
     if not result.ok or result.problems or recorded is None or snapshot is None or result.health is None:
         return
     spec = result.spec
-    why = incremental.usable(declared, spec, rendered=rendered, commit=snapshot.commit)
+    why = incremental.usable(declared, spec, rendered=rendered)
     if why is None:
         result.baseline = incremental.baseline(
             declared,

@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import posixpath
 import random
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from acm_lite.reconcile.daemon import Daemon, DaemonOptions
 from acm_lite.reconcile.pipeline import SyncOptions, SyncSpec
 from tests.support.gitrepo import GitRepo
 from tests.support.kube import eventually, get
-from tests.unit.repo_builder import cm, ns
+from tests.unit.repo_builder import cm, ns, write
 
 WRITES = (Action.CREATE, Action.UPDATE, Action.PRUNE, Action.UNMANAGE)
 
@@ -217,14 +218,13 @@ class RandomRepo:
 
     def _inherited(self, _spot: object) -> None:
         if self.hierarchical:  # every namespace inherits it: a full pass
-            self.files["namespaces/teams/shared.yaml"][0]["rules"][0]["verbs"] = [
-                self.rng.choice(["get", "list"])
-            ]
+            shared = self.files["namespaces/teams/shared.yaml"][0]
+            shared["metadata"].setdefault("labels", {})["rev"] = self._name()
 
     def _cluster_scoped(self, _spot: object) -> None:
         if self.hierarchical:
             self.files["cluster/roles.yaml"][0]["rules"] = [
-                {"apiGroups": [""], "resources": ["pods"], "verbs": [self.rng.choice(["get", "list"])]}
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"], "resourceNames": [self._name()]}
             ]
 
     def _not_a_manifest(self, _spot: object) -> None:
@@ -287,7 +287,7 @@ def test_incremental_passes_make_the_changes_full_passes_plan(
         repo.commit(dict.fromkeys(written), "empty")
         pipeline.run(spec, cluster, teardown)
     # the shortcut is taken for most commits, never for one it cannot judge alone
-    assert sum(1 for _, inc, _ in steps if inc) >= 12, steps
+    assert sum(1 for _, inc, _ in steps if inc) >= 8, steps
     full = ("invalid", "duplicate", "new-namespace", *(("inherited",) if model.hierarchical else ()))
     assert not [s for s in steps if s[1] and s[0] in full], steps
     assert all(why for op, inc, why in steps if not inc and op != "fix"), steps
@@ -364,3 +364,40 @@ def test_the_daemon_syncs_new_commits_incrementally_and_defends_what_they_declar
         daemon.stop()
         repo.commit({f: None for f in [*files, "ns2.yaml"]})
         pipeline.run(spec, cluster, SyncOptions(git_cache=tmp_path / "cache", allow_prune_all=True))
+
+
+def test_a_plain_directory_is_synced_incrementally_from_the_files_that_changed(
+    control_plane: APIServer, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    name = namespace = f"incl-{suffix}"
+    root = tmp_path / "config"
+    write(
+        root,
+        {
+            "ns.yaml": ns(namespace),
+            "a.yaml": [cm("a", namespace), cm("b", namespace)],
+            "c.yaml": cm("c", namespace),
+        },
+    )
+    time.sleep(1.1)  # past the window in which a file's stat record cannot tell a later write
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    spec = SyncSpec(repo=str(root), name=name, source_format="unstructured")
+    options = SyncOptions(git_cache=tmp_path / "cache")
+    daemon = Daemon([(spec, lambda: cluster)], options, DaemonOptions(period=0.3), None)
+    worker = daemon.workers[0]
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    daemon.start()
+    try:
+        eventually(lambda: worker.baseline is not None and worker.baseline.epoch is not None, 20)
+        full = _passes(daemon, name, "full")
+        write(root, {"a.yaml": [cm("a", namespace, data={"k": "edited"}), cm("b", namespace)]})
+        (root / "c.yaml").unlink()
+        eventually(lambda: (get(cluster, f"{path}/a") or {}).get("data") == {"k": "edited"}, 20)
+        eventually(lambda: get(cluster, f"{path}/c") is None, 20)
+        eventually(lambda: _passes(daemon, name, "incremental") >= 1, 10)
+        assert _passes(daemon, name, "full") == full
+    finally:
+        daemon.stop()
+        write(root, {"a.yaml": "", "ns.yaml": ""})
+        pipeline.run(spec, cluster, dataclasses.replace(options, allow_prune_all=True))

@@ -9,10 +9,11 @@ from typing import Any, cast
 
 import pytest
 
-from acm_lite import declare, health
+from acm_lite import declare, errors, health
 from acm_lite.cluster.discovery import Discovery
+from acm_lite.errors import Problem
 from acm_lite.objects import Manifest, ObjectId
-from acm_lite.parse import files
+from acm_lite.parse import files, namespace_selection
 from acm_lite.parse.clusters import ClusterTarget
 from acm_lite.reconcile import healthstage, incremental
 from acm_lite.reconcile.model import SyncOptions, SyncSpec
@@ -186,16 +187,16 @@ def test_unknown_changes_and_another_spec_mean_a_full_pass(
     assert "spec or options changed" in str(incremental.declare_delta(base, snapshot, other, OPTIONS))
 
 
-def test_a_baseline_is_only_left_by_a_clean_unstructured_read(tree: dict[str, Any]) -> None:
+def test_a_baseline_is_left_by_a_clean_read_that_was_not_rendered() -> None:
     declared = declare.Declared(None, objects=[_manifest(cm("a", "n"))])
-    assert incremental.usable(declared, SPEC, rendered=False, commit="c") is None
-    assert None is (
-        incremental.usable(
-            declared, SyncSpec(repo="/r", source_format="hierarchy"), rendered=False, commit="c"
-        )
-    )
-    assert "kustomize" in str(incremental.usable(declared, SPEC, rendered=True, commit="c"))
-    assert "plain directory" in str(incremental.usable(declared, SPEC, rendered=False, commit=None))
+    assert incremental.usable(declared, SPEC, rendered=False) is None
+    hierarchical = SyncSpec(repo="/r", source_format="hierarchy")
+    assert incremental.usable(declared, hierarchical, rendered=False) is None
+    assert "kustomize" in str(incremental.usable(declared, SPEC, rendered=True))
+    warned = declare.Declared(None, objects=declared.objects, problems=[Problem(errors.OBJECT_PARSE, "w")])
+    assert "had problems" in str(incremental.usable(warned, SPEC, rendered=False))
+    selected = declare.Declared(None, objects=declared.objects, live_namespaces=namespace_selection.live([]))
+    assert "dynamic NamespaceSelectors" in str(incremental.usable(selected, SPEC, rendered=False))
 
 
 def _entry(name: str, status: health.Status = health.Status.CURRENT) -> Entry:
