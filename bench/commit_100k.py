@@ -343,12 +343,18 @@ def measure(setup: Setup, label: str, extra: list[str], commits: int) -> Run:
             sys.exit(f"{label}: the first pass failed: {first}")
         run.first_pass = float(first["seconds"])
         run.first_writes = apiserver_metrics.server_writes(cluster) - before
+        note(f"{label}: first pass {run.first_pass:.2f}s")
         daemon.wait_ready(60)
         time.sleep(2)  # the drift and health watches of the first pass established
         for n in range(commits):
             i = rng.randrange(repo.configmaps)
             value = f"{label[:3]}{n}-{rng.randrange(10**9)}"
-            live = cluster.request("GET", f"/api/v1/namespaces/bench-{i % NAMESPACES}/configmaps/cm-{i}")
+            # the list's resourceVersion, not the object's own: a watch from an old one is refused
+            live = cluster.request(
+                "GET",
+                f"/api/v1/namespaces/bench-{i % NAMESPACES}/configmaps",
+                query={"fieldSelector": f"metadata.name=cm-{i}"},
+            )
             fetched = daemon.fetch_seconds()
             writes = apiserver_metrics.server_writes(cluster)
             commit = repo.edit(i, value)
@@ -362,12 +368,20 @@ def measure(setup: Setup, label: str, extra: list[str], commits: int) -> Run:
             run.pass_seconds.append(float(logged["seconds"]))
             run.fetches.append(daemon.fetch_seconds() - fetched)
             run.writes.append(apiserver_metrics.server_writes(cluster) - writes)
+            note(
+                f"{label}: commit {n + 1}: applied after {run.latencies[-1]:.3f}s, pass {logged['seconds']}s"
+            )
             status = rootsync_status(cluster)
             if status.get("commit") == commit:
                 run.stages.append({k: float(v) for k, v in (status.get("durationSeconds") or {}).items()})
     finally:
         daemon.stop()
     return run
+
+
+def note(message: str) -> None:
+    """Progress on stderr, for a run that takes most of an hour."""
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -433,10 +447,12 @@ def first_sync(setup: Setup, objects: int, concurrency: int) -> Baseline:
     root, kubeconfig, work, cluster = setup.repo.root, setup.kubeconfig, setup.work, setup.cluster
     create, created = run_sync(root, kubeconfig, work, "--concurrency", str(concurrency))
     assert created["counts"].get("created") == objects, created["counts"]
+    note(f"first sync: {create:.1f}s")
     before = apiserver_metrics.server_writes(cluster)
     noop, result = run_sync(root, kubeconfig, work)
     writes = apiserver_metrics.server_writes(cluster) - before
     assert result["counts"].get("unchanged") == objects, result["counts"]
+    note(f"no-op sync --once: {result['durationSeconds']}")
     return Baseline(create, noop, writes, {k: float(v) for k, v in result["durationSeconds"].items()})
 
 
