@@ -1,7 +1,7 @@
 """Commit to applied in a 100,000-object Git repository: one-file commits, each announced by a
 signed GitHub push webhook to ``acm-lite serve``, timed until the changed ConfigMap's new value is
 on the API server (a watch on that object), p50/p95/max, against a full pass of the same
-repository in the same run. Targets (issue 20): p95 <= 0.5 s and >= 20x faster than a full pass.
+repository in the same run. Targets: p95 <= 0.5 s and >= 20x faster than a full pass.
 
 - The repository: unstructured, ConfigMaps in 10 namespaces, 100 per file, plus a few
   Deployments and the Namespaces; written directly and committed once.
