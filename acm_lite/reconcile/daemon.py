@@ -254,7 +254,6 @@ class Worker:
             name, namespace = self.spec.object_key
             owner = store.read(self.cluster, name, namespace, kind=self.spec.kind)
             reposyncs.ensure(self.cluster, self.spec, owner)
-        self._settle()
         self.stage = "source"
         snapshot = pipeline.fetch_source(self.spec, self.sync_options, lambda _m: None, cluster=self.target)
         self.metrics.git_fetch.labels(self.spec.name).observe(time.monotonic() - started)
@@ -271,8 +270,7 @@ class Worker:
             return
         base = self._baseline(changed)
         remediator = self.remediator
-        # the watches' epoch as this pass starts, while they hold the whole picture
-        epoch = remediator.epoch if remediator is not None and remediator.synced else None
+        relists = remediator.relists if remediator is not None else 0  # as this pass starts
         self.busy.set()  # no drift repair against an old declared state while a pass runs
         self.dirty = self.namespaces_changed = False
         self.stage = "setup"
@@ -315,39 +313,31 @@ class Worker:
                 timeout=self.spec.reconcile_timeout or self.sync_options.reconcile_timeout,
             )
         if result.ok:
-            self._synced(result, epoch)
+            self._synced(result, relists)
 
-    def _synced(self, result: pipeline.SyncResult, epoch: int | None) -> None:
+    def _synced(self, result: pipeline.SyncResult, relists: int) -> None:
         """After a pass that synced its commit: the drift watches defend what it declared, and
-        its baseline keeps their ``epoch`` of the pass's start (a watch that lost its place while
-        the pass ran then still counts) — unless the pass started watches of new kinds, whose
-        epoch is taken once they hold the whole picture (``_settle``)."""
+        its baseline keeps how many times they had lost their place as the pass started (one
+        that loses it while the pass runs then still counts). A watch of a kind the pass adds
+        reads the state as it is when it starts: it misses nothing."""
         self.synced_commit = result.status.commit
         if not result.incremental:
             self.last_full = time.monotonic()
         if self.options.drift_repair and result.changeset is not None:
             self.stage = "repair"
             remediator = self._remediator()
-            watching = remediator.watching
             if result.incremental:
                 remediator.update_some(result.changeset)
             else:
                 remediator.update(result.changeset)
             if self.baseline is not None:
-                self.baseline.epoch = epoch if remediator.watching == watching else None
-
-    def _settle(self) -> None:
-        """A baseline whose watches were still starting takes their epoch once they hold the
-        whole picture: from then on, any watch that loses its place makes the next pass full."""
-        base, remediator = self.baseline, self.remediator
-        if base is not None and base.epoch is None and remediator is not None and remediator.synced:
-            base.epoch = remediator.epoch
+                self.baseline.relists = relists
 
     def _baseline(self, changed: bool) -> incremental.Baseline | None:
         """What this pass may start from: the last clean pass's baseline when only the commit
-        changed since, the drift watches have missed nothing since it (their epoch is the one
-        it recorded, and they hold the whole picture), and the periodic resync is not due; the
-        health table of the tracker, kept current since. None: a full pass."""
+        changed since, no drift watch has lost its place since it (so none can have missed a
+        change), and the periodic resync is not due; the health table of the tracker, kept
+        current since. None: a full pass."""
         base = self.baseline
         remediator = self.remediator
         if (
@@ -360,12 +350,10 @@ class Worker:
             or time.monotonic() - self.last_full > self.options.resync
         ):
             return None
-        self._settle()
-        epoch = remediator.epoch
-        if base.epoch is None or epoch != base.epoch or not remediator.synced:
+        if base.relists is None or remediator.relists != base.relists:
             log.info(
-                "full pass: the drift watches may have missed changes",
-                extra={"fields": {"sync": self.spec.name, "epoch": epoch, "synced": remediator.synced}},
+                "full pass: a drift watch lost its place since the last pass (it may have missed changes)",
+                extra={"fields": {"sync": self.spec.name, "relists": remediator.relists}},
             )
             return None
         if self.tracker is not None:

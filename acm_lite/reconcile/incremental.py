@@ -57,9 +57,9 @@ class Baseline:
     # the health table and its stored parts, to record the next pass's objects into (the daemon
     # hands in its health tracker's, kept current since)
     health: healthstage.Table
-    # the drift watches' epoch while they held the whole picture since the pass (set by the
-    # daemon; None until they do)
-    epoch: int | None = None
+    # how many times the drift watches had lost their place as the pass started (set by the
+    # daemon; None: not known, a full pass next)
+    relists: int | None = None
 
 
 @dataclass
@@ -267,5 +267,5 @@ def advance(
         discovery=base.discovery,
         referential=base.referential,
         health=health,
-        epoch=base.epoch,
+        relists=base.relists,
     )

@@ -155,13 +155,9 @@ class Remediator:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._epoch = 0
+        self._relists = 0
         self._places: dict[Resource, _Place] = {}
         self.backoff = (0.8, 30.0, 120.0)  # seconds: first delay, longest, quiet time to reset
-
-    @property
-    def watching(self) -> int:
-        """How many resources are watched."""
-        return len(self._watched)
 
     def update(self, changeset: ChangeSet) -> None:
         """After a pass: the declared state to defend, and watches on every kind it covers."""
@@ -231,6 +227,14 @@ class Remediator:
         watches."""
         with self._lock:
             return self._epoch
+
+    @property
+    def relists(self) -> int:
+        """How many times a watch lost its place and read the whole state again (the epochs
+        that were not a watch's first start): unchanged between two readings means no watch
+        can have missed an event between them (a first start reads the state as it is then)."""
+        with self._lock:
+            return self._relists
 
     @property
     def synced(self) -> bool:
@@ -307,6 +311,7 @@ class Remediator:
             place.starts += 1
             self._epoch += 1
             epoch, relist = self._epoch, place.starts > 1
+            self._relists += relist
         if relist:
             self.metrics.watch_relists.labels(self.sync, _resource_label(resource)).inc()
             log.warning(

@@ -389,7 +389,7 @@ def test_a_plain_directory_is_synced_incrementally_from_the_files_that_changed(
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     daemon.start()
     try:
-        eventually(lambda: worker.baseline is not None and worker.baseline.epoch is not None, 20)
+        eventually(lambda: worker.baseline is not None and worker.baseline.relists is not None, 20)
         full = _passes(daemon, name, "full")
         write(root, {"a.yaml": [cm("a", namespace, data={"k": "edited"}), cm("b", namespace)]})
         (root / "c.yaml").unlink()

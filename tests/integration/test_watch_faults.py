@@ -243,7 +243,7 @@ def test_after_a_watch_lost_its_place_the_next_commit_gets_a_full_pass(
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     daemon.start()
     try:
-        eventually(lambda: worker.baseline is not None and worker.baseline.epoch is not None, 20)
+        eventually(lambda: worker.baseline is not None and worker.baseline.relists is not None, 20)
         remediator = worker.remediator
         assert remediator is not None
         remediator.backoff = (0.2, 1.0, 120.0)
@@ -251,7 +251,7 @@ def test_after_a_watch_lost_its_place_the_next_commit_gets_a_full_pass(
         first = repo.commit({"a.yaml": cm("a", namespace, data={"k": "one"})})
         eventually(lambda: worker.synced_commit == first, 20)
         assert (_passes(daemon, name, "full"), _passes(daemon, name, "incremental")) == (full, 1)
-        epoch = remediator.epoch
+        epoch, relists = remediator.epoch, remediator.relists
 
         proxy.cut()
         eventually(lambda: not remediator.synced, 10)
@@ -263,14 +263,16 @@ def test_after_a_watch_lost_its_place_the_next_commit_gets_a_full_pass(
             time.sleep(0.3)
         proxy.restore()
         eventually(lambda: remediator.epoch > epoch and remediator.synced, 20)
+        assert remediator.relists == relists + 1
         eventually(lambda: (get(direct, f"{path}/b") or {}).get("data") == {"k": "v"}, 15)
 
         with caplog.at_level(logging.INFO, logger="acm_lite"):
             second = repo.commit({"a.yaml": cm("a", namespace, data={"k": "two"})})
             eventually(lambda: worker.synced_commit == second, 20)
         assert (_passes(daemon, name, "full"), _passes(daemon, name, "incremental")) == (full + 1, 1)
-        assert any(r.getMessage().startswith("full pass: the drift watches") for r in caplog.records)
-        eventually(lambda: worker.baseline is not None and worker.baseline.epoch is not None, 20)
+        said = [r.getMessage() for r in caplog.records]
+        assert any(m.startswith("full pass: a drift watch lost its place") for m in said), said
+        eventually(lambda: worker.baseline is not None and worker.baseline.relists is not None, 20)
         third = repo.commit({"a.yaml": cm("a", namespace, data={"k": "three"})})
         eventually(lambda: worker.synced_commit == third, 20)
         assert (_passes(daemon, name, "full"), _passes(daemon, name, "incremental")) == (full + 1, 2)
