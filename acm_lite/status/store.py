@@ -237,8 +237,13 @@ def write_status(
     if existing is not None and SyncStatus.from_status(existing.get("status")).same_outcome(status):
         return False
     body = status.to_status()
-    if "rendering" not in body and ((existing or {}).get("status") or {}).get("rendering"):
+    before = (existing or {}).get("status") or {}
+    if "rendering" not in body and before.get("rendering"):
         body["rendering"] = None  # a merge patch leaves a key it does not name
+    for field in ("durationSeconds", "counts"):  # maps of this pass: another pass's keys go
+        old, new = before.get(field), body.get(field)
+        if isinstance(old, dict) and isinstance(new, dict):
+            body[field] = {**dict.fromkeys(old), **new}
     try:
         writes.send(
             cluster, writes.merge_patch(_path(namespace, name, status=True, kind=kind), {"status": body})

@@ -401,3 +401,27 @@ def test_a_plain_directory_is_synced_incrementally_from_the_files_that_changed(
         daemon.stop()
         write(root, {"a.yaml": "", "ns.yaml": ""})
         pipeline.run(spec, cluster, dataclasses.replace(options, allow_prune_all=True))
+
+
+def test_an_incremental_pass_records_its_own_stages_in_the_status(
+    control_plane: APIServer, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    repo = GitRepo(tmp_path / "git")
+    namespace = f"incs-{suffix}"
+    repo.commit({"ns.yaml": ns(namespace), "a.yaml": cm("a", namespace)})
+    cluster = Cluster.connect(control_plane.kubeconfig)
+    spec = SyncSpec(repo=repo.url, name=f"incs-{suffix}", revision="main", source_format="unstructured")
+    options = SyncOptions(git_cache=tmp_path / "cache")
+    first = pipeline.run(spec, cluster, options)
+    assert first.ok and first.baseline is not None
+    repo.commit({"a.yaml": cm("a", namespace, data={"k": "two"})})
+    second = pipeline.run(spec, cluster, options, baseline=first.baseline)
+    assert second.ok and second.incremental
+    try:
+        status = get(cluster, f"/apis/acm-lite.io/v1alpha1/namespaces/acm-lite-system/rootsyncs/{spec.name}")
+        stages = set((status or {})["status"]["durationSeconds"])
+        assert "changes" in stages and "parse" not in stages, stages  # the full pass's keys are gone
+    finally:
+        repo.commit({"ns.yaml": None, "a.yaml": None})
+        pipeline.run(spec, cluster, dataclasses.replace(options, allow_prune_all=True))
