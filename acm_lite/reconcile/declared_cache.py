@@ -1,9 +1,9 @@
 """Declared sets kept for reuse by the passes of this process: a commit already read (or rendered
 with the same options) the same way is not read again (snapshots of a commit never change, and a
 declared set is never mutated) unless dynamic NamespaceSelectors select from live Namespaces that
-have changed since. A sync's declared set replaces the one of its earlier commit, so a daemon holds one declared
-set per sync. I/O: reads the snapshot's files, and lists the cluster's Namespaces when a dynamic
-selector needs them."""
+have changed since. A sync's declared set replaces the one of its earlier commit, so a daemon
+holds one declared set per sync. I/O: reads the snapshot's files, and lists the cluster's
+Namespaces when a dynamic selector needs them."""
 
 from __future__ import annotations
 
