@@ -93,6 +93,11 @@ def field_path(path: tuple[Any, ...]) -> str:
     return out or "the document"
 
 
+# the empty labels, annotations and extras of every manifest without any: one shared dict,
+# never mutated (like a manifest's body), instead of one per object
+_NONE: dict[str, str] = {}
+
+
 @dataclass(frozen=True)
 class Manifest:
     """One object declared in a source file. ``body`` is never mutated: changes make a copy
@@ -101,7 +106,7 @@ class Manifest:
     body: dict[str, Any]
     source: str  # slash-separated path relative to the source root
     index: int = 0  # position of the document within its file
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
+    extra: dict[str, str] = field(default_factory=lambda: _NONE, compare=False)
 
     @computed_once
     def api_version(self) -> str:
@@ -154,12 +159,12 @@ class Manifest:
     @computed_once
     def annotations(self) -> dict[str, str]:
         value = self.metadata.get("annotations")
-        return value if isinstance(value, dict) else {}
+        return value if isinstance(value, dict) else _NONE
 
     @computed_once
     def labels(self) -> dict[str, str]:
         value = self.metadata.get("labels")
-        return value if isinstance(value, dict) else {}
+        return value if isinstance(value, dict) else _NONE
 
     @computed_once
     def id(self) -> ObjectId:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +17,30 @@ from acm_lite.objects import GroupKind, ObjectId
 PAGE = 500
 
 
+def lean(item: dict[str, Any]) -> dict[str, Any]:
+    """A listed object as a pass keeps it: ``metadata.managedFields`` (most of a small object's
+    size) cut down to what a pass reads of it, who applied the object at which version; every
+    other field as listed. Changes ``item`` in place and returns it."""
+    meta = item.get("metadata")
+    if isinstance(meta, dict) and isinstance(managed := meta.get("managedFields"), list):
+        meta["managedFields"] = [
+            {k: entry[k] for k in ("manager", "operation", "apiVersion") if k in entry}
+            for entry in managed
+            if isinstance(entry, dict) and entry.get("operation") == "Apply"
+        ]
+    return item
+
+
 def list_all(
-    cluster: Client, resource: Resource, label_selector: str | None = None, namespace: str | None = None
+    cluster: Client,
+    resource: Resource,
+    label_selector: str | None = None,
+    namespace: str | None = None,
+    *,
+    keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every object of one resource type (in one namespace, or all), page by page."""
+    """Every object of one resource type (in one namespace, or all), page by page; ``keep``
+    (e.g. ``lean``) makes what is kept of each as its page arrives."""
     items: list[dict[str, Any]] = []
     token = None
     while True:
@@ -32,7 +52,7 @@ def list_all(
         for item in page.get("items") or []:
             item.setdefault("apiVersion", resource.api_version)  # lists omit them per item
             item.setdefault("kind", resource.group_kind.kind)
-            items.append(item)
+            items.append(keep(item) if keep is not None else item)
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             return items
@@ -91,7 +111,8 @@ def _listed(
 ) -> list[tuple[ObjectId, dict[str, Any]]]:
     gk = resource.group_kind
     try:
-        return [(_oid(gk, i), i) for i in list_all(cluster, resource, label_selector, namespace)]
+        listed = list_all(cluster, resource, label_selector, namespace, keep=lean)
+        return [(_oid(gk, i), i) for i in listed]
     except ApiError as e:
         if e.status == 404:  # the CRD went away between discovery and list
             return []
