@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from acm_lite import kinds
+from acm_lite import kinds, metadata
 from acm_lite.cluster.client import ApiError, Client
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.objects import GroupKind, ObjectId
 
 PAGE = 500
+# acm-lite's marks whose values repeat from object to object
+_REPEATED = frozenset({metadata.MANAGED_BY_LABEL, metadata.SYNC_LABEL, metadata.COMMIT, metadata.SOURCE_PATH})
 
 
 def lean(item: dict[str, Any]) -> dict[str, Any]:
     """A listed object as a pass keeps it: ``metadata.managedFields`` (most of a small object's
-    size) cut down to what a pass reads of it, who applied the object at which version; every
-    other field as listed. Changes ``item`` in place and returns it."""
+    size) cut down to what a pass reads of it, who applied the object at which version, and the
+    marks every object of a sync shares (its sync, the commit, the source file) one string each;
+    every other field as listed. Changes ``item`` in place and returns it."""
     meta = item.get("metadata")
-    if isinstance(meta, dict) and isinstance(managed := meta.get("managedFields"), list):
+    if not isinstance(meta, dict):
+        return item
+    for key in ("labels", "annotations"):
+        marks = meta.get(key)
+        if isinstance(marks, dict):
+            for mark in _REPEATED.intersection(marks):
+                if isinstance(value := marks[mark], str):
+                    marks[mark] = sys.intern(value)
+    if isinstance(managed := meta.get("managedFields"), list):
         meta["managedFields"] = [
             {k: entry[k] for k in ("manager", "operation", "apiVersion") if k in entry}
             for entry in managed

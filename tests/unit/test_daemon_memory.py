@@ -180,3 +180,20 @@ def test_serve_started_as_a_command_starts_again_on_the_system_allocator(
     monkeypatch.setenv(allocator.ENV, "pymalloc")  # the user's choice, or the process started again
     allocator.use_system_allocator()
     assert len(execs) == 1
+
+
+def test_listed_objects_share_one_string_for_each_mark_of_the_sync() -> None:
+    def listed(name: str) -> dict[str, Any]:
+        commit = "".join(["c0ffee", "0" * 34])  # a new string each time, as a decoded response's
+        return {
+            "metadata": {
+                "name": name,
+                "labels": {metadata.SYNC_LABEL: "".join(["ro", "ot"])},
+                "annotations": {metadata.COMMIT: commit, metadata.DECLARED_HASH: "".join(["h", name])},
+            }
+        }
+
+    a, b = live.lean(listed("a")), live.lean(listed("b"))
+    assert a["metadata"]["annotations"][metadata.COMMIT] is b["metadata"]["annotations"][metadata.COMMIT]
+    assert a["metadata"]["labels"][metadata.SYNC_LABEL] is b["metadata"]["labels"][metadata.SYNC_LABEL]
+    assert a["metadata"]["annotations"][metadata.DECLARED_HASH] == "ha"
