@@ -8,10 +8,10 @@ unchanged and writes only its inventory and health record. Resident memory is re
 pass ended and the drift watches are established, and again after a few unchanged polls.
 
 Baseline, in the same run: an idle interpreter with acm-lite imported (the daemon's modules, which
-the command line imports only when it runs `serve`). (RSS - baseline) / objects is the figure,
-against the goal of 3 KiB per managed object. With more than one size, the slope between the
-smallest and the largest is printed too: the memory each further object costs, free of any cost
-the daemon pays once whatever it manages.
+the command line imports only when it runs `serve`), on the allocator `serve` runs on.
+(RSS - baseline) / objects is the figure, against the goal of 3 KiB per managed object. With more
+than one size, the slope between the smallest and the largest is printed too: the memory each
+further object costs, free of any cost the daemon pays once whatever it manages.
 """
 
 from __future__ import annotations
@@ -159,7 +159,9 @@ def measure(objects: int, polls: int) -> dict[str, Any]:
         etcd_binary=str(binaries.ensure("etcd")),
         apiserver_binary=str(binaries.ensure("kube-apiserver")),
     )
-    idle = subprocess.Popen([sys.executable, "-c", IDLE])
+    # on the allocator `serve` runs on (see acm_lite/cli/allocator.py), like for like
+    allocator = os.environ.get("PYTHONMALLOC") or "malloc"
+    idle = subprocess.Popen([sys.executable, "-c", IDLE], env={**os.environ, "PYTHONMALLOC": allocator})
     daemon = None
     try:
         kubeconfig = env.clusters[0].kubeconfig

@@ -42,6 +42,7 @@ from acm_lite.source import local
 from acm_lite.source.auth import strip_userinfo
 from acm_lite.status import resources, store
 from acm_lite.status.resources import Entry
+from acm_lite.validate import schema
 
 log = logging.getLogger("acm_lite.daemon")
 
@@ -442,8 +443,10 @@ class Worker:
 
 
 def release_memory() -> None:
-    """After a pass: collect what it left in cycles, and hand the heap's free pages back to the
-    system (glibc keeps them otherwise, so the daemon would stay as large as its largest pass)."""
+    """After a pass: drop the built-in schemas it loaded, collect what it left in cycles, and
+    hand the heap's free pages back to the system (glibc keeps them otherwise, so the daemon
+    would stay as large as its largest pass)."""
+    schema.release()
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: its allocator decides
         _libc().malloc_trim(0)
