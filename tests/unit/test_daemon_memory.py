@@ -19,6 +19,7 @@ from acm_lite.plan import ignorefields, ownership, planner
 from acm_lite.plan.changeset import Action, Change
 from acm_lite.reconcile.remediator import Defended
 from acm_lite.status import resources, resourcestore
+from acm_lite.validate import schema
 from tests.unit.test_healthtrack import SYNC, Server
 
 OPTS = planner.PlanOptions(sync="root", commit="c0ffee")
@@ -197,3 +198,17 @@ def test_listed_objects_share_one_string_for_each_mark_of_the_sync() -> None:
     assert a["metadata"]["annotations"][metadata.COMMIT] is b["metadata"]["annotations"][metadata.COMMIT]
     assert a["metadata"]["labels"][metadata.SYNC_LABEL] is b["metadata"]["labels"][metadata.SYNC_LABEL]
     assert a["metadata"]["annotations"][metadata.DECLARED_HASH] == "ha"
+
+
+def test_released_schemas_are_loaded_again_when_next_needed() -> None:
+    first = schema._builtin_validator("", "v1", "Namespace")
+    assert first is not None and schema._builtin_validator.cache_info().currsize >= 1
+
+    schema.release()
+
+    assert schema._builtin_validator.cache_info().currsize == 0
+    assert schema._registry.cache_info().currsize == 0
+    again = schema._builtin_validator("", "v1", "Namespace")
+    assert again is not None and again is not first
+    assert not list(again.iter_errors({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}))
+    assert list(again.iter_errors({"apiVersion": "v1", "kind": "Namespace", "spec": {"unknown": 1}}))
