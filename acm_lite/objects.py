@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar, overload
@@ -50,15 +52,20 @@ T = TypeVar("T")
 class computed_once(Generic[T]):  # noqa: N801 - used like property
     """Like functools.cached_property, without its lock (Python 3.11 takes one lock for every
     instance of the class on each first access): the value is computed from an immutable body,
-    so two threads racing compute the same value."""
+    so two threads racing compute the same value. Kept in the slot ``_c_<name>`` where the class
+    has one (no dictionary per instance: a daemon keeps every declared object), else in the
+    instance's ``__dict__``."""
 
     def __init__(self, compute: Callable[[Any], T]):
         self.compute = compute
         self.name = compute.__name__
         self.__doc__ = compute.__doc__
+        self.slot: Any = None
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
+        slot = getattr(owner, f"_c_{name}", None)
+        self.slot = slot if isinstance(slot, types.MemberDescriptorType) else None
 
     @overload
     def __get__(self, obj: None, owner: type) -> computed_once[T]: ...
@@ -67,9 +74,18 @@ class computed_once(Generic[T]):  # noqa: N801 - used like property
     def __get__(self, obj: object | None, owner: type) -> T | computed_once[T]:
         if obj is None:
             return self
-        value = self.compute(obj)
-        obj.__dict__[self.name] = value  # found there first from now on
-        return value
+        slot = self.slot
+        if slot is None:
+            value = self.compute(obj)
+            obj.__dict__[self.name] = value  # found there first from now on
+            return value
+        try:
+            found: T = slot.__get__(obj, owner)
+            return found
+        except AttributeError:  # not computed yet
+            value = self.compute(obj)
+            slot.__set__(obj, value)
+            return value
 
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)  # stateless
@@ -93,33 +109,64 @@ def field_path(path: tuple[Any, ...]) -> str:
     return out or "the document"
 
 
-@dataclass(frozen=True)
-class Manifest:
+# the empty labels, annotations and extras of every manifest without any: one shared dict,
+# never mutated (like a manifest's body), instead of one per object
+_NONE: dict[str, str] = {}
+
+
+class _Computed:
+    """The slots holding what a Manifest computes from its body only when asked (``computed_once``)."""
+
+    __slots__ = ("_c_digest", "_c_spec")
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest(_Computed):
     """One object declared in a source file. ``body`` is never mutated: changes make a copy
-    (which is also why identity and the fields every rule reads are computed once)."""
+    (which is also why identity and the fields every rule reads are computed once). Slotted,
+    the identity fields read from the body when it is made, no dictionary per instance: a
+    daemon keeps every declared object between passes."""
 
     body: dict[str, Any]
     source: str  # slash-separated path relative to the source root
     index: int = 0  # position of the document within its file
-    extra: dict[str, str] = field(default_factory=dict, compare=False)
+    extra: dict[str, str] = field(default_factory=lambda: _NONE, compare=False)
+    # read from the body once, in __post_init__
+    api_version: str = field(init=False, repr=False, compare=False)
+    group: str = field(init=False, repr=False, compare=False)
+    version: str = field(init=False, repr=False, compare=False)
+    kind: str = field(init=False, repr=False, compare=False)
+    metadata: dict[str, Any] = field(init=False, repr=False, compare=False)
+    name: str = field(init=False, repr=False, compare=False)
+    namespace: str = field(init=False, repr=False, compare=False)
+    annotations: dict[str, str] = field(init=False, repr=False, compare=False)
+    labels: dict[str, str] = field(init=False, repr=False, compare=False)
+    id: ObjectId = field(init=False, repr=False, compare=False)
 
-    @computed_once
-    def api_version(self) -> str:
-        return str(self.body.get("apiVersion", ""))
+    def __post_init__(self) -> None:
+        body = self.body
+        api_version = str(body.get("apiVersion", ""))
+        group, version = split_api_version(api_version)
+        kind = str(body.get("kind", ""))
+        meta = body.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        name, namespace = meta.get("name"), meta.get("namespace")
+        name = name if isinstance(name, str) else ""
+        namespace = namespace if isinstance(namespace, str) else ""
+        annotations, labels = meta.get("annotations"), meta.get("labels")
+        put = object.__setattr__
+        put(self, "api_version", api_version)
+        put(self, "group", sys.intern(group))  # one copy of each, not one per object
+        put(self, "version", sys.intern(version))
+        put(self, "kind", kind)
+        put(self, "metadata", meta)
+        put(self, "name", name)
+        put(self, "namespace", namespace)
+        put(self, "annotations", annotations if isinstance(annotations, dict) else _NONE)
+        put(self, "labels", labels if isinstance(labels, dict) else _NONE)
+        put(self, "id", ObjectId(group, kind, namespace, name))
 
-    @computed_once
-    def group(self) -> str:
-        return split_api_version(self.api_version)[0]
-
-    @computed_once
-    def version(self) -> str:
-        return split_api_version(self.api_version)[1]
-
-    @computed_once
-    def kind(self) -> str:
-        return str(self.body.get("kind", ""))
-
-    @computed_once
+    @property
     def group_kind(self) -> GroupKind:
         return GroupKind(self.group, self.kind)
 
@@ -129,10 +176,6 @@ class Manifest:
         return hashlib.sha256(_CANONICAL.encode(self.body).encode()).hexdigest()[:20]
 
     @computed_once
-    def metadata(self) -> dict[str, Any]:
-        return self.mapping("metadata")
-
-    @computed_once
     def spec(self) -> dict[str, Any]:
         return self.mapping("spec")
 
@@ -140,30 +183,6 @@ class Manifest:
         """A top-level field that should be an object; {} when absent or of another type."""
         value = self.body.get(key)
         return value if isinstance(value, dict) else {}
-
-    @computed_once
-    def name(self) -> str:
-        value = self.metadata.get("name")
-        return value if isinstance(value, str) else ""
-
-    @computed_once
-    def namespace(self) -> str:
-        value = self.metadata.get("namespace")
-        return value if isinstance(value, str) else ""
-
-    @computed_once
-    def annotations(self) -> dict[str, str]:
-        value = self.metadata.get("annotations")
-        return value if isinstance(value, dict) else {}
-
-    @computed_once
-    def labels(self) -> dict[str, str]:
-        value = self.metadata.get("labels")
-        return value if isinstance(value, dict) else {}
-
-    @computed_once
-    def id(self) -> ObjectId:
-        return ObjectId(self.group, self.kind, self.namespace, self.name)
 
     @property
     def directory(self) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import acm_lite
 from acm_lite.cli import (
+    allocator,
     completion,
     dev,
     diff,
@@ -230,6 +231,7 @@ def quiet_exit() -> int:
 def run() -> None:
     """Console-script entry: SIGTERM is handled like Ctrl-C so cleanup runs."""
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    allocator.started_as_command()
     code = main(sys.argv[1:])
     try:
         sys.stdout.flush()  # what is still buffered; its reader may be gone by now

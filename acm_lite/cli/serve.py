@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from acm_lite import api, errors
-from acm_lite.cli import Subcommands, clusterargs, percluster
+from acm_lite.cli import Subcommands, allocator, clusterargs, percluster
 from acm_lite.cli.exitcodes import ExitStatus
 from acm_lite.cli.sync import add_pass_timeout
 from acm_lite.errors import AcmError
@@ -437,6 +437,8 @@ def _shards(args: argparse.Namespace) -> Callable[[Daemon], ShardCoordinator] | 
 
 
 def handle(args: argparse.Namespace) -> int:
+    allocator.use_system_allocator()  # returns only once it is in use, or cannot be
+
     from acm_lite import logs
     from acm_lite.cluster.client import Cluster
     from acm_lite.reconcile import pipeline, rootsyncs

@@ -3,24 +3,56 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from acm_lite import kinds
+from acm_lite import kinds, metadata
 from acm_lite.cluster.client import ApiError, Client
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.objects import GroupKind, ObjectId
 
 PAGE = 500
+# acm-lite's marks whose values repeat from object to object
+_REPEATED = frozenset({metadata.MANAGED_BY_LABEL, metadata.SYNC_LABEL, metadata.COMMIT, metadata.SOURCE_PATH})
+
+
+def lean(item: dict[str, Any]) -> dict[str, Any]:
+    """A listed object as a pass keeps it: ``metadata.managedFields`` (most of a small object's
+    size) cut down to what a pass reads of it, who applied the object at which version, and the
+    marks every object of a sync shares (its sync, the commit, the source file) one string each;
+    every other field as listed. Changes ``item`` in place and returns it."""
+    meta = item.get("metadata")
+    if not isinstance(meta, dict):
+        return item
+    for key in ("labels", "annotations"):
+        marks = meta.get(key)
+        if isinstance(marks, dict):
+            for mark in _REPEATED.intersection(marks):
+                if isinstance(value := marks[mark], str):
+                    marks[mark] = sys.intern(value)
+    if isinstance(managed := meta.get("managedFields"), list):
+        meta["managedFields"] = [
+            {k: entry[k] for k in ("manager", "operation", "apiVersion") if k in entry}
+            for entry in managed
+            if isinstance(entry, dict) and entry.get("operation") == "Apply"
+        ]
+    return item
 
 
 def list_all(
-    cluster: Client, resource: Resource, label_selector: str | None = None, namespace: str | None = None
+    cluster: Client,
+    resource: Resource,
+    label_selector: str | None = None,
+    namespace: str | None = None,
+    *,
+    keep: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every object of one resource type (in one namespace, or all), page by page."""
+    """Every object of one resource type (in one namespace, or all), page by page; ``keep``
+    (e.g. ``lean``) makes what is kept of each as its page arrives."""
     items: list[dict[str, Any]] = []
     token = None
     while True:
@@ -32,7 +64,7 @@ def list_all(
         for item in page.get("items") or []:
             item.setdefault("apiVersion", resource.api_version)  # lists omit them per item
             item.setdefault("kind", resource.group_kind.kind)
-            items.append(item)
+            items.append(keep(item) if keep is not None else item)
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             return items
@@ -91,7 +123,8 @@ def _listed(
 ) -> list[tuple[ObjectId, dict[str, Any]]]:
     gk = resource.group_kind
     try:
-        return [(_oid(gk, i), i) for i in list_all(cluster, resource, label_selector, namespace)]
+        listed = list_all(cluster, resource, label_selector, namespace, keep=lean)
+        return [(_oid(gk, i), i) for i in listed]
     except ApiError as e:
         if e.status == 404:  # the CRD went away between discovery and list
             return []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,15 @@ from acm_lite.parse.files import MANIFEST_SUFFIXES
 from acm_lite.parse.shape import ShapeError, ShapeLimits
 
 __all__ = ["MANIFEST_SUFFIXES", "Limits", "ReadResult", "load_documents", "read", "read_file"]
+
+# values that repeat across objects (a daemon keeps every declared object): one copy of each
+_SHARED_VALUES = frozenset({"apiVersion", "kind", "namespace"})
+
+
+def _shared(key: str, value: Any) -> Any:
+    """A value as kept: the one copy of a string that repeats across objects (the key is
+    interned by the caller for the same reason)."""
+    return sys.intern(value) if value.__class__ is str and key in _SHARED_VALUES else value
 
 
 @dataclass(frozen=True)
@@ -174,7 +184,7 @@ class _TreeLoader(_Loader):
                     self._refuse_key(key)
                 if key.value in out:
                     raise duplicate_key(key)
-                out[key.value] = self._build(value, depth)
+                out[sys.intern(key.value)] = _shared(key.value, self._build(value, depth))
         elif kind is yaml.SequenceNode and tag == _SEQ:
             out = [self._build(item, depth) for item in node.value]
         else:

@@ -10,6 +10,11 @@ the commit itself (a commit with blocking errors is the repository's to fix, not
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
+import functools
+import gc
 import logging
 import threading
 import time
@@ -37,6 +42,7 @@ from acm_lite.source import local
 from acm_lite.source.auth import strip_userinfo
 from acm_lite.status import resources, store
 from acm_lite.status.resources import Entry
+from acm_lite.validate import schema
 
 log = logging.getLogger("acm_lite.daemon")
 
@@ -314,6 +320,10 @@ class Worker:
             )
         if result.ok:
             self._synced(result, relists)
+        full = not result.incremental
+        del result  # what the pass read and planned is not kept: only what the watches defend is
+        if full:  # an incremental pass allocates little: collecting after it would cost more
+            release_memory()
 
     def _synced(self, result: pipeline.SyncResult, relists: int) -> None:
         """After a pass that synced its commit: the drift watches defend what it declared, and
@@ -493,6 +503,21 @@ class Worker:
                 }
             },
         )
+
+
+def release_memory() -> None:
+    """After a pass: drop the built-in schemas it loaded, collect what it left in cycles, and
+    hand the heap's free pages back to the system (glibc keeps them otherwise, so the daemon
+    would stay as large as its largest pass)."""
+    schema.release()
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: its allocator decides
+        _libc().malloc_trim(0)
+
+
+@functools.cache
+def _libc() -> Any:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 
 
 _UNREACHABLE = frozenset({errors.API_SERVER_UNREACHABLE, errors.API_SERVER_ERROR})

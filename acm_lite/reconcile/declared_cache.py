@@ -1,8 +1,9 @@
 """Declared sets kept for reuse by the passes of this process: a commit already read (or rendered
 with the same options) the same way is not read again (snapshots of a commit never change, and a
 declared set is never mutated) unless dynamic NamespaceSelectors select from live Namespaces that
-have changed since. I/O: reads the snapshot's files, and lists the cluster's Namespaces when a
-dynamic selector needs them."""
+have changed since. A sync's declared set replaces the one of its earlier commit, so a daemon
+holds one declared set per sync. I/O: reads the snapshot's files, and lists the cluster's
+Namespaces when a dynamic selector needs them."""
 
 from __future__ import annotations
 
@@ -88,10 +89,18 @@ def declared(
     )
     if snapshot.commit is not None:
         with _DECLARED_LOCK:
+            for older in [k for k in _DECLARED if _same_sync(k, key) and k != key]:
+                del _DECLARED[older]  # an earlier commit of the same sync: not read again
             _DECLARED[key] = _Rendered(result, selectable, loaded if selectable is not None else None)
             while len(_DECLARED) > _DECLARED_KEEP:
                 _DECLARED.popitem(last=False)
     return result
+
+
+def _same_sync(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Whether two keys differ by at most the commit: the same sync's declared sets, of which only
+    the latest is kept (each holds every declared object of its commit)."""
+    return a[:1] == b[:1] and a[2:] == b[2:]
 
 
 def live_namespaces(cluster: Cluster) -> LiveNamespaces:

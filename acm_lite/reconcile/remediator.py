@@ -34,7 +34,7 @@ from acm_lite.apply import writes
 from acm_lite.cluster.client import ApiError, Cluster
 from acm_lite.cluster.discovery import Discovery, Resource
 from acm_lite.errors import AcmError
-from acm_lite.objects import GroupKind, ObjectId
+from acm_lite.objects import GroupKind, Manifest, ObjectId
 from acm_lite.plan import compare, ignorefields, ownership
 from acm_lite.plan.changeset import Action, Change, ChangeSet
 from acm_lite.reconcile import events, forensics
@@ -119,9 +119,73 @@ def _transient(status: int) -> bool:
     return status == 429 or status >= 500 or status == 0
 
 
-def _version(change: Change) -> str | None:
+def _version(change: Change | Defended) -> str | None:
     """The version an object is declared at: where it is watched, compared and repaired."""
     return change.manifest.version if change.manifest is not None else None
+
+
+class Defended:
+    """What drift repair keeps of one declared object between passes: its identity, the declared
+    manifest (the declared set's own, shared, never copied) and the sync's ignore rules for it.
+    The stamped body is made again when an event needs it, rather than kept for every object;
+    no live body is kept. Two are equal when they defend the same declaration the same way."""
+
+    __slots__ = ("commit", "id", "ignored", "manifest", "sync")
+
+    def __init__(
+        self,
+        oid: ObjectId,
+        manifest: Manifest,
+        sync: str,
+        commit: str | None = None,
+        ignored: tuple[tuple[str, ...], ...] = (),
+    ):
+        self.id, self.manifest, self.sync, self.commit, self.ignored = oid, manifest, sync, commit, ignored
+
+    @classmethod
+    def of(cls, change: Change, sync: str) -> Defended | None:
+        """The record of a planned change whose declared state is defended (created, updated or
+        left unchanged); None for any other. The commit is the one the pass stamped it with."""
+        if change.desired is None or change.manifest is None or change.action not in _DEFENDED:
+            return None
+        return cls(
+            change.id,
+            change.manifest,
+            sync,
+            metadata.live_annotation(change.desired, metadata.COMMIT),
+            change.ignored,
+        )
+
+    @property
+    def subject(self) -> str:
+        return str(self.id)
+
+    @property
+    def desired(self) -> dict[str, Any]:
+        """The body the pass applied: the declared object with its marks, the commit among them."""
+        return ignorefields.strip(ownership.stamp(self.manifest, self.sync, self.commit), self.ignored)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Defended):
+            return NotImplemented
+        return (
+            self.id == other.id
+            and self.sync == other.sync
+            and self.commit == other.commit
+            and self.ignored == other.ignored
+            and (self.manifest is other.manifest or self.manifest.body == other.manifest.body)
+            and self.manifest.source == other.manifest.source
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.sync, self.commit, self.manifest.digest))
+
+    def __repr__(self) -> str:
+        return f"Defended({self.subject}, {self.manifest.source})"
+
+
+_DEFENDED = frozenset({Action.CREATE, Action.UPDATE, Action.UNCHANGED})
+Declaration = Change | Defended  # what a repair is told to restore (a pass's change, or its record)
 
 
 class Remediator:
@@ -134,7 +198,7 @@ class Remediator:
         metrics: Metrics,
         allowed: Callable[[], bool],
         fight_threshold: int = 5,
-        on_fight: Callable[[Change], None] = lambda _c: None,
+        on_fight: Callable[[Declaration], None] = lambda _c: None,
         on_event: Callable[[ObjectId, dict[str, Any] | None], None] = lambda _o, _b: None,
         scope: str | None = None,
         on_drift: Callable[[ObjectId, Drift], None] = lambda _o, _d: None,
@@ -148,7 +212,7 @@ class Remediator:
         self.on_event = on_event  # every event on a managed object (None: deleted), for health
         self.on_drift = on_drift  # who changed an object, after it was repaired
         self.users = users  # the user who changed an object, where a source of them is given
-        self._desired: dict[ObjectId, Change] = {}
+        self._desired: dict[ObjectId, Defended] = {}
         self._repairs: dict[ObjectId, collections.deque[float]] = {}
         self.fights: set[ObjectId] = set()
         self._watched: dict[Resource, threading.Thread] = {}
@@ -161,11 +225,11 @@ class Remediator:
 
     def update(self, changeset: ChangeSet) -> None:
         """After a pass: the declared state to defend, and watches on every kind it covers."""
-        desired = {
-            c.id: c
-            for c in changeset.changes
-            if c.desired is not None and c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)
-        }
+        desired: dict[ObjectId, Defended] = {}
+        for change in changeset.changes:
+            kept = Defended.of(change, self.sync)
+            if kept is not None:
+                desired[change.id] = kept
         with self._lock:
             self._desired = desired
             self.fights.clear()
@@ -188,11 +252,11 @@ class Remediator:
         """After an incremental pass: the declared state of the objects it planned replaced
         (dropped for those it pruned or released), the rest defended as before; watches on any
         kind it adds."""
-        changed = {
-            c.id: c
-            for c in changeset.changes
-            if c.desired is not None and c.action in (Action.CREATE, Action.UPDATE, Action.UNCHANGED)
-        }
+        changed: dict[ObjectId, Defended] = {}
+        for change in changeset.changes:
+            kept = Defended.of(change, self.sync)
+            if kept is not None:
+                changed[change.id] = kept
         with self._lock:
             desired = dict(self._desired)
             for c in changeset.changes:
@@ -526,15 +590,15 @@ class Remediator:
         )
         with self._lock:
             change = self._desired.get(oid)
-        if change is None or change.desired is None:
+        if change is None:
             return
-        if _version(change) not in (None, resource.version):  # the watch at its version sees it
+        if _version(change) != resource.version:  # the watch at its version sees it
             return
         self.on_event(oid, None if kind == "DELETED" else obj)
         if not self.allowed():
             return
         if kind != "DELETED" and (
-            (change.manifest is not None and metadata.ignores_mutation(change.manifest))
+            metadata.ignores_mutation(change.manifest)
             or compare.difference(
                 ownership.without_commit(change.desired), ignorefields.strip(obj, change.ignored)
             )
@@ -543,7 +607,7 @@ class Remediator:
             return  # as declared, or declared with mutation: ignore (only a deletion is repaired)
         self.repair(change, resource, "deleted" if kind == "DELETED" else "edited", obj)
 
-    def _body(self, change: Change) -> dict[str, Any] | None:
+    def _body(self, change: Declaration) -> dict[str, Any] | None:
         """What a repair applies: the declared state, whole even when the pass adopted a
         mutation-ignored object with the marks only (only its deletion is repaired)."""
         if change.manifest is not None and metadata.ignores_mutation(change.manifest):
@@ -551,7 +615,7 @@ class Remediator:
         return change.desired
 
     def _forensics(
-        self, change: Change, resource: Resource, live: dict[str, Any] | None, *, deleted: bool
+        self, change: Declaration, resource: Resource, live: dict[str, Any] | None, *, deleted: bool
     ) -> Drift:
         """Who made the change; never fails the repair."""
         declared = ownership.without_commit(change.desired) if change.desired is not None else None
@@ -570,7 +634,7 @@ class Remediator:
         return dataclasses.replace(drift, user=user).bounded() if user else drift
 
     def repair(
-        self, change: Change, resource: Resource, why: str, live: dict[str, Any] | None = None
+        self, change: Declaration, resource: Resource, why: str, live: dict[str, Any] | None = None
     ) -> None:
         now = time.monotonic()
         with self._lock:

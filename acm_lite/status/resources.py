@@ -16,6 +16,7 @@ name (``<sync>.status.<index>``) from write to write. Strings copied from object
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -136,9 +137,10 @@ class Drift:
         ).bounded()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
-    """One object's health as recorded."""
+    """One object's health as recorded. One is kept per managed object between passes: slotted,
+    its strings interned (most objects share their status, reason, message and commit)."""
 
     id: ObjectId
     status: str
@@ -151,10 +153,10 @@ class Entry:
     def of(cls, oid: ObjectId, found: health.Health, commit: str | None) -> Entry:
         return cls(
             oid,
-            str(found.status),
-            _cut(found.reason, MAX_REASON),
-            _cut(found.message, MAX_MESSAGE),
-            _cut(commit or "", MAX_COMMIT),
+            sys.intern(str(found.status)),
+            sys.intern(_cut(found.reason, MAX_REASON)),
+            sys.intern(_cut(found.message, MAX_MESSAGE)),
+            sys.intern(_cut(commit or "", MAX_COMMIT)),
         )
 
     @property

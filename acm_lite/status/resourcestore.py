@@ -79,14 +79,15 @@ def write(
     (the part count unchanged): the others are left as stored, and ``table`` is not read."""
     namespace = namespace or api.system_namespace()
     wanted = resources.split(table) if only is None else dict(only)
-    now: Stored = dict(stored)
+    changed = {index: part for index, part in wanted.items() if stored.get(index) != part}
+    # a part stored as wanted keeps the table's own entries, not the equal ones read back
+    now: Stored = {**stored, **{i: p for i, p in wanted.items() if i in stored and i not in changed}}
     failures: list[str] = []
     calls, order = [], []
-    for index, part in wanted.items():
-        if stored.get(index) != part:
-            body = resources.body(sync, namespace, index, part)
-            calls.append(writes.server_side_apply(_path(namespace, body["metadata"]["name"]), body))
-            order.append(index)
+    for index, part in changed.items():
+        body = resources.body(sync, namespace, index, part)
+        calls.append(writes.server_side_apply(_path(namespace, body["metadata"]["name"]), body))
+        order.append(index)
     try:
         answers = cluster.request_many(calls, width=4) if calls else []
     except AcmError as e:  # the API server went away (or the pass ran out of time) part-way

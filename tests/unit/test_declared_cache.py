@@ -1,6 +1,7 @@
 """Declared sets kept between passes: the same commit rendered the same way is not read again, a
-working tree is always read, the oldest of too many is dropped, and a source with dynamic
-NamespaceSelectors is rendered again only when the live Namespaces changed."""
+working tree is always read, the oldest of too many is dropped, a sync's new commit replaces its
+last, and a source with dynamic NamespaceSelectors is rendered again only when the live
+Namespaces changed."""
 
 from __future__ import annotations
 
@@ -60,11 +61,22 @@ def test_a_commit_rendered_the_same_way_is_read_once(tmp_path: Path) -> None:
 
 def test_the_oldest_of_more_than_eight_is_dropped(tmp_path: Path) -> None:
     root = write(tmp_path / "repo", {"ns.yaml": ns("team")})
-    kept = [declared(root, f"{n:040x}") for n in range(9)]
+    kept = [declared(root, "4" * 40, cluster_name=f"c{n}") for n in range(9)]
 
-    assert declared(root, f"{8:040x}") is kept[8]
-    assert declared(root, f"{1:040x}") is kept[1]
-    assert declared(root, f"{0:040x}") is not kept[0]
+    assert declared(root, "4" * 40, cluster_name="c8") is kept[8]
+    assert declared(root, "4" * 40, cluster_name="c1") is kept[1]
+    assert declared(root, "4" * 40, cluster_name="c0") is not kept[0]
+
+
+def test_a_new_commit_replaces_the_declared_set_of_the_same_sync_only(tmp_path: Path) -> None:
+    root = write(tmp_path / "repo", {"ns.yaml": ns("team")})
+    old = declared(root, "5" * 40)
+    other = declared(root, "5" * 40, cluster_name="other")
+    new = declared(root, "6" * 40)
+
+    assert declared(root, "6" * 40) is new
+    assert declared(root, "5" * 40, cluster_name="other") is other  # another sync's: kept
+    assert declared(root, "5" * 40) is not old  # read again: the newer commit replaced it
 
 
 def test_dynamic_selectors_render_again_only_when_live_namespaces_change(tmp_path: Path) -> None:
