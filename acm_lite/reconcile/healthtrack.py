@@ -34,6 +34,24 @@ log = logging.getLogger("acm_lite.health")
 INTERVAL = 2.0
 
 
+def _dirty_parts(
+    table: dict[ObjectId, Entry], stored: resourcestore.Stored, dirty: set[int], count: int
+) -> dict[str, list[Entry]] | None:
+    """The dirty parts rebuilt from the objects their stored selves hold (only a pass changes
+    which objects a part holds, and it stores every part): what a flush writes, in time that
+    follows the dirty parts, not the table. None when the stored parts are not a whole split of
+    the table (a part a pass could not write)."""
+    if len(stored) != count or sum(len(p) for p in stored.values()) != len(table):
+        return None
+    out: dict[str, list[Entry]] = {}
+    for index in sorted(dirty):
+        held = stored.get(str(index))
+        if held is None or any(e.id not in table for e in held):
+            return None
+        out[str(index)] = [table[e.id] for e in held]
+    return out
+
+
 class HealthTracker:
     def __init__(
         self,
@@ -169,12 +187,18 @@ class HealthTracker:
         made = 0
         with self._lock:
             dirty, self._dirty = self._dirty, set()
-            table = list(self._table.values())
+            table = dict(self._table)
             stored = dict(self._stored)
         if dirty:
-            wanted = resources.split(table, self._count)
-            unchanged = {k: v for k, v in wanted.items() if int(k) not in dirty}
-            now_stored, problem = resourcestore.write(self.cluster, self.sync, table, {**stored, **unchanged})
+            wanted = _dirty_parts(table, stored, dirty, self._count)
+            if wanted is None:  # the stored parts do not tell which objects each holds: all of them
+                wanted = resources.split(table.values(), self._count)
+                unchanged = {k: v for k, v in wanted.items() if int(k) not in dirty}
+                now_stored, problem = resourcestore.write(
+                    self.cluster, self.sync, table.values(), {**stored, **unchanged}
+                )
+            else:
+                now_stored, problem = resourcestore.write(self.cluster, self.sync, (), stored, only=wanted)
             made = sum(
                 1 for k in wanted if int(k) in dirty and stored.get(k) != wanted[k] == now_stored.get(k)
             )

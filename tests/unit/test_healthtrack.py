@@ -8,15 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from acm_lite import api
+from acm_lite import api, health
 from acm_lite.cluster.client import ApiError, Call
 from acm_lite.errors import AcmError
 from acm_lite.objects import ObjectId
 from acm_lite.reconcile import healthstage
-from acm_lite.reconcile.healthtrack import HealthTracker
+from acm_lite.reconcile.healthtrack import HealthTracker, _dirty_parts
 from acm_lite.reconcile.metrics import Metrics
 from acm_lite.status import resources, resourcestore
 from acm_lite.status.model import State, SyncStatus, conditions
+from acm_lite.status.resources import Entry
 
 SYNC = "root-sync"
 PARTS = f"/apis/{api.GROUP}/{api.VERSION}/namespaces/{api.SYSTEM_NAMESPACE}/resourcestatuses"
@@ -295,3 +296,22 @@ def test_conditions_keep_their_time_while_unchanged() -> None:
     assert (ready["status"], ready["reason"]) == ("False", "SyncFailed")
     status.state = State.PENDING
     assert next(c for c in conditions(status) if c["type"] == "Reconciling")["status"] == "True"
+
+
+def test_a_flush_rebuilds_only_the_dirty_parts_from_what_they_hold() -> None:
+    def entry(name: str, status: health.Status = health.Status.CURRENT) -> Entry:
+        return Entry.of(ObjectId("", "ConfigMap", "n", name), health.Health(status, "", ""), "c")
+
+    entries = [entry(f"o{i}") for i in range(3 * resources.PER_PART)]
+    count = resources.part_count(len(entries))
+    stored = resources.split(entries, count)
+    failed = entry("o5", health.Status.FAILED)
+    table = {e.id: e for e in entries} | {failed.id: failed}
+    index = resources.part_of(failed.id, count)
+    parts = _dirty_parts(table, stored, {index}, count)
+    assert parts == {str(index): resources.split(table.values(), count)[str(index)]}
+    assert failed in parts[str(index)]
+    # a part the pass could not store, or an object no part holds: every part is split again
+    assert _dirty_parts(table, {k: v for k, v in stored.items() if k != "0"}, {index}, count) is None
+    extra = entry("new")
+    assert _dirty_parts(table | {extra.id: extra}, stored, {index}, count) is None
