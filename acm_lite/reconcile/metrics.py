@@ -61,6 +61,12 @@ class Metrics:
             ["sync", "resource"],
             registry=r,
         )
+        self.watches_synced = Gauge(
+            "acm_lite_watches_synced",
+            "1 while every drift watch of the sync holds the whole current state and is connected.",
+            ["sync"],
+            registry=r,
+        )
         self.git_fetch = Histogram(
             "acm_lite_git_fetch_duration_seconds", "Duration of fetching the source.", ["sync"], registry=r
         )

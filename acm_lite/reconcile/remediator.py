@@ -220,6 +220,7 @@ class Remediator:
         self._stop = threading.Event()
         self._epoch = 0
         self._relists = 0
+        metrics.watches_synced.labels(sync).set_function(lambda: 1.0 if self.synced else 0.0)
         self._places: dict[Resource, _Place] = {}
         self.backoff = (0.8, 30.0, 120.0)  # seconds: first delay, longest, quiet time to reset
 

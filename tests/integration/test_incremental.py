@@ -322,6 +322,8 @@ def test_the_daemon_syncs_new_commits_incrementally_and_defends_what_they_declar
     daemon.start()
     try:
         eventually(lambda: worker.remediator is not None and worker.remediator.synced, 20)
+        synced = daemon.metrics.registry.get_sample_value("acm_lite_watches_synced", {"sync": name})
+        assert synced == 1
         full = _passes(daemon, name, "full")  # one, or more if a pass failed on the way
         assert full >= 1
 
