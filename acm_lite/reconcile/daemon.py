@@ -318,6 +318,8 @@ class Worker:
                 written=result.written,
                 timeout=self.spec.reconcile_timeout or self.sync_options.reconcile_timeout,
             )
+            if self.baseline is not None:
+                self.baseline.health = None  # the tracker keeps the table: one copy, not two
         if result.ok:
             self._synced(result, relists)
         full = not result.incremental

@@ -21,6 +21,7 @@ periodic resync is due). No I/O but reading the changed files."""
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,15 +52,27 @@ class Baseline:
     context: declare.Context
     policy: list[Manifest]  # the policy objects the source declares
     depended: frozenset[ObjectId]  # objects some declared object depends on
-    recorded: frozenset[ObjectId]  # the inventory as the pass left it
+    # the inventory as the pass left it; None: exactly the declared objects (the usual case,
+    # kept as the keys of ``objects`` rather than a second set of every identity)
+    recorded_as: frozenset[ObjectId] | None
     discovery: Discovery
     referential: bool  # a policy reads the whole inventory: every object is reviewed each pass
-    # the health table and its stored parts, to record the next pass's objects into (the daemon
-    # hands in its health tracker's, kept current since)
-    health: healthstage.Table
+    # the health table and its stored parts, to record the next pass's objects into: the pass's
+    # own, or None when a health tracker keeps the table (the daemon hands its current one in)
+    health: healthstage.Table | None
     # how many times the drift watches had lost their place as the pass started (set by the
     # daemon; None: not known, a full pass next)
     relists: int | None = None
+
+    @property
+    def recorded(self) -> AbstractSet[ObjectId]:
+        return self.objects.keys() if self.recorded_as is None else self.recorded_as
+
+
+def _recorded_as(
+    recorded: frozenset[ObjectId], objects: dict[ObjectId, Manifest]
+) -> frozenset[ObjectId] | None:
+    return None if len(recorded) == len(objects) and recorded == objects.keys() else recorded
 
 
 @dataclass
@@ -103,16 +116,17 @@ def baseline(
     for obj in declared.policy:
         by_file.setdefault(obj.source, []).append(obj)
     policy_objects = declared.policy + library.load(options.policies)
+    objects = {o.id: o for o in declared.objects}
     return Baseline(
         spec=spec,
         options=options,
         snapshot=snapshot,
         by_file={k: tuple(v) for k, v in by_file.items()},
-        objects={o.id: o for o in declared.objects},
+        objects=objects,
         context=declare.Context.of(declared.objects, _options(spec, options)),
         policy=list(declared.policy),
         depended=frozenset(d for o in declared.objects for d in metadata.dependencies(o)),
-        recorded=recorded,
+        recorded_as=_recorded_as(recorded, objects),
         discovery=discovery,
         referential=bool(policy_objects) and bool(referential.wanted(policy_objects).kinds),
         health=health,
@@ -151,6 +165,8 @@ def declare_delta(
         return "the sync's spec or options changed"
     if base.referential:
         return "a policy reads the whole inventory (referential constraint)"
+    if base.health is None:
+        return "the health table to record into is not known"
     found = _read_changes(base, snapshot, limits or reader.Limits())
     if isinstance(found, str):
         return found
@@ -263,7 +279,7 @@ def advance(
         context=base.context,
         policy=base.policy,
         depended=base.depended,
-        recorded=recorded,
+        recorded_as=_recorded_as(recorded, delta.objects),
         discovery=base.discovery,
         referential=base.referential,
         health=health,

@@ -317,7 +317,7 @@ def _run_delta(
         plan.discovery,
         spec.name,
         sync.applied,
-        before=base.health,
+        before=base.health or healthstage.Table({}, {}),  # declare_delta saw it is there
         removed=delta.removed,
         records=cluster,
     )

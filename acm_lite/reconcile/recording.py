@@ -7,6 +7,7 @@ the inventory's requests (``apply.inventory``), nothing else."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 
 from acm_lite import errors
@@ -30,7 +31,7 @@ class Record:
         self.notes: list[Problem] = []  # warnings of the writes (what they supersede stayed)
         self.kept: set[ObjectId] | None = None  # the record after applying, once written
 
-    def start_from(self, recorded: set[ObjectId] | frozenset[ObjectId]) -> None:
+    def start_from(self, recorded: AbstractSet[ObjectId]) -> None:
         """The record as the last pass of this process left it, taken instead of read (an
         incremental pass: the record is this sync's own, written by nobody else)."""
         self.recorded = self.written = set(recorded)
