@@ -189,19 +189,7 @@ def _run(
     sync.result.changeset, sync.result.planned = plan.changes, plan.changed
     if plan.cyclic or options.plan_only:
         return sync.finish("plan", plan.changes.problems)
-    problems = sync.step(
-        "apply",
-        _apply,
-        plan,
-        options,
-        target,
-        record=record,
-        selector=f"{metadata.SYNC_LABEL}={spec.name}",
-        before_first_write=sync.mark_applying,
-        applied=sync.applied,
-        on_result=on_result,
-        progress=progress,
-    )
+    problems = _apply_step(sync, plan, record, on_result)
     if sync.writes:
         recorded = sync.step(
             "health",
@@ -297,19 +285,7 @@ def _run_delta(
     sync.result.changeset, sync.result.planned = plan.changes, plan.changed
     if plan.cyclic:
         return sync.finish("plan", plan.changes.problems)
-    problems = sync.step(
-        "apply",
-        _apply,
-        plan,
-        options,
-        target,
-        record=record,
-        selector=f"{metadata.SYNC_LABEL}={spec.name}",
-        before_first_write=sync.mark_applying,
-        applied=sync.applied,
-        on_result=on_result,
-        progress=progress,
-    )
+    problems = _apply_step(sync, plan, record, on_result)
     recorded = sync.step(
         "health",
         healthstage.record_some,
@@ -356,6 +332,25 @@ def _live_some(
     )
     opts = planner.PlanOptions(spec.name, commit, options.take_over, ignore)
     return _Live(base.discovery, set(delta.removed & base.recorded), current, opts)
+
+
+def _apply_step(
+    sync: Pass, plan: _Plan, record: recording.Record, on_result: Callable[[Result], None]
+) -> list[Problem]:
+    """The apply stage of a pass, full or incremental: its change set, as the sync's own client."""
+    return sync.step(
+        "apply",
+        _apply,
+        plan,
+        sync.options,
+        sync.target,
+        record=record,
+        selector=f"{metadata.SYNC_LABEL}={sync.spec.name}",
+        before_first_write=sync.mark_applying,
+        applied=sync.applied,
+        on_result=on_result,
+        progress=sync.progress,
+    )
 
 
 def _wait(
