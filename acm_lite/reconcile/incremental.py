@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from acm_lite import declare, metadata
@@ -85,7 +85,6 @@ class Delta:
     objects: dict[ObjectId, Manifest]
     files: int = 0  # files read
     unchanged: int = 0  # objects of the changed files that did not change
-    notes: list[str] = field(default_factory=list)
 
 
 def usable(declared: declare.Declared, spec: SyncSpec, *, rendered: bool) -> str | None:
